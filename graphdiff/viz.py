@@ -1,0 +1,61 @@
+"""Pictures of graphs and molecules: a grid of networkx drawings or an RDKit molecule grid, saved as PNG."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Sequence
+
+import networkx as nx
+
+
+def draw_graphs(graphs: Sequence[nx.Graph], out: str | Path, *, ncols: int | None = None, titles=None,
+                node_size: float | None = None, seed: int = 0) -> Path:
+    """Draw graphs in a grid (planar layout when the graph is planar, else spring) and save a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    k = max(1, len(graphs))
+    ncols = ncols or math.ceil(math.sqrt(k))
+    nrows = math.ceil(k / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3 * ncols, 3 * nrows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for i, g in enumerate(graphs):
+        ax = axes.flat[i]
+        if g.number_of_nodes() <= 400 and nx.check_planarity(g)[0] and g.number_of_nodes() > 2:
+            try:
+                pos = nx.kamada_kawai_layout(g) if g.number_of_nodes() <= 150 else nx.planar_layout(g)
+            except Exception:
+                pos = nx.spring_layout(g, seed=seed)
+        else:
+            pos = nx.spring_layout(g, seed=seed)
+        size = node_size or max(4.0, 300.0 / math.sqrt(max(g.number_of_nodes(), 1)))
+        nx.draw_networkx(g, pos=pos, ax=ax, node_size=size, with_labels=False, width=0.6,
+                         node_color="#3b6ea8", edge_color="#555555")
+        ax.set_title(titles[i] if titles else f"n={g.number_of_nodes()} m={g.number_of_edges()}", fontsize=8)
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
+
+
+def draw_molecules(mols, out: str | Path, *, ncols: int = 4, legends=None, size: int = 250) -> Path:
+    """RDKit grid image of molecules (``None`` entries are drawn as empty cells) saved as PNG."""
+    from rdkit import Chem
+    from rdkit.Chem import Draw
+
+    mols = [m if m is not None else Chem.Mol() for m in mols]
+    legends = legends or [Chem.MolToSmiles(m) if m.GetNumAtoms() else "invalid" for m in mols]
+    img = Draw.MolsToGridImage(mols, molsPerRow=ncols, subImgSize=(size, size), legends=[str(x) for x in legends])
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if hasattr(img, "save"):
+        img.save(str(out))
+    else:  # IPython Image in notebooks
+        out.write_bytes(img.data)
+    return out
