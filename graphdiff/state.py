@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
@@ -102,7 +102,8 @@ class GraphState:
         if real.numel() and int(real.max()) >= kx:
             raise SchemaError(f"node category index {int(real.max())} is outside the schema's {kx} node categories")
         if edge_types.numel() and int(edge_types.max()) >= ke:
-            raise SchemaError(f"edge category index {int(edge_types.max())} is outside the schema's {ke} edge categories")
+            bad = int(edge_types.max())
+            raise SchemaError(f"edge category index {bad} is outside the schema's {ke} edge categories")
         x = torch.nn.functional.one_hot(node_types.clamp(min=0).long(), kx).to(dtype)
         if schema.node_continuous:
             b, n = mask.shape

@@ -7,7 +7,7 @@ map to the plain schema (one node category, edge categories ``none``/``edge``).
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import networkx as nx
 import numpy as np

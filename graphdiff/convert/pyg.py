@@ -11,7 +11,7 @@ Conventions of the PyG side:
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch_geometric.data import Batch, Data

@@ -10,7 +10,7 @@ Decoding never raises: :func:`graph_to_mol` returns ``None`` for a graph that is
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 from rdkit import Chem, RDLogger

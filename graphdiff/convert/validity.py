@@ -57,7 +57,9 @@ def is_connected(mol: Chem.Mol | None) -> bool:
     return len(Chem.GetMolFrags(mol)) == 1
 
 
-def correct_valence(mol: Chem.Mol | None, *, keep_largest_fragment: bool = True, max_iter: int = 200) -> Chem.Mol | None:
+def correct_valence(
+    mol: Chem.Mol | None, *, keep_largest_fragment: bool = True, max_iter: int = 200
+) -> Chem.Mol | None:
     """Repair valence errors the way GDSS does and return a sanitized molecule (``None`` if impossible).
 
     While RDKit reports an atom with too high a valence, the highest-order bond at that atom is lowered by one

@@ -14,10 +14,11 @@ import shutil
 import tempfile
 import urllib.request
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -46,7 +47,7 @@ def _cards_dir():
     return resources.files("graphdiff.data") / "cards"
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_card(name: str) -> dict:
     """The dataset card ``datasets/<name>.yaml`` (shipped inside the package as ``graphdiff/data/cards``)."""
     f = _cards_dir() / f"{name}.yaml"

@@ -23,7 +23,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import torch
@@ -59,7 +59,9 @@ class GraphStore:
         self.pos = pos
         self.y = y
         if len(edge_ptr) != len(node_ptr) or len(self.split) != g:
-            raise DataError(f"GraphStore arrays disagree: {g} graphs, edge_ptr {len(edge_ptr)}, split {len(self.split)}")
+            raise DataError(
+                f"GraphStore arrays disagree: {g} graphs, edge_ptr {len(edge_ptr)}, split {len(self.split)}"
+            )
 
     # ---- construction ------------------------------------------------------------------------------
     @classmethod
@@ -243,7 +245,7 @@ class GraphStore:
         mask = torch.arange(nmax).unsqueeze(0) < torch.as_tensor(n).unsqueeze(1)
         node_rows = [np.asarray(self.node_type[ptr[i]:ptr[i + 1]], dtype=np.int64) for i in idx]
         if b:
-            node_t[mask] = torch.from_numpy(np.concatenate(node_rows)) if node_rows else torch.zeros(0, dtype=torch.long)
+            node_t[mask] = torch.from_numpy(np.concatenate(node_rows))
         edge_t = torch.zeros(b, nmax, nmax, dtype=torch.long)
         m = eptr[idx + 1] - eptr[idx]
         if m.sum():
