@@ -3,6 +3,8 @@ import gzip
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rdkit import Chem
 
 from graphdiff import DataError, SchemaError
@@ -101,3 +103,33 @@ def test_qm9_round_trip_all_molecules():
         out = round_trip(part)
         bad += [(i + k, s, o) for k, (s, o) in enumerate(zip(part, out)) if o != canonical_smiles(s)]
     assert not bad, f"{len(bad)} mismatches, first {bad[:3]}"
+
+
+@st.composite
+def random_molecular_graphs(draw):
+    """Random graphs over C/N/O/F/N+/O- with kekulé bond orders; many are not molecules (decoded to None)."""
+    import numpy as np
+
+    n = draw(st.integers(1, 8))
+    nodes = np.array(draw(st.lists(st.integers(0, 5), min_size=n, max_size=n)))
+    pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
+    chosen = draw(st.lists(st.sampled_from(pairs), unique=True, max_size=len(pairs))) if pairs else []
+    types = np.array(draw(st.lists(st.integers(1, 3), min_size=len(chosen), max_size=len(chosen))), dtype=int)
+    return nodes, np.array(chosen, dtype=int).reshape(-1, 2), types
+
+
+@settings(max_examples=150, deadline=None)
+@given(random_molecular_graphs())
+def test_random_graphs_decode_or_none_and_valid_ones_round_trip(graph):
+    from graphdiff import Schema
+    from graphdiff.convert.validity import is_valid_strict
+
+    schema = Schema(node_categories=("C", "N", "O", "F", "N+", "O-"),
+                    edge_categories=("none", "SINGLE", "DOUBLE", "TRIPLE"), kind="molecule")
+    raw = graph_to_mol(*graph, schema, sanitize=False)
+    mol = graph_to_mol(*graph, schema)  # never raises
+    assert (mol is not None) == is_valid_strict(raw)
+    if mol is not None:
+        smi = Chem.MolToSmiles(mol)
+        again = to_smiles(from_smiles(smi, schema=schema))[0]
+        assert again == canonical_smiles(smi)
