@@ -1,0 +1,83 @@
+import json
+
+import networkx as nx
+import pytest
+
+from graphdiff import DataError
+from graphdiff.cli import main
+from graphdiff.metrics.evaluate import evaluate_reference, evaluate_samples, read_graph_samples, read_smiles_samples
+
+
+def write_jsonl(path, graphs):
+    path.write_text("\n".join(json.dumps({"num_nodes": g.number_of_nodes(),
+                                          "edges": [list(e) for e in nx.convert_node_labels_to_integers(g).edges]})
+                              for g in graphs) + "\n")
+
+
+def test_reference_row_for_tree_has_settings_and_validity(tmp_path):
+    res = evaluate_reference("tree", root=tmp_path, protocol="spectre", bootstrap=20,
+                             stats=("degree", "clustering", "orbit"))
+    m = res["mmd"]
+    assert m["protocol"] == "spectre" and m["n_generated"] == 128 and m["n_reference"] == 40
+    for s in ("degree", "clustering", "orbit"):
+        r = m["stats"][s]
+        assert r["kernel"] == "gaussian_tv" and r["ci_low"] <= r["mmd2"] <= r["ci_high"]
+        assert r["mmd2"] < 0.05
+    v = res["vun"]
+    assert v["valid"] == 1.0 and v["novel"] == 0.0 and v["validity"] == "is_tree_graph"
+
+
+def test_samples_file_against_dataset(tmp_path):
+    f = tmp_path / "s.jsonl"
+    samples = [nx.random_labeled_tree(64, seed=i) for i in range(10)] + [nx.cycle_graph(64), nx.Graph()]
+    write_jsonl(f, samples)
+    res = evaluate_samples(f, "tree", root=tmp_path, protocol="gdss", bootstrap=0)
+    assert res["mmd"]["n_generated"] == 12 and res["mmd"]["empty_generated"] == 1
+    assert res["vun"]["num_valid"] == 10 and res["vun"]["num_graphs"] == 12
+    assert "note" in res  # 12 samples vs 40 reference graphs
+
+
+def test_far_samples_score_worse_than_data(tmp_path):
+    ds_row = evaluate_reference("synth_community_small", root=tmp_path, bootstrap=0)
+    er = [nx.gnp_random_graph(16, 0.3, seed=i) for i in range(20)]
+    res = evaluate_samples(er, "synth_community_small", root=tmp_path, bootstrap=0)
+    for s in ("degree", "clustering", "orbit"):
+        assert res["mmd"]["stats"][s]["mmd2"] > ds_row["mmd"]["stats"][s]["mmd2"], s
+
+
+def test_sample_file_errors(tmp_path):
+    empty = tmp_path / "e.smi"
+    empty.write_text("")
+    with pytest.raises(DataError, match="empty"):
+        read_smiles_samples(empty)
+    smi = tmp_path / "s.smi"
+    smi.write_text("CCO\n\nnot_a_smiles\n")
+    assert read_smiles_samples(smi) == ["CCO", None, "not_a_smiles"]  # nothing dropped
+    bad = tmp_path / "b.jsonl"
+    bad.write_text('{"num_nodes": 2, "edges": [[0, 1]]}\n{"num_nodes": 2, "edges": [[0, 7]]}\n')
+    with pytest.raises(DataError, match=r"b\.jsonl: line 2: edge \[0, 7\]"):
+        read_graph_samples(bad)
+    with pytest.raises(DataError, match="must be .smi"):
+        evaluate_samples(tmp_path / "x.csv", "tree", root=tmp_path)
+
+
+def test_smiles_on_graph_dataset_is_an_error(tmp_path):
+    smi = tmp_path / "s.smi"
+    smi.write_text("CCO\n")
+    with pytest.raises(DataError, match="need a molecule dataset"):
+        evaluate_samples(smi, "tree", root=tmp_path)
+
+
+def test_cli_evaluate_writes_json(tmp_path, capsys):
+    f = tmp_path / "s.jsonl"
+    write_jsonl(f, [nx.random_labeled_tree(64, seed=i) for i in range(8)])
+    out = tmp_path / "r.json"
+    rc = main(["evaluate", "--dataset", "tree", "--samples", str(f), "--root", str(tmp_path), "--protocol",
+               "spectre", "--stats", "degree,orbit", "--bootstrap", "10", "--json", str(out)])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "degree" in text and "gaussian_tv" in text and "valid 1.000" in text
+    res = json.loads(out.read_text())
+    assert res["mmd"]["stats"]["orbit"]["sigma"] == 30.0 and res["mmd"]["n_generated"] == 8
+    assert main(["evaluate", "--dataset", "tree", "--root", str(tmp_path)]) == 2
+    assert "exactly one of --samples" in capsys.readouterr().err
