@@ -1,0 +1,931 @@
+"""Molecule metrics: pure functions over lists of generated samples (SMILES strings or RDKit molecules).
+
+A sample is ``str`` (SMILES), an RDKit ``Mol`` (e.g. ``graph_to_mol(..., sanitize=False)``), or ``None`` / ``""``
+for a sample that did not decode. Invalid samples are never dropped: they count in every denominator that says
+"samples".
+
+Validity (three named definitions, all always reported; :mod:`graphdiff.convert.validity` defines them):
+
+- ``strict``: the whole sample sanitizes (for SMILES: ``Chem.MolFromSmiles(s)`` is not ``None`` and has atoms).
+  Fragments are allowed. "Validity without correction" of GDSS / DiGress / MOSES tables.
+- ``relaxed``: the largest fragment sanitizes.
+- ``corrected``: :func:`~graphdiff.convert.validity.correct_valence` (GDSS's bond-order repair + largest
+  fragment) yields a molecule.
+
+A strictly valid sample is valid under the other two. ``validity=`` of :func:`molecule_metrics` picks which
+molecule stands for a sample in every other metric: the whole molecule (``strict``, MOSES), the largest fragment
+(``relaxed``) or the repaired one (``corrected``, GDSS computes FCD/NSPDK on these).
+
+Definitions (MOSES ``moses/metrics`` unless said otherwise). "Valid" below = valid under the chosen definition,
+canonical SMILES (RDKit, ``isomeric=False`` by default because graphs carry no stereo; pass ``isomeric=True`` to
+canonicalise exactly as MOSES/GDSS do), duplicates kept:
+
+- uniqueness = #distinct valid canonical SMILES / #valid samples (MOSES unique@k with k = #valid).
+- novelty = #distinct valid not in the canonicalised training set / #distinct valid.
+  ``valid_unique_novel`` = #distinct valid novel / #samples (V.U.N.).
+- FCD: Frechet ChemNet Distance with the ``fcd`` package's ChemNet (weights shipped in the wheel, no download),
+  on the canonical SMILES of the valid generated and valid reference molecules (duplicates kept), one-hot padded
+  to 350 as ``fcd``/``fcd_torch`` do. GDSS and MOSES compute it the same way (through ``fcd_torch``).
+- SNN: mean over generated molecules of the max Tanimoto similarity to a reference molecule (Morgan radius 2,
+  1024 bits).
+- Frag / Scaf: cosine similarity of BRICS-fragment counts / Bemis-Murcko scaffold counts (MOSES keeps scaffolds
+  with at least ``scaffold_min_rings=2`` rings).
+- IntDiv1 = 1 - mean over all ordered pairs (self-pairs included, as MOSES) of Tanimoto similarity;
+  IntDiv2 = 1 - mean_i sqrt(mean_j T_ij^2) (MOSES ``p=2``).
+- filters: fraction of valid generated molecules passing MOSES's MCF + PAINS + atom/charge/ring rules
+  (:mod:`graphdiff.metrics.filters`; the result names the filter set used).
+- properties QED, SA (RDKit Contrib sascorer), logP (Crippen), MW (``Descriptors.MolWt``): 1-D Wasserstein
+  distance (scipy) between generated and reference values, and KL(reference || generated) of histograms on
+  ``kl_bins=50`` equal-width bins spanning both sets, with one pseudo-count added to every bin of both.
+- NSPDK: :mod:`graphdiff.metrics.nspdk` (GDSS protocol) between molecule graphs of valid generated and
+  reference molecules.
+
+A metric that cannot be computed (e.g. no valid molecule) is ``None`` and ``result["undefined"][name]`` says why;
+no NaN is returned.
+
+Speed: every per-molecule quantity is computed once per distinct canonical SMILES (multiplicities become weights)
+in a ``fork`` process pool of ``n_jobs`` workers; ChemNet (on CPU) and the Tanimoto products run single-threaded
+inside each process, so the work scales with processes and degrades gracefully on shared cores. The reference
+side (features, ChemNet mean/covariance, NSPDK mean) and the canonical training set are cached in-process per
+list (:func:`reference_statistics` returns the object explicitly; :func:`clear_caches` forgets them).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import multiprocessing
+import os
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+from rdkit import Chem, RDLogger
+from rdkit.Chem import QED, Crippen, Descriptors, rdFingerprintGenerator
+from rdkit.Chem.Scaffolds import MurckoScaffold
+
+from ..convert.validity import correct_valence, is_valid_relaxed, is_valid_strict, largest_fragment
+from ..errors import DataError
+from . import nspdk as _nspdk
+
+RDLogger.DisableLog("rdApp.*")
+
+VALIDITY_DEFINITIONS = ("strict", "relaxed", "corrected")
+ALL_METRICS = ("validity", "uniqueness", "novelty", "fcd", "nspdk", "snn", "frag", "scaf", "intdiv", "filters",
+               "props")
+PROPERTIES = ("qed", "sa", "logp", "mw")
+FP_RADIUS = 2
+FP_BITS = 1024
+SCAFFOLD_MIN_RINGS = 2
+KL_BINS = 50
+KL_PSEUDOCOUNT = 1.0
+FCD_PAD = 350
+_PARALLEL_MIN = 1000  # below this many items a pool costs more than it saves
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# samples and validity
+def _check_samples(samples, name: str = "generated") -> list:
+    if isinstance(samples, (str, Chem.Mol)):
+        raise DataError(f"{name}: expected a list of samples, got a single {type(samples).__name__}")
+    out = list(samples)
+    if not out:
+        raise DataError(f"{name}: no samples")
+    for i, x in enumerate(out):
+        if x is None or isinstance(x, Chem.Mol):
+            continue
+        if isinstance(x, str):
+            out[i] = x.strip() or None
+        elif isinstance(x, float) and math.isnan(x):  # a missing value from pandas
+            out[i] = None
+        else:
+            raise DataError(f"{name}: sample {i} is a {type(x).__name__}; expected a SMILES string, an RDKit Mol "
+                            "or None")
+    return out
+
+
+def _canon(mol: Chem.Mol | None, isomeric: bool) -> str | None:
+    if mol is None:
+        return None
+    try:
+        if any(a.GetAtomicNum() == 1 for a in mol.GetAtoms()):
+            mol = Chem.RemoveHs(mol)
+        smi = Chem.MolToSmiles(mol, isomericSmiles=isomeric)
+    except Exception:
+        return None
+    return smi or None
+
+
+def _largest_sanitized(mol: Chem.Mol) -> Chem.Mol:
+    frags = Chem.GetMolFrags(mol, asMols=True)  # sanitized fragments of a sanitized molecule
+    return frags[0] if len(frags) == 1 else max(frags, key=lambda f: f.GetNumAtoms())
+
+
+def sample_validity(x, definition: str = "strict", *, isomeric: bool = False):
+    """``(strict, relaxed, corrected, canonical SMILES under definition or None)`` for one sample."""
+    full = raw = None
+    if isinstance(x, str):
+        full = Chem.MolFromSmiles(x)
+        if full is not None and full.GetNumAtoms() == 0:
+            full = None
+        if full is None:
+            raw = Chem.MolFromSmiles(x, sanitize=False)
+    elif isinstance(x, Chem.Mol):
+        if is_valid_strict(x):
+            full = Chem.Mol(x)
+            Chem.SanitizeMol(full)
+        else:
+            raw = x
+    if full is not None:
+        mol = full if definition == "strict" else _largest_sanitized(full)
+        return True, True, True, _canon(mol, isomeric)
+    if raw is None or raw.GetNumAtoms() == 0:
+        return False, False, False, None
+    relaxed = is_valid_relaxed(raw)
+    fixed = correct_valence(raw)
+    mol = None
+    if definition == "relaxed" and relaxed:
+        mol = Chem.Mol(largest_fragment(raw))
+        Chem.SanitizeMol(mol)
+    elif definition == "corrected":
+        mol = fixed
+    return False, relaxed, fixed is not None, _canon(mol, isomeric)
+
+
+def _validity_chunk(args):
+    items, definition, isomeric = args
+    return [sample_validity(x, definition, isomeric=isomeric) for x in items]
+
+
+def _fraction(samples, k: int) -> float:
+    samples = _check_samples(samples)
+    flags = _validity_chunk((samples, "strict", False))
+    return sum(f[k] for f in flags) / len(samples)
+
+
+def fraction_valid_strict(samples) -> float:
+    """Fraction of samples that sanitize as a whole (SMILES: ``MolFromSmiles`` succeeds with atoms)."""
+    return _fraction(samples, 0)
+
+
+def fraction_valid_relaxed(samples) -> float:
+    """Fraction of samples whose largest fragment sanitizes."""
+    return _fraction(samples, 1)
+
+
+def fraction_valid_corrected(samples) -> float:
+    """Fraction of samples that GDSS-style valence correction turns into a molecule."""
+    return _fraction(samples, 2)
+
+
+def canonical_valid(samples, definition: str = "strict", *, isomeric: bool = False) -> list[str | None]:
+    """Canonical SMILES of each sample's molecule under ``definition`` (``None`` where invalid), same length."""
+    _check_definition(definition)
+    return [f[3] for f in _validity_chunk((_check_samples(samples), definition, isomeric))]
+
+
+def _check_definition(definition: str) -> None:
+    if definition not in VALIDITY_DEFINITIONS:
+        raise DataError(f"validity must be one of {', '.join(VALIDITY_DEFINITIONS)}; got {definition!r}")
+
+
+def fraction_unique(canonical: Sequence[str | None]) -> float | None:
+    """#distinct / #valid over canonical SMILES (``None`` entries are invalid and not in the denominator);
+    ``None`` when nothing is valid."""
+    valid = [s for s in canonical if s]
+    return len(set(valid)) / len(valid) if valid else None
+
+
+def novelty(canonical: Sequence[str | None], train_canonical: set[str] | frozenset[str]) -> float | None:
+    """#distinct valid not in ``train_canonical`` / #distinct valid (both sides canonicalised the same way)."""
+    uniq = {s for s in canonical if s}
+    return len(uniq - set(train_canonical)) / len(uniq) if uniq else None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# parallel helpers
+def _n_jobs(n_jobs: int | None) -> int:
+    if n_jobs is None:
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except AttributeError:
+            return max(1, os.cpu_count() or 1)
+    return max(1, int(n_jobs))
+
+
+def _pool(n_jobs: int):
+    """A process pool; ``fork`` where available (workers run RDKit/numpy only, never torch)."""
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("fork" if "fork" in methods else None)
+    return ctx.Pool(n_jobs)
+
+
+class _Runner:
+    """Maps chunk functions ``f((items, *opts)) -> list`` over items, through a lazily started pool."""
+
+    def __init__(self, n_jobs: int):
+        self.n_jobs = n_jobs
+        self.pool = None
+
+    def map(self, func, items: list, *opts) -> list:
+        if self.n_jobs <= 1 or len(items) < _PARALLEL_MIN:
+            return func((items, *opts))
+        if self.pool is None:
+            self.pool = _pool(self.n_jobs)
+        size = max(64, -(-len(items) // (4 * self.n_jobs)))
+        chunks = [(items[i:i + size], *opts) for i in range(0, len(items), size)]
+        return [r for part in self.pool.map(func, chunks) for r in part]
+
+    def close(self):
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
+            self.pool = None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# per-molecule features (computed once per distinct canonical SMILES)
+_FPGEN = None
+
+
+def _fingerprint(mol) -> np.ndarray:
+    global _FPGEN
+    if _FPGEN is None:
+        _FPGEN = rdFingerprintGenerator.GetMorganGenerator(radius=FP_RADIUS, fpSize=FP_BITS)
+    return np.packbits(_FPGEN.GetFingerprintAsNumPy(mol).astype(bool))
+
+
+def _fragments(mol) -> list[str]:
+    return Chem.MolToSmiles(Chem.FragmentOnBRICSBonds(mol)).split(".")
+
+
+def _scaffold(mol, min_rings: int) -> str | None:
+    try:
+        scaf = MurckoScaffold.GetScaffoldForMol(mol)
+    except (ValueError, RuntimeError):
+        return None
+    smi = Chem.MolToSmiles(scaf)
+    if not smi or scaf.GetRingInfo().NumRings() < min_rings:
+        return None
+    return smi
+
+
+def _properties(mol) -> tuple[float, float, float, float]:
+    from .sascore import sa_score
+
+    def safe(f, *a, **k):
+        try:
+            return float(f(*a, **k))
+        except Exception:
+            return float("nan")  # internal only: dropped before any distance is computed
+
+    try:  # QED's own property pass already holds Crippen logP and MolWt (same functions, H-free molecule)
+        qp = QED.properties(mol)
+        return safe(QED.qed, mol, qedProperties=qp), safe(sa_score, mol), float(qp.ALOGP), float(qp.MW)
+    except Exception:
+        return (safe(QED.qed, mol), safe(sa_score, mol), safe(Crippen.MolLogP, mol), safe(Descriptors.MolWt, mol))
+
+
+@dataclass
+class _Feat:
+    fp: np.ndarray | None = None
+    frags: list | None = None
+    scaf: str | None = None
+    props: tuple | None = None
+    filt: bool | None = None
+    nspdk: dict | None = None
+
+
+def _features_chunk(args):
+    from .filters import passes_filters
+
+    items, want, scaf_rings = args
+    out = []
+    for smi in items:
+        mol = Chem.MolFromSmiles(smi)
+        if mol is None:
+            out.append(None)
+            continue
+        f = _Feat()
+        if "fp" in want:
+            f.fp = _fingerprint(mol)
+        if "frag" in want:
+            f.frags = _fragments(mol)
+        if "scaf" in want:
+            f.scaf = _scaffold(mol, scaf_rings)
+        if "props" in want:
+            f.props = _properties(mol)
+        if "filters" in want:
+            f.filt = passes_filters(mol)
+        if "nspdk" in want:
+            f.nspdk = _nspdk.nspdk_features(*_nspdk.mol_to_arrays(mol))
+        out.append(f)
+    return out
+
+
+def _canon_chunk(args):
+    items, isomeric = args
+    out = []
+    for s in items:
+        m = Chem.MolFromSmiles(s) if isinstance(s, str) and s.strip() else None
+        out.append(_canon(m, isomeric) if m is not None and m.GetNumAtoms() else None)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# similarity helpers
+# Heavy numerics run single-threaded inside each process (parallelism comes from the process pool): multi-threaded
+# BLAS / OpenMP collapse when the cores are shared with other work, single-threaded kernels degrade gracefully.
+def _unpack(fps) -> np.ndarray:
+    """0/1 float32 matrix from ``np.packbits`` rows (a list of rows or a 2-D uint8 array)."""
+    return np.unpackbits(np.stack(fps) if isinstance(fps, list) else fps, axis=1).astype(np.float32)
+
+
+def _tanimoto_blocks(a: np.ndarray, b: np.ndarray, block: int = 1024):
+    """Yield ``(row slice, Tanimoto block)`` of the |a| x |b| similarity matrix of 0/1 rows (0/0 counts as 1, as
+    MOSES). Intersections come from a sparse x dense product (fingerprints are sparse; no BLAS threads)."""
+    import scipy.sparse as sp
+
+    a = np.asarray(a, dtype=np.float32)
+    bt = np.ascontiguousarray(np.asarray(b, dtype=np.float32).T)
+    na, nb = a.sum(1), bt.sum(0)
+    for i in range(0, len(a), block):
+        inter = np.asarray(sp.csr_matrix(a[i:i + block]) @ bt)
+        union = na[i:i + block, None] + nb[None, :] - inter
+        with np.errstate(invalid="ignore", divide="ignore"):
+            t = np.where(union > 0, inter / union, np.float32(1.0))
+        yield slice(i, i + block), t
+
+
+def _tanimoto_chunk(args):
+    """Per row of ``rows``: max similarity to ``other`` (mode "max") or ``(sum_j w_j T_ij, sum_j w_j T_ij^2)``."""
+    rows, other, weights, mode = args
+    rows, other = _unpack(rows), _unpack(other)
+    out = []
+    for _, t in _tanimoto_blocks(rows, other):
+        if mode == "max":
+            out.extend(t.max(1).tolist())
+        else:
+            t = t.astype(np.float64)
+            out.extend(zip((t @ weights).tolist(), ((t * t) @ weights).tolist()))
+    return out
+
+
+def _rows_map(runner: _Runner | None, rows: list, other: list, weights, mode: str) -> list:
+    other = np.stack(other)
+    if runner is None:
+        return _tanimoto_chunk((rows, other, weights, mode))
+    return runner.map(_tanimoto_chunk, rows, other, weights, mode)
+
+
+def _packed(fps) -> list:
+    """Lists of ``np.packbits`` rows pass through; a 0/1 matrix ``[n, bits]`` is packed."""
+    if isinstance(fps, list) and (not fps or (isinstance(fps[0], np.ndarray) and fps[0].dtype == np.uint8)):
+        return fps
+    return list(np.packbits(np.asarray(fps).astype(bool), axis=1))
+
+
+def snn(gen_fps, ref_fps, gen_weights=None, *, _runner: _Runner | None = None) -> float:
+    """MOSES SNN: (weighted) mean over generated of the max Tanimoto similarity to the reference. Fingerprints are
+    0/1 arrays ``[n, bits]`` (or lists of ``np.packbits`` rows)."""
+    best = np.asarray(_rows_map(_runner, _packed(gen_fps), _packed(ref_fps), None, "max"))
+    return float(np.average(best, weights=gen_weights))
+
+
+def internal_diversity(fps, weights=None, *, _runner: _Runner | None = None) -> tuple[float, float]:
+    """MOSES ``(IntDiv1, IntDiv2)`` of a multiset given as distinct fingerprints and their multiplicities."""
+    packed = _packed(fps)
+    w = np.ones(len(packed)) if weights is None else np.asarray(weights, dtype=np.float64)
+    n = w.sum()
+    sums = np.asarray(_rows_map(_runner, packed, packed, w, "sum"), dtype=np.float64).reshape(-1, 2)
+    s1 = float(w @ sums[:, 0])
+    return 1.0 - s1 / (n * n), 1.0 - float(w @ np.sqrt(sums[:, 1] / n)) / n
+
+
+def cosine_similarity_counts(a: Counter, b: Counter) -> float | None:
+    """Cosine similarity of two count dictionaries (missing keys are 0); ``None`` if either is empty."""
+    if not a or not b:
+        return None
+    dot = sum(float(v) * b.get(k, 0) for k, v in a.items())
+    na = math.sqrt(sum(float(v) * v for v in a.values()))
+    nb = math.sqrt(sum(float(v) * v for v in b.values()))
+    return dot / (na * nb)
+
+
+def kl_histogram(ref: np.ndarray, gen: np.ndarray, ref_w=None, gen_w=None, *, bins: int = KL_BINS,
+                 pseudocount: float = KL_PSEUDOCOUNT) -> float:
+    """KL(reference || generated) of histograms on ``bins`` equal-width bins spanning both sets, with
+    ``pseudocount`` added to every bin of both (natural log)."""
+    lo, hi = float(min(ref.min(), gen.min())), float(max(ref.max(), gen.max()))
+    if hi <= lo:
+        return 0.0
+    hr, _ = np.histogram(ref, bins=bins, range=(lo, hi), weights=ref_w)
+    hg, _ = np.histogram(gen, bins=bins, range=(lo, hi), weights=gen_w)
+    p = (hr + pseudocount) / (hr.sum() + pseudocount * bins)
+    q = (hg + pseudocount) / (hg.sum() + pseudocount * bins)
+    return float(np.sum(p * np.log(p / q)))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# FCD
+@contextmanager
+def _torch_threads(n: int):
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def _fcd_model():
+    import fcd as _fcd
+
+    return _fcd.load_ref_model()
+
+
+def _chemnet_rows(smiles: Sequence[str], device: str, batch_size: int) -> np.ndarray:
+    import torch
+    from fcd.utils import get_one_hot
+
+    model = _fcd_model()
+    out = np.zeros((len(smiles), 512), dtype=np.float32)
+    short = [i for i, s in enumerate(smiles) if len(s) + 1 <= FCD_PAD]
+    long_ = [i for i, s in enumerate(smiles) if len(s) + 1 > FCD_PAD]
+    groups = [short[k:k + batch_size] for k in range(0, len(short), batch_size)] + [[i] for i in long_]
+    model.to(device)
+    try:
+        with torch.no_grad():
+            for idx in groups:
+                pad = max(FCD_PAD, max(len(smiles[i]) + 1 for i in idx))
+                x = np.stack([get_one_hot(smiles[i], pad_len=pad) for i in idx]) / 35.0  # fcd: features / n_vocab
+                xt = torch.from_numpy(x.astype(np.float32)).transpose(1, 2).to(device)
+                out[idx] = model(xt).cpu().numpy()
+    finally:
+        model.to("cpu")
+    return out
+
+
+def _chemnet_chunk(args):
+    items, batch_size = args
+    import torch
+
+    torch.set_num_threads(1)  # worker process: one thread each (as torch's own DataLoader workers)
+    return list(_chemnet_rows(items, "cpu", batch_size))
+
+
+def chemnet_activations(smiles: Sequence[str], *, device: str | None = None, batch_size: int = 512,
+                        n_jobs: int | None = 1, _runner: _Runner | None = None) -> np.ndarray:
+    """ChemNet penultimate activations ``[n, 512]`` (float32) of SMILES strings: ``fcd.get_predictions`` with the
+    one-hot batches built directly (pad 350; a longer string is padded to its own length + 1). On CPU each process
+    runs ChemNet single-threaded; ``n_jobs`` processes share large inputs."""
+    import torch
+
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    smiles = list(smiles)
+    if str(device) != "cpu":
+        return _chemnet_rows(smiles, device, batch_size)
+    own = _runner is None
+    runner = _Runner(_n_jobs(n_jobs)) if own else _runner
+    try:
+        if runner.n_jobs <= 1 or len(smiles) < _PARALLEL_MIN:
+            with _torch_threads(1):
+                return _chemnet_rows(smiles, "cpu", batch_size)
+        return np.stack(runner.map(_chemnet_chunk, smiles, batch_size))
+    finally:
+        if own:
+            runner.close()
+
+
+def chemnet_stats(smiles: Sequence[str], weights=None, **kw) -> tuple[np.ndarray, np.ndarray]:
+    """``(mu, sigma)`` of ChemNet activations; ``weights`` are integer multiplicities of the strings."""
+    act = chemnet_activations(smiles, **kw).astype(np.float64)
+    w = None if weights is None else np.asarray(weights, dtype=np.int64)
+    mu = np.average(act, axis=0, weights=w)
+    sigma = np.cov(act, rowvar=False, fweights=w)
+    return mu, sigma
+
+
+def frechet_distance(stats_a, stats_b) -> float:
+    """``||mu_a - mu_b||^2 + Tr(S_a) + Tr(S_b) - 2 Tr((S_a S_b)^{1/2})`` of two Gaussians ``(mu, S)``.
+
+    ``Tr((S_a S_b)^{1/2})`` is the sum of square roots of the eigenvalues of the symmetric PSD matrix
+    ``S_a^{1/2} S_b S_a^{1/2}`` (same spectrum as ``S_a S_b``): two symmetric eigendecompositions instead of the
+    general ``scipy.linalg.sqrtm`` that ``fcd`` uses (same value to rounding, faster, and defined for singular
+    covariances; eigenvalues below the numerical rank threshold count as 0)."""
+    import torch
+
+    mu_a, s_a = np.asarray(stats_a[0], np.float64), np.asarray(stats_a[1], np.float64)
+    mu_b, s_b = np.asarray(stats_b[0], np.float64), np.asarray(stats_b[1], np.float64)
+    with _torch_threads(1):
+        d, u = torch.linalg.eigh(torch.from_numpy((s_a + s_a.T) / 2))
+        root_a = (u * torch.sqrt(torch.clamp(d, min=0.0))) @ u.T
+        m = root_a @ torch.from_numpy(s_b) @ root_a
+        ev = torch.linalg.eigvalsh((m + m.T) / 2).numpy()
+    ev[ev < ev.max(initial=0.0) * len(ev) * np.finfo(np.float64).eps] = 0.0  # numerical zeros (rank-deficient S)
+    tr_sqrt = float(np.sqrt(ev).sum())
+    diff = mu_a - mu_b
+    return float(diff @ diff + np.trace(s_a) + np.trace(s_b) - 2.0 * tr_sqrt)
+
+
+def fcd(generated, reference, *, isomeric: bool = False, device: str | None = None, n_jobs: int | None = 1) -> float:
+    """FCD between the canonical SMILES of the valid (strict) molecules of two sample lists (duplicates kept).
+
+    Raises :class:`DataError` for an empty list or fewer than 2 valid molecules on a side."""
+    sides = []
+    for name, samples in (("generated", generated), ("reference", reference)):
+        can = [c for c in canonical_valid(_check_samples(samples, name), isomeric=isomeric) if c]
+        if len(can) < 2:
+            raise DataError(f"FCD: {name} has {len(can)} valid molecule(s); at least 2 are needed")
+        cnt = Counter(can)
+        sides.append(chemnet_stats(list(cnt), list(cnt.values()), device=device, n_jobs=n_jobs))
+    return frechet_distance(*sides)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# reference statistics (cached per reference list)
+@dataclass
+class ReferenceStats:
+    """Everything the metrics need from a reference set; computed lazily and cached per reference list."""
+
+    key: str
+    n: int
+    n_invalid: int
+    smiles: list[str]  # distinct canonical SMILES of the valid reference molecules
+    counts: np.ndarray
+    isomeric: bool
+    scaffold_min_rings: int
+    feats: list | None = None
+    want: set = field(default_factory=set)
+    fps: list | None = None  # np.packbits rows
+    frag: Counter | None = None
+    scaf: Counter | None = None
+    props: dict | None = None
+    nspdk_mean: np.ndarray | None = None
+    chemnet: tuple | None = None
+    nspdk_graphs_key: str | None = None
+    nspdk_graphs_mean: np.ndarray | None = None
+
+
+_REF_CACHE: OrderedDict[str, ReferenceStats] = OrderedDict()
+_TRAIN_CACHE: OrderedDict[str, frozenset] = OrderedDict()
+_CACHE_SIZE = 4
+
+
+def _digest(items: Sequence[str], *extra) -> str:
+    h = hashlib.sha1()
+    for x in extra:
+        h.update(repr(x).encode())
+        h.update(b"\x01")
+    for s in items:
+        h.update(s.encode() if isinstance(s, str) else b"\x00")
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+def _remember(cache: OrderedDict, key, value):
+    cache[key] = value
+    cache.move_to_end(key)
+    while len(cache) > _CACHE_SIZE:
+        cache.popitem(last=False)
+    return value
+
+
+def clear_caches() -> None:
+    """Forget cached reference statistics and canonical training sets."""
+    _REF_CACHE.clear()
+    _TRAIN_CACHE.clear()
+
+
+def _reference(reference, isomeric: bool, scaffold_min_rings: int, runner: _Runner) -> ReferenceStats:
+    if isinstance(reference, ReferenceStats):
+        return reference
+    ref = _check_samples(reference, "reference")
+    if any(not isinstance(s, (str, type(None))) for s in ref):
+        raise DataError("reference: expected SMILES strings")
+    key = _digest(ref, isomeric, scaffold_min_rings)
+    if key in _REF_CACHE:
+        _REF_CACHE.move_to_end(key)
+        return _REF_CACHE[key]
+    can = runner.map(_canon_chunk, ref, isomeric)
+    valid = [c for c in can if c]
+    if not valid:
+        raise DataError("reference: no valid molecule")
+    cnt = Counter(valid)
+    st = ReferenceStats(key=key, n=len(ref), n_invalid=len(ref) - len(valid), smiles=list(cnt),
+                        counts=np.fromiter(cnt.values(), dtype=np.int64), isomeric=isomeric,
+                        scaffold_min_rings=scaffold_min_rings)
+    return _remember(_REF_CACHE, key, st)
+
+
+def reference_statistics(reference: Sequence[str], *, metrics=ALL_METRICS, isomeric: bool = False,
+                         scaffold_min_rings: int = SCAFFOLD_MIN_RINGS, n_jobs: int | None = None,
+                         device: str | None = None) -> ReferenceStats:
+    """Precompute (and cache) the reference side of ``metrics``; pass the result as ``reference=`` later."""
+    runner = _Runner(_n_jobs(n_jobs))
+    try:
+        st = _reference(reference, isomeric, scaffold_min_rings, runner)
+        _fill_reference(st, _wanted(set(metrics)) - {"filters"}, runner, "fcd" in metrics, device, {})
+    finally:
+        runner.close()
+    return st
+
+
+def _wanted(metrics: set) -> set:
+    want = set()
+    if metrics & {"snn", "intdiv"}:
+        want.add("fp")
+    for m in ("frag", "scaf", "props", "filters", "nspdk"):
+        if m in metrics:
+            want.add(m)
+    return want
+
+
+def _fill_reference(st: ReferenceStats, want: set, runner: _Runner, need_fcd: bool, device, timings: dict):
+    missing = want - st.want
+    if missing:
+        t = time.perf_counter()
+        feats = runner.map(_features_chunk, st.smiles, missing, st.scaffold_min_rings)
+        w = st.counts
+        ok = [i for i, f in enumerate(feats) if f is not None]
+        if "fp" in missing:
+            st.fps = [feats[i].fp for i in ok]
+        if "frag" in missing:
+            st.frag = Counter()
+            for i in ok:
+                for fr in feats[i].frags:
+                    st.frag[fr] += int(w[i])
+        if "scaf" in missing:
+            st.scaf = Counter()
+            for i in ok:
+                if feats[i].scaf is not None:
+                    st.scaf[feats[i].scaf] += int(w[i])
+        if "props" in missing:
+            vals = np.array([feats[i].props for i in ok], dtype=np.float64).reshape(-1, len(PROPERTIES))
+            st.props = {p: (vals[:, k], w[ok].astype(np.float64)) for k, p in enumerate(PROPERTIES)}
+        if "nspdk" in missing:
+            st.nspdk_mean = _nspdk.nspdk_mean([feats[i].nspdk for i in ok], w[ok])
+        st.want |= missing
+        timings["reference_features"] = round(time.perf_counter() - t, 3)
+    if need_fcd and st.chemnet is None and int(st.counts.sum()) >= 2:
+        t = time.perf_counter()
+        st.chemnet = chemnet_stats(st.smiles, st.counts, device=device, _runner=runner)
+        timings["fcd_reference_chemnet"] = round(time.perf_counter() - t, 3)
+
+
+def _train_set(train, isomeric: bool, runner: _Runner) -> frozenset:
+    if isinstance(train, (set, frozenset)):
+        return frozenset(train)
+    tr = list(train)
+    key = _digest(tr, isomeric)
+    if key in _TRAIN_CACHE:
+        _TRAIN_CACHE.move_to_end(key)
+        return _TRAIN_CACHE[key]
+    can = runner.map(_canon_chunk, tr, isomeric)
+    return _remember(_TRAIN_CACHE, key, frozenset(c for c in can if c))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+def molecule_metrics(
+    generated: Sequence,
+    reference: Sequence[str] | ReferenceStats,
+    train: Sequence[str] | set[str] | None = None,
+    *,
+    metrics: Sequence[str] = ALL_METRICS,
+    validity: str = "strict",
+    isomeric: bool = False,
+    n_jobs: int | None = None,
+    device: str | None = None,
+    nspdk_reference: Sequence | None = None,
+    scaffold_min_rings: int = SCAFFOLD_MIN_RINGS,
+    kl_bins: int = KL_BINS,
+) -> dict:
+    """All molecule metrics of ``generated`` against ``reference`` (novelty against ``train``).
+
+    Args:
+        generated: SMILES strings, RDKit molecules or ``None``/"" (invalid) — one entry per sample.
+        reference: reference SMILES (e.g. the test split) or a :func:`reference_statistics` result. Reference
+            statistics are cached in-process per reference list, so repeated evaluations pay for them once.
+        train: training SMILES (canonicalised here, cached) or a set of already-canonical SMILES.
+        metrics: any of :data:`ALL_METRICS`; validity and uniqueness are always computed.
+        validity: which definition (strict / relaxed / corrected) selects the molecules every other metric uses.
+        isomeric: canonical SMILES with stereo (MOSES/GDSS canonicalise with stereo; graphs have none).
+        n_jobs: worker processes for RDKit work (default: all available cores).
+        device: torch device for ChemNet (default: cuda if available).
+        nspdk_reference: networkx graphs to use as the NSPDK reference instead of graphs built from
+            ``reference`` (e.g. GDSS's ``qm9_test_nx.pkl``).
+
+    Returns:
+        A dict of figures (``None`` + a reason in ``undefined`` where not computable), ``props`` per property,
+        ``settings`` (every choice that changes a number) and ``timings_s``.
+    """
+    t_all = time.perf_counter()
+    _check_definition(validity)
+    metrics = set(metrics)
+    unknown = metrics - set(ALL_METRICS)
+    if unknown:
+        raise DataError(f"unknown molecule metric(s) {sorted(unknown)}; choose from {', '.join(ALL_METRICS)}")
+    samples = _check_samples(generated)
+    if "filters" in metrics:  # load the SMARTS / SA table before worker processes fork
+        from .filters import filter_set_name
+
+        filter_set_name()
+    if "props" in metrics:
+        from .sascore import _scorer
+
+        _scorer()
+    timings: dict[str, float] = {}
+    undefined: dict[str, str] = {}
+    res: dict = {}
+    runner = _Runner(_n_jobs(n_jobs))
+    try:
+        t = time.perf_counter()
+        flags = runner.map(_validity_chunk, samples, validity, isomeric)
+        timings["validity"] = round(time.perf_counter() - t, 3)
+        n = len(samples)
+        k = VALIDITY_DEFINITIONS.index(validity)
+        can = [f[3] if f[k] else None for f in flags]
+        valid = [c for c in can if c]
+        res["n_samples"] = n
+        res["n_valid"] = len(valid)
+        res["validity"] = len(valid) / n
+        for j, name in enumerate(VALIDITY_DEFINITIONS):
+            res[f"validity_{name}"] = sum(f[j] for f in flags) / n
+        cnt = Counter(valid)
+        uniq = list(cnt)
+        w = np.fromiter(cnt.values(), dtype=np.int64) if cnt else np.zeros(0, dtype=np.int64)
+        res["n_unique"] = len(uniq)
+        res["uniqueness"] = len(uniq) / len(valid) if valid else None
+        if not valid:
+            undefined["uniqueness"] = "no valid molecule"
+
+        if "novelty" in metrics:
+            if train is None:
+                undefined["novelty"] = "no training set given"
+                res["novelty"] = res["valid_unique_novel"] = None
+            elif not uniq:
+                undefined["novelty"] = "no valid molecule"
+                res["novelty"] = None
+                res["valid_unique_novel"] = 0.0
+            else:
+                t = time.perf_counter()
+                tr = _train_set(train, isomeric, runner)
+                n_novel = sum(1 for s in uniq if s not in tr)
+                res["novelty"] = n_novel / len(uniq)
+                res["valid_unique_novel"] = n_novel / n
+                timings["novelty"] = round(time.perf_counter() - t, 3)
+
+        ref = _reference(reference, isomeric, scaffold_min_rings, runner)
+        want = _wanted(metrics)
+        ref_want = want - {"filters"}
+        if nspdk_reference is not None:
+            ref_want.discard("nspdk")
+        if not uniq:
+            for m in ("fcd", "nspdk", "snn", "frag", "scaf", "intdiv", "filters", "props"):
+                if m in metrics:
+                    undefined[m] = "no valid molecule"
+                    for key in {"intdiv": ("intdiv1", "intdiv2")}.get(m, (m,)):
+                        res[key] = None
+        else:
+            _fill_reference(ref, ref_want, runner, "fcd" in metrics, device, timings)
+            t = time.perf_counter()
+            feats = runner.map(_features_chunk, uniq, want, scaffold_min_rings) if want else [None] * len(uniq)
+            timings["generated_features"] = round(time.perf_counter() - t, 3)
+            ok = [i for i, f in enumerate(feats) if f is not None] if want else list(range(len(uniq)))
+            n_bad = len(uniq) - len(ok)
+            if n_bad:
+                undefined["features"] = f"{n_bad} distinct valid molecule(s) whose canonical SMILES does not " \
+                                        "re-parse were left out of the distribution metrics"
+            wo = w[ok].astype(np.float64)
+            _distribution_metrics(res, undefined, timings, metrics, feats, ok, wo, uniq, w, ref, device,
+                                  nspdk_reference, kl_bins, runner)
+    finally:
+        runner.close()
+
+    from .filters import filter_set_name
+    from .sascore import sa_source
+
+    res["undefined"] = undefined
+    res["settings"] = {
+        "n_samples": len(samples),
+        "validity_definition": validity,
+        "validity_note": "strict = sanitizes as a whole (no correction); relaxed = largest fragment sanitizes; "
+                         "corrected = GDSS valence correction + largest fragment",
+        "metrics": sorted(metrics | {"validity", "uniqueness"}),
+        "canonical_smiles": f"RDKit MolToSmiles, isomeric={isomeric}",
+        "uniqueness_denominator": "valid samples",
+        "novelty_denominator": "distinct valid molecules",
+        "valid_unique_novel_denominator": "all samples",
+        "n_reference": ref.n,
+        "n_reference_invalid": ref.n_invalid,
+        "n_reference_distinct": len(ref.smiles),
+        "n_train": None if train is None else len(train),
+        "fingerprint": f"Morgan radius {FP_RADIUS}, {FP_BITS} bits",
+        "intdiv": "MOSES: 1 - mean Tanimoto over all ordered pairs incl. self-pairs; p=2: 1 - mean_i sqrt(mean_j T^2)",
+        "scaffold_min_rings": scaffold_min_rings,
+        "filter_set": filter_set_name() if "filters" in metrics else None,
+        "sa_scorer": sa_source() if "props" in metrics else None,
+        "property_distance": f"scipy wasserstein_distance; KL(ref||gen) on {kl_bins} equal-width bins over both "
+                             f"sets, +{KL_PSEUDOCOUNT:g} pseudo-count per bin, natural log",
+        "fcd": "fcd package ChemNet v0.13, one-hot pad 350, canonical SMILES of valid molecules with duplicates",
+        "nspdk": (f"EDeN-equivalent NSPDK r={_nspdk.RADIUS} d={_nspdk.DISTANCE} nbits={_nspdk.NBITS}, linear "
+                  "kernel MMD^2; node label = atom symbol, edge label = int bond order (aromatic -> 1); reference "
+                  + ("graphs given by nspdk_reference" if nspdk_reference is not None else
+                     "graphs built from the reference canonical SMILES")),
+        "n_jobs": runner.n_jobs,
+    }
+    timings["total"] = round(time.perf_counter() - t_all, 3)
+    res["timings_s"] = timings
+    return res
+
+
+def _distribution_metrics(res, undefined, timings, metrics, feats, ok, wo, uniq, w, ref, device, nspdk_reference,
+                          kl_bins, runner):
+    from scipy.stats import wasserstein_distance
+
+    if "fcd" in metrics:
+        t = time.perf_counter()
+        if int(w.sum()) < 2:
+            res["fcd"] = None
+            undefined["fcd"] = "fewer than 2 valid molecules"
+        elif int(ref.counts.sum()) < 2:
+            res["fcd"] = None
+            undefined["fcd"] = "fewer than 2 valid reference molecules"
+        else:
+            res["fcd"] = frechet_distance(chemnet_stats(uniq, w, device=device, _runner=runner), ref.chemnet)
+        timings["fcd_generated"] = round(time.perf_counter() - t, 3)
+    if not ok:
+        for m in ("nspdk", "snn", "frag", "scaf", "intdiv", "filters", "props"):
+            if m in metrics:
+                undefined[m] = "no valid molecule with a re-parsable canonical SMILES"
+        return
+    if metrics & {"snn", "intdiv"}:
+        gfps = [feats[i].fp for i in ok]
+        if "snn" in metrics:
+            t = time.perf_counter()
+            res["snn"] = snn(gfps, ref.fps, wo, _runner=runner)
+            timings["snn"] = round(time.perf_counter() - t, 3)
+        if "intdiv" in metrics:
+            t = time.perf_counter()
+            res["intdiv1"], res["intdiv2"] = internal_diversity(gfps, wo, _runner=runner)
+            timings["intdiv"] = round(time.perf_counter() - t, 3)
+    if "frag" in metrics:
+        c = Counter()
+        for j, i in enumerate(ok):
+            for fr in feats[i].frags:
+                c[fr] += wo[j]
+        res["frag"] = cosine_similarity_counts(c, ref.frag)
+        if res["frag"] is None:
+            undefined["frag"] = "no BRICS fragments on one side"
+    if "scaf" in metrics:
+        c = Counter()
+        for j, i in enumerate(ok):
+            if feats[i].scaf is not None:
+                c[feats[i].scaf] += wo[j]
+        res["scaf"] = cosine_similarity_counts(c, ref.scaf)
+        if res["scaf"] is None:
+            undefined["scaf"] = (f"no scaffold with >= {ref.scaffold_min_rings} rings in the "
+                                 + ("generated set" if not c else "reference set"))
+    if "filters" in metrics:
+        res["filters"] = float(np.average([feats[i].filt for i in ok], weights=wo))
+    if "props" in metrics:
+        vals = np.array([feats[i].props for i in ok], dtype=np.float64).reshape(-1, len(PROPERTIES))
+        props = {}
+        for k, p in enumerate(PROPERTIES):
+            rv, rw = ref.props[p]
+            rm = np.isfinite(rv)
+            gv = vals[:, k]
+            gm = np.isfinite(gv)
+            if not gm.any() or not rm.any():
+                props[p] = None
+                undefined[f"props.{p}"] = "no finite value on one side"
+                continue
+            props[p] = {
+                "wasserstein": float(wasserstein_distance(gv[gm], rv[rm], wo[gm], rw[rm])),
+                "kl": kl_histogram(rv[rm], gv[gm], rw[rm], wo[gm], bins=kl_bins),
+                "mean": float(np.average(gv[gm], weights=wo[gm])),
+                "reference_mean": float(np.average(rv[rm], weights=rw[rm])),
+            }
+        res["props"] = props
+    if "nspdk" in metrics:
+        t = time.perf_counter()
+        gmean = _nspdk.nspdk_mean([feats[i].nspdk for i in ok], wo)
+        if nspdk_reference is not None:
+            key = _digest([repr(sorted(g.nodes(data="label"))) + repr(sorted(g.edges(data="label")))
+                           for g in nspdk_reference])
+            if ref.nspdk_graphs_key != key:
+                graphs = [g for g in nspdk_reference if g.number_of_nodes() > 0]
+                if not graphs:
+                    raise DataError("nspdk_reference: no non-empty graph")
+                ref.nspdk_graphs_mean = _nspdk.nspdk_mean(_nspdk.graph_features(graphs, n_jobs=runner.n_jobs))
+                ref.nspdk_graphs_key = key
+            res["nspdk"] = _nspdk.mmd_from_means(gmean, ref.nspdk_graphs_mean)
+        else:
+            res["nspdk"] = _nspdk.mmd_from_means(gmean, ref.nspdk_mean)
+        timings["nspdk"] = round(time.perf_counter() - t, 3)
