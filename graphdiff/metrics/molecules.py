@@ -53,13 +53,9 @@ list (:func:`reference_statistics` returns the object explicitly; :func:`clear_c
 from __future__ import annotations
 
 import hashlib
-import math
-import multiprocessing
-import os
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -67,183 +63,41 @@ from rdkit import Chem, RDLogger
 from rdkit.Chem import QED, Crippen, Descriptors, rdFingerprintGenerator
 from rdkit.Chem.Scaffolds import MurckoScaffold
 
-from ..convert.validity import correct_valence, is_valid_relaxed, is_valid_strict, largest_fragment
 from ..errors import DataError
 from . import nspdk as _nspdk
+from ._parallel import _n_jobs, _Runner
+from .fcd import chemnet_activations, chemnet_stats, fcd, frechet_distance
+from .mol_validity import (
+    VALIDITY_DEFINITIONS,
+    _canon,
+    _check_definition,
+    _check_samples,
+    _validity_chunk,
+    canonical_valid,
+    fraction_unique,
+    fraction_valid_corrected,
+    fraction_valid_relaxed,
+    fraction_valid_strict,
+    novelty,
+    sample_validity,
+)
+from .similarity import KL_BINS, KL_PSEUDOCOUNT, cosine_similarity_counts, internal_diversity, kl_histogram, snn
+
+__all__ = [
+    "ALL_METRICS", "PROPERTIES", "VALIDITY_DEFINITIONS", "canonical_valid", "chemnet_activations", "chemnet_stats",
+    "clear_caches", "cosine_similarity_counts", "fcd", "fraction_unique", "fraction_valid_corrected",
+    "fraction_valid_relaxed", "fraction_valid_strict", "frechet_distance", "internal_diversity", "kl_histogram",
+    "molecule_metrics", "novelty", "reference_statistics", "sample_validity", "snn",
+]
 
 RDLogger.DisableLog("rdApp.*")
 
-VALIDITY_DEFINITIONS = ("strict", "relaxed", "corrected")
 ALL_METRICS = ("validity", "uniqueness", "novelty", "fcd", "nspdk", "snn", "frag", "scaf", "intdiv", "filters",
                "props")
 PROPERTIES = ("qed", "sa", "logp", "mw")
 FP_RADIUS = 2
 FP_BITS = 1024
 SCAFFOLD_MIN_RINGS = 2
-KL_BINS = 50
-KL_PSEUDOCOUNT = 1.0
-FCD_PAD = 350
-_PARALLEL_MIN = 1000  # below this many items a pool costs more than it saves
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# samples and validity
-def _check_samples(samples, name: str = "generated") -> list:
-    if isinstance(samples, (str, Chem.Mol)):
-        raise DataError(f"{name}: expected a list of samples, got a single {type(samples).__name__}")
-    out = list(samples)
-    if not out:
-        raise DataError(f"{name}: no samples")
-    for i, x in enumerate(out):
-        if x is None or isinstance(x, Chem.Mol):
-            continue
-        if isinstance(x, str):
-            out[i] = x.strip() or None
-        elif isinstance(x, float) and math.isnan(x):  # a missing value from pandas
-            out[i] = None
-        else:
-            raise DataError(f"{name}: sample {i} is a {type(x).__name__}; expected a SMILES string, an RDKit Mol "
-                            "or None")
-    return out
-
-
-def _canon(mol: Chem.Mol | None, isomeric: bool) -> str | None:
-    if mol is None:
-        return None
-    try:
-        if any(a.GetAtomicNum() == 1 for a in mol.GetAtoms()):
-            mol = Chem.RemoveHs(mol)
-        smi = Chem.MolToSmiles(mol, isomericSmiles=isomeric)
-    except Exception:
-        return None
-    return smi or None
-
-
-def _largest_sanitized(mol: Chem.Mol) -> Chem.Mol:
-    frags = Chem.GetMolFrags(mol, asMols=True)  # sanitized fragments of a sanitized molecule
-    return frags[0] if len(frags) == 1 else max(frags, key=lambda f: f.GetNumAtoms())
-
-
-def sample_validity(x, definition: str = "strict", *, isomeric: bool = False):
-    """``(strict, relaxed, corrected, canonical SMILES under definition or None)`` for one sample."""
-    full = raw = None
-    if isinstance(x, str):
-        full = Chem.MolFromSmiles(x)
-        if full is not None and full.GetNumAtoms() == 0:
-            full = None
-        if full is None:
-            raw = Chem.MolFromSmiles(x, sanitize=False)
-    elif isinstance(x, Chem.Mol):
-        if is_valid_strict(x):
-            full = Chem.Mol(x)
-            Chem.SanitizeMol(full)
-        else:
-            raw = x
-    if full is not None:
-        mol = full if definition == "strict" else _largest_sanitized(full)
-        return True, True, True, _canon(mol, isomeric)
-    if raw is None or raw.GetNumAtoms() == 0:
-        return False, False, False, None
-    relaxed = is_valid_relaxed(raw)
-    fixed = correct_valence(raw)
-    mol = None
-    if definition == "relaxed" and relaxed:
-        mol = Chem.Mol(largest_fragment(raw))
-        Chem.SanitizeMol(mol)
-    elif definition == "corrected":
-        mol = fixed
-    return False, relaxed, fixed is not None, _canon(mol, isomeric)
-
-
-def _validity_chunk(args):
-    items, definition, isomeric = args
-    return [sample_validity(x, definition, isomeric=isomeric) for x in items]
-
-
-def _fraction(samples, k: int) -> float:
-    samples = _check_samples(samples)
-    flags = _validity_chunk((samples, "strict", False))
-    return sum(f[k] for f in flags) / len(samples)
-
-
-def fraction_valid_strict(samples) -> float:
-    """Fraction of samples that sanitize as a whole (SMILES: ``MolFromSmiles`` succeeds with atoms)."""
-    return _fraction(samples, 0)
-
-
-def fraction_valid_relaxed(samples) -> float:
-    """Fraction of samples whose largest fragment sanitizes."""
-    return _fraction(samples, 1)
-
-
-def fraction_valid_corrected(samples) -> float:
-    """Fraction of samples that GDSS-style valence correction turns into a molecule."""
-    return _fraction(samples, 2)
-
-
-def canonical_valid(samples, definition: str = "strict", *, isomeric: bool = False) -> list[str | None]:
-    """Canonical SMILES of each sample's molecule under ``definition`` (``None`` where invalid), same length."""
-    _check_definition(definition)
-    return [f[3] for f in _validity_chunk((_check_samples(samples), definition, isomeric))]
-
-
-def _check_definition(definition: str) -> None:
-    if definition not in VALIDITY_DEFINITIONS:
-        raise DataError(f"validity must be one of {', '.join(VALIDITY_DEFINITIONS)}; got {definition!r}")
-
-
-def fraction_unique(canonical: Sequence[str | None]) -> float | None:
-    """#distinct / #valid over canonical SMILES (``None`` entries are invalid and not in the denominator);
-    ``None`` when nothing is valid."""
-    valid = [s for s in canonical if s]
-    return len(set(valid)) / len(valid) if valid else None
-
-
-def novelty(canonical: Sequence[str | None], train_canonical: set[str] | frozenset[str]) -> float | None:
-    """#distinct valid not in ``train_canonical`` / #distinct valid (both sides canonicalised the same way)."""
-    uniq = {s for s in canonical if s}
-    return len(uniq - set(train_canonical)) / len(uniq) if uniq else None
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# parallel helpers
-def _n_jobs(n_jobs: int | None) -> int:
-    if n_jobs is None:
-        try:
-            return max(1, len(os.sched_getaffinity(0)))
-        except AttributeError:
-            return max(1, os.cpu_count() or 1)
-    return max(1, int(n_jobs))
-
-
-def _pool(n_jobs: int):
-    """A process pool; ``fork`` where available (workers run RDKit/numpy only, never torch)."""
-    methods = multiprocessing.get_all_start_methods()
-    ctx = multiprocessing.get_context("fork" if "fork" in methods else None)
-    return ctx.Pool(n_jobs)
-
-
-class _Runner:
-    """Maps chunk functions ``f((items, *opts)) -> list`` over items, through a lazily started pool."""
-
-    def __init__(self, n_jobs: int):
-        self.n_jobs = n_jobs
-        self.pool = None
-
-    def map(self, func, items: list, *opts) -> list:
-        if self.n_jobs <= 1 or len(items) < _PARALLEL_MIN:
-            return func((items, *opts))
-        if self.pool is None:
-            self.pool = _pool(self.n_jobs)
-        size = max(64, -(-len(items) // (4 * self.n_jobs)))
-        chunks = [(items[i:i + size], *opts) for i in range(0, len(items), size)]
-        return [r for part in self.pool.map(func, chunks) for r in part]
-
-    def close(self):
-        if self.pool is not None:
-            self.pool.terminate()
-            self.pool.join()
-            self.pool = None
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -333,219 +187,6 @@ def _canon_chunk(args):
         m = Chem.MolFromSmiles(s) if isinstance(s, str) and s.strip() else None
         out.append(_canon(m, isomeric) if m is not None and m.GetNumAtoms() else None)
     return out
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# similarity helpers
-# Heavy numerics run single-threaded inside each process (parallelism comes from the process pool): multi-threaded
-# BLAS / OpenMP collapse when the cores are shared with other work, single-threaded kernels degrade gracefully.
-def _unpack(fps) -> np.ndarray:
-    """0/1 float32 matrix from ``np.packbits`` rows (a list of rows or a 2-D uint8 array)."""
-    return np.unpackbits(np.stack(fps) if isinstance(fps, list) else fps, axis=1).astype(np.float32)
-
-
-def _tanimoto_blocks(a: np.ndarray, b: np.ndarray, block: int = 1024):
-    """Yield ``(row slice, Tanimoto block)`` of the |a| x |b| similarity matrix of 0/1 rows (0/0 counts as 1, as
-    MOSES). Intersections come from a sparse x dense product (fingerprints are sparse; no BLAS threads)."""
-    import scipy.sparse as sp
-
-    a = np.asarray(a, dtype=np.float32)
-    bt = np.ascontiguousarray(np.asarray(b, dtype=np.float32).T)
-    na, nb = a.sum(1), bt.sum(0)
-    for i in range(0, len(a), block):
-        inter = np.asarray(sp.csr_matrix(a[i:i + block]) @ bt)
-        union = na[i:i + block, None] + nb[None, :] - inter
-        with np.errstate(invalid="ignore", divide="ignore"):
-            t = np.where(union > 0, inter / union, np.float32(1.0))
-        yield slice(i, i + block), t
-
-
-def _tanimoto_chunk(args):
-    """Per row of ``rows``: max similarity to ``other`` (mode "max") or ``(sum_j w_j T_ij, sum_j w_j T_ij^2)``."""
-    rows, other, weights, mode = args
-    rows, other = _unpack(rows), _unpack(other)
-    out = []
-    for _, t in _tanimoto_blocks(rows, other):
-        if mode == "max":
-            out.extend(t.max(1).tolist())
-        else:
-            t = t.astype(np.float64)
-            out.extend(zip((t @ weights).tolist(), ((t * t) @ weights).tolist()))
-    return out
-
-
-def _rows_map(runner: _Runner | None, rows: list, other: list, weights, mode: str) -> list:
-    other = np.stack(other)
-    if runner is None:
-        return _tanimoto_chunk((rows, other, weights, mode))
-    return runner.map(_tanimoto_chunk, rows, other, weights, mode)
-
-
-def _packed(fps) -> list:
-    """Lists of ``np.packbits`` rows pass through; a 0/1 matrix ``[n, bits]`` is packed."""
-    if isinstance(fps, list) and (not fps or (isinstance(fps[0], np.ndarray) and fps[0].dtype == np.uint8)):
-        return fps
-    return list(np.packbits(np.asarray(fps).astype(bool), axis=1))
-
-
-def snn(gen_fps, ref_fps, gen_weights=None, *, _runner: _Runner | None = None) -> float:
-    """MOSES SNN: (weighted) mean over generated of the max Tanimoto similarity to the reference. Fingerprints are
-    0/1 arrays ``[n, bits]`` (or lists of ``np.packbits`` rows)."""
-    best = np.asarray(_rows_map(_runner, _packed(gen_fps), _packed(ref_fps), None, "max"))
-    return float(np.average(best, weights=gen_weights))
-
-
-def internal_diversity(fps, weights=None, *, _runner: _Runner | None = None) -> tuple[float, float]:
-    """MOSES ``(IntDiv1, IntDiv2)`` of a multiset given as distinct fingerprints and their multiplicities."""
-    packed = _packed(fps)
-    w = np.ones(len(packed)) if weights is None else np.asarray(weights, dtype=np.float64)
-    n = w.sum()
-    sums = np.asarray(_rows_map(_runner, packed, packed, w, "sum"), dtype=np.float64).reshape(-1, 2)
-    s1 = float(w @ sums[:, 0])
-    return 1.0 - s1 / (n * n), 1.0 - float(w @ np.sqrt(sums[:, 1] / n)) / n
-
-
-def cosine_similarity_counts(a: Counter, b: Counter) -> float | None:
-    """Cosine similarity of two count dictionaries (missing keys are 0); ``None`` if either is empty."""
-    if not a or not b:
-        return None
-    dot = sum(float(v) * b.get(k, 0) for k, v in a.items())
-    na = math.sqrt(sum(float(v) * v for v in a.values()))
-    nb = math.sqrt(sum(float(v) * v for v in b.values()))
-    return dot / (na * nb)
-
-
-def kl_histogram(ref: np.ndarray, gen: np.ndarray, ref_w=None, gen_w=None, *, bins: int = KL_BINS,
-                 pseudocount: float = KL_PSEUDOCOUNT) -> float:
-    """KL(reference || generated) of histograms on ``bins`` equal-width bins spanning both sets, with
-    ``pseudocount`` added to every bin of both (natural log)."""
-    lo, hi = float(min(ref.min(), gen.min())), float(max(ref.max(), gen.max()))
-    if hi <= lo:
-        return 0.0
-    hr, _ = np.histogram(ref, bins=bins, range=(lo, hi), weights=ref_w)
-    hg, _ = np.histogram(gen, bins=bins, range=(lo, hi), weights=gen_w)
-    p = (hr + pseudocount) / (hr.sum() + pseudocount * bins)
-    q = (hg + pseudocount) / (hg.sum() + pseudocount * bins)
-    return float(np.sum(p * np.log(p / q)))
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# FCD
-@contextmanager
-def _torch_threads(n: int):
-    import torch
-
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
-def _fcd_model():
-    import fcd as _fcd
-
-    return _fcd.load_ref_model()
-
-
-def _chemnet_rows(smiles: Sequence[str], device: str, batch_size: int) -> np.ndarray:
-    import torch
-    from fcd.utils import get_one_hot
-
-    model = _fcd_model()
-    out = np.zeros((len(smiles), 512), dtype=np.float32)
-    short = [i for i, s in enumerate(smiles) if len(s) + 1 <= FCD_PAD]
-    long_ = [i for i, s in enumerate(smiles) if len(s) + 1 > FCD_PAD]
-    groups = [short[k:k + batch_size] for k in range(0, len(short), batch_size)] + [[i] for i in long_]
-    model.to(device)
-    try:
-        with torch.no_grad():
-            for idx in groups:
-                pad = max(FCD_PAD, max(len(smiles[i]) + 1 for i in idx))
-                x = np.stack([get_one_hot(smiles[i], pad_len=pad) for i in idx]) / 35.0  # fcd: features / n_vocab
-                xt = torch.from_numpy(x.astype(np.float32)).transpose(1, 2).to(device)
-                out[idx] = model(xt).cpu().numpy()
-    finally:
-        model.to("cpu")
-    return out
-
-
-def _chemnet_chunk(args):
-    items, batch_size = args
-    import torch
-
-    torch.set_num_threads(1)  # worker process: one thread each (as torch's own DataLoader workers)
-    return list(_chemnet_rows(items, "cpu", batch_size))
-
-
-def chemnet_activations(smiles: Sequence[str], *, device: str | None = None, batch_size: int = 512,
-                        n_jobs: int | None = 1, _runner: _Runner | None = None) -> np.ndarray:
-    """ChemNet penultimate activations ``[n, 512]`` (float32) of SMILES strings: ``fcd.get_predictions`` with the
-    one-hot batches built directly (pad 350; a longer string is padded to its own length + 1). On CPU each process
-    runs ChemNet single-threaded; ``n_jobs`` processes share large inputs."""
-    import torch
-
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    smiles = list(smiles)
-    if str(device) != "cpu":
-        return _chemnet_rows(smiles, device, batch_size)
-    own = _runner is None
-    runner = _Runner(_n_jobs(n_jobs)) if own else _runner
-    try:
-        if runner.n_jobs <= 1 or len(smiles) < _PARALLEL_MIN:
-            with _torch_threads(1):
-                return _chemnet_rows(smiles, "cpu", batch_size)
-        return np.stack(runner.map(_chemnet_chunk, smiles, batch_size))
-    finally:
-        if own:
-            runner.close()
-
-
-def chemnet_stats(smiles: Sequence[str], weights=None, **kw) -> tuple[np.ndarray, np.ndarray]:
-    """``(mu, sigma)`` of ChemNet activations; ``weights`` are integer multiplicities of the strings."""
-    act = chemnet_activations(smiles, **kw).astype(np.float64)
-    w = None if weights is None else np.asarray(weights, dtype=np.int64)
-    mu = np.average(act, axis=0, weights=w)
-    sigma = np.cov(act, rowvar=False, fweights=w)
-    return mu, sigma
-
-
-def frechet_distance(stats_a, stats_b) -> float:
-    """``||mu_a - mu_b||^2 + Tr(S_a) + Tr(S_b) - 2 Tr((S_a S_b)^{1/2})`` of two Gaussians ``(mu, S)``.
-
-    ``Tr((S_a S_b)^{1/2})`` is the sum of square roots of the eigenvalues of the symmetric PSD matrix
-    ``S_a^{1/2} S_b S_a^{1/2}`` (same spectrum as ``S_a S_b``): two symmetric eigendecompositions instead of the
-    general ``scipy.linalg.sqrtm`` that ``fcd`` uses (same value to rounding, faster, and defined for singular
-    covariances; eigenvalues below the numerical rank threshold count as 0)."""
-    import torch
-
-    mu_a, s_a = np.asarray(stats_a[0], np.float64), np.asarray(stats_a[1], np.float64)
-    mu_b, s_b = np.asarray(stats_b[0], np.float64), np.asarray(stats_b[1], np.float64)
-    with _torch_threads(1):
-        d, u = torch.linalg.eigh(torch.from_numpy((s_a + s_a.T) / 2))
-        root_a = (u * torch.sqrt(torch.clamp(d, min=0.0))) @ u.T
-        m = root_a @ torch.from_numpy(s_b) @ root_a
-        ev = torch.linalg.eigvalsh((m + m.T) / 2).numpy()
-    ev[ev < ev.max(initial=0.0) * len(ev) * np.finfo(np.float64).eps] = 0.0  # numerical zeros (rank-deficient S)
-    tr_sqrt = float(np.sqrt(ev).sum())
-    diff = mu_a - mu_b
-    return float(diff @ diff + np.trace(s_a) + np.trace(s_b) - 2.0 * tr_sqrt)
-
-
-def fcd(generated, reference, *, isomeric: bool = False, device: str | None = None, n_jobs: int | None = 1) -> float:
-    """FCD between the canonical SMILES of the valid (strict) molecules of two sample lists (duplicates kept).
-
-    Raises :class:`DataError` for an empty list or fewer than 2 valid molecules on a side."""
-    sides = []
-    for name, samples in (("generated", generated), ("reference", reference)):
-        can = [c for c in canonical_valid(_check_samples(samples, name), isomeric=isomeric) if c]
-        if len(can) < 2:
-            raise DataError(f"FCD: {name} has {len(can)} valid molecule(s); at least 2 are needed")
-        cnt = Counter(can)
-        sides.append(chemnet_stats(list(cnt), list(cnt.values()), device=device, n_jobs=n_jobs))
-    return frechet_distance(*sides)
 
 
 # ---------------------------------------------------------------------------------------------------------------

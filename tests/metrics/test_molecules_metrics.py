@@ -295,7 +295,9 @@ def test_empty_and_bad_input_raise_one_line_errors():
 
 
 def test_full_run_parallel_equals_serial_and_cache(monkeypatch):
-    monkeypatch.setattr(M, "_PARALLEL_MIN", 8)
+    from graphdiff.metrics import _parallel
+
+    monkeypatch.setattr(_parallel, "_PARALLEL_MIN", 8)
     gen = [*DRUGS, *SMALL[:5], None, "CCO", "xx"]
     M.clear_caches()
     serial = M.molecule_metrics(gen, SMALL + DRUGS[:5], SMALL, n_jobs=1)
