@@ -147,12 +147,19 @@ def _print_evaluation(res: dict) -> None:
         v = res["vun"]
         print(", ".join(f"{k} {v[k]:.3f}" for k in v if isinstance(v[k], float)))
     else:
-        iv = res.get("intervals", {})
+        iv, sv = res.get("intervals", {}), res.get("subset_intervals", {})
+        print(f"{'metric':22} {'value':>10}  interval")
         for k, v in res.items():
             if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "seconds":
-                ci = iv.get(k)
-                extra = f"  95% CI [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else ""
-                print(f"{k:28} {v:.4f}{extra}" if isinstance(v, float) else f"{k:28} {v}")
+                ci = iv.get(k, {}).get("interval") or sv.get(k, {}).get("interval") if isinstance(v, float) else None
+                extra = f"  [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else ""
+                print(f"{k:22} {v:>10.4f}{extra}" if isinstance(v, float) else f"{k:22} {v:>10}")
+        for name, d in (res.get("props") or {}).items():
+            print(f"{name + ' W1 / KL':22} {d['wasserstein']:>10.4f} / {d['kl']:.4f}")
+        for k, why in (res.get("undefined") or {}).items():
+            print(f"{k:22} {'-':>10}  ({why})")
+        if sv:
+            print(f"intervals of non-fractions: {sv['method']}, subsets of {sv['subset_size']}")
     if "note" in res:
         print(f"note: {res['note']}")
     print(f"({res['seconds']:.1f}s)")
@@ -167,6 +174,8 @@ def cmd_evaluate(args) -> int:
     kw = {k: v for k, v in (("stats", stats), ("workers", args.workers)) if v is not None}
     if (args.samples is None) == (args.reference is None):
         raise GraphdiffError("give exactly one of --samples FILE or --reference train")
+    if args.subsets:
+        kw["subsets"] = args.subsets
     if args.samples is not None:
         res = evaluate_samples(args.samples, args.dataset, root=args.root, protocol=args.protocol,
                                bootstrap=args.bootstrap, seed=args.seed, **kw)
@@ -221,6 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--bootstrap", type=int, default=100, help="bootstrap resamples for intervals (0: none)")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--n-molecules", type=int, default=10_000, help="--reference train: molecules to draw")
+    e.add_argument("--subsets", type=int, default=0, help="molecules: also score K disjoint subsets for intervals")
     e.add_argument("--workers", type=int, default=None, help="processes for graph statistics")
     e.add_argument("--root", default=None)
     e.add_argument("--json", default=None, help="write every figure with its settings to this file")

@@ -6,12 +6,9 @@ import multiprocessing
 import os
 from contextlib import contextmanager
 
-
-
 _PARALLEL_MIN = 1000  # below this many items a pool costs more than it saves
 
-# ---------------------------------------------------------------------------------------------------------------
-# parallel helpers
+
 def _n_jobs(n_jobs: int | None) -> int:
     if n_jobs is None:
         try:

@@ -81,3 +81,34 @@ def test_cli_evaluate_writes_json(tmp_path, capsys):
     assert res["mmd"]["stats"]["orbit"]["sigma"] == 30.0 and res["mmd"]["n_generated"] == 8
     assert main(["evaluate", "--dataset", "tree", "--root", str(tmp_path)]) == 2
     assert "exactly one of --samples" in capsys.readouterr().err
+
+
+def test_molecule_samples_against_custom_dataset(tmp_path, capsys):
+    from tests.assets_smiles import shipped_smiles
+
+    data = tmp_path / "mols.smi"
+    data.write_text("\n".join(shipped_smiles()) + "\n")
+    samples = tmp_path / "gen.smi"
+    samples.write_text("\n".join(shipped_smiles()[:40]) + "\n\nC1CC\nCCO\n")
+    out = tmp_path / "r.json"
+    rc = main(["evaluate", "--dataset", str(data), "--samples", str(samples), "--root", str(tmp_path),
+               "--subsets", "3", "--json", str(out)])
+    assert rc == 0
+    res = json.loads(out.read_text())
+    assert res["n_samples"] == 43 and res["n_valid"] == 41  # the blank and the unparsable line count, invalid
+    assert res["validity_strict"] == pytest.approx(41 / 43)
+    lo, hi = res["intervals"]["validity_strict"]["interval"]
+    assert lo < 41 / 43 < hi and res["intervals"]["uniqueness"]["n"] == 41
+    assert "fcd" in res["subset_intervals"] and res["subset_intervals"]["subset_size"] >= 14
+    assert res["fcd"] is not None and res["fcd"] >= 0
+    text = capsys.readouterr().out
+    assert "validity_strict" in text and "fcd" in text
+
+
+def test_molecule_reference_row_has_no_novelty(tmp_path):
+    from tests.assets_smiles import shipped_smiles
+
+    data = tmp_path / "mols.smi"
+    data.write_text("\n".join(shipped_smiles()) + "\n")
+    res = evaluate_reference(str(data), root=tmp_path, n_molecules=100, metrics=("validity", "uniqueness", "novelty"))
+    assert res["validity"] == 1.0 and res["novelty"] == 0.0 and res["train_subset"]["size"] == 100
