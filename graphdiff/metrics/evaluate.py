@@ -85,16 +85,38 @@ def read_samples(path: str | os.PathLike):
 
 
 # ---- dataset-side inputs ---------------------------------------------------------------------------
-def dataset_smiles(ds) -> list[str]:
-    """Canonical SMILES of every molecule of a dataset split, decoded from the stored graphs (cached beside the
-    processed store as ``smiles.txt`` for the whole dataset)."""
+_DECODE = {}
+
+
+def _decode_range(bounds):
     from ..convert.rdkit import graph_to_mol, mol_to_smiles
 
+    store, schema = _DECODE["store"], _DECODE["schema"]
+    return [mol_to_smiles(graph_to_mol(*store.graph(i), schema)) or "" for i in range(*bounds)]
+
+
+def dataset_smiles(ds, workers: int | None = None) -> list[str]:
+    """Canonical SMILES of every molecule of a dataset split, decoded from the stored graphs (cached beside the
+    processed store as ``smiles.txt`` for the whole dataset; decoded in ``workers`` forked processes)."""
     cache = ds.processed_dir / "smiles.txt"
     if not cache.is_file():
-        full = [mol_to_smiles(graph_to_mol(*ds.store.graph(i), ds.schema)) or "" for i in range(len(ds.store))]
+        import multiprocessing as mp
+
+        n = len(ds.store)
+        workers = workers or os.cpu_count() or 1
+        step = 20_000
+        bounds = [(a, min(a + step, n)) for a in range(0, n, step)]
+        _DECODE.update(store=ds.store, schema=ds.schema)
+        try:
+            if workers > 1 and n > step and "fork" in mp.get_all_start_methods():
+                with mp.get_context("fork").Pool(workers) as pool:
+                    parts = pool.map(_decode_range, bounds)
+            else:
+                parts = [_decode_range(b) for b in bounds]
+        finally:
+            _DECODE.clear()
         tmp = cache.with_suffix(".tmp")
-        tmp.write_text("\n".join(full) + "\n", encoding="utf-8")
+        tmp.write_text("\n".join(s for part in parts for s in part) + "\n", encoding="utf-8")
         os.replace(tmp, cache)
     full = cache.read_text(encoding="utf-8").split("\n")
     return [full[int(i)] for i in ds._idx]
