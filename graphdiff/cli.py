@@ -174,8 +174,9 @@ def cmd_evaluate(args) -> int:
     kw = {k: v for k, v in (("stats", stats), ("workers", args.workers)) if v is not None}
     if (args.samples is None) == (args.reference is None):
         raise GraphdiffError("give exactly one of --samples FILE or --reference train")
-    if args.subsets:
-        kw["subsets"] = args.subsets
+    if args.subsets < 0:
+        raise GraphdiffError(f"--subsets must be >= 0, got {args.subsets}")
+    kw["subsets"] = args.subsets
     if args.samples is not None:
         res = evaluate_samples(args.samples, args.dataset, root=args.root, protocol=args.protocol,
                                bootstrap=args.bootstrap, seed=args.seed, **kw)
@@ -230,7 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--bootstrap", type=int, default=100, help="bootstrap resamples for intervals (0: none)")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--n-molecules", type=int, default=10_000, help="--reference train: molecules to draw")
-    e.add_argument("--subsets", type=int, default=0, help="molecules: also score K disjoint subsets for intervals")
+    e.add_argument("--subsets", type=int, default=5,
+                   help="molecules: also score K disjoint subsets for intervals of non-fractions (0: off)")
     e.add_argument("--workers", type=int, default=None, help="processes for graph statistics")
     e.add_argument("--root", default=None)
     e.add_argument("--json", default=None, help="write every figure with its settings to this file")

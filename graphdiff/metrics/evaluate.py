@@ -131,8 +131,11 @@ def _split(ds, name: str):
 
 # ---- evaluation ------------------------------------------------------------------------------------
 def evaluate_graphs(generated: Sequence[nx.Graph], ds, *, protocol: str = "gdss", reference: str = "test",
-                    bootstrap: int = 100, seed: int = 0, stats=None, workers: int = 1) -> dict:
-    """MMD (protocol), uniqueness / novelty and, where the dataset has a validity rule, V.U.N."""
+                    bootstrap: int = 100, seed: int = 0, stats=None, workers: int = 1, subsets: int = 0) -> dict:
+    """MMD (protocol), uniqueness / novelty and, where the dataset has a validity rule, V.U.N.
+
+    MMD intervals come from ``bootstrap`` resamples; ``subsets`` is accepted for symmetry with molecules and
+    unused (the bootstrap already gives every MMD figure an interval)."""
     from .mmd import graph_mmd
     from .vun import validity_for_dataset, vun
 
@@ -154,12 +157,13 @@ def evaluate_graphs(generated: Sequence[nx.Graph], ds, *, protocol: str = "gdss"
 
 
 def evaluate_molecules(generated: Sequence[str | None], ds, *, reference: str = "test", bootstrap: int = 100,
-                       seed: int = 0, metrics=None, workers: int | None = None, stats=None, subsets: int = 0) -> dict:
+                       seed: int = 0, metrics=None, workers: int | None = None, stats=None, subsets: int = 5) -> dict:
     """Molecule metrics of SMILES samples against the dataset's reference split (novelty against train).
 
-    Fractions come with 95% Wilson intervals over their own denominators. With ``subsets=K`` the metrics are also
-    computed on K disjoint random subsets of the samples (seeded) and every figure gets a mean +- 1.96 sd/sqrt(K)
-    interval (FCD on a subset is biased upward, so that interval describes spread, not the full-set value)."""
+    Fractions come with 95% Wilson intervals over their own denominators. With ``subsets=K`` (default 5; 0 turns
+    it off) the metrics are also computed on K disjoint random subsets of the samples (seeded) and every figure
+    gets a mean +- 1.96 sd/sqrt(K) interval (FCD on a subset is biased upward, so that interval describes the
+    spread, not the full-set value)."""
     from .molecules import molecule_metrics
 
     if stats is not None:
