@@ -175,7 +175,7 @@ def _features_chunk(args):
         if "filters" in want:
             f.filt = passes_filters(mol)
         if "nspdk" in want:
-            f.nspdk = _nspdk.nspdk_features(*_nspdk.mol_to_arrays(mol))
+            f.nspdk = _nspdk.compact_features(_nspdk.nspdk_features(*_nspdk.mol_to_arrays(mol)))
         out.append(f)
     return out
 
@@ -217,6 +217,7 @@ class ReferenceStats:
 _REF_CACHE: OrderedDict[str, ReferenceStats] = OrderedDict()
 _TRAIN_CACHE: OrderedDict[str, frozenset] = OrderedDict()
 _CACHE_SIZE = 4
+_REF_BLOCK = 20_000  # reference molecules featurised at a time
 
 
 def _digest(items: Sequence[str], *extra) -> str:
@@ -292,26 +293,42 @@ def _fill_reference(st: ReferenceStats, want: set, runner: _Runner, need_fcd: bo
     missing = want - st.want
     if missing:
         t = time.perf_counter()
-        feats = runner.map(_features_chunk, st.smiles, missing, st.scaffold_min_rings)
-        w = st.counts
-        ok = [i for i, f in enumerate(feats) if f is not None]
+        # Blocks bound memory: per-molecule NSPDK feature dicts are large, so only running sums are kept
+        # (a 176k-molecule MOSES reference held at once needs tens of GB).
+        fps, frag, scaf, props, props_w = [], Counter(), Counter(), [], []
+        nspdk_sum, nspdk_w = None, 0.0
+        for lo in range(0, len(st.smiles), _REF_BLOCK):
+            feats = runner.map(_features_chunk, st.smiles[lo:lo + _REF_BLOCK], missing, st.scaffold_min_rings)
+            w = st.counts[lo:lo + _REF_BLOCK]
+            ok = [i for i, f in enumerate(feats) if f is not None]
+            if "fp" in missing:
+                fps.extend(feats[i].fp for i in ok)
+            for i in ok:
+                if "frag" in missing:
+                    for fr in feats[i].frags:
+                        frag[fr] += int(w[i])
+                if "scaf" in missing and feats[i].scaf is not None:
+                    scaf[feats[i].scaf] += int(w[i])
+            if "props" in missing:
+                props.extend(feats[i].props for i in ok)
+                props_w.extend(w[ok].tolist())
+            if "nspdk" in missing and ok:
+                bw = float(w[ok].sum())
+                part = _nspdk.nspdk_mean([feats[i].nspdk for i in ok], w[ok]) * bw
+                nspdk_sum = part if nspdk_sum is None else nspdk_sum + part
+                nspdk_w += bw
+            del feats
         if "fp" in missing:
-            st.fps = [feats[i].fp for i in ok]
+            st.fps = fps
         if "frag" in missing:
-            st.frag = Counter()
-            for i in ok:
-                for fr in feats[i].frags:
-                    st.frag[fr] += int(w[i])
+            st.frag = frag
         if "scaf" in missing:
-            st.scaf = Counter()
-            for i in ok:
-                if feats[i].scaf is not None:
-                    st.scaf[feats[i].scaf] += int(w[i])
+            st.scaf = scaf
         if "props" in missing:
-            vals = np.array([feats[i].props for i in ok], dtype=np.float64).reshape(-1, len(PROPERTIES))
-            st.props = {p: (vals[:, k], w[ok].astype(np.float64)) for k, p in enumerate(PROPERTIES)}
-        if "nspdk" in missing:
-            st.nspdk_mean = _nspdk.nspdk_mean([feats[i].nspdk for i in ok], w[ok])
+            vals = np.array(props, dtype=np.float64).reshape(-1, len(PROPERTIES))
+            st.props = {p: (vals[:, k], np.asarray(props_w, dtype=np.float64)) for k, p in enumerate(PROPERTIES)}
+        if "nspdk" in missing and nspdk_sum is not None:
+            st.nspdk_mean = nspdk_sum / nspdk_w
         st.want |= missing
         timings["reference_features"] = round(time.perf_counter() - t, 3)
     if need_fcd and st.chemnet is None and int(st.counts.sum()) >= 2:

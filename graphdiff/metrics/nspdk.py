@@ -191,10 +191,18 @@ def _mean_vector(feats: Sequence[dict[int, float]], weights: Sequence[float] | N
     if not feats:
         raise DataError("NSPDK: no graphs")
     w = np.ones(len(feats)) if weights is None else np.asarray(weights, dtype=np.float64)
-    idx = np.fromiter((k for f in feats for k in f), dtype=np.int64)
-    val = np.fromiter((v for f in feats for v in f.values()), dtype=np.float64)
-    rep = np.repeat(w, [len(f) for f in feats])
+    parts = [compact_features(f) if isinstance(f, dict) else f for f in feats]
+    idx = np.concatenate([p[0] for p in parts]).astype(np.int64)
+    val = np.concatenate([p[1] for p in parts])
+    rep = np.repeat(w, [len(p[0]) for p in parts])
     return np.bincount(idx, weights=val * rep, minlength=size) / w.sum()
+
+
+def compact_features(f: dict[int, float]) -> tuple[np.ndarray, np.ndarray]:
+    """A feature dict as ``(int32 indices, float64 values)``: about 12 bytes a feature instead of about 100, so
+    large sets fit in memory (accepted wherever a feature dict is)."""
+    return (np.fromiter(f.keys(), dtype=np.int32, count=len(f)), np.fromiter(f.values(), dtype=np.float64,
+                                                                              count=len(f)))
 
 
 def nspdk_mean(feats: Sequence[dict[int, float]], weights: Sequence[float] | None = None, *,
