@@ -310,3 +310,17 @@ def test_full_run_parallel_equals_serial_and_cache(monkeypatch):
     assert again["fcd"] == pytest.approx(serial["fcd"], rel=1e-9) and again["nspdk"] == serial["nspdk"]
     _no_nan(serial)
     assert serial["settings"]["n_reference"] == 25 and serial["n_samples"] == len(gen)
+
+
+def test_blocked_reference_features_equal_single_block(monkeypatch):
+    gen = [*DRUGS, *SMALL[:5]]
+    ref = SMALL + DRUGS[:5]
+    M.clear_caches()
+    whole = M.molecule_metrics(gen, ref, SMALL, n_jobs=1)
+    monkeypatch.setattr(M, "_REF_BLOCK", 4)  # 25 reference molecules in 7 blocks
+    M.clear_caches()
+    blocked = M.molecule_metrics(gen, ref, SMALL, n_jobs=1)
+    for k in ("nspdk", "snn", "frag", "scaf", "fcd"):
+        assert blocked[k] == pytest.approx(whole[k], rel=1e-9, abs=1e-15), k
+    for p in M.PROPERTIES:
+        assert blocked["props"][p]["wasserstein"] == pytest.approx(whole["props"][p]["wasserstein"], rel=1e-12)
