@@ -62,8 +62,8 @@ def _hist_lines(hist: np.ndarray, width: int = 40, max_rows: int = 24) -> list[s
     if not len(nz):
         return ["  (empty)"]
     lo, hi = int(nz[0]), int(nz[-1])
-    edges = np.linspace(lo, hi + 1, min(max_rows, hi - lo + 1) + 1).astype(int)
-    rows = [(a, b - 1, int(hist[a:b].sum())) for a, b in zip(edges[:-1], edges[1:]) if b > a]
+    step = max(1, -(-(hi - lo + 1) // max_rows))
+    rows = [(a, min(a + step, hi + 1) - 1, int(hist[a:a + step].sum())) for a in range(lo, hi + 1, step)]
     top = max(c for *_, c in rows)
     return [f"  {a:>4}{'' if a == b else f'-{b:<4}':5} {c:>8} {'#' * max(1 if c else 0, round(width * c / top))}"
             for a, b, c in rows]
