@@ -159,7 +159,9 @@ def _print_evaluation(res: dict) -> None:
         for k, why in (res.get("undefined") or {}).items():
             print(f"{k:22} {'-':>10}  ({why})")
         if sv:
-            print(f"intervals of non-fractions: {sv['method']}, subsets of {sv['subset_size']}")
+            print(f"intervals of non-fractions: {sv['method']}, subsets of {sv['subset_size']}; set-level figures "
+                  "(FCD, NSPDK, Frag, Scaf) depend on the sample size, so their subset interval shows the spread and "
+                  "need not contain the full-set value")
     if "note" in res:
         print(f"note: {res['note']}")
     print(f"({res['seconds']:.1f}s)")
