@@ -36,21 +36,11 @@ import tempfile
 import time
 from pathlib import Path
 
-RAW = {
-    "qm9": ["qm9/qm9_smiles.csv.gz", "qm9/valid_idx_qm9.json"],
-    "zinc250k": ["zinc250k/250k_rndm_zinc_drugs_clean.smi.gz", "zinc250k/valid_idx_zinc250k.json"],
-    "moses": [],  # from the molsets wheel
-}
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _offline import RAW, default_raw_from  # noqa: E402
+
 MOSES_FILES = ["train.csv.gz", "test.csv.gz", "test_scaffolds.csv.gz"]
 CLASSES = {"qm9": "QM9", "zinc250k": "ZINC250k", "moses": "MOSES"}
-
-
-def default_raw_from() -> Path:
-    env = os.environ.get("GRAPHDIFF_SHARED_DATASETS")
-    for c in (env, Path(__file__).resolve().parents[2] / "shared" / "datasets", "/work/shared/datasets"):
-        if c and Path(c).is_dir():
-            return Path(c)
-    return Path("/work/shared/datasets")
 
 
 def molsets_dir() -> Path | None:

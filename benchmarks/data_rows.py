@@ -22,22 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-RAW = {
-    "community_small": ["gdss/community_small.pkl"], "ego_small": ["gdss/ego_small.pkl"],
-    "enzymes": ["gdss/ENZYMES.pkl"], "grid": ["gdss/grid.pkl"],
-    "planar": ["spectre/planar.pkl"], "sbm": ["spectre/sbm.pkl"],
-    "qm9": ["qm9/qm9_smiles.csv.gz", "qm9/valid_idx_qm9.json"],
-    "zinc250k": ["zinc250k/250k_rndm_zinc_drugs_clean.smi.gz", "zinc250k/valid_idx_zinc250k.json"],
-}
-
-
-def default_raw_from() -> Path:
-    for c in (os.environ.get("GRAPHDIFF_SHARED_DATASETS"), Path(__file__).resolve().parents[2] / "shared" / "datasets",
-              "/work/shared/datasets"):
-        if c and Path(c).is_dir():
-            return Path(c)
-    return Path("../shared/datasets")
-
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _offline import RAW, default_raw_from  # noqa: E402
 
 def link_raw(root: Path, raw_from: Path, names) -> None:
     for name in names:

@@ -23,7 +23,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from data_rows import default_raw_from, link_raw  # noqa: E402
+from _offline import default_raw_from  # noqa: E402
+from data_rows import link_raw  # noqa: E402
 
 
 def orbit_speed(root) -> dict:
