@@ -25,3 +25,15 @@ class ChecksumError(DataError):
 
 class MissingFileError(GraphdiffError, FileNotFoundError):
     """A raw file that is neither present nor downloadable."""
+
+
+class ConfigError(GraphdiffError, ValueError):
+    """A preset or configuration with an unknown key or a bad value; the message names the key and the file."""
+
+
+class CheckpointError(GraphdiffError):
+    """A checkpoint folder with a missing, corrupted or incompatible file; the message names the file."""
+
+
+class TrainingError(GraphdiffError, RuntimeError):
+    """Training that cannot go on (a NaN loss, an empty training set); the message says at which step."""

@@ -1,0 +1,50 @@
+"""Neural networks for graph diffusion: shared dense layers, score networks/denoisers and a registry by name."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from ..errors import SchemaError
+from .gdss import (
+    AttentionLayer,
+    GDSSDenoiser,
+    GraphMultiHeadAttention,
+    ScoreNetworkA,
+    ScoreNetworkX,
+    ScoreNetworkX_GMH,
+    adjacency_powers,
+)
+from .layers import MLP, DenseGCNConv, TimeEmbedding, timestep_embedding
+
+DENOISERS: dict[str, type[nn.Module]] = {"gdss": GDSSDenoiser}
+
+
+def build_denoiser(name: str, **kwargs) -> nn.Module:
+    """Build a registered denoiser by name, e.g. ``build_denoiser("gdss", x_net=..., adj_net=..., x_dim=4,
+    max_nodes=9)``.
+
+    Raises:
+        SchemaError: ``name`` is not in :data:`DENOISERS`.
+    """
+    try:
+        cls = DENOISERS[name]
+    except (KeyError, TypeError):
+        raise SchemaError(f"unknown denoiser {name!r}; known: {', '.join(sorted(DENOISERS))}") from None
+    return cls(**kwargs)
+
+
+__all__ = [
+    "DENOISERS",
+    "build_denoiser",
+    "GDSSDenoiser",
+    "ScoreNetworkX",
+    "ScoreNetworkX_GMH",
+    "ScoreNetworkA",
+    "AttentionLayer",
+    "GraphMultiHeadAttention",
+    "adjacency_powers",
+    "DenseGCNConv",
+    "MLP",
+    "TimeEmbedding",
+    "timestep_embedding",
+]

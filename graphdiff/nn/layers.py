@@ -1,0 +1,176 @@
+"""Small dense layers shared by the graph score networks.
+
+Everything here works on dense, padded batches: node features ``[B, N, F]``, adjacency ``[B, N, N]`` and a bool
+node mask ``[B, N]``. Layers that mix nodes take the mask so that padded slots never leak into real ones.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+_ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "elu": nn.ELU,
+    "relu": nn.ReLU,
+    "tanh": nn.Tanh,
+    "silu": nn.SiLU,
+    "gelu": nn.GELU,
+    "identity": nn.Identity,
+}
+
+
+def activation(act: str | nn.Module | Callable[[], nn.Module]) -> nn.Module:
+    """An activation module from a name (``"elu"``, ``"relu"``, ``"tanh"``, ``"silu"``, ``"gelu"``,
+    ``"identity"``), a module instance, or a zero-argument factory such as ``nn.ELU``."""
+    if isinstance(act, str):
+        try:
+            return _ACTIVATIONS[act.lower()]()
+        except KeyError:
+            raise ValueError(f"unknown activation {act!r}; known: {', '.join(sorted(_ACTIVATIONS))}") from None
+    if isinstance(act, nn.Module):
+        return act
+    return act()
+
+
+def pair_mask(mask: Tensor, include_diagonal: bool = True) -> Tensor:
+    """``[B, N, N]`` bool: both endpoints are real nodes (and off-diagonal unless ``include_diagonal``)."""
+    m = mask.unsqueeze(-1) & mask.unsqueeze(-2)
+    if not include_diagonal:
+        m = m & ~torch.eye(mask.shape[-1], dtype=torch.bool, device=mask.device)
+    return m
+
+
+class DenseGCNConv(nn.Module):
+    """Graph convolution on a dense, padded adjacency: ``D^-1/2 (A + I) D^-1/2 X W + b``.
+
+    The diagonal of ``A`` is ignored (replaced by the self-loop of weight 1), pairs touching padded nodes are
+    zeroed before the degrees are taken, degrees are clamped to at least 1 (continuous, possibly negative,
+    adjacencies stay finite) and the output is zero at padded slots. Real nodes therefore never see padded ones.
+
+    Args:
+        in_dim: input node feature size.
+        out_dim: output node feature size.
+        bias: add a learned bias.
+
+    Shapes:
+        x: ``[B, N, in_dim]``.
+        adj: ``[B, N, N]`` weighted adjacency.
+        mask: ``[B, N]`` bool or ``None`` (all real).
+        output: ``[B, N, out_dim]``.
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, bias: bool = True):
+        super().__init__()
+        self.in_dim, self.out_dim = in_dim, out_dim
+        self.weight = nn.Parameter(torch.empty(in_dim, out_dim))
+        self.bias = nn.Parameter(torch.zeros(out_dim)) if bias else None
+        nn.init.xavier_uniform_(self.weight)
+
+    def forward(self, x: Tensor, adj: Tensor, mask: Tensor | None = None) -> Tensor:
+        n = adj.shape[-1]
+        eye = torch.eye(n, dtype=torch.bool, device=adj.device)
+        a = adj.masked_fill(eye, 0.0)
+        if mask is not None:
+            a = a * pair_mask(mask).to(a.dtype)
+        a = a + eye.to(a.dtype)
+        d = a.sum(-1).clamp(min=1.0).pow(-0.5)
+        a = d.unsqueeze(-1) * a * d.unsqueeze(-2)
+        h = x @ self.weight
+        if mask is not None:
+            h = h * mask.unsqueeze(-1).to(h.dtype)
+        out = a @ h
+        if self.bias is not None:
+            out = out + self.bias
+        if mask is not None:
+            out = out * mask.unsqueeze(-1).to(out.dtype)
+        return out
+
+    def extra_repr(self) -> str:
+        return f"{self.in_dim}, {self.out_dim}, bias={self.bias is not None}"
+
+
+class MLP(nn.Module):
+    """``num_layers`` linear layers with an activation between them (none after the last), on the last dim.
+
+    Args:
+        in_dim: input size.
+        hidden_dim: size of every hidden layer.
+        out_dim: output size.
+        num_layers: number of linear layers (1 means a single ``in_dim -> out_dim`` linear map).
+        act: activation between layers (see :func:`activation`).
+
+    Shapes:
+        input: ``[..., in_dim]``.
+        output: ``[..., out_dim]``.
+    """
+
+    def __init__(
+        self, in_dim: int, hidden_dim: int, out_dim: int, num_layers: int = 2,
+        act: str | nn.Module | Callable[[], nn.Module] = "elu",
+    ):
+        super().__init__()
+        if num_layers < 1:
+            raise ValueError(f"MLP needs num_layers >= 1, got {num_layers}")
+        dims = [in_dim] + [hidden_dim] * (num_layers - 1) + [out_dim]
+        self.linears = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
+        self.act = activation(act)
+        for lin in self.linears:
+            nn.init.xavier_uniform_(lin.weight)
+            nn.init.zeros_(lin.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        for i, lin in enumerate(self.linears):
+            x = lin(x)
+            if i < len(self.linears) - 1:
+                x = self.act(x)
+        return x
+
+
+def timestep_embedding(t: Tensor, dim: int, max_period: float = 10000.0) -> Tensor:
+    """Sinusoidal embedding of (continuous) times: ``[cos(t w_k), sin(t w_k)]`` with geometric frequencies.
+
+    Frequencies run from 1 down to ``1 / max_period``; times in ``[0, 1]`` are best scaled up first (the
+    networks here use ``1000 t``). An odd ``dim`` gets one trailing zero.
+
+    Args:
+        t: ``[B]`` times (a 0-dim tensor is treated as one time).
+        dim: embedding size.
+        max_period: the slowest period.
+
+    Returns:
+        ``[B, dim]`` embedding in the dtype of ``t`` (float32 for integer ``t``).
+    """
+    t = t.reshape(-1)
+    if not torch.is_floating_point(t):
+        t = t.float()
+    half = dim // 2
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=t.device, dtype=t.dtype) / max(half, 1))
+    args = t.unsqueeze(-1) * freqs.unsqueeze(0)
+    emb = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+    if dim % 2:
+        emb = torch.nn.functional.pad(emb, (0, 1))
+    return emb
+
+
+class TimeEmbedding(nn.Module):
+    """Sinusoidal embedding of ``scale * t`` followed by a two-layer SiLU MLP.
+
+    Args:
+        dim: embedding (and output) size.
+        scale: factor applied to ``t`` before the sinusoids (times in ``[0, 1]`` want about 1000).
+
+    Shapes:
+        t: ``[B]`` (or a scalar, broadcast to ``[1]``).
+        output: ``[B, dim]``.
+    """
+
+    def __init__(self, dim: int, scale: float = 1000.0):
+        super().__init__()
+        self.dim, self.scale = dim, scale
+        self.mlp = MLP(dim, dim, dim, num_layers=2, act="silu")
+
+    def forward(self, t: Tensor) -> Tensor:
+        return self.mlp(timestep_embedding(t.reshape(-1) * self.scale, self.dim))

@@ -1,0 +1,38 @@
+"""Diffusion processes: how noise is added to a GraphState and how a step is reversed.
+
+Every process has ``name``, ``loss(denoiser, batch, *, generator) -> [B]``, ``prior(n_nodes, *, generator)``,
+``encode`` / ``decode`` between data states and the process's own state, and ``to_dict()`` (what
+``config.json`` stores to rebuild it).
+"""
+
+from __future__ import annotations
+
+import difflib
+
+from ..errors import ConfigError
+from .gdss import GDSSProcess
+from .sde import SDES, SubVPSDE, VESDE, VPSDE, build_sde
+
+PROCESSES = {"gdss": GDSSProcess}
+
+
+def process_class(name: str):
+    if name not in PROCESSES:
+        close = difflib.get_close_matches(str(name), PROCESSES, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(f"process.name: unknown process {name!r}{hint}; known: {sorted(PROCESSES)}")
+    return PROCESSES[name]
+
+
+def build_process(spec: dict, schema, *, where: str = "process"):
+    """A process from its spec (``{"name": ..., **kwargs}``), rejecting unknown keys by name."""
+    from ..config import check_kwargs
+
+    spec = dict(spec)
+    cls = process_class(spec.pop("name", None))
+    check_kwargs(cls, spec, where, skip=("schema",))
+    return cls(schema, **spec)
+
+
+__all__ = ["GDSSProcess", "PROCESSES", "build_process", "process_class", "build_sde", "SDES", "VPSDE", "VESDE",
+           "SubVPSDE"]

@@ -1,0 +1,236 @@
+"""GDSS score networks: equivariance, padding isolation, symmetry, gradients, config errors and the helpers."""
+
+import pytest
+import torch
+
+from graphdiff import GraphState, SchemaError
+from graphdiff.nn import (
+    DENOISERS,
+    MLP,
+    DenseGCNConv,
+    GDSSDenoiser,
+    ScoreNetworkA,
+    ScoreNetworkX,
+    ScoreNetworkX_GMH,
+    build_denoiser,
+    timestep_embedding,
+)
+from graphdiff.nn.equivariance import assert_mask_isolated, assert_permutation_equivariant
+
+X_DIM = 3
+SMALL_A = dict(nhid=8, adim=8, num_heads=2, num_layers=3, num_linears=2, c_init=2, c_hid=4, c_final=3)
+SMALL_GMH = dict(nhid=8, adim=8, num_heads=2, depth=2, c_init=2, c_hid=4, c_final=3)
+
+
+def make_state(sizes=(6, 4, 1, 0), n=7, fx=X_DIM, seed=0, scattered=True, dtype=torch.float64):
+    """Continuous GDSS-like state: real nodes at random slots (or in front), symmetric weighted adjacency."""
+    g = torch.Generator().manual_seed(seed)
+    b = len(sizes)
+    mask = torch.zeros(b, n, dtype=torch.bool)
+    for i, k in enumerate(sizes):
+        slots = torch.randperm(n, generator=g)[:k] if scattered else torch.arange(k)
+        mask[i, slots] = True
+    x = torch.randn(b, n, fx, generator=g, dtype=dtype)
+    a = torch.rand(b, n, n, generator=g, dtype=dtype)
+    a = torch.triu(a, 1)
+    a = a + a.transpose(1, 2)
+    return GraphState(x=x, e=a.unsqueeze(-1), mask=mask).masked()
+
+
+def times(b, seed=1):
+    return torch.rand(b, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+
+
+def x_fn(net):
+    def fn(s, t=None):
+        return GraphState(x=net(s.x, s.e[..., 0], s.mask, t), e=torch.zeros_like(s.e), mask=s.mask)
+
+    return fn
+
+
+def a_fn(net):
+    def fn(s, t=None):
+        return GraphState(x=torch.zeros_like(s.x), e=net(s.x, s.e[..., 0], s.mask, t).unsqueeze(-1), mask=s.mask)
+
+    return fn
+
+
+def nets(time_cond):
+    torch.manual_seed(0)
+    return {
+        "x_gcn": x_fn(ScoreNetworkX(in_dim=X_DIM, depth=2, nhid=8, time_cond=time_cond).double()),
+        "x_gmh": x_fn(ScoreNetworkX_GMH(in_dim=X_DIM, **SMALL_GMH, time_cond=time_cond).double()),
+        "x_gmh_mlp": x_fn(ScoreNetworkX_GMH(in_dim=X_DIM, **SMALL_GMH, conv="MLP", time_cond=time_cond).double()),
+        "a": a_fn(ScoreNetworkA(in_dim=X_DIM, **SMALL_A, time_cond=time_cond).double()),
+        "a_mlp": a_fn(ScoreNetworkA(in_dim=X_DIM, **SMALL_A, conv="MLP", time_cond=time_cond).double()),
+        "a_one_layer": a_fn(ScoreNetworkA(in_dim=X_DIM, **{**SMALL_A, "num_layers": 1}, time_cond=time_cond).double()),
+        "denoiser": GDSSDenoiser(
+            x_net={"type": "gmh", **SMALL_GMH, "time_cond": time_cond},
+            adj_net={**SMALL_A, "time_cond": time_cond}, x_dim=X_DIM, max_nodes=7,
+        ).double(),
+    }
+
+
+NET_NAMES = list(nets(False))
+
+
+@pytest.mark.parametrize("time_cond", [False, True])
+@pytest.mark.parametrize("name", NET_NAMES)
+def test_permutation_equivariant(name, time_cond):
+    fn = nets(time_cond)[name]
+    for seed, scattered in ((0, True), (1, False)):
+        s = make_state(seed=seed, scattered=scattered)
+        gen = torch.Generator().manual_seed(seed)
+        assert_permutation_equivariant(fn, s, t=times(len(s)), atol=1e-10, generator=gen)
+
+
+@pytest.mark.parametrize("time_cond", [False, True])
+@pytest.mark.parametrize("name", NET_NAMES)
+def test_padding_isolated(name, time_cond):
+    fn = nets(time_cond)[name]
+    s = make_state(seed=2)
+    assert_mask_isolated(fn, s, t=times(len(s)), atol=1e-10, generator=torch.Generator().manual_seed(3))
+
+
+def test_float32_equivariance_within_default_tolerance():
+    torch.manual_seed(0)
+    den = GDSSDenoiser(x_net={"type": "gcn", "nhid": 8}, adj_net=SMALL_A, x_dim=X_DIM, max_nodes=7)
+    s = make_state(dtype=torch.float32)
+    assert_permutation_equivariant(den, s, t=times(len(s)).float(), generator=torch.Generator().manual_seed(0))
+    assert_mask_isolated(den, s, t=times(len(s)).float(), generator=torch.Generator().manual_seed(0))
+
+
+@pytest.mark.parametrize("conv", ["GCN", "MLP"])
+def test_adjacency_score_symmetric_zero_diagonal_and_padding(conv):
+    net = ScoreNetworkA(in_dim=X_DIM, **SMALL_A, conv=conv).double()
+    s = make_state()
+    out = net(s.x, s.e[..., 0], s.mask)
+    assert out.shape == s.e.shape[:3]
+    assert torch.equal(out, out.transpose(1, 2))
+    assert torch.all(torch.diagonal(out, dim1=1, dim2=2) == 0)
+    assert torch.all(out[~s.pair_mask()] == 0)
+    assert out[s.pair_mask()].abs().sum() > 0
+
+
+def test_node_scores_zero_at_padding():
+    s = make_state()
+    for net in (ScoreNetworkX(in_dim=X_DIM).double(), ScoreNetworkX_GMH(in_dim=X_DIM).double()):
+        out = net(s.x, s.e[..., 0], s.mask)
+        assert out.shape == s.x.shape
+        assert torch.all(out[~s.mask] == 0)
+
+
+def test_denoiser_output_state():
+    den = GDSSDenoiser(x_net={"type": "gcn"}, adj_net={}, x_dim=X_DIM, max_nodes=7).double()
+    s = make_state()
+    out = den(s, times(len(s)))
+    assert isinstance(out, GraphState)
+    assert out.x.shape == s.x.shape and out.e.shape == s.e.shape
+    assert torch.equal(out.mask, s.mask)
+    assert out.is_symmetric()
+    with pytest.raises(SchemaError, match="max_nodes"):
+        GDSSDenoiser(x_net={}, adj_net={}, x_dim=X_DIM, max_nodes=5).double()(s, times(len(s)))
+
+
+@pytest.mark.parametrize("time_cond", [False, True])
+def test_gradients_reach_every_parameter(time_cond):
+    torch.manual_seed(0)
+    for x_type in ("gcn", "gmh"):
+        extra = SMALL_GMH if x_type == "gmh" else {"nhid": 8}
+        den = GDSSDenoiser(
+            x_net={"type": x_type, **extra, "time_cond": time_cond}, adj_net={**SMALL_A, "time_cond": time_cond},
+            x_dim=X_DIM, max_nodes=7,
+        ).double()
+        s = make_state()
+        out = den(s, times(len(s)))
+        (out.x.pow(2).sum() + out.e.pow(2).sum()).backward()
+        missing = [n for n, p in den.named_parameters() if p.grad is None or not bool(p.grad.abs().sum() > 0)]
+        assert not missing, missing
+
+
+def test_time_conditioning_changes_output_and_default_ignores_t():
+    s = make_state()
+    torch.manual_seed(0)
+    cond = GDSSDenoiser(
+        x_net={"time_cond": True}, adj_net={"time_cond": True}, x_dim=X_DIM, max_nodes=7
+    ).double()
+    a, b = cond(s, torch.zeros(len(s), dtype=torch.float64)), cond(s, torch.full((len(s),), 0.5, dtype=torch.float64))
+    assert not torch.allclose(a.x, b.x) and not torch.allclose(a.e, b.e)
+    plain = GDSSDenoiser(x_net={}, adj_net={}, x_dim=X_DIM, max_nodes=7).double()
+    assert torch.equal(plain(s, torch.zeros(len(s))).e, plain(s, torch.ones(len(s))).e)
+    with pytest.raises(ValueError, match="time_cond"):
+        ScoreNetworkX(in_dim=X_DIM, time_cond=True).double()(s.x, s.e[..., 0], s.mask, None)
+
+
+def test_unknown_keys_name_the_closest_valid_one():
+    with pytest.raises(SchemaError) as err:
+        GDSSDenoiser(x_net={"type": "gcn", "nhidd": 8}, adj_net={}, x_dim=X_DIM, max_nodes=7)
+    msg = str(err.value)
+    assert "'nhidd'" in msg and "'nhid'" in msg and "\n" not in msg
+    with pytest.raises(SchemaError, match="'num_layer'.*'num_layers'"):
+        GDSSDenoiser(x_net={}, adj_net={"num_layer": 2}, x_dim=X_DIM, max_nodes=7)
+    with pytest.raises(SchemaError, match="'adimm'.*valid keys: .*nhid"):  # no close match: lists the keys
+        GDSSDenoiser(x_net={"type": "gcn", "adimm": 8}, adj_net={}, x_dim=X_DIM, max_nodes=7)
+    with pytest.raises(SchemaError, match="'gmhh'.*'gmh'"):
+        GDSSDenoiser(x_net={"type": "gmhh"}, adj_net={}, x_dim=X_DIM, max_nodes=7)
+    with pytest.raises(SchemaError, match="in_dim"):
+        GDSSDenoiser(x_net={"in_dim": 4}, adj_net={}, x_dim=X_DIM, max_nodes=7)
+    with pytest.raises(SchemaError, match="num_heads"):
+        ScoreNetworkA(in_dim=X_DIM, nhid=10, num_heads=4)
+    with pytest.raises(SchemaError, match="conv"):
+        ScoreNetworkA(in_dim=X_DIM, conv="gcn")
+
+
+def test_registry():
+    assert DENOISERS["gdss"] is GDSSDenoiser
+    den = build_denoiser("gdss", x_net={}, adj_net={}, x_dim=X_DIM, max_nodes=7)
+    assert isinstance(den, GDSSDenoiser)
+    with pytest.raises(SchemaError, match="'digress'.*gdss"):
+        build_denoiser("digress")
+
+
+def test_helpers_catch_broken_functions():
+    s = make_state()
+    pos = torch.arange(s.max_nodes, dtype=s.x.dtype).view(1, -1, 1)
+
+    def adds_position(state):
+        return GraphState(x=state.x + pos, e=state.e, mask=state.mask)
+
+    with pytest.raises(AssertionError, match="real-node permutation.*max deviation"):
+        assert_permutation_equivariant(adds_position, s, generator=torch.Generator().manual_seed(0))
+
+    def leaks_padding(state):
+        total = state.x.sum(1, keepdim=True)  # sums padded slots too
+        return GraphState(x=state.x + total, e=state.e, mask=state.mask)
+
+    assert_permutation_equivariant(leaks_padding, s, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(AssertionError, match="padded slots leak"):
+        assert_mask_isolated(leaks_padding, s, generator=torch.Generator().manual_seed(0))
+
+    def copies_first_row(state):  # every row of e becomes row 0: breaks equivariance on e only
+        first = state.e[:, :1].expand_as(state.e)
+        return GraphState(x=state.x, e=first, mask=state.mask)
+
+    with pytest.raises(AssertionError, match="e "):
+        assert_permutation_equivariant(copies_first_row, s, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match="padded"):
+        assert_mask_isolated(leaks_padding, make_state(sizes=(7, 7)))
+
+
+def test_layers():
+    # no edges, no padding: GCN is a plain linear map
+    conv = DenseGCNConv(3, 5).double()
+    x = torch.randn(2, 4, 3, dtype=torch.float64)
+    out = conv(x, torch.zeros(2, 4, 4, dtype=torch.float64))
+    assert torch.allclose(out, x @ conv.weight + conv.bias)
+    # a full graph of 2 nodes averages them: D^-1/2 (A+I) D^-1/2 = 1/2 everywhere
+    a = torch.ones(1, 2, 2, dtype=torch.float64)
+    out = conv(x[:1, :2], a)
+    h = x[:1, :2] @ conv.weight
+    assert torch.allclose(out, h.mean(1, keepdim=True).expand_as(h) + conv.bias)
+    mlp = MLP(3, 7, 2, 3, "elu")
+    assert mlp(torch.randn(4, 5, 3)).shape == (4, 5, 2) and len(mlp.linears) == 3
+    assert len(MLP(3, 7, 2, 1).linears) == 1
+    emb = timestep_embedding(torch.tensor([0.0, 0.5, 1.0]), 9)
+    assert emb.shape == (3, 9) and torch.all(emb[:, -1] == 0)
+    assert torch.allclose(emb[0, :4], torch.ones(4))
