@@ -23,3 +23,17 @@ def default_raw_from() -> Path:
         if c and Path(c).is_dir():
             return Path(c)
     return Path("/work/shared/datasets")
+
+
+def link_raw(root: Path, names, raw_from: Path | None = None) -> list[str]:
+    """Symlink the offline copies each dataset needs into ``<root>/<name>/raw``; returns the files linked."""
+    raw_from = Path(raw_from) if raw_from is not None else default_raw_from()
+    linked = []
+    for name in names:
+        for rel in RAW.get(name, []):
+            src, dst = raw_from / rel, Path(root) / name / "raw" / Path(rel).name
+            if src.is_file() and not dst.exists():
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                dst.symlink_to(src.resolve())
+                linked.append(str(dst))
+    return linked

@@ -6,4 +6,15 @@ from .state import GraphState
 
 __version__ = "0.1.0"
 
-__all__ = ["GraphState", "Schema", "GraphdiffError", "DataError", "SchemaError", "__version__"]
+
+
+def __getattr__(name):  # the pipeline pulls in torch_geometric and rdkit lazily
+    if name == "GraphDiffusionPipeline":
+        from .pipeline import GraphDiffusionPipeline
+
+        return GraphDiffusionPipeline
+    raise AttributeError(f"module 'graphdiff' has no attribute {name!r}")
+
+
+__all__ = ["GraphState", "Schema", "GraphdiffError", "DataError", "SchemaError", "GraphDiffusionPipeline",
+           "__version__"]

@@ -4,6 +4,10 @@
     graphdiff datasets info NAME [--root DIR] [--split S]
     graphdiff datasets prepare NAME [--root DIR] [--force]
     graphdiff datasets draw NAME [-n 16] [--out grid.png] [--split S] [--seed K]
+    graphdiff evaluate --dataset NAME (--samples FILE | --reference train)
+    graphdiff train --preset NAME [--out DIR] [--max-minutes M] [--resume]
+    graphdiff sample --model DIR -n N [--steps S] [--sampler pc|em|s4|ode] [--seed K] --out FILE
+    graphdiff demo
 
 NAME is a registered dataset or a path to a custom .smi/.csv/.sdf/.jsonl file. Errors on bad input are one line
 (``error: ...``) with exit status 2.
@@ -239,6 +243,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--root", default=None)
     e.add_argument("--json", default=None, help="write every figure with its settings to this file")
     e.set_defaults(func=cmd_evaluate)
+
+    from .cli_model import add_model_commands
+
+    add_model_commands(sub)
     return p
 
 

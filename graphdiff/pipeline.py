@@ -1,0 +1,254 @@
+"""GraphDiffusionPipeline: the one object a casual user touches (diffusers-style).
+
+    pipe = GraphDiffusionPipeline.from_pretrained("runs/qm9")
+    smiles = pipe.sample(1000, num_steps=500, seed=0, output="smiles")
+    pipe = GraphDiffusionPipeline.fit("community_small", preset="gdss-community_small", out="runs/cs")
+    pipe.save_pretrained("my-model")
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import CheckpointError, ConfigError, TrainingError
+from .state import GraphState
+
+OUTPUTS = ("state", "networkx", "rdkit", "smiles", "pyg")
+FORMAT = 1
+
+
+class _fit_method:
+    """``Pipeline.fit(dataset, preset=...)`` builds and trains a new pipeline; ``pipe.fit(dataset)`` trains on."""
+
+    def __get__(self, obj, cls):
+        if obj is None:
+            return lambda dataset=None, **kw: cls._fit_new(dataset, **kw)
+        return lambda dataset=None, **kw: obj._fit_existing(dataset, **kw)
+
+
+def _train_schema(ds):
+    """The dataset's schema with the node-count histogram of its train split (what sampling draws sizes from)."""
+    train = ds.split("train")
+    hist = np.bincount(train.num_nodes(), minlength=ds.schema.max_nodes + 1)
+    return dataclasses.replace(ds.schema, node_count_hist=tuple(int(v) for v in hist))
+
+
+class GraphDiffusionPipeline:
+    """A process, a denoiser and the configuration that rebuilds them.
+
+    Args:
+        process: e.g. :class:`graphdiff.processes.GDSSProcess`.
+        denoiser: the network (EMA weights when the checkpoint has them and ``use_ema`` is on).
+        config: what ``config.json`` holds (process, model, schema, dataset, preset, sample defaults).
+    """
+
+    fit = _fit_method()
+
+    def __init__(self, process, denoiser: torch.nn.Module, config: dict):
+        self.process = process
+        self.denoiser = denoiser
+        self.config = config
+        self.schema = process.schema
+
+    def __repr__(self) -> str:
+        n = sum(p.numel() for p in self.denoiser.parameters())
+        return (f"GraphDiffusionPipeline(process={self.process.name!r}, dataset={self.config.get('dataset')!r}, "
+                f"parameters={n:,})")
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.denoiser.parameters()).device
+
+    def to(self, device) -> "GraphDiffusionPipeline":
+        self.denoiser.to(device)
+        return self
+
+    # ---- building -----------------------------------------------------------------------------------
+    @staticmethod
+    def build(config: dict, schema=None):
+        """Process and denoiser from a ``config.json``-style dict."""
+        from .nn import DENOISERS
+        from .processes import build_process
+        from .schema import Schema
+
+        schema = schema or Schema.from_dict(config["schema"])
+        process = build_process(config["process"], schema)
+        model = dict(config["model"])
+        name = model.pop("name")
+        if name not in DENOISERS:
+            raise CheckpointError(f"model.name {name!r} is unknown; known: {sorted(DENOISERS)}")
+        denoiser = DENOISERS[name](**model)
+        return process, denoiser
+
+    @classmethod
+    def from_preset(cls, preset, dataset=None, *, root=None, overrides: dict | None = None):
+        """An untrained pipeline for ``preset`` (name or YAML path) on ``dataset`` (default: the preset's)."""
+        from .config import load_preset
+        from .data import load_dataset
+        from .processes import process_class
+
+        cfg = load_preset(preset, overrides)
+        if dataset is None or isinstance(dataset, str):
+            ds = load_dataset(dataset or cfg["dataset"], root=root, **(cfg.get("dataset_options") or {}))
+        else:
+            ds = dataset
+        if len(ds.split("train")) == 0:
+            raise TrainingError(f"dataset {ds.name} has an empty training split")
+        schema = _train_schema(ds)
+        proc = process_class(cfg["process"]["name"]).resolve(cfg["process"], schema, ds.split("train"))
+        from .processes import build_process
+
+        process = build_process(proc, schema)
+        model = {k: v for k, v in cfg["model"].items()}
+        model.update(x_dim=process.x_dim, max_nodes=schema.max_nodes)
+        config = {"format": FORMAT, "process": process.to_dict(), "model": model, "schema": schema.to_dict(),
+                  "dataset": ds.name, "preset": cfg, "sample": cfg.get("sample", {})}
+        _, denoiser = cls.build(config, schema)
+        pipe = cls(process, denoiser, config)
+        pipe._dataset = ds
+        return pipe
+
+    # ---- persistence --------------------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(cls, path, *, use_ema: bool | None = None, device="cpu") -> "GraphDiffusionPipeline":
+        """Load a checkpoint folder (or a run folder holding ``checkpoint/``). Never unpickles code."""
+        from .train.checkpoint import load_checkpoint, load_weights, resolve_checkpoint
+
+        ckpt = load_checkpoint(resolve_checkpoint(path))
+        config = ckpt.config
+        for key in ("process", "model", "schema"):
+            if key not in config:
+                raise CheckpointError(f"{ckpt.path / 'config.json'}: missing key {key!r}")
+        try:
+            process, denoiser = cls.build(config)
+        except ConfigError as exc:
+            raise CheckpointError(f"{ckpt.path / 'config.json'}: {exc}") from None
+        if use_ema is None:
+            use_ema = bool(config.get("sample", {}).get("use_ema", True))
+        state = ckpt.ema_state if (use_ema and ckpt.ema_state is not None) else ckpt.model_state
+        load_weights(denoiser, state, str(ckpt.path))
+        denoiser.eval()
+        return cls(process, denoiser, config).to(device)
+
+    def save_pretrained(self, path) -> Path:
+        """Write ``config.json`` + ``model.safetensors`` (the weights this pipeline samples with)."""
+        from .train.checkpoint import save_checkpoint
+
+        return save_checkpoint(Path(path), config=self.config, model=self.denoiser)
+
+    # ---- sampling -----------------------------------------------------------------------------------
+    def sample(self, n: int, *, num_steps: int | None = None, sampler: str | None = None, seed: int = 0,
+               generator: torch.Generator | None = None, n_nodes=None, batch_size: int | None = None,
+               callback=None, output: str = "state", progress: bool = True, **sampler_kwargs):
+        """Generate ``n`` graphs.
+
+        Args:
+            num_steps: reverse steps (default: the preset's ``sample.steps``).
+            sampler: ``"pc"``, ``"em"``, ``"s4"`` or ``"ode"`` for GDSS (default: the preset's).
+            seed: sample ``i`` depends only on ``(seed, i)``, not on ``batch_size``; a ``generator`` draws the seed.
+            n_nodes: an int or a sequence of ``n`` sizes (default: drawn from the training node-count histogram).
+            callback: ``callback(step, t, state)`` after each step.
+            output: ``"state"`` (decoded GraphState), ``"networkx"``, ``"rdkit"``, ``"smiles"`` or ``"pyg"``.
+            sampler_kwargs: sampler knobs (``snr``, ``scale_eps``, ``predictor``, ``eps``).
+        """
+        from .config import check_kwargs
+        from .samplers import SampleNoise, sample, sampler_fn
+
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ConfigError(f"number of samples must be a positive integer, got {n!r}")
+        if output not in OUTPUTS:
+            raise ConfigError(f"output must be one of {OUTPUTS}, got {output!r}")
+        defaults = dict(self.config.get("sample", {}))
+        steps = int(defaults.get("steps", 1000)) if num_steps is None else num_steps
+        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+            raise ConfigError(f"num_steps must be a positive integer, got {num_steps!r}")
+        name = sampler or defaults.get("sampler", "pc")
+        fn = sampler_fn(self.process, name)
+        skip = ("process", "denoiser", "state", "steps", "noise", "callback", "progress")
+        check_kwargs(fn, sampler_kwargs, f"sampler {name!r}", skip=skip)
+        accepted = set(inspect.signature(fn).parameters) - set(skip)
+        knobs = {k: v for k, v in defaults.items() if k in accepted}
+        knobs.update(sampler_kwargs)
+        if generator is not None:
+            seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+        sizes = self._sizes(n, n_nodes)
+        bs = int(batch_size or defaults.get("batch_size") or 1000)
+        device = self.device
+        probs = self.schema.node_count_probs()
+        out = []
+        for start in range(0, n, bs):
+            count = min(bs, n - start)
+            noise = SampleNoise.for_run(seed, start, count, device)
+            drawn = noise.node_counts(probs)  # drawn always, so a sample's stream does not depend on n_nodes
+            size = drawn if sizes is None else sizes[start:start + count]
+            out.append(sample(self.process, self.denoiser, size, steps=int(steps), sampler=name, noise=noise,
+                              callback=callback, progress=progress, **knobs))
+        return self._convert(GraphState.cat(out), output)
+
+    def _sizes(self, n, n_nodes):
+        if n_nodes is None:
+            return None
+        sizes = torch.as_tensor([n_nodes] * n if isinstance(n_nodes, (int, np.integer)) else list(n_nodes))
+        if len(sizes) != n:
+            raise ConfigError(f"n_nodes has {len(sizes)} entries for {n} samples")
+        if int(sizes.min()) < 1 or int(sizes.max()) > self.schema.max_nodes:
+            raise ConfigError(f"n_nodes must lie in 1..{self.schema.max_nodes} (the schema's max nodes), "
+                              f"got {int(sizes.min())}..{int(sizes.max())}")
+        return sizes.long()
+
+    def _convert(self, state: GraphState, output: str):
+        state = state.to("cpu")
+        if output == "state":
+            return state
+        if output == "networkx":
+            from .convert.networkx import to_networkx
+
+            return to_networkx(state, self.schema)
+        if output == "pyg":
+            return state.to_pyg(self.schema)
+        if self.schema.kind != "molecule":
+            raise ConfigError(f"output={output!r} needs a molecule model; this one generates {self.schema.kind}s")
+        from .convert.rdkit import to_mol, to_smiles
+
+        return to_mol(state, self.schema) if output == "rdkit" else to_smiles(state, self.schema)
+
+    # ---- training -----------------------------------------------------------------------------------
+    @classmethod
+    def _fit_new(cls, dataset=None, *, preset, out, root=None, overrides: dict | None = None,
+                 max_minutes: float | None = None, resume: bool = False, progress: bool = True, callbacks=()):
+        pipe = cls.from_preset(preset, dataset, root=root, overrides=overrides)
+        return pipe._fit_existing(pipe._dataset, out=out, max_minutes=max_minutes, resume=resume,
+                                  progress=progress, callbacks=callbacks)
+
+    def _fit_existing(self, dataset=None, *, out, root=None, max_minutes: float | None = None, resume: bool = False,
+                      progress: bool = True, callbacks=(), train: dict | None = None):
+        from .data import load_dataset
+        from .train import Trainer, TrainConfig
+        from .validation import make_validator
+
+        ds = getattr(self, "_dataset", None) if dataset is None else dataset
+        if ds is None or isinstance(ds, str):
+            ds = load_dataset(ds or self.config["dataset"], root=root)
+        train_split = ds.split("train")
+        if len(train_split) == 0:
+            raise TrainingError(f"dataset {ds.name} has an empty training split")
+        tcfg = dict(self.config.get("preset", {}).get("train", {}))
+        tcfg.update(train or {})
+        if max_minutes is not None:
+            tcfg["max_minutes"] = max_minutes
+        tc = TrainConfig.from_dict(tcfg, where="train")
+        validate = make_validator(self, ds) if tc.val_every else None
+        trainer = Trainer(self.process, self.denoiser, train_split, tc, Path(out), run_config=self.config,
+                          validate=validate, progress=progress, callbacks=callbacks)
+        self.summary = trainer.fit(resume=resume)
+        use_ema = bool(self.config.get("sample", {}).get("use_ema", True))
+        self.denoiser = trainer.ema_model if (use_ema and trainer.ema_model is not None) else trainer.model
+        self.denoiser.eval()
+        self.checkpoint = Path(self.summary["checkpoint"])
+        return self
+

@@ -1,0 +1,209 @@
+"""Training options: :class:`TrainConfig`, checked field by field with one-line errors."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ConfigError
+
+LR_SCHEDULES = ("constant", "exponential", "cosine")
+
+# what error messages name while TrainConfig.from_dict builds a config (plain construction names the class)
+_WHERE: ContextVar[str] = ContextVar("train_config_where", default="TrainConfig")
+
+# field -> (kind, lower bound, lower bound inclusive?, upper bound, upper inclusive?); kind is "int" or "float"
+_NUMERIC: dict[str, tuple[str, float | None, bool, float | None, bool]] = {
+    "batch_size": ("int", 1, True, None, True),
+    "epochs": ("int", 1, True, None, True),
+    "max_steps": ("int", 1, True, None, True),
+    "max_minutes": ("float", 0, False, None, True),
+    "lr": ("float", 0, False, None, True),
+    "weight_decay": ("float", 0, True, None, True),
+    "eps": ("float", 0, False, None, True),
+    "warmup_steps": ("int", 0, True, None, True),
+    "lr_gamma": ("float", 0, False, None, True),
+    "grad_clip": ("float", 0, False, None, True),
+    "ema_decay": ("float", 0, True, 1, False),
+    "grad_accum": ("int", 1, True, None, True),
+    "seed": ("int", 0, True, None, True),
+    "log_every": ("int", 1, True, None, True),
+    "ckpt_every": ("int", 0, True, None, True),
+    "val_every": ("int", 0, True, None, True),
+}
+_OPTIONAL = {"max_steps", "max_minutes", "grad_clip", "ema_decay"}
+_BOOLS = ("amp", "keep_last_good")
+
+
+def _range_text(lo, lo_inc, hi, hi_inc) -> str:
+    parts = []
+    if lo is not None:
+        parts.append(f"{'>=' if lo_inc else '>'} {lo:g}")
+    if hi is not None:
+        parts.append(f"{'<=' if hi_inc else '<'} {hi:g}")
+    return " and ".join(parts)
+
+
+def _check_number(key: str, value: Any, where: str) -> int | float | None:
+    kind, lo, lo_inc, hi, hi_inc = _NUMERIC[key]
+    optional = key in _OPTIONAL
+    want = ("an integer" if kind == "int" else "a number") + (f" {_range_text(lo, lo_inc, hi, hi_inc)}")
+    if optional:
+        want += " or null"
+    if value is None:
+        if optional:
+            return None
+        raise ConfigError(f"{where}: {key} must be {want}, got null")
+    orig = value
+    if kind == "float" and isinstance(value, str):
+        # YAML 1.1 reads "1e-3" (no dot) as a string; accept any string that is a plain number.
+        try:
+            value = float(value)
+        except ValueError:
+            raise ConfigError(f"{where}: {key} must be {want}, got {value!r}") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{where}: {key} must be {want}, got {value!r} ({type(value).__name__})")
+    if kind == "int":
+        if isinstance(value, float):
+            if not value.is_integer():
+                raise ConfigError(f"{where}: {key} must be {want}, got {value!r}")
+            value = int(value)
+    else:
+        value = float(value)
+        if not math.isfinite(value):
+            raise ConfigError(f"{where}: {key} must be {want}, got {value!r}")
+    if lo is not None and (value < lo or (value == lo and not lo_inc)):
+        raise ConfigError(f"{where}: {key} must be {want}, got {orig!r}")
+    if hi is not None and (value > hi or (value == hi and not hi_inc)):
+        raise ConfigError(f"{where}: {key} must be {want}, got {orig!r}")
+    return value
+
+
+@dataclass
+class TrainConfig:
+    """Options of :class:`graphdiff.train.Trainer`.
+
+    Attributes:
+        batch_size: graphs per (global) micro-batch; with several processes each takes a contiguous share.
+        epochs: passes over the training set.
+        max_steps: stop after this many optimizer steps (``None``: no limit).
+        max_minutes: stop after this many minutes of one :meth:`~graphdiff.train.Trainer.fit` call.
+        lr: peak learning rate of AdamW.
+        weight_decay: AdamW's decoupled weight decay.
+        betas: AdamW's moment coefficients.
+        eps: AdamW's epsilon.
+        warmup_steps: linear warm-up of the learning rate over this many optimizer steps.
+        lr_schedule: ``"constant"``, ``"exponential"`` (times ``lr_gamma`` per epoch) or ``"cosine"`` (to 0 at
+            the last planned step).
+        lr_gamma: per-epoch factor of the exponential schedule.
+        grad_clip: clip the global gradient norm to this value (``None``: no clipping; the norm is still logged).
+        ema_decay: decay of the exponential moving average of the parameters (``None``: no EMA).
+        grad_accum: micro-batches accumulated per optimizer step.
+        amp: bf16 autocast; only effective on CUDA.
+        seed: seed of data order, noise and torch's global RNG.
+        log_every: write a line to ``log.jsonl`` every this many steps.
+        ckpt_every: write a checkpoint every this many steps (0: only when training stops).
+        val_every: call the validation hook every this many epochs (0: never).
+        device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        keep_last_good: on a non-finite loss stop with :class:`~graphdiff.errors.TrainingError` and keep the last
+            good checkpoint (``True``); ``False`` skips such steps with a warning instead (and still stops after
+            10 in a row).
+    """
+
+    batch_size: int = 32
+    epochs: int = 100
+    max_steps: int | None = None
+    max_minutes: float | None = None
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    warmup_steps: int = 0
+    lr_schedule: str = "constant"
+    lr_gamma: float = 1.0
+    grad_clip: float | None = 1.0
+    ema_decay: float | None = 0.999
+    grad_accum: int = 1
+    amp: bool = False
+    seed: int = 0
+    log_every: int = 10
+    ckpt_every: int = 200
+    val_every: int = 0
+    device: str = "auto"
+    keep_last_good: bool = True
+    def __post_init__(self):
+        where = _WHERE.get()
+        for key in _NUMERIC:
+            setattr(self, key, _check_number(key, getattr(self, key), where))
+        for key in _BOOLS:
+            v = getattr(self, key)
+            if not isinstance(v, bool):
+                raise ConfigError(f"{where}: {key} must be true or false, got {v!r}")
+        b = self.betas
+        if isinstance(b, str) or not hasattr(b, "__len__") or len(b) != 2:
+            raise ConfigError(f"{where}: betas must be two numbers in [0, 1), got {b!r}")
+        betas = []
+        for v in b:
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < 1:
+                raise ConfigError(f"{where}: betas must be two numbers in [0, 1), got {list(b)!r}")
+            betas.append(float(v))
+        self.betas = (betas[0], betas[1])
+        if self.lr_schedule not in LR_SCHEDULES:
+            close = difflib.get_close_matches(str(self.lr_schedule), LR_SCHEDULES, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(
+                f"{where}: lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}{hint}"
+            )
+        if not isinstance(self.device, str):
+            raise ConfigError(f"{where}: device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
+        if self.device != "auto":
+            import torch
+
+            try:
+                torch.device(self.device)
+            except (RuntimeError, ValueError):
+                raise ConfigError(
+                    f"{where}: device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}"
+                ) from None
+
+    @classmethod
+    def keys(cls) -> list[str]:
+        """The option names, in declaration order."""
+        return [f.name for f in dataclasses.fields(cls)]
+
+    @classmethod
+    def from_dict(cls, d: dict | None, where: str = "training config") -> "TrainConfig":
+        """Build a config from a mapping (e.g. the ``train:`` section of a YAML preset).
+
+        Args:
+            d: option name -> value; missing options keep their defaults.
+            where: what to name in error messages (a file and section, say ``"run.yaml [train]"``).
+
+        Raises:
+            ConfigError: an unknown key (naming the closest valid one) or a value of the wrong type or range.
+        """
+        if d is None:
+            d = {}
+        if not isinstance(d, dict):
+            raise ConfigError(f"{where}: training options must be a mapping, got {type(d).__name__}")
+        valid = cls.keys()
+        for key in d:
+            if key not in valid:
+                close = difflib.get_close_matches(str(key), valid, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else f"; valid keys: {', '.join(valid)}"
+                raise ConfigError(f"{where}: unknown training option {key!r}{hint}")
+        token = _WHERE.set(where)
+        try:
+            return cls(**d)
+        finally:
+            _WHERE.reset(token)
+
+    def to_dict(self) -> dict:
+        """Plain, JSON-ready dict of all options (``from_dict(to_dict())`` gives an equal config)."""
+        out = {k: getattr(self, k) for k in self.keys()}
+        out["betas"] = list(self.betas)
+        return out

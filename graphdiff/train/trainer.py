@@ -1,0 +1,573 @@
+"""The training loop, the same for every diffusion process.
+
+The :class:`Trainer` only needs a *process* with ``process.loss(denoiser, batch, *, generator=None)`` returning one
+loss per graph (``Tensor[B]``) and a ``name``, a *denoiser* ``nn.Module``, and a *dataset* with ``len(ds)`` and
+``ds.batch(indices) -> GraphState``.
+
+Runs are reproducible and resume exactly: the data order of epoch ``e`` is a permutation drawn from a generator
+seeded with ``(seed, e)``; the generator handed to ``process.loss`` for micro-batch ``j`` of optimizer step ``s`` on
+rank ``r`` is seeded with ``(seed, s, j, r)``; the learning rate is a function of step and epoch; and checkpoints
+carry the optimizer state, torch's global RNG states and the position within the epoch. Training ``K`` steps at
+once or ``K/2`` steps, then resuming to ``K``, gives identical parameters.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import json
+import math
+import os
+import time
+import warnings
+from collections.abc import Callable, Iterable
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import CheckpointError, ConfigError, TrainingError
+from . import distributed as D
+from .checkpoint import MODEL, TRAINING_STATE, load_checkpoint, load_weights, resolve_checkpoint, save_checkpoint
+from .config import TrainConfig
+from .ema import EMA
+
+STATE_VERSION = 1
+MAX_SKIPPED_IN_A_ROW = 10
+
+Callback = Callable[["Trainer", str, dict], Any]
+
+
+def derive_seed(*parts: int | str) -> int:
+    """A 63-bit seed from a tuple of ints and strings (stable across runs, platforms and Python versions).
+
+    Example:
+        ``derive_seed(seed, "noise", step, micro_batch, rank)``
+    """
+    digest = hashlib.blake2b(repr(tuple(parts)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") & ((1 << 63) - 1)
+
+
+class LRSchedule:
+    """The learning rate of optimizer step ``step`` (0-based) in epoch ``epoch``: a pure function, so that a resumed
+    run continues the schedule exactly.
+
+    Linear warm-up ``lr * (step + 1) / warmup_steps`` for the first ``warmup_steps`` steps, times
+    ``lr_gamma ** epoch`` (exponential) or a half cosine from ``lr`` to 0 over the steps after warm-up up to
+    ``total_steps`` (cosine).
+
+    Args:
+        config: the training options.
+        total_steps: planned optimizer steps (the cosine's horizon).
+    """
+
+    def __init__(self, config: TrainConfig, total_steps: int):
+        self.config = config
+        self.total_steps = max(1, int(total_steps))
+
+    def factor(self, step: int, epoch: int) -> float:
+        """The multiplier of ``config.lr``."""
+        c = self.config
+        warm = (step + 1) / c.warmup_steps if step < c.warmup_steps else 1.0
+        if c.lr_schedule == "exponential":
+            decay = c.lr_gamma**epoch
+        elif c.lr_schedule == "cosine":
+            span = max(1, self.total_steps - c.warmup_steps)
+            t = min(max(step - c.warmup_steps, 0), span) / span
+            decay = 0.5 * (1.0 + math.cos(math.pi * t))
+        else:
+            decay = 1.0
+        return warm * decay
+
+    def __call__(self, step: int, epoch: int) -> float:
+        return self.config.lr * self.factor(step, epoch)
+
+    def state_dict(self) -> dict:
+        """The schedule's settings (for the record; the rate itself is recomputed from step and epoch)."""
+        c = self.config
+        return {"schedule": c.lr_schedule, "lr": c.lr, "warmup_steps": c.warmup_steps, "lr_gamma": c.lr_gamma,
+                "total_steps": self.total_steps}
+
+
+def _json_default(obj):
+    if isinstance(obj, torch.Tensor):
+        return obj.item() if obj.numel() == 1 else obj.tolist()
+    if hasattr(obj, "tolist"):  # numpy arrays and scalars
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    return str(obj)
+
+
+def _dataset_name(ds) -> str:
+    name = getattr(ds, "name", "") or type(ds).__name__
+    split = getattr(ds, "_split", None)
+    return f"{name!r}" + (f" (split {split!r})" if split else "")
+
+
+class Trainer:
+    """Trains a denoiser with a diffusion process's loss: AdamW, warm-up and schedule, clipping, EMA, gradient
+    accumulation, bf16 autocast on CUDA, checkpoints, ``log.jsonl``, validation and DDP under ``torchrun``.
+
+    One optimizer step accumulates ``grad_accum`` micro-batches of ``batch_size`` graphs each (across all processes
+    together: each rank takes a contiguous share of every micro-batch). The loss minimised is the mean per-graph
+    loss over all graphs of the step.
+
+    Args:
+        process: object with ``loss(denoiser, batch, *, generator=None) -> Tensor[B]`` and ``name``.
+        denoiser: the network; moved to the training device.
+        dataset: ``len(ds)`` graphs, ``ds.batch(indices) -> GraphState``.
+        config: the training options.
+        out_dir: run folder; gets ``checkpoint/`` and ``log.jsonl``.
+        run_config: JSON-serialisable description of the run, stored in every checkpoint's ``config.json``;
+            ``run_config["process"]["name"]`` is checked on resume.
+        validate: ``validate(ema_module, step, epoch) -> dict`` called on rank 0 every ``val_every`` epochs.
+        progress: show a tqdm bar on rank 0.
+        callbacks: ``cb(trainer, event, info)`` called after every optimizer step (``"step"``) and every written
+            checkpoint (``"checkpoint"``, rank 0 only).
+
+    Under ``torchrun`` the constructor joins the process group (:func:`~graphdiff.train.distributed.init_from_env`)
+    and wraps the denoiser in ``DistributedDataParallel``; only rank 0 writes logs and checkpoints.
+
+    Raises:
+        TrainingError: an empty dataset.
+        ConfigError: fewer graphs per batch than processes.
+    """
+
+    def __init__(
+        self,
+        process,
+        denoiser: nn.Module,
+        dataset,
+        config: TrainConfig,
+        out_dir: str | os.PathLike,
+        *,
+        run_config: dict,
+        validate: Callable[[nn.Module, int, int], dict] | None = None,
+        progress: bool = True,
+        callbacks: Iterable[Callback] = (),
+    ):
+        if not isinstance(config, TrainConfig):
+            raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+        self.process = process
+        self.config = config
+        self.out_dir = Path(out_dir)
+        self.run_config = dict(run_config)
+        self.validate = validate
+        self.progress = progress
+        self.callbacks = list(callbacks)
+        self.dataset = dataset
+
+        self.dist = D.init_from_env(config.device)
+        self.device = self.dist.device
+        self.rank, self.world_size = self.dist.rank, self.dist.world_size
+
+        n = len(dataset)
+        if n == 0:
+            raise TrainingError(f"dataset {_dataset_name(dataset)} is empty (0 graphs); nothing to train on")
+        bs = config.batch_size
+        if bs > n:
+            warnings.warn(
+                f"batch_size {bs} is larger than dataset {_dataset_name(dataset)} ({n} graphs); using {n}",
+                stacklevel=2,
+            )
+            bs = n
+        if bs < self.world_size:
+            raise ConfigError(
+                f"batch_size {bs} is smaller than the {self.world_size} processes; every process needs a graph"
+            )
+        self.batch_size = bs
+        self.num_graphs = n
+        micro = math.ceil(n / bs)
+        tail = n % bs
+        if self.world_size > 1 and tail and tail < self.world_size:
+            micro -= 1  # a last micro-batch too small to give every process a graph is dropped
+        self.micro_batches_per_epoch = micro
+        self.steps_per_epoch = math.ceil(micro / config.grad_accum)
+        total = config.epochs * self.steps_per_epoch
+        if config.max_steps is not None:
+            total = min(total, config.max_steps)
+        self.total_steps = total
+        self.schedule = LRSchedule(config, total)
+
+        self._model = denoiser.to(self.device)
+        if self.world_size > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self._train_module: nn.Module = nn.parallel.DistributedDataParallel(self._model, device_ids=ids)
+        else:
+            self._train_module = self._model
+        # after wrapping: DDP has broadcast rank 0's weights, so every rank's EMA starts from the same ones
+        self._ema = EMA(self._model, config.ema_decay) if config.ema_decay is not None else None
+        self.optimizer = torch.optim.AdamW(
+            self._model.parameters(), lr=config.lr, betas=config.betas, eps=config.eps,
+            weight_decay=config.weight_decay,
+        )
+
+        self.checkpoint_dir = self.out_dir / "checkpoint"
+        self.log_path = self.out_dir / "log.jsonl"
+        self.step = 0
+        self.epoch = 0
+        self.batch_in_epoch = 0
+        self.last_checkpoint_step: int | None = None
+        self.lr = self.schedule(0, 0)
+        self._elapsed_before = 0.0
+        self._t0 = time.monotonic()
+        self._skipped_in_a_row = 0
+        self._bar = None
+
+    # ---- public views ------------------------------------------------------------------------------
+    @property
+    def model(self) -> nn.Module:
+        """The trained model (never the DDP wrapper)."""
+        return self._model
+
+    @property
+    def ema_model(self) -> nn.Module:
+        """The EMA copy of the model (the model itself when EMA is off)."""
+        return self._ema.module if self._ema is not None else self._model
+
+    @property
+    def ema(self) -> EMA | None:
+        """The :class:`EMA` keeper, or ``None`` when EMA is off."""
+        return self._ema
+
+    @property
+    def is_main(self) -> bool:
+        """Whether this process is rank 0 (the one that writes logs and checkpoints)."""
+        return self.rank == 0
+
+    def elapsed(self) -> float:
+        """Training seconds so far, including those before a resume."""
+        return self._elapsed_before + (time.monotonic() - self._t0)
+
+    # ---- the loop ----------------------------------------------------------------------------------
+    def fit(self, resume: bool = False) -> dict:
+        """Train until ``epochs``, ``max_steps`` or ``max_minutes`` (per call) is reached, then checkpoint.
+
+        Args:
+            resume: continue from ``out_dir/checkpoint`` (a missing checkpoint starts afresh with a warning).
+
+        Returns:
+            ``{"steps", "epochs", "loss", "stopped_by", "seconds", "checkpoint"}``: optimizer steps and epochs done
+            in total, the mean loss of the last ``log_every`` steps of this call (``None`` when none ran), why
+            training stopped, the seconds of this call, and the checkpoint folder.
+
+        Raises:
+            TrainingError: a non-finite loss or gradient norm (the last good checkpoint is left as it was).
+            CheckpointError: an unreadable checkpoint, or one trained with another process.
+        """
+        cfg = self.config
+        call_start = time.monotonic()
+        if self.is_main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+        D.barrier()
+        resumed = self._resume() if resume else False
+        if not resumed:
+            self.step = self.epoch = self.batch_in_epoch = 0
+            self._elapsed_before = 0.0
+            torch.manual_seed(derive_seed(cfg.seed, "torch", self.rank))
+            if self.is_main:
+                self.log_path.write_text("")
+        D.barrier()
+
+        self._t0 = time.monotonic()
+        self._recent: collections.deque[float] = collections.deque(maxlen=cfg.log_every)
+        self._pending: list[float] = []
+        self._pending_extra: dict[str, float] = {}
+        stopped_by = None
+        self._bar = self._make_bar()
+        try:
+            while stopped_by is None:
+                if self.epoch >= cfg.epochs:
+                    stopped_by = "epochs"
+                    break
+                order = self._epoch_order(self.epoch)
+                while self.batch_in_epoch < self.micro_batches_per_epoch:
+                    stopped_by = self._stop_reason()
+                    if stopped_by:
+                        break
+                    self._train_step(order)
+                if stopped_by:
+                    break
+                self.epoch += 1
+                self.batch_in_epoch = 0
+                if cfg.val_every and self.epoch % cfg.val_every == 0:
+                    self._validate()
+            self._flush_log()
+            self._checkpoint()
+        finally:
+            if self._bar is not None:
+                self._bar.close()
+                self._bar = None
+        D.barrier()
+        return {
+            "steps": self.step,
+            "epochs": self.epoch,
+            "loss": sum(self._recent) / len(self._recent) if self._recent else None,
+            "stopped_by": stopped_by,
+            "seconds": time.monotonic() - call_start,
+            "checkpoint": str(self.checkpoint_dir),
+        }
+
+    def _make_bar(self):
+        if not (self.progress and self.is_main):
+            return None
+        from tqdm.auto import tqdm
+
+        return tqdm(total=self.total_steps, initial=min(self.step, self.total_steps), desc="train", unit="step",
+                    dynamic_ncols=True)
+
+    def _stop_reason(self) -> str | None:
+        cfg = self.config
+        if cfg.max_steps is not None and self.step >= cfg.max_steps:
+            return "max_steps"
+        if cfg.max_minutes is not None:
+            over = time.monotonic() - self._t0 >= cfg.max_minutes * 60.0
+            if D.broadcast_flag(over):  # rank 0's clock decides, so that all ranks stop at the same step
+                return "max_minutes"
+        return None
+
+    def _epoch_order(self, epoch: int) -> list[int]:
+        g = torch.Generator().manual_seed(derive_seed(self.config.seed, "epoch", epoch))
+        return torch.randperm(self.num_graphs, generator=g).tolist()
+
+    def _share(self, ids: list[int]) -> list[int]:
+        base, extra = divmod(len(ids), self.world_size)
+        start = self.rank * base + min(self.rank, extra)
+        return ids[start:start + base + (1 if self.rank < extra else 0)]
+
+    def _autocast(self):
+        if self.config.amp and self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return nullcontext()
+
+    def _train_step(self, order: list[int]) -> None:
+        cfg, bs = self.config, self.batch_size
+        first = self.batch_in_epoch
+        micro = range(first, min(first + cfg.grad_accum, self.micro_batches_per_epoch))
+        self.lr = lr = self.schedule(self.step, self.epoch)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self._train_module.train()
+        self.optimizer.zero_grad(set_to_none=True)
+
+        global_batches = [order[m * bs:(m + 1) * bs] for m in micro]
+        total = sum(len(ids) for ids in global_batches)
+        scale = self.world_size / total  # DDP averages gradients over ranks: the result is the mean over `total`
+        loss_sum = torch.zeros((), device=self.device)
+        ddp = isinstance(self._train_module, nn.parallel.DistributedDataParallel)
+        for j, ids in enumerate(global_batches):
+            share = self._share(ids)
+            batch = self.dataset.batch(share).to(self.device)
+            gen = torch.Generator(device=self.device)
+            gen.manual_seed(derive_seed(cfg.seed, "noise", self.step, j, self.rank))
+            sync = self._train_module.no_sync() if ddp and j < len(global_batches) - 1 else nullcontext()
+            with sync:
+                with self._autocast():
+                    per_graph = self.process.loss(self._train_module, batch, generator=gen)
+                if not isinstance(per_graph, torch.Tensor) or tuple(per_graph.shape) != (len(share),):
+                    got = tuple(per_graph.shape) if isinstance(per_graph, torch.Tensor) else type(per_graph).__name__
+                    raise TrainingError(
+                        f"process {getattr(self.process, 'name', '?')!r}: loss() must return one value per graph, "
+                        f"shape ({len(share)},), got {got}"
+                    )
+                per_graph = per_graph.float()
+                (per_graph.sum() * scale).backward()
+            loss_sum += per_graph.detach().sum()
+
+        loss = float(D.all_reduce_sum(loss_sum)) / total
+        done = micro.stop
+        if not math.isfinite(loss):
+            self._non_finite("loss", loss, done)
+            return
+        max_norm = cfg.grad_clip if cfg.grad_clip is not None else float("inf")
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(self._model.parameters(), max_norm))
+        if not math.isfinite(grad_norm):
+            self._non_finite("gradient norm", grad_norm, done)
+            return
+        self.optimizer.step()
+        if self._ema is not None:
+            self._ema.update()
+        self._skipped_in_a_row = 0
+        self.batch_in_epoch = done
+        self.step += 1
+        self._after_step({"step": self.step, "epoch": self.epoch, "loss": loss, "lr": lr, "grad_norm": grad_norm})
+
+    def _non_finite(self, what: str, value: float, done: int) -> None:
+        """Stop with a TrainingError (keep_last_good, or too many in a row), else skip the step."""
+        self.optimizer.zero_grad(set_to_none=True)
+        self._skipped_in_a_row += 1
+        msg = f"{what} became {value} at step {self.step + 1} (epoch {self.epoch})"
+        if self.config.keep_last_good or self._skipped_in_a_row >= MAX_SKIPPED_IN_A_ROW:
+            if self._skipped_in_a_row > 1:
+                msg += f" after {self._skipped_in_a_row} skipped steps in a row"
+            if self.last_checkpoint_step is not None:
+                kept = f"last good checkpoint (step {self.last_checkpoint_step}) kept in {self.checkpoint_dir}"
+            else:
+                kept = "no checkpoint was written yet"
+            raise TrainingError(f"{msg}; {kept}")
+        warnings.warn(f"{msg}; step skipped (keep_last_good is off)", stacklevel=3)
+        self._log({"step": self.step + 1, "epoch": self.epoch, "skipped": msg, "seconds": self.elapsed()})
+        self.batch_in_epoch = done
+        self.step += 1
+
+    def _after_step(self, info: dict) -> None:
+        cfg = self.config
+        self._recent.append(info["loss"])
+        self._pending.append(info["loss"])
+        self._pending_extra = {"lr": info["lr"], "grad_norm": info["grad_norm"]}
+        for cb in self.callbacks:
+            cb(self, "step", info)
+        if self._bar is not None:
+            self._bar.update(1)
+            self._bar.set_postfix(loss=f"{info['loss']:.4g}", refresh=False)
+        if self.step % cfg.log_every == 0:
+            self._flush_log()
+        if cfg.ckpt_every and self.step % cfg.ckpt_every == 0:
+            self._checkpoint()
+
+    # ---- logging, validation -----------------------------------------------------------------------
+    def _log(self, record: dict) -> None:
+        if not self.is_main:
+            return
+        with open(self.log_path, "a") as fh:
+            fh.write(json.dumps(record, default=_json_default) + "\n")
+
+    def _flush_log(self) -> None:
+        """Write one line for the steps since the last one: mean loss, and lr / grad norm of the latest step."""
+        if not self._pending:
+            return
+        loss = sum(self._pending) / len(self._pending)
+        self._log({"step": self.step, "epoch": self.epoch, "loss": loss, **self._pending_extra,
+                   "seconds": round(self.elapsed(), 3)})
+        self._pending = []
+
+    def _validate(self) -> None:
+        if self.validate is None:
+            return
+        if self.is_main:
+            module = self.ema_model
+            was_training = module.training
+            module.eval()
+            try:
+                result = self.validate(module, self.step, self.epoch)
+            finally:
+                module.train(was_training)
+            self._log({"step": self.step, "epoch": self.epoch, "val": result or {},
+                       "seconds": round(self.elapsed(), 3)})
+            if self._bar is not None and isinstance(result, dict):
+                nums = {k: f"{v:.4g}" for k, v in result.items() if isinstance(v, (int, float))}
+                if nums:
+                    self._bar.write(f"epoch {self.epoch} step {self.step}: " +
+                                    ", ".join(f"{k}={v}" for k, v in nums.items()))
+        D.barrier()
+
+    # ---- checkpoints -------------------------------------------------------------------------------
+    def _rng_state(self) -> dict:
+        state = {"cpu": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            state["cuda"] = [s.cpu() for s in torch.cuda.get_rng_state_all()]
+        return state
+
+    def _training_state(self, rng_states: list[dict]) -> dict:
+        return {
+            "version": STATE_VERSION,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.schedule.state_dict(),
+            "step": self.step,
+            "epoch": self.epoch,
+            "batch_in_epoch": self.batch_in_epoch,
+            "elapsed": float(self.elapsed()),
+            "batch_size": self.batch_size,
+            "grad_accum": self.config.grad_accum,
+            "world_size": self.world_size,
+            "seed": self.config.seed,
+            "rng": rng_states,
+        }
+
+    def _checkpoint(self) -> None:
+        rng_states = D.all_gather_object(self._rng_state())  # every rank's RNG, written by rank 0
+        if self.is_main:
+            config = {**self.run_config, "step": self.step, "epoch": self.epoch}
+            save_checkpoint(
+                self.checkpoint_dir, config=config, model=self._model,
+                ema=self._ema.module if self._ema is not None else None,
+                training_state=self._training_state(rng_states),
+            )
+        self.last_checkpoint_step = self.step
+        if self.is_main:
+            for cb in self.callbacks:
+                cb(self, "checkpoint", {"step": self.step, "epoch": self.epoch, "path": str(self.checkpoint_dir)})
+
+    def _resume(self) -> bool:
+        try:
+            folder = resolve_checkpoint(self.checkpoint_dir)
+        except CheckpointError:
+            warnings.warn(f"resume asked for but {self.out_dir} holds no checkpoint; starting from scratch",
+                          stacklevel=3)
+            return False
+        ckpt = load_checkpoint(folder, map_location=self.device, training_state=True)
+        theirs = ckpt.config.get("process")
+        theirs = theirs.get("name") if isinstance(theirs, dict) else None
+        ours = self.run_config.get("process")
+        ours = ours.get("name") if isinstance(ours, dict) else getattr(self.process, "name", None)
+        if theirs is not None and ours is not None and theirs != ours:
+            raise CheckpointError(
+                f"{folder / 'config.json'}: checkpoint was trained with process {theirs!r}, this run uses {ours!r}"
+            )
+        load_weights(self._model, ckpt.model_state, str(folder / MODEL))
+        if self._ema is not None:
+            if ckpt.ema_state is None:
+                warnings.warn(f"{folder} has no EMA weights; the EMA restarts from the model", stacklevel=3)
+                self._ema.module.load_state_dict(self._model.state_dict())
+            else:
+                self._ema.load_state_dict(ckpt.ema_state, str(folder / "ema.safetensors"))
+
+        where = folder / TRAINING_STATE
+        ts = ckpt.training_state
+        missing = [k for k in ("optimizer", "step", "epoch", "batch_in_epoch") if k not in ts]
+        if missing:
+            raise CheckpointError(f"{where}: missing required key(s) {', '.join(repr(k) for k in missing)}")
+        try:
+            self.optimizer.load_state_dict(ts["optimizer"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CheckpointError(f"{where}: the optimizer state does not fit this model ({exc})") from None
+        self.step, self.epoch = int(ts["step"]), int(ts["epoch"])
+        position = int(ts["batch_in_epoch"])
+        old_bs = int(ts.get("batch_size", self.batch_size))
+        if old_bs != self.batch_size:
+            warnings.warn(f"{where}: resuming with batch_size {self.batch_size} (checkpoint: {old_bs}); "
+                          "the rest of the current epoch is approximate", stacklevel=3)
+            position = (position * old_bs) // self.batch_size
+        self.batch_in_epoch = min(position, self.micro_batches_per_epoch)
+        self._elapsed_before = float(ts.get("elapsed", 0.0))
+        self.last_checkpoint_step = self.step
+
+        rng = ts.get("rng")
+        if isinstance(rng, list) and rng:
+            mine = rng[self.rank] if self.rank < len(rng) else rng[0]
+            torch.set_rng_state(mine["cpu"].cpu())
+            cuda = mine.get("cuda")
+            if cuda and torch.cuda.is_available():
+                for i, s in enumerate(cuda[: torch.cuda.device_count()]):
+                    torch.cuda.set_rng_state(s.cpu(), i)
+        if self.is_main:
+            self._trim_log(self.step)
+        return True
+
+    def _trim_log(self, step: int) -> None:
+        """Drop log lines of steps after ``step`` (written by a run that died after its last checkpoint)."""
+        if not self.log_path.is_file():
+            return
+        keep = []
+        for line in self.log_path.read_text().splitlines():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut short by a kill
+            if isinstance(rec, dict) and isinstance(rec.get("step"), int) and rec["step"] > step:
+                continue
+            keep.append(line)
+        self.log_path.write_text("".join(s + "\n" for s in keep))

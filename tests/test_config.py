@@ -1,0 +1,70 @@
+"""Presets: every shipped preset validates; typos name the key and the closest valid one."""
+
+import pytest
+
+from graphdiff.config import list_presets, load_preset, parse_override
+from graphdiff.errors import ConfigError
+
+REQUIRED = {"gdss-community_small", "gdss-grid", "gdss-ego_small", "gdss-enzymes", "gdss-qm9", "gdss-zinc250k"}
+
+
+def test_all_presets_ship_and_validate():
+    names = set(list_presets())
+    assert REQUIRED <= names
+    for name in names:
+        cfg = load_preset(name)
+        assert cfg["name"] == name and cfg["process"]["name"] == "gdss"
+
+
+def write(tmp_path, text):
+    p = tmp_path / "p.yaml"
+    p.write_text(text)
+    return p
+
+
+BASE = """dataset: synth_community_small
+process: {name: gdss, node_features: degree, max_feat_num: 5}
+model: {name: gdss, x_net: {type: gcn}, adj_net: {num_layers: 2}}
+"""
+
+
+@pytest.mark.parametrize("extra,match", [
+    ("train: {lrr: 0.1}\n", r"train: unknown .*'lrr'; did you mean 'lr'\?"),
+    ("sample: {snrr: 0.1}\n", r"sample: unknown key 'snrr'; did you mean 'snr'\?"),
+    ("sample: {sampler: pcc}\n", r"sample.sampler 'pcc' is unknown \(did you mean 'pc'\?\)"),
+    ("trian: {lr: 0.1}\n", r"unknown key 'trian'; did you mean 'train'\?"),
+    ("evaluate: {protocl: gdss}\n", r"did you mean 'protocol'\?"),
+    ("train: {batch_size: 0}\n", r"batch_size"),
+])
+def test_typos_name_the_key_and_the_closest(tmp_path, extra, match):
+    with pytest.raises(ConfigError, match=match) as err:
+        load_preset(write(tmp_path, BASE + extra))
+    assert "p.yaml" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_process_and_model_keys_are_checked(tmp_path):
+    with pytest.raises(ConfigError, match=r"process: unknown key 'node_feature'; did you mean 'node_features'\?"):
+        load_preset(write(tmp_path, BASE.replace("node_features", "node_feature")))
+    with pytest.raises(ConfigError, match=r"model: unknown key 'x_nett'; did you mean 'x_net'\?"):
+        load_preset(write(tmp_path, BASE.replace("x_net", "x_nett")))
+    with pytest.raises(ConfigError, match="unknown process 'gdsss'"):
+        load_preset(write(tmp_path, BASE.replace("name: gdss,", "name: gdsss,")))
+
+
+def test_bad_yaml_names_the_line(tmp_path):
+    with pytest.raises(ConfigError, match=r"p.yaml line \d+: invalid YAML"):
+        load_preset(write(tmp_path, "dataset: x\nprocess: {name: gdss\n"))
+
+
+def test_unknown_preset_suggests(tmp_path):
+    with pytest.raises(ConfigError, match="did you mean 'gdss-qm9'"):
+        load_preset("gdss-qm8")
+
+
+def test_overrides_merge_and_are_checked(tmp_path):
+    cfg = load_preset(write(tmp_path, BASE), parse_override("train.lr=0.002"))
+    assert cfg["train"]["lr"] == 0.002
+    with pytest.raises(ConfigError, match="did you mean 'lr'"):
+        load_preset(write(tmp_path, BASE), parse_override("train.lrr=0.002"))
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        parse_override("train.lr")

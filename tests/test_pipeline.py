@@ -1,0 +1,128 @@
+"""GraphDiffusionPipeline: fit, save/load, sample in every output form, and its one-line errors."""
+
+import json
+import shutil
+
+import networkx as nx
+import pytest
+import torch
+from rdkit import Chem
+
+from graphdiff import GraphDiffusionPipeline
+from graphdiff.errors import CheckpointError, ConfigError, GraphdiffError
+from graphdiff.state import GraphState
+
+TINY = {"model": {"x_net": {"type": "gcn", "depth": 1, "nhid": 8},
+                  "adj_net": {"nhid": 8, "num_layers": 2, "adim": 8, "c_hid": 4, "c_final": 2}},
+        "train": {"max_steps": 12, "ckpt_every": 6, "batch_size": 16, "log_every": 2},
+        "sample": {"steps": 8}}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    out = tmp_path_factory.mktemp("run")
+    pipe = GraphDiffusionPipeline.fit("synth_community_small", preset="gdss-demo", out=out, root=root,
+                                      overrides=TINY, progress=False)
+    return pipe, out
+
+
+def test_fit_writes_a_checkpoint_and_log(trained):
+    pipe, out = trained
+    assert pipe.summary["steps"] == 12 and pipe.summary["stopped_by"] == "max_steps"
+    ck = out / "checkpoint"
+    for f in ("config.json", "model.safetensors", "ema.safetensors", "training_state.pt"):
+        assert (ck / f).is_file(), f
+    cfg = json.loads((ck / "config.json").read_text())
+    assert cfg["process"]["name"] == "gdss" and cfg["step"] == 12
+    assert cfg["process"]["max_feat_num"] >= 2  # "auto" resolved from the data
+    assert len((out / "log.jsonl").read_text().splitlines()) >= 6
+
+
+def test_sample_outputs_and_determinism(trained):
+    pipe, out = trained
+    st = pipe.sample(6, seed=3, progress=False)
+    assert isinstance(st, GraphState) and len(st) == 6 and st.e.shape[-1] == 2
+    assert torch.equal(st.e, st.e.transpose(1, 2))
+    graphs = pipe.sample(6, seed=3, output="networkx", progress=False)
+    assert all(isinstance(g, nx.Graph) for g in graphs)
+    assert [g.number_of_nodes() for g in graphs] == st.n_nodes.tolist()
+    again = pipe.sample(6, seed=3, output="networkx", progress=False, batch_size=4)  # other batching, same graphs
+    assert [sorted(g.edges()) for g in again] == [sorted(g.edges()) for g in graphs]
+    other = pipe.sample(6, seed=4, output="networkx", progress=False)
+    assert [sorted(g.edges()) for g in other] != [sorted(g.edges()) for g in graphs]
+    batch = pipe.sample(3, seed=0, output="pyg", progress=False)
+    assert batch.num_graphs == 3
+    fixed = pipe.sample(3, n_nodes=7, output="networkx", progress=False)
+    assert [g.number_of_nodes() for g in fixed] == [7, 7, 7]
+    steps = []
+    pipe.sample(2, num_steps=5, sampler="em", callback=lambda i, t, s: steps.append((i, t)), progress=False)
+    assert [i for i, _ in steps] == [0, 1, 2, 3, 4] and steps[-1][1] < steps[0][1]
+    for name in ("em", "pc", "s4", "ode"):
+        assert len(pipe.sample(2, num_steps=3, sampler=name, output="networkx", progress=False)) == 2
+
+
+def test_save_and_load_pretrained_give_the_same_samples(trained, tmp_path):
+    pipe, out = trained
+    pipe.save_pretrained(tmp_path / "m")
+    assert (tmp_path / "m" / "model.safetensors").is_file()
+    loaded = GraphDiffusionPipeline.from_pretrained(tmp_path / "m")
+    a = pipe.sample(4, seed=1, progress=False)
+    b = loaded.sample(4, seed=1, progress=False)
+    assert torch.equal(a.e, b.e)
+    run = GraphDiffusionPipeline.from_pretrained(out)  # a run folder works too
+    assert run.config["process"]["name"] == "gdss"
+
+
+@pytest.mark.parametrize("kw,match", [
+    ({"n": 0}, "positive integer"), ({"n": 2, "num_steps": -1}, "num_steps"),
+    ({"n": 2, "num_steps": 0}, "num_steps"), ({"n": 2, "sampler": "pcc"}, "did you mean 'pc'"),
+    ({"n": 2, "snrr": 0.1}, "did you mean 'snr'"), ({"n": 2, "output": "smiles"}, "molecule model"),
+    ({"n": 2, "output": "svg"}, "output must be one of"), ({"n": 2, "n_nodes": 99}, "max nodes"),
+])
+def test_sample_bad_input(trained, kw, match):
+    pipe, _ = trained
+    n = kw.pop("n")
+    with pytest.raises(ConfigError, match=match):
+        pipe.sample(n, progress=False, **kw)
+
+
+def test_broken_checkpoints_are_one_line_errors(trained, tmp_path):
+    _, out = trained
+    good = out / "checkpoint"
+    cases = {}
+    for name in ("missing", "corrupt", "badjson", "otherprocess"):
+        d = tmp_path / name
+        shutil.copytree(good, d)
+        cases[name] = d
+    (cases["missing"] / "model.safetensors").unlink()
+    (cases["missing"] / "ema.safetensors").unlink()
+    data = (cases["corrupt"] / "ema.safetensors").read_bytes()
+    (cases["corrupt"] / "ema.safetensors").write_bytes(data[: len(data) // 2])
+    (cases["badjson"] / "config.json").write_text("{not json")
+    cfg = json.loads((cases["otherprocess"] / "config.json").read_text())
+    cfg["process"]["name"] = "digress"
+    (cases["otherprocess"] / "config.json").write_text(json.dumps(cfg))
+    expect = {"missing": "model.safetensors", "corrupt": "ema.safetensors", "badjson": "config.json",
+              "otherprocess": "digress"}
+    for name, d in cases.items():
+        with pytest.raises(GraphdiffError, match=expect[name]) as err:
+            GraphDiffusionPipeline.from_pretrained(d)
+        assert "\n" not in str(err.value)
+    with pytest.raises(CheckpointError):
+        GraphDiffusionPipeline.from_pretrained(tmp_path / "nowhere")
+
+
+def test_molecule_pipeline_end_to_end(tmp_path):
+    smi = tmp_path / "mols.smi"
+    smi.write_text("\n".join(["CCO", "CC(=O)O", "c1ccccc1", "CCN", "OCCO", "CC#N", "C1CC1", "CC(C)O"] * 4))
+    pipe = GraphDiffusionPipeline.fit(str(smi), preset="gdss-qm9", out=tmp_path / "run", root=tmp_path / "d",
+                                      overrides={**TINY, "train": {**TINY["train"], "batch_size": 8}},
+                                      progress=False)
+    smiles = pipe.sample(5, output="smiles", progress=False)
+    mols = pipe.sample(5, output="rdkit", progress=False)
+    assert len(smiles) == 5 and len(mols) == 5
+    for s, m in zip(smiles, mols):
+        assert (s is None) == (m is None)
+        if s is not None:
+            assert Chem.MolFromSmiles(s) is not None
