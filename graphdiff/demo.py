@@ -31,7 +31,7 @@ def edge_density(graphs) -> float:
 
 
 def run_demo(out: Path = Path("demo"), *, minutes: float = 2.0, root=None, progress: bool = True,
-             seed: int = 0) -> dict:
+             seed: int = 0, steps: int | None = None) -> dict:
     from .data import load_dataset
     from .metrics.mmd import graph_mmd
     from .pipeline import GraphDiffusionPipeline
@@ -48,7 +48,7 @@ def run_demo(out: Path = Path("demo"), *, minutes: float = 2.0, root=None, progr
     s = pipe.summary
     n = len(test)
     t1 = time.perf_counter()
-    samples = pipe.sample(n, seed=seed, output="networkx", progress=progress)
+    samples = pipe.sample(n, seed=seed, num_steps=steps, output="networkx", progress=progress)
     t_sample = time.perf_counter() - t1
     ref, train_graphs = test.to_networkx(), train.to_networkx()
     rng = np.random.default_rng(seed)
@@ -60,8 +60,9 @@ def run_demo(out: Path = Path("demo"), *, minutes: float = 2.0, root=None, progr
         res = graph_mmd(graphs, ref, protocol="gdss", bootstrap=0)
         rows[name] = {k: v["mmd2"] for k, v in res["stats"].items()}
     sample_cfg = pipe.config.get("sample", {})
+    n_steps = steps or sample_cfg.get("steps")
     settings = (f"{s['steps']} training steps in {s['seconds']:.0f} s ({s['epochs']} epochs, stopped by "
-                f"{s['stopped_by']}); sampler {sample_cfg.get('sampler')} with {sample_cfg.get('steps')} steps; "
+                f"{s['stopped_by']}); sampler {sample_cfg.get('sampler')} with {n_steps} steps; "
                 f"{n} samples vs {len(ref)} test graphs; GDSS protocol MMD^2 (lower is better)")
     print()
     print(f"{'':28} {'degree':>9} {'clustering':>11} {'orbit':>9}")

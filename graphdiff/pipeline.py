@@ -178,17 +178,20 @@ class GraphDiffusionPipeline:
             seed = int(torch.randint(0, 2**62, (1,), generator=generator))
         sizes = self._sizes(n, n_nodes)
         bs = int(batch_size or defaults.get("batch_size") or 1000)
-        device = self.device
-        probs = self.schema.node_count_probs()
-        out = []
+        if bs < 1:
+            raise ConfigError(f"batch_size must be a positive integer, got {bs}")
+        noise = SampleNoise.for_run(seed, 0, n, self.device)
+        drawn = noise.node_counts(self.schema.node_count_probs())  # always drawn: streams never depend on n_nodes
+        sizes = drawn if sizes is None else sizes
+        # batches of similar sizes waste less on padding; sample i keeps its own stream, so the order is free
+        order = torch.argsort(sizes, stable=True)
+        parts = []
         for start in range(0, n, bs):
-            count = min(bs, n - start)
-            noise = SampleNoise.for_run(seed, start, count, device)
-            drawn = noise.node_counts(probs)  # drawn always, so a sample's stream does not depend on n_nodes
-            size = drawn if sizes is None else sizes[start:start + count]
-            out.append(sample(self.process, self.denoiser, size, steps=int(steps), sampler=name, noise=noise,
-                              callback=callback, progress=progress, **knobs))
-        return self._convert(GraphState.cat(out), output)
+            idx = order[start:start + bs]
+            parts.append(sample(self.process, self.denoiser, sizes[idx], steps=int(steps), sampler=name,
+                                noise=noise.subset(idx), callback=callback, progress=progress, **knobs))
+        state = GraphState.cat(parts)[torch.argsort(order)]
+        return self._convert(state, output)
 
     def _sizes(self, n, n_nodes):
         if n_nodes is None:

@@ -41,6 +41,14 @@ class SampleNoise:
     def __len__(self) -> int:
         return len(self.generators)
 
+    def subset(self, index) -> "SampleNoise":
+        """The streams of the samples at ``index`` (the same generator objects: their state carries on)."""
+        out = object.__new__(SampleNoise)
+        out.seeds = [self.seeds[int(i)] for i in index]
+        out.generators = [self.generators[int(i)] for i in index]
+        out.device = self.device
+        return out
+
     def randn(self, *shape: int) -> Tensor:
         """``[B, *shape]`` standard normal draws, one generator per row."""
         out = torch.stack([torch.randn(shape, generator=g) for g in self.generators])
