@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from .errors import ConfigError
@@ -34,6 +35,8 @@ def cmd_train(args) -> int:
                                       overrides=_overrides(args.set), max_minutes=args.max_minutes,
                                       resume=args.resume, progress=not args.quiet)
     s = pipe.summary
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 reports
+        return 0
     print(f"trained {s['steps']} steps ({s['epochs']} epochs, stopped by {s['stopped_by']}) in {s['seconds']:.0f} s; "
           f"final loss {s['loss']:.4g}")
     print(f"checkpoint: {s['checkpoint']}")
