@@ -115,7 +115,7 @@ def cmd_demo(args) -> int:
 
 
 def add_model_commands(sub) -> None:
-    from .samplers.sde import SDE_SAMPLERS
+    from .samplers import SAMPLERS
 
     t = sub.add_parser("train", help="train a model from a preset (see graphdiff/presets/)")
     t.add_argument("--preset", required=True, help="preset name (e.g. gdss-qm9) or a YAML file")
@@ -132,7 +132,8 @@ def add_model_commands(sub) -> None:
     s.add_argument("--model", required=True, help="checkpoint folder or run folder")
     s.add_argument("-n", type=int, required=True, help="number of samples")
     s.add_argument("--steps", type=int, default=None, help="reverse steps (default: the preset's)")
-    s.add_argument("--sampler", default=None, choices=sorted(SDE_SAMPLERS), help="default: the preset's")
+    names = sorted({k for table in SAMPLERS.values() for k in table})
+    s.add_argument("--sampler", default=None, choices=names, help="default: the preset's")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--batch-size", type=int, default=None)
     s.add_argument("--device", default="cpu")

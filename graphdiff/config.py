@@ -16,6 +16,8 @@ from .errors import ConfigError
 PRESET_DIR = Path(__file__).parent / "presets"
 SECTIONS = ("description", "dataset", "dataset_options", "process", "model", "train", "sample", "evaluate")
 SAMPLE_KEYS = ("sampler", "steps", "num_samples", "batch_size", "seed", "use_ema")
+# denoiser arguments a process fills in from the data (``process.denoiser_kwargs()``), never set in a preset
+INJECTED = ("x_dim", "max_nodes", "schema", "node_dim", "edge_dim", "cond_dim")
 EVALUATE_KEYS = ("protocol", "reference", "every_epochs", "num_samples", "steps")
 
 
@@ -130,7 +132,7 @@ def validate(cfg: dict, where: str) -> None:
         close = difflib.get_close_matches(str(mname), DENOISERS, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise ConfigError(f"{where}: model.name {mname!r} is unknown{hint}; known: {sorted(DENOISERS)}")
-    check_kwargs(DENOISERS[mname], model, f"{where}: model", skip=("x_dim", "max_nodes", "schema"))
+    check_kwargs(DENOISERS[mname], model, f"{where}: model", skip=INJECTED)
     TrainConfig.from_dict(cfg.get("train", {}), where=f"{where}: train")
     sample_cfg = dict(cfg.get("sample", {}))
     table = SAMPLERS.get(name, {})

@@ -105,7 +105,7 @@ class GraphDiffusionPipeline:
 
         process = build_process(proc, schema)
         model = {k: v for k, v in cfg["model"].items()}
-        model.update(x_dim=process.x_dim, max_nodes=schema.max_nodes)
+        model.update(process.denoiser_kwargs())
         config = {"format": FORMAT, "process": process.to_dict(), "model": model, "schema": schema.to_dict(),
                   "dataset": ds.name, "preset": cfg, "sample": cfg.get("sample", {})}
         _, denoiser = cls.build(config, schema)

@@ -77,6 +77,10 @@ class GDSSProcess:
     def x_dim(self) -> int:
         return self.max_feat_num if self.node_features == "degree" else self.schema.num_node_types
 
+    def denoiser_kwargs(self) -> dict:
+        """Sizes the denoiser is built with (added to the preset's model section)."""
+        return {"x_dim": self.x_dim, "max_nodes": self.schema.max_nodes}
+
     @property
     def sdes(self) -> dict[str, SDE]:
         return {"x": self.sde_x, "adj": self.sde_adj}
