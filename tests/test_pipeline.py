@@ -14,8 +14,8 @@ from graphdiff.state import GraphState
 
 TINY = {"model": {"x_net": {"type": "gcn", "depth": 1, "nhid": 8},
                   "adj_net": {"nhid": 8, "num_layers": 2, "adim": 8, "c_hid": 4, "c_final": 2}},
-        "train": {"max_steps": 12, "ckpt_every": 6, "batch_size": 16, "log_every": 2},
-        "sample": {"steps": 8}}
+        "train": {"max_steps": 12, "ckpt_every": 6, "batch_size": 16, "log_every": 2, "val_every": 1},
+        "sample": {"steps": 8}, "evaluate": {"steps": 2, "num_samples": 4}}
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,10 @@ def test_fit_writes_a_checkpoint_and_log(trained):
     cfg = json.loads((ck / "config.json").read_text())
     assert cfg["process"]["name"] == "gdss" and cfg["step"] == 12
     assert cfg["process"]["max_feat_num"] >= 2  # "auto" resolved from the data
-    assert len((out / "log.jsonl").read_text().splitlines()) >= 6
+    lines = [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines()]
+    assert len(lines) >= 6
+    vals = [x["val"] for x in lines if "val" in x]  # validation every epoch (5 steps of 16 graphs)
+    assert len(vals) == 2 and all(0 <= v["mmd_degree"] and v["samples"] == 4 for v in vals)
 
 
 def test_sample_outputs_and_determinism(trained):
