@@ -335,15 +335,23 @@ class ScoreNetworkX_GMH(nn.Module):
 
     def forward(self, x: Tensor, adj: Tensor, mask: Tensor, t: Tensor | None = None) -> Tensor:
         mask = mask.bool()
-        x = _node_mask(x, mask)
-        adjc = adjacency_powers(adj, self.c_init, mask)
-        shifts = self.time(_time(t, x.shape[0], x)) if self.time is not None else None
-        xs = [x]
-        for i, layer in enumerate(self.layers):
-            h = _node_mask(x + shifts[i], mask) if shifts is not None else x
-            x, adjc = layer(h, adjc, mask)
-            xs.append(x)
+        xs, _ = _run_attention(self, x, adj, mask, t)
         return _node_mask(self.final(torch.cat(xs, -1)), mask)
+
+
+def _run_attention(net, x: Tensor, adj: Tensor, mask: Tensor, t) -> tuple[list[Tensor], list[Tensor]]:
+    """Run ``net.layers`` (attention layers) over the adjacency powers; node features and adjacency channels of
+    the input and of every layer, with ``net.time`` (if any) shifting each layer's input node features."""
+    x = _node_mask(x, mask)
+    adjc = adjacency_powers(adj, net.c_init, mask)
+    shifts = net.time(_time(t, x.shape[0], x)) if net.time is not None else None
+    xs, adjs = [x], [adjc]
+    for i, layer in enumerate(net.layers):
+        h = _node_mask(x + shifts[i], mask) if shifts is not None else x
+        x, adjc = layer(h, adjc, mask)
+        xs.append(x)
+        adjs.append(adjc)
+    return xs, adjs
 
 
 class ScoreNetworkA(nn.Module):
@@ -402,14 +410,7 @@ class ScoreNetworkA(nn.Module):
 
     def forward(self, x: Tensor, adj: Tensor, mask: Tensor, t: Tensor | None = None) -> Tensor:
         mask = mask.bool()
-        x = _node_mask(x, mask)
-        adjc = adjacency_powers(adj, self.c_init, mask)
-        shifts = self.time(_time(t, x.shape[0], x)) if self.time is not None else None
-        adjs = [adjc]
-        for i, layer in enumerate(self.layers):
-            h = _node_mask(x + shifts[i], mask) if shifts is not None else x
-            x, adjc = layer(h, adjc, mask)
-            adjs.append(adjc)
+        _, adjs = _run_attention(self, x, adj, mask, t)
         out = self.final(torch.cat(adjs, 1).permute(0, 2, 3, 1)).squeeze(-1)
         out = 0.5 * (out + out.transpose(-1, -2))
         return out * pair_mask(mask, include_diagonal=False).to(out.dtype)
