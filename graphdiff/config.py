@@ -62,9 +62,8 @@ def preset_path(name: str | Path) -> Path:
     return f
 
 
-def load_preset(name: str | Path, overrides: dict | None = None) -> dict:
-    """Read and check a preset; ``overrides`` (nested dict) are applied on top and checked the same way."""
-    path = preset_path(name)
+def _read(path: Path, seen=()) -> dict:
+    """A preset's YAML, with ``extends: OTHER`` resolved (OTHER's sections first, this file's merged on top)."""
     try:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
@@ -73,7 +72,22 @@ def load_preset(name: str | Path, overrides: dict | None = None) -> dict:
         raise ConfigError(f"{path}{where}: invalid YAML ({getattr(exc, 'problem', exc)})") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: a preset must be a mapping of sections")
-    cfg = merge(raw, overrides or {})
+    parent = raw.pop("extends", None)
+    if parent is None:
+        return raw
+    base = preset_path(parent)
+    if base.resolve() in seen:
+        raise ConfigError(f"{path}: 'extends: {parent}' makes a cycle")
+    return merge(_read(base, (*seen, path.resolve())), raw)
+
+
+def load_preset(name: str | Path, overrides: dict | None = None) -> dict:
+    """Read and check a preset; ``overrides`` (nested dict) are applied on top and checked the same way.
+
+    A preset may start from another with ``extends: NAME``; its own sections are merged on top (mappings key by
+    key, anything else replaced)."""
+    path = preset_path(name)
+    cfg = merge(_read(path, (path.resolve(),)), overrides or {})
     validate(cfg, str(path))
     cfg["name"] = path.stem
     return cfg

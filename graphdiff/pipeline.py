@@ -144,7 +144,8 @@ class GraphDiffusionPipeline:
     # ---- sampling -----------------------------------------------------------------------------------
     def sample(self, n: int, *, num_steps: int | None = None, sampler: str | None = None, seed: int = 0,
                generator: torch.Generator | None = None, n_nodes=None, batch_size: int | None = None,
-               callback=None, output: str = "state", progress: bool = True, **sampler_kwargs):
+               callback=None, output: str = "state", progress: bool = True, cond=None, guidance: float | None = None,
+               **sampler_kwargs):
         """Generate ``n`` graphs.
 
         Args:
@@ -154,6 +155,9 @@ class GraphDiffusionPipeline:
             n_nodes: an int or a sequence of ``n`` sizes (default: drawn from the training node-count histogram).
             callback: ``callback(step, t, state)`` after each step.
             output: ``"state"`` (decoded GraphState), ``"networkx"``, ``"rdkit"``, ``"smiles"`` or ``"pyg"``.
+            cond: graph-level conditions, ``[Fy]`` (the same for every sample) or ``[n, Fy]``; processes trained
+                with conditions only.
+            guidance: classifier-free guidance weight ``w`` (logits ``(1 + w) cond - w uncond``).
             sampler_kwargs: sampler knobs (``snr``, ``scale_eps``, ``predictor``, ``eps``).
         """
         from .config import check_kwargs
@@ -174,6 +178,11 @@ class GraphDiffusionPipeline:
         accepted = set(inspect.signature(fn).parameters) - set(skip)
         knobs = {k: v for k, v in defaults.items() if k in accepted}
         knobs.update(sampler_kwargs)
+        cond = self._cond(cond, n, accepted, name)
+        if guidance is not None:
+            if "guidance" not in accepted:
+                raise ConfigError(f"sampler {name!r} of process {self.process.name!r} has no guidance")
+            knobs["guidance"] = float(guidance)
         if generator is not None:
             seed = int(torch.randint(0, 2**62, (1,), generator=generator))
         sizes = self._sizes(n, n_nodes)
@@ -188,10 +197,26 @@ class GraphDiffusionPipeline:
         parts = []
         for start in range(0, n, bs):
             idx = order[start:start + bs]
+            if cond is not None:
+                knobs["cond"] = cond[idx].to(self.device)
             parts.append(sample(self.process, self.denoiser, sizes[idx], steps=int(steps), sampler=name,
                                 noise=noise.subset(idx), callback=callback, progress=progress, **knobs))
         state = GraphState.cat(parts)[torch.argsort(order)]
         return self._convert(state, output)
+
+    def _cond(self, cond, n: int, accepted, name: str):
+        if cond is None:
+            return None
+        if "cond" not in accepted:
+            raise ConfigError(f"process {self.process.name!r} (sampler {name!r}) takes no conditions")
+        c = torch.as_tensor(np.asarray(cond, dtype=np.float32))
+        if c.dim() == 1:
+            c = c.unsqueeze(0).expand(n, -1)
+        width = len(self.schema.graph_features)
+        if c.dim() != 2 or c.shape[0] != n or c.shape[1] != width:
+            raise ConfigError(f"cond must be [{width}] or [{n}, {width}] (graph features "
+                              f"{list(self.schema.graph_features)}), got {list(c.shape)}")
+        return c
 
     def _sizes(self, n, n_nodes):
         if n_nodes is None:

@@ -68,3 +68,15 @@ def test_overrides_merge_and_are_checked(tmp_path):
         load_preset(write(tmp_path, BASE), parse_override("train.lrr=0.002"))
     with pytest.raises(ConfigError, match="KEY=VALUE"):
         parse_override("train.lr")
+
+
+def test_extends_merges_on_top_of_another_preset(tmp_path):
+    base = write(tmp_path, BASE + "train: {lr: 0.01, batch_size: 8}\n")
+    child = tmp_path / "child.yaml"
+    child.write_text(f"extends: {base}\ntrain: {{lr: 0.002}}\n")
+    cfg = load_preset(child)
+    assert cfg["train"] == {"lr": 0.002, "batch_size": 8} and cfg["dataset"] == "synth_community_small"
+    loop = tmp_path / "loop.yaml"
+    loop.write_text(f"extends: {loop}\n")
+    with pytest.raises(ConfigError, match="cycle"):
+        load_preset(loop)
