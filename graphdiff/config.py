@@ -78,14 +78,22 @@ def _read(path: Path, seen=()) -> dict:
     base = preset_path(parent)
     if base.resolve() in seen:
         raise ConfigError(f"{path}: 'extends: {parent}' makes a cycle")
-    return merge(_read(base, (*seen, path.resolve())), raw)
+    inherited = _read(base, (*seen, path.resolve()))
+    # another process, model or sampler replaces the inherited section whole instead of merging into it
+    for key, name in (("process", "name"), ("model", "name"), ("sample", "sampler")):
+        mine, theirs = raw.get(key), inherited.get(key)
+        if isinstance(mine, dict) and isinstance(theirs, dict) and mine.get(name, theirs.get(name)) != theirs.get(
+                name):
+            inherited[key] = {}
+    return merge(inherited, raw)
 
 
 def load_preset(name: str | Path, overrides: dict | None = None) -> dict:
     """Read and check a preset; ``overrides`` (nested dict) are applied on top and checked the same way.
 
     A preset may start from another with ``extends: NAME``; its own sections are merged on top (mappings key by
-    key, anything else replaced)."""
+    key, anything else replaced; a ``process``, ``model`` or ``sample`` section naming another process, model or
+    sampler replaces the inherited one whole)."""
     path = preset_path(name)
     cfg = merge(_read(path, (path.resolve(),)), overrides or {})
     validate(cfg, str(path))

@@ -15,8 +15,9 @@ from .gdss import (
     adjacency_powers,
 )
 from .layers import MLP, DenseGCNConv, TimeEmbedding, timestep_embedding
+from .transformer import GraphTransformerDenoiser
 
-DENOISERS: dict[str, type[nn.Module]] = {"gdss": GDSSDenoiser}
+DENOISERS: dict[str, type[nn.Module]] = {"gdss": GDSSDenoiser, "graph_transformer": GraphTransformerDenoiser}
 
 
 def build_denoiser(name: str, **kwargs) -> nn.Module:
@@ -37,6 +38,7 @@ __all__ = [
     "DENOISERS",
     "build_denoiser",
     "GDSSDenoiser",
+    "GraphTransformerDenoiser",
     "ScoreNetworkX",
     "ScoreNetworkX_GMH",
     "ScoreNetworkA",
