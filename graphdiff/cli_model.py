@@ -29,7 +29,10 @@ def cmd_train(args) -> int:
 
     if args.max_minutes is not None and args.max_minutes <= 0:
         raise ConfigError(f"--max-minutes must be > 0, got {args.max_minutes}")
-    cfg = load_preset(args.preset, _overrides(args.set))  # fail fast on a bad preset, before any data work
+    over = _overrides(args.set)
+    if args.dataset:
+        over["dataset"] = args.dataset
+    cfg = load_preset(args.preset, over)  # fail fast on a bad preset, before any data work
     out = Path(args.out or f"runs/{cfg['name']}")
     pipe = GraphDiffusionPipeline.fit(args.dataset, preset=args.preset, out=out, root=args.root,
                                       overrides=_overrides(args.set), max_minutes=args.max_minutes,

@@ -173,11 +173,16 @@ def validate(cfg: dict, where: str) -> None:
 
 
 def _dataset_options(dataset: str):
-    from .data import dataset_class
+    from .data import dataset_class, is_custom
 
-    try:
-        cls = dataset_class(dataset)
-    except Exception:  # custom files: options are checked when the file is read
-        return ()
+    if is_custom(dataset):
+        from .data.custom import CustomDataset
+
+        cls = CustomDataset
+    else:
+        try:
+            cls = dataset_class(dataset)
+        except Exception:  # an unknown name is reported when the dataset is loaded, with suggestions
+            return ()
     sig = inspect.signature(cls.__init__)
-    return [p for p in sig.parameters if p not in ("self", "root", "split", "args", "kwargs")]
+    return [p for p in sig.parameters if p not in ("self", "path", "root", "split", "args", "kwargs")]

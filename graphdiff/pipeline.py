@@ -92,6 +92,8 @@ class GraphDiffusionPipeline:
         from .data import load_dataset
         from .processes import process_class
 
+        if isinstance(dataset, str):  # the dataset actually used is the one its options are checked against
+            overrides = {**(overrides or {}), "dataset": dataset}
         cfg = load_preset(preset, overrides)
         if dataset is None or isinstance(dataset, str):
             ds = load_dataset(dataset or cfg["dataset"], root=root, **(cfg.get("dataset_options") or {}))

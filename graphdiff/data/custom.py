@@ -66,6 +66,38 @@ def iter_smiles(path: Path, smiles_column: str | None = None):
                 yield k, (parts[0] if parts else "")
 
 
+def read_conditions(path: Path, columns, lines) -> np.ndarray:
+    """Numeric graph-level columns of a .csv for the given (1-based) data lines, ``[len(lines), len(columns)]``.
+
+    A column missing from the header or a value that is not a finite number is a one-line error naming the file,
+    line, column and value."""
+    with _open_text(path) as fh:
+        reader = csv.reader(fh)
+        header = next(reader, None) or []
+        cols = []
+        for c in columns:
+            if c not in header:
+                raise DataError(f"{path}: line 1: condition column {c!r} not in header {header!r}")
+            cols.append(header.index(c))
+        want = set(lines)
+        values = {}
+        for k, row in enumerate(reader, start=2):
+            if k not in want:
+                continue
+            vals = []
+            for name, col in zip(columns, cols):
+                text = row[col] if col < len(row) else ""
+                try:
+                    v = float(text)
+                except ValueError:
+                    v = float("nan")
+                if not np.isfinite(v):
+                    raise DataError(f"{path}: line {k}: column {name!r} must be a finite number, got {text!r}")
+                vals.append(v)
+            values[k] = vals
+    return np.asarray([values[k] for k in lines], dtype=np.float32).reshape(len(lines), len(columns))
+
+
 def featurize_smiles(rows, source: str, invalid: InvalidRows, *, explicit_h=False, kekulize=True, strict=False):
     """SMILES rows -> ``(tokens per molecule, edges, bond names, kept line numbers)``; bad rows go to ``invalid``."""
     toks, edges, bonds, lines = [], [], [], []
@@ -147,12 +179,18 @@ class CustomDataset(GraphDataset):
 
     name = "custom"
 
-    def __init__(self, path, root=None, split=None, *, smiles_column=None, explicit_h=False, kekulize=True,
-                 with_pos=False, strict=False, split_ratios=(0.8, 0.1, 0.1), seed=0, force_reload=False):
+    def __init__(self, path, root=None, split=None, *, smiles_column=None, condition_columns=(), explicit_h=False,
+                 kekulize=True, with_pos=False, strict=False, split_ratios=(0.8, 0.1, 0.1), seed=0,
+                 force_reload=False):
         self.path = Path(path)
         if not self.path.is_file():
             raise DataError(f"{self.path}: no such file")
-        self.options = {"smiles_column": smiles_column, "explicit_h": explicit_h, "kekulize": kekulize,
+        if isinstance(condition_columns, str):
+            condition_columns = [condition_columns]
+        if condition_columns and _base_suffix(self.path) != ".csv":
+            raise DataError(f"{self.path}: condition_columns need a .csv file")
+        self.options = {"smiles_column": smiles_column, "condition_columns": list(condition_columns),
+                        "explicit_h": explicit_h, "kekulize": kekulize,
                         "with_pos": with_pos, "split_ratios": list(split_ratios), "seed": seed}
         self.strict = strict
         self._sha = sha256_file(self.path)
@@ -168,13 +206,18 @@ class CustomDataset(GraphDataset):
         kind = _base_suffix(self.path)
         o = self.options
         if kind in (".smi", ".txt", ".csv"):
-            toks, edges, bonds, _ = featurize_smiles(
+            toks, edges, bonds, lines = featurize_smiles(
                 iter_smiles(self.path, o["smiles_column"]), src, invalid,
                 explicit_h=o["explicit_h"], kekulize=o["kekulize"], strict=self.strict)
             self._require(len(toks), invalid)
             split = random_split(len(toks), o["split_ratios"], o["seed"])
             store, schema = molecule_store(toks, edges, bonds, explicit_h=o["explicit_h"], kekulize=o["kekulize"],
                                            split=split)
+            if o["condition_columns"]:
+                import dataclasses
+
+                store.y = read_conditions(self.path, o["condition_columns"], lines)
+                schema = dataclasses.replace(schema, graph_features=tuple(o["condition_columns"]))
         elif kind == ".sdf":
             store, schema = self._process_sdf(invalid)
         elif kind == ".jsonl":
