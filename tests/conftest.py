@@ -6,6 +6,12 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
+
+# pytest -n 2 runs two workers on two cores: one intra-op thread each avoids oversubscription, under which small
+# tensor operations were measured to slow down by two orders of magnitude
+torch.set_num_threads(1)
+
 
 def _find_shared() -> Path:
     """The offline copies of the standard files: $GRAPHDIFF_SHARED_DATASETS, else ../shared/datasets beside the

@@ -5,7 +5,9 @@ import pytest
 from graphdiff.config import list_presets, load_preset, parse_override
 from graphdiff.errors import ConfigError
 
-REQUIRED = {"gdss-community_small", "gdss-grid", "gdss-ego_small", "gdss-enzymes", "gdss-qm9", "gdss-zinc250k"}
+REQUIRED = {"gdss-community_small", "gdss-grid", "gdss-ego_small", "gdss-enzymes", "gdss-qm9", "gdss-zinc250k",
+            "defog-qm9", "defog-planar", "defog-sbm", "defog-tree", "defog-community_small", "defog-moses",
+            "defog-zinc250k", "digress-qm9", "digress-planar", "digress-sbm"}
 
 
 def test_all_presets_ship_and_validate():
@@ -13,7 +15,7 @@ def test_all_presets_ship_and_validate():
     assert REQUIRED <= names
     for name in names:
         cfg = load_preset(name)
-        assert cfg["name"] == name and cfg["process"]["name"] == "gdss"
+        assert cfg["name"] == name and cfg["process"]["name"] == name.split("-")[0]
 
 
 def write(tmp_path, text):

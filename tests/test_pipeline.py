@@ -104,10 +104,10 @@ def test_broken_checkpoints_are_one_line_errors(trained, tmp_path):
     (cases["corrupt"] / "ema.safetensors").write_bytes(data[: len(data) // 2])
     (cases["badjson"] / "config.json").write_text("{not json")
     cfg = json.loads((cases["otherprocess"] / "config.json").read_text())
-    cfg["process"]["name"] = "digress"
+    cfg["process"]["name"] = "pard"
     (cases["otherprocess"] / "config.json").write_text(json.dumps(cfg))
     expect = {"missing": "model.safetensors", "corrupt": "ema.safetensors", "badjson": "config.json",
-              "otherprocess": "digress"}
+              "otherprocess": "unknown process 'pard'"}
     for name, d in cases.items():
         with pytest.raises(GraphdiffError, match=expect[name]) as err:
             GraphDiffusionPipeline.from_pretrained(d)
@@ -129,3 +129,15 @@ def test_molecule_pipeline_end_to_end(tmp_path):
         assert (s is None) == (m is None)
         if s is not None:
             assert Chem.MolFromSmiles(s) is not None
+
+
+def test_resuming_a_run_with_another_process_is_refused(trained, tmp_path):
+    _, out = trained
+    run = tmp_path / "run"
+    shutil.copytree(out, run)
+    with pytest.raises(CheckpointError, match="gdss.*defog|defog.*gdss") as err:
+        GraphDiffusionPipeline.fit("synth_community_small", preset="defog-community_small", out=run,
+                                   root=tmp_path / "d", resume=True, progress=False,
+                                   overrides={"model": {"n_layers": 1, "hidden_x": 8, "hidden_e": 4, "hidden_y": 4,
+                                                        "n_heads": 2}})
+    assert "\n" not in str(err.value)
