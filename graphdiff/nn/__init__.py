@@ -15,9 +15,11 @@ from .gdss import (
     adjacency_powers,
 )
 from .layers import MLP, DenseGCNConv, TimeEmbedding, timestep_embedding
+from .ppgn import PPGNTransformerDenoiser
 from .transformer import GraphTransformerDenoiser
 
-DENOISERS: dict[str, type[nn.Module]] = {"gdss": GDSSDenoiser, "graph_transformer": GraphTransformerDenoiser}
+DENOISERS: dict[str, type[nn.Module]] = {"gdss": GDSSDenoiser, "graph_transformer": GraphTransformerDenoiser,
+                                         "ppgn_transformer": PPGNTransformerDenoiser}
 
 
 def build_denoiser(name: str, **kwargs) -> nn.Module:
@@ -39,6 +41,7 @@ __all__ = [
     "build_denoiser",
     "GDSSDenoiser",
     "GraphTransformerDenoiser",
+    "PPGNTransformerDenoiser",
     "ScoreNetworkX",
     "ScoreNetworkX_GMH",
     "ScoreNetworkA",

@@ -1,0 +1,554 @@
+"""PARD's higher-order graph transformer with a causal block mask (Zhao, Ding & Akoglu, NeurIPS 2024, "Pard:
+Permutation-Invariant Autoregressive Diffusion for Graph Generation").
+
+PARD generates a graph block by block. Every node carries a block index; a block's nodes and edges are denoised by
+one shared, permutation-equivariant network that conditions on all earlier blocks, and all blocks are trained in
+parallel, like a GPT, by masking what each element may read. The network interleaves two kinds of layers:
+
+* attention over nodes whose scores and messages also come from the edge stream (as in GRIT, Ma et al. 2023);
+* PPGN edge-to-edge products (Maron et al. 2019, "Provably Powerful Graph Networks"):
+  ``E'_ij = sum_k MLP1(E)_ik MLP2(E)_kj`` per channel, a batched matrix product over the node dimension, which
+  gives the network PPGN's 3-WL distinguishing power; PARD adds it because a network bounded by 1-WL sees too many
+  nodes of a block as interchangeable.
+
+Causal rule (``block`` given): write ``b_i`` for node ``i``'s block and let pair ``(i, j)`` belong to block
+``max(b_i, b_j)``. An element of block ``c`` reads only nodes and pairs of blocks ``<= c``:
+
+* attention: node ``i`` attends to node ``j`` only if ``b_j <= b_i``;
+* PPGN product for pair ``(i, j)``: only ``k`` with ``b_k <= max(b_i, b_j)`` contributes (``(i, k)`` and ``(k, j)``
+  then belong to blocks ``<= max(b_i, b_j)`` too);
+* graph level: one graph vector per block ``c`` (``y_c``), pooled from the nodes of blocks ``<= c`` and the pairs of
+  blocks ``<= c``; node ``i`` is modulated by ``y_{b_i}``, pair ``(i, j)`` by ``y_{max(b_i, b_j)}``;
+* structural features (:mod:`graphdiff.nn.features`) are computed on the prefix graph of blocks ``<= c`` and given
+  to the nodes and pairs of block ``c`` (and, for graph-level features, to ``y_c``).
+
+With ``block=None`` every real node is in block 0 and the network is an ordinary (non-causal) denoiser.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from ..errors import ConfigError, SchemaError
+from ..state import GraphState
+from .features import ExtraFeatures
+from .layers import pair_mask, timestep_embedding
+
+__all__ = ["PPGNTransformerDenoiser", "PPGNTransformerLayer", "BlockStructure", "block_causal_matmul", "causal_pool"]
+
+_BLOCK_EMB = 16  # width of the sinusoidal block-index embedding
+
+
+def _mlp(i: int, h: int, o: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(i, h), nn.SiLU(), nn.Linear(h, o))
+
+
+# ---- the causal structure ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class BlockStructure:
+    """Everything a layer needs to know about real slots and block levels, built once per forward pass.
+
+    Attributes:
+        mask: real nodes.
+        level: block index of each real node, ``-1`` at padded slots.
+        pair_level: ``max(level_i, level_j)`` on pairs of real nodes (diagonal included), ``-1`` elsewhere.
+        pool_pair_level: ``pair_level`` on real off-diagonal pairs, ``-1`` elsewhere (flattened), for pooling.
+        attend: node ``i`` may read node ``j`` (both real, ``level_j <= level_i``).
+        prefix_count: number of real nodes in blocks ``<= level_i`` (as a float), 0 at padded slots.
+        n_levels: number of graph-level vectors, ``max(level) + 1`` over the batch (at least 1).
+        causal: a block assignment was given (``False``: one block, no causal mask).
+
+    Shapes:
+        mask: ``[B, N]`` bool.
+        level: ``[B, N]`` long.
+        pair_level: ``[B, N, N]`` long.
+        pool_pair_level: ``[B, N * N]`` long.
+        attend: ``[B, N, N]`` bool.
+        prefix_count: ``[B, N]``.
+    """
+
+    mask: Tensor
+    level: Tensor
+    pair_level: Tensor
+    pool_pair_level: Tensor
+    attend: Tensor
+    prefix_count: Tensor
+    n_levels: int
+    causal: bool
+
+    # Paper: Zhao et al. 2024, PARD, "parallel training" (causal block mask, here per block index).
+    @classmethod
+    def build(cls, mask: Tensor, level: Tensor, causal: bool, dtype: torch.dtype) -> "BlockStructure":
+        """Masks and levels from ``mask [B, N]`` and ``level [B, N]`` (``-1`` at padded slots)."""
+        b, n = mask.shape
+        real_pairs = pair_mask(mask)
+        pair_level = torch.maximum(level.unsqueeze(2), level.unsqueeze(1)).masked_fill(~real_pairs, -1)
+        off = pair_mask(mask, include_diagonal=False)
+        pool_pair_level = pair_level.masked_fill(~off, -1).reshape(b, n * n)
+        attend = real_pairs & (level.unsqueeze(1) <= level.unsqueeze(2))
+        prefix_count = attend.sum(-1).to(dtype)
+        n_levels = int(level.max()) + 1 if level.numel() and bool((level >= 0).any()) else 1
+        return cls(mask, level, pair_level, pool_pair_level, attend, prefix_count, n_levels, causal)
+
+    def at_nodes(self, v: Tensor) -> Tensor:
+        """Per-level vectors ``[B, L, F]`` read at each node's level: ``[B, N, F]`` (level 0 at padded slots)."""
+        return _gather_levels(v, self.level.clamp(min=0))
+
+    def at_pairs(self, v: Tensor) -> Tensor:
+        """Per-level vectors ``[B, L, F]`` read at each pair's level: ``[B, N, N, F]`` (level 0 off real pairs)."""
+        return _gather_levels(v, self.pair_level.clamp(min=0))
+
+
+def _gather_levels(v: Tensor, idx: Tensor) -> Tensor:
+    b, f = v.shape[0], v.shape[-1]
+    flat = idx.reshape(b, -1, 1).expand(-1, -1, f)
+    return torch.gather(v, 1, flat).reshape(*idx.shape, f)
+
+
+# Paper: Zhao et al. 2024, PARD, "higher-order transformer" (causal PPGN product); Maron et al. 2019, PPGN block.
+def block_causal_matmul(a: Tensor, b: Tensor, level: Tensor | None = None) -> Tensor:
+    """Per-channel matrix product of two pair tensors, ``P_ij = sum_k a_ik b_kj``, restricted causally.
+
+    With ``level``, only ``k`` with ``level_k >= 0`` and ``level_k <= max(level_i, level_j)`` contribute. When
+    ``level_i >= level_j`` the condition is ``level_k <= level_i``, which depends on the row only, so it masks
+    ``a``; otherwise it is ``level_k <= level_j`` and masks ``b``. Two batched matrix products and a selection give
+    the exact result. Pairs whose endpoints are padded (``level = -1``) get zeros from padded ``k`` only; mask them
+    afterwards.
+
+    Args:
+        a: left factor.
+        b: right factor.
+        level: block index per node, ``-1`` for slots that must not contribute; ``None`` for the plain product.
+
+    Returns:
+        ``P`` with the shape of ``a``.
+
+    Shapes:
+        a: ``[B, N, N, C]``.
+        b: ``[B, N, N, C]``.
+        level: ``[B, N]`` long or ``None``.
+        output: ``[B, N, N, C]``.
+    """
+    a_cf, b_cf = a.permute(0, 3, 1, 2), b.permute(0, 3, 1, 2)  # [B, C, N, N]
+    if level is None:
+        return (a_cf @ b_cf).permute(0, 2, 3, 1)
+    real = level >= 0
+    # row_ok[i, k]: k may contribute to rows of block level_i
+    row_ok = (real.unsqueeze(1) & (level.unsqueeze(1) <= level.unsqueeze(2))).to(a.dtype).unsqueeze(1)
+    lower = (a_cf * row_ok) @ b_cf  # valid where level_i >= level_j
+    upper = a_cf @ (b_cf * row_ok.transpose(-1, -2))  # valid where level_j > level_i
+    first = (level.unsqueeze(2) >= level.unsqueeze(1)).unsqueeze(1)
+    return torch.where(first, lower, upper).permute(0, 2, 3, 1)
+
+
+# Paper: Vignac et al. 2023, DiGress, Sec. 3 (pooled graph features), made causal per PARD's block order.
+def causal_pool(h: Tensor, level: Tensor, n_levels: int, eps: float = 1e-6) -> Tensor:
+    """Mean, min, max and standard deviation of ``h`` over the entries of levels ``<= c``, for every ``c``.
+
+    The prefix version of :func:`graphdiff.nn.transformer.masked_pool`: per-level sums, sums of squares, minima and
+    maxima are scattered once and accumulated along the levels (``cumsum``, ``cummin``, ``cummax``), so the cost is
+    that of a single pooling. The standard deviation is ``sqrt(max(E[h^2] - E[h]^2, eps))`` (population). A level
+    whose prefix has no entry pools to zeros.
+
+    Args:
+        h: features of ``S`` entries (nodes, or flattened node pairs).
+        level: level of each entry, ``-1`` for entries that are left out.
+        n_levels: number of levels ``L``; entries of a level ``>= L`` must not occur.
+        eps: floor of the variance under the square root.
+
+    Returns:
+        ``[mean, min, max, std]`` per prefix.
+
+    Shapes:
+        h: ``[B, S, F]``.
+        level: ``[B, S]`` long.
+        output: ``[B, L, 4 F]``.
+    """
+    b, _, f = h.shape
+    valid = level >= 0
+    idx = level.clamp(min=0)
+    w = valid.to(h.dtype).unsqueeze(-1)
+    idx_f = idx.unsqueeze(-1).expand(-1, -1, f)
+    count = h.new_zeros(b, n_levels).scatter_add_(1, idx, valid.to(h.dtype)).cumsum(1).unsqueeze(-1)
+    s1 = h.new_zeros(b, n_levels, f).scatter_add(1, idx_f, h * w).cumsum(1)
+    s2 = h.new_zeros(b, n_levels, f).scatter_add(1, idx_f, h * h * w).cumsum(1)
+    big = torch.finfo(h.dtype).max
+    hv = valid.unsqueeze(-1)
+    mx = h.new_full((b, n_levels, f), -big).scatter_reduce(1, idx_f, torch.where(hv, h, -big), "amax")
+    mn = h.new_full((b, n_levels, f), big).scatter_reduce(1, idx_f, torch.where(hv, h, big), "amin")
+    mx, mn = torch.cummax(mx, 1).values, torch.cummin(mn, 1).values
+    any_ = count > 0
+    c = count.clamp(min=1)
+    mean = s1 / c
+    var = s2 / c - mean * mean
+    std = var.clamp(min=eps).sqrt()
+    out = torch.cat([mean, torch.where(any_, mn, 0.0), torch.where(any_, mx, 0.0), std], -1)
+    return out * any_.to(h.dtype)
+
+
+# ---- one layer --------------------------------------------------------------------------------------------------
+
+
+# Paper: Zhao et al. 2024, PARD, "higher-order transformer" (attention + PPGN block); Ma et al. 2023, GRIT, Sec. 3.
+class PPGNTransformerLayer(nn.Module):
+    """One block of PARD's higher-order transformer: edge-aware causal attention, then (optionally) a causal PPGN
+    product on the edge stream, then an update of the per-block graph vectors.
+
+    Pre-norm residual structure. With ``xn = LN(x)``, ``en = LN(e)`` FiLM-modulated by the graph vector of their
+    block (``y_{b_i}`` for nodes, ``y_{max(b_i, b_j)}`` for pairs):
+
+    1. pair features ``h_ij = SiLU(W_e en_ij + U xn_i + U xn_j + (Q xn_i) o (Q xn_j) / sqrt(d))`` (symmetric);
+       ``e += O_e(h)``;
+    2. attention of node ``i`` over the nodes ``j`` it may read (``b_j <= b_i``): scores
+       ``q_i . k_j / sqrt(d_h) + A(h_ij)``, messages ``v_j + V_e(h_ij)`` (GINE-like, as in GRIT); ``x += O_x(.)``,
+       then a feed-forward block on ``x``;
+    3. with ``ppgn``: ``e += O_p(sym(P) / n_ij)`` with ``P = block_causal_matmul(M1(LN e), M2(LN e))``, ``sym`` the
+       average with the transpose (keeps ``e`` symmetric) and ``n_ij`` the number of nodes that may contribute;
+       then a feed-forward block on ``e``;
+    4. with ``update_y``: ``y_c += Y([pool_c(x), pool_c(e)])`` (:func:`causal_pool`), then a feed-forward block.
+
+    Args:
+        dim: width of the node, edge and graph streams (a multiple of ``n_heads``).
+        n_heads: attention heads.
+        ppgn: include the PPGN product.
+        update_y: update the graph vectors (off for a last layer whose ``y`` is not read).
+        dropout: dropout on every residual branch.
+
+    Shapes:
+        x: ``[B, N, dim]``.
+        e: ``[B, N, N, dim]`` symmetric.
+        y: ``[B, L, dim]``, one vector per block level.
+        s: :class:`BlockStructure`.
+        output: ``(x, e, y)`` with the same shapes; ``x`` zero at padded slots, ``e`` zero on pairs touching them.
+    """
+
+    def __init__(self, *, dim: int, n_heads: int, ppgn: bool = True, update_y: bool = True, dropout: float = 0.0):
+        super().__init__()
+        if n_heads < 1 or dim % n_heads:
+            raise ConfigError(f"hidden={dim} must be a positive multiple of n_heads={n_heads}")
+        self.dim, self.n_heads, self.ppgn, self.update_y = dim, n_heads, bool(ppgn), bool(update_y)
+        self.norm_x, self.norm_e = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.film_x, self.film_e = nn.Linear(dim, 2 * dim), nn.Linear(dim, 2 * dim)
+        self.pair_e, self.pair_u, self.pair_q = nn.Linear(dim, dim), nn.Linear(dim, dim), nn.Linear(dim, dim)
+        self.out_e = nn.Linear(dim, dim)
+        self.q, self.k, self.v = nn.Linear(dim, dim), nn.Linear(dim, dim), nn.Linear(dim, dim)
+        self.score_e, self.value_e = nn.Linear(dim, n_heads), nn.Linear(dim, dim)
+        self.out_x = nn.Linear(dim, dim)
+        self.norm_ffx, self.ff_x = nn.LayerNorm(dim), _mlp(dim, 2 * dim, dim)
+        if self.ppgn:
+            self.norm_p = nn.LayerNorm(dim)
+            self.m1, self.m2 = _mlp(dim, dim, dim), _mlp(dim, dim, dim)
+            self.out_p = nn.Linear(dim, dim)
+        self.norm_ffe, self.ff_e = nn.LayerNorm(dim), _mlp(dim, 2 * dim, dim)
+        if self.update_y:
+            self.pool_y = nn.Linear(8 * dim, dim)
+            self.norm_ffy, self.ff_y = nn.LayerNorm(dim), _mlp(dim, 2 * dim, dim)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor, e: Tensor, y: Tensor, s: BlockStructure) -> tuple[Tensor, Tensor, Tensor]:
+        bsz, n, d = x.shape
+        h_, dh = self.n_heads, d // self.n_heads
+        nm = s.mask.unsqueeze(-1).to(x.dtype)
+        pm = (s.pair_level >= 0).unsqueeze(-1).to(e.dtype)
+
+        # FiLM by the graph vector of the element's own block
+        gx, bx = self.film_x(y).chunk(2, -1)
+        ge, be = self.film_e(y).chunk(2, -1)
+        xn = self.norm_x(x) * (1.0 + s.at_nodes(gx)) + s.at_nodes(bx)
+        en = self.norm_e(e) * (1.0 + s.at_pairs(ge)) + s.at_pairs(be)
+
+        # pair features from both endpoints and the edge (symmetric when e is)
+        u, qq = self.pair_u(xn), self.pair_q(xn)
+        pair = u.unsqueeze(2) + u.unsqueeze(1) + qq.unsqueeze(2) * qq.unsqueeze(1) / math.sqrt(d)
+        h = torch.nn.functional.silu(self.pair_e(en) + pair)
+        e = e + self.drop(self.out_e(h)) * pm
+
+        # causal attention over nodes, scores and messages also from the pair features
+        q = self.q(xn).view(bsz, n, h_, dh)
+        k = self.k(xn).view(bsz, n, h_, dh)
+        v = self.v(xn).view(bsz, n, h_, dh)
+        scores = torch.einsum("bihd,bjhd->bijh", q, k) / math.sqrt(dh) + self.score_e(h)
+        allowed = s.attend.unsqueeze(-1)
+        attn = torch.softmax(scores.masked_fill(~allowed, torch.finfo(scores.dtype).min), dim=2)
+        attn = attn * allowed.to(attn.dtype)
+        msg = torch.einsum("bijh,bjhd->bihd", attn, v)
+        msg = msg + torch.einsum("bijh,bijhd->bihd", attn, self.value_e(h).view(bsz, n, n, h_, dh))
+        x = x + self.drop(self.out_x(msg.reshape(bsz, n, d))) * nm
+        x = x + self.drop(self.ff_x(self.norm_ffx(x))) * nm
+
+        # PPGN: causal edge-to-edge product over the node dimension
+        if self.ppgn:
+            ep = self.norm_p(e)
+            a, b = self.m1(ep) * pm, self.m2(ep) * pm
+            prod = block_causal_matmul(a, b, s.level if s.causal else None)  # a, b are zero off real pairs
+            count = torch.maximum(s.prefix_count.unsqueeze(2), s.prefix_count.unsqueeze(1)).clamp(min=1.0)
+            prod = 0.5 * (prod + prod.transpose(1, 2)) / count.unsqueeze(-1)
+            e = e + self.drop(self.out_p(prod)) * pm
+        e = e + self.drop(self.ff_e(self.norm_ffe(e))) * pm
+
+        # graph vector per block from the nodes and pairs of blocks <= that block
+        if self.update_y:
+            px = causal_pool(x, s.level, s.n_levels)
+            pe = causal_pool(e.reshape(bsz, n * n, d), s.pool_pair_level, s.n_levels)
+            y = y + self.drop(self.pool_y(torch.cat([px, pe], -1)))
+            y = y + self.drop(self.ff_y(self.norm_ffy(y)))
+        return x, e, y
+
+
+# ---- the denoiser -----------------------------------------------------------------------------------------------
+
+
+# Paper: Zhao et al. 2024, PARD (block-wise autoregressive diffusion, higher-order transformer, parallel training).
+class PPGNTransformerDenoiser(nn.Module):
+    """PARD's higher-order graph transformer: noisy one-hot graph, time, condition and block indices in; node logits,
+    edge logits and (optionally) next-block-size logits out, with a causal mask over blocks.
+
+    Inputs: node features ``[x, node structural features, sinusoidal embedding of b_i]``, edge features
+    ``[e, edge structural features, 1{b_i = b_j}, 1 / (1 + |b_i - b_j|)]`` (symmetrised), and one graph vector per
+    block level ``c``: ``[t, n_{<=c} / max_nodes, n_c / max_nodes, cond, graph structural features of the prefix,
+    sinusoidal embedding of c]`` where ``n_{<=c}`` counts the real nodes of blocks ``<= c`` and ``n_c`` those of block
+    ``c``. Structural features are those of the noisy graph (``adj = e.argmax(-1) > 0``) restricted to the prefix of
+    blocks ``<= c`` (see the module docstring). Each goes through a two-layer SiLU MLP to width ``hidden``, then
+    ``n_layers`` :class:`PPGNTransformerLayer` run (PPGN in every ``ppgn_every``-th layer; the last layer does not
+    update the graph vectors) and LayerNorm + two-layer MLP heads give the logits. Edge logits are symmetrised and
+    zero on the diagonal and on pairs touching padded slots; node logits are zero at padded slots.
+
+    Causal rule with ``block``: information flows from node ``j`` to node ``i`` only if ``b_j <= b_i``; pair
+    ``(i, j)`` belongs to block ``max(b_i, b_j)`` and reads only nodes and pairs of blocks ``<= max(b_i, b_j)``
+    (attention, PPGN products, structural features, per-block graph vectors). Outputs of block ``c`` therefore do not
+    depend on the features of blocks ``> c``.
+
+    Size head (``size_head=True`` and ``block`` given): for every block position ``c`` the logits of the *next*
+    block's size (class 0 = stop, ``1..max_block`` = size) from the graph vector ``y_c`` and causal pools of the final
+    node and edge streams over blocks ``<= c``. They are returned in the output's ``y`` **flattened** to
+    ``[B, L * (max_block + 1)]`` because :class:`~graphdiff.state.GraphState` holds ``y`` as ``[B, Fy]``;
+    :meth:`size_logits` reshapes them to ``[B, L, max_block + 1]``, with ``L = max(block over real nodes in the batch)
+    + 1``. Row ``c`` of a graph whose last block is below ``c`` is zero (padding). With ``block=None`` the output's
+    ``y`` is ``None``.
+
+    Args:
+        node_dim: node input channels (one-hot categories or probability vectors).
+        edge_dim: edge input channels (channel 0 = no edge).
+        node_out: node logit channels (default ``node_dim``).
+        edge_out: edge logit channels (default ``edge_dim``).
+        cond_dim: width of the graph-level condition (0 for none).
+        max_nodes: largest number of node slots a batch may have (also normalises node counts and bounds block
+            indices).
+        n_layers: layers.
+        hidden: width of the node, edge and graph streams (a multiple of ``n_heads``).
+        n_heads: attention heads.
+        ppgn_every: a PPGN product in layers ``l`` with ``(l + 1) % ppgn_every == 0`` (1: every layer, 0: none).
+        extra_features: kinds of structural features, any of ``"cycles"``, ``"spectral"``, ``"rrwp"`` (``None`` or
+            ``()`` for none; PARD uses none).
+        rrwp_steps: random-walk lengths of the RRWP features.
+        dropout: dropout rate inside the layers.
+        size_head: predict the next block's size per block position.
+        max_block: largest block size the size head can predict (default ``max_nodes``).
+
+    Raises:
+        ConfigError: a size below 1, ``hidden`` not a multiple of ``n_heads``, ``ppgn_every`` outside
+            ``0..n_layers`` or an unknown feature kind.
+        SchemaError: in ``forward``, inputs whose widths differ from the ones the model was built with, more node
+            slots than ``max_nodes``, or a malformed ``block``.
+
+    Shapes:
+        state.x: ``[B, N, node_dim]``.
+        state.e: ``[B, N, N, edge_dim]``.
+        state.mask: ``[B, N]`` bool.
+        t: ``[B]`` floats in ``[0, 1]`` (or a scalar).
+        cond: ``[B, cond_dim]`` or ``None`` (zeros).
+        block: ``[B, N]`` integer block index per node (values at padded slots are ignored, ``-1`` by convention;
+            real nodes need ``0 <= block < max_nodes``) or ``None`` (every node in block 0, no causal mask).
+        output: ``GraphState(x=[B, N, node_out] logits, e=[B, N, N, edge_out] symmetric logits,
+        y=[B, L * (max_block + 1)] flattened size logits or None, mask=state.mask)``.
+    """
+
+    def __init__(
+        self, *, node_dim: int, edge_dim: int, node_out: int | None = None, edge_out: int | None = None,
+        cond_dim: int = 0, max_nodes: int, n_layers: int = 4, hidden: int = 64, n_heads: int = 4, ppgn_every: int = 1,
+        extra_features: Iterable[str] | None = (), rrwp_steps: int = 8, dropout: float = 0.0, size_head: bool = True,
+        max_block: int | None = None,
+    ):
+        super().__init__()
+        node_out = node_dim if node_out is None else node_out
+        edge_out = edge_dim if edge_out is None else edge_out
+        max_block = max_nodes if max_block is None else max_block
+        sizes = dict(node_dim=node_dim, edge_dim=edge_dim, node_out=node_out, edge_out=edge_out, max_nodes=max_nodes,
+                     n_layers=n_layers, hidden=hidden, n_heads=n_heads, max_block=max_block)
+        for key, val in sizes.items():
+            if int(val) < 1:
+                raise ConfigError(f"{key} must be >= 1, got {val}")
+        if int(cond_dim) < 0:
+            raise ConfigError(f"cond_dim must be >= 0, got {cond_dim}")
+        if not 0 <= int(ppgn_every) <= int(n_layers):
+            raise ConfigError(f"ppgn_every must be in 0..n_layers={n_layers}, got {ppgn_every}")
+        if not 0.0 <= float(dropout) < 1.0:
+            raise ConfigError(f"dropout must be in [0, 1), got {dropout}")
+        if hidden % n_heads:
+            raise ConfigError(f"hidden={hidden} must be a multiple of n_heads={n_heads}")
+        self.node_dim, self.edge_dim, self.node_out, self.edge_out = node_dim, edge_dim, node_out, edge_out
+        self.cond_dim, self.max_nodes, self.max_block = int(cond_dim), int(max_nodes), int(max_block)
+        self.ppgn_every, self.size_head = int(ppgn_every), bool(size_head)
+        self.features = ExtraFeatures(extra_features or (), rrwp_steps=rrwp_steps)
+        fn, fe, fg = self.features.dims
+        self.in_x = _mlp(node_dim + fn + _BLOCK_EMB, hidden, hidden)
+        self.in_e = _mlp(edge_dim + fe + 2, hidden, hidden)
+        self.in_y = _mlp(3 + self.cond_dim + fg + _BLOCK_EMB, hidden, hidden)
+        self.layers = nn.ModuleList(
+            PPGNTransformerLayer(dim=hidden, n_heads=n_heads, dropout=dropout, update_y=i < n_layers - 1,
+                                 ppgn=self.ppgn_every > 0 and (i + 1) % self.ppgn_every == 0)
+            for i in range(n_layers)
+        )
+        self.norm_x, self.norm_e = nn.LayerNorm(hidden), nn.LayerNorm(hidden)
+        self.out_x, self.out_e = _mlp(hidden, hidden, node_out), _mlp(hidden, hidden, edge_out)
+        if self.size_head:
+            self.norm_s = nn.LayerNorm(9 * hidden)
+            self.out_size = _mlp(9 * hidden, hidden, self.max_block + 1)
+
+    # ---- inputs ----------------------------------------------------------------------------------------------------
+    def _check_inputs(self, state: GraphState, t, cond, block) -> tuple[Tensor, Tensor, Tensor]:
+        b, n = state.mask.shape
+        if state.x.shape[-1] != self.node_dim:
+            raise SchemaError(f"x has {state.x.shape[-1]} channels, the model was built with node_dim={self.node_dim}")
+        if state.e.shape[-1] != self.edge_dim:
+            raise SchemaError(f"e has {state.e.shape[-1]} channels, the model was built with edge_dim={self.edge_dim}")
+        if n > self.max_nodes:
+            raise SchemaError(f"batch has {n} node slots, more than max_nodes={self.max_nodes}")
+        dev, dt = state.x.device, state.x.dtype
+        t = torch.as_tensor(t, device=dev).to(dt).reshape(-1)
+        if t.numel() == 1:
+            t = t.expand(b)
+        if t.shape != (b,):
+            raise SchemaError(f"t must be [B] = [{b}] or a scalar, got {tuple(t.shape)}")
+        if cond is None:
+            cond = state.x.new_zeros(b, self.cond_dim)
+        else:
+            cond = torch.as_tensor(cond, device=dev).to(dt)
+            if cond.dim() == 1 and self.cond_dim == 1 and cond.shape[0] == b:
+                cond = cond.unsqueeze(-1)
+            if cond.dim() != 2 or cond.shape[-1] != self.cond_dim:
+                cols = cond.shape[-1] if cond.dim() == 2 else f"shape {tuple(cond.shape)} and no"
+                raise SchemaError(f"cond has {cols} columns, the model was built with cond_dim={self.cond_dim}")
+            if cond.shape[0] != b:
+                raise SchemaError(f"cond has {cond.shape[0]} rows, the batch has {b} graphs")
+        mask = state.mask.bool()
+        if block is None:
+            level = torch.where(mask, 0, -1)
+        else:
+            block = torch.as_tensor(block, device=dev)
+            if block.shape != (b, n):
+                raise SchemaError(f"block must be [B, N] = {[b, n]}, got {list(block.shape)}")
+            if torch.is_floating_point(block) or torch.is_complex(block) or block.dtype == torch.bool:
+                raise SchemaError(f"block must hold integer block indices, got dtype {block.dtype}")
+            level = torch.where(mask, block.long(), -1)
+            real = level[mask]
+            if real.numel() and (int(real.min()) < 0 or int(real.max()) >= self.max_nodes):
+                raise SchemaError(f"block indices of real nodes must be in [0, max_nodes={self.max_nodes}), got "
+                                  f"{int(real.min())}..{int(real.max())}")
+        return t, cond, level
+
+    # Paper: Vignac et al. 2023, DiGress, Sec. 4 (structural features), computed per block prefix for PARD.
+    def _prefix_features(self, adj: Tensor, s: BlockStructure) -> tuple[Tensor, Tensor, Tensor]:
+        """Structural features of the prefix graphs: ``(node [B, N, Fn], edge [B, N, N, Fe], graph [B, L, Fg])``."""
+        b, n = s.mask.shape
+        lv = s.n_levels
+        if lv == 1:
+            fx, fe, fy = self.features(adj, s.mask)
+            return fx, fe, fy.unsqueeze(1)
+        steps = torch.arange(lv, device=adj.device)
+        masks = s.mask.unsqueeze(1) & (s.level.unsqueeze(1) <= steps.view(1, lv, 1))  # [B, L, N]
+        adj_l = adj.unsqueeze(1).expand(b, lv, n, n).reshape(b * lv, n, n)
+        fx, fe, fy = self.features(adj_l, masks.reshape(b * lv, n))
+        fx = fx.reshape(b, lv, n, -1)
+        fx = fx.gather(1, s.level.clamp(min=0).view(b, 1, n, 1).expand(-1, -1, -1, fx.shape[-1])).squeeze(1)
+        fe = fe.reshape(b, lv, n, n, -1)
+        idx = s.pair_level.clamp(min=0).view(b, 1, n, n, 1).expand(-1, -1, -1, -1, fe.shape[-1])
+        fe = fe.gather(1, idx).squeeze(1)
+        return fx, fe, fy.reshape(b, lv, -1)
+
+    # ---- forward ---------------------------------------------------------------------------------------------------
+    def forward(self, state: GraphState, t: Tensor, cond: Tensor | None = None, *,
+                block: Tensor | None = None) -> GraphState:
+        """Logits for the noisy batch ``state`` at times ``t``; see the class docstring for shapes and the causal
+        rule."""
+        t, cond, level = self._check_inputs(state, t, cond, block)
+        mask = state.mask.bool()
+        b, n = mask.shape
+        dt = state.x.dtype
+        s = BlockStructure.build(mask, level, causal=block is not None, dtype=dt)
+        lv = s.n_levels
+        nm = mask.unsqueeze(-1).to(dt)
+        pm = (s.pair_level >= 0).unsqueeze(-1).to(dt)
+        real_pairs = pair_mask(mask, include_diagonal=False).unsqueeze(-1).to(dt)
+        x0, e0 = state.x * nm, state.e * real_pairs
+        adj = GraphState(x=x0, e=e0, mask=mask).adjacency()
+        fx, fe, fy = self._prefix_features(adj, s)
+
+        # block-position inputs: absolute block index per node, same-block and distance per pair, prefix sizes
+        lvf = level.clamp(min=0).to(dt)
+        bemb = timestep_embedding(lvf.reshape(-1), _BLOCK_EMB).reshape(b, n, _BLOCK_EMB)
+        x = self.in_x(torch.cat([x0, fx.to(dt), bemb], -1)) * nm
+        gap = (lvf.unsqueeze(2) - lvf.unsqueeze(1)).abs()
+        rel = torch.stack([(gap == 0).to(dt), 1.0 / (1.0 + gap)], -1)
+        e = self.in_e(torch.cat([e0, fe.to(dt), rel], -1))
+        e = 0.5 * (e + e.transpose(1, 2)) * pm
+        per_level = torch.zeros(b, lv, dtype=dt, device=mask.device).scatter_add_(
+            1, level.clamp(min=0), mask.to(dt)
+        )
+        steps = torch.arange(lv, device=mask.device, dtype=dt)
+        y_in = torch.cat([
+            t.view(b, 1, 1).expand(b, lv, 1),
+            (per_level.cumsum(1) / self.max_nodes).unsqueeze(-1),
+            (per_level / self.max_nodes).unsqueeze(-1),
+            cond.unsqueeze(1).expand(b, lv, self.cond_dim),
+            fy.to(dt),
+            timestep_embedding(steps, _BLOCK_EMB).unsqueeze(0).expand(b, lv, _BLOCK_EMB),
+        ], -1)
+        y = self.in_y(y_in)
+
+        for layer in self.layers:
+            x, e, y = layer(x, e, y, s)
+
+        out_x = self.out_x(self.norm_x(x)) * nm
+        out_e = self.out_e(self.norm_e(e))
+        out_e = 0.5 * (out_e + out_e.transpose(1, 2)) * real_pairs
+        size = None
+        if self.size_head and block is not None:
+            d = x.shape[-1]
+            px = causal_pool(x, s.level, lv)
+            pe = causal_pool(e.reshape(b, n * n, d), s.pool_pair_level, lv)
+            logits = self.out_size(self.norm_s(torch.cat([y, px, pe], -1)))  # [B, L, max_block + 1]
+            last = level.amax(1) if n else torch.full((b,), -1, device=mask.device)
+            rows = (torch.arange(lv, device=mask.device).unsqueeze(0) <= last.unsqueeze(1)).to(dt)
+            size = (logits * rows.unsqueeze(-1)).reshape(b, lv * (self.max_block + 1))
+        return GraphState(x=out_x, e=out_e, y=size, mask=state.mask)
+
+    def size_logits(self, out: GraphState | Tensor) -> Tensor:
+        """The next-block-size logits of an output (or its ``y``) as ``[B, L, max_block + 1]``.
+
+        Raises:
+            SchemaError: the output has no size logits (``block=None`` or ``size_head=False``) or a bad width.
+
+        Shapes:
+            out: a :class:`~graphdiff.state.GraphState` whose ``y`` is ``[B, L * (max_block + 1)]``, or that ``y``.
+            output: ``[B, L, max_block + 1]``; ``[b, c, 0]`` is "stop after block c", ``[b, c, s]`` "block c + 1 has
+            s nodes".
+        """
+        y = out.y if isinstance(out, GraphState) else out
+        k = self.max_block + 1
+        if y is None or y.dim() != 2 or y.shape[1] % k:
+            raise SchemaError(f"no size logits of width L * {k} here (forward with block=... and size_head=True)")
+        return y.reshape(y.shape[0], -1, k)
+
+    def extra_repr(self) -> str:
+        return (f"node_dim={self.node_dim}, edge_dim={self.edge_dim}, node_out={self.node_out}, "
+                f"edge_out={self.edge_out}, cond_dim={self.cond_dim}, max_nodes={self.max_nodes}, "
+                f"ppgn_every={self.ppgn_every}, size_head={self.size_head}, max_block={self.max_block}, "
+                f"features={self.features!r}")
