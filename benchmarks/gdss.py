@@ -44,13 +44,24 @@ def run_one(name: str, args, root: Path) -> dict:
     out = Path(args.out) / name
     t0 = time.perf_counter()
     minutes = args.qm9_minutes if (name == "qm9" and args.qm9_minutes) else args.minutes
-    pipe = GraphDiffusionPipeline.fit(ds, preset=f"gdss-{name}", out=out, max_minutes=minutes, progress=False)
-    train_s = time.perf_counter() - t0
+    if args.reuse and (out / "checkpoint" / "config.json").is_file():  # a finished run of this script: sample again
+        pipe = GraphDiffusionPipeline.from_pretrained(out)
+        log = [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines()]
+        steps_logged = [x for x in log if "step" in x and "loss" in x]
+        pipe.summary = {"steps": pipe.config.get("step"), "epochs": pipe.config.get("epoch"),
+                        "stopped_by": "max_minutes (reused checkpoint)",
+                        "loss": steps_logged[-1]["loss"] if steps_logged else None}
+        train_s = steps_logged[-1]["seconds"] if steps_logged else None
+    else:
+        pipe = GraphDiffusionPipeline.fit(ds, preset=f"gdss-{name}", out=out, max_minutes=minutes, progress=False)
+        train_s = time.perf_counter() - t0
     steps = args.steps or DEFAULT_STEPS.get(name) or int(pipe.config["sample"].get("steps", 1000))
     molecule = ds.schema.kind == "molecule"
     n = args.qm9_samples if molecule else len(ds.split("test"))
     t1 = time.perf_counter()
-    samples = pipe.sample(n, num_steps=steps, seed=0, output="state" if molecule else "networkx", progress=False)
+    bs = None if molecule else args.sample_batch  # size-sorted small batches pad less on mixed-size graphs
+    samples = pipe.sample(n, num_steps=steps, seed=0, output="state" if molecule else "networkx", progress=False,
+                          batch_size=bs)
     sample_s = time.perf_counter() - t1
     if molecule:
         from graphdiff.convert.rdkit import mol_to_smiles, to_mol
@@ -66,7 +77,8 @@ def run_one(name: str, args, root: Path) -> dict:
     return {"dataset": name, "preset": f"gdss-{name}", "budget_minutes": minutes, "trained_steps": s["steps"],
             "trained_epochs": s["epochs"], "stopped_by": s["stopped_by"], "final_loss": s["loss"],
             "sampler": pipe.config["sample"].get("sampler"), "sample_steps": steps, "num_samples": n,
-            "seconds": {"train": round(train_s, 1), "sample": round(sample_s, 1)},
+            "seconds": {"train": None if train_s is None else round(train_s, 1), "sample": round(sample_s, 1)},
+            "sample_batch_size": bs or 1000,
             "graphs_per_second": round(n / sample_s, 3), "result": res, "paper": PAPER.get(name)}
 
 
@@ -111,15 +123,22 @@ def main(argv=None) -> int:
     p.add_argument("--bootstrap", type=int, default=100)
     p.add_argument("--root", default=None, help="dataset root (default: a temp folder linked to offline copies)")
     p.add_argument("--out", default="benchmarks/results/gdss")
+    p.add_argument("--sample-batch", type=int, default=16, help="graphs per sampling batch (generic graphs)")
+    p.add_argument("--reuse", action="store_true", help="sample from a checkpoint this script already trained")
+    p.add_argument("--append", action="store_true", help="keep rows of other datasets already in <out>/gdss.json")
     args = p.parse_args(argv)
     root = Path(args.root) if args.root else Path(tempfile.mkdtemp(prefix="gdss-bench-"))
     link_raw(root, args.datasets)
     Path(args.out).mkdir(parents=True, exist_ok=True)
     rows = []
+    old = Path(args.out) / "gdss.json"
+    if args.append and old.is_file():
+        rows = [r for r in json.loads(old.read_text())["rows"] if r["dataset"] not in args.datasets]
     for name in args.datasets:
         print(f"== {name}", flush=True)
         rows.append(run_one(name, args, root))
         r = rows[-1]
+        r["command"] = "python " + " ".join(sys.argv)
         print(json.dumps({k: r[k] for k in ("dataset", "trained_steps", "sample_steps", "seconds")}), flush=True)
         (Path(args.out) / "gdss.json").write_text(json.dumps(
             {"command": "python " + " ".join(sys.argv), "cpu_count": os.cpu_count(), "rows": rows}, indent=1,
