@@ -10,12 +10,14 @@ from __future__ import annotations
 import difflib
 
 from ..errors import ConfigError
+from .blockar import BlockAutoregressive
 from .discrete import DiscreteDiffusion
 from .flow import DiscreteFlowMatching
 from .gdss import GDSSProcess
 from .sde import SDES, SubVPSDE, VESDE, VPSDE, build_sde
 
-PROCESSES = {"gdss": GDSSProcess, "digress": DiscreteDiffusion, "defog": DiscreteFlowMatching}
+PROCESSES = {"gdss": GDSSProcess, "digress": DiscreteDiffusion, "defog": DiscreteFlowMatching,
+             "pard": BlockAutoregressive}
 
 
 def process_class(name: str):
@@ -36,5 +38,5 @@ def build_process(spec: dict, schema, *, where: str = "process"):
     return cls(schema, **spec)
 
 
-__all__ = ["GDSSProcess", "DiscreteDiffusion", "DiscreteFlowMatching", "PROCESSES", "build_process", "process_class",
-           "build_sde", "SDES", "VPSDE", "VESDE", "SubVPSDE"]
+__all__ = ["GDSSProcess", "DiscreteDiffusion", "DiscreteFlowMatching", "BlockAutoregressive", "PROCESSES",
+           "build_process", "process_class", "build_sde", "SDES", "VPSDE", "VESDE", "SubVPSDE"]

@@ -10,12 +10,14 @@ from torch import Tensor
 from ..errors import ConfigError
 from ..state import GraphState
 from .noise import SampleNoise, sample_seed
+from .blockar import BLOCK_SAMPLERS, block_ancestral
 from .discrete import DISCRETE_SAMPLERS, ancestral
 from .flow import FLOW_SAMPLERS, ctmc
 from .sde import SDE_SAMPLERS, euler_maruyama, predictor_corrector, probability_flow_heun, s4
 
 # process name -> {sampler name -> function}
-SAMPLERS: dict[str, dict] = {"gdss": SDE_SAMPLERS, "digress": DISCRETE_SAMPLERS, "defog": FLOW_SAMPLERS}
+SAMPLERS: dict[str, dict] = {"gdss": SDE_SAMPLERS, "digress": DISCRETE_SAMPLERS, "defog": FLOW_SAMPLERS,
+                             "pard": BLOCK_SAMPLERS}
 
 
 def sampler_fn(process, name: str):
@@ -63,4 +65,4 @@ def sample(process, denoiser, n_nodes: Tensor, *, steps: int, sampler: str, nois
 
 
 __all__ = ["sample", "SAMPLERS", "SampleNoise", "sample_seed", "sampler_fn", "euler_maruyama", "predictor_corrector",
-           "s4", "probability_flow_heun", "ancestral", "ctmc"]
+           "s4", "probability_flow_heun", "ancestral", "ctmc", "block_ancestral"]

@@ -1,0 +1,196 @@
+"""Block-by-block ancestral sampling of PARD (Zhao, Ding & Akoglu, NeurIPS 2024), as a pure function.
+
+Starting from the empty graph, every round ``r``:
+
+1. one network call on the graph so far predicts the size of block ``r`` (read at level ``2r``: the start node for
+   ``r = 0``, else the clean copy of block ``r - 1``); it is drawn from the per-sample stream; 0 stops that sample.
+   A size that would take the graph past ``schema.max_nodes`` is cut to fit (and counted); a graph already at
+   ``max_nodes`` stops;
+2. the block's nodes go into the next free slots and its nodes and pairs (within the block and to every earlier
+   node) are drawn from the limit distribution;
+3. ``steps`` strided DiGress reverse steps (DiGress eq. 4, :meth:`DiscreteDiffusion.reverse_probs`) update ONLY the
+   block's nodes and pairs; earlier blocks stay fixed and clean. The last step samples ``x_0``;
+4. the finished block's "shadow" is drawn: its noisy copy at a uniform step in ``{1..T}``, which is what the noisy
+   copies of earlier blocks look like in training (``processes/blockar.py``), so every network input is distributed
+   as in training.
+
+The loop ends when every sample stopped or after ``max_blocks`` blocks (default: the process's ``max_blocks`` plus a
+margin, at most ``max_nodes``); samples still asking for a block then are counted and a one-line warning is given.
+Network calls per graph (size calls + ``steps`` per block, doubled by guidance) land in ``process.last_stats`` and
+accumulate in ``process.total_stats``. ``callback(i, t, state)`` is called after each reverse step with
+``t = s / T`` and the whole batch (the current block at its noisy state).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+import torch.nn.functional as F
+
+from ..processes import categorical as _cat  # module object: the processes package imports this package too
+from ..state import GraphState
+from .noise import SampleNoise
+from .sde import _progress
+
+
+def _run_block(process, denoiser, cx, ce, nx, ne, node_time, blocks, r, ts, sub, cond, guidance, dtype, on_step):
+    """The reverse chain of block ``r`` on a sub-batch of active samples, then the block's shadow.
+
+    Args:
+        cx, ce: clean one-hot categories (blocks ``< r`` final); nx, ne: noisy copies (shadows of blocks ``< r``).
+        node_time: step of each node's noisy copy; blocks: block per slot (``r`` on the new block, -1 unused).
+        ts: the strided steps ``T = t_0 > ... > 0``; sub: the sub-batch's streams; on_step: per-step hook.
+
+    Returns:
+        ``(cx, ce, nx, ne, node_time, calls)`` with block ``r`` clean in ``cx, ce`` and shadowed in ``nx, ne``.
+
+    Shapes:
+        cx, nx: ``[B, N, node_states]``; ce, ne: ``[B, N, N, Ke]``; node_time, blocks: ``[B, N]``.
+    """
+    present = blocks >= 0
+    in_r = blocks == r
+    pair_r = (torch.maximum(blocks.unsqueeze(2), blocks.unsqueeze(1)) == r) & _cat.pair_mask(present)
+    clean_mask = present & (blocks < r)
+    b, n = blocks.shape
+    # PARD: the new block starts from the limit distribution (DiGress prior), earlier blocks fixed
+    init = process.sample_state(process.m_x.to(cx.device).expand(b, n, -1),
+                                process.m_e.to(cx.device).expand(b, n, n, -1), present, sub, dtype)
+    nx = torch.where(in_r.unsqueeze(-1), init.x, nx)
+    ne = torch.where(pair_r.unsqueeze(-1), init.e, ne)
+    calls, log_px = 0, None
+    for i in range(len(ts) - 1):
+        t, s = ts[i], ts[i + 1]
+        tn = torch.where(in_r, torch.full_like(node_time, t), node_time)
+        log_px, log_pe, _, c = process.predict_blocks(denoiser, cx, ce, nx, ne, tn, blocks, clean_mask, present,
+                                                      cond=cond, guidance=guidance)
+        calls += c
+        # DiGress eq. 4: p(x_s | x_t) = sum_x0 q(x_s | x_t, x0) p_theta(x0 | x_t), on block r only
+        px, pe = process.reverse_probs(log_px.exp(), log_pe.exp(), GraphState(x=nx, e=ne, mask=present), t, s)
+        draw = process.sample_state(px, pe, present, sub, dtype)
+        nx = torch.where(in_r.unsqueeze(-1), draw.x, nx)
+        ne = torch.where(pair_r.unsqueeze(-1), draw.e, ne)
+        on_step(s, nx, ne, in_r, pair_r)
+    filled = process.fill_masks(GraphState(x=nx, e=ne, mask=present), log_px)
+    nx = torch.where(in_r.unsqueeze(-1), filled.x, nx)
+    cx = torch.where(in_r.unsqueeze(-1), nx, cx)
+    ce = torch.where(pair_r.unsqueeze(-1), ne, ce)
+    # PARD Sec. 4 (parallel training) as laid out here: block r's shadow = its noisy copy at a uniform step
+    t_sh = (1 + (sub.rand(1)[:, 0].to(cx.device) * process.T).long()).clamp(max=process.T)
+    node_time = torch.where(in_r, t_sh.unsqueeze(1), node_time)
+    t_pairs = torch.where(pair_r, t_sh.view(-1, 1, 1), torch.zeros_like(pair_r, dtype=torch.long))
+    px, pe = process.noise_probs_at(cx.argmax(-1), ce.argmax(-1), node_time * present, t_pairs)
+    draw = process.sample_state(px, pe, present, sub, dtype)
+    nx = torch.where(in_r.unsqueeze(-1), draw.x, nx)
+    ne = torch.where(pair_r.unsqueeze(-1), draw.e, ne)
+    return cx, ce, nx, ne, node_time, calls
+
+
+@torch.no_grad()
+def block_ancestral(process, denoiser, state: GraphState, *, steps: int, noise: SampleNoise, callback=None,
+                    progress: bool = False, cond=None, guidance: float = 0.0, max_blocks: int | None = None
+                    ) -> GraphState:
+    """Generate graphs block by block with PARD (see the module docstring).
+
+    Args:
+        process: a :class:`~graphdiff.processes.blockar.BlockAutoregressive`.
+        denoiser: a block-causal denoiser, ``denoiser(state, t, cond, block=levels) -> GraphState`` of node, pair
+            and size logits (:class:`~graphdiff.nn.ppgn.PPGNTransformerDenoiser`).
+        state: the prior (``process.prior``: the empty graph with ``schema.max_nodes`` slots).
+        steps: reverse steps per block, ``1 <= steps <= T``.
+        noise: per-sample streams.
+        cond: ``[B, Fy]`` graph-level conditions (``None``: unconditional).
+        guidance: classifier-free guidance weight ``w`` on nodes, pairs and block sizes.
+        max_blocks: bound on blocks per graph (default: ``process.max_blocks`` plus a margin, at most max_nodes).
+
+    Returns:
+        the final process state: one-hot, the generated nodes in slots ``0..n-1`` (``process.decode`` compacts it).
+
+    Shapes:
+        state: ``x [B, N, node_states]``, ``e [B, N, N, Ke]``, ``mask [B, N]`` with ``N = schema.max_nodes``.
+    """
+    ts = process.timesteps(steps)
+    bound = process.block_bound(max_blocks)
+    process.check_denoiser(denoiser)
+    full = process.schema.max_nodes
+    b, n, dev = state.batch_size, max(state.max_nodes, full), state.device
+    y = _cat.check_condition(cond, process.schema, b) if cond is not None else None
+    dtype = state.x.dtype if state.x.is_floating_point() else torch.float32
+    blocks = torch.full((b, n), -1, dtype=torch.long, device=dev)
+    cx = torch.zeros(b, n, process.node_states, dtype=dtype, device=dev)
+    ce = F.one_hot(torch.zeros(b, n, n, dtype=torch.long, device=dev), process.ke).to(dtype)
+    nx, ne = cx.clone(), ce.clone()
+    node_time = torch.zeros(b, n, dtype=torch.long, device=dev)
+    count = torch.zeros(b, dtype=torch.long, device=dev)
+    active = torch.ones(b, dtype=torch.bool, device=dev)
+    calls = torch.zeros(b, dtype=torch.long)
+    hit = torch.zeros(b, dtype=torch.bool, device=dev)
+    cut = torch.zeros(b, dtype=torch.bool, device=dev)
+    step_no = [0]
+
+    for r in _progress(range(bound + 1), progress, "pard"):
+        idx = active.nonzero().squeeze(1)
+        if idx.numel() == 0:
+            break
+        sub = noise.subset(idx.tolist())
+        cap = max(int(count[idx].max()), 1)
+        blk = blocks[idx, :cap]
+        present = blk >= 0
+        c_sub = None if y is None else y[idx.to(y.device)]
+        # PARD Sec. 3.2: the size of block r from the clean prefix (level 2r), 0 = stop
+        _, _, log_size, c = process.predict_blocks(
+            denoiser, cx[idx, :cap], ce[idx, :cap, :cap], nx[idx, :cap], ne[idx, :cap, :cap], node_time[idx, :cap],
+            blk, present, present, cond=c_sub, guidance=guidance)
+        calls[idx.cpu()] += c
+        size = _cat.sample_categorical(log_size[:, 2 * r].exp(), sub.rand(1)[:, 0].to(dev))
+        if r == bound:
+            hit[idx] = size > 0
+            break
+        room = full - count[idx]
+        cut[idx[size > room]] = True
+        size = torch.minimum(size, room)
+        go = size > 0
+        active[idx[~go]] = False
+        if not bool(go.any()):
+            continue
+        keep = go.nonzero().squeeze(1)
+        idx, size, sub = idx[keep], size[keep], sub.subset(keep.tolist())
+        c_sub = None if c_sub is None else c_sub[keep.to(c_sub.device)]
+        start, stop = count[idx], count[idx] + size
+        cap = int(stop.max())
+        slots = torch.arange(cap, device=dev).unsqueeze(0)
+        new = (slots >= start.unsqueeze(1)) & (slots < stop.unsqueeze(1))
+        blocks[idx, :cap] = torch.where(new, r, blocks[idx, :cap])
+        count[idx] = stop
+
+        def on_step(s, sx, se, in_r, pair_r, idx=idx, cap=cap):
+            step_no[0] += 1
+            if callback is None:
+                return
+            vx, ve = cx.clone(), ce.clone()
+            vx[idx, :cap] = torch.where(in_r.unsqueeze(-1), sx, cx[idx, :cap])
+            ve[idx, :cap, :cap] = torch.where(pair_r.unsqueeze(-1), se, ce[idx, :cap, :cap])
+            callback(step_no[0] - 1, s / process.T, GraphState(x=vx, e=ve, mask=blocks >= 0, schema=process.schema))
+
+        out = _run_block(process, denoiser, cx[idx, :cap], ce[idx, :cap, :cap], nx[idx, :cap], ne[idx, :cap, :cap],
+                         node_time[idx, :cap], blocks[idx, :cap], r, ts, sub, c_sub, guidance, dtype, on_step)
+        cx[idx, :cap], ce[idx, :cap, :cap], nx[idx, :cap], ne[idx, :cap, :cap], node_time[idx, :cap] = out[:5]
+        calls[idx.cpu()] += out[5]
+
+    n_blocks = (blocks.amax(1) + 1).cpu()
+    stats = {"network_calls": calls, "blocks": n_blocks, "nodes": count.cpu(), "hit_max_blocks": int(hit.sum()),
+             "truncated": int(cut.sum()), "max_blocks": bound}
+    process.last_stats = stats
+    for key, val in (("graphs", b), ("network_calls", int(calls.sum())), ("hit_max_blocks", stats["hit_max_blocks"]),
+                     ("truncated", stats["truncated"])):
+        process.total_stats[key] = process.total_stats.get(key, 0) + val
+    if stats["hit_max_blocks"]:
+        warnings.warn(f"pard sampler: {stats['hit_max_blocks']} of {b} samples reached max_blocks={bound} without "
+                      "a stop; their graphs end there", stacklevel=3)
+    if stats["truncated"]:
+        warnings.warn(f"pard sampler: {stats['truncated']} of {b} samples proposed a block past max_nodes={full}; "
+                      "it was cut to fit", stacklevel=3)
+    return GraphState(x=cx, e=ce, mask=blocks >= 0, schema=process.schema)
+
+
+BLOCK_SAMPLERS = {"block": block_ancestral}
