@@ -37,9 +37,11 @@ PAPER = {
     "sbm": {"DiGress": {"vun": 60.0, "degree": .0018, "clustering": .0485, "orbit": .0415, "spectral": .0045},
             "DeFoG": {"vun": 90.0, "degree": .0006, "clustering": .0517, "orbit": .0556, "spectral": .0054}},
 }
-CPU_MODEL = {"n_layers": 4, "hidden_x": 64, "hidden_e": 32, "hidden_y": 32, "n_heads": 4, "ff_x": 128, "ff_e": 64,
-             "ff_y": 64}
-CPU_BATCH = {"qm9": 256, "planar": 16, "sbm": 8}
+# small networks that can train at all on two CPU cores, by model name
+CPU_MODELS = {"graph_transformer": {"n_layers": 4, "hidden_x": 64, "hidden_e": 32, "hidden_y": 32, "n_heads": 4,
+                                    "ff_x": 128, "ff_e": 64, "ff_y": 64},
+              "ppgn_transformer": {"n_layers": 3, "hidden": 64, "n_heads": 4}}
+CPU_BATCH = {"qm9": 256, "zinc250k": 64, "planar": 16, "sbm": 8}
 
 
 def run_one(preset: str, args, root: Path) -> dict:
@@ -51,7 +53,10 @@ def run_one(preset: str, args, root: Path) -> dict:
     ds = load_dataset(dataset, root=root)
     overrides = {}
     if args.cpu_model:
-        overrides = {"model": dict(CPU_MODEL), "train": {"batch_size": CPU_BATCH.get(dataset, 64)}}
+        from graphdiff.config import load_preset
+
+        model = load_preset(preset)["model"]["name"]
+        overrides = {"model": dict(CPU_MODELS[model]), "train": {"batch_size": CPU_BATCH.get(dataset, 64)}}
     t0 = time.perf_counter()
     pipe = GraphDiffusionPipeline.fit(ds, preset=preset, out=Path(args.out) / preset, max_minutes=args.minutes,
                                       overrides=overrides, progress=False)
@@ -61,6 +66,8 @@ def run_one(preset: str, args, root: Path) -> dict:
     n = args.qm9_samples if molecule else len(ds.split("test"))
     evals = []
     for steps in steps_list:
+        if hasattr(pipe.process, "reset_stats"):
+            pipe.process.reset_stats()
         t1 = time.perf_counter()
         out = pipe.sample(n, num_steps=steps, seed=0, output="state" if molecule else "networkx", progress=False)
         sample_s = time.perf_counter() - t1
@@ -70,8 +77,9 @@ def run_one(preset: str, args, root: Path) -> dict:
             res = evaluate_molecules(to_mol(out, pipe.schema, sanitize=False), ds, subsets=0)
         else:
             res = evaluate_graphs(out, ds, protocol="spectre", bootstrap=args.bootstrap)
+        calls = _calls_per_graph(pipe, steps, n)
         evals.append({"steps": steps, "num_samples": n, "sample_seconds": round(sample_s, 1),
-                      "graphs_per_second": round(n / sample_s, 2), "result": res})
+                      "graphs_per_second": round(n / sample_s, 2), "network_calls_per_graph": calls, "result": res})
         print(json.dumps({"preset": preset, "steps": steps, "sample_seconds": round(sample_s, 1)}), flush=True)
     s = pipe.summary
     params = sum(p.numel() for p in pipe.denoiser.parameters())
@@ -81,7 +89,16 @@ def run_one(preset: str, args, root: Path) -> dict:
             "evals": evals}
 
 
-def markdown(rows) -> str:
+def _calls_per_graph(pipe, steps: int, n: int):
+    """Denoiser calls per generated graph: counted by the process when it can (PARD), else one per step."""
+    stats = getattr(pipe.process, "total_stats", None)
+    if stats and stats.get("graphs"):
+        return round(stats["network_calls"] / stats["graphs"], 1)
+    return steps
+
+
+def markdown(rows, paper=None) -> str:
+    paper = PAPER if paper is None else paper
     mol = ["| run | steps | valid % (strict) | unique % | novel % | FCD | budget | trained steps | params |",
            "|---|---|---|---|---|---|---|---|---|"]
     gra = ["| dataset | run | steps | V.U.N. % | deg | clus | orbit | spec | budget | trained steps |",
@@ -106,8 +123,8 @@ def markdown(rows) -> str:
                            f"{'–' if v is None else f'{100 * v:.1f}'} | {cells} | {budget} | {r['trained_steps']} |")
         if r["dataset"] not in seen:
             seen.add(r["dataset"])
-            for name, p in PAPER.get(r["dataset"], {}).items():
-                if r["dataset"] == "qm9":
+            for name, p in paper.get(r["dataset"], {}).items():
+                if r["dataset"] in ("qm9", "zinc250k"):
                     mol.append(f"| {name}, paper | – | {p.get('valid', '–')} | {p.get('unique', '–')} | – | "
                                f"{p.get('fcd', '–')} | GPU | – | – |")
                 else:
