@@ -32,7 +32,7 @@ PAPER = {"qm9": {"PARD (explicit H, README ablation)": {"valid": 97.1, "unique":
 
 
 def moses_throughput(root: Path, steps: int, cpu_model: bool) -> dict:
-    import torch
+    from _timing import time_train_steps
 
     from graphdiff.pipeline import GraphDiffusionPipeline
     from graphdiff.train import TrainConfig
@@ -43,22 +43,9 @@ def moses_throughput(root: Path, steps: int, cpu_model: bool) -> dict:
     setup = time.perf_counter() - t0
     ds = pipe._dataset.split("train")
     bs = TrainConfig.from_dict(pipe.config["preset"]["train"]).batch_size
-    opt = torch.optim.AdamW(pipe.denoiser.parameters(), lr=2e-4)
-    perm = torch.randperm(len(ds), generator=torch.Generator().manual_seed(0))
-    times = []
-    for i in range(steps + 2):
-        ids = perm[i * bs:(i + 1) * bs].tolist()
-        t = time.perf_counter()
-        batch = ds.batch(ids)
-        loss = pipe.process.loss(pipe.denoiser, batch, generator=torch.Generator().manual_seed(i)).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        if i >= 2:
-            times.append(time.perf_counter() - t)
-    mean = sum(times) / len(times)
-    return {"train_molecules": len(ds), "batch_size": bs, "timed_steps": steps, "molecules_per_s": round(bs / mean, 1),
-            "steps_per_s": round(1 / mean, 3), "setup_seconds_incl_block_statistics": round(setup, 1),
+    timing = time_train_steps(pipe, ds, bs, steps, lr=2e-4)
+    return {"train_molecules": len(ds), **timing, "molecules_per_s": timing["graphs_per_s"],
+            "setup_seconds_incl_block_statistics": round(setup, 1),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             "model": "cpu model " + json.dumps(over.get("model")) if over else "preset"}
 

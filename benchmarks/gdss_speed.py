@@ -50,28 +50,12 @@ def throughput(pipe, n: int, steps_list, samplers=("em", "pc", "s4", "ode")) -> 
 
 
 def train_speed(pipe, n_steps: int = 10) -> dict:
-    import torch
+    from _timing import time_train_steps
 
     from graphdiff.train import TrainConfig
 
-    ds = pipe._dataset.split("train")
-    bs = min(int(TrainConfig.from_dict(pipe.config["preset"].get("train", {})).batch_size), len(ds))
-    opt = torch.optim.AdamW(pipe.denoiser.parameters(), lr=1e-4)
-    pipe.denoiser.train()
-    times = []
-    for i in range(n_steps + 2):
-        batch = ds.batch(list(range(i * bs % max(len(ds) - bs, 1), i * bs % max(len(ds) - bs, 1) + bs)))
-        t = time.perf_counter()
-        loss = pipe.process.loss(pipe.denoiser, batch, generator=torch.Generator().manual_seed(i)).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        if i >= 2:
-            times.append(time.perf_counter() - t)
-    pipe.denoiser.eval()
-    mean = sum(times) / len(times)
-    return {"batch_size": bs, "steps_per_s": round(1 / mean, 3), "graphs_per_s": round(bs / mean, 1),
-            "timed_steps": n_steps, "note": "includes batch assembly from the memory-mapped store"}
+    bs = TrainConfig.from_dict(pipe.config["preset"].get("train", {})).batch_size
+    return time_train_steps(pipe, pipe._dataset.split("train"), bs, n_steps)
 
 
 def peak_memory_child(root: str, n: int, steps: int) -> dict:

@@ -174,3 +174,16 @@ class TimeEmbedding(nn.Module):
 
     def forward(self, t: Tensor) -> Tensor:
         return self.mlp(timestep_embedding(t.reshape(-1) * self.scale, self.dim))
+
+
+def check_sizes(sizes: dict, *, cond_dim: int, dropout: float) -> None:
+    """One-line ConfigErrors for a denoiser's layer sizes (each >= 1), ``cond_dim`` (>= 0) and ``dropout``."""
+    from ..errors import ConfigError
+
+    for key, val in sizes.items():
+        if int(val) < 1:
+            raise ConfigError(f"{key} must be >= 1, got {val}")
+    if int(cond_dim) < 0:
+        raise ConfigError(f"cond_dim must be >= 0, got {cond_dim}")
+    if not 0.0 <= float(dropout) < 1.0:
+        raise ConfigError(f"dropout must be in [0, 1), got {dropout}")

@@ -37,7 +37,7 @@ from torch import Tensor, nn
 from ..errors import ConfigError, SchemaError
 from ..state import GraphState
 from .features import ExtraFeatures
-from .layers import pair_mask, timestep_embedding
+from .layers import check_sizes, pair_mask, timestep_embedding
 
 __all__ = ["PPGNTransformerDenoiser", "PPGNTransformerLayer", "BlockStructure", "block_causal_matmul", "causal_pool"]
 
@@ -382,15 +382,9 @@ class PPGNTransformerDenoiser(nn.Module):
         max_block = max_nodes if max_block is None else max_block
         sizes = dict(node_dim=node_dim, edge_dim=edge_dim, node_out=node_out, edge_out=edge_out, max_nodes=max_nodes,
                      n_layers=n_layers, hidden=hidden, n_heads=n_heads, max_block=max_block)
-        for key, val in sizes.items():
-            if int(val) < 1:
-                raise ConfigError(f"{key} must be >= 1, got {val}")
-        if int(cond_dim) < 0:
-            raise ConfigError(f"cond_dim must be >= 0, got {cond_dim}")
+        check_sizes(sizes, cond_dim=cond_dim, dropout=dropout)
         if not 0 <= int(ppgn_every) <= int(n_layers):
             raise ConfigError(f"ppgn_every must be in 0..n_layers={n_layers}, got {ppgn_every}")
-        if not 0.0 <= float(dropout) < 1.0:
-            raise ConfigError(f"dropout must be in [0, 1), got {dropout}")
         if hidden % n_heads:
             raise ConfigError(f"hidden={hidden} must be a multiple of n_heads={n_heads}")
         self.node_dim, self.edge_dim, self.node_out, self.edge_out = node_dim, edge_dim, node_out, edge_out

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from ..errors import ConfigError, SchemaError
 from ..state import GraphState
 from .features import ExtraFeatures
-from .layers import pair_mask
+from .layers import check_sizes, pair_mask
 
 __all__ = ["GraphTransformerDenoiser", "GraphTransformerLayer", "masked_pool"]
 
@@ -234,13 +234,7 @@ class GraphTransformerDenoiser(nn.Module):
         sizes = dict(node_dim=node_dim, edge_dim=edge_dim, node_out=node_out, edge_out=edge_out, max_nodes=max_nodes,
                      n_layers=n_layers, hidden_x=hidden_x, hidden_e=hidden_e, hidden_y=hidden_y, n_heads=n_heads,
                      ff_x=ff_x, ff_e=ff_e, ff_y=ff_y)
-        for key, val in sizes.items():
-            if int(val) < 1:
-                raise ConfigError(f"{key} must be >= 1, got {val}")
-        if int(cond_dim) < 0:
-            raise ConfigError(f"cond_dim must be >= 0, got {cond_dim}")
-        if not 0.0 <= float(dropout) < 1.0:
-            raise ConfigError(f"dropout must be in [0, 1), got {dropout}")
+        check_sizes(sizes, cond_dim=cond_dim, dropout=dropout)
         if hidden_x % n_heads:
             raise ConfigError(f"hidden_x={hidden_x} must be a multiple of n_heads={n_heads}")
         self.node_dim, self.edge_dim, self.node_out, self.edge_out = node_dim, edge_dim, node_out, edge_out

@@ -1,0 +1,31 @@
+"""Timing helpers shared by the benchmark scripts."""
+
+from __future__ import annotations
+
+import time
+
+
+def time_train_steps(pipe, ds, batch_size: int, steps: int, *, lr: float = 1e-4, warmup: int = 2) -> dict:
+    """Mean wall time of ``steps`` optimizer steps of ``pipe``'s process loss on consecutive batches of ``ds``
+    after ``warmup`` untimed ones; each timed step includes assembling its batch from the memory-mapped store."""
+    import torch
+
+    bs = min(int(batch_size), len(ds))
+    opt = torch.optim.AdamW(pipe.denoiser.parameters(), lr=lr)
+    perm = torch.randperm(len(ds), generator=torch.Generator().manual_seed(0))
+    pipe.denoiser.train()
+    times = []
+    for i in range(steps + warmup):
+        start = (i * bs) % max(len(ds) - bs + 1, 1)
+        t = time.perf_counter()
+        batch = ds.batch(perm[start:start + bs].tolist())
+        loss = pipe.process.loss(pipe.denoiser, batch, generator=torch.Generator().manual_seed(i)).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if i >= warmup:
+            times.append(time.perf_counter() - t)
+    pipe.denoiser.eval()
+    mean = sum(times) / len(times)
+    return {"batch_size": bs, "timed_steps": steps, "steps_per_s": round(1 / mean, 3),
+            "graphs_per_s": round(bs / mean, 1), "note": "each step includes assembling its batch"}
