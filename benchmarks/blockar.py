@@ -95,7 +95,7 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     root = Path(args.root) if args.root else Path(tempfile.mkdtemp(prefix="pard-bench-"))
     link_raw(root, {r.split("-", 1)[1] for r in args.runs})
-    dargs = argparse.Namespace(minutes=args.minutes, qm9_samples=args.qm9_samples, qm9_steps=[args.steps],
+    dargs = argparse.Namespace(minutes=args.minutes, qm9_samples=[args.qm9_samples], qm9_steps=[args.steps],
                                graph_steps=[args.steps], cpu_model=args.cpu_model, bootstrap=args.bootstrap,
                                out=str(out))
     res = {"command": "python " + " ".join(sys.argv), "cpu_count": os.cpu_count(), "rows": []}
