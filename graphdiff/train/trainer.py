@@ -329,21 +329,23 @@ class Trainer:
                 return "max_minutes"
         return None
 
-    def _epoch_order(self, epoch: int) -> list[int]:
+    def _epoch_order(self, epoch: int) -> torch.Tensor:
+        """The epoch's permutation as one int64 tensor (no Python object per graph, even for MOSES)."""
         g = torch.Generator().manual_seed(derive_seed(self.config.seed, "epoch", epoch))
-        return torch.randperm(self.num_graphs, generator=g).tolist()
+        return torch.randperm(self.num_graphs, generator=g)
 
-    def _share(self, ids: list[int]) -> list[int]:
+    def _share(self, ids) -> list[int]:
         base, extra = divmod(len(ids), self.world_size)
         start = self.rank * base + min(self.rank, extra)
-        return ids[start:start + base + (1 if self.rank < extra else 0)]
+        part = ids[start:start + base + (1 if self.rank < extra else 0)]
+        return part.tolist() if isinstance(part, torch.Tensor) else list(part)
 
     def _autocast(self):
         if self.config.amp and self.device.type == "cuda":
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return nullcontext()
 
-    def _train_step(self, order: list[int]) -> None:
+    def _train_step(self, order: torch.Tensor) -> None:
         cfg, bs = self.config, self.batch_size
         first = self.batch_in_epoch
         micro = range(first, min(first + cfg.grad_accum, self.micro_batches_per_epoch))
