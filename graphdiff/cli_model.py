@@ -147,7 +147,7 @@ def add_model_commands(sub) -> None:
     d = sub.add_parser("demo", help="train a small GDSS model on generated community graphs, sample, evaluate")
     d.add_argument("--out", default="demo", help="folder for the checkpoint, samples.png and results.json")
     d.add_argument("--minutes", type=float, default=2.0, help="training budget (default 2)")
-    d.add_argument("--steps", type=int, default=None, help="sampling steps (default: the preset's 500)")
+    d.add_argument("--steps", type=int, default=None, help="sampling steps (default: the preset's 300)")
     d.add_argument("--root", default=None, help="dataset root")
     d.add_argument("--quiet", action="store_true")
     d.set_defaults(func=cmd_demo)
