@@ -104,10 +104,10 @@ def test_broken_checkpoints_are_one_line_errors(trained, tmp_path):
     (cases["corrupt"] / "ema.safetensors").write_bytes(data[: len(data) // 2])
     (cases["badjson"] / "config.json").write_text("{not json")
     cfg = json.loads((cases["otherprocess"] / "config.json").read_text())
-    cfg["process"]["name"] = "pard"
+    cfg["process"]["name"] = "ghost"
     (cases["otherprocess"] / "config.json").write_text(json.dumps(cfg))
     expect = {"missing": "model.safetensors", "corrupt": "ema.safetensors", "badjson": "config.json",
-              "otherprocess": "unknown process 'pard'"}
+              "otherprocess": "unknown process 'ghost'"}
     for name, d in cases.items():
         with pytest.raises(GraphdiffError, match=expect[name]) as err:
             GraphDiffusionPipeline.from_pretrained(d)
