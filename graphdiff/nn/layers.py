@@ -187,3 +187,34 @@ def check_sizes(sizes: dict, *, cond_dim: int, dropout: float) -> None:
         raise ConfigError(f"cond_dim must be >= 0, got {cond_dim}")
     if not 0.0 <= float(dropout) < 1.0:
         raise ConfigError(f"dropout must be in [0, 1), got {dropout}")
+
+
+def check_inputs(net, state, t, cond):
+    """Check a categorical denoiser's inputs against ``net.node_dim / edge_dim / max_nodes / cond_dim``; return
+    ``t`` as ``[B]`` and ``cond`` as ``[B, cond_dim]`` (zeros when ``None``). Errors are one-line SchemaErrors."""
+    from ..errors import SchemaError
+
+    b, n = state.mask.shape
+    if state.x.shape[-1] != net.node_dim:
+        raise SchemaError(f"x has {state.x.shape[-1]} channels, the model was built with node_dim={net.node_dim}")
+    if state.e.shape[-1] != net.edge_dim:
+        raise SchemaError(f"e has {state.e.shape[-1]} channels, the model was built with edge_dim={net.edge_dim}")
+    if n > net.max_nodes:
+        raise SchemaError(f"batch has {n} node slots, more than max_nodes={net.max_nodes}")
+    dev, dt = state.x.device, state.x.dtype
+    t = torch.as_tensor(t, device=dev).to(dt).reshape(-1)
+    if t.numel() == 1:
+        t = t.expand(b)
+    if t.shape != (b,):
+        raise SchemaError(f"t must be [B] = [{b}] or a scalar, got {tuple(t.shape)}")
+    if cond is None:
+        return t, state.x.new_zeros(b, net.cond_dim)
+    cond = torch.as_tensor(cond, device=dev).to(dt)
+    if cond.dim() == 1 and net.cond_dim == 1 and cond.shape[0] == b:
+        cond = cond.unsqueeze(-1)
+    if cond.dim() != 2 or cond.shape[-1] != net.cond_dim:
+        cols = cond.shape[-1] if cond.dim() == 2 else f"shape {tuple(cond.shape)} and no"
+        raise SchemaError(f"cond has {cols} columns, the model was built with cond_dim={net.cond_dim}")
+    if cond.shape[0] != b:
+        raise SchemaError(f"cond has {cond.shape[0]} rows, the batch has {b} graphs")
+    return t, cond

@@ -37,7 +37,7 @@ from torch import Tensor, nn
 from ..errors import ConfigError, SchemaError
 from ..state import GraphState
 from .features import ExtraFeatures
-from .layers import check_sizes, pair_mask, timestep_embedding
+from .layers import check_inputs, check_sizes, pair_mask, timestep_embedding
 
 __all__ = ["PPGNTransformerDenoiser", "PPGNTransformerLayer", "BlockStructure", "block_causal_matmul", "causal_pool"]
 
@@ -409,29 +409,8 @@ class PPGNTransformerDenoiser(nn.Module):
     # ---- inputs ----------------------------------------------------------------------------------------------------
     def _check_inputs(self, state: GraphState, t, cond, block) -> tuple[Tensor, Tensor, Tensor]:
         b, n = state.mask.shape
-        if state.x.shape[-1] != self.node_dim:
-            raise SchemaError(f"x has {state.x.shape[-1]} channels, the model was built with node_dim={self.node_dim}")
-        if state.e.shape[-1] != self.edge_dim:
-            raise SchemaError(f"e has {state.e.shape[-1]} channels, the model was built with edge_dim={self.edge_dim}")
-        if n > self.max_nodes:
-            raise SchemaError(f"batch has {n} node slots, more than max_nodes={self.max_nodes}")
-        dev, dt = state.x.device, state.x.dtype
-        t = torch.as_tensor(t, device=dev).to(dt).reshape(-1)
-        if t.numel() == 1:
-            t = t.expand(b)
-        if t.shape != (b,):
-            raise SchemaError(f"t must be [B] = [{b}] or a scalar, got {tuple(t.shape)}")
-        if cond is None:
-            cond = state.x.new_zeros(b, self.cond_dim)
-        else:
-            cond = torch.as_tensor(cond, device=dev).to(dt)
-            if cond.dim() == 1 and self.cond_dim == 1 and cond.shape[0] == b:
-                cond = cond.unsqueeze(-1)
-            if cond.dim() != 2 or cond.shape[-1] != self.cond_dim:
-                cols = cond.shape[-1] if cond.dim() == 2 else f"shape {tuple(cond.shape)} and no"
-                raise SchemaError(f"cond has {cols} columns, the model was built with cond_dim={self.cond_dim}")
-            if cond.shape[0] != b:
-                raise SchemaError(f"cond has {cond.shape[0]} rows, the batch has {b} graphs")
+        dev = state.x.device
+        t, cond = check_inputs(self, state, t, cond)
         mask = state.mask.bool()
         if block is None:
             level = torch.where(mask, 0, -1)

@@ -17,10 +17,10 @@ from collections.abc import Iterable
 import torch
 from torch import Tensor, nn
 
-from ..errors import ConfigError, SchemaError
+from ..errors import ConfigError
 from ..state import GraphState
 from .features import ExtraFeatures
-from .layers import check_sizes, pair_mask
+from .layers import check_inputs, check_sizes, pair_mask
 
 __all__ = ["GraphTransformerDenoiser", "GraphTransformerLayer", "masked_pool"]
 
@@ -252,34 +252,8 @@ class GraphTransformerDenoiser(nn.Module):
         self.out_x = _mlp(hidden_x, ff_x, node_out, final_act=False)
         self.out_e = _mlp(hidden_e, ff_e, edge_out, final_act=False)
 
-    def _check_inputs(self, state: GraphState, t: Tensor, cond: Tensor | None) -> tuple[Tensor, Tensor]:
-        b = state.batch_size
-        if state.x.shape[-1] != self.node_dim:
-            raise SchemaError(f"x has {state.x.shape[-1]} channels, the model was built with node_dim={self.node_dim}")
-        if state.e.shape[-1] != self.edge_dim:
-            raise SchemaError(f"e has {state.e.shape[-1]} channels, the model was built with edge_dim={self.edge_dim}")
-        if state.max_nodes > self.max_nodes:
-            raise SchemaError(f"batch has {state.max_nodes} node slots, more than max_nodes={self.max_nodes}")
-        t = torch.as_tensor(t, device=state.x.device).to(state.x.dtype).reshape(-1)
-        if t.numel() == 1:
-            t = t.expand(b)
-        if t.shape != (b,):
-            raise SchemaError(f"t must be [B] = [{b}] or a scalar, got {tuple(t.shape)}")
-        if cond is None:
-            cond = state.x.new_zeros(b, self.cond_dim)
-        else:
-            cond = torch.as_tensor(cond, device=state.x.device).to(state.x.dtype)
-            if cond.dim() == 1 and self.cond_dim == 1 and cond.shape[0] == b:
-                cond = cond.unsqueeze(-1)
-            if cond.dim() != 2 or cond.shape[-1] != self.cond_dim:
-                cols = cond.shape[-1] if cond.dim() == 2 else f"shape {tuple(cond.shape)} and no"
-                raise SchemaError(f"cond has {cols} columns, the model was built with cond_dim={self.cond_dim}")
-            if cond.shape[0] != b:
-                raise SchemaError(f"cond has {cond.shape[0]} rows, the batch has {b} graphs")
-        return t, cond
-
     def forward(self, state: GraphState, t: Tensor, cond: Tensor | None = None) -> GraphState:
-        t, cond = self._check_inputs(state, t, cond)
+        t, cond = check_inputs(self, state, t, cond)
         mask = state.mask.bool()
         b, n = mask.shape
         nm = mask.unsqueeze(-1).to(state.x.dtype)
