@@ -19,15 +19,6 @@ from graphdiff.nn.features import (
 KINDS = ("cycles", "spectral", "rrwp")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors gain nothing from threads, and on a busy machine thread hand-offs dominate: run on one."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def random_graphs(count, seed, sizes=range(4, 12), probs=(0.15, 0.3, 0.5, 0.7)):
     """Random G(n, p) graphs with mixed sizes and densities (some disconnected, some with isolated nodes)."""
     g = torch.Generator().manual_seed(seed)

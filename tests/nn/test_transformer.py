@@ -20,15 +20,6 @@ SMALL = dict(n_layers=2, hidden_x=8, hidden_e=4, hidden_y=4, n_heads=2, ff_x=8, 
 SUBSETS = [kinds for r in range(4) for kinds in itertools.combinations(("cycles", "spectral", "rrwp"), r)]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors gain nothing from threads, and on a busy machine thread hand-offs dominate: run on one."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def make_state(seed=0, n=9, dtype=torch.float64):
     """Noisy one-hot graphs at scattered slots: random node types and edge types on a generic random graph."""
     graphs = generic_graphs(3, seed, sizes=range(5, 9), k=K) + [nx.empty_graph(1), nx.empty_graph(0)]

@@ -17,15 +17,7 @@ from graphdiff.samplers import SampleNoise
 from graphdiff.samplers.blockar import block_ancestral
 from graphdiff.schema import Schema
 from graphdiff.state import GraphState
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tensors here are tiny: intra-op threads only add overhead."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+from tests.processes.test_categorical import adam_steps, seeded_loss
 
 
 def schema(max_nodes=8, graph_features=()):
@@ -159,19 +151,9 @@ def test_loss_is_finite_per_graph_and_decreases_with_a_tiny_denoiser():
     assert loss.shape == (4,) and torch.isfinite(loss).all()
     assert torch.equal(loss, proc.loss(den, batch, generator=torch.Generator().manual_seed(0)))
 
-    def held_out():
-        with torch.no_grad():
-            return torch.stack([proc.loss(den, batch, generator=torch.Generator().manual_seed(1000 + i)).mean()
-                                for i in range(6)]).mean().item()
-
-    first = held_out()
-    opt = torch.optim.Adam(den.parameters(), lr=3e-3)
-    for i in range(60):
-        val = proc.loss(den, batch, generator=torch.Generator().manual_seed(i)).mean()
-        opt.zero_grad()
-        val.backward()
-        opt.step()
-    assert held_out() < 0.7 * first
+    first = seeded_loss(proc, den, batch, range(1000, 1006))
+    adam_steps(proc, den, batch, 60, 3e-3)
+    assert seeded_loss(proc, den, batch, range(1000, 1006)) < 0.7 * first
 
 
 def test_block_terms_of_earlier_blocks_ignore_later_blocks():

@@ -25,15 +25,6 @@ PI_X = torch.tensor([0.15, 0.25, 0.60], dtype=torch.float64)
 PI_E = torch.tensor([0.50, 0.20, 0.30], dtype=torch.float64)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tensors here are tiny: intra-op threads only add overhead (and stall badly on a busy machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def small_schema(max_nodes=12, graph_features=()):
     hist = [0] * (max_nodes + 1)
     hist[10] = 1
@@ -243,3 +234,20 @@ def test_shared_base_sizes():
     assert DiscreteDiffusion(s, transition="absorbing").denoiser_kwargs() == {
         "node_dim": 4, "edge_dim": 3, "node_out": 3, "edge_out": 3, "cond_dim": 3, "max_nodes": 12}
     assert isinstance(DiscreteDiffusion(s), CategoricalProcess)
+
+
+def seeded_loss(proc, den, batch, seeds) -> float:
+    """Mean of the process loss over fixed noise seeds (a held-out estimate that does not move between calls)."""
+    with torch.no_grad():
+        return torch.stack([proc.loss(den, batch, generator=torch.Generator().manual_seed(int(k))).mean()
+                            for k in seeds]).mean().item()
+
+
+def adam_steps(proc, den, batch, steps: int, lr: float) -> None:
+    """``steps`` Adam steps on the process loss, noise seed = step index."""
+    opt = torch.optim.Adam(den.parameters(), lr=lr)
+    for i in range(steps):
+        val = proc.loss(den, batch, generator=torch.Generator().manual_seed(i)).mean()
+        opt.zero_grad()
+        val.backward()
+        opt.step()

@@ -11,16 +11,8 @@ from graphdiff.processes.discrete import DiscreteDiffusion, cosine_alpha_bar, po
 from graphdiff.samplers import SampleNoise
 from graphdiff.samplers.discrete import ancestral
 from graphdiff.state import GraphState
-from tests.processes.test_categorical import PI_E, PI_X, TinyDenoiser, iid_batch, small_schema
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tensors here are tiny: intra-op threads only add overhead (and stall badly on a busy machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+from tests.processes.test_categorical import (PI_E, PI_X, TinyDenoiser, adam_steps, iid_batch, seeded_loss,
+                                              small_schema)
 
 
 class DiGressOracle(nn.Module):
@@ -128,16 +120,9 @@ def test_loss_is_finite_per_graph_and_a_small_denoiser_lowers_it(transition):
     loss = proc.loss(den, batch, generator=torch.Generator().manual_seed(0))
     assert loss.shape == (8,) and torch.isfinite(loss).all()
     assert torch.equal(loss, proc.loss(den, batch, generator=torch.Generator().manual_seed(0)))
-    opt = torch.optim.Adam(den.parameters(), lr=1e-2)
-    first = torch.stack([proc.loss(den, batch, generator=torch.Generator().manual_seed(100 + i)).mean()
-                         for i in range(10)]).mean().item()
-    for i in range(80):
-        val = proc.loss(den, batch, generator=torch.Generator().manual_seed(i)).mean()
-        opt.zero_grad()
-        val.backward()
-        opt.step()
-    late = torch.stack([proc.loss(den, batch, generator=torch.Generator().manual_seed(100 + i)).mean()
-                        for i in range(10)]).mean().item()
+    first = seeded_loss(proc, den, batch, range(100, 110))
+    adam_steps(proc, den, batch, 80, 1e-2)
+    late = seeded_loss(proc, den, batch, range(100, 110))
     assert late < 0.8 * first, (first, late)
 
 
