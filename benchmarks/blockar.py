@@ -2,14 +2,16 @@
 QM9 side by side, and training throughput on MOSES.
 
     python benchmarks/blockar.py [--runs pard-qm9 pard-zinc250k pard-planar pard-sbm] [--minutes 12]
-                                 [--qm9-samples 1000] [--steps 25] [--cpu-model] [--root DIR]
+                                 [--qm9-samples 1000] [--steps 25] [--cpu-model] [--batch B] [--root DIR]
                                  [--families OTHER_RESULT.json ...]
-                                 [--moses-root DIR --moses-steps 20] [--out benchmarks/results/blockar]
+                                 [--moses-root DIR --moses-steps 20 --moses-batch 32 128] [--append]
+                                 [--out benchmarks/results/blockar]
 
 Quality runs reuse ``benchmarks/discrete.py`` (same training, sampling and evaluation code), adding the total
 number of network calls per graph that the PARD sampler counts. ``--families`` reads the QM9 rows other benchmark
 runs wrote and prints one table of all three families with their budgets. ``--moses-root`` times training steps
-on MOSES read from the prepared memory-mapped store (molecules/s and peak RSS of this process).
+on MOSES read from the prepared memory-mapped store (molecules/s, RSS after setup, peak RSS per batch size).
+``--append`` keeps the rows of presets this call does not run.
 """
 
 from __future__ import annotations
@@ -31,7 +33,17 @@ PAPER = {"qm9": {"PARD (explicit H, README ablation)": {"valid": 97.1, "unique":
          "zinc250k": {"PARD": {"valid": 95.23}}}
 
 
-def moses_throughput(root: Path, steps: int, cpu_model: bool) -> dict:
+def _rss_mb() -> tuple[float, float]:
+    """(current RSS, lifetime peak RSS) of this process in MB."""
+    with open("/proc/self/statm") as f:
+        current = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    return round(current, 1), round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def moses_throughput(root: Path, steps: int, cpu_model: bool, batch_sizes=None) -> dict:
+    """Training molecules/s on MOSES from the prepared store, and where the memory goes: RSS after loading the
+    store and the block statistics, then the peak after timing each batch size (ascending, so each peak is that
+    batch size's own: the peak only grows)."""
     from _timing import time_train_steps
 
     from graphdiff.pipeline import GraphDiffusionPipeline
@@ -41,12 +53,18 @@ def moses_throughput(root: Path, steps: int, cpu_model: bool) -> dict:
     t0 = time.perf_counter()
     pipe = GraphDiffusionPipeline.from_preset("pard-moses", root=root, overrides=over)
     setup = time.perf_counter() - t0
+    rss_setup, peak_setup = _rss_mb()
     ds = pipe._dataset.split("train")
-    bs = TrainConfig.from_dict(pipe.config["preset"]["train"]).batch_size
-    timing = time_train_steps(pipe, ds, bs, steps, lr=2e-4)
-    return {"train_molecules": len(ds), **timing, "molecules_per_s": timing["graphs_per_s"],
+    preset_bs = TrainConfig.from_dict(pipe.config["preset"]["train"]).batch_size
+    per_batch = []
+    for bs in sorted(batch_sizes or [preset_bs]):
+        timing = time_train_steps(pipe, ds, bs, steps, lr=2e-4)
+        per_batch.append({**timing, "molecules_per_s": timing["graphs_per_s"], "peak_rss_mb": _rss_mb()[1]})
+        print(json.dumps(per_batch[-1]), flush=True)
+    main = next((r for r in per_batch if r["batch_size"] == preset_bs), per_batch[-1])
+    return {"train_molecules": len(ds), **main, "per_batch_size": per_batch,
             "setup_seconds_incl_block_statistics": round(setup, 1),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "rss_after_setup_mb": rss_setup, "peak_rss_during_setup_mb": peak_setup,
             "model": "cpu model " + json.dumps(over.get("model")) if over else "preset"}
 
 
@@ -69,7 +87,7 @@ def families_table(paths) -> str:
             for e in evals:
                 res = e["result"]
                 fcd = res.get("fcd")
-                budget = f"{r['budget_minutes']} min CPU"
+                budget = discrete.budget_text(r) if "model_overrides" in r else f"{r['budget_minutes']} min CPU"
                 lines.append(f"| {family} | {name} | {e['steps']} | {100 * res['validity_strict']:.1f} | "
                              f"{100 * (res['uniqueness'] or 0):.1f} | {100 * (res['novelty'] or 0):.1f} | "
                              f"{'–' if fcd is None else f'{fcd:.2f}'} | {budget} | {r['trained_steps']} | "
@@ -84,33 +102,42 @@ def main(argv=None) -> int:
     p.add_argument("--qm9-samples", type=int, default=1000)
     p.add_argument("--steps", type=int, default=25, help="diffusion steps per block")
     p.add_argument("--cpu-model", action="store_true")
+    p.add_argument("--batch", type=int, default=None, help="training batch size (default as in discrete.py)")
     p.add_argument("--bootstrap", type=int, default=100)
     p.add_argument("--families", nargs="*", default=[])
     p.add_argument("--moses-root", default=None)
     p.add_argument("--moses-steps", type=int, default=20)
+    p.add_argument("--moses-batch", type=int, nargs="*", default=None,
+                   help="batch sizes to time on MOSES (default: the preset's)")
     p.add_argument("--root", default=None)
     p.add_argument("--out", default="benchmarks/results/blockar")
+    p.add_argument("--append", action="store_true", help="keep rows of other presets already in <out>/blockar.json")
     args = p.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     root = Path(args.root) if args.root else Path(tempfile.mkdtemp(prefix="pard-bench-"))
     link_raw(root, {r.split("-", 1)[1] for r in args.runs})
     dargs = argparse.Namespace(minutes=args.minutes, qm9_samples=[args.qm9_samples], qm9_steps=[args.steps],
-                               graph_steps=[args.steps], cpu_model=args.cpu_model, bootstrap=args.bootstrap,
+                               graph_steps=[args.steps], cpu_model=args.cpu_model, batch=args.batch, bootstrap=args.bootstrap,
                                out=str(out))
-    res = {"command": "python " + " ".join(sys.argv), "cpu_count": os.cpu_count(), "rows": []}
+    old = out / "blockar.json"
+    res = {"rows": discrete.previous_rows(old, args.runs) if args.append else []}
+    if args.append and old.is_file() and not args.moses_root and "moses_training" in json.loads(old.read_text()):
+        res["moses_training"] = json.loads(old.read_text())["moses_training"]
     for preset in args.runs:
         print(f"== {preset}", flush=True)
         res["rows"].append(discrete.run_one(preset, dargs, root))
-        (out / "blockar.json").write_text(json.dumps(res, indent=1, default=str))
+        discrete.save_rows(old, res["rows"], **{k: v for k, v in res.items() if k != "rows"})
     if args.moses_root:
         print("== MOSES training throughput", flush=True)
-        res["moses_training"] = moses_throughput(Path(args.moses_root), args.moses_steps, args.cpu_model)
+        res["moses_training"] = moses_throughput(Path(args.moses_root), args.moses_steps, args.cpu_model,
+                                                   args.moses_batch)
+        res["moses_training"]["command"] = "python " + " ".join(sys.argv)
         print(json.dumps(res["moses_training"]), flush=True)
     md = discrete.markdown(res["rows"], PAPER) if res["rows"] else ""
     if args.families:
         md += "\n" + families_table([*args.families, out / "blockar.json"])
-    (out / "blockar.json").write_text(json.dumps(res, indent=1, default=str))
+    discrete.save_rows(old, res["rows"], **{k: v for k, v in res.items() if k != "rows"})
     (out / "blockar.md").write_text(md)
     print(md)
     return 0

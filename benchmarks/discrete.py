@@ -1,8 +1,8 @@
 """Discrete diffusion (DiGress) and discrete flow matching (DeFoG) benchmark, beside the published rows.
 
     python benchmarks/discrete.py [--runs defog-qm9 digress-qm9 defog-planar defog-sbm] [--minutes 15]
-                                  [--qm9-samples 1000] [--qm9-steps 50 500] [--graph-steps 100] [--cpu-model]
-                                  [--root DIR] [--out benchmarks/results/discrete]
+                                  [--qm9-samples 1000] [--qm9-steps 50 500] [--graph-steps 100] [--cpu-model] [--batch B]
+                                  [--root DIR] [--out benchmarks/results/discrete] [--reuse] [--append]
 
 Each run trains its preset under a wall-clock budget (``--minutes``), then samples with the same checkpoint at
 every requested step count. QM9: strict validity (no correction), uniqueness, novelty, FCD against the test split.
@@ -57,6 +57,8 @@ def run_one(preset: str, args, root: Path) -> dict:
 
         model = load_preset(preset)["model"]["name"]
         overrides = {"model": dict(CPU_MODELS[model]), "train": {"batch_size": CPU_BATCH.get(dataset, 64)}}
+    if getattr(args, "batch", None):
+        overrides.setdefault("train", {})["batch_size"] = int(args.batch)
     t0 = time.perf_counter()
     run = Path(args.out) / preset
     if getattr(args, "reuse", False) and (run / "checkpoint" / "config.json").is_file():
@@ -98,12 +100,43 @@ def run_one(preset: str, args, root: Path) -> dict:
             "evals": evals}
 
 
+def previous_rows(path: Path, replacing) -> list:
+    """Rows an earlier call wrote to ``path``, less the presets this call runs again (``--append``)."""
+    if not path.is_file():
+        return []
+    old = json.loads(path.read_text())
+    rows = [r for r in old["rows"] if r["preset"] not in set(replacing)]
+    for r in rows:  # files written before rows carried their own command
+        r.setdefault("command", old.get("command", "unknown"))
+    return rows
+
+
+def save_rows(path: Path, rows: list, **extra) -> None:
+    """Write the rows; a row run by this call records its command line and the load average when it ended."""
+    command = "python " + " ".join(sys.argv)
+    for r in rows:
+        if "command" not in r:
+            r["command"] = command
+            r["load_average_1_5_15"] = [round(x, 2) for x in os.getloadavg()]
+    path.write_text(json.dumps({"cpu_count": os.cpu_count(), "rows": rows, **extra}, indent=1, default=str))
+
+
 def _calls_per_graph(pipe, steps: int, n: int):
     """Denoiser calls per generated graph: counted by the process when it can (PARD), else one per step."""
     stats = getattr(pipe.process, "total_stats", None)
     if stats and stats.get("graphs"):
         return round(stats["network_calls"] / stats["graphs"], 1)
     return steps
+
+
+def budget_text(r: dict) -> str:
+    """The training budget of a row: minutes, small model or not, batch size when it was set."""
+    over = r.get("model_overrides") or {}
+    text = f"{r['budget_minutes']} min CPU" + (" (small model" if over.get("model") else "")
+    bs = (over.get("train") or {}).get("batch_size")
+    if bs:
+        text += (", " if over.get("model") else " (") + f"batch {bs}"
+    return text + (")" if over else "")
 
 
 def markdown(rows, paper=None) -> str:
@@ -114,7 +147,7 @@ def markdown(rows, paper=None) -> str:
            "|---|---|---|---|---|---|---|---|---|---|"]
     seen = set()
     for r in rows:
-        budget = f"{r['budget_minutes']} min CPU" + (" (small model)" if r["model_overrides"] else "")
+        budget = budget_text(r)
         for e in r["evals"]:
             res = e["result"]
             if res.get("kind") == "molecules":
@@ -151,22 +184,23 @@ def main(argv=None) -> int:
     p.add_argument("--qm9-steps", type=int, nargs="+", default=[50, 500])
     p.add_argument("--graph-steps", type=int, nargs="+", default=[100])
     p.add_argument("--cpu-model", action="store_true", help="a small network for CPU budgets")
+    p.add_argument("--batch", type=int, default=None, help="training batch size (default: the preset's, or "
+                   "CPU_BATCH with --cpu-model)")
     p.add_argument("--bootstrap", type=int, default=100)
     p.add_argument("--root", default=None)
     p.add_argument("--out", default="benchmarks/results/discrete")
     p.add_argument("--reuse", action="store_true", help="evaluate a checkpoint this script already trained")
+    p.add_argument("--append", action="store_true", help="keep rows of other presets already in <out>/discrete.json")
     args = p.parse_args(argv)
     root = Path(args.root) if args.root else Path(tempfile.mkdtemp(prefix="discrete-bench-"))
     link_raw(root, {r.split("-", 1)[1] for r in args.runs})
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    rows = []
+    rows = previous_rows(out / "discrete.json", args.runs) if args.append else []
     for preset in args.runs:
         print(f"== {preset}", flush=True)
         rows.append(run_one(preset, args, root))
-        (out / "discrete.json").write_text(json.dumps({"command": "python " + " ".join(sys.argv),
-                                                       "cpu_count": os.cpu_count(), "rows": rows}, indent=1,
-                                                      default=str))
+        save_rows(out / "discrete.json", rows)
         (out / "discrete.md").write_text(markdown(rows))
     print(markdown(rows))
     return 0
