@@ -4,7 +4,8 @@ QM9 side by side, and training throughput on MOSES.
     python benchmarks/blockar.py [--runs pard-qm9 pard-zinc250k pard-planar pard-sbm] [--minutes 12]
                                  [--qm9-samples 1000] [--steps 25] [--cpu-model] [--batch B] [--root DIR]
                                  [--families OTHER_RESULT.json ...]
-                                 [--moses-root DIR --moses-steps 20 --moses-batch 32 128] [--append]
+                                 [--moses-root DIR --moses-steps 20 --moses-batch 32 128 --moses-checkpointing]
+                                 [--append]
                                  [--out benchmarks/results/blockar]
 
 Quality runs reuse ``benchmarks/discrete.py`` (same training, sampling and evaluation code), adding the total
@@ -40,7 +41,7 @@ def _rss_mb() -> tuple[float, float]:
     return round(current, 1), round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def moses_throughput(root: Path, steps: int, cpu_model: bool, batch_sizes=None) -> dict:
+def moses_throughput(root: Path, steps: int, cpu_model: bool, batch_sizes=None, checkpointing: bool = False) -> dict:
     """Training molecules/s on MOSES from the prepared store, and where the memory goes: RSS after loading the
     store and the block statistics, then the peak after timing each batch size (ascending, so each peak is that
     batch size's own: the peak only grows)."""
@@ -49,7 +50,9 @@ def moses_throughput(root: Path, steps: int, cpu_model: bool, batch_sizes=None) 
     from graphdiff.pipeline import GraphDiffusionPipeline
     from graphdiff.train import TrainConfig
 
-    over = {"model": discrete.CPU_MODELS["ppgn_transformer"]} if cpu_model else {}
+    over = {"model": dict(discrete.CPU_MODELS["ppgn_transformer"])} if cpu_model else {}
+    if checkpointing:
+        over.setdefault("model", {})["gradient_checkpointing"] = True
     t0 = time.perf_counter()
     pipe = GraphDiffusionPipeline.from_preset("pard-moses", root=root, overrides=over)
     setup = time.perf_counter() - t0
@@ -65,7 +68,7 @@ def moses_throughput(root: Path, steps: int, cpu_model: bool, batch_sizes=None) 
     return {"train_molecules": len(ds), **main, "per_batch_size": per_batch,
             "setup_seconds_incl_block_statistics": round(setup, 1),
             "rss_after_setup_mb": rss_setup, "peak_rss_during_setup_mb": peak_setup,
-            "model": "cpu model " + json.dumps(over.get("model")) if over else "preset"}
+            "model": ("cpu model " if cpu_model else "preset + ") + json.dumps(over.get("model")) if over else "preset"}
 
 
 def families_table(paths) -> str:
@@ -109,6 +112,7 @@ def main(argv=None) -> int:
     p.add_argument("--moses-steps", type=int, default=20)
     p.add_argument("--moses-batch", type=int, nargs="*", default=None,
                    help="batch sizes to time on MOSES (default: the preset's)")
+    p.add_argument("--moses-checkpointing", action="store_true", help="time MOSES with gradient checkpointing")
     p.add_argument("--root", default=None)
     p.add_argument("--out", default="benchmarks/results/blockar")
     p.add_argument("--append", action="store_true", help="keep rows of other presets already in <out>/blockar.json")
@@ -118,22 +122,24 @@ def main(argv=None) -> int:
     root = Path(args.root) if args.root else Path(tempfile.mkdtemp(prefix="pard-bench-"))
     link_raw(root, {r.split("-", 1)[1] for r in args.runs})
     dargs = argparse.Namespace(minutes=args.minutes, qm9_samples=[args.qm9_samples], qm9_steps=[args.steps],
-                               graph_steps=[args.steps], cpu_model=args.cpu_model, batch=args.batch, bootstrap=args.bootstrap,
-                               out=str(out))
+                               graph_steps=[args.steps], cpu_model=args.cpu_model, batch=args.batch,
+                               bootstrap=args.bootstrap, out=str(out))
     old = out / "blockar.json"
     res = {"rows": discrete.previous_rows(old, args.runs) if args.append else []}
-    if args.append and old.is_file() and not args.moses_root and "moses_training" in json.loads(old.read_text()):
-        res["moses_training"] = json.loads(old.read_text())["moses_training"]
+    key = "moses_training" + ("_checkpointing" if args.moses_checkpointing else "")
+    if args.append and old.is_file():  # MOSES figures of earlier calls that this call does not measure again
+        res.update({k: v for k, v in json.loads(old.read_text()).items()
+                    if k.startswith("moses_training") and not (args.moses_root and k == key)})
     for preset in args.runs:
         print(f"== {preset}", flush=True)
         res["rows"].append(discrete.run_one(preset, dargs, root))
         discrete.save_rows(old, res["rows"], **{k: v for k, v in res.items() if k != "rows"})
     if args.moses_root:
         print("== MOSES training throughput", flush=True)
-        res["moses_training"] = moses_throughput(Path(args.moses_root), args.moses_steps, args.cpu_model,
-                                                   args.moses_batch)
-        res["moses_training"]["command"] = "python " + " ".join(sys.argv)
-        print(json.dumps(res["moses_training"]), flush=True)
+        res[key] = moses_throughput(Path(args.moses_root), args.moses_steps, args.cpu_model, args.moses_batch,
+                                    args.moses_checkpointing)
+        res[key]["command"] = "python " + " ".join(sys.argv)
+        print(json.dumps(res[key]), flush=True)
     md = discrete.markdown(res["rows"], PAPER) if res["rows"] else ""
     if args.families:
         md += "\n" + families_table([*args.families, out / "blockar.json"])

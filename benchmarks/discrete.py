@@ -1,8 +1,8 @@
 """Discrete diffusion (DiGress) and discrete flow matching (DeFoG) benchmark, beside the published rows.
 
     python benchmarks/discrete.py [--runs defog-qm9 digress-qm9 defog-planar defog-sbm] [--minutes 15]
-                                  [--qm9-samples 1000] [--qm9-steps 50 500] [--graph-steps 100] [--cpu-model] [--batch B]
-                                  [--root DIR] [--out benchmarks/results/discrete] [--reuse] [--append]
+                                  [--qm9-samples 1000] [--qm9-steps 50 500] [--graph-steps 100] [--cpu-model]
+                                  [--batch B] [--root DIR] [--out benchmarks/results/discrete] [--reuse] [--append]
 
 Each run trains its preset under a wall-clock budget (``--minutes``), then samples with the same checkpoint at
 every requested step count. QM9: strict validity (no correction), uniqueness, novelty, FCD against the test split.

@@ -37,7 +37,7 @@ from torch import Tensor, nn
 from ..errors import ConfigError, SchemaError
 from ..state import GraphState
 from .features import ExtraFeatures
-from .layers import check_inputs, check_sizes, pair_mask, timestep_embedding
+from .layers import check_inputs, check_sizes, pair_mask, run_layers, timestep_embedding
 
 __all__ = ["PPGNTransformerDenoiser", "PPGNTransformerLayer", "BlockStructure", "block_causal_matmul", "causal_pool"]
 
@@ -351,6 +351,8 @@ class PPGNTransformerDenoiser(nn.Module):
         dropout: dropout rate inside the layers.
         size_head: predict the next block's size per block position.
         max_block: largest block size the size head can predict (default ``max_nodes``).
+        gradient_checkpointing: recompute each layer's activations in the backward pass instead of storing them
+            (less training memory, about a third more compute; see :func:`graphdiff.nn.layers.run_layers`).
 
     Raises:
         ConfigError: a size below 1, ``hidden`` not a multiple of ``n_heads``, ``ppgn_every`` outside
@@ -374,7 +376,7 @@ class PPGNTransformerDenoiser(nn.Module):
         self, *, node_dim: int, edge_dim: int, node_out: int | None = None, edge_out: int | None = None,
         cond_dim: int = 0, max_nodes: int, n_layers: int = 4, hidden: int = 64, n_heads: int = 4, ppgn_every: int = 1,
         extra_features: Iterable[str] | None = (), rrwp_steps: int = 8, dropout: float = 0.0, size_head: bool = True,
-        max_block: int | None = None,
+        max_block: int | None = None, gradient_checkpointing: bool = False,
     ):
         super().__init__()
         node_out = node_dim if node_out is None else node_out
@@ -390,6 +392,7 @@ class PPGNTransformerDenoiser(nn.Module):
         self.node_dim, self.edge_dim, self.node_out, self.edge_out = node_dim, edge_dim, node_out, edge_out
         self.cond_dim, self.max_nodes, self.max_block = int(cond_dim), int(max_nodes), int(max_block)
         self.ppgn_every, self.size_head = int(ppgn_every), bool(size_head)
+        self.gradient_checkpointing = bool(gradient_checkpointing)
         self.features = ExtraFeatures(extra_features or (), rrwp_steps=rrwp_steps)
         fn, fe, fg = self.features.dims
         self.in_x = _mlp(node_dim + fn + _BLOCK_EMB, hidden, hidden)
@@ -486,8 +489,7 @@ class PPGNTransformerDenoiser(nn.Module):
         ], -1)
         y = self.in_y(y_in)
 
-        for layer in self.layers:
-            x, e, y = layer(x, e, y, s)
+        x, e, y = run_layers(self.layers, x, e, y, s, checkpoint=self.gradient_checkpointing)
 
         out_x = self.out_x(self.norm_x(x)) * nm
         out_e = self.out_e(self.norm_e(e))

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from ..errors import ConfigError
 from ..state import GraphState
 from .features import ExtraFeatures
-from .layers import check_inputs, check_sizes, pair_mask
+from .layers import check_inputs, check_sizes, pair_mask, run_layers
 
 __all__ = ["GraphTransformerDenoiser", "GraphTransformerLayer", "masked_pool"]
 
@@ -206,6 +206,8 @@ class GraphTransformerDenoiser(nn.Module):
         rrwp_steps: random-walk lengths of the RRWP features.
         dropout: dropout rate inside the layers.
         input_residual: add the noisy input to the logits.
+        gradient_checkpointing: recompute each layer's activations in the backward pass instead of storing them
+            (less training memory, more compute; see :func:`graphdiff.nn.layers.run_layers`).
 
     Raises:
         ConfigError: a size below 1, ``hidden_x`` not a multiple of ``n_heads`` or an unknown feature kind.
@@ -226,7 +228,7 @@ class GraphTransformerDenoiser(nn.Module):
         cond_dim: int = 0, max_nodes: int, n_layers: int = 5, hidden_x: int = 256, hidden_e: int = 64,
         hidden_y: int = 64, n_heads: int = 8, ff_x: int = 256, ff_e: int = 128, ff_y: int = 128,
         extra_features: Iterable[str] | None = ("cycles", "spectral"), spectral_k: int = 5, rrwp_steps: int = 8,
-        dropout: float = 0.0, input_residual: bool = True,
+        dropout: float = 0.0, input_residual: bool = True, gradient_checkpointing: bool = False,
     ):
         super().__init__()
         node_out = node_dim if node_out is None else node_out
@@ -239,6 +241,7 @@ class GraphTransformerDenoiser(nn.Module):
             raise ConfigError(f"hidden_x={hidden_x} must be a multiple of n_heads={n_heads}")
         self.node_dim, self.edge_dim, self.node_out, self.edge_out = node_dim, edge_dim, node_out, edge_out
         self.cond_dim, self.max_nodes, self.input_residual = int(cond_dim), int(max_nodes), bool(input_residual)
+        self.gradient_checkpointing = bool(gradient_checkpointing)
         self.features = ExtraFeatures(extra_features or (), spectral_k=spectral_k, rrwp_steps=rrwp_steps)
         fn, fe, fg = self.features.dims
         self.in_x = _mlp(node_dim + fn, ff_x, hidden_x, final_act=True)
@@ -268,8 +271,7 @@ class GraphTransformerDenoiser(nn.Module):
         e = self.in_e(torch.cat([e0, fe.to(e0.dtype)], -1))
         e = 0.5 * (e + e.transpose(1, 2)) * pm
         y = self.in_y(torch.cat([t.unsqueeze(-1), n_frac, cond, fy.to(x0.dtype)], -1))
-        for layer in self.layers:
-            x, e, y = layer(x, e, y, mask)
+        x, e, y = run_layers(self.layers, x, e, y, mask, checkpoint=self.gradient_checkpointing)
 
         out_x = self.out_x(x)
         out_e = self.out_e(e)
