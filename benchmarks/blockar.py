@@ -5,7 +5,7 @@ QM9 side by side, and training throughput on MOSES.
                                  [--qm9-samples 1000] [--steps 25] [--cpu-model] [--batch B] [--root DIR]
                                  [--families OTHER_RESULT.json ...]
                                  [--moses-root DIR --moses-steps 20 --moses-batch 32 128 --moses-checkpointing]
-                                 [--append]
+                                 [--append] [--reuse]
                                  [--out benchmarks/results/blockar]
 
 Quality runs reuse ``benchmarks/discrete.py`` (same training, sampling and evaluation code), adding the total
@@ -116,6 +116,7 @@ def main(argv=None) -> int:
     p.add_argument("--root", default=None)
     p.add_argument("--out", default="benchmarks/results/blockar")
     p.add_argument("--append", action="store_true", help="keep rows of other presets already in <out>/blockar.json")
+    p.add_argument("--reuse", action="store_true", help="evaluate a checkpoint this script already trained")
     args = p.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -123,7 +124,7 @@ def main(argv=None) -> int:
     link_raw(root, {r.split("-", 1)[1] for r in args.runs})
     dargs = argparse.Namespace(minutes=args.minutes, qm9_samples=[args.qm9_samples], qm9_steps=[args.steps],
                                graph_steps=[args.steps], cpu_model=args.cpu_model, batch=args.batch,
-                               bootstrap=args.bootstrap, out=str(out))
+                               bootstrap=args.bootstrap, out=str(out), reuse=args.reuse)
     old = out / "blockar.json"
     res = {"rows": discrete.previous_rows(old, args.runs) if args.append else []}
     key = "moses_training" + ("_checkpointing" if args.moses_checkpointing else "")

@@ -63,7 +63,7 @@ from ..schema import Schema
 from ..state import GraphState
 from .categorical import check_condition, condition_input, guided_log_probs, pair_mask, upper_pair_mask
 from .discrete import DiscreteDiffusion
-from .order import blocks_from_state, store_blocks, structural_blocks
+from .order import _CHUNK_NODES, _chunk_bounds, blocks_from_state, store_blocks, structural_blocks
 
 EXTRA_NODE_CHANNELS = 2  # the noisy copy's time t/T, the start-node flag
 
@@ -118,16 +118,22 @@ def _store_statistics(store, idx: np.ndarray, max_nodes: int) -> tuple[int, int]
     if big.any():
         i = int(np.argmax(big))
         raise SchemaError(f"graph {i}: {int(counts[idx[i]])} nodes, more than the schema's max_nodes={max_nodes}")
-    blocks = store_blocks(store, workers=1).astype(np.int64)
-    graph_of = np.repeat(np.arange(len(counts)), counts)
+    blocks = store_blocks(store, workers=1)  # int16 per node: the only array over all nodes held here
+    node_ptr = np.asarray(store.node_ptr, dtype=np.int64)
     chosen = np.zeros(len(counts), dtype=bool)
     chosen[idx] = True
-    keep = chosen[graph_of]
-    g, b = graph_of[keep], blocks[keep]
-    if b.size == 0:
-        return 1, 1
-    _, sizes = np.unique(g * (max_nodes + 1) + b, return_counts=True)
-    return max(1, int(sizes.max())), int(b.max()) + 1
+    biggest, most = 1, 1
+    # runs of whole graphs keep every temporary a few MB (MOSES: 38M nodes)
+    for a, b in _chunk_bounds(node_ptr, _CHUNK_NODES):
+        lo, hi = int(node_ptr[a]), int(node_ptr[b])
+        graph_of = np.repeat(np.arange(b - a), counts[a:b])
+        keep = chosen[a:b][graph_of]
+        if not keep.any():
+            continue
+        g, blk = graph_of[keep], blocks[lo:hi][keep].astype(np.int64)
+        _, sizes = np.unique(g * (max_nodes + 1) + blk, return_counts=True)
+        biggest, most = max(biggest, int(sizes.max())), max(most, int(blk.max()) + 1)
+    return biggest, most
 
 
 class BlockAutoregressive(DiscreteDiffusion):
