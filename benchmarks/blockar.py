@@ -5,7 +5,7 @@ QM9 side by side, and training throughput on MOSES.
                                  [--qm9-samples 1000] [--steps 25] [--cpu-model] [--batch B] [--root DIR]
                                  [--families OTHER_RESULT.json ...]
                                  [--moses-root DIR --moses-steps 20 --moses-batch 32 128 --moses-checkpointing]
-                                 [--append] [--reuse]
+                                 [--throughput-preset pard-sbm] [--append] [--reuse]
                                  [--out benchmarks/results/blockar]
 
 Quality runs reuse ``benchmarks/discrete.py`` (same training, sampling and evaluation code), adding the total
@@ -41,7 +41,8 @@ def _rss_mb() -> tuple[float, float]:
     return round(current, 1), round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def moses_throughput(root: Path, steps: int, cpu_model: bool, batch_sizes=None, checkpointing: bool = False) -> dict:
+def moses_throughput(root: Path, steps: int, cpu_model: bool, batch_sizes=None, checkpointing: bool = False,
+                     preset: str = "pard-moses") -> dict:
     """Training molecules/s on MOSES from the prepared store, and where the memory goes: RSS after loading the
     store and the block statistics, then the peak after timing each batch size (ascending, so each peak is that
     batch size's own: the peak only grows)."""
@@ -54,7 +55,7 @@ def moses_throughput(root: Path, steps: int, cpu_model: bool, batch_sizes=None, 
     if checkpointing:
         over.setdefault("model", {})["gradient_checkpointing"] = True
     t0 = time.perf_counter()
-    pipe = GraphDiffusionPipeline.from_preset("pard-moses", root=root, overrides=over)
+    pipe = GraphDiffusionPipeline.from_preset(preset, root=root, overrides=over)
     setup = time.perf_counter() - t0
     rss_setup, peak_setup = _rss_mb()
     ds = pipe._dataset.split("train")
@@ -65,7 +66,7 @@ def moses_throughput(root: Path, steps: int, cpu_model: bool, batch_sizes=None, 
         per_batch.append({**timing, "molecules_per_s": timing["graphs_per_s"], "peak_rss_mb": _rss_mb()[1]})
         print(json.dumps(per_batch[-1]), flush=True)
     main = next((r for r in per_batch if r["batch_size"] == preset_bs), per_batch[-1])
-    return {"train_molecules": len(ds), **main, "per_batch_size": per_batch,
+    return {"preset": preset, "train_molecules": len(ds), **main, "per_batch_size": per_batch,
             "setup_seconds_incl_block_statistics": round(setup, 1),
             "rss_after_setup_mb": rss_setup, "peak_rss_during_setup_mb": peak_setup,
             "model": ("cpu model " if cpu_model else "preset + ") + json.dumps(over.get("model")) if over else "preset"}
@@ -113,6 +114,8 @@ def main(argv=None) -> int:
     p.add_argument("--moses-batch", type=int, nargs="*", default=None,
                    help="batch sizes to time on MOSES (default: the preset's)")
     p.add_argument("--moses-checkpointing", action="store_true", help="time MOSES with gradient checkpointing")
+    p.add_argument("--throughput-preset", default="pard-moses",
+                   help="time this preset instead of pard-moses (its dataset under --moses-root)")
     p.add_argument("--root", default=None)
     p.add_argument("--out", default="benchmarks/results/blockar")
     p.add_argument("--append", action="store_true", help="keep rows of other presets already in <out>/blockar.json")
@@ -127,18 +130,19 @@ def main(argv=None) -> int:
                                bootstrap=args.bootstrap, out=str(out), reuse=args.reuse)
     old = out / "blockar.json"
     res = {"rows": discrete.previous_rows(old, args.runs) if args.append else []}
-    key = "moses_training" + ("_checkpointing" if args.moses_checkpointing else "")
+    name = "moses" if args.throughput_preset == "pard-moses" else args.throughput_preset.split("-", 1)[1]
+    key = f"{name}_training" + ("_checkpointing" if args.moses_checkpointing else "")
     if args.append and old.is_file():  # MOSES figures of earlier calls that this call does not measure again
         res.update({k: v for k, v in json.loads(old.read_text()).items()
-                    if k.startswith("moses_training") and not (args.moses_root and k == key)})
+                    if k.endswith(("_training", "_checkpointing")) and not (args.moses_root and k == key)})
     for preset in args.runs:
         print(f"== {preset}", flush=True)
         res["rows"].append(discrete.run_one(preset, dargs, root))
         discrete.save_rows(old, res["rows"], **{k: v for k, v in res.items() if k != "rows"})
     if args.moses_root:
-        print("== MOSES training throughput", flush=True)
+        print(f"== {args.throughput_preset} training throughput", flush=True)
         res[key] = moses_throughput(Path(args.moses_root), args.moses_steps, args.cpu_model, args.moses_batch,
-                                    args.moses_checkpointing)
+                                    args.moses_checkpointing, args.throughput_preset)
         res[key]["command"] = "python " + " ".join(sys.argv)
         print(json.dumps(res[key]), flush=True)
     md = discrete.markdown(res["rows"], PAPER) if res["rows"] else ""
