@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import time
+
+
+def rss_mb() -> float:
+    """Current resident memory of this process in MB (``/proc/self/statm``; Linux)."""
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def time_train_steps(pipe, ds, batch_size: int, steps: int, *, lr: float = 1e-4, warmup: int = 2) -> dict:

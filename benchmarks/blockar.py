@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import sys
 import tempfile
@@ -36,9 +35,9 @@ PAPER = {"qm9": {"PARD (explicit H, README ablation)": {"valid": 97.1, "unique":
 
 def _rss_mb() -> tuple[float, float]:
     """(current RSS, lifetime peak RSS) of this process in MB."""
-    with open("/proc/self/statm") as f:
-        current = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-    return round(current, 1), round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    from _timing import rss_mb
+
+    return round(rss_mb(), 1), round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def moses_throughput(root: Path, steps: int, cpu_model: bool, batch_sizes=None, checkpointing: bool = False,

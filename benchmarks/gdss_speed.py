@@ -23,6 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _offline import link_raw  # noqa: E402
+from _timing import rss_mb  # noqa: E402
 
 CALLS = {"em": lambda s: s, "pc": lambda s: 2 * s, "s4": lambda s: s, "ode": lambda s: 2 * s - 1}
 
@@ -57,11 +58,6 @@ def train_speed(pipe, n_steps: int = 10) -> dict:
     return time_train_steps(pipe, pipe._dataset.split("train"), bs, n_steps)
 
 
-def _rss_mb() -> float:
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
 def peak_memory_child(root: str, n: int, steps: int) -> dict:
     """Resident memory while sampling ``n`` QM9 graphs in one batch: current RSS polled every 5 ms during the
     call, minus the RSS just before it (the process's lifetime peak would hide it behind dataset loading)."""
@@ -69,11 +65,11 @@ def peak_memory_child(root: str, n: int, steps: int) -> dict:
 
     pipe = pipeline("gdss-qm9", Path(root))
     pipe.sample(2, num_steps=2, sampler="pc", seed=0, progress=False)  # warm-up: lazy initialisation
-    before, peak, done = _rss_mb(), [0.0], threading.Event()
+    before, peak, done = rss_mb(), [0.0], threading.Event()
 
     def poll():
         while not done.is_set():
-            peak[0] = max(peak[0], _rss_mb())
+            peak[0] = max(peak[0], rss_mb())
             time.sleep(0.005)
 
     th = threading.Thread(target=poll, daemon=True)

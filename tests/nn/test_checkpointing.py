@@ -7,8 +7,8 @@ import torch
 from . import test_ppgn, test_transformer
 
 
-def _saved_bytes(fn) -> int:
-    """Bytes of the tensors autograd keeps for the backward pass while ``fn()`` runs (unique storages)."""
+def _saved_bytes(fn):
+    """``(fn(), bytes of the tensors autograd keeps for the backward pass while it runs)``, unique storages."""
     seen = {}
 
     def pack(t):

@@ -114,9 +114,9 @@ def test_resolve_fills_block_sizes_from_the_structural_order_and_refuses_bad_dat
 def test_resolve_on_a_stored_dataset_matches_graph_by_graph(tmp_path, monkeypatch, chunk_nodes):
     import graphdiff.processes.blockar as blockar_module
     from graphdiff.data import load_dataset
+    from tests.conftest import shared_root
 
     monkeypatch.setattr(blockar_module, "_CHUNK_NODES", chunk_nodes)  # runs of graphs of ~37 nodes: many runs
-    from tests.conftest import shared_root
 
     root = shared_root(tmp_path, "community_small")
     train = load_dataset("community_small", root=root, download=False).split("train")
