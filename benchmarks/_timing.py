@@ -12,16 +12,18 @@ def rss_mb() -> float:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def time_train_steps(pipe, ds, batch_size: int, steps: int, *, lr: float = 1e-4, warmup: int = 2) -> dict:
+def time_train_steps(pipe, ds, batch_size: int, steps: int, *, lr: float = 1e-4, warmup: int = 2,
+                     order=None) -> dict:
     """Mean wall time of ``steps`` optimizer steps of ``pipe``'s process loss on consecutive batches of ``ds``
-    after ``warmup`` untimed ones; each timed step includes assembling its batch from the memory-mapped store."""
+    after ``warmup`` untimed ones; each timed step includes assembling its batch from the memory-mapped store.
+    ``order``: the graph order to slice batches from (default: a seeded random permutation)."""
     import torch
 
     bs = min(int(batch_size), len(ds))
     opt = torch.optim.AdamW(pipe.denoiser.parameters(), lr=lr)
-    perm = torch.randperm(len(ds), generator=torch.Generator().manual_seed(0))
+    perm = torch.randperm(len(ds), generator=torch.Generator().manual_seed(0)) if order is None else order
     pipe.denoiser.train()
-    times = []
+    times, padded = [], []
     for i in range(steps + warmup):
         start = (i * bs) % max(len(ds) - bs + 1, 1)
         t = time.perf_counter()
@@ -32,7 +34,9 @@ def time_train_steps(pipe, ds, batch_size: int, steps: int, *, lr: float = 1e-4,
         opt.step()
         if i >= warmup:
             times.append(time.perf_counter() - t)
+            padded.append(int(batch.mask.shape[1]))
     pipe.denoiser.eval()
     mean = sum(times) / len(times)
     return {"batch_size": bs, "timed_steps": steps, "steps_per_s": round(1 / mean, 3),
-            "graphs_per_s": round(bs / mean, 1), "note": "each step includes assembling its batch"}
+            "graphs_per_s": round(bs / mean, 1), "mean_padded_nodes": round(sum(padded) / len(padded), 2),
+            "note": "each step includes assembling its batch"}

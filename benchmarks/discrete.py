@@ -97,6 +97,7 @@ def run_one(preset: str, args, root: Path) -> dict:
     return {"preset": preset, "dataset": dataset, "budget_minutes": args.minutes, "trained_steps": s["steps"],
             "trained_epochs": s["epochs"], "train_seconds": round(train_s, 1), "final_loss": s["loss"],
             "model_overrides": overrides, "parameters": params, "sampler": pipe.config["sample"].get("sampler"),
+            "group_by_size": int(((pipe.config.get("preset") or {}).get("train") or {}).get("group_by_size") or 0),
             "evals": evals}
 
 
@@ -130,13 +131,15 @@ def _calls_per_graph(pipe, steps: int, n: int):
 
 
 def budget_text(r: dict) -> str:
-    """The training budget of a row: minutes, small model or not, batch size when it was set."""
+    """The training budget of a row: minutes, small model or not, batch size when it was set, size grouping."""
     over = r.get("model_overrides") or {}
-    text = f"{r['budget_minutes']} min CPU" + (" (small model" if over.get("model") else "")
+    parts = ["small model"] if over.get("model") else []
     bs = (over.get("train") or {}).get("batch_size")
     if bs:
-        text += (", " if over.get("model") else " (") + f"batch {bs}"
-    return text + (")" if over else "")
+        parts.append(f"batch {bs}")
+    if r.get("group_by_size"):
+        parts.append("batches grouped by size")
+    return f"{r['budget_minutes']} min CPU" + (f" ({', '.join(parts)})" if parts else "")
 
 
 def markdown(rows, paper=None) -> str:

@@ -6,6 +6,7 @@ Any diffusion process trains through the same loop as long as it offers
 
 from __future__ import annotations
 
+from .batching import graph_sizes, group_by_size
 from .checkpoint import (
     Checkpoint,
     load_checkpoint,
@@ -31,6 +32,8 @@ __all__ = [
     "barrier",
     "cleanup",
     "derive_seed",
+    "graph_sizes",
+    "group_by_size",
     "init_from_env",
     "is_main",
     "load_checkpoint",

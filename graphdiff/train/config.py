@@ -34,6 +34,7 @@ _NUMERIC: dict[str, tuple[str, float | None, bool, float | None, bool]] = {
     "log_every": ("int", 1, True, None, True),
     "ckpt_every": ("int", 0, True, None, True),
     "val_every": ("int", 0, True, None, True),
+    "group_by_size": ("int", 0, True, None, True),
 }
 _OPTIONAL = {"max_steps", "max_minutes", "grad_clip", "ema_decay"}
 _BOOLS = ("amp", "keep_last_good")
@@ -108,6 +109,9 @@ class TrainConfig:
         log_every: write a line to ``log.jsonl`` every this many steps.
         ckpt_every: write a checkpoint every this many steps (0: only when training stops).
         val_every: call the validation hook every this many epochs (0: never).
+        group_by_size: 0 (default) keeps the epoch's random order; ``k >= 1`` sorts each run of ``k`` batches of it
+            by graph size and shuffles the batches, so a batch pads to sizes close to its own graphs'
+            (:mod:`graphdiff.train.batching`; worth it where sizes vary and the denoiser is dense).
         device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
         keep_last_good: on a non-finite loss stop with :class:`~graphdiff.errors.TrainingError` and keep the last
             good checkpoint (``True``); ``False`` skips such steps with a warning instead (and still stops after
@@ -133,6 +137,7 @@ class TrainConfig:
     log_every: int = 10
     ckpt_every: int = 200
     val_every: int = 0
+    group_by_size: int = 0
     device: str = "auto"
     keep_last_good: bool = True
     def __post_init__(self):

@@ -30,6 +30,7 @@ from torch import nn
 
 from ..errors import CheckpointError, ConfigError, TrainingError
 from . import distributed as D
+from .batching import graph_sizes, group_by_size
 from .checkpoint import MODEL, TRAINING_STATE, load_checkpoint, load_weights, resolve_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .ema import EMA
@@ -191,6 +192,7 @@ class Trainer:
             total = min(total, config.max_steps)
         self.total_steps = total
         self.schedule = LRSchedule(config, total)
+        self._sizes = graph_sizes(dataset) if config.group_by_size else None
 
         self._model = denoiser.to(self.device)
         if self.world_size > 1:
@@ -332,7 +334,10 @@ class Trainer:
     def _epoch_order(self, epoch: int) -> torch.Tensor:
         """The epoch's permutation as one int64 tensor (no Python object per graph, even for MOSES)."""
         g = torch.Generator().manual_seed(derive_seed(self.config.seed, "epoch", epoch))
-        return torch.randperm(self.num_graphs, generator=g)
+        order = torch.randperm(self.num_graphs, generator=g)
+        if self._sizes is not None:
+            order = group_by_size(order, self._sizes, self.batch_size, self.config.group_by_size, g)
+        return order
 
     def _share(self, ids) -> list[int]:
         base, extra = divmod(len(ids), self.world_size)
