@@ -2,7 +2,7 @@
 
     graphdiff datasets list
     graphdiff datasets info NAME [--root DIR] [--split S]
-    graphdiff datasets prepare NAME [--root DIR] [--force]
+    graphdiff datasets prepare NAME [--root DIR] [--force] [--pard-order]
     graphdiff datasets draw NAME [-n 16] [--out grid.png] [--split S] [--seed K]
     graphdiff evaluate --dataset NAME (--samples FILE | --reference train)
     graphdiff train --preset NAME [--out DIR] [--max-minutes M] [--resume]
@@ -37,10 +37,14 @@ def _dataset_options(args) -> dict:
 
 
 def _load(args, split=None, force=False):
-    from .data import is_custom, load_dataset
+    import inspect
+
+    from .data import dataset_class, is_custom, load_dataset
 
     opts = _dataset_options(args)
-    if "workers" in opts and is_custom(args.name):
+    # --workers also serves steps after loading (--pard-order); only molecule datasets take it for featurisation
+    if "workers" in opts and (is_custom(args.name)
+                              or "workers" not in inspect.signature(dataset_class(args.name).__init__).parameters):
         opts.pop("workers")
     if force:
         opts["force_reload"] = True
@@ -110,6 +114,14 @@ def cmd_prepare(args) -> int:
     state = "processed" if ds.processed_now else "cache up to date"
     inv = ds.info.get("invalid", {}).get("count", 0)
     print(f"{ds.name}: {len(ds)} graphs, {inv} invalid rows skipped, {state} in {dt:.1f}s -> {ds.processed_dir}")
+    if args.pard_order:
+        from .processes.order import blocks_file, dataset_blocks
+
+        t = time.perf_counter()
+        fresh = not blocks_file(ds).is_file()
+        blocks = dataset_blocks(ds, workers=args.workers, attach=False)
+        how = f"ordered in {time.perf_counter() - t:.1f}s" if fresh else "order up to date"
+        print(f"{ds.name}: PARD structural order of {len(blocks)} nodes, {how} -> {blocks_file(ds)}")
     return 0
 
 
@@ -219,7 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(func=cmd_info)
     q = common(dsub.add_parser("prepare", help="download (if needed) and process into the cache"))
     q.add_argument("--force", action="store_true", help="rebuild the processed cache")
-    q.add_argument("--workers", type=int, default=None, help="processes for featurisation")
+    q.add_argument("--workers", type=int, default=None, help="processes for featurisation (and --pard-order)")
+    q.add_argument("--pard-order", action="store_true",
+                   help="also store PARD's structural order (blocks per node) with the cache")
     q.set_defaults(func=cmd_prepare)
     q = common(dsub.add_parser("draw", help="draw random graphs/molecules to a PNG"))
     q.add_argument("-n", type=int, default=16)

@@ -272,6 +272,9 @@ class GraphDiffusionPipeline:
         if max_minutes is not None:
             tcfg["max_minutes"] = max_minutes
         tc = TrainConfig.from_dict(tcfg, where="train")
+        prepare = getattr(self.process, "prepare_dataset", None)
+        if prepare is not None:  # e.g. PARD: the structural order, kept with the dataset's cache
+            prepare(train_split)
         validate = make_validator(self, ds) if tc.val_every else None
         trainer = Trainer(self.process, self.denoiser, train_split, tc, Path(out), run_config=self.config,
                           validate=validate, progress=progress, callbacks=callbacks)

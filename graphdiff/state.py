@@ -25,6 +25,9 @@ class GraphState:
         mask: ``[B, N]`` bool, which slots are real nodes.
         pos: ``[B, N, 3]`` coordinates or ``None``.
         y: ``[B, Fy]`` graph-level features or ``None``.
+        blocks: ``[B, N]`` long or ``None``: each node's block in a structural order (PARD,
+            :mod:`graphdiff.processes.order`), -1 at padded slots. An annotation: node operations (permute, pad,
+            index, cat, compact) carry it along, but it is not recomputed when edges change.
 
     ``schema`` optionally travels with the state (set by the converters) so that decoders such as
     :func:`graphdiff.convert.to_smiles` know what the channels mean.
@@ -36,6 +39,7 @@ class GraphState:
     pos: Tensor | None = None
     y: Tensor | None = None
     schema: Schema | None = field(default=None, compare=False, repr=False)
+    blocks: Tensor | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self):
         if self.x.dim() != 3 or self.e.dim() != 4 or self.mask.dim() != 2:
@@ -53,6 +57,9 @@ class GraphState:
             raise SchemaError(f"GraphState pos must be [B,N,3] = {(b, n, 3)}, got {tuple(self.pos.shape)}")
         if self.y is not None and (self.y.dim() != 2 or self.y.shape[0] != b):
             raise SchemaError(f"GraphState y must be [B,Fy] with B={b}, got {tuple(self.y.shape)}")
+        if self.blocks is not None and (self.blocks.shape != (b, n) or self.blocks.is_floating_point()):
+            raise SchemaError(f"GraphState blocks must be integer [B,N] = {(b, n)}, got {tuple(self.blocks.shape)} "
+                              f"{self.blocks.dtype}")
         if self.mask.dtype != torch.bool:
             self.mask = self.mask.bool()
 
@@ -89,6 +96,7 @@ class GraphState:
         pos: Tensor | None = None,
         y: Tensor | None = None,
         dtype: torch.dtype = torch.float32,
+        blocks: Tensor | None = None,
     ) -> "GraphState":
         """Build a one-hot state from category indices.
 
@@ -109,7 +117,7 @@ class GraphState:
             b, n = mask.shape
             x = torch.cat([x, torch.zeros(b, n, len(schema.node_continuous), dtype=dtype, device=x.device)], -1)
         e = torch.nn.functional.one_hot(edge_types.clamp(min=0).long(), ke).to(dtype)
-        return cls(x=x, e=e, mask=mask.bool(), pos=pos, y=y, schema=schema).masked()
+        return cls(x=x, e=e, mask=mask.bool(), pos=pos, y=y, schema=schema, blocks=blocks).masked()
 
     # ---- masking and symmetry ----------------------------------------------------------------------
     def pair_mask(self, include_diagonal: bool = False) -> Tensor:
@@ -157,7 +165,8 @@ class GraphState:
         mask = self.mask[b, perm]
         e = self.e[b.unsqueeze(2), perm.unsqueeze(2), perm.unsqueeze(1)]
         pos = self.pos[b, perm] if self.pos is not None else None
-        return replace(self, x=x, e=e, mask=mask, pos=pos)
+        blocks = self.blocks[b, perm] if self.blocks is not None else None
+        return replace(self, x=x, e=e, mask=mask, pos=pos, blocks=blocks)
 
     # ---- devices and dtypes ------------------------------------------------------------------------
     def to(self, *args, **kwargs) -> "GraphState":
@@ -169,11 +178,13 @@ class GraphState:
                 return t.to(*dev, **{k: v for k, v in kwargs.items() if k == "device"})
             return t.to(*args, **kwargs)
 
-        return replace(self, x=mv(self.x), e=mv(self.e), mask=mv(self.mask, True), pos=mv(self.pos), y=mv(self.y))
+        return replace(self, x=mv(self.x), e=mv(self.e), mask=mv(self.mask, True), pos=mv(self.pos), y=mv(self.y),
+                       blocks=mv(self.blocks, True))
 
     def clone(self) -> "GraphState":
         c = lambda t: None if t is None else t.clone()  # noqa: E731
-        return replace(self, x=c(self.x), e=c(self.e), mask=c(self.mask), pos=c(self.pos), y=c(self.y))
+        return replace(self, x=c(self.x), e=c(self.e), mask=c(self.mask), pos=c(self.pos), y=c(self.y),
+                       blocks=c(self.blocks))
 
     # ---- indexing, splitting, concatenation --------------------------------------------------------
     def __getitem__(self, idx) -> "GraphState":
@@ -182,6 +193,7 @@ class GraphState:
         return replace(
             self, x=self.x[idx], e=self.e[idx], mask=self.mask[idx],
             pos=None if self.pos is None else self.pos[idx], y=None if self.y is None else self.y[idx],
+            blocks=None if self.blocks is None else self.blocks[idx],
         )
 
     def compact(self) -> "GraphState":
@@ -202,12 +214,14 @@ class GraphState:
             return replace(
                 self, x=self.x[:, :n], e=self.e[:, :n, :n], mask=self.mask[:, :n],
                 pos=None if self.pos is None else self.pos[:, :n],
+                blocks=None if self.blocks is None else self.blocks[:, :n],
             )
         d = n - cur
         f = torch.nn.functional.pad
         return replace(
             self, x=f(self.x, (0, 0, 0, d)), e=f(self.e, (0, 0, 0, d, 0, d)), mask=f(self.mask, (0, d)),
             pos=None if self.pos is None else f(self.pos, (0, 0, 0, d)),
+            blocks=None if self.blocks is None else f(self.blocks, (0, d), value=-1),
         )
 
     def split(self) -> list["GraphState"]:
@@ -229,6 +243,7 @@ class GraphState:
         has_y = [s.y is not None for s in padded]
         if len(set(has_pos)) > 1 or len(set(has_y)) > 1:
             raise SchemaError("GraphState.cat: some states have pos/y and others do not")
+        has_blocks = all(s.blocks is not None for s in padded)  # an annotation: kept only when every state has it
         return GraphState(
             x=torch.cat([s.x for s in padded]),
             e=torch.cat([s.e for s in padded]),
@@ -236,6 +251,7 @@ class GraphState:
             pos=torch.cat([s.pos for s in padded]) if has_pos[0] else None,
             y=torch.cat([s.y for s in padded]) if has_y[0] else None,
             schema=padded[0].schema,
+            blocks=torch.cat([s.blocks for s in padded]) if has_blocks else None,
         )
 
     # ---- categorical views -------------------------------------------------------------------------

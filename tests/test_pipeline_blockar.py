@@ -6,6 +6,7 @@ import torch
 
 from graphdiff import GraphDiffusionPipeline
 from graphdiff.cli import main
+from graphdiff.processes.order import blocks_file
 
 TINY = {"model": {"n_layers": 1, "hidden": 16, "n_heads": 2},
         "train": {"max_steps": 4, "ckpt_every": 2, "batch_size": 8}, "sample": {"steps": 2}}
@@ -16,6 +17,9 @@ def test_pard_trains_saves_loads_and_samples(tmp_path):
                                       root=tmp_path / "d", overrides=TINY, progress=False)
     assert pipe.config["process"]["name"] == "pard"
     assert pipe.config["process"]["max_block"] >= 1 and pipe.config["process"]["max_blocks"] >= 1  # resolved
+    # the structural order was computed once, stored with the dataset's cache and handed to training batches
+    assert blocks_file(pipe._dataset).is_file() and pipe._dataset.store.node_blocks is not None
+    assert pipe._dataset.split("train").batch([0, 1]).blocks is not None
     loaded = GraphDiffusionPipeline.from_pretrained(tmp_path / "run")
     loaded.process.reset_stats()
     graphs = loaded.sample(4, seed=1, output="networkx", progress=False)

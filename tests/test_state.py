@@ -94,3 +94,28 @@ def test_from_types_rejects_unknown_category():
     with pytest.raises(SchemaError, match="outside"):
         GraphState.from_types(torch.ones(1, 2, dtype=torch.long), torch.zeros(1, 2, 2, dtype=torch.long),
                               torch.ones(1, 2, dtype=torch.bool), schema)
+
+
+def test_blocks_annotation_follows_every_node_operation():
+    s = random_state(b=4, n=7)
+    # a distinct tag per real node (its slot + 10 * graph), -1 at padding, to see where every node went
+    tag = torch.arange(7).unsqueeze(0) + 10 * torch.arange(4).unsqueeze(1)
+    s = GraphState(x=s.x, e=s.e, mask=s.mask, y=s.y, schema=s.schema, blocks=torch.where(s.mask, tag, -1))
+    perm = torch.tensor([6, 2, 0, 5, 1, 3, 4])
+    p = s.permute(perm)
+    assert torch.equal(p.blocks, s.blocks[:, perm])
+    assert torch.equal(p.compact().blocks[p.compact().mask], p.blocks[p.mask])  # compact keeps real nodes in order
+    parts = s.split()
+    joined = GraphState.cat(parts)
+    assert torch.equal(joined.blocks, s.blocks[:, : joined.max_nodes])
+    wide = s.pad_to(9)
+    assert wide.blocks.shape == (4, 9) and bool((wide.blocks[:, 7:] == -1).all())
+    assert torch.equal(s[1:3].blocks, s.blocks[1:3]) and torch.equal(s[2].blocks, s.blocks[2:3])
+    assert s.to(torch.float64).blocks.dtype == torch.long
+    c = s.clone()
+    c.blocks[0, 0] = 99
+    assert s.blocks[0, 0] != 99
+    # an annotation only some states carry is dropped by cat rather than half-filled
+    assert GraphState.cat([parts[0], random_state(b=1, n=3)]).blocks is None
+    with pytest.raises(SchemaError, match="blocks must be integer"):
+        GraphState(x=s.x, e=s.e, mask=s.mask, blocks=torch.zeros(4, 6, dtype=torch.long))

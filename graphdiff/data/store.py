@@ -58,6 +58,10 @@ class GraphStore:
         self.split = split if split is not None else np.full(g, -1, dtype=np.int8)
         self.pos = pos
         self.y = y
+        # optional per-node annotation aligned with node_type (PARD blocks, graphdiff.processes.order.dataset_blocks);
+        # to_state hands it to the batch as GraphState.blocks
+        self.node_blocks = None
+        self.node_blocks_hops = None
         if len(edge_ptr) != len(node_ptr) or len(self.split) != g:
             raise DataError(
                 f"GraphStore arrays disagree: {g} graphs, edge_ptr {len(edge_ptr)}, split {len(self.split)}"
@@ -229,7 +233,8 @@ class GraphStore:
         )
 
     def to_state(self, idx: Sequence[int], schema: Schema, max_nodes: int | None = None) -> GraphState:
-        """Dense one-hot :class:`GraphState` of the graphs ``idx``, padded to ``max_nodes`` (default: largest)."""
+        """Dense one-hot :class:`GraphState` of the graphs ``idx``, padded to ``max_nodes`` (default: largest); with
+        ``node_blocks`` set, the batch carries them as ``GraphState.blocks``."""
         idx = np.asarray(idx, dtype=np.int64)
         ptr = np.asarray(self.node_ptr)
         eptr = np.asarray(self.edge_ptr)
@@ -262,7 +267,13 @@ class GraphStore:
             if b:
                 pos[mask] = torch.from_numpy(np.concatenate(rows)).float()
         y = None if self.y is None else torch.from_numpy(np.asarray(self.y)[idx]).float()
-        return GraphState.from_types(node_t, edge_t, mask, schema, pos=pos, y=y)
+        blocks = None
+        if self.node_blocks is not None:
+            blocks = torch.full((b, nmax), -1, dtype=torch.long)
+            if b:
+                rows = [np.asarray(self.node_blocks[ptr[i]:ptr[i + 1]], dtype=np.int64) for i in idx]
+                blocks[mask] = torch.from_numpy(np.concatenate(rows))
+        return GraphState.from_types(node_t, edge_t, mask, schema, pos=pos, y=y, blocks=blocks)
 
     def schema(self, node_categories, edge_categories, kind="graph", **kwargs) -> Schema:
         """Schema with marginals and the node-count histogram derived from all graphs in the store."""

@@ -63,7 +63,7 @@ from ..schema import Schema
 from ..state import GraphState
 from .categorical import check_condition, condition_input, guided_log_probs, pair_mask, upper_pair_mask
 from .discrete import DiscreteDiffusion
-from .order import _CHUNK_NODES, _chunk_bounds, blocks_from_state, store_blocks, structural_blocks
+from .order import _CHUNK_NODES, _chunk_bounds, blocks_from_state, dataset_blocks, store_blocks, structural_blocks
 
 EXTRA_NODE_CHANNELS = 2  # the noisy copy's time t/T, the start-node flag
 
@@ -97,7 +97,7 @@ def block_statistics(dataset, max_nodes: int) -> tuple[int, int]:
         raise DataError("process.max_block: 'auto' needs training graphs, the dataset is empty")
     store, idx = getattr(dataset, "store", None), getattr(dataset, "_idx", None)
     if store is not None and idx is not None and hasattr(store, "node_ptr"):
-        return _store_statistics(store, np.asarray(idx, dtype=np.int64), max_nodes)
+        return _store_statistics(store, np.asarray(idx, dtype=np.int64), max_nodes, dataset)
     biggest, most = 1, 1
     for i in range(len(dataset)):
         node_types, edge_index, _ = dataset.graph(i)
@@ -111,14 +111,16 @@ def block_statistics(dataset, max_nodes: int) -> tuple[int, int]:
     return biggest, most
 
 
-def _store_statistics(store, idx: np.ndarray, max_nodes: int) -> tuple[int, int]:
-    """:func:`block_statistics` of the graphs ``idx`` of a store, peeled together."""
+def _store_statistics(store, idx: np.ndarray, max_nodes: int, dataset=None) -> tuple[int, int]:
+    """:func:`block_statistics` of the graphs ``idx`` of a store, peeled together (or read from the blocks a
+    prepared ``dataset`` keeps with its cache, :func:`~graphdiff.processes.order.dataset_blocks`)."""
     counts = np.diff(np.asarray(store.node_ptr, dtype=np.int64))
     big = counts[idx] > max_nodes
     if big.any():
         i = int(np.argmax(big))
         raise SchemaError(f"graph {i}: {int(counts[idx[i]])} nodes, more than the schema's max_nodes={max_nodes}")
-    blocks = store_blocks(store, workers=1)  # int16 per node: the only array over all nodes held here
+    # int16 per node: the only array over all nodes held here (memory-mapped when it comes from the cache)
+    blocks = dataset_blocks(dataset) if hasattr(dataset, "processed_dir") else store_blocks(store, workers=1)
     node_ptr = np.asarray(store.node_ptr, dtype=np.int64)
     chosen = np.zeros(len(counts), dtype=bool)
     chosen[idx] = True
@@ -364,6 +366,29 @@ class BlockAutoregressive(DiscreteDiffusion):
         return (*(guided_log_probs(c, u, guidance) for c, u in zip(outs[0], outs[1])), 2)
 
     # ---- training -----------------------------------------------------------------------------------------
+    def prepare_dataset(self, dataset) -> None:
+        """Before training: read (or compute once and store) the structural order of a prepared dataset's graphs
+        and attach it to its store, so that training batches carry their blocks (``GraphState.blocks``) instead
+        of being peeled at every step (:func:`~graphdiff.processes.order.dataset_blocks`). Other datasets are left
+        as they are (their batches are peeled per step)."""
+        if hasattr(dataset, "processed_dir") and hasattr(getattr(dataset, "store", None), "node_ptr"):
+            dataset_blocks(dataset)
+
+    @staticmethod
+    def batch_blocks(batch: GraphState) -> Tensor:
+        """The blocks of a batch: the ones it carries (``batch.blocks``, from a prepared dataset) or peeled now.
+
+        Raises:
+            DataError: carried blocks that do not mark exactly the real nodes.
+        """
+        if batch.blocks is None:
+            return blocks_from_state(batch)
+        blocks = batch.blocks.long()
+        if not torch.equal(blocks >= 0, batch.mask.bool()):
+            raise DataError("batch.blocks must be >= 0 exactly at real nodes (-1 at padding); recompute them with "
+                            "graphdiff.processes.order.blocks_from_state")
+        return blocks
+
     def block_losses(self, denoiser, batch: GraphState, *, generator: torch.Generator | None = None) -> dict:
         """The loss terms of every block of every graph, from ONE forward pass over the doubled node set.
 
@@ -378,7 +403,7 @@ class BlockAutoregressive(DiscreteDiffusion):
         mask, dev = batch.mask.bool(), batch.device
         dtype = batch.x.dtype if batch.x.is_floating_point() else torch.float32
         b, n = mask.shape
-        blocks = blocks_from_state(batch).to(dev)
+        blocks = self.batch_blocks(batch).to(dev)
         n_blocks = blocks.amax(1) + 1 if n else torch.zeros(b, dtype=torch.long, device=dev)
         k = max(int(n_blocks.max()) if b else 0, 1)
         gdev = generator.device if generator is not None else dev

@@ -36,6 +36,9 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import sys
+import tempfile
+import warnings
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -298,4 +301,74 @@ def store_blocks(store, workers: int | None = None, *, max_hops: int = DEFAULT_M
     return out.astype(np.int16) if out.max(initial=0) < 32767 else out
 
 
-__all__ = ["structural_blocks", "blocks_from_state", "block_sizes", "store_blocks", "DEFAULT_MAX_HOPS"]
+def blocks_file(dataset, max_hops: int = DEFAULT_MAX_HOPS) -> Path | None:
+    """Where a prepared dataset keeps its PARD blocks: ``<processed>/store/pard_blocks_h{K}.npy`` (``None`` when
+    the dataset has no processed folder). The file lives inside the store folder, which is replaced whole when the
+    dataset is processed again, so a stale order never outlives its graphs."""
+    folder = getattr(dataset, "processed_dir", None)
+    return None if folder is None else Path(folder) / "store" / f"pard_blocks_h{_check_hops(max_hops)}.npy"
+
+
+def _save_blocks(arr: np.ndarray, path: Path) -> np.ndarray:
+    """Write ``arr`` to ``path`` atomically and return it memory-mapped (``arr`` itself when writing fails)."""
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "wb") as fh:
+            np.save(fh, arr, allow_pickle=False)
+        os.replace(tmp, path)
+        tmp = None
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except OSError as err:
+        warnings.warn(f"could not store PARD blocks in {path}: {err}", stacklevel=3)
+        return arr
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+
+
+def dataset_blocks(dataset, *, max_hops: int = DEFAULT_MAX_HOPS, workers: int | None = 1, save: bool = True,
+                   attach: bool = True) -> np.ndarray:
+    """PARD blocks of every node of a prepared dataset, computed once and kept with its processed cache.
+
+    Read from :func:`blocks_file` when it is there and fits the store (one entry per node); otherwise computed with
+    :func:`store_blocks` and, with ``save``, written next to the store (atomically; a read-only cache only warns).
+    With ``attach`` the array is set as ``dataset.store.node_blocks``, so every batch the dataset builds carries
+    its nodes' blocks (``GraphState.blocks``) and PARD's loss does not peel the batch again.
+
+    Args:
+        dataset: a :class:`~graphdiff.data.base.GraphDataset` (any split: the store is shared).
+        max_hops: ``K`` as in :func:`structural_blocks`.
+        workers: processes for computing (``None`` = all cores).
+        save: write the file when it was computed.
+        attach: set ``dataset.store.node_blocks``.
+
+    Returns:
+        ``[V]`` block per node of the whole store (memory-mapped when read from disk).
+    """
+    k = _check_hops(max_hops)
+    store = dataset.store
+    total = int(np.asarray(store.node_ptr[-1]))
+    have = getattr(store, "node_blocks", None)
+    if have is not None and getattr(store, "node_blocks_hops", None) == k:
+        return have
+    path = blocks_file(dataset, k)
+    arr = None
+    if path is not None and path.is_file():
+        try:
+            arr = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError):
+            arr = None
+        if arr is not None and (arr.shape != (total,) or arr.dtype.kind != "i"):
+            arr = None  # not this store's: recompute
+    if arr is None:
+        arr = store_blocks(store, workers, max_hops=k)
+        if save and path is not None:
+            arr = _save_blocks(arr, path)
+    if attach:
+        store.node_blocks, store.node_blocks_hops = arr, k
+    return arr
+
+
+__all__ = ["structural_blocks", "blocks_from_state", "block_sizes", "store_blocks", "dataset_blocks", "blocks_file",
+           "DEFAULT_MAX_HOPS"]
