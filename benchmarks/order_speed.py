@@ -51,6 +51,52 @@ def histogram(values: np.ndarray) -> dict[str, int]:
     return {str(i): int(c) for i, c in enumerate(counts) if c}
 
 
+def stored_order(ds, max_hops: int, workers: int) -> dict:
+    """Seconds to compute and store the order with the dataset's cache, then to read it back (as a later run
+    does: nothing is attached to the store in between)."""
+    from graphdiff.processes import order
+
+    path = order.blocks_file(ds, max_hops)
+    path.unlink(missing_ok=True)
+    t = time.perf_counter()
+    order.dataset_blocks(ds, max_hops=max_hops, workers=workers, attach=False)
+    first = time.perf_counter() - t
+    t = time.perf_counter()
+    order.dataset_blocks(ds, max_hops=max_hops, attach=False)
+    read = time.perf_counter() - t
+    return {"compute_and_store_s": round(first, 3), "read_s": round(read, 4), "file": str(path.name),
+            "file_mb": round(path.stat().st_size / 2**20, 1)}
+
+
+def batch_costs(ds, batch_size: int, batches: int, max_hops: int) -> dict:
+    """Per random training batch: assembling it from the store, peeling it (``blocks_from_state``), and assembling
+    it with its stored blocks attached (what PARD training does once the order is stored)."""
+    from graphdiff.processes import order
+
+    train = ds.split("train")
+    rng = np.random.default_rng(1)
+    picks = [rng.choice(len(train), size=batch_size, replace=False).tolist() for _ in range(batches)]
+    store = train.store
+    store.node_blocks = None
+    for ids in picks:  # warm the page cache, so that neither timing pays for the first reads
+        train.batch(ids)
+    t = time.perf_counter()
+    plain = [train.batch(ids) for ids in picks]
+    assemble = (time.perf_counter() - t) / batches
+    t = time.perf_counter()
+    peeled = [order.blocks_from_state(b, max_hops=max_hops) for b in plain]
+    peel = (time.perf_counter() - t) / batches
+    order.dataset_blocks(train, max_hops=max_hops)
+    t = time.perf_counter()
+    carried = [train.batch(ids) for ids in picks]
+    carry = (time.perf_counter() - t) / batches
+    same = all(torch.equal(c.blocks, p) for c, p in zip(carried, peeled))
+    store.node_blocks = None
+    return {"batch_size": batch_size, "batches": batches, "assemble_ms": round(1000 * assemble, 2),
+            "peel_ms": round(1000 * peel, 2), "assemble_with_stored_blocks_ms": round(1000 * carry, 2),
+            "carried_equals_peeled": bool(same)}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--dataset", default="auto", choices=["auto", "moses", "qm9"])
@@ -63,6 +109,9 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--check", type=int, default=2000, help="molecules compared with structural_blocks")
     ap.add_argument("--raw-from", default=None, help="folder with the offline copies (default ../shared/datasets)")
+    ap.add_argument("--batch-sizes", type=int, nargs="*", default=[64, 128],
+                    help="time peeling a training batch against carrying its stored blocks, per batch size")
+    ap.add_argument("--batches", type=int, default=20, help="random batches timed per batch size")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "order"))
     args = ap.parse_args(argv)
 
@@ -108,6 +157,9 @@ def main(argv=None) -> int:
                                blocks[node_ptr[g]:node_ptr[g + 1]])
             for g in picks for nt, ei, _ in [store.graph(int(g))])
 
+        cache = stored_order(ds, args.max_hops, args.workers)
+        per_batch = [batch_costs(ds, bs, args.batches, args.max_hops) for bs in args.batch_sizes]
+
         best = min(times)
         result = {
             "dataset": name, "molecules": len(store), "nodes": int(node_ptr[-1]),
@@ -119,6 +171,7 @@ def main(argv=None) -> int:
             "num_blocks_mean": round(float(num_blocks.mean()), 3) if len(num_blocks) else None,
             "block_size_histogram": histogram(sizes),
             "checked_against_structural_blocks": len(picks), "mismatches": int(mismatches),
+            "stored_order": cache, "per_training_batch": per_batch,
             "settings": {
                 "max_hops": args.max_hops, "workers": args.workers,
                 "chunk_nodes": args.chunk_nodes or order._CHUNK_NODES, "limit": args.limit,
@@ -138,6 +191,9 @@ def main(argv=None) -> int:
     print(f"checked {len(picks)} molecules against structural_blocks: {result['mismatches']} mismatches")
     print("blocks per molecule:", json.dumps(result["num_blocks_histogram"]))
     print("block sizes:", json.dumps(result["block_size_histogram"]))
+    print("stored order:", json.dumps(result["stored_order"]))
+    for row in result["per_training_batch"]:
+        print("per training batch:", json.dumps(row))
     print("settings:", json.dumps(result["settings"]))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -248,9 +248,10 @@ class GraphStore:
         b = len(idx)
         node_t = torch.zeros(b, nmax, dtype=torch.long)
         mask = torch.arange(nmax).unsqueeze(0) < torch.as_tensor(n).unsqueeze(1)
-        node_rows = [np.asarray(self.node_type[ptr[i]:ptr[i + 1]], dtype=np.int64) for i in idx]
+        # global index of every real node of the batch, graph after graph (one gather per per-node array)
+        node_idx = np.repeat(ptr[idx] - np.concatenate([[0], np.cumsum(n)[:-1]]), n) + np.arange(int(n.sum()))
         if b:
-            node_t[mask] = torch.from_numpy(np.concatenate(node_rows))
+            node_t[mask] = torch.from_numpy(np.asarray(self.node_type[node_idx], dtype=np.int64))
         edge_t = torch.zeros(b, nmax, nmax, dtype=torch.long)
         m = eptr[idx + 1] - eptr[idx]
         if m.sum():
@@ -271,8 +272,7 @@ class GraphStore:
         if self.node_blocks is not None:
             blocks = torch.full((b, nmax), -1, dtype=torch.long)
             if b:
-                rows = [np.asarray(self.node_blocks[ptr[i]:ptr[i + 1]], dtype=np.int64) for i in idx]
-                blocks[mask] = torch.from_numpy(np.concatenate(rows))
+                blocks[mask] = torch.from_numpy(np.asarray(self.node_blocks[node_idx], dtype=np.int64))
         return GraphState.from_types(node_t, edge_t, mask, schema, pos=pos, y=y, blocks=blocks)
 
     def schema(self, node_categories, edge_categories, kind="graph", **kwargs) -> Schema:

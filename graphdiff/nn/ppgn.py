@@ -333,6 +333,13 @@ class PPGNTransformerDenoiser(nn.Module):
     + 1``. Row ``c`` of a graph whose last block is below ``c`` is zero (padding). With ``block=None`` the output's
     ``y`` is ``None``.
 
+    Block-degree head (``max_degree > 0``, PARD's block degree: the number of edges each node of a block has to the
+    nodes of that block and earlier ones): per block position ``c`` and per candidate size ``s`` of the next block,
+    logits of the next block's degree (``0..max_degree``), from the same pooled vector plus an embedding of ``s``,
+    so that the degree is drawn given the drawn size (teacher-forced with the true size in training). They follow
+    the size logits in ``y``: per level ``(max_block + 1) * (max_degree + 2)`` values; :meth:`degree_logits` gives
+    ``[B, L, max_block + 1, max_degree + 1]``.
+
     Args:
         node_dim: node input channels (one-hot categories or probability vectors).
         edge_dim: edge input channels (channel 0 = no edge).
@@ -351,6 +358,7 @@ class PPGNTransformerDenoiser(nn.Module):
         dropout: dropout rate inside the layers.
         size_head: predict the next block's size per block position.
         max_block: largest block size the size head can predict (default ``max_nodes``).
+        max_degree: largest block degree the degree head predicts (0: no degree head).
         gradient_checkpointing: recompute each layer's activations in the backward pass instead of storing them
             (less training memory, about a third more compute; see :func:`graphdiff.nn.layers.run_layers`).
 
@@ -369,14 +377,15 @@ class PPGNTransformerDenoiser(nn.Module):
         block: ``[B, N]`` integer block index per node (values at padded slots are ignored, ``-1`` by convention;
             real nodes need ``0 <= block < max_nodes``) or ``None`` (every node in block 0, no causal mask).
         output: ``GraphState(x=[B, N, node_out] logits, e=[B, N, N, edge_out] symmetric logits,
-        y=[B, L * (max_block + 1)] flattened size logits or None, mask=state.mask)``.
+        y=[B, L * (max_block + 1) * (1 + [max_degree > 0] (max_degree + 1))] flattened size (and degree) logits or
+        None, mask=state.mask)``.
     """
 
     def __init__(
         self, *, node_dim: int, edge_dim: int, node_out: int | None = None, edge_out: int | None = None,
         cond_dim: int = 0, max_nodes: int, n_layers: int = 4, hidden: int = 64, n_heads: int = 4, ppgn_every: int = 1,
         extra_features: Iterable[str] | None = (), rrwp_steps: int = 8, dropout: float = 0.0, size_head: bool = True,
-        max_block: int | None = None, gradient_checkpointing: bool = False,
+        max_block: int | None = None, gradient_checkpointing: bool = False, max_degree: int = 0,
     ):
         super().__init__()
         node_out = node_dim if node_out is None else node_out
@@ -389,9 +398,12 @@ class PPGNTransformerDenoiser(nn.Module):
             raise ConfigError(f"ppgn_every must be in 0..n_layers={n_layers}, got {ppgn_every}")
         if hidden % n_heads:
             raise ConfigError(f"hidden={hidden} must be a multiple of n_heads={n_heads}")
+        if isinstance(max_degree, bool) or not isinstance(max_degree, int) or max_degree < 0:
+            raise ConfigError(f"max_degree must be an integer >= 0, got {max_degree!r}")
         self.node_dim, self.edge_dim, self.node_out, self.edge_out = node_dim, edge_dim, node_out, edge_out
         self.cond_dim, self.max_nodes, self.max_block = int(cond_dim), int(max_nodes), int(max_block)
         self.ppgn_every, self.size_head = int(ppgn_every), bool(size_head)
+        self.max_degree = int(max_degree) if self.size_head else 0
         self.gradient_checkpointing = bool(gradient_checkpointing)
         self.features = ExtraFeatures(extra_features or (), rrwp_steps=rrwp_steps)
         fn, fe, fg = self.features.dims
@@ -408,6 +420,11 @@ class PPGNTransformerDenoiser(nn.Module):
         if self.size_head:
             self.norm_s = nn.LayerNorm(9 * hidden)
             self.out_size = _mlp(9 * hidden, hidden, self.max_block + 1)
+        if self.max_degree:
+            # PARD's next-block degree given the next block's size: pooled vector + size embedding -> degree logits
+            self.deg_in = nn.Linear(9 * hidden, hidden)
+            self.deg_size = nn.Embedding(self.max_block + 1, hidden)
+            self.deg_out = nn.Sequential(nn.SiLU(), nn.Linear(hidden, self.max_degree + 1))
 
     # ---- inputs ----------------------------------------------------------------------------------------------------
     def _check_inputs(self, state: GraphState, t, cond, block) -> tuple[Tensor, Tensor, Tensor]:
@@ -499,10 +516,14 @@ class PPGNTransformerDenoiser(nn.Module):
             d = x.shape[-1]
             px = causal_pool(x, s.level, lv)
             pe = causal_pool(e.reshape(b, n * n, d), s.pool_pair_level, lv)
-            logits = self.out_size(self.norm_s(torch.cat([y, px, pe], -1)))  # [B, L, max_block + 1]
+            pooled = self.norm_s(torch.cat([y, px, pe], -1))
+            logits = self.out_size(pooled)  # [B, L, max_block + 1]
+            if self.max_degree:
+                h = self.deg_in(pooled).unsqueeze(2) + self.deg_size.weight  # [B, L, max_block + 1, hidden]
+                logits = torch.cat([logits, self.deg_out(h).flatten(2)], -1)
             last = level.amax(1) if n else torch.full((b,), -1, device=mask.device)
             rows = (torch.arange(lv, device=mask.device).unsqueeze(0) <= last.unsqueeze(1)).to(dt)
-            size = (logits * rows.unsqueeze(-1)).reshape(b, lv * (self.max_block + 1))
+            size = (logits * rows.unsqueeze(-1)).reshape(b, -1)
         return GraphState(x=out_x, e=out_e, y=size, mask=state.mask)
 
     def size_logits(self, out: GraphState | Tensor) -> Tensor:
@@ -516,8 +537,22 @@ class PPGNTransformerDenoiser(nn.Module):
             output: ``[B, L, max_block + 1]``; ``[b, c, 0]`` is "stop after block c", ``[b, c, s]`` "block c + 1 has
             s nodes".
         """
+        return self._head_rows(out)[..., : self.max_block + 1]
+
+    def degree_logits(self, out: GraphState | Tensor) -> Tensor:
+        """The next-block-degree logits per candidate next-block size, ``[B, L, max_block + 1, max_degree + 1]``.
+
+        Raises:
+            SchemaError: the model has no degree head (``max_degree=0``) or the output has no head logits.
+        """
+        if not self.max_degree:
+            raise SchemaError("this model has no block-degree head (max_degree=0)")
+        rows = self._head_rows(out)[..., self.max_block + 1:]
+        return rows.reshape(*rows.shape[:2], self.max_block + 1, self.max_degree + 1)
+
+    def _head_rows(self, out: GraphState | Tensor) -> Tensor:
         y = out.y if isinstance(out, GraphState) else out
-        k = self.max_block + 1
+        k = (self.max_block + 1) * (1 + (self.max_degree + 1 if self.max_degree else 0))
         if y is None or y.dim() != 2 or y.shape[1] % k:
             raise SchemaError(f"no size logits of width L * {k} here (forward with block=... and size_head=True)")
         return y.reshape(y.shape[0], -1, k)
@@ -526,4 +561,5 @@ class PPGNTransformerDenoiser(nn.Module):
         return (f"node_dim={self.node_dim}, edge_dim={self.edge_dim}, node_out={self.node_out}, "
                 f"edge_out={self.edge_out}, cond_dim={self.cond_dim}, max_nodes={self.max_nodes}, "
                 f"ppgn_every={self.ppgn_every}, size_head={self.size_head}, max_block={self.max_block}, "
+                f"max_degree={self.max_degree}, "
                 f"features={self.features!r}")

@@ -40,10 +40,18 @@ blocks (and ``R_k`` reads ``V_k``). Those carry no information about block ``k``
 sampling distributed exactly as in training, the sampler keeps a "shadow" of every finished block: its noisy copy at
 a uniformly drawn time, which is what training shows the network (``samplers/blockar.py``).
 
+Block degree (PARD's ``block_degree``, ``ToParallelBlocks`` and ``PredictBlockProperties`` in the authors' code; option
+``block_degree=True``): block ``k``'s degree is the number of edges each of its nodes has to the nodes of blocks
+``<= k``, i.e. its degree in the graph left when it was peeled (the nodes of a block tie on it). The same network
+predicts it with the size, given the size (class per candidate size, teacher-forced in training), and both copies of
+a node carry their block's degree in an extra input channel, so each block's diffusion knows how many edges its
+nodes will have. It is off by default (models saved before it existed load unchanged); the presets turn it on.
+
 Per graph, the loss is the mean over its blocks of the DiGress x0 cross entropy of the block (node CE averaged over
 the block's nodes + ``lambda_edge`` x pair CE averaged over the block's pairs; DiGress eq. 2), each block noised at
 its own uniformly drawn step ``t_k in {1..T}``, plus ``lambda_size`` x the mean cross entropy of the block-size
-predictions (block 0's size, every next size, and the final stop = 0).
+predictions (block 0's size, every next size, and the final stop = 0), plus, with ``block_degree``, ``lambda_size``
+x the mean cross entropy of the block degrees given the true sizes.
 
 Time convention: ``t = 0`` is data, ``t = T`` noise. The denoiser's graph-level time input is 0; the noise time of
 each node rides in its time channel (PARD conditions on the time per block, too).
@@ -65,7 +73,7 @@ from .categorical import check_condition, condition_input, guided_log_probs, pai
 from .discrete import DiscreteDiffusion
 from .order import _CHUNK_NODES, _chunk_bounds, blocks_from_state, dataset_blocks, store_blocks, structural_blocks
 
-EXTRA_NODE_CHANNELS = 2  # the noisy copy's time t/T, the start-node flag
+EXTRA_NODE_CHANNELS = 2  # the noisy copy's time t/T, the start-node flag (then the block degree, when it is used)
 
 
 def _check_count(value, field: str, limit: int) -> int:
@@ -76,8 +84,40 @@ def _check_count(value, field: str, limit: int) -> int:
     return int(value)
 
 
-def block_statistics(dataset, max_nodes: int) -> tuple[int, int]:
-    """The largest block and the largest number of blocks over a dataset's graphs (PARD's structural order).
+def _prefix_degree(blocks: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Per node: its neighbours in its own block or earlier ones (PARD's block degree, per node).
+
+    Shapes:
+        blocks: ``[V]`` block per node; edges: ``[M, 2]`` node indices into ``blocks``; returns ``[V]`` int64.
+    """
+    if len(edges) == 0:
+        return np.zeros(len(blocks), dtype=np.int64)
+    u, v = edges[:, 0], edges[:, 1]
+    bu, bv = blocks[u], blocks[v]
+    return np.bincount(np.concatenate([u[bv <= bu], v[bu <= bv]]), minlength=len(blocks))
+
+
+def block_degrees(adj: Tensor, blocks: Tensor) -> Tensor:
+    """PARD's block degree of every block of a batch: the edges a node of block ``k`` has to nodes of blocks
+    ``<= k`` (its degree in the graph left when it was peeled; ``ToParallelBlocks`` in the authors' code), the
+    largest over the block's nodes (they agree whenever the peeling key ties on degree, which is the rule).
+
+    Shapes:
+        adj: ``[B, N, N]`` 0/1; blocks: ``[B, N]`` (-1 at padding); returns ``[B, K]`` long, ``K = max block + 1``
+        (0 for blocks a graph does not have).
+    """
+    b, n = blocks.shape
+    k = max(int(blocks.max()) + 1 if blocks.numel() else 1, 1)
+    real = blocks >= 0
+    earlier = (blocks.unsqueeze(1) <= blocks.unsqueeze(2)) & real.unsqueeze(1) & real.unsqueeze(2)
+    per_node = ((adj > 0) & earlier).sum(-1)
+    out = torch.zeros(b, k, dtype=torch.long, device=blocks.device)
+    return out.scatter_reduce(1, blocks.clamp(min=0), torch.where(real, per_node, 0), "amax")
+
+
+def block_statistics(dataset, max_nodes: int) -> tuple[int, int, int]:
+    """The largest block, the largest number of blocks and the largest block degree over a dataset's graphs
+    (PARD's structural order).
 
     A :class:`~graphdiff.data.base.GraphDataset` (or split view) is peeled all at once by
     :func:`~graphdiff.processes.order.store_blocks` (vectorised); anything else graph by graph.
@@ -87,7 +127,7 @@ def block_statistics(dataset, max_nodes: int) -> tuple[int, int]:
         max_nodes: the schema's max nodes; a larger graph is refused.
 
     Returns:
-        ``(max_block, max_blocks)``, both at least 1.
+        ``(max_block, max_blocks, max_degree)``; the first two at least 1.
 
     Raises:
         DataError: an empty dataset.
@@ -98,7 +138,7 @@ def block_statistics(dataset, max_nodes: int) -> tuple[int, int]:
     store, idx = getattr(dataset, "store", None), getattr(dataset, "_idx", None)
     if store is not None and idx is not None and hasattr(store, "node_ptr"):
         return _store_statistics(store, np.asarray(idx, dtype=np.int64), max_nodes, dataset)
-    biggest, most = 1, 1
+    biggest, most, degree = 1, 1, 0
     for i in range(len(dataset)):
         node_types, edge_index, _ = dataset.graph(i)
         n = len(node_types)
@@ -106,12 +146,14 @@ def block_statistics(dataset, max_nodes: int) -> tuple[int, int]:
             raise SchemaError(f"graph {i}: {n} nodes, more than the schema's max_nodes={max_nodes}")
         if n == 0:
             continue
-        sizes = np.bincount(structural_blocks(n, edge_index))
-        biggest, most = max(biggest, int(sizes.max())), max(most, len(sizes))
-    return biggest, most
+        blk = structural_blocks(n, edge_index)
+        sizes = np.bincount(blk)
+        deg = _prefix_degree(blk, np.asarray(edge_index, dtype=np.int64).reshape(-1, 2))
+        biggest, most, degree = max(biggest, int(sizes.max())), max(most, len(sizes)), max(degree, int(deg.max()))
+    return biggest, most, degree
 
 
-def _store_statistics(store, idx: np.ndarray, max_nodes: int, dataset=None) -> tuple[int, int]:
+def _store_statistics(store, idx: np.ndarray, max_nodes: int, dataset=None) -> tuple[int, int, int]:
     """:func:`block_statistics` of the graphs ``idx`` of a store, peeled together (or read from the blocks a
     prepared ``dataset`` keeps with its cache, :func:`~graphdiff.processes.order.dataset_blocks`)."""
     counts = np.diff(np.asarray(store.node_ptr, dtype=np.int64))
@@ -122,9 +164,10 @@ def _store_statistics(store, idx: np.ndarray, max_nodes: int, dataset=None) -> t
     # int16 per node: the only array over all nodes held here (memory-mapped when it comes from the cache)
     blocks = dataset_blocks(dataset) if hasattr(dataset, "processed_dir") else store_blocks(store, workers=1)
     node_ptr = np.asarray(store.node_ptr, dtype=np.int64)
+    edge_ptr = np.asarray(store.edge_ptr, dtype=np.int64)
     chosen = np.zeros(len(counts), dtype=bool)
     chosen[idx] = True
-    biggest, most = 1, 1
+    biggest, most, degree = 1, 1, 0
     # runs of whole graphs keep every temporary a few MB (MOSES: 38M nodes)
     for a, b in _chunk_bounds(node_ptr, _CHUNK_NODES):
         lo, hi = int(node_ptr[a]), int(node_ptr[b])
@@ -132,10 +175,16 @@ def _store_statistics(store, idx: np.ndarray, max_nodes: int, dataset=None) -> t
         keep = chosen[a:b][graph_of]
         if not keep.any():
             continue
-        g, blk = graph_of[keep], blocks[lo:hi][keep].astype(np.int64)
+        run_blocks = blocks[lo:hi].astype(np.int64)
+        g, blk = graph_of[keep], run_blocks[keep]
         _, sizes = np.unique(g * (max_nodes + 1) + blk, return_counts=True)
         biggest, most = max(biggest, int(sizes.max())), max(most, int(blk.max()) + 1)
-    return biggest, most
+        # block degrees: edges of the run with their owner's node offset (local index -> index within the run)
+        edges = np.asarray(store.edge_index[edge_ptr[a]:edge_ptr[b]], dtype=np.int64).reshape(-1, 2)
+        owner_offset = np.repeat(node_ptr[a:b] - lo, np.diff(edge_ptr[a:b + 1]))
+        deg = _prefix_degree(run_blocks, edges + owner_offset[:, None])
+        degree = max(degree, int(deg[keep].max()))
+    return biggest, most, degree
 
 
 class BlockAutoregressive(DiscreteDiffusion):
@@ -152,6 +201,11 @@ class BlockAutoregressive(DiscreteDiffusion):
         max_blocks: most blocks of a training graph (``"auto"`` as above); the sampler's default bound on blocks
             is this plus a margin.
         cond_drop: probability of dropping a graph's condition in training (classifier-free guidance).
+        block_degree: PARD's block degree. The network also predicts the next block's degree (the edges each of its
+            nodes has to it and earlier blocks) given its size, and each block's diffusion is conditioned on it
+            (an extra node channel, ``degree / max_degree``). Off by default so that models saved before it
+            existed load unchanged; the ``pard-*`` presets turn it on.
+        max_degree: largest block degree the head predicts (``"auto"``: the largest over the training graphs).
 
     Shapes:
         state (the sampler's and ``decode``'s): ``x [B, N, node_states]`` one-hot, ``e [B, N, N, Ke]`` one-hot and
@@ -163,7 +217,8 @@ class BlockAutoregressive(DiscreteDiffusion):
     name = "pard"
 
     def __init__(self, schema: Schema, *, T: int = 50, transition: str = "marginal", lambda_edge: float = 5.0,
-                 lambda_size: float = 1.0, max_block="auto", max_blocks="auto", cond_drop: float = 0.1):
+                 lambda_size: float = 1.0, max_block="auto", max_blocks="auto", cond_drop: float = 0.1,
+                 block_degree: bool = False, max_degree="auto"):
         super().__init__(schema, transition=transition, T=T, schedule="cosine", lambda_edge=lambda_edge,
                          cond_drop=cond_drop)
         if not float(lambda_size) >= 0:
@@ -171,6 +226,20 @@ class BlockAutoregressive(DiscreteDiffusion):
         self.lambda_size = float(lambda_size)
         self.max_block = _check_count(max_block, "process.max_block", schema.max_nodes)
         self.max_blocks = _check_count(max_blocks, "process.max_blocks", schema.max_nodes)
+        if not isinstance(block_degree, bool):
+            raise ConfigError(f"process.block_degree must be true or false, got {block_degree!r}")
+        self.block_degree = block_degree
+        self.max_degree = 0
+        if block_degree:
+            if max_degree == "auto":
+                raise ConfigError("process.max_degree: 'auto' needs the training data (BlockAutoregressive.resolve "
+                                  "fills it in)")
+            if isinstance(max_degree, bool) or not isinstance(max_degree, (int, np.integer)) or \
+                    not 0 <= int(max_degree) < schema.max_nodes:
+                raise ConfigError(f"process.max_degree must be an integer in 0..{schema.max_nodes - 1} or 'auto', "
+                                  f"got {max_degree!r}")
+            self.max_degree = max(int(max_degree), 1)  # at least classes 0 and 1 (a head of one class is moot)
+        self.extra_channels = EXTRA_NODE_CHANNELS + int(block_degree)
         self.last_stats: dict = {}
         self.reset_stats()
 
@@ -178,28 +247,31 @@ class BlockAutoregressive(DiscreteDiffusion):
     def to_dict(self) -> dict:
         return {"name": self.name, "T": self.T, "transition": self.transition, "lambda_edge": self.lambda_edge,
                 "lambda_size": self.lambda_size, "max_block": self.max_block, "max_blocks": self.max_blocks,
-                "cond_drop": self.cond_drop}
+                "cond_drop": self.cond_drop, "block_degree": self.block_degree, "max_degree": self.max_degree}
 
     def denoiser_kwargs(self) -> dict:
         """Sizes of the block-causal denoiser: the doubled node set (``2 max_nodes + 1`` slots), two extra node
         channels (time, start flag) and the size head's ``max_block``."""
         kw = super().denoiser_kwargs()
-        kw.update(node_dim=self.node_states + EXTRA_NODE_CHANNELS, max_nodes=2 * self.schema.max_nodes + 1,
+        kw.update(node_dim=self.node_states + self.extra_channels, max_nodes=2 * self.schema.max_nodes + 1,
                   max_block=self.max_block)
+        if self.block_degree:
+            kw["max_degree"] = self.max_degree
         return kw
 
     @staticmethod
     def resolve(spec: dict, schema: Schema, dataset=None) -> dict:
-        """Fill ``max_block`` / ``max_blocks: auto`` (absent = auto) from the training graphs' structural blocks."""
+        """Fill ``max_block`` / ``max_blocks`` / ``max_degree: auto`` (absent = auto; the degree only with
+        ``block_degree``) from the training graphs' structural blocks."""
         spec = dict(spec)
-        want = [k for k in ("max_block", "max_blocks") if isinstance(spec.get(k, "auto"), str)
-                and spec.get(k, "auto") == "auto"]
+        keys = ("max_block", "max_blocks") + (("max_degree",) if spec.get("block_degree") is True else ())
+        want = [k for k in keys if isinstance(spec.get(k, "auto"), str) and spec.get(k, "auto") == "auto"]
         if not want:
             return spec
         if dataset is None:
             raise ConfigError(f"process.{want[0]}: 'auto' needs the training data")
-        biggest, most = block_statistics(dataset, schema.max_nodes)
-        found = {"max_block": biggest, "max_blocks": most}
+        biggest, most, degree = block_statistics(dataset, schema.max_nodes)
+        found = {"max_block": biggest, "max_blocks": most, "max_degree": degree}
         spec.update({k: found[k] for k in want})
         return spec
 
@@ -245,7 +317,8 @@ class BlockAutoregressive(DiscreteDiffusion):
 
     # ---- the doubled node set ---------------------------------------------------------------------------
     def assemble(self, clean_x: Tensor, clean_e: Tensor, noisy_x: Tensor, noisy_e: Tensor, node_time: Tensor,
-                 blocks: Tensor, clean_mask: Tensor, noisy_mask: Tensor) -> tuple[GraphState, Tensor]:
+                 blocks: Tensor, clean_mask: Tensor, noisy_mask: Tensor,
+                 node_degree: Tensor | None = None) -> tuple[GraphState, Tensor]:
         """The denoiser's input: start node, clean copies, noisy copies, and their levels (module docstring).
 
         Args:
@@ -254,20 +327,28 @@ class BlockAutoregressive(DiscreteDiffusion):
             node_time: noise step of each node's noisy copy (its block's step).
             blocks: block index per node (-1 at unused slots).
             clean_mask, noisy_mask: which clean / noisy copies are present.
+            node_degree: with ``block_degree``, the block degree of each node's block (both copies carry it,
+                scaled by ``max_degree``); required then, ignored otherwise.
 
         Shapes:
             clean_x, noisy_x: ``[B, N, node_states]``; clean_e, noisy_e: ``[B, N, N, Ke]``; node_time, blocks,
-            clean_mask, noisy_mask: ``[B, N]``; returns a state with ``2N + 1`` slots and levels ``[B, 2N + 1]``.
+            clean_mask, noisy_mask, node_degree: ``[B, N]``; returns a state with ``2N + 1`` slots and levels
+            ``[B, 2N + 1]``.
         """
         b, n = blocks.shape
         dt = clean_x.dtype if clean_x.is_floating_point() else torch.float32
         cm, nm = clean_mask.bool(), noisy_mask.bool()
-        zeros2 = clean_x.new_zeros(b, n, EXTRA_NODE_CHANNELS, dtype=dt)
-        start = clean_x.new_zeros(b, 1, self.node_states + EXTRA_NODE_CHANNELS, dtype=dt)
-        start[..., -1] = 1.0
-        xc = torch.cat([clean_x.to(dt), zeros2], -1) * cm.unsqueeze(-1).to(dt)
+        zero = clean_x.new_zeros(b, n, 1, dtype=dt)
+        start = clean_x.new_zeros(b, 1, self.node_states + self.extra_channels, dtype=dt)
+        start[..., self.node_states + 1] = 1.0  # channels: states, time, start flag (, block degree)
+        deg = []
+        if self.block_degree:
+            if node_degree is None:
+                raise ConfigError("process 'pard' with block_degree needs node_degree in assemble()")
+            deg = [(node_degree.to(dt) / self.max_degree).unsqueeze(-1)]
+        xc = torch.cat([clean_x.to(dt), zero, zero, *deg], -1) * cm.unsqueeze(-1).to(dt)
         tfrac = (node_time.to(dt) / self.T).unsqueeze(-1)
-        xn = torch.cat([noisy_x.to(dt), tfrac, zeros2[..., :1]], -1) * nm.unsqueeze(-1).to(dt)
+        xn = torch.cat([noisy_x.to(dt), tfrac, zero, *deg], -1) * nm.unsqueeze(-1).to(dt)
         x = torch.cat([start, xc, xn], 1)
         bi, bj = blocks.unsqueeze(2), blocks.unsqueeze(1)
         # PARD Sec. 4 (parallel training): clean-clean pairs clean, the pairs of block k on its noisy copy
@@ -283,26 +364,32 @@ class BlockAutoregressive(DiscreteDiffusion):
                             torch.where(cm, 2 * blocks + 2, -1), torch.where(nm, 2 * blocks + 1, -1)], 1)
         return GraphState(x=x, e=e, mask=mask), levels
 
-    def _size_logits(self, out: GraphState) -> Tensor:
+    def _head_logits(self, out: GraphState) -> tuple[Tensor, Tensor | None]:
+        """Size logits ``[B, L, max_block + 1]`` and, with ``block_degree``, degree logits per candidate size
+        ``[B, L, max_block + 1, max_degree + 1]`` (else ``None``)."""
         y, k = out.y, self.max_block + 1
+        d = self.max_degree + 1 if self.block_degree else 0
+        width = k * (1 + d)
         if y is None:
             raise SchemaError("process 'pard': the denoiser returned no size logits (it needs size_head=True and "
                               "a block= argument)")
-        if y.dim() == 2 and y.shape[1] % k == 0:
-            return y.reshape(y.shape[0], -1, k)
-        if y.dim() == 3 and y.shape[-1] == k:
-            return y
-        raise SchemaError(f"process 'pard': size logits of shape {tuple(y.shape)} do not have max_block + 1 = {k} "
-                          "classes per level")
+        if y.dim() == 2 and y.shape[1] % width == 0:
+            y = y.reshape(y.shape[0], -1, width)
+        if y.dim() != 3 or y.shape[-1] != width:
+            what = f"max_block + 1 = {k} size classes" + (f" and {k} x {d} degree logits" if d else "")
+            raise SchemaError(f"process 'pard': head logits of shape {tuple(y.shape)} do not have {what} per level")
+        degree = y[..., k:].reshape(*y.shape[:2], k, d) if d else None
+        return y[..., :k], degree
 
-    def split_logits(self, out: GraphState, blocks: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def split_logits(self, out: GraphState, blocks: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
         """Read the denoiser's output on the doubled set back in the original slots.
 
         Node logits come from the noisy copies; the logits of pair ``(i, j)`` from where block ``max(b_i, b_j)``
-        holds it (noisy-noisy within a block, noisy-clean across blocks); size logits per level.
+        holds it (noisy-noisy within a block, noisy-clean across blocks); size (and degree) logits per level.
 
         Shapes:
-            blocks: ``[B, N]``; returns ``[B, N, Kx]``, ``[B, N, N, Ke]`` (symmetric), ``[B, L, max_block + 1]``.
+            blocks: ``[B, N]``; returns ``[B, N, Kx]``, ``[B, N, N, Ke]`` (symmetric), ``[B, L, max_block + 1]``,
+            ``[B, L, max_block + 1, max_degree + 1]`` or ``None``.
         """
         n = blocks.shape[1]
         ox = out.x[:, 1 + n:, : self.kx].float()
@@ -310,7 +397,8 @@ class BlockAutoregressive(DiscreteDiffusion):
         vv, vr, rv = oe[:, 1 + n:, 1 + n:], oe[:, 1 + n:, 1:1 + n], oe[:, 1:1 + n, 1 + n:]
         bi, bj = blocks.unsqueeze(2).unsqueeze(-1), blocks.unsqueeze(1).unsqueeze(-1)
         le = torch.where(bi == bj, vv, torch.where(bi > bj, vr, rv))
-        return ox, 0.5 * (le + le.transpose(1, 2)), self._size_logits(out).float()
+        size, degree = self._head_logits(out)
+        return ox, 0.5 * (le + le.transpose(1, 2)), size.float(), None if degree is None else degree.float()
 
     @staticmethod
     def check_denoiser(denoiser) -> None:
@@ -343,27 +431,33 @@ class BlockAutoregressive(DiscreteDiffusion):
 
     def predict_blocks(self, denoiser, clean_x: Tensor, clean_e: Tensor, noisy_x: Tensor, noisy_e: Tensor,
                        node_time: Tensor, blocks: Tensor, clean_mask: Tensor, noisy_mask: Tensor, *,
-                       cond: Tensor | None = None, guidance: float = 0.0) -> tuple[Tensor, Tensor, Tensor, int]:
-        """Clean-category and block-size log-probabilities for the doubled set (:meth:`assemble`), guided.
+                       cond: Tensor | None = None, guidance: float = 0.0, node_degree: Tensor | None = None
+                       ) -> tuple[Tensor, Tensor, Tensor, Tensor | None, int]:
+        """Clean-category, block-size and block-degree log-probabilities for the doubled set (:meth:`assemble`),
+        guided.
 
         Returns:
-            ``(log p_X, log p_E, log p_size, calls)``; ``calls`` is the number of network evaluations (2 with
-            guidance).
+            ``(log p_X, log p_E, log p_size, log p_degree, calls)``; ``log p_degree`` is ``None`` without
+            ``block_degree``; ``calls`` is the number of network evaluations (2 with guidance).
 
         Shapes:
-            inputs as in :meth:`assemble`; returns ``[B, N, Kx]``, ``[B, N, N, Ke]``, ``[B, L, max_block + 1]``.
+            inputs as in :meth:`assemble`; returns ``[B, N, Kx]``, ``[B, N, N, Ke]``, ``[B, L, max_block + 1]``,
+            ``[B, L, max_block + 1, max_degree + 1]`` (the degree given each candidate size).
         """
-        inp, levels = self.assemble(clean_x, clean_e, noisy_x, noisy_e, node_time, blocks, clean_mask, noisy_mask)
+        inp, levels = self.assemble(clean_x, clean_e, noisy_x, noisy_e, node_time, blocks, clean_mask, noisy_mask,
+                                    node_degree)
         b = blocks.shape[0]
         t0 = torch.zeros(b, device=blocks.device, dtype=inp.x.dtype)
         outs = []
         for c in self._cond_inputs(cond, b, blocks.device, guidance):
-            lx, le, ls = self.split_logits(denoiser(inp, t0, c, block=levels), blocks)
-            outs.append((torch.log_softmax(lx, -1), torch.log_softmax(le, -1), torch.log_softmax(ls, -1)))
+            lx, le, ls, ld = self.split_logits(denoiser(inp, t0, c, block=levels), blocks)
+            outs.append([torch.log_softmax(lx, -1), torch.log_softmax(le, -1), torch.log_softmax(ls, -1)]
+                        + ([] if ld is None else [torch.log_softmax(ld, -1)]))
         if len(outs) == 1:
-            return (*outs[0], 1)
-        # Ho & Salimans 2022 eq. 6 on every categorical output (nodes, pairs, block sizes)
-        return (*(guided_log_probs(c, u, guidance) for c, u in zip(outs[0], outs[1])), 2)
+            out, calls = outs[0], 1
+        else:  # Ho & Salimans 2022 eq. 6 on every categorical output (nodes, pairs, block sizes and degrees)
+            out, calls = [guided_log_probs(c, u, guidance) for c, u in zip(outs[0], outs[1])], 2
+        return out[0], out[1], out[2], out[3] if len(out) > 3 else None, calls
 
     # ---- training -----------------------------------------------------------------------------------------
     def prepare_dataset(self, dataset) -> None:
@@ -397,6 +491,8 @@ class BlockAutoregressive(DiscreteDiffusion):
             ``block[g, k]`` = node CE (mean over block ``k``'s nodes) + ``lambda_edge`` x pair CE (mean over the
             pairs of block ``k``); ``size[g, r]`` = CE of the size of block ``r`` (0 = stop after the last block),
             predicted from blocks ``< r``; masks select the terms that exist (sizes above ``max_block`` are left out).
+            With ``block_degree`` also ``"degree": [B, K]`` (CE of block ``k``'s degree given its true size) and
+            ``"degree_mask"``.
         """
         self.check_denoiser(denoiser)
         x0, e0 = self.categories(batch)
@@ -417,9 +513,13 @@ class BlockAutoregressive(DiscreteDiffusion):
         noisy = self.sample_state(px, pe, mask, generator, dtype)
         clean = self.onehot(x0, e0, mask, dtype)
         cond = self._train_cond(batch, generator)
-        inp, levels = self.assemble(clean.x, clean.e, noisy.x, noisy.e, t_nodes, blocks, mask, mask)
+        node_degree = block_deg = None
+        if self.block_degree:  # PARD: every block's degree, a condition of its diffusion and a target of the head
+            block_deg = block_degrees((e0 > 0).long(), blocks)
+            node_degree = block_deg.gather(1, bl).clamp(max=self.max_degree) * mask
+        inp, levels = self.assemble(clean.x, clean.e, noisy.x, noisy.e, t_nodes, blocks, mask, mask, node_degree)
         out = denoiser(inp, torch.zeros(b, device=dev, dtype=dtype), cond, block=levels)
-        lx, le, ls = self.split_logits(out, blocks)
+        lx, le, ls, ld = self.split_logits(out, blocks)
         # DiGress eq. 2 per block: node CE + lambda CE over the block's pairs
         nll_x = -torch.log_softmax(lx, -1).gather(-1, x0.unsqueeze(-1)).squeeze(-1)
         nll_e = -torch.log_softmax(le, -1).gather(-1, e0.unsqueeze(-1)).squeeze(-1)
@@ -438,11 +538,26 @@ class BlockAutoregressive(DiscreteDiffusion):
         r = torch.arange(k + 1, device=dev).unsqueeze(0)
         size_mask = (r <= n_blocks.unsqueeze(1)) & (target <= self.max_block)
         nll_s = -torch.log_softmax(rows, -1).gather(-1, target.clamp(max=self.max_block).unsqueeze(-1)).squeeze(-1)
-        return {"block": per_block, "block_mask": block_mask, "size": nll_s * size_mask, "size_mask": size_mask,
-                "blocks": blocks}
+        parts = {"block": per_block, "block_mask": block_mask, "size": nll_s * size_mask, "size_mask": size_mask,
+                 "blocks": blocks}
+        if self.block_degree:
+            # PARD: the degree of block r given its (true) size, read at the same level as the size
+            drows = ld[:, 0::2][:, :k]
+            if drows.shape[1] < k:
+                drows = F.pad(drows, (0, 0, 0, 0, 0, k - drows.shape[1]))
+            size_idx = target[:, :k].clamp(max=self.max_block).view(b, k, 1, 1).expand(-1, -1, 1, drows.shape[-1])
+            dlog = torch.log_softmax(drows.gather(2, size_idx).squeeze(2), -1)  # [B, K, max_degree + 1]
+            deg_target = block_deg[:, :k].clamp(max=self.max_degree)
+            if deg_target.shape[1] < k:
+                deg_target = F.pad(deg_target, (0, k - deg_target.shape[1]))
+            degree_mask = block_mask & size_mask[:, :k]
+            parts["degree"] = -dlog.gather(-1, deg_target.unsqueeze(-1)).squeeze(-1) * degree_mask
+            parts["degree_mask"] = degree_mask
+        return parts
 
     def loss(self, denoiser, batch: GraphState, *, generator: torch.Generator | None = None) -> Tensor:
-        """Per-graph loss: mean over blocks of the block's CE + ``lambda_size`` x mean block-size CE.
+        """Per-graph loss: mean over blocks of the block's CE + ``lambda_size`` x (mean block-size CE + mean
+        block-degree CE, with ``block_degree``).
 
         Shapes:
             returns ``[B]``.
@@ -450,7 +565,9 @@ class BlockAutoregressive(DiscreteDiffusion):
         parts = self.block_losses(denoiser, batch, generator=generator)
         blocks = parts["block"].sum(1) / parts["block_mask"].sum(1).clamp(min=1)
         sizes = parts["size"].sum(1) / parts["size_mask"].sum(1).clamp(min=1)
+        if "degree" in parts:
+            sizes = sizes + parts["degree"].sum(1) / parts["degree_mask"].sum(1).clamp(min=1)
         return blocks + self.lambda_size * sizes
 
 
-__all__ = ["BlockAutoregressive", "block_statistics", "EXTRA_NODE_CHANNELS"]
+__all__ = ["BlockAutoregressive", "block_statistics", "block_degrees", "EXTRA_NODE_CHANNELS"]

@@ -5,7 +5,8 @@ Starting from the empty graph, every round ``r``:
 1. one network call on the graph so far predicts the size of block ``r`` (read at level ``2r``: the start node for
    ``r = 0``, else the clean copy of block ``r - 1``); it is drawn from the per-sample stream; 0 stops that sample.
    A size that would take the graph past ``schema.max_nodes`` is cut to fit (and counted); a graph already at
-   ``max_nodes`` stops;
+   ``max_nodes`` stops. With ``block_degree`` the block's degree is then drawn given that size, from the same call,
+   and conditions the block's diffusion;
 2. the block's nodes go into the next free slots and its nodes and pairs (within the block and to every earlier
    node) are drawn from the limit distribution;
 3. ``steps`` strided DiGress reverse steps (DiGress eq. 4, :meth:`DiscreteDiffusion.reverse_probs`) update ONLY the
@@ -34,13 +35,15 @@ from .noise import SampleNoise
 from .sde import _progress
 
 
-def _run_block(process, denoiser, cx, ce, nx, ne, node_time, blocks, r, ts, sub, cond, guidance, dtype, on_step):
+def _run_block(process, denoiser, cx, ce, nx, ne, node_time, blocks, r, ts, sub, cond, guidance, dtype, on_step,
+               node_degree=None):
     """The reverse chain of block ``r`` on a sub-batch of active samples, then the block's shadow.
 
     Args:
         cx, ce: clean one-hot categories (blocks ``< r`` final); nx, ne: noisy copies (shadows of blocks ``< r``).
         node_time: step of each node's noisy copy; blocks: block per slot (``r`` on the new block, -1 unused).
         ts: the strided steps ``T = t_0 > ... > 0``; sub: the sub-batch's streams; on_step: per-step hook.
+        node_degree: each node's block degree (with ``process.block_degree``), else ``None``.
 
     Returns:
         ``(cx, ce, nx, ne, node_time, calls)`` with block ``r`` clean in ``cx, ce`` and shadowed in ``nx, ne``.
@@ -62,8 +65,8 @@ def _run_block(process, denoiser, cx, ce, nx, ne, node_time, blocks, r, ts, sub,
     for i in range(len(ts) - 1):
         t, s = ts[i], ts[i + 1]
         tn = torch.where(in_r, torch.full_like(node_time, t), node_time)
-        log_px, log_pe, _, c = process.predict_blocks(denoiser, cx, ce, nx, ne, tn, blocks, clean_mask, present,
-                                                      cond=cond, guidance=guidance)
+        log_px, log_pe, _, _, c = process.predict_blocks(denoiser, cx, ce, nx, ne, tn, blocks, clean_mask, present,
+                                                         cond=cond, guidance=guidance, node_degree=node_degree)
         calls += c
         # DiGress eq. 4: p(x_s | x_t) = sum_x0 q(x_s | x_t, x0) p_theta(x0 | x_t), on block r only
         px, pe = process.reverse_probs(log_px.exp(), log_pe.exp(), GraphState(x=nx, e=ne, mask=present), t, s)
@@ -121,6 +124,7 @@ def block_ancestral(process, denoiser, state: GraphState, *, steps: int, noise: 
     ce = F.one_hot(torch.zeros(b, n, n, dtype=torch.long, device=dev), process.ke).to(dtype)
     nx, ne = cx.clone(), ce.clone()
     node_time = torch.zeros(b, n, dtype=torch.long, device=dev)
+    node_deg = torch.zeros(b, n, dtype=torch.long, device=dev) if process.block_degree else None
     count = torch.zeros(b, dtype=torch.long, device=dev)
     active = torch.ones(b, dtype=torch.bool, device=dev)
     calls = torch.zeros(b, dtype=torch.long)
@@ -138,9 +142,10 @@ def block_ancestral(process, denoiser, state: GraphState, *, steps: int, noise: 
         present = blk >= 0
         c_sub = None if y is None else y[idx.to(y.device)]
         # PARD Sec. 3.2: the size of block r from the clean prefix (level 2r), 0 = stop
-        _, _, log_size, c = process.predict_blocks(
+        _, _, log_size, log_deg, c = process.predict_blocks(
             denoiser, cx[idx, :cap], ce[idx, :cap, :cap], nx[idx, :cap], ne[idx, :cap, :cap], node_time[idx, :cap],
-            blk, present, present, cond=c_sub, guidance=guidance)
+            blk, present, present, cond=c_sub, guidance=guidance,
+            node_degree=None if node_deg is None else node_deg[idx, :cap])
         calls[idx.cpu()] += c
         size = _cat.sample_categorical(log_size[:, 2 * r].exp(), sub.rand(1)[:, 0].to(dev))
         if r == bound:
@@ -149,18 +154,25 @@ def block_ancestral(process, denoiser, state: GraphState, *, steps: int, noise: 
         room = full - count[idx]
         cut[idx[size > room]] = True
         size = torch.minimum(size, room)
+        degree = None
+        if log_deg is not None:  # PARD: the block's degree given its size, from the same network call
+            given = log_deg[:, 2 * r].gather(1, size.view(-1, 1, 1).expand(-1, 1, log_deg.shape[-1])).squeeze(1)
+            degree = _cat.sample_categorical(given.exp(), sub.rand(1)[:, 0].to(dev))
         go = size > 0
         active[idx[~go]] = False
         if not bool(go.any()):
             continue
         keep = go.nonzero().squeeze(1)
         idx, size, sub = idx[keep], size[keep], sub.subset(keep.tolist())
+        degree = None if degree is None else degree[keep]
         c_sub = None if c_sub is None else c_sub[keep.to(c_sub.device)]
         start, stop = count[idx], count[idx] + size
         cap = int(stop.max())
         slots = torch.arange(cap, device=dev).unsqueeze(0)
         new = (slots >= start.unsqueeze(1)) & (slots < stop.unsqueeze(1))
         blocks[idx, :cap] = torch.where(new, r, blocks[idx, :cap])
+        if degree is not None:
+            node_deg[idx, :cap] = torch.where(new, degree.unsqueeze(1), node_deg[idx, :cap])
         count[idx] = stop
 
         def on_step(s, sx, se, in_r, pair_r, idx=idx, cap=cap):
@@ -173,7 +185,8 @@ def block_ancestral(process, denoiser, state: GraphState, *, steps: int, noise: 
             callback(step_no[0] - 1, s / process.T, GraphState(x=vx, e=ve, mask=blocks >= 0, schema=process.schema))
 
         out = _run_block(process, denoiser, cx[idx, :cap], ce[idx, :cap, :cap], nx[idx, :cap], ne[idx, :cap, :cap],
-                         node_time[idx, :cap], blocks[idx, :cap], r, ts, sub, c_sub, guidance, dtype, on_step)
+                         node_time[idx, :cap], blocks[idx, :cap], r, ts, sub, c_sub, guidance, dtype, on_step,
+                         None if node_deg is None else node_deg[idx, :cap])
         cx[idx, :cap], ce[idx, :cap, :cap], nx[idx, :cap], ne[idx, :cap, :cap], node_time[idx, :cap] = out[:5]
         calls[idx.cpu()] += out[5]
 
