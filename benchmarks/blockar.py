@@ -5,7 +5,7 @@ QM9 side by side, and training throughput on MOSES.
                                  [--qm9-samples 1000] [--steps 25] [--cpu-model] [--batch B] [--root DIR]
                                  [--families OTHER_RESULT.json ...]
                                  [--moses-root DIR --moses-steps 20 --moses-batch 32 128 --moses-checkpointing]
-                                 [--throughput-preset pard-sbm] [--append] [--reuse]
+                                 [--throughput-preset pard-sbm] [--append] [--reuse] [--no-block-degree]
                                  [--out benchmarks/results/blockar]
 
 Quality runs reuse ``benchmarks/discrete.py`` (same training, sampling and evaluation code), adding the total
@@ -119,6 +119,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="benchmarks/results/blockar")
     p.add_argument("--append", action="store_true", help="keep rows of other presets already in <out>/blockar.json")
     p.add_argument("--reuse", action="store_true", help="evaluate a checkpoint this script already trained")
+    p.add_argument("--no-block-degree", action="store_true", help="train PARD without its block degree")
     args = p.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -126,7 +127,8 @@ def main(argv=None) -> int:
     link_raw(root, {r.split("-", 1)[1] for r in args.runs})
     dargs = argparse.Namespace(minutes=args.minutes, qm9_samples=[args.qm9_samples], qm9_steps=[args.steps],
                                graph_steps=[args.steps], cpu_model=args.cpu_model, batch=args.batch,
-                               bootstrap=args.bootstrap, out=str(out), reuse=args.reuse)
+                               bootstrap=args.bootstrap, out=str(out), reuse=args.reuse,
+                               process_overrides={"block_degree": False} if args.no_block_degree else None)
     old = out / "blockar.json"
     res = {"rows": discrete.previous_rows(old, args.runs) if args.append else []}
     name = "moses" if args.throughput_preset == "pard-moses" else args.throughput_preset.split("-", 1)[1]

@@ -59,6 +59,8 @@ def run_one(preset: str, args, root: Path) -> dict:
         overrides = {"model": dict(CPU_MODELS[model]), "train": {"batch_size": CPU_BATCH.get(dataset, 64)}}
     if getattr(args, "batch", None):
         overrides.setdefault("train", {})["batch_size"] = int(args.batch)
+    if getattr(args, "process_overrides", None):
+        overrides.setdefault("process", {}).update(args.process_overrides)
     t0 = time.perf_counter()
     run = Path(args.out) / preset
     if getattr(args, "reuse", False) and (run / "checkpoint" / "config.json").is_file():
@@ -139,6 +141,8 @@ def budget_text(r: dict) -> str:
         parts.append(f"batch {bs}")
     if r.get("group_by_size"):
         parts.append("batches grouped by size")
+    for key, value in (over.get("process") or {}).items():
+        parts.append(f"{key}={value}")
     return f"{r['budget_minutes']} min CPU" + (f" ({', '.join(parts)})" if parts else "")
 
 

@@ -37,7 +37,7 @@ _NUMERIC: dict[str, tuple[str, float | None, bool, float | None, bool]] = {
     "group_by_size": ("int", 0, True, None, True),
 }
 _OPTIONAL = {"max_steps", "max_minutes", "grad_clip", "ema_decay"}
-_BOOLS = ("amp", "keep_last_good")
+_BOOLS = ("amp", "keep_last_good", "ema_warmup")
 
 
 def _range_text(lo, lo_inc, hi, hi_inc) -> str:
@@ -103,6 +103,8 @@ class TrainConfig:
         lr_gamma: per-epoch factor of the exponential schedule.
         grad_clip: clip the global gradient norm to this value (``None``: no clipping; the norm is still logged).
         ema_decay: decay of the exponential moving average of the parameters (``None``: no EMA).
+        ema_warmup: the decay of step ``n`` is ``min(ema_decay, (1 + n) / (10 + n))`` (diffusers' schedule), so a
+            short run's average is not mostly its initial weights; ``false``: ``ema_decay`` from the first step.
         grad_accum: micro-batches accumulated per optimizer step.
         amp: bf16 autocast; only effective on CUDA.
         seed: seed of data order, noise and torch's global RNG.
@@ -131,6 +133,7 @@ class TrainConfig:
     lr_gamma: float = 1.0
     grad_clip: float | None = 1.0
     ema_decay: float | None = 0.999
+    ema_warmup: bool = True
     grad_accum: int = 1
     amp: bool = False
     seed: int = 0

@@ -201,7 +201,8 @@ class Trainer:
         else:
             self._train_module = self._model
         # after wrapping: DDP has broadcast rank 0's weights, so every rank's EMA starts from the same ones
-        self._ema = EMA(self._model, config.ema_decay) if config.ema_decay is not None else None
+        self._ema = EMA(self._model, config.ema_decay, warmup=config.ema_warmup) if config.ema_decay is not None \
+            else None
         self.optimizer = torch.optim.AdamW(
             self._model.parameters(), lr=config.lr, betas=config.betas, eps=config.eps,
             weight_decay=config.weight_decay,
@@ -396,7 +397,7 @@ class Trainer:
             return
         self.optimizer.step()
         if self._ema is not None:
-            self._ema.update()
+            self._ema.update(self.step + 1)  # the step this update completes (restored on resume)
         self._skipped_in_a_row = 0
         self.batch_in_epoch = done
         self.step += 1

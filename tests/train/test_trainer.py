@@ -265,6 +265,32 @@ def test_ema_update_math():
         EMA(model, decay=1.0)
 
 
+def test_ema_warmup_schedule_follows_the_model_early():
+    model = nn.Linear(3, 4)
+    ema = EMA(model, decay=0.999, warmup=True)
+    assert [round(ema.decay_at(n), 4) for n in (1, 2, 10, 100)] == [0.1818, 0.25, 0.55, 0.9182]
+    assert ema.decay_at(20000) == 0.999 and EMA(model, decay=0.999).decay_at(1) == 0.999
+    before = model.weight.detach().clone()
+    with torch.no_grad():
+        model.weight.add_(1.0)
+    ema.update(1)
+    assert torch.allclose(ema.module.weight, (2 / 11) * before + (9 / 11) * model.weight, atol=1e-6)
+    # after 1,000 updates towards fixed weights, the warm-up average keeps a negligible share of the start; the
+    # constant decay keeps 0.999 ** 1000 = 37% of it
+    plain = EMA(model, decay=0.999)
+    warm = EMA(model, decay=0.999, warmup=True)
+    start = model.weight.detach().clone()
+    with torch.no_grad():
+        model.weight.add_(1.0)
+    for n in range(1, 1001):
+        plain.update()
+        warm.update(n)
+    share = lambda e: float(((model.weight - e.module.weight) / (model.weight - start)).mean())  # noqa: E731
+    assert abs(share(plain) - 0.999**1000) < 1e-3 and share(warm) < 0.01
+    with pytest.raises(ValueError, match="needs the update number"):
+        warm.update()
+
+
 def test_trainer_ema_follows_the_model(train_set, tmp_path):
     tr = _trainer(train_set, tmp_path, resume_config(max_steps=3, ema_decay=0.5, warmup_steps=0))
     start = [p.detach().clone() for p in tr.model.parameters()]
