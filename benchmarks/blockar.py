@@ -72,8 +72,8 @@ def moses_throughput(root: Path, steps: int, cpu_model: bool, batch_sizes=None, 
 
 
 def families_table(paths) -> str:
-    lines = ["| family | run | steps | valid % (strict) | unique % | novel % | FCD | budget | trained steps | "
-             "graphs/s | network calls/graph |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| family | run | steps | valid % (strict) | valid and connected % | unique % | novel % | FCD | budget | "
+             "trained steps | graphs/s | network calls/graph |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for p in paths:
         p = Path(p)
         if not p.is_file():
@@ -91,7 +91,9 @@ def families_table(paths) -> str:
                 res = e["result"]
                 fcd = res.get("fcd")
                 budget = discrete.budget_text(r) if "model_overrides" in r else f"{r['budget_minutes']} min CPU"
+                conn = res.get("valid_connected")
                 lines.append(f"| {family} | {name} | {e['steps']} | {100 * res['validity_strict']:.1f} | "
+                             f"{'–' if conn is None else f'{100 * conn:.1f}'} | "
                              f"{100 * (res['uniqueness'] or 0):.1f} | {100 * (res['novelty'] or 0):.1f} | "
                              f"{'–' if fcd is None else f'{fcd:.2f}'} | {budget} | {r['trained_steps']} | "
                              f"{e['graphs_per_second']} | {e.get('network_calls_per_graph', '–')} |")

@@ -148,8 +148,8 @@ def budget_text(r: dict) -> str:
 
 def markdown(rows, paper=None) -> str:
     paper = PAPER if paper is None else paper
-    mol = ["| run | steps | valid % (strict) | unique % | novel % | FCD | budget | trained steps | params |",
-           "|---|---|---|---|---|---|---|---|---|"]
+    mol = ["| run | steps | valid % (strict) | valid and connected % | unique % | novel % | FCD | budget | "
+           "trained steps | params |", "|---|---|---|---|---|---|---|---|---|---|"]
     gra = ["| dataset | run | steps | V.U.N. % | deg | clus | orbit | spec | budget | trained steps |",
            "|---|---|---|---|---|---|---|---|---|---|"]
     seen = set()
@@ -159,7 +159,9 @@ def markdown(rows, paper=None) -> str:
             res = e["result"]
             if res.get("kind") == "molecules":
                 fcd = res.get("fcd")
+                conn = res.get("valid_connected")  # rows evaluated before it existed lack it
                 mol.append(f"| {r['preset']} | {e['steps']} | {100 * res['validity_strict']:.1f} | "
+                           f"{'–' if conn is None else f'{100 * conn:.1f}'} | "
                            f"{100 * (res['uniqueness'] or 0):.1f} | {100 * (res['novelty'] or 0):.1f} | "
                            f"{'–' if fcd is None else f'{fcd:.2f}'} | {budget} | {r['trained_steps']} | "
                            f"{r['parameters']:,} |")
@@ -174,7 +176,7 @@ def markdown(rows, paper=None) -> str:
             seen.add(r["dataset"])
             for name, p in paper.get(r["dataset"], {}).items():
                 if r["dataset"] in ("qm9", "zinc250k"):
-                    mol.append(f"| {name}, paper | – | {p.get('valid', '–')} | {p.get('unique', '–')} | – | "
+                    mol.append(f"| {name}, paper | – | {p.get('valid', '–')} | – | {p.get('unique', '–')} | – | "
                                f"{p.get('fcd', '–')} | GPU | – | – |")
                 else:
                     cells = " | ".join(str(p.get(k, "–")) for k in ("degree", "clustering", "orbit", "spectral"))

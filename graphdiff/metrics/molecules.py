@@ -12,6 +12,9 @@ Validity (three named definitions, all always reported; :mod:`graphdiff.convert.
 - ``corrected``: :func:`~graphdiff.convert.validity.correct_valence` (GDSS's bond-order repair + largest
   fragment) yields a molecule.
 
+``valid_connected`` (with ``validity="strict"``): the fraction of samples that are strictly valid *and* one
+connected molecule (no ``.`` in the canonical SMILES).
+
 A strictly valid sample is valid under the other two. ``validity=`` of :func:`molecule_metrics` picks which
 molecule stands for a sample in every other metric: the whole molecule (``strict``, MOSES), the largest fragment
 (``relaxed``) or the repaired one (``corrected``, GDSS computes FCD/NSPDK on these).
@@ -415,6 +418,13 @@ def molecule_metrics(
         res["validity"] = len(valid) / n
         for j, name in enumerate(VALIDITY_DEFINITIONS):
             res[f"validity_{name}"] = sum(f[j] for f in flags) / n
+        # strictly valid AND one fragment: strict validity accepts "C.C.O" (three separate atoms), which a
+        # generator that leaves nodes unconnected scores well on; this says how much of it is whole molecules
+        if validity == "strict":
+            res["valid_connected"] = sum(1 for c in can if c and "." not in c) / n
+        else:
+            res["valid_connected"] = None
+            undefined["valid_connected"] = "computed with validity='strict' only"
         cnt = Counter(valid)
         uniq = list(cnt)
         w = np.fromiter(cnt.values(), dtype=np.int64) if cnt else np.zeros(0, dtype=np.int64)

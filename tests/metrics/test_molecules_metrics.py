@@ -92,6 +92,9 @@ def test_validity_definition_selects_downstream_molecules():
     fixed = M.molecule_metrics(gen, SMALL, metrics=("validity",), validity="corrected", n_jobs=1)
     assert strict["n_valid"] == 2 and fixed["n_valid"] == 3
     assert fixed["validity"] == 1.0 and fixed["settings"]["validity_definition"] == "corrected"
+    # "CC.O" sanitizes (strictly valid) but is two molecules: valid_connected counts whole molecules only
+    assert strict["valid_connected"] == pytest.approx(1 / 3) and strict["validity_strict"] == pytest.approx(2 / 3)
+    assert fixed["valid_connected"] is None and "valid_connected" in fixed["undefined"]
     with pytest.raises(DataError):
         M.molecule_metrics(gen, SMALL, validity="loose")
 
