@@ -122,6 +122,8 @@ def main(argv=None) -> int:
     p.add_argument("--append", action="store_true", help="keep rows of other presets already in <out>/blockar.json")
     p.add_argument("--reuse", action="store_true", help="evaluate a checkpoint this script already trained")
     p.add_argument("--no-block-degree", action="store_true", help="train PARD without its block degree")
+    p.add_argument("--compile", action="store_true",
+                   help="train through torch.compile (train.compile; the compilation counts against --minutes)")
     args = p.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -129,7 +131,7 @@ def main(argv=None) -> int:
     link_raw(root, {r.split("-", 1)[1] for r in args.runs})
     dargs = argparse.Namespace(minutes=args.minutes, qm9_samples=[args.qm9_samples], qm9_steps=[args.steps],
                                graph_steps=[args.steps], cpu_model=args.cpu_model, batch=args.batch,
-                               bootstrap=args.bootstrap, out=str(out), reuse=args.reuse,
+                               bootstrap=args.bootstrap, out=str(out), reuse=args.reuse, compile=args.compile,
                                process_overrides={"block_degree": False} if args.no_block_degree else None)
     old = out / "blockar.json"
     res = {"rows": discrete.previous_rows(old, args.runs) if args.append else []}

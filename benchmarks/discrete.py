@@ -61,6 +61,8 @@ def run_one(preset: str, args, root: Path) -> dict:
         overrides.setdefault("train", {})["batch_size"] = int(args.batch)
     if getattr(args, "process_overrides", None):
         overrides.setdefault("process", {}).update(args.process_overrides)
+    if getattr(args, "compile", False):
+        overrides.setdefault("train", {})["compile"] = True
     t0 = time.perf_counter()
     run = Path(args.out) / preset
     if getattr(args, "reuse", False) and (run / "checkpoint" / "config.json").is_file():
@@ -141,6 +143,8 @@ def budget_text(r: dict) -> str:
         parts.append(f"batch {bs}")
     if r.get("group_by_size"):
         parts.append("batches grouped by size")
+    if (over.get("train") or {}).get("compile"):
+        parts.append("train.compile, compilation inside the budget")
     for key, value in (over.get("process") or {}).items():
         parts.append(f"{key}={value}")
     return f"{r['budget_minutes']} min CPU" + (f" ({', '.join(parts)})" if parts else "")

@@ -62,7 +62,8 @@ class BlockStructure:
         pool_pair_level: ``pair_level`` on real off-diagonal pairs, ``-1`` elsewhere (flattened), for pooling.
         attend: node ``i`` may read node ``j`` (both real, ``level_j <= level_i``).
         prefix_count: number of real nodes in blocks ``<= level_i`` (as a float), 0 at padded slots.
-        n_levels: number of graph-level vectors, ``max(level) + 1`` over the batch (at least 1).
+        n_levels: number of graph-level vectors, ``max(level) + 1`` over the batch (at least 1; the number of
+            slots inside ``torch.compile``).
         causal: a block assignment was given (``False``: one block, no causal mask).
 
     Shapes:
@@ -94,7 +95,12 @@ class BlockStructure:
         pool_pair_level = pair_level.masked_fill(~off, -1).reshape(b, n * n)
         attend = real_pairs & (level.unsqueeze(1) <= level.unsqueeze(2))
         prefix_count = attend.sum(-1).to(dtype)
-        n_levels = int(level.max()) + 1 if level.numel() and bool((level >= 0).any()) else 1
+        if torch.compiler.is_compiling():
+            # inside torch.compile (train.compile): a shape bound instead of a data-dependent count keeps one graph;
+            # levels past the last real one get vectors that nothing reads (and zero size logits)
+            n_levels = max(n, 1)
+        else:
+            n_levels = int(level.max()) + 1 if level.numel() and bool((level >= 0).any()) else 1
         return cls(mask, level, pair_level, pool_pair_level, attend, prefix_count, n_levels, causal)
 
     def at_nodes(self, v: Tensor) -> Tensor:
@@ -442,7 +448,8 @@ class PPGNTransformerDenoiser(nn.Module):
                 raise SchemaError(f"block must hold integer block indices, got dtype {block.dtype}")
             level = torch.where(mask, block.long(), -1)
             real = level[mask]
-            if real.numel() and (int(real.min()) < 0 or int(real.max()) >= self.max_nodes):
+            # a data-dependent check: skipped inside torch.compile (train.compile), where it would split the graph
+            if not torch.compiler.is_compiling() and real.numel() and (int(real.min()) < 0 or int(real.max()) >= self.max_nodes):
                 raise SchemaError(f"block indices of real nodes must be in [0, max_nodes={self.max_nodes}), got "
                                   f"{int(real.min())}..{int(real.max())}")
         return t, cond, level

@@ -37,7 +37,7 @@ _NUMERIC: dict[str, tuple[str, float | None, bool, float | None, bool]] = {
     "group_by_size": ("int", 0, True, None, True),
 }
 _OPTIONAL = {"max_steps", "max_minutes", "grad_clip", "ema_decay"}
-_BOOLS = ("amp", "keep_last_good", "ema_warmup")
+_BOOLS = ("amp", "keep_last_good", "ema_warmup", "compile")
 
 
 def _range_text(lo, lo_inc, hi, hi_inc) -> str:
@@ -107,6 +107,9 @@ class TrainConfig:
             short run's average is not mostly its initial weights; ``false``: ``ema_decay`` from the first step.
         grad_accum: micro-batches accumulated per optimizer step.
         amp: bf16 autocast; only effective on CUDA.
+        compile: train through ``torch.compile(model, dynamic=True)`` (fused kernels; one graph for all batch
+            shapes). The first step pays the compilation (minutes on a CPU, cached between runs); checkpoints and
+            the EMA hold the plain module. Needs a C++ compiler on CPU (Triton on CUDA).
         seed: seed of data order, noise and torch's global RNG.
         log_every: write a line to ``log.jsonl`` every this many steps.
         ckpt_every: write a checkpoint every this many steps (0: only when training stops).
@@ -136,6 +139,7 @@ class TrainConfig:
     ema_warmup: bool = True
     grad_accum: int = 1
     amp: bool = False
+    compile: bool = False
     seed: int = 0
     log_every: int = 10
     ckpt_every: int = 200

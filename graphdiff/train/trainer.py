@@ -33,6 +33,7 @@ from . import distributed as D
 from .batching import graph_sizes, group_by_size
 from .checkpoint import MODEL, TRAINING_STATE, load_checkpoint, load_weights, resolve_checkpoint, save_checkpoint
 from .config import TrainConfig
+from .compile import compile_errors, compile_module
 from .ema import EMA
 
 STATE_VERSION = 1
@@ -200,6 +201,8 @@ class Trainer:
             self._train_module: nn.Module = nn.parallel.DistributedDataParallel(self._model, device_ids=ids)
         else:
             self._train_module = self._model
+        # the loss runs through the compiled wrapper; the optimizer, EMA and checkpoints keep the plain module
+        self._loss_module = compile_module(self._train_module) if config.compile else self._train_module
         # after wrapping: DDP has broadcast rank 0's weights, so every rank's EMA starts from the same ones
         self._ema = EMA(self._model, config.ema_decay, warmup=config.ema_warmup) if config.ema_decay is not None \
             else None
@@ -358,7 +361,7 @@ class Trainer:
         self.lr = lr = self.schedule(self.step, self.epoch)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        self._train_module.train()
+        self._loss_module.train()
         self.optimizer.zero_grad(set_to_none=True)
 
         global_batches = [order[m * bs:(m + 1) * bs] for m in micro]
@@ -373,8 +376,8 @@ class Trainer:
             gen.manual_seed(derive_seed(cfg.seed, "noise", self.step, j, self.rank))
             sync = self._train_module.no_sync() if ddp and j < len(global_batches) - 1 else nullcontext()
             with sync:
-                with self._autocast():
-                    per_graph = self.process.loss(self._train_module, batch, generator=gen)
+                with self._autocast(), compile_errors(self.config.compile):
+                    per_graph = self.process.loss(self._loss_module, batch, generator=gen)
                 if not isinstance(per_graph, torch.Tensor) or tuple(per_graph.shape) != (len(share),):
                     got = tuple(per_graph.shape) if isinstance(per_graph, torch.Tensor) else type(per_graph).__name__
                     raise TrainingError(
