@@ -449,7 +449,8 @@ class PPGNTransformerDenoiser(nn.Module):
             level = torch.where(mask, block.long(), -1)
             real = level[mask]
             # a data-dependent check: skipped inside torch.compile (train.compile), where it would split the graph
-            if not torch.compiler.is_compiling() and real.numel() and (int(real.min()) < 0 or int(real.max()) >= self.max_nodes):
+            checked = not torch.compiler.is_compiling() and real.numel()
+            if checked and (int(real.min()) < 0 or int(real.max()) >= self.max_nodes):
                 raise SchemaError(f"block indices of real nodes must be in [0, max_nodes={self.max_nodes}), got "
                                   f"{int(real.min())}..{int(real.max())}")
         return t, cond, level
