@@ -45,3 +45,29 @@ def time_train_steps(pipe, ds, batch_size: int, steps: int, *, lr: float = 1e-4,
             "graphs_per_s": round(bs / mean, 1), "mean_padded_nodes": round(sum(padded) / len(padded), 2),
             "warmup_steps": warmup, "warmup_seconds": round(warm, 1), "final_loss": round(float(loss.detach()), 4),
             "note": "each step includes assembling its batch"}
+
+
+def run_and_write(presets, run_preset, args, root, out, name: str, markdown, **meta_extra) -> str:
+    """Run ``run_preset(preset, args, root)`` for each preset, then write ``<out>/<name>.json`` (the rows, the
+    command, the load average at the end, the time and torch's thread count, plus ``meta_extra``) and
+    ``<out>/<name>.md`` (``markdown(rows)`` and the command); returns the markdown."""
+    import json
+    import sys
+    from pathlib import Path
+
+    import torch
+
+    rows = []
+    for preset in presets:
+        print(f"== {preset}", flush=True)
+        rows.append(run_preset(preset, args, root))
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    meta = {"command": "python " + " ".join(sys.argv), "load_average_at_end": os.getloadavg()[0],
+            "finished": time.strftime("%Y-%m-%d %H:%M:%S"), "threads": torch.get_num_threads(),
+            "torch": torch.__version__, **meta_extra}
+    (out / f"{name}.json").write_text(json.dumps({"rows": rows, **meta}, indent=1))
+    md = markdown(rows) + f"\n`{meta['command']}` (torch {meta['torch']}, {meta['threads']} threads)\n"
+    (out / f"{name}.md").write_text(md)
+    print(md)
+    return md

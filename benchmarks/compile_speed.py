@@ -19,13 +19,12 @@ import json
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import discrete  # noqa: E402
 from _offline import link_raw  # noqa: E402
-from _timing import time_train_steps  # noqa: E402
+from _timing import run_and_write, time_train_steps  # noqa: E402
 
 
 def run_preset(preset: str, args, root: Path) -> dict:
@@ -92,21 +91,7 @@ def main(argv=None) -> int:
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="inductor-")
     root = Path(args.root) if args.root else Path(tempfile.mkdtemp(prefix="compile-bench-"))
     link_raw(root, {x.split("-", 1)[1] for x in args.presets})
-    rows = []
-    for preset in args.presets:
-        print(f"== {preset}", flush=True)
-        rows.append(run_preset(preset, args, root))
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    import torch
-
-    meta = {"command": "python " + " ".join(sys.argv), "load_average_at_end": os.getloadavg()[0],
-            "finished": time.strftime("%Y-%m-%d %H:%M:%S"), "threads": torch.get_num_threads(),
-            "torch": torch.__version__, "fresh_cache": args.fresh_cache}
-    (out / "compile.json").write_text(json.dumps({"rows": rows, **meta}, indent=1))
-    md = markdown(rows) + f"\n`{meta['command']}` (torch {meta['torch']}, {meta['threads']} threads)\n"
-    (out / "compile.md").write_text(md)
-    print(md)
+    run_and_write(args.presets, run_preset, args, root, args.out, "compile", markdown, fresh_cache=args.fresh_cache)
     return 0
 
 

@@ -14,16 +14,14 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import discrete  # noqa: E402
 from _offline import link_raw  # noqa: E402
-from _timing import time_train_steps  # noqa: E402
+from _timing import run_and_write, time_train_steps  # noqa: E402
 
 
 def epoch_padding(order, sizes, bs: int) -> dict:
@@ -100,18 +98,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     root = Path(args.root) if args.root else Path(tempfile.mkdtemp(prefix="grouping-bench-"))
     link_raw(root, {x.split("-", 1)[1] for x in args.presets})
-    rows = []
-    for preset in args.presets:
-        print(f"== {preset}", flush=True)
-        rows.append(run_preset(preset, args, root))
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    meta = {"command": "python " + " ".join(sys.argv), "load_average_at_end": os.getloadavg()[0],
-            "finished": time.strftime("%Y-%m-%d %H:%M:%S"), "threads": __import__("torch").get_num_threads()}
-    (out / "grouping.json").write_text(json.dumps({"rows": rows, **meta}, indent=1))
-    md = markdown(rows) + f"\n`{meta['command']}`\n"
-    (out / "grouping.md").write_text(md)
-    print(md)
+    run_and_write(args.presets, run_preset, args, root, args.out, "grouping", markdown)
     return 0
 
 
