@@ -17,31 +17,18 @@ from ..errors import ConfigError
 
 
 def compile_module(module: nn.Module) -> nn.Module:
-    """``torch.compile(module, dynamic=True)``; it shares ``module``'s parameters, and compiles at its first call.
-
-    Raises:
-        ConfigError: this torch has no ``torch.compile``.
-    """
-    if not hasattr(torch, "compile"):
-        raise ConfigError(f"train.compile needs torch >= 2.0 (this is {torch.__version__}); set train.compile: false")
+    """``torch.compile(module, dynamic=True)``; it shares ``module``'s parameters, and compiles at its first call."""
     return torch.compile(module, dynamic=True)
 
 
 def _compile_error_types() -> tuple[type[BaseException], ...]:
-    types: list[type[BaseException]] = []
-    try:
-        from torch._dynamo.exc import BackendCompilerFailed
+    from torch._dynamo.exc import BackendCompilerFailed
 
-        types.append(BackendCompilerFailed)
-    except ImportError:  # pragma: no cover - torch without dynamo
-        pass
     try:
-        from torch._inductor.exc import InductorError
-
-        types.append(InductorError)
+        from torch._inductor.exc import InductorError  # newer torch wraps compiler failures in this
     except ImportError:  # pragma: no cover - older torch
-        pass
-    return tuple(types)
+        return (BackendCompilerFailed,)
+    return (BackendCompilerFailed, InductorError)
 
 
 @contextmanager
