@@ -38,6 +38,7 @@ from ..errors import ConfigError, SchemaError
 from ..state import GraphState
 from .features import ExtraFeatures
 from .layers import check_inputs, check_sizes, pair_mask, run_layers, timestep_embedding
+from .ppgn_cache import PrefixCache
 
 __all__ = ["PPGNTransformerDenoiser", "PPGNTransformerLayer", "BlockStructure", "block_causal_matmul", "causal_pool"]
 
@@ -83,6 +84,7 @@ class BlockStructure:
     prefix_count: Tensor
     n_levels: int
     causal: bool
+    recorder: object | None = None  # a prefix-cache recorder (graphdiff.nn.ppgn_cache) during a recording pass
 
     # Paper: Zhao et al. 2024, PARD, "parallel training" (causal block mask, here per block index).
     @classmethod
@@ -190,13 +192,19 @@ def causal_pool(h: Tensor, level: Tensor, n_levels: int, eps: float = 1e-6) -> T
     mx = h.new_full((b, n_levels, f), -big).scatter_reduce(1, idx_f, torch.where(hv, h, -big), "amax")
     mn = h.new_full((b, n_levels, f), big).scatter_reduce(1, idx_f, torch.where(hv, h, big), "amin")
     mx, mn = torch.cummax(mx, 1).values, torch.cummin(mn, 1).values
+    return finish_pool(count, s1, s2, mn, mx, eps)
+
+
+def finish_pool(count: Tensor, s1: Tensor, s2: Tensor, mn: Tensor, mx: Tensor, eps: float = 1e-6) -> Tensor:
+    """``[mean, min, max, std]`` from an entry count ``[..., 1]``, sums ``s1``, sums of squares ``s2``, minima and
+    maxima ``[..., F]`` (zeros where the count is 0); the last step of :func:`causal_pool`."""
     any_ = count > 0
     c = count.clamp(min=1)
     mean = s1 / c
     var = s2 / c - mean * mean
     std = var.clamp(min=eps).sqrt()
     out = torch.cat([mean, torch.where(any_, mn, 0.0), torch.where(any_, mx, 0.0), std], -1)
-    return out * any_.to(h.dtype)
+    return out * any_.to(s1.dtype)
 
 
 # ---- one layer --------------------------------------------------------------------------------------------------
@@ -261,6 +269,9 @@ class PPGNTransformerLayer(nn.Module):
     def forward(self, x: Tensor, e: Tensor, y: Tensor, s: BlockStructure) -> tuple[Tensor, Tensor, Tensor]:
         bsz, n, d = x.shape
         h_, dh = self.n_heads, d // self.n_heads
+        rec = s.recorder
+        if rec is not None:
+            rec.layer_input(x, y)
         nm = s.mask.unsqueeze(-1).to(x.dtype)
         pm = (s.pair_level >= 0).unsqueeze(-1).to(e.dtype)
 
@@ -293,11 +304,15 @@ class PPGNTransformerLayer(nn.Module):
         if self.ppgn:
             ep = self.norm_p(e)
             a, b = self.m1(ep) * pm, self.m2(ep) * pm
+            if rec is not None:
+                rec.ppgn_factors(a, b)
             prod = block_causal_matmul(a, b, s.level if s.causal else None)  # a, b are zero off real pairs
             count = torch.maximum(s.prefix_count.unsqueeze(2), s.prefix_count.unsqueeze(1)).clamp(min=1.0)
             prod = 0.5 * (prod + prod.transpose(1, 2)) / count.unsqueeze(-1)
             e = e + self.drop(self.out_p(prod)) * pm
         e = e + self.drop(self.ff_e(self.norm_ffe(e))) * pm
+        if rec is not None:
+            rec.layer_output(e)
 
         # graph vector per block from the nodes and pairs of blocks <= that block
         if self.update_y:
@@ -476,14 +491,25 @@ class PPGNTransformerDenoiser(nn.Module):
 
     # ---- forward ---------------------------------------------------------------------------------------------------
     def forward(self, state: GraphState, t: Tensor, cond: Tensor | None = None, *,
-                block: Tensor | None = None) -> GraphState:
+                block: Tensor | None = None, cache: PrefixCache | None = None) -> GraphState:
         """Logits for the noisy batch ``state`` at times ``t``; see the class docstring for shapes and the causal
-        rule."""
+        rule.
+
+        ``cache`` (a :class:`~graphdiff.nn.ppgn_cache.PrefixCache`, sampling only): a call whose inputs differ from
+        the cache's recorded call only at each graph's highest block level recomputes just that level; any other
+        call runs the whole network and records it. Ignored with gradients, in training mode or with structural
+        features."""
         t, cond, level = self._check_inputs(state, t, cond, block)
+        recorder = None
+        if cache is not None:
+            out, recorder = cache.begin(self, state, t, cond, level, block is not None)
+            if out is not None:
+                return out
         mask = state.mask.bool()
         b, n = mask.shape
         dt = state.x.dtype
         s = BlockStructure.build(mask, level, causal=block is not None, dtype=dt)
+        s.recorder = recorder
         lv = s.n_levels
         nm = mask.unsqueeze(-1).to(dt)
         pm = (s.pair_level >= 0).unsqueeze(-1).to(dt)
@@ -532,6 +558,8 @@ class PPGNTransformerDenoiser(nn.Module):
             last = level.amax(1) if n else torch.full((b,), -1, device=mask.device)
             rows = (torch.arange(lv, device=mask.device).unsqueeze(0) <= last.unsqueeze(1)).to(dt)
             size = (logits * rows.unsqueeze(-1)).reshape(b, -1)
+        if recorder is not None:
+            cache.store(recorder, s, x=x, y=y, out_x=out_x, out_e=out_e, size=size)
         return GraphState(x=out_x, e=out_e, y=size, mask=state.mask)
 
     def size_logits(self, out: GraphState | Tensor) -> Tensor:

@@ -431,10 +431,13 @@ class BlockAutoregressive(DiscreteDiffusion):
 
     def predict_blocks(self, denoiser, clean_x: Tensor, clean_e: Tensor, noisy_x: Tensor, noisy_e: Tensor,
                        node_time: Tensor, blocks: Tensor, clean_mask: Tensor, noisy_mask: Tensor, *,
-                       cond: Tensor | None = None, guidance: float = 0.0, node_degree: Tensor | None = None
-                       ) -> tuple[Tensor, Tensor, Tensor, Tensor | None, int]:
+                       cond: Tensor | None = None, guidance: float = 0.0, node_degree: Tensor | None = None,
+                       caches: list | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor | None, int]:
         """Clean-category, block-size and block-degree log-probabilities for the doubled set (:meth:`assemble`),
         guided.
+
+        ``caches``: one :class:`~graphdiff.nn.ppgn_cache.PrefixCache` per condition input (two with guidance),
+        passed to the denoiser as ``cache=``; ``None`` calls it without one.
 
         Returns:
             ``(log p_X, log p_E, log p_size, log p_degree, calls)``; ``log p_degree`` is ``None`` without
@@ -449,8 +452,9 @@ class BlockAutoregressive(DiscreteDiffusion):
         b = blocks.shape[0]
         t0 = torch.zeros(b, device=blocks.device, dtype=inp.x.dtype)
         outs = []
-        for c in self._cond_inputs(cond, b, blocks.device, guidance):
-            lx, le, ls, ld = self.split_logits(denoiser(inp, t0, c, block=levels), blocks)
+        for i, c in enumerate(self._cond_inputs(cond, b, blocks.device, guidance)):
+            kw = {} if caches is None else {"cache": caches[i]}
+            lx, le, ls, ld = self.split_logits(denoiser(inp, t0, c, block=levels, **kw), blocks)
             outs.append([torch.log_softmax(lx, -1), torch.log_softmax(le, -1), torch.log_softmax(ls, -1)]
                         + ([] if ld is None else [torch.log_softmax(ld, -1)]))
         if len(outs) == 1:
