@@ -40,7 +40,8 @@ from .features import ExtraFeatures
 from .layers import check_inputs, check_sizes, pair_mask, run_layers, timestep_embedding
 from .ppgn_cache import PrefixCache
 
-__all__ = ["PPGNTransformerDenoiser", "PPGNTransformerLayer", "BlockStructure", "block_causal_matmul", "causal_pool"]
+__all__ = ["PPGNTransformerDenoiser", "PPGNTransformerLayer", "BlockStructure", "block_causal_matmul", "causal_pool",
+           "level_stats", "finish_pool"]
 
 _BLOCK_EMB = 16  # width of the sinusoidal block-index embedding
 
@@ -162,8 +163,8 @@ def causal_pool(h: Tensor, level: Tensor, n_levels: int, eps: float = 1e-6) -> T
 
     The prefix version of :func:`graphdiff.nn.transformer.masked_pool`: per-level sums, sums of squares, minima and
     maxima are scattered once and accumulated along the levels (``cumsum``, ``cummin``, ``cummax``), so the cost is
-    that of a single pooling. The standard deviation is ``sqrt(max(E[h^2] - E[h]^2, eps))`` (population). A level
-    whose prefix has no entry pools to zeros.
+    that of a single pooling (:func:`level_stats`, then :func:`finish_pool`). The standard deviation is
+    ``sqrt(max(E[h^2] - E[h]^2, eps))`` (population). A level whose prefix has no entry pools to zeros.
 
     Args:
         h: features of ``S`` entries (nodes, or flattened node pairs).
@@ -179,20 +180,30 @@ def causal_pool(h: Tensor, level: Tensor, n_levels: int, eps: float = 1e-6) -> T
         level: ``[B, S]`` long.
         output: ``[B, L, 4 F]``.
     """
+    return finish_pool(*level_stats(h, level, n_levels), eps)
+
+
+def level_stats(h: Tensor, level: Tensor, n_levels: int, weight: Tensor | None = None) -> tuple[Tensor, ...]:
+    """Prefix statistics of ``h`` per level ``c`` (entries of levels ``<= c``): ``(count [B, L, 1], sum, sum of
+    squares, min, max [B, L, F])``; an empty prefix has min ``+max float`` and max ``-max float``.
+
+    ``weight [B, S]`` (default 1) counts an entry that many times in the count and the sums; entries of level
+    ``-1`` are left out.
+    """
     b, _, f = h.shape
     valid = level >= 0
     idx = level.clamp(min=0)
-    w = valid.to(h.dtype).unsqueeze(-1)
+    w = valid.to(h.dtype) if weight is None else weight.to(h.dtype) * valid.to(h.dtype)
     idx_f = idx.unsqueeze(-1).expand(-1, -1, f)
-    count = h.new_zeros(b, n_levels).scatter_add_(1, idx, valid.to(h.dtype)).cumsum(1).unsqueeze(-1)
-    s1 = h.new_zeros(b, n_levels, f).scatter_add(1, idx_f, h * w).cumsum(1)
-    s2 = h.new_zeros(b, n_levels, f).scatter_add(1, idx_f, h * h * w).cumsum(1)
+    hw = h * w.unsqueeze(-1)
+    count = h.new_zeros(b, n_levels).scatter_add_(1, idx, w).cumsum(1).unsqueeze(-1)
+    s1 = h.new_zeros(b, n_levels, f).scatter_add(1, idx_f, hw).cumsum(1)
+    s2 = h.new_zeros(b, n_levels, f).scatter_add(1, idx_f, h * hw).cumsum(1)
     big = torch.finfo(h.dtype).max
     hv = valid.unsqueeze(-1)
     mx = h.new_full((b, n_levels, f), -big).scatter_reduce(1, idx_f, torch.where(hv, h, -big), "amax")
     mn = h.new_full((b, n_levels, f), big).scatter_reduce(1, idx_f, torch.where(hv, h, big), "amin")
-    mx, mn = torch.cummax(mx, 1).values, torch.cummin(mn, 1).values
-    return finish_pool(count, s1, s2, mn, mx, eps)
+    return count, s1, s2, torch.cummin(mn, 1).values, torch.cummax(mx, 1).values
 
 
 def finish_pool(count: Tensor, s1: Tensor, s2: Tensor, mn: Tensor, mx: Tensor, eps: float = 1e-6) -> Tensor:
@@ -311,13 +322,14 @@ class PPGNTransformerLayer(nn.Module):
             prod = 0.5 * (prod + prod.transpose(1, 2)) / count.unsqueeze(-1)
             e = e + self.drop(self.out_p(prod)) * pm
         e = e + self.drop(self.ff_e(self.norm_ffe(e))) * pm
-        if rec is not None:
-            rec.layer_output(e)
 
         # graph vector per block from the nodes and pairs of blocks <= that block
         if self.update_y:
             px = causal_pool(x, s.level, s.n_levels)
-            pe = causal_pool(e.reshape(bsz, n * n, d), s.pool_pair_level, s.n_levels)
+            stats = level_stats(e.reshape(bsz, n * n, d), s.pool_pair_level, s.n_levels)
+            if rec is not None:
+                rec.pair_stats(stats)
+            pe = finish_pool(*stats)
             y = y + self.drop(self.pool_y(torch.cat([px, pe], -1)))
             y = y + self.drop(self.ff_y(self.norm_ffy(y)))
         return x, e, y
@@ -549,7 +561,10 @@ class PPGNTransformerDenoiser(nn.Module):
         if self.size_head and block is not None:
             d = x.shape[-1]
             px = causal_pool(x, s.level, lv)
-            pe = causal_pool(e.reshape(b, n * n, d), s.pool_pair_level, lv)
+            stats = level_stats(e.reshape(b, n * n, d), s.pool_pair_level, lv)
+            if recorder is not None:
+                recorder.pair_stats(stats)
+            pe = finish_pool(*stats)
             pooled = self.norm_s(torch.cat([y, px, pe], -1))
             logits = self.out_size(pooled)  # [B, L, max_block + 1]
             if self.max_degree:
@@ -559,7 +574,8 @@ class PPGNTransformerDenoiser(nn.Module):
             rows = (torch.arange(lv, device=mask.device).unsqueeze(0) <= last.unsqueeze(1)).to(dt)
             size = (logits * rows.unsqueeze(-1)).reshape(b, -1)
         if recorder is not None:
-            cache.store(recorder, s, x=x, y=y, out_x=out_x, out_e=out_e, size=size)
+            cache.store(recorder, s, x=x, y=y, out_x=out_x, out_e=out_e, size=size, state=state, t=t, cond=cond,
+                        level=level)
         return GraphState(x=out_x, e=out_e, y=size, mask=state.mask)
 
     def size_logits(self, out: GraphState | Tensor) -> Tensor:

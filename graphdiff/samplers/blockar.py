@@ -21,10 +21,11 @@ Network calls per graph (size calls + ``steps`` per block, doubled by guidance) 
 accumulate in ``process.total_stats``. ``callback(i, t, state)`` is called after each reverse step with
 ``t = s / T`` and the whole batch (the current block at its noisy state).
 
-Within a block's chain only the block's own nodes and pairs change, and under the causal rule nothing earlier reads
-them; with ``prefix_cache`` (default) the chain's first network call records the whole pass and the later calls
-recompute only the block's rows (:mod:`graphdiff.nn.ppgn_cache`), which gives the same graphs in a fraction of the
-time (``benchmarks/prefix_cache.py``).
+Between two network calls only the newest levels change (the block being denoised; after a block, its clean copy
+and its shadow), and under the causal rule nothing below reads them. With ``prefix_cache`` (default) the denoiser
+keeps its latest pass and recomputes only the rows of the changed levels (:mod:`graphdiff.nn.ppgn_cache`; the
+record is re-laid out when samples stop or slots are added), which gives the same graphs in a fraction of the time
+(``benchmarks/prefix_cache.py``).
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def _run_block(process, denoiser, cx, ce, nx, ne, node_time, blocks, r, ts, sub,
         node_time: step of each node's noisy copy; blocks: block per slot (``r`` on the new block, -1 unused).
         ts: the strided steps ``T = t_0 > ... > 0``; sub: the sub-batch's streams; on_step: per-step hook.
         node_degree: each node's block degree (with ``process.block_degree``), else ``None``.
-        caches: prefix caches for the chain's network calls (one per condition input), or ``None``.
+        caches: prefix caches (one per condition input, laid out for this sub-batch), or ``None``.
 
     Returns:
         ``(cx, ce, nx, ne, node_time, calls)`` with block ``r`` clean in ``cx, ce`` and shadowed in ``nx, ne``.
@@ -98,6 +99,15 @@ def _run_block(process, denoiser, cx, ce, nx, ne, node_time, blocks, r, ts, sub,
     return cx, ce, nx, ne, node_time, calls
 
 
+def _slot_map(old_cap: int, new_cap: int, device) -> torch.Tensor:
+    """Where each slot of the doubled set with ``new_cap`` nodes per copy was in the one with ``old_cap``
+    (``process.assemble``: start node, clean copies, noisy copies; ``-1`` for a new slot)."""
+    i = torch.arange(new_cap, device=device)
+    old = torch.where(i < old_cap, i, -1)
+    return torch.cat([torch.zeros(1, dtype=torch.long, device=device), torch.where(old >= 0, 1 + old, -1),
+                      torch.where(old >= 0, 1 + old_cap + old, -1)])
+
+
 def _takes_cache(denoiser) -> bool:
     fwd = getattr(denoiser, "forward", denoiser)
     try:
@@ -122,9 +132,9 @@ def block_ancestral(process, denoiser, state: GraphState, *, steps: int, noise: 
         cond: ``[B, Fy]`` graph-level conditions (``None``: unconditional).
         guidance: classifier-free guidance weight ``w`` on nodes, pairs and block sizes.
         max_blocks: bound on blocks per graph (default: ``process.max_blocks`` plus a margin, at most max_nodes).
-        prefix_cache: within a block's reverse chain, recompute only the block's own rows in the network calls after
-            the first (:class:`~graphdiff.nn.ppgn_cache.PrefixCache`; same results up to float rounding, used when
-            the denoiser's ``forward`` takes ``cache=``); ``False`` runs the whole network in every call.
+        prefix_cache: recompute only the rows of the levels that changed since the previous network call
+            (:class:`~graphdiff.nn.ppgn_cache.PrefixCache`; the same results up to float rounding; used when the
+            denoiser's ``forward`` takes ``cache=``); ``False`` runs the whole network in every call.
 
     Returns:
         the final process state: one-hot, the generated nodes in slots ``0..n-1`` (``process.decode`` compacts it).
@@ -151,7 +161,25 @@ def block_ancestral(process, denoiser, state: GraphState, *, steps: int, noise: 
     hit = torch.zeros(b, dtype=torch.bool, device=dev)
     cut = torch.zeros(b, dtype=torch.bool, device=dev)
     step_no = [0]
-    use_cache = prefix_cache and _takes_cache(denoiser)
+    caches = [PrefixCache(), PrefixCache()] if prefix_cache and _takes_cache(denoiser) else None
+    layout = [None]  # (samples, slots per copy) of the caches' record
+
+    def follow(new_idx, new_cap):
+        """Re-lay the caches' record for a call on samples ``new_idx`` with ``new_cap`` slots per copy."""
+        if caches is None:
+            return
+        if layout[0] is not None:
+            old_idx, old_cap = layout[0]
+            if not (torch.equal(old_idx, new_idx) and old_cap == new_cap):
+                pos = (old_idx.unsqueeze(0) == new_idx.unsqueeze(1)).long().argmax(1)
+                if not bool(torch.isin(new_idx, old_idx).all()):
+                    for c in caches:
+                        c.clear()
+                else:
+                    slots = _slot_map(old_cap, new_cap, dev).expand(len(new_idx), -1)
+                    for c in caches:
+                        c.reindex(pos, slots)
+        layout[0] = (new_idx.clone(), new_cap)
 
     for r in _progress(range(bound + 1), progress, "pard"):
         idx = active.nonzero().squeeze(1)
@@ -162,11 +190,12 @@ def block_ancestral(process, denoiser, state: GraphState, *, steps: int, noise: 
         blk = blocks[idx, :cap]
         present = blk >= 0
         c_sub = None if y is None else y[idx.to(y.device)]
+        follow(idx, cap)
         # PARD Sec. 3.2: the size of block r from the clean prefix (level 2r), 0 = stop
         _, _, log_size, log_deg, c = process.predict_blocks(
             denoiser, cx[idx, :cap], ce[idx, :cap, :cap], nx[idx, :cap], ne[idx, :cap, :cap], node_time[idx, :cap],
             blk, present, present, cond=c_sub, guidance=guidance,
-            node_degree=None if node_deg is None else node_deg[idx, :cap])
+            node_degree=None if node_deg is None else node_deg[idx, :cap], caches=caches)
         calls[idx.cpu()] += c
         size = _cat.sample_categorical(log_size[:, 2 * r].exp(), sub.rand(1)[:, 0].to(dev))
         if r == bound:
@@ -205,10 +234,10 @@ def block_ancestral(process, denoiser, state: GraphState, *, steps: int, noise: 
             ve[idx, :cap, :cap] = torch.where(pair_r.unsqueeze(-1), se, ce[idx, :cap, :cap])
             callback(step_no[0] - 1, s / process.T, GraphState(x=vx, e=ve, mask=blocks >= 0, schema=process.schema))
 
+        follow(idx, cap)
         out = _run_block(process, denoiser, cx[idx, :cap], ce[idx, :cap, :cap], nx[idx, :cap], ne[idx, :cap, :cap],
                          node_time[idx, :cap], blocks[idx, :cap], r, ts, sub, c_sub, guidance, dtype, on_step,
-                         None if node_deg is None else node_deg[idx, :cap],
-                         [PrefixCache(), PrefixCache()] if use_cache else None)
+                         None if node_deg is None else node_deg[idx, :cap], caches)
         cx[idx, :cap], ce[idx, :cap, :cap], nx[idx, :cap], ne[idx, :cap, :cap], node_time[idx, :cap] = out[:5]
         calls[idx.cpu()] += out[5]
 
