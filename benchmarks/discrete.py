@@ -63,6 +63,8 @@ def run_one(preset: str, args, root: Path) -> dict:
         overrides.setdefault("process", {}).update(args.process_overrides)
     if getattr(args, "compile", False):
         overrides.setdefault("train", {})["compile"] = True
+    if getattr(args, "checkpointing", False):
+        overrides.setdefault("model", {})["gradient_checkpointing"] = True
     t0 = time.perf_counter()
     run = Path(args.out) / preset
     if getattr(args, "reuse", False) and (run / "checkpoint" / "config.json").is_file():
@@ -84,7 +86,8 @@ def run_one(preset: str, args, root: Path) -> dict:
         if hasattr(pipe.process, "reset_stats"):
             pipe.process.reset_stats()
         t1 = time.perf_counter()
-        out = pipe.sample(n, num_steps=steps, seed=0, output="state" if molecule else "networkx", progress=False)
+        out = pipe.sample(n, num_steps=steps, seed=0, output="state" if molecule else "networkx", progress=False,
+                          batch_size=getattr(args, "sample_batch", None))
         sample_s = time.perf_counter() - t1
         if molecule:
             from graphdiff.convert.rdkit import to_mol
@@ -93,7 +96,8 @@ def run_one(preset: str, args, root: Path) -> dict:
         else:
             res = evaluate_graphs(out, ds, protocol="spectre", bootstrap=args.bootstrap)
         calls = _calls_per_graph(pipe, steps, n)
-        evals.append({"steps": steps, "num_samples": n, "sample_seconds": round(sample_s, 1),
+        evals.append({"steps": steps, "num_samples": n, "sample_batch": getattr(args, "sample_batch", None),
+                      "sample_seconds": round(sample_s, 1),
                       "graphs_per_second": round(n / sample_s, 2), "network_calls_per_graph": calls, "result": res})
         print(json.dumps({"preset": preset, "steps": steps, "sample_seconds": round(sample_s, 1)}), flush=True)
     s = pipe.summary
