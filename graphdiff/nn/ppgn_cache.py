@@ -18,10 +18,11 @@ them) need recomputing, together with every pair that touches them:
 The cache keeps the latest call (the first one runs the whole network and records it; each later call updates the
 record), so consecutive calls of PARD's sampler -- a block's size, then the block's reverse chain, then the next
 size -- each recompute one or two levels. :meth:`PrefixCache.reindex` follows the sampler when it drops finished
-samples or moves slots. A call that differs at more than half of the nodes (``max_fraction``), or in ``t`` or
-``cond``, runs the whole network. Results match the whole network's up to float rounding
-(``tests/nn/test_ppgn_cache.py``). The cache is used only without gradients, in eval mode and without structural
-features (a prefix graph's features would need recomputing for every level).
+samples or moves slots. A call that differs in ``t`` or ``cond`` (or at more than ``max_fraction`` of the nodes,
+when that is set below its default of 1) runs the whole network: recomputing rows costs about what the whole pass
+costs even when most nodes changed, and it saves recording the pass again. Results match the whole network's up
+to float rounding (``tests/nn/test_ppgn_cache.py``). The cache is used only without gradients, in eval mode and
+without structural features (a prefix graph's features would need recomputing for every level).
 """
 
 from __future__ import annotations
@@ -40,14 +41,14 @@ class PrefixCache:
     """Holds the latest forward pass of a block-causal denoiser; pass it as ``denoiser(..., cache=cache)``.
 
     With classifier-free guidance use one cache per condition input. A call that would recompute more than
-    ``max_fraction`` of the real nodes runs the whole network instead. ``hits`` counts the calls answered
-    incrementally, ``misses`` the full passes, ``recomputed`` / ``nodes`` the recomputed and total real nodes over
-    the hits.
+    ``max_fraction`` of the real nodes (default 1: never) runs the whole network instead. ``hits`` counts the
+    calls answered incrementally, ``misses`` the full passes, ``recomputed`` / ``nodes`` the recomputed and total
+    real nodes over the hits.
 
     Memory: the recorded PPGN factors take ``2 x B x N^2 x hidden`` floats per PPGN layer.
     """
 
-    def __init__(self, max_fraction: float = 0.5):
+    def __init__(self, max_fraction: float = 1.0):
         self.max_fraction = float(max_fraction)  # recompute at most this fraction of the real nodes, else run it all
         self.entry: _Entry | None = None
         self.hits = self.misses = self.recomputed = self.nodes = 0

@@ -70,10 +70,9 @@ def random_like(state, seed):
     return x, torch.nn.functional.one_hot(types + types.transpose(1, 2), EDGE_DIM).to(F64)
 
 
-def check_sequence(net, calls):
-    """Feed ``(state, level)`` calls through one cache that never falls back to a full pass; each output must match
-    the whole network's."""
-    cache = PrefixCache(max_fraction=1.0)
+def check_sequence(net, calls, cache=None):
+    """Feed ``(state, level)`` calls through one cache; each output must match the whole network's."""
+    cache = PrefixCache() if cache is None else cache
     t = torch.zeros(calls[0][0].mask.shape[0], dtype=F64)
     with torch.no_grad():
         for state, level in calls:
@@ -99,6 +98,9 @@ def test_a_change_at_a_lower_level_recomputes_from_that_level():
     with torch.no_grad():
         net(state, t + 0.5, block=level, cache=cache)  # another time changes every level: a full pass
     assert cache.misses == 2
+    few = PrefixCache(max_fraction=0.1)  # recompute at most a tenth of the nodes, else run the whole network
+    check_sequence(net, [(state, level), (GraphState(x=state.x, e=e, mask=state.mask), level)], few)
+    assert (few.hits, few.misses) == (0, 2)
 
 
 def test_growing_graphs_block_by_block_as_the_sampler_does():
@@ -143,7 +145,7 @@ def test_reindex_follows_dropped_samples_and_moved_slots():
     e2 = e2 * ((slots >= 0).unsqueeze(2) & (slots >= 0).unsqueeze(1)).unsqueeze(-1).to(F64)
     moved = GraphState(x=x2, e=e2, mask=lay(state.mask, False))
     level2 = lay(level, -1)
-    cache = PrefixCache(max_fraction=1.0)
+    cache = PrefixCache()
     with torch.no_grad():
         net(state, t, block=level, cache=cache)
         cache.reindex(keep, slots)
@@ -204,5 +206,5 @@ def test_pard_sampling_gives_the_same_graphs_with_and_without_the_cache():
     assert torch.equal(a.e.argmax(-1), c.e.argmax(-1))
     hits = sum(cc.hits for cc in den.caches)
     misses = sum(cc.misses for cc in den.caches)
-    # every network call went through one of the caches, and most were answered from it
-    assert hits + misses == n_calls[0] and hits > 3 * misses
+    # one full pass (the first size call, on the start node alone); every later call was answered from the cache
+    assert misses == 1 and hits == n_calls[0] - 1
