@@ -1,7 +1,8 @@
 """``graphdiff train | sample | demo``: the model-side subcommands (registered by :mod:`graphdiff.cli`).
 
     graphdiff train --preset gdss-qm9 [--out runs/qm9] [--max-minutes 30] [--resume] [--set train.lr=0.001]
-    graphdiff sample --model runs/qm9 -n 1000 [--steps 500] [--sampler pc|em|s4|ode] [--seed 0] --out qm9.smi
+    graphdiff sample --model runs/qm9 -n 1000 [--steps 500] [--sampler pc|em|s4|ode] [--seed 0] [--set snr=0.2]
+                     --out qm9.smi
     graphdiff demo [--out demo] [--minutes 2]
 """
 
@@ -97,6 +98,11 @@ def cmd_sample(args) -> int:
     if out.suffix.lower() == ".smi" and pipe.schema.kind != "molecule":
         raise ConfigError(f"{args.model} generates graphs; write them to .jsonl or .png, not .smi")
     kw = {}
+    for key, value in _overrides(args.set).items():
+        if isinstance(value, dict):
+            raise ConfigError(f"sample --set takes sampler knobs as KEY=VALUE (e.g. prefix_cache=false), got "
+                              f"a dotted key {key}.{next(iter(value))}")
+        kw[key] = value
     if args.batch_size:
         kw["batch_size"] = args.batch_size
     state = pipe.sample(args.n, num_steps=args.steps, sampler=args.sampler, seed=args.seed, progress=not args.quiet,
@@ -139,6 +145,8 @@ def add_model_commands(sub) -> None:
     s.add_argument("--sampler", default=None, choices=names, help="default: the preset's")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--batch-size", type=int, default=None)
+    s.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="a sampler knob, e.g. snr=0.2 (pc) or prefix_cache=false (block)")
     s.add_argument("--device", default="cpu")
     s.add_argument("--out", required=True, help=".smi (molecules), .jsonl (edge lists) or .png")
     s.add_argument("--quiet", action="store_true")

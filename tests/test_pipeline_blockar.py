@@ -44,4 +44,8 @@ def test_pard_from_the_command_line(tmp_path, capsys):
     assert main(["sample", "--model", str(tmp_path / "run"), "-n", "3", "--sampler", "block", "--out", str(out),
                  "--quiet"]) == 0
     assert len(out.read_text().splitlines()) == 3
+    plain = tmp_path / "plain.jsonl"  # the prefix cache off: the same graphs
+    assert main(["sample", "--model", str(tmp_path / "run"), "-n", "3", "--out", str(plain), "--set",
+                 "prefix_cache=false", "--quiet"]) == 0
+    assert plain.read_text() == out.read_text()
     assert json.loads((tmp_path / "run" / "checkpoint" / "config.json").read_text())["process"]["name"] == "pard"
