@@ -507,10 +507,10 @@ class PPGNTransformerDenoiser(nn.Module):
         """Logits for the noisy batch ``state`` at times ``t``; see the class docstring for shapes and the causal
         rule.
 
-        ``cache`` (a :class:`~graphdiff.nn.ppgn_cache.PrefixCache`, sampling only): a call whose inputs differ from
-        the cache's recorded call only at each graph's highest block level recomputes just that level; any other
-        call runs the whole network and records it. Ignored with gradients, in training mode or with structural
-        features."""
+        ``cache`` (a :class:`~graphdiff.nn.ppgn_cache.PrefixCache`, sampling only): the network keeps its latest
+        pass there, and a call whose inputs differ from it only from some block level of a graph upward recomputes
+        just the rows of those levels' nodes; a call with another ``t``, ``cond`` or shape runs the whole network
+        and records it. Ignored with gradients, in training mode or with structural features."""
         t, cond, level = self._check_inputs(state, t, cond, block)
         recorder = None
         if cache is not None:
