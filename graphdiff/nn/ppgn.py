@@ -277,9 +277,36 @@ class PPGNTransformerLayer(nn.Module):
             self.norm_ffy, self.ff_y = nn.LayerNorm(dim), _mlp(dim, 2 * dim, dim)
         self.drop = nn.Dropout(dropout)
 
+    def pair_hidden(self, xn: Tensor, en: Tensor, rows=None) -> Tensor:
+        """``h_ij = SiLU(W_e en_ij + U xn_i + U xn_j + (Q xn_i) o (Q xn_j) / sqrt(d))`` for the rows ``i`` that
+        ``rows`` picks from a node tensor (default: every node; ``en`` holds those rows).
+
+        Shapes: xn ``[B, N, d]``; en ``[B, R, N, d]``; output ``[B, R, N, d]``."""
+        u, qq = self.pair_u(xn), self.pair_q(xn)
+        ur, qr = (u, qq) if rows is None else (rows(u), rows(qq))
+        pair = ur.unsqueeze(2) + u.unsqueeze(1) + qr.unsqueeze(2) * qq.unsqueeze(1) / math.sqrt(xn.shape[-1])
+        return torch.nn.functional.silu(self.pair_e(en) + pair)
+
+    def attend(self, xn: Tensor, h: Tensor, allowed: Tensor, rows=None) -> Tensor:
+        """``O_x`` of the attention of the rows ``i`` (``rows`` as in :meth:`pair_hidden`) over the nodes ``j`` with
+        ``allowed[i, j]``: scores ``q_i . k_j / sqrt(d_h) + A(h_ij)``, messages ``v_j + V_e(h_ij)``.
+
+        Shapes: xn ``[B, N, d]``; h ``[B, R, N, d]``; allowed ``[B, R, N]`` bool; output ``[B, R, d]``."""
+        b, n, d = xn.shape
+        r, h_ = h.shape[1], self.n_heads
+        dh = d // h_
+        q = self.q(xn if rows is None else rows(xn)).view(b, r, h_, dh)
+        k, v = self.k(xn).view(b, n, h_, dh), self.v(xn).view(b, n, h_, dh)
+        scores = torch.einsum("bihd,bjhd->bijh", q, k) / math.sqrt(dh) + self.score_e(h)
+        allowed = allowed.unsqueeze(-1)
+        attn = torch.softmax(scores.masked_fill(~allowed, torch.finfo(scores.dtype).min), dim=2)
+        attn = attn * allowed.to(attn.dtype)
+        msg = torch.einsum("bijh,bjhd->bihd", attn, v)
+        msg = msg + torch.einsum("bijh,bijhd->bihd", attn, self.value_e(h).view(b, r, n, h_, dh))
+        return self.out_x(msg.reshape(b, r, d))
+
     def forward(self, x: Tensor, e: Tensor, y: Tensor, s: BlockStructure) -> tuple[Tensor, Tensor, Tensor]:
         bsz, n, d = x.shape
-        h_, dh = self.n_heads, d // self.n_heads
         rec = s.recorder
         if rec is not None:
             rec.layer_input(x, y)
@@ -293,22 +320,11 @@ class PPGNTransformerLayer(nn.Module):
         en = self.norm_e(e) * (1.0 + s.at_pairs(ge)) + s.at_pairs(be)
 
         # pair features from both endpoints and the edge (symmetric when e is)
-        u, qq = self.pair_u(xn), self.pair_q(xn)
-        pair = u.unsqueeze(2) + u.unsqueeze(1) + qq.unsqueeze(2) * qq.unsqueeze(1) / math.sqrt(d)
-        h = torch.nn.functional.silu(self.pair_e(en) + pair)
+        h = self.pair_hidden(xn, en)
         e = e + self.drop(self.out_e(h)) * pm
 
         # causal attention over nodes, scores and messages also from the pair features
-        q = self.q(xn).view(bsz, n, h_, dh)
-        k = self.k(xn).view(bsz, n, h_, dh)
-        v = self.v(xn).view(bsz, n, h_, dh)
-        scores = torch.einsum("bihd,bjhd->bijh", q, k) / math.sqrt(dh) + self.score_e(h)
-        allowed = s.attend.unsqueeze(-1)
-        attn = torch.softmax(scores.masked_fill(~allowed, torch.finfo(scores.dtype).min), dim=2)
-        attn = attn * allowed.to(attn.dtype)
-        msg = torch.einsum("bijh,bjhd->bihd", attn, v)
-        msg = msg + torch.einsum("bijh,bijhd->bihd", attn, self.value_e(h).view(bsz, n, n, h_, dh))
-        x = x + self.drop(self.out_x(msg.reshape(bsz, n, d))) * nm
+        x = x + self.drop(self.attend(xn, h, s.attend)) * nm
         x = x + self.drop(self.ff_x(self.norm_ffx(x))) * nm
 
         # PPGN: causal edge-to-edge product over the node dimension
@@ -532,25 +548,10 @@ class PPGNTransformerDenoiser(nn.Module):
 
         # block-position inputs: absolute block index per node, same-block and distance per pair, prefix sizes
         lvf = level.clamp(min=0).to(dt)
-        bemb = timestep_embedding(lvf.reshape(-1), _BLOCK_EMB).reshape(b, n, _BLOCK_EMB)
-        x = self.in_x(torch.cat([x0, fx.to(dt), bemb], -1)) * nm
-        gap = (lvf.unsqueeze(2) - lvf.unsqueeze(1)).abs()
-        rel = torch.stack([(gap == 0).to(dt), 1.0 / (1.0 + gap)], -1)
-        e = self.in_e(torch.cat([e0, fe.to(dt), rel], -1))
+        x = self.embed_nodes(x0, fx.to(dt), lvf) * nm
+        e = self.embed_pairs(e0, fe.to(dt), lvf, lvf)
         e = 0.5 * (e + e.transpose(1, 2)) * pm
-        per_level = torch.zeros(b, lv, dtype=dt, device=mask.device).scatter_add_(
-            1, level.clamp(min=0), mask.to(dt)
-        )
-        steps = torch.arange(lv, device=mask.device, dtype=dt)
-        y_in = torch.cat([
-            t.view(b, 1, 1).expand(b, lv, 1),
-            (per_level.cumsum(1) / self.max_nodes).unsqueeze(-1),
-            (per_level / self.max_nodes).unsqueeze(-1),
-            cond.unsqueeze(1).expand(b, lv, self.cond_dim),
-            fy.to(dt),
-            timestep_embedding(steps, _BLOCK_EMB).unsqueeze(0).expand(b, lv, _BLOCK_EMB),
-        ], -1)
-        y = self.in_y(y_in)
+        y = self.embed_graph(t, cond, fy.to(dt), level, mask, lv)
 
         x, e, y = run_layers(self.layers, x, e, y, s, checkpoint=self.gradient_checkpointing)
 
@@ -564,19 +565,52 @@ class PPGNTransformerDenoiser(nn.Module):
             stats = level_stats(e.reshape(b, n * n, d), s.pool_pair_level, lv)
             if recorder is not None:
                 recorder.pair_stats(stats)
-            pe = finish_pool(*stats)
-            pooled = self.norm_s(torch.cat([y, px, pe], -1))
-            logits = self.out_size(pooled)  # [B, L, max_block + 1]
-            if self.max_degree:
-                h = self.deg_in(pooled).unsqueeze(2) + self.deg_size.weight  # [B, L, max_block + 1, hidden]
-                logits = torch.cat([logits, self.deg_out(h).flatten(2)], -1)
-            last = level.amax(1) if n else torch.full((b,), -1, device=mask.device)
-            rows = (torch.arange(lv, device=mask.device).unsqueeze(0) <= last.unsqueeze(1)).to(dt)
-            size = (logits * rows.unsqueeze(-1)).reshape(b, -1)
+            size = self.head_logits(y, torch.cat([px, finish_pool(*stats)], -1), level)
         if recorder is not None:
             cache.store(recorder, s, x=x, y=y, out_x=out_x, out_e=out_e, size=size, state=state, t=t, cond=cond,
                         level=level)
         return GraphState(x=out_x, e=out_e, y=size, mask=state.mask)
+
+    # ---- pieces shared with the prefix cache's incremental pass (graphdiff.nn.ppgn_cache) ------------------------
+    def embed_nodes(self, x0: Tensor, fx: Tensor, lvf: Tensor) -> Tensor:
+        """Node inputs (categories, structural features, block-index embedding): ``[B, R, hidden]``."""
+        bemb = timestep_embedding(lvf.reshape(-1), _BLOCK_EMB).reshape(*lvf.shape, _BLOCK_EMB)
+        return self.in_x(torch.cat([x0, fx, bemb], -1))
+
+    def embed_pairs(self, e0: Tensor, fe: Tensor, lvf_rows: Tensor, lvf: Tensor) -> Tensor:
+        """Pair inputs (categories, structural features, same block and ``1 / (1 + block distance)``) of the rows
+        with block levels ``lvf_rows [B, R]`` against every node: ``[B, R, N, hidden]``."""
+        gap = (lvf_rows.unsqueeze(2) - lvf.unsqueeze(1)).abs()
+        rel = torch.stack([(gap == 0).to(e0.dtype), 1.0 / (1.0 + gap)], -1)
+        return self.in_e(torch.cat([e0, fe, rel], -1))
+
+    def embed_graph(self, t: Tensor, cond: Tensor, fy: Tensor, level: Tensor, mask: Tensor, lv: int) -> Tensor:
+        """Graph vectors per level (time, prefix and block sizes, condition, features, level embedding):
+        ``[B, L, hidden]``."""
+        b, dt = mask.shape[0], fy.dtype
+        per_level = torch.zeros(b, lv, dtype=dt, device=mask.device).scatter_add_(1, level.clamp(min=0), mask.to(dt))
+        steps = torch.arange(lv, device=mask.device, dtype=dt)
+        return self.in_y(torch.cat([
+            t.view(b, 1, 1).expand(b, lv, 1),
+            (per_level.cumsum(1) / self.max_nodes).unsqueeze(-1),
+            (per_level / self.max_nodes).unsqueeze(-1),
+            cond.unsqueeze(1).expand(b, lv, self.cond_dim),
+            fy,
+            timestep_embedding(steps, _BLOCK_EMB).unsqueeze(0).expand(b, lv, _BLOCK_EMB),
+        ], -1))
+
+    def head_logits(self, y: Tensor, pooled: Tensor, level: Tensor) -> Tensor:
+        """Flattened size (and degree) logits per level from the graph vectors and the pooled node and pair streams,
+        zero at levels past each graph's last: ``[B, L * K]``."""
+        head = self.norm_s(torch.cat([y, pooled], -1))
+        logits = self.out_size(head)  # [B, L, max_block + 1]
+        if self.max_degree:
+            h = self.deg_in(head).unsqueeze(2) + self.deg_size.weight  # [B, L, max_block + 1, hidden]
+            logits = torch.cat([logits, self.deg_out(h).flatten(2)], -1)
+        b, lv = y.shape[:2]
+        last = level.amax(1) if level.shape[1] else torch.full((b,), -1, device=y.device)
+        rows = (torch.arange(lv, device=y.device).unsqueeze(0) <= last.unsqueeze(1)).to(logits.dtype)
+        return (logits * rows.unsqueeze(-1)).reshape(b, -1)
 
     def size_logits(self, out: GraphState | Tensor) -> Tensor:
         """The next-block-size logits of an output (or its ``y``) as ``[B, L, max_block + 1]``.

@@ -27,8 +27,6 @@ without structural features (a prefix graph's features would need recomputing fo
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor
 
@@ -225,8 +223,7 @@ def _incremental(model, entry: _Entry, state: GraphState, t: Tensor, cond: Tenso
                  upd: Tensor) -> GraphState:
     """The denoiser's output recomputing only the nodes ``upd`` (levels ``>= thr``) and their pairs (module
     docstring); updates ``entry`` to this call."""
-    from .layers import timestep_embedding
-    from .ppgn import _BLOCK_EMB, BlockStructure, causal_pool, finish_pool, level_stats  # ppgn imports this module
+    from .ppgn import BlockStructure, _gather_levels, causal_pool, finish_pool, level_stats  # ppgn imports this
 
     mask = state.mask.bool()
     b, n = mask.shape
@@ -273,20 +270,20 @@ def _incremental(model, entry: _Entry, state: GraphState, t: Tensor, cond: Tenso
     # ---- inputs (as in PPGNTransformerDenoiser.forward, rows only for pairs) ----
     nmask = mask.unsqueeze(-1).to(dt)
     lvf = level.clamp(min=0).to(dt)
-    bemb = timestep_embedding(lvf.reshape(-1), _BLOCK_EMB).reshape(b, n, _BLOCK_EMB)
-    x_u = _rows(model.in_x(torch.cat([state.x * nmask, bemb], -1)) * nmask, order)
-    gap = (_rows(lvf, order).unsqueeze(2) - lvf.unsqueeze(1)).abs()
-    rel = torch.stack([(gap == 0).to(dt), 1.0 / (1.0 + gap)], -1)
+    none = state.x.new_zeros(b, n, 0)
+    x_u = _rows(model.embed_nodes(state.x * nmask, none, lvf) * nmask, order)
+    lvf_u, none_u = _rows(lvf, order), state.x.new_zeros(b, u, n, 0)
     ein = state.e.to(dt)
     er = _rows(ein, order) * real_rows.unsqueeze(-1).to(dt)
     ec = _rows(ein.transpose(1, 2), order) * real_rows.unsqueeze(-1).to(dt)
-    e_u = 0.5 * (model.in_e(torch.cat([er, rel], -1)) + model.in_e(torch.cat([ec, rel], -1))) * pm_u
-    per_level = torch.zeros(b, lv, dtype=dt, device=mask.device).scatter_add_(1, level.clamp(min=0), mask.to(dt))
-    steps = torch.arange(lv, device=mask.device, dtype=dt)
-    y_in = torch.cat([t.view(b, 1, 1).expand(b, lv, 1), (per_level.cumsum(1) / model.max_nodes).unsqueeze(-1),
-                      (per_level / model.max_nodes).unsqueeze(-1), cond.unsqueeze(1).expand(b, lv, model.cond_dim),
-                      timestep_embedding(steps, _BLOCK_EMB).unsqueeze(0).expand(b, lv, _BLOCK_EMB)], -1)
-    y = merge_y(entry.layers[0]["y"], model.in_y(y_in))
+    e_u = 0.5 * (model.embed_pairs(er, none_u, lvf_u, lvf) + model.embed_pairs(ec, none_u, lvf_u, lvf)) * pm_u
+    y = merge_y(entry.layers[0]["y"], model.embed_graph(t, cond, state.x.new_zeros(b, lv, 0), level, mask, lv))
+
+    plc = pl_rows.clamp(min=0)
+    attend_u = _rows(s.attend, order)
+
+    def rows(v: Tensor) -> Tensor:
+        return _rows(v, order)
 
     # ---- layers ----
     n_layers = len(model.layers)
@@ -295,27 +292,13 @@ def _incremental(model, entry: _Entry, state: GraphState, t: Tensor, cond: Tenso
         x_all = put_nodes(lr["x"], x_u)
         lr["x"], lr["y"] = x_all, y
         d = x_all.shape[-1]
-        h_, dh = layer.n_heads, d // layer.n_heads
         gx, bx = layer.film_x(y).chunk(2, -1)
         ge, be = layer.film_e(y).chunk(2, -1)
         xn = layer.norm_x(x_all) * (1.0 + s.at_nodes(gx)) + s.at_nodes(bx)
-        plc = pl_rows.clamp(min=0)
-        en = layer.norm_e(e_u) * (1.0 + _gather(ge, plc)) + _gather(be, plc)
-        xn_u = _rows(xn, order)
-        uu, qq = layer.pair_u(xn), layer.pair_q(xn)
-        pair = _rows(uu, order).unsqueeze(2) + uu.unsqueeze(1) + _rows(qq, order).unsqueeze(2) * qq.unsqueeze(1) / \
-            math.sqrt(d)
-        h = torch.nn.functional.silu(layer.pair_e(en) + pair)  # [B, u, N, d]
+        en = layer.norm_e(e_u) * (1.0 + _gather_levels(ge, plc)) + _gather_levels(be, plc)
+        h = layer.pair_hidden(xn, en, rows)  # [B, u, N, d]
         e_u = e_u + layer.out_e(h) * pm_u
-        q = layer.q(xn_u).view(b, u, h_, dh)
-        k, v = layer.k(xn).view(b, n, h_, dh), layer.v(xn).view(b, n, h_, dh)
-        scores = torch.einsum("bihd,bjhd->bijh", q, k) / math.sqrt(dh) + layer.score_e(h)
-        allowed = _rows(s.attend, order).unsqueeze(-1)
-        attn = torch.softmax(scores.masked_fill(~allowed, torch.finfo(scores.dtype).min), dim=2)
-        attn = attn * allowed.to(attn.dtype)
-        msg = torch.einsum("bijh,bjhd->bihd", attn, v)
-        msg = msg + torch.einsum("bijh,bijhd->bihd", attn, layer.value_e(h).view(b, u, n, h_, dh))
-        x_u = x_u + layer.out_x(msg.reshape(b, u, d)) * nm_u
+        x_u = x_u + layer.attend(xn, h, attend_u, rows) * nm_u
         x_u = x_u + layer.ff_x(layer.norm_ffx(x_u)) * nm_u
         if layer.ppgn:
             ep = layer.norm_p(e_u)
@@ -361,26 +344,14 @@ def _incremental(model, entry: _Entry, state: GraphState, t: Tensor, cond: Tenso
     size = None
     if entry.size is not None:
         pooled, entry.layers[-1]["e_stats"] = pools(x_fin, e_u, entry.layers[-1]["e_stats"])
-        head = model.norm_s(torch.cat([y, pooled], -1))
-        logits = model.out_size(head)  # [B, L, max_block + 1]
-        if model.max_degree:
-            hd = model.deg_in(head).unsqueeze(2) + model.deg_size.weight
-            logits = torch.cat([logits, model.deg_out(hd).flatten(2)], -1)
-        rec_size = _pad_levels(entry.size.view(b, -1, logits.shape[-1]), lv)
-        last = torch.where(mask, level, -1).amax(1) if n else torch.full((b,), -1, device=mask.device)
-        rows = (lvl_idx[..., 0] <= last.unsqueeze(1)).unsqueeze(-1).to(dt)
-        size = (torch.where(below, rec_size, logits) * rows).reshape(b, -1)
+        fresh = model.head_logits(y, pooled, level)
+        k = fresh.shape[1] // lv
+        size = torch.where(below, _pad_levels(entry.size.view(b, -1, k), lv), fresh.view(b, lv, k)).reshape(b, -1)
     # the record now describes this call
     entry.s, entry.x, entry.y, entry.out_x, entry.out_e, entry.size = s, x_fin, y, out_x, out_e, size
     entry.x_in, entry.e_in = state.x.clone(), state.e.clone()
     entry.mask, entry.level = mask.clone(), level.clone()
     return GraphState(x=out_x, e=out_e, y=size, mask=state.mask)
-
-
-def _gather(v: Tensor, idx: Tensor) -> Tensor:
-    """Per-level vectors ``v [B, L, F]`` at levels ``idx [B, u, N]``: ``[B, u, N, F]``."""
-    b, f = v.shape[0], v.shape[-1]
-    return torch.gather(v, 1, idx.reshape(b, -1, 1).expand(-1, -1, f)).reshape(*idx.shape, f)
 
 
 def _zero_rows_cols(a: Tensor, b: Tensor, slots: Tensor) -> None:
