@@ -6,7 +6,8 @@ QM9 side by side, and training throughput on MOSES.
                                  [--families OTHER_RESULT.json ...]
                                  [--moses-root DIR --moses-steps 20 --moses-batch 32 128 --moses-checkpointing]
                                  [--throughput-preset pard-sbm] [--append] [--reuse] [--no-block-degree]
-                                 [--checkpointing] [--sample-batch N] [--out benchmarks/results/blockar]
+                                 [--checkpointing] [--sample-batch N] [--compile] [--amp]
+                                 [--out benchmarks/results/blockar]
 
 Quality runs reuse ``benchmarks/discrete.py`` (same training, sampling and evaluation code), adding the total
 number of network calls per graph that the PARD sampler counts. ``--families`` reads the QM9 rows other benchmark
@@ -127,6 +128,7 @@ def main(argv=None) -> int:
     p.add_argument("--sample-batch", type=int, default=None, help="graphs per sampling batch (default: all at once)")
     p.add_argument("--compile", action="store_true",
                    help="train through torch.compile (train.compile; the compilation counts against --minutes)")
+    p.add_argument("--amp", action="store_true", help="train with train.amp (bf16 autocast, CPU or CUDA)")
     args = p.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -135,7 +137,7 @@ def main(argv=None) -> int:
     dargs = argparse.Namespace(minutes=args.minutes, qm9_samples=[args.qm9_samples], qm9_steps=[args.steps],
                                graph_steps=[args.steps], cpu_model=args.cpu_model, batch=args.batch,
                                bootstrap=args.bootstrap, out=str(out), reuse=args.reuse, compile=args.compile,
-                               checkpointing=args.checkpointing, sample_batch=args.sample_batch,
+                               checkpointing=args.checkpointing, sample_batch=args.sample_batch, amp=args.amp,
                                process_overrides={"block_degree": False} if args.no_block_degree else None)
     old = out / "blockar.json"
     res = {"rows": discrete.previous_rows(old, args.runs) if args.append else []}

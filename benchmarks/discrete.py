@@ -65,6 +65,8 @@ def run_one(preset: str, args, root: Path) -> dict:
         overrides.setdefault("train", {})["compile"] = True
     if getattr(args, "checkpointing", False):
         overrides.setdefault("model", {})["gradient_checkpointing"] = True
+    if getattr(args, "amp", False):
+        overrides.setdefault("train", {})["amp"] = True
     t0 = time.perf_counter()
     run = Path(args.out) / preset
     if getattr(args, "reuse", False) and (run / "checkpoint" / "config.json").is_file():
@@ -149,6 +151,8 @@ def budget_text(r: dict) -> str:
         parts.append("batches grouped by size")
     if (over.get("train") or {}).get("compile"):
         parts.append("train.compile, compilation inside the budget")
+    if (over.get("train") or {}).get("amp"):
+        parts.append("train.amp: bf16 autocast")
     for key, value in (over.get("process") or {}).items():
         parts.append(f"{key}={value}")
     return f"{r['budget_minutes']} min CPU" + (f" ({', '.join(parts)})" if parts else "")
@@ -208,6 +212,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="benchmarks/results/discrete")
     p.add_argument("--reuse", action="store_true", help="evaluate a checkpoint this script already trained")
     p.add_argument("--append", action="store_true", help="keep rows of other presets already in <out>/discrete.json")
+    p.add_argument("--amp", action="store_true", help="train with train.amp (bf16 autocast, CPU or CUDA)")
     args = p.parse_args(argv)
     root = Path(args.root) if args.root else Path(tempfile.mkdtemp(prefix="discrete-bench-"))
     link_raw(root, {r.split("-", 1)[1] for r in args.runs})

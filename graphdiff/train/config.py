@@ -106,7 +106,10 @@ class TrainConfig:
         ema_warmup: the decay of step ``n`` is ``min(ema_decay, (1 + n) / (10 + n))`` (diffusers' schedule), so a
             short run's average is not mostly its initial weights; ``false``: ``ema_decay`` from the first step.
         grad_accum: micro-batches accumulated per optimizer step.
-        amp: bf16 autocast; only effective on CUDA.
+        amp: bf16 autocast of the training forward pass (CUDA and CPU; the weights, the optimizer and the loss
+            stay float32). On a CPU it pays where the CPU computes in bf16 (AVX512-BF16 or AMX: 1.3-1.5x for
+            PARD's network in ``benchmarks/amp_speed.py``); elsewhere bf16 is emulated and slower (a warning
+            says so). Sampling and validation run in float32.
         compile: train through ``torch.compile(model, dynamic=True)`` (fused kernels; one graph for all batch
             shapes). The first step pays the compilation (minutes on a CPU, cached between runs); checkpoints and
             the EMA hold the plain module. Needs a C++ compiler on CPU (Triton on CUDA).

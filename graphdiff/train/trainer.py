@@ -30,6 +30,7 @@ from torch import nn
 
 from ..errors import CheckpointError, ConfigError, TrainingError
 from . import distributed as D
+from .amp import AutocastForward, cpu_has_bf16
 from .batching import graph_sizes, group_by_size
 from .checkpoint import MODEL, TRAINING_STATE, load_checkpoint, load_weights, resolve_checkpoint, save_checkpoint
 from .config import TrainConfig
@@ -111,7 +112,8 @@ def _dataset_name(ds) -> str:
 
 class Trainer:
     """Trains a denoiser with a diffusion process's loss: AdamW, warm-up and schedule, clipping, EMA, gradient
-    accumulation, bf16 autocast on CUDA, checkpoints, ``log.jsonl``, validation and DDP under ``torchrun``.
+    accumulation, bf16 autocast of the forward pass (CUDA or CPU), checkpoints, ``log.jsonl``, validation and DDP
+    under ``torchrun``.
 
     One optimizer step accumulates ``grad_accum`` micro-batches of ``batch_size`` graphs each (across all processes
     together: each rank takes a contiguous share of every micro-batch). The loss minimised is the mean per-graph
@@ -182,6 +184,9 @@ class Trainer:
             )
         self.batch_size = bs
         self.num_graphs = n
+        if config.amp and self.device.type == "cpu" and not cpu_has_bf16():
+            warnings.warn("train.amp on a CPU without bf16 instructions (AVX512-BF16/AMX): bf16 is emulated and "
+                          "likely slower than float32; set amp: false", stacklevel=2)
         micro = math.ceil(n / bs)
         tail = n % bs
         if self.world_size > 1 and tail and tail < self.world_size:
@@ -203,6 +208,8 @@ class Trainer:
             self._train_module = self._model
         # the loss runs through the compiled wrapper; the optimizer, EMA and checkpoints keep the plain module
         self._loss_module = compile_module(self._train_module) if config.compile else self._train_module
+        if config.amp and self.device.type in ("cuda", "cpu"):  # the forward in bf16, the loss in float32
+            self._loss_module = AutocastForward(self._loss_module, self.device.type)
         # after wrapping: DDP has broadcast rank 0's weights, so every rank's EMA starts from the same ones
         self._ema = EMA(self._model, config.ema_decay, warmup=config.ema_warmup) if config.ema_decay is not None \
             else None
@@ -349,11 +356,6 @@ class Trainer:
         part = ids[start:start + base + (1 if self.rank < extra else 0)]
         return part.tolist() if isinstance(part, torch.Tensor) else list(part)
 
-    def _autocast(self):
-        if self.config.amp and self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return nullcontext()
-
     def _train_step(self, order: torch.Tensor) -> None:
         cfg, bs = self.config, self.batch_size
         first = self.batch_in_epoch
@@ -376,7 +378,7 @@ class Trainer:
             gen.manual_seed(derive_seed(cfg.seed, "noise", self.step, j, self.rank))
             sync = self._train_module.no_sync() if ddp and j < len(global_batches) - 1 else nullcontext()
             with sync:
-                with self._autocast(), compile_errors(self.config.compile):
+                with compile_errors(self.config.compile):
                     per_graph = self.process.loss(self._loss_module, batch, generator=gen)
                 if not isinstance(per_graph, torch.Tensor) or tuple(per_graph.shape) != (len(share),):
                     got = tuple(per_graph.shape) if isinstance(per_graph, torch.Tensor) else type(per_graph).__name__

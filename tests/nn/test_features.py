@@ -2,6 +2,7 @@
 permutation equivariance, random-walk identities and the ExtraFeatures bundle."""
 
 import itertools
+import math
 
 import networkx as nx
 import pytest
@@ -130,6 +131,24 @@ def test_float64_matmul_path_gives_the_same_counts():
     finally:
         torch.set_float32_matmul_precision(before)
     assert torch.equal(fast[0], slow[0]) and torch.equal(fast[1], slow[1])
+
+
+def test_features_are_exact_under_bf16_autocast():
+    # train.amp runs the denoiser under autocast; the features' matrix products must not drop to bf16 (in bf16
+    # the 5- and 6-cycle counts of K_40 come out wrong, and so would the random-walk probabilities)
+    n = 40
+    adj = (torch.ones(1, n, n) - torch.eye(n)).repeat(2, 1, 1)
+    mask = torch.ones(2, n, dtype=torch.bool)
+    mask[1, 30:] = False
+    bundle = ExtraFeatures(KINDS)
+    want = [*cycle_counts(adj, mask), *bundle(adj, mask)]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = [*cycle_counts(adj, mask), *bundle(adj, mask)]
+        a = adj.float()
+        assert (a @ a @ a).dtype == torch.bfloat16  # autocast is really on here
+    for w, g in zip(want, got):
+        assert g.dtype == w.dtype and torch.equal(w, g)
+    assert int(want[1][0, 2]) == math.comb(n, 5) * 12  # 5-cycles of K_40: C(40, 5) * 4! / 2
 
 
 def test_adjacency_is_binarised_and_diagonal_ignored():

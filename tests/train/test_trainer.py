@@ -241,6 +241,42 @@ def test_grad_accumulation_matches_one_big_batch(train_set, tmp_path):
     assert not all(torch.allclose(a, b, rtol=1e-3, atol=1e-6) for a, b in zip(grads["big"], grads["half"]))
 
 
+def test_amp_trains_under_bf16_autocast_on_cpu(train_set, tmp_path):
+    seen = []
+
+    def record(module, inputs, output):
+        seen.append(output.dtype)
+
+    def fit(amp):
+        seen.clear()
+        cfg = resume_config(batch_size=8, max_steps=3, amp=amp, ema_decay=None, ckpt_every=0)
+        tr = _trainer(train_set, tmp_path / f"amp{amp}", cfg, process=RegressionProcess(), dropout=0.0)
+        tr.model[0].register_forward_hook(record)
+        tr.fit()
+        return tr, list(seen)
+
+    plain, dtypes = fit(False)
+    assert set(dtypes) == {torch.float32}
+    mixed, dtypes = fit(True)
+    assert set(dtypes) == {torch.bfloat16}  # the forward pass ran in bf16 ...
+    assert all(p.dtype == torch.float32 for p in mixed.model.parameters())  # ... the weights stay float32
+    out = mixed._loss_module(torch.randn(3, 2))  # ... and the process computes its loss on float32 outputs
+    assert out.dtype == torch.float32
+    log = [json.loads(x) for x in (tmp_path / "ampTrue" / "log.jsonl").read_text().splitlines() if "loss" in x]
+    assert log and all(math.isfinite(x["loss"]) for x in log)
+    # bf16 changes the arithmetic: the weights after three steps differ from float32's, but only slightly
+    diffs = [float((p - q).detach().abs().max()) for p, q in zip(plain.model.parameters(), mixed.model.parameters())]
+    assert 0 < max(diffs) < 0.05
+
+
+def test_amp_warns_on_a_cpu_that_emulates_bf16(train_set, tmp_path, monkeypatch):
+    import graphdiff.train.trainer as trainer_module
+
+    monkeypatch.setattr(trainer_module, "cpu_has_bf16", lambda: False)
+    with pytest.warns(UserWarning, match="bf16 is emulated"):
+        _trainer(train_set, tmp_path / "a", resume_config(amp=True))
+
+
 def test_ema_update_math():
     model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
     ema = EMA(model, decay=0.9)
