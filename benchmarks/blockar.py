@@ -5,6 +5,7 @@ QM9 side by side, and training throughput on MOSES.
                                  [--qm9-samples 1000] [--steps 25] [--cpu-model] [--batch B] [--root DIR]
                                  [--families OTHER_RESULT.json ...]
                                  [--moses-root DIR --moses-steps 20 --moses-batch 32 128 --moses-checkpointing]
+                                 [--moses-amp]
                                  [--throughput-preset pard-sbm] [--append] [--reuse] [--no-block-degree]
                                  [--checkpointing] [--sample-batch N] [--compile] [--amp]
                                  [--out benchmarks/results/blockar]
@@ -42,14 +43,15 @@ def _rss_mb() -> tuple[float, float]:
 
 
 def moses_throughput(root: Path, steps: int, cpu_model: bool, batch_sizes=None, checkpointing: bool = False,
-                     preset: str = "pard-moses") -> dict:
+                     preset: str = "pard-moses", amp: bool = False) -> dict:
     """Training molecules/s on MOSES from the prepared store, and where the memory goes: RSS after loading the
     store and the block statistics, then the peak after timing each batch size (ascending, so each peak is that
-    batch size's own: the peak only grows)."""
+    batch size's own: the peak only grows). ``amp``: the forward pass under bf16 autocast, as ``train.amp``."""
     from _timing import time_train_steps
 
     from graphdiff.pipeline import GraphDiffusionPipeline
     from graphdiff.train import TrainConfig
+    from graphdiff.train.amp import AutocastForward
 
     over = {"model": dict(discrete.CPU_MODELS["ppgn_transformer"])} if cpu_model else {}
     if checkpointing:
@@ -62,11 +64,12 @@ def moses_throughput(root: Path, steps: int, cpu_model: bool, batch_sizes=None, 
     preset_bs = TrainConfig.from_dict(pipe.config["preset"]["train"]).batch_size
     per_batch = []
     for bs in sorted(batch_sizes or [preset_bs]):
-        timing = time_train_steps(pipe, ds, bs, steps, lr=2e-4)
+        module = AutocastForward(pipe.denoiser, "cpu") if amp else None
+        timing = time_train_steps(pipe, ds, bs, steps, lr=2e-4, module=module)
         per_batch.append({**timing, "molecules_per_s": timing["graphs_per_s"], "peak_rss_mb": _rss_mb()[1]})
         print(json.dumps(per_batch[-1]), flush=True)
     main = next((r for r in per_batch if r["batch_size"] == preset_bs), per_batch[-1])
-    return {"preset": preset, "train_molecules": len(ds), **main, "per_batch_size": per_batch,
+    return {"preset": preset, "train_molecules": len(ds), "amp": amp, **main, "per_batch_size": per_batch,
             "setup_seconds_incl_block_statistics": round(setup, 1),
             "rss_after_setup_mb": rss_setup, "peak_rss_during_setup_mb": peak_setup,
             "model": ("cpu model " if cpu_model else "preset + ") + json.dumps(over.get("model")) if over else "preset"}
@@ -116,6 +119,7 @@ def main(argv=None) -> int:
     p.add_argument("--moses-batch", type=int, nargs="*", default=None,
                    help="batch sizes to time on MOSES (default: the preset's)")
     p.add_argument("--moses-checkpointing", action="store_true", help="time MOSES with gradient checkpointing")
+    p.add_argument("--moses-amp", action="store_true", help="time MOSES with bf16 autocast (train.amp)")
     p.add_argument("--throughput-preset", default="pard-moses",
                    help="time this preset instead of pard-moses (its dataset under --moses-root)")
     p.add_argument("--root", default=None)
@@ -142,10 +146,11 @@ def main(argv=None) -> int:
     old = out / "blockar.json"
     res = {"rows": discrete.previous_rows(old, args.runs) if args.append else []}
     name = "moses" if args.throughput_preset == "pard-moses" else args.throughput_preset.split("-", 1)[1]
-    key = f"{name}_training" + ("_checkpointing" if args.moses_checkpointing else "")
+    key = f"{name}_training" + ("_checkpointing" if args.moses_checkpointing else "") + \
+        ("_amp" if args.moses_amp else "")
     if args.append and old.is_file():  # MOSES figures of earlier calls that this call does not measure again
         res.update({k: v for k, v in json.loads(old.read_text()).items()
-                    if k.endswith(("_training", "_checkpointing")) and not (args.moses_root and k == key)})
+                    if k.endswith(("_training", "_checkpointing", "_amp")) and not (args.moses_root and k == key)})
     for preset in args.runs:
         print(f"== {preset}", flush=True)
         res["rows"].append(discrete.run_one(preset, dargs, root))
@@ -153,7 +158,7 @@ def main(argv=None) -> int:
     if args.moses_root:
         print(f"== {args.throughput_preset} training throughput", flush=True)
         res[key] = moses_throughput(Path(args.moses_root), args.moses_steps, args.cpu_model, args.moses_batch,
-                                    args.moses_checkpointing, args.throughput_preset)
+                                    args.moses_checkpointing, args.throughput_preset, args.moses_amp)
         res[key]["command"] = "python " + " ".join(sys.argv)
         print(json.dumps(res[key]), flush=True)
     md = discrete.markdown(res["rows"], PAPER) if res["rows"] else ""

@@ -100,7 +100,8 @@ def run_one(preset: str, args, root: Path) -> dict:
         calls = _calls_per_graph(pipe, steps, n)
         evals.append({"steps": steps, "num_samples": n, "sample_batch": getattr(args, "sample_batch", None),
                       "sample_seconds": round(sample_s, 1),
-                      "graphs_per_second": round(n / sample_s, 2), "network_calls_per_graph": calls, "result": res})
+                      "graphs_per_second": round(n / sample_s, 2), "network_calls_per_graph": calls, "result": res,
+                      **_degree_matched(pipe)})
         print(json.dumps({"preset": preset, "steps": steps, "sample_seconds": round(sample_s, 1)}), flush=True)
     s = pipe.summary
     params = sum(p.numel() for p in pipe.denoiser.parameters())
@@ -138,6 +139,15 @@ def _calls_per_graph(pipe, steps: int, n: int):
     if stats and stats.get("graphs"):
         return round(stats["network_calls"] / stats["graphs"], 1)
     return steps
+
+
+def _degree_matched(pipe) -> dict:
+    """PARD with block degree: the share of generated nodes whose edges to blocks up to their own number the block
+    degree they were drawn with (``{}`` for other processes)."""
+    stats = getattr(pipe.process, "total_stats", None) or {}
+    if not getattr(pipe.process, "block_degree", False) or not stats.get("nodes"):
+        return {}
+    return {"block_degree_matched": round(stats["degree_matched"] / stats["nodes"], 4)}
 
 
 def budget_text(r: dict) -> str:

@@ -60,6 +60,7 @@ each node rides in its time channel (PARD conditions on the time per block, too)
 from __future__ import annotations
 
 import inspect
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -276,8 +277,10 @@ class BlockAutoregressive(DiscreteDiffusion):
         return spec
 
     def reset_stats(self) -> None:
-        """Zero the running sampler totals in ``total_stats`` (graphs, network calls, bounds hit, cut blocks)."""
-        self.total_stats = {"graphs": 0, "network_calls": 0, "hit_max_blocks": 0, "truncated": 0}
+        """Zero the running sampler totals in ``total_stats`` (graphs, network calls, bounds hit, cut blocks, nodes,
+        nodes whose block degree came out as drawn)."""
+        self.total_stats = {"graphs": 0, "network_calls": 0, "hit_max_blocks": 0, "truncated": 0, "nodes": 0,
+                            "degree_matched": 0}
 
     def block_bound(self, max_blocks=None) -> int:
         """The sampler's bound on blocks: ``max_blocks``, or ``self.max_blocks`` plus a margin, at most max_nodes."""
@@ -297,8 +300,9 @@ class BlockAutoregressive(DiscreteDiffusion):
         return GraphState(x=x, e=e, mask=torch.zeros(b, n, dtype=torch.bool, device=device), schema=self.schema)
 
     def decode(self, state: GraphState) -> GraphState:
-        """One-hot data state compacted to its real nodes (trimmed to the largest graph)."""
-        return super().decode(state).compact()
+        """One-hot data state compacted to its real nodes (trimmed to the largest graph), keeping the block of each
+        node that the sampler generated it in (``blocks``, -1 at padding)."""
+        return replace(super().decode(state), blocks=state.blocks).compact()
 
     # ---- forward noise per block ------------------------------------------------------------------------
     def noise_probs_at(self, x0: Tensor, e0: Tensor, t_nodes: Tensor, t_pairs: Tensor) -> tuple[Tensor, Tensor]:

@@ -18,8 +18,11 @@ Starting from the empty graph, every round ``r``:
 The loop ends when every sample stopped or after ``max_blocks`` blocks (default: the process's ``max_blocks`` plus a
 margin, at most ``max_nodes``); samples still asking for a block then are counted and a one-line warning is given.
 Network calls per graph (size calls + ``steps`` per block, doubled by guidance) land in ``process.last_stats`` and
-accumulate in ``process.total_stats``. ``callback(i, t, state)`` is called after each reverse step with
-``t = s / T`` and the whole batch (the current block at its noisy state).
+accumulate in ``process.total_stats``; with ``block_degree`` so do the drawn degree of every node
+(``last_stats["node_degree"]``) and the number of nodes whose edges to blocks up to their own match it
+(``degree_matched``, out of ``nodes``: how well the model honours the degree it conditions on). The returned state
+carries the block each node was generated in (``state.blocks``). ``callback(i, t, state)`` is called after each
+reverse step with ``t = s / T`` and the whole batch (the current block at its noisy state).
 
 Between two network calls only the newest levels change (the block being denoised; after a block, its clean copy
 and its shadow), and under the causal rule nothing below reads them. With ``prefix_cache`` (default) the denoiser
@@ -243,10 +246,17 @@ def block_ancestral(process, denoiser, state: GraphState, *, steps: int, noise: 
 
     n_blocks = (blocks.amax(1) + 1).cpu()
     stats = {"network_calls": calls, "blocks": n_blocks, "nodes": count.cpu(), "hit_max_blocks": int(hit.sum()),
-             "truncated": int(cut.sum()), "max_blocks": bound}
+             "truncated": int(cut.sum()), "max_blocks": bound, "node_degree": None, "degree_matched": 0}
+    if node_deg is not None:  # how often a node's edges to blocks <= its own number the block degree it was given
+        real = blocks >= 0
+        prefix = (blocks.unsqueeze(1) <= blocks.unsqueeze(2)) & real.unsqueeze(1) & real.unsqueeze(2)
+        got = ((ce.argmax(-1) > 0) & prefix).sum(-1)
+        stats["node_degree"] = node_deg.masked_fill(~real, -1).cpu()
+        stats["degree_matched"] = int(((got == node_deg) & real).sum())
     process.last_stats = stats
     for key, val in (("graphs", b), ("network_calls", int(calls.sum())), ("hit_max_blocks", stats["hit_max_blocks"]),
-                     ("truncated", stats["truncated"])):
+                     ("truncated", stats["truncated"]), ("nodes", int(count.sum())),
+                     ("degree_matched", stats["degree_matched"])):
         process.total_stats[key] = process.total_stats.get(key, 0) + val
     if stats["hit_max_blocks"]:
         warnings.warn(f"pard sampler: {stats['hit_max_blocks']} of {b} samples reached max_blocks={bound} without "
@@ -254,7 +264,7 @@ def block_ancestral(process, denoiser, state: GraphState, *, steps: int, noise: 
     if stats["truncated"]:
         warnings.warn(f"pard sampler: {stats['truncated']} of {b} samples proposed a block past max_nodes={full}; "
                       "it was cut to fit", stacklevel=3)
-    return GraphState(x=cx, e=ce, mask=blocks >= 0, schema=process.schema)
+    return GraphState(x=cx, e=ce, mask=blocks >= 0, schema=process.schema, blocks=blocks)
 
 
 BLOCK_SAMPLERS = {"block": block_ancestral}

@@ -107,9 +107,10 @@ class TrainConfig:
             short run's average is not mostly its initial weights; ``false``: ``ema_decay`` from the first step.
         grad_accum: micro-batches accumulated per optimizer step.
         amp: bf16 autocast of the training forward pass (CUDA and CPU; the weights, the optimizer and the loss
-            stay float32). On a CPU it pays where the CPU computes in bf16 (AVX512-BF16 or AMX: 1.3-1.5x for
-            PARD's network in ``benchmarks/amp_speed.py``); elsewhere bf16 is emulated and slower (a warning
-            says so). Sampling and validation run in float32.
+            stay float32). On a CPU it pays where the CPU computes in bf16 (AVX512-BF16 or AMX) and the network's
+            time goes to wide tensors (``benchmarks/amp_speed.py``: 1.46-1.61x for PARD, 1.10x DiGress, 0.87x
+            GDSS); without bf16 instructions it is emulated and slower (a warning says so). Sampling and
+            validation run in float32.
         compile: train through ``torch.compile(model, dynamic=True)`` (fused kernels; one graph for all batch
             shapes). The first step pays the compilation (minutes on a CPU, cached between runs); checkpoints and
             the EMA hold the plain module. Needs a C++ compiler on CPU (Triton on CUDA).

@@ -283,6 +283,8 @@ def test_an_exact_oracle_reproduces_the_graph_and_calls_are_counted(transition):
     assert proc.last_stats["blocks"].tolist() == [k] * b and proc.last_stats["hit_max_blocks"] == 0
     assert oracle.calls == (k + 1) + k * steps  # one batched call serves every sample
     assert blocks_from_state(out)[0].tolist() == sorted(structural_blocks(6, np.array([e[:2] for e in EDGES])))
+    assert torch.equal(out.blocks, blocks_from_state(out))  # the sampler's blocks are the graph's structural order
+    assert proc.last_stats["node_degree"] is None and proc.last_stats["degree_matched"] == 0  # no block degree here
 
 
 def test_sample_entry_point_and_guidance_doubles_the_calls(monkeypatch):

@@ -168,3 +168,25 @@ def test_an_oracle_with_degrees_reproduces_the_graph_and_conditions_each_block_o
             assert value == pytest.approx(degrees[(lv - 1) // 2] / proc.max_degree)
             checked += 1
     assert checked > 0
+
+
+def test_the_sampler_returns_the_blocks_and_counts_nodes_whose_drawn_degree_came_out():
+    sch = schema()
+    nodes, edges, sizes = sorted_by_block(sch, NODES, EDGES)
+    ei = np.array([(i, j) for i, j, _ in edges])
+    degrees = _peeling_degrees(len(nodes), ei.tolist(), structural_blocks(len(nodes), ei))
+    proc = BlockAutoregressive(sch, T=10, max_block=max(sizes), max_blocks=len(sizes), block_degree=True,
+                               max_degree=max(degrees) + 1)
+    b = 2
+    blocks = torch.repeat_interleave(torch.arange(len(sizes)), torch.tensor(sizes))
+    # the oracle draws the true degrees, then one too many for the last block (its edges stay the true ones)
+    for drawn, matched in ((degrees, len(nodes)), (degrees[:-1] + [degrees[-1] + 1], len(nodes) - sizes[-1])):
+        proc.reset_stats()
+        prior = proc.prior(torch.tensor([1] * b), generator=SampleNoise.for_run(0, 0, b))
+        oracle = DegreeOracle(proc, nodes, edges, sizes, drawn)
+        out = proc.decode(block_ancestral(proc, oracle, prior, steps=2, noise=SampleNoise.for_run(0, 0, b)))
+        assert torch.equal(out.edge_types(), graph_state(sch, nodes, edges).edge_types().expand(b, -1, -1))
+        assert torch.equal(out.blocks, blocks.expand(b, -1))  # the block each node was generated in
+        assert torch.equal(proc.last_stats["node_degree"][:, : len(nodes)], torch.tensor(drawn)[blocks].expand(b, -1))
+        assert proc.last_stats["degree_matched"] == b * matched
+        assert proc.total_stats["nodes"] == b * len(nodes) and proc.total_stats["degree_matched"] == b * matched
