@@ -12,40 +12,23 @@ from the summed step times of all repeats; ``final loss`` is the last step's los
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import discrete  # noqa: E402
-from _offline import link_raw  # noqa: E402
-from _timing import run_and_write, time_train_steps  # noqa: E402
+from _speed import preset_for_timing, speed_main, speed_parser  # noqa: E402
+from _timing import time_train_steps  # noqa: E402
 
 
 def run_preset(preset: str, args, root: Path) -> dict:
     import torch
 
-    from graphdiff.pipeline import GraphDiffusionPipeline
-    from graphdiff.train import TrainConfig
     from graphdiff.train.amp import AutocastForward, cpu_has_bf16
 
-    over = {}
-    if args.cpu_model:
-        name = {"pard": "ppgn_transformer", "gdss": None}.get(preset.split("-")[0], "graph_transformer")
-        if name:
-            over["model"] = dict(discrete.CPU_MODELS[name])
-    pipe = GraphDiffusionPipeline.from_preset(preset, root=root, overrides=over)
-    ds = pipe._dataset.split("train")
-    if hasattr(pipe.process, "prepare_dataset"):
-        pipe.process.prepare_dataset(ds)
-    dataset = preset.split("-", 1)[1]
-    bs = args.batch or (discrete.CPU_BATCH.get(dataset, 64) if args.cpu_model
-                        else TrainConfig.from_dict(pipe.config["preset"]["train"]).batch_size)
-    row = {"preset": preset, "batch_size": bs, "train_graphs": len(ds), "cpu_has_bf16": cpu_has_bf16(),
-           "model": "cpu model " + json.dumps(over["model"]) if over.get("model") else "preset"}
+    pipe, ds, bs, row = preset_for_timing(preset, args, root)
+    row["cpu_has_bf16"] = cpu_has_bf16()
     start = copy.deepcopy(pipe.denoiser.state_dict())
     runs = {"float32": [], "bf16": []}
     for rep in range(args.repeats):
@@ -79,20 +62,9 @@ def markdown(rows) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--presets", nargs="*", default=["pard-qm9", "pard-planar", "digress-qm9", "gdss-qm9"])
-    p.add_argument("--batch", type=int, default=None,
-                   help="default: discrete.CPU_BATCH per dataset with --cpu-model, else the preset's")
-    p.add_argument("--steps", type=int, default=10)
+    p = speed_parser(__doc__, ["pard-qm9", "pard-planar", "digress-qm9", "gdss-qm9"], "benchmarks/results/amp")
     p.add_argument("--repeats", type=int, default=2)
-    p.add_argument("--cpu-model", action="store_true")
-    p.add_argument("--root", default=None)
-    p.add_argument("--out", default="benchmarks/results/amp")
-    args = p.parse_args(argv)
-    root = Path(args.root) if args.root else Path(tempfile.mkdtemp(prefix="amp-bench-"))
-    link_raw(root, {x.split("-", 1)[1] for x in args.presets})
-    run_and_write(args.presets, run_preset, args, root, args.out, "amp", markdown)
-    return 0
+    return speed_main(p, argv, run_preset, markdown, "amp")
 
 
 if __name__ == "__main__":

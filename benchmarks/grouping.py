@@ -11,17 +11,14 @@ the same initial weights, in one process, and prints the ratio of graphs/s (grou
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import discrete  # noqa: E402
-from _offline import link_raw  # noqa: E402
-from _timing import run_and_write, time_train_steps  # noqa: E402
+from _speed import preset_for_timing, speed_main, speed_parser  # noqa: E402
+from _timing import time_train_steps  # noqa: E402
 
 
 def epoch_padding(order, sizes, bs: int) -> dict:
@@ -44,24 +41,15 @@ def epoch_padding(order, sizes, bs: int) -> dict:
 def run_preset(preset: str, args, root: Path) -> dict:
     import torch
 
-    from graphdiff.pipeline import GraphDiffusionPipeline
     from graphdiff.train import derive_seed, graph_sizes, group_by_size
 
-    over = {}
-    if args.cpu_model:
-        model = "ppgn_transformer" if preset.startswith("pard") else "graph_transformer"
-        over["model"] = dict(discrete.CPU_MODELS[model])
-    pipe = GraphDiffusionPipeline.from_preset(preset, root=root, overrides=over)
-    ds = pipe._dataset.split("train")
+    pipe, ds, bs, row = preset_for_timing(preset, args, root, cpu_batch_always=True)
     sizes = graph_sizes(ds)
-    bs = args.batch or discrete.CPU_BATCH.get(preset.split("-", 1)[1], 64)
     g = torch.Generator().manual_seed(derive_seed(0, "epoch", 0))  # the trainer's epoch-0 generator, seed 0
     plain = torch.randperm(len(ds), generator=g)
     grouped = group_by_size(plain, sizes, bs, args.window, g)
-    row = {"preset": preset, "batch_size": bs, "window": args.window, "train_graphs": len(ds),
-           "model": "cpu model " + json.dumps(over["model"]) if over else "preset",
-           "epoch_random": epoch_padding(plain, sizes, bs),
-           "epoch_grouped": epoch_padding(grouped, sizes, bs)}
+    row.update(window=args.window, epoch_random=epoch_padding(plain, sizes, bs),
+               epoch_grouped=epoch_padding(grouped, sizes, bs))
     start = copy.deepcopy(pipe.denoiser.state_dict())
     for name, order in (("random", plain), ("grouped", grouped)):
         pipe.denoiser.load_state_dict(start)
@@ -87,19 +75,10 @@ def markdown(rows) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--presets", nargs="*", default=["pard-zinc250k", "defog-zinc250k"])
-    p.add_argument("--batch", type=int, default=None, help="default: discrete.CPU_BATCH per dataset (64 for ZINC250k)")
+    p = speed_parser(__doc__, ["pard-zinc250k", "defog-zinc250k"], "benchmarks/results/grouping",
+                     batch_help="default: discrete.CPU_BATCH per dataset (64 for ZINC250k)")
     p.add_argument("--window", type=int, default=50)
-    p.add_argument("--steps", type=int, default=10)
-    p.add_argument("--cpu-model", action="store_true")
-    p.add_argument("--root", default=None)
-    p.add_argument("--out", default="benchmarks/results/grouping")
-    args = p.parse_args(argv)
-    root = Path(args.root) if args.root else Path(tempfile.mkdtemp(prefix="grouping-bench-"))
-    link_raw(root, {x.split("-", 1)[1] for x in args.presets})
-    run_and_write(args.presets, run_preset, args, root, args.out, "grouping", markdown)
-    return 0
+    return speed_main(p, argv, run_preset, markdown, "grouping")
 
 
 if __name__ == "__main__":
