@@ -125,6 +125,13 @@ def test_degree_logits_and_degree_inputs_are_causal():
             assert torch.allclose(full[3][:, : 2 * k + 3], moved[3][:, : 2 * k + 3], atol=1e-5)
 
 
+def _graph_by_block(sch):
+    """The test graph with its nodes sorted by block, its block sizes and its peeling degrees per block."""
+    nodes, edges, sizes = sorted_by_block(sch, NODES, EDGES)
+    ei = np.array([(i, j) for i, j, _ in edges])
+    return nodes, edges, sizes, _peeling_degrees(len(nodes), ei.tolist(), structural_blocks(len(nodes), ei))
+
+
 class DegreeOracle(Oracle):
     """The exact oracle plus the block degrees (at every candidate size); records the degree channel it is given."""
 
@@ -146,9 +153,7 @@ class DegreeOracle(Oracle):
 
 def test_an_oracle_with_degrees_reproduces_the_graph_and_conditions_each_block_on_its_degree():
     sch = schema()
-    nodes, edges, sizes = sorted_by_block(sch, NODES, EDGES)
-    ei = np.array([(i, j) for i, j, _ in edges])
-    degrees = _peeling_degrees(len(nodes), ei.tolist(), structural_blocks(len(nodes), ei))
+    nodes, edges, sizes, degrees = _graph_by_block(sch)
     proc = BlockAutoregressive(sch, T=10, max_block=max(sizes), max_blocks=len(sizes), block_degree=True,
                                max_degree=max(degrees))
     oracle = DegreeOracle(proc, nodes, edges, sizes, degrees)
@@ -172,9 +177,7 @@ def test_an_oracle_with_degrees_reproduces_the_graph_and_conditions_each_block_o
 
 def test_the_sampler_returns_the_blocks_and_counts_nodes_whose_drawn_degree_came_out():
     sch = schema()
-    nodes, edges, sizes = sorted_by_block(sch, NODES, EDGES)
-    ei = np.array([(i, j) for i, j, _ in edges])
-    degrees = _peeling_degrees(len(nodes), ei.tolist(), structural_blocks(len(nodes), ei))
+    nodes, edges, sizes, degrees = _graph_by_block(sch)
     proc = BlockAutoregressive(sch, T=10, max_block=max(sizes), max_blocks=len(sizes), block_degree=True,
                                max_degree=max(degrees) + 1)
     b = 2
