@@ -9,6 +9,7 @@ weights, their gradients and the optimizer stay float32 (bf16 has float32's expo
 from __future__ import annotations
 
 import platform
+from dataclasses import replace
 
 import torch
 from torch import nn
@@ -20,9 +21,10 @@ def _to_float32(out):
     """Floating tensors of lower precision in ``out`` (a tensor, a GraphState, or tuples/lists/dicts of them) as
     float32; everything else unchanged."""
     if isinstance(out, torch.Tensor):
-        return out.float() if out.is_floating_point() and out.dtype != torch.float64 else out
+        return out.float() if out.dtype in (torch.bfloat16, torch.float16) else out
     if isinstance(out, GraphState):
-        return out.to(torch.float32)
+        return replace(out, x=_to_float32(out.x), e=_to_float32(out.e), pos=_to_float32(out.pos),
+                       y=_to_float32(out.y))
     if isinstance(out, (tuple, list)):
         return type(out)(_to_float32(o) for o in out)
     if isinstance(out, dict):
