@@ -9,7 +9,7 @@ influence real ones, and every output is zero at padded slots.
 Features are computed without gradients (they are functions of a discrete graph). Cycle counts and spectra are
 computed in float64 internally (exact integer arithmetic for the counts, stable eigenvalues) and returned in the
 dtype of ``adj`` (float32 for a bool ``adj``). Autocast (``train.amp``) is switched off inside them: bf16
-products would round the counts (a 5-cycle count of K_40 by 0.2%) and the walk probabilities.
+products would round the counts (the 5- and 6-cycle counts of K_40 come out wrong) and the walk probabilities.
 """
 
 from __future__ import annotations
