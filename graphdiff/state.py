@@ -12,6 +12,15 @@ from .errors import SchemaError
 from .schema import Schema
 
 
+
+def pair_mask(mask: Tensor, include_diagonal: bool = False) -> Tensor:
+    """``[B, N, N]`` bool: both endpoints of the pair are real nodes of ``mask [B, N]`` (and the pair is off the
+    diagonal unless ``include_diagonal``). The one pair mask of the package."""
+    m = mask.unsqueeze(-1) & mask.unsqueeze(-2)
+    if not include_diagonal:
+        m = m & ~torch.eye(mask.shape[-1], dtype=torch.bool, device=mask.device)
+    return m
+
 @dataclass
 class GraphState:
     """A batch of graphs as dense padded tensors (the form GDSS, DiGress, PARD and MiDi compute in).
@@ -121,12 +130,8 @@ class GraphState:
 
     # ---- masking and symmetry ----------------------------------------------------------------------
     def pair_mask(self, include_diagonal: bool = False) -> Tensor:
-        """``[B, N, N]`` bool: both endpoints real (and off-diagonal unless asked)."""
-        m = self.mask.unsqueeze(2) & self.mask.unsqueeze(1)
-        if not include_diagonal:
-            eye = torch.eye(self.max_nodes, dtype=torch.bool, device=m.device)
-            m = m & ~eye
-        return m
+        """``[B, N, N]`` bool: both endpoints real (and off-diagonal unless asked); :func:`pair_mask`."""
+        return pair_mask(self.mask, include_diagonal)
 
     def masked(self) -> "GraphState":
         """Zero padded slots, pairs touching them and the diagonal of ``e``; centre ``pos`` under the mask."""

@@ -24,7 +24,7 @@ def data_root(tmp_path_factory):
 
 @pytest.mark.parametrize("preset,sampler", [("defog-community_small", "ctmc"),
                                             ("digress-community_small", "ancestral")])
-def test_discrete_processes_train_save_load_sample(preset, sampler, data_root, tmp_path):
+def test_digress_processes_train_save_load_sample(preset, sampler, data_root, tmp_path):
     pipe = GraphDiffusionPipeline.fit("synth_community_small", preset=preset, out=tmp_path / "run",
                                       root=data_root, overrides=tiny(8), progress=False)
     assert pipe.summary["steps"] == 6

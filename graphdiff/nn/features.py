@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 from ..errors import ConfigError, SchemaError
-from .layers import pair_mask
+from ..state import pair_mask
 
 __all__ = ["cycle_counts", "cycle_features", "spectral_features", "rrwp_features", "ExtraFeatures", "FEATURE_KINDS"]
 
@@ -46,7 +46,7 @@ def _check(adj: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
 def _clean(adj: Tensor, mask: Tensor, dtype: torch.dtype) -> Tensor:
     """``adj`` as 0/1 in ``dtype``, zero on the diagonal and on pairs touching padded slots."""
     a = (adj != 0) if adj.dtype == torch.bool else (adj > 0.5)
-    return (a & pair_mask(mask, include_diagonal=False)).to(dtype)
+    return (a & pair_mask(mask)).to(dtype)
 
 
 def _full_precision(fn: Callable) -> Callable:

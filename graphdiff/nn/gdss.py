@@ -20,8 +20,8 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import SchemaError
-from ..state import GraphState
-from .layers import MLP, DenseGCNConv, TimeEmbedding, pair_mask
+from ..state import GraphState, pair_mask
+from .layers import MLP, DenseGCNConv, TimeEmbedding
 
 __all__ = [
     "GraphMultiHeadAttention",
@@ -43,7 +43,7 @@ def adjacency_powers(adj: Tensor, c: int, mask: Tensor | None = None) -> Tensor:
     on those pairs too (the diagonals of ``A^k``, ``k >= 2``, keep their walk counts).
     """
     if mask is not None:
-        adj = adj * pair_mask(mask, include_diagonal=False).to(adj.dtype)
+        adj = adj * pair_mask(mask).to(adj.dtype)
     out = [adj]
     for _ in range(c - 1):
         out.append(out[-1] @ adj)
@@ -137,7 +137,7 @@ class GraphMultiHeadAttention(nn.Module):
             k = self._conv(self.k, x, adj, mask).view(b, n, self.num_heads, self.head_dim)
             scores = torch.tanh(torch.einsum("bihd,bjhd->bhij", q, k) / math.sqrt(self.head_dim)).mean(1)
             scores = 0.5 * (scores + scores.transpose(-1, -2))
-            scores = scores * pair_mask(mask).to(scores.dtype)
+            scores = scores * pair_mask(mask, include_diagonal=True).to(scores.dtype)
         v = self._conv(self.v, x, adj, mask) if self.v is not None else None
         return v, scores
 
@@ -209,7 +209,7 @@ class AttentionLayer(nn.Module):
             feats = torch.cat([torch.stack(maps, -1), adj.permute(0, 2, 3, 1)], dim=-1)
             a = self.adj_mlp(feats).permute(0, 3, 1, 2)
             a = 0.5 * (a + a.transpose(-1, -2))
-            adj_new = a * pair_mask(mask).unsqueeze(1).to(a.dtype)
+            adj_new = a * pair_mask(mask, include_diagonal=True).unsqueeze(1).to(a.dtype)
         return x_new, adj_new
 
 
@@ -258,7 +258,7 @@ class ScoreNetworkX(nn.Module):
     def forward(self, x: Tensor, adj: Tensor, mask: Tensor, t: Tensor | None = None) -> Tensor:
         mask = mask.bool()
         x = _node_mask(x, mask)
-        adj = adj * pair_mask(mask, include_diagonal=False).to(adj.dtype)
+        adj = adj * pair_mask(mask).to(adj.dtype)
         shifts = self.time(_time(t, x.shape[0], x)) if self.time is not None else None
         xs = [x]
         for i, conv in enumerate(self.layers):
@@ -413,7 +413,7 @@ class ScoreNetworkA(nn.Module):
         _, adjs = _run_attention(self, x, adj, mask, t)
         out = self.final(torch.cat(adjs, 1).permute(0, 2, 3, 1)).squeeze(-1)
         out = 0.5 * (out + out.transpose(-1, -2))
-        return out * pair_mask(mask, include_diagonal=False).to(out.dtype)
+        return out * pair_mask(mask).to(out.dtype)
 
 
 # ---- the GraphState-facing denoiser ---------------------------------------------------------------------------

@@ -13,6 +13,8 @@ import torch
 import torch.utils.checkpoint
 from torch import Tensor, nn
 
+from ..state import pair_mask
+
 _ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "elu": nn.ELU,
     "relu": nn.ReLU,
@@ -34,14 +36,6 @@ def activation(act: str | nn.Module | Callable[[], nn.Module]) -> nn.Module:
     if isinstance(act, nn.Module):
         return act
     return act()
-
-
-def pair_mask(mask: Tensor, include_diagonal: bool = True) -> Tensor:
-    """``[B, N, N]`` bool: both endpoints are real nodes (and off-diagonal unless ``include_diagonal``)."""
-    m = mask.unsqueeze(-1) & mask.unsqueeze(-2)
-    if not include_diagonal:
-        m = m & ~torch.eye(mask.shape[-1], dtype=torch.bool, device=mask.device)
-    return m
 
 
 class DenseGCNConv(nn.Module):
@@ -75,7 +69,7 @@ class DenseGCNConv(nn.Module):
         eye = torch.eye(n, dtype=torch.bool, device=adj.device)
         a = adj.masked_fill(eye, 0.0)
         if mask is not None:
-            a = a * pair_mask(mask).to(a.dtype)
+            a = a * pair_mask(mask, include_diagonal=True).to(a.dtype)
         a = a + eye.to(a.dtype)
         d = a.sum(-1).clamp(min=1.0).pow(-0.5)
         a = d.unsqueeze(-1) * a * d.unsqueeze(-2)

@@ -31,6 +31,7 @@ import torch
 from torch import Tensor
 
 from ..state import GraphState
+from .block_causal import BlockStructure, gather_levels, causal_pool, finish_pool, level_stats
 
 __all__ = ["PrefixCache"]
 
@@ -223,7 +224,6 @@ def _incremental(model, entry: _Entry, state: GraphState, t: Tensor, cond: Tenso
                  upd: Tensor) -> GraphState:
     """The denoiser's output recomputing only the nodes ``upd`` (levels ``>= thr``) and their pairs (module
     docstring); updates ``entry`` to this call."""
-    from .ppgn import BlockStructure, _gather_levels, causal_pool, finish_pool, level_stats  # ppgn imports this
 
     mask = state.mask.bool()
     b, n = mask.shape
@@ -295,7 +295,7 @@ def _incremental(model, entry: _Entry, state: GraphState, t: Tensor, cond: Tenso
         gx, bx = layer.film_x(y).chunk(2, -1)
         ge, be = layer.film_e(y).chunk(2, -1)
         xn = layer.norm_x(x_all) * (1.0 + s.at_nodes(gx)) + s.at_nodes(bx)
-        en = layer.norm_e(e_u) * (1.0 + _gather_levels(ge, plc)) + _gather_levels(be, plc)
+        en = layer.norm_e(e_u) * (1.0 + gather_levels(ge, plc)) + gather_levels(be, plc)
         h = layer.pair_hidden(xn, en, rows)  # [B, u, N, d]
         e_u = e_u + layer.out_e(h) * pm_u
         x_u = x_u + layer.attend(xn, h, attend_u, rows) * nm_u

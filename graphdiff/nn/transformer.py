@@ -18,9 +18,9 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ConfigError
-from ..state import GraphState
+from ..state import GraphState, pair_mask
 from .features import ExtraFeatures
-from .layers import check_inputs, check_sizes, pair_mask, run_layers
+from .layers import check_inputs, check_sizes, run_layers
 
 __all__ = ["GraphTransformerDenoiser", "GraphTransformerLayer", "masked_pool"]
 
@@ -134,7 +134,7 @@ class GraphTransformerLayer(nn.Module):
         b, n, _ = x.shape
         h, dh = self.n_heads, self.dx // self.n_heads
         nm = mask.unsqueeze(-1).to(x.dtype)
-        pm = pair_mask(mask).unsqueeze(-1).to(e.dtype)
+        pm = pair_mask(mask, include_diagonal=True).unsqueeze(-1).to(e.dtype)
         q = self.q(x).view(b, n, h, dh)
         k = self.k(x).view(b, n, h, dh)
         v = (self.v(x) * nm).view(b, n, h, dh)
@@ -156,7 +156,7 @@ class GraphTransformerLayer(nn.Module):
         new_x = self.x_out(new_x) * nm
 
         if self.update_y:
-            pairs = pair_mask(mask, include_diagonal=False).reshape(b, n * n)
+            pairs = pair_mask(mask).reshape(b, n * n)
             new_y = self.y_self(y) + self.x_pool(masked_pool(x, mask)) + self.e_pool(
                 masked_pool(e.reshape(b, n * n, self.de), pairs)
             )
@@ -260,13 +260,13 @@ class GraphTransformerDenoiser(nn.Module):
         mask = state.mask.bool()
         b, n = mask.shape
         nm = mask.unsqueeze(-1).to(state.x.dtype)
-        real_pairs = pair_mask(mask, include_diagonal=False).unsqueeze(-1).to(state.e.dtype)
+        real_pairs = pair_mask(mask).unsqueeze(-1).to(state.e.dtype)
         x0, e0 = state.x * nm, state.e * real_pairs
         adj = GraphState(x=x0, e=e0, mask=mask).adjacency()
         fx, fe, fy = self.features(adj, mask)
         n_frac = mask.sum(1, keepdim=True).to(x0.dtype) / self.max_nodes
 
-        pm = pair_mask(mask).unsqueeze(-1).to(e0.dtype)
+        pm = pair_mask(mask, include_diagonal=True).unsqueeze(-1).to(e0.dtype)
         x = self.in_x(torch.cat([x0, fx.to(x0.dtype)], -1)) * nm
         e = self.in_e(torch.cat([e0, fe.to(e0.dtype)], -1))
         e = 0.5 * (e + e.transpose(1, 2)) * pm

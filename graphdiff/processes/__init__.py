@@ -10,9 +10,9 @@ from __future__ import annotations
 import difflib
 
 from ..errors import ConfigError
-from .blockar import BlockAutoregressive
-from .discrete import DiscreteDiffusion
-from .flow import DiscreteFlowMatching
+from .pard import BlockAutoregressive
+from .digress import DiscreteDiffusion
+from .defog import DiscreteFlowMatching
 from .gdss import GDSSProcess
 from .sde import SDES, SubVPSDE, VESDE, VPSDE, build_sde
 

@@ -28,7 +28,7 @@ from torch import Tensor
 from ..errors import ConfigError, SchemaError
 from ..samplers.noise import SampleNoise
 from ..schema import Schema
-from ..state import GraphState
+from ..state import GraphState, pair_mask
 
 LIMITS = ("uniform", "marginal", "absorbing")
 
@@ -76,13 +76,6 @@ def limit_distributions(schema: Schema, limit: str, field: str = "process.limit"
 
 
 # ---- masks ----------------------------------------------------------------------------------------------
-def pair_mask(mask: Tensor) -> Tensor:
-    """``[B, N, N]`` bool: both endpoints real and off the diagonal."""
-    n = mask.shape[1]
-    pm = mask.unsqueeze(2) & mask.unsqueeze(1)
-    return pm & ~torch.eye(n, dtype=torch.bool, device=mask.device)
-
-
 def upper_pair_mask(mask: Tensor) -> Tensor:
     """``[B, N, N]`` bool: real unordered pairs ``i < j``."""
     n = mask.shape[1]

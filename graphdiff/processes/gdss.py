@@ -19,7 +19,7 @@ from torch import Tensor
 
 from ..errors import ConfigError, SchemaError
 from ..schema import Schema
-from ..state import GraphState
+from ..state import GraphState, pair_mask
 from .sde import SDE, _bc, build_sde
 from ..samplers.noise import SampleNoise, symmetric_randn
 
@@ -133,16 +133,12 @@ class GDSSProcess:
         return GraphState.from_types(nt, et, state.mask, self.schema)
 
     # ---- noise --------------------------------------------------------------------------------------
-    def _pair_mask(self, mask: Tensor) -> Tensor:
-        pm = mask.unsqueeze(2) & mask.unsqueeze(1)
-        return pm & ~torch.eye(mask.shape[1], dtype=torch.bool, device=mask.device)
-
     def draw(self, name: str, noise: SampleNoise, mask: Tensor) -> Tensor:
         """Noise for component ``name`` (``"x"`` or ``"adj"``) from per-sample streams, masked."""
         full, n = self.schema.max_nodes, mask.shape[1]
         if name == "x":
             return noise.randn_nodes(full, n, self.x_dim) * mask.unsqueeze(-1)
-        return noise.randn_symmetric(full, n) * self._pair_mask(mask)
+        return noise.randn_symmetric(full, n) * pair_mask(mask)
 
     def prior(self, n_nodes: Tensor, schema: Schema | None = None, *, generator: SampleNoise) -> GraphState:
         """Continuous prior state for graphs of ``n_nodes`` nodes (slots ``0..n-1`` real)."""
@@ -170,7 +166,7 @@ class GDSSProcess:
                 raw = -raw / _bc(std, raw)
             res[name] = raw
         res["x"] = res["x"] * mask.unsqueeze(-1)
-        res["adj"] = res["adj"] * self._pair_mask(mask)
+        res["adj"] = res["adj"] * pair_mask(mask)
         return res
 
     # ---- training -----------------------------------------------------------------------------------
@@ -185,11 +181,11 @@ class GDSSProcess:
         gdev = generator.device if generator is not None else dev
         t = (torch.rand(b, generator=generator, device=gdev) * (1.0 - self.eps) + self.eps).to(dev)
         zx = torch.randn(clean.x.shape, generator=generator, device=gdev).to(dev) * mask.unsqueeze(-1)
-        za = symmetric_randn(clean.e.shape[:3], generator=generator, device=dev) * self._pair_mask(mask)
+        za = symmetric_randn(clean.e.shape[:3], generator=generator, device=dev) * pair_mask(mask)
         mx, sx = self.sde_x.marginal(clean.x, t)
         ma, sa = self.sde_adj.marginal(clean.e[..., 0], t)
         noisy = {"x": (mx + _bc(sx, mx) * zx) * mask.unsqueeze(-1),
-                 "adj": (ma + _bc(sa, ma) * za) * self._pair_mask(mask)}
+                 "adj": (ma + _bc(sa, ma) * za) * pair_mask(mask)}
         s = self.scores(denoiser, noisy, mask, t)
         lx = (s["x"] * _bc(sx, zx) + zx).pow(2).sum((1, 2))
         la = (s["adj"] * _bc(sa, za) + za).pow(2).sum((1, 2))

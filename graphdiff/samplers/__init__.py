@@ -10,9 +10,9 @@ from torch import Tensor
 from ..errors import ConfigError
 from ..state import GraphState
 from .noise import SampleNoise, sample_seed
-from .blockar import BLOCK_SAMPLERS, block_ancestral
-from .discrete import DISCRETE_SAMPLERS, ancestral
-from .flow import FLOW_SAMPLERS, ctmc
+from .pard import BLOCK_SAMPLERS, block_ancestral
+from .digress import DISCRETE_SAMPLERS, ancestral
+from .defog import FLOW_SAMPLERS, ctmc
 from .sde import SDE_SAMPLERS, euler_maruyama, predictor_corrector, probability_flow_heun, s4
 
 # process name -> {sampler name -> function}

@@ -11,11 +11,11 @@ import torch
 from graphdiff import GraphState
 from graphdiff.nn.ppgn import PPGNTransformerDenoiser
 from graphdiff.nn.ppgn_cache import PrefixCache
-from graphdiff.processes.blockar import BlockAutoregressive
+from graphdiff.processes.pard import BlockAutoregressive
 from graphdiff.samplers import SampleNoise
-from graphdiff.samplers.blockar import block_ancestral
+from graphdiff.samplers.pard import block_ancestral
 
-from ..processes.test_blockar import schema
+from ..processes.test_pard import schema
 from .test_ppgn import EDGE_DIM, NODE_DIM, make_blocks, make_state, model
 
 F64 = torch.float64

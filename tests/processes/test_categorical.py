@@ -14,8 +14,8 @@ from graphdiff.processes.categorical import (
     CategoricalProcess, check_condition, condition_input, draw_uniforms, drop_conditions, guided_log_probs,
     limit_distributions, sample_categorical, sample_edges, sample_nodes,
 )
-from graphdiff.processes.discrete import DiscreteDiffusion
-from graphdiff.processes.flow import DiscreteFlowMatching
+from graphdiff.processes.digress import DiscreteDiffusion
+from graphdiff.processes.defog import DiscreteFlowMatching
 from graphdiff.samplers import SampleNoise
 from graphdiff.schema import Schema
 from graphdiff.state import GraphState

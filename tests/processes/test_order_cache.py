@@ -9,10 +9,10 @@ import graphdiff.processes.order as order_module
 from graphdiff.cli import main
 from graphdiff.data import load_dataset
 from graphdiff.errors import DataError
-from graphdiff.processes.blockar import BlockAutoregressive
+from graphdiff.processes.pard import BlockAutoregressive
 from graphdiff.processes.order import blocks_file, blocks_from_state, dataset_blocks, structural_blocks
 from graphdiff.train import group_by_size
-from tests.processes.test_blockar import tiny_ppgn
+from tests.processes.test_pard import tiny_ppgn
 
 
 @pytest.fixture()

@@ -6,7 +6,7 @@ A graph's nodes are split into an ordered sequence of blocks by PARD's structura
 generated block by block, ``p(G) = prod_k p(B_k | B_<k)`` (PARD eq. 3). Block ``k`` consists of its nodes and of every
 pair that belongs to it: the pairs inside the block and the pairs from its nodes to the nodes of earlier blocks
 (a pair ``(i, j)`` belongs to block ``max(b_i, b_j)``). Each conditional ``p(B_k | B_<k)`` is a DiGress discrete
-diffusion (:class:`~graphdiff.processes.discrete.DiscreteDiffusion`: the cosine schedule, ``Qbar_t``, the exact
+diffusion (:class:`~graphdiff.processes.digress.DiscreteDiffusion`: the cosine schedule, ``Qbar_t``, the exact
 posteriors and strided steps are reused from there) over the categories of block ``k``'s nodes and pairs, with the
 earlier blocks held clean; one shared denoiser serves every block. Before each block, the same network predicts its
 size (class 0 = stop), so the model decides the number of nodes.
@@ -38,7 +38,7 @@ A total order of levels cannot express PARD's mask exactly: ``V_k`` also reads t
 blocks (and ``R_k`` reads ``V_k``). Those carry no information about block ``k`` beyond the clean blocks ``< k``
 (independent noise given them), so the conditional being learnt is unchanged; to keep the network's inputs at
 sampling distributed exactly as in training, the sampler keeps a "shadow" of every finished block: its noisy copy at
-a uniformly drawn time, which is what training shows the network (``samplers/blockar.py``).
+a uniformly drawn time, which is what training shows the network (``samplers/pard.py``).
 
 Block degree (PARD's ``block_degree``, ``ToParallelBlocks`` and ``PredictBlockProperties`` in the authors' code; option
 ``block_degree=True``): block ``k``'s degree is the number of edges each of its nodes has to the nodes of blocks
@@ -69,10 +69,10 @@ from torch import Tensor
 
 from ..errors import ConfigError, DataError, SchemaError
 from ..schema import Schema
-from ..state import GraphState
-from .categorical import check_condition, condition_input, guided_log_probs, pair_mask, upper_pair_mask
-from .discrete import DiscreteDiffusion
-from .order import _CHUNK_NODES, _chunk_bounds, blocks_from_state, dataset_blocks, store_blocks, structural_blocks
+from ..state import GraphState, pair_mask
+from .categorical import check_condition, condition_input, guided_log_probs, upper_pair_mask
+from .digress import DiscreteDiffusion
+from .order import block_degrees, block_statistics, blocks_from_state, dataset_blocks
 
 EXTRA_NODE_CHANNELS = 2  # the noisy copy's time t/T, the start-node flag (then the block degree, when it is used)
 
@@ -83,109 +83,6 @@ def _check_count(value, field: str, limit: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 1 <= int(value) <= limit:
         raise ConfigError(f"{field} must be an integer in 1..{limit} (the schema's max_nodes) or 'auto', got {value!r}")
     return int(value)
-
-
-def _prefix_degree(blocks: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Per node: its neighbours in its own block or earlier ones (PARD's block degree, per node).
-
-    Shapes:
-        blocks: ``[V]`` block per node; edges: ``[M, 2]`` node indices into ``blocks``; returns ``[V]`` int64.
-    """
-    if len(edges) == 0:
-        return np.zeros(len(blocks), dtype=np.int64)
-    u, v = edges[:, 0], edges[:, 1]
-    bu, bv = blocks[u], blocks[v]
-    return np.bincount(np.concatenate([u[bv <= bu], v[bu <= bv]]), minlength=len(blocks))
-
-
-def block_degrees(adj: Tensor, blocks: Tensor) -> Tensor:
-    """PARD's block degree of every block of a batch: the edges a node of block ``k`` has to nodes of blocks
-    ``<= k`` (its degree in the graph left when it was peeled; ``ToParallelBlocks`` in the authors' code), the
-    largest over the block's nodes (they agree whenever the peeling key ties on degree, which is the rule).
-
-    Shapes:
-        adj: ``[B, N, N]`` 0/1; blocks: ``[B, N]`` (-1 at padding); returns ``[B, K]`` long, ``K = max block + 1``
-        (0 for blocks a graph does not have).
-    """
-    b, n = blocks.shape
-    k = max(int(blocks.max()) + 1 if blocks.numel() else 1, 1)
-    real = blocks >= 0
-    earlier = (blocks.unsqueeze(1) <= blocks.unsqueeze(2)) & real.unsqueeze(1) & real.unsqueeze(2)
-    per_node = ((adj > 0) & earlier).sum(-1)
-    out = torch.zeros(b, k, dtype=torch.long, device=blocks.device)
-    return out.scatter_reduce(1, blocks.clamp(min=0), torch.where(real, per_node, 0), "amax")
-
-
-def block_statistics(dataset, max_nodes: int) -> tuple[int, int, int]:
-    """The largest block, the largest number of blocks and the largest block degree over a dataset's graphs
-    (PARD's structural order).
-
-    A :class:`~graphdiff.data.base.GraphDataset` (or split view) is peeled all at once by
-    :func:`~graphdiff.processes.order.store_blocks` (vectorised); anything else graph by graph.
-
-    Args:
-        dataset: anything with ``len()`` and ``graph(i) -> (node_types, edge_index [M, 2], edge_types)``.
-        max_nodes: the schema's max nodes; a larger graph is refused.
-
-    Returns:
-        ``(max_block, max_blocks, max_degree)``; the first two at least 1.
-
-    Raises:
-        DataError: an empty dataset.
-        SchemaError: a graph with more than ``max_nodes`` nodes.
-    """
-    if len(dataset) == 0:
-        raise DataError("process.max_block: 'auto' needs training graphs, the dataset is empty")
-    store, idx = getattr(dataset, "store", None), getattr(dataset, "_idx", None)
-    if store is not None and idx is not None and hasattr(store, "node_ptr"):
-        return _store_statistics(store, np.asarray(idx, dtype=np.int64), max_nodes, dataset)
-    biggest, most, degree = 1, 1, 0
-    for i in range(len(dataset)):
-        node_types, edge_index, _ = dataset.graph(i)
-        n = len(node_types)
-        if n > max_nodes:
-            raise SchemaError(f"graph {i}: {n} nodes, more than the schema's max_nodes={max_nodes}")
-        if n == 0:
-            continue
-        blk = structural_blocks(n, edge_index)
-        sizes = np.bincount(blk)
-        deg = _prefix_degree(blk, np.asarray(edge_index, dtype=np.int64).reshape(-1, 2))
-        biggest, most, degree = max(biggest, int(sizes.max())), max(most, len(sizes)), max(degree, int(deg.max()))
-    return biggest, most, degree
-
-
-def _store_statistics(store, idx: np.ndarray, max_nodes: int, dataset=None) -> tuple[int, int, int]:
-    """:func:`block_statistics` of the graphs ``idx`` of a store, peeled together (or read from the blocks a
-    prepared ``dataset`` keeps with its cache, :func:`~graphdiff.processes.order.dataset_blocks`)."""
-    counts = np.diff(np.asarray(store.node_ptr, dtype=np.int64))
-    big = counts[idx] > max_nodes
-    if big.any():
-        i = int(np.argmax(big))
-        raise SchemaError(f"graph {i}: {int(counts[idx[i]])} nodes, more than the schema's max_nodes={max_nodes}")
-    # int16 per node: the only array over all nodes held here (memory-mapped when it comes from the cache)
-    blocks = dataset_blocks(dataset) if hasattr(dataset, "processed_dir") else store_blocks(store, workers=1)
-    node_ptr = np.asarray(store.node_ptr, dtype=np.int64)
-    edge_ptr = np.asarray(store.edge_ptr, dtype=np.int64)
-    chosen = np.zeros(len(counts), dtype=bool)
-    chosen[idx] = True
-    biggest, most, degree = 1, 1, 0
-    # runs of whole graphs keep every temporary a few MB (MOSES: 38M nodes)
-    for a, b in _chunk_bounds(node_ptr, _CHUNK_NODES):
-        lo, hi = int(node_ptr[a]), int(node_ptr[b])
-        graph_of = np.repeat(np.arange(b - a), counts[a:b])
-        keep = chosen[a:b][graph_of]
-        if not keep.any():
-            continue
-        run_blocks = blocks[lo:hi].astype(np.int64)
-        g, blk = graph_of[keep], run_blocks[keep]
-        _, sizes = np.unique(g * (max_nodes + 1) + blk, return_counts=True)
-        biggest, most = max(biggest, int(sizes.max())), max(most, int(blk.max()) + 1)
-        # block degrees: edges of the run with their owner's node offset (local index -> index within the run)
-        edges = np.asarray(store.edge_index[edge_ptr[a]:edge_ptr[b]], dtype=np.int64).reshape(-1, 2)
-        owner_offset = np.repeat(node_ptr[a:b] - lo, np.diff(edge_ptr[a:b + 1]))
-        deg = _prefix_degree(run_blocks, edges + owner_offset[:, None])
-        degree = max(degree, int(deg[keep].max()))
-    return biggest, most, degree
 
 
 class BlockAutoregressive(DiscreteDiffusion):

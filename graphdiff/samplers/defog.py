@@ -30,7 +30,7 @@ def ctmc(process, denoiser, state: GraphState, *, steps: int, noise: SampleNoise
     """Run DeFoG's CTMC from the prior ``state`` at ``t = 0`` to ``t = 1`` in ``steps`` Euler steps.
 
     Args:
-        process: a :class:`~graphdiff.processes.flow.DiscreteFlowMatching`.
+        process: a :class:`~graphdiff.processes.defog.DiscreteFlowMatching`.
         denoiser: ``denoiser(state_t, t, cond) -> GraphState`` of clean-category logits.
         state: the prior state (``process.prior``).
         steps: number of Euler steps (>= 1).

@@ -8,12 +8,12 @@ import torch
 from torch import nn
 
 from graphdiff.errors import ConfigError
-from graphdiff.processes.blockar import BlockAutoregressive, block_degrees, block_statistics
+from graphdiff.processes.pard import BlockAutoregressive, block_degrees, block_statistics
 from graphdiff.processes.order import blocks_from_state, structural_blocks
 from graphdiff.samplers import SampleNoise
-from graphdiff.samplers.blockar import block_ancestral
+from graphdiff.samplers.pard import block_ancestral
 from graphdiff.state import GraphState
-from tests.processes.test_blockar import (
+from tests.processes.test_pard import (
     EDGES,
     GRAPHS,
     NODES,

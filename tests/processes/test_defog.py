@@ -7,13 +7,13 @@ from torch import nn
 
 import graphdiff.samplers as samplers
 from graphdiff.errors import ConfigError
-from graphdiff.processes.flow import DISTORTIONS, DiscreteFlowMatching, conditional_path, distort, rate_table
+from graphdiff.processes.defog import DISTORTIONS, DiscreteFlowMatching, conditional_path, distort, rate_table
 from graphdiff.samplers import SampleNoise
-from graphdiff.samplers.flow import ctmc
+from graphdiff.samplers.defog import ctmc
 from graphdiff.state import GraphState
 from tests.processes.test_categorical import (PI_E, PI_X, TinyDenoiser, adam_steps, iid_batch, seeded_loss,
                                               small_schema)
-from tests.processes.test_discrete import frequencies
+from tests.processes.test_digress import frequencies
 
 
 class DeFoGOracle(nn.Module):

@@ -7,9 +7,9 @@ from torch import nn
 
 import graphdiff.samplers as samplers
 from graphdiff.errors import ConfigError
-from graphdiff.processes.discrete import DiscreteDiffusion, cosine_alpha_bar, posterior, transition_matrix
+from graphdiff.processes.digress import DiscreteDiffusion, cosine_alpha_bar, posterior, transition_matrix
 from graphdiff.samplers import SampleNoise
-from graphdiff.samplers.discrete import ancestral
+from graphdiff.samplers.digress import ancestral
 from graphdiff.state import GraphState
 from tests.processes.test_categorical import (PI_E, PI_X, TinyDenoiser, adam_steps, iid_batch, seeded_loss,
                                               small_schema)

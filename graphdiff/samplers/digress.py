@@ -26,7 +26,7 @@ def ancestral(process, denoiser, state: GraphState, *, steps: int, noise: Sample
     """Reverse DiGress chain from the prior ``state`` in ``steps`` (strided) steps.
 
     Args:
-        process: a :class:`~graphdiff.processes.discrete.DiscreteDiffusion`.
+        process: a :class:`~graphdiff.processes.digress.DiscreteDiffusion`.
         denoiser: ``denoiser(state_t, t / T, cond) -> GraphState`` of clean-category logits.
         state: the prior state (``process.prior``).
         steps: number of reverse steps, ``1 <= steps <= T``.

@@ -12,7 +12,7 @@ Starting from the empty graph, every round ``r``:
 3. ``steps`` strided DiGress reverse steps (DiGress eq. 4, :meth:`DiscreteDiffusion.reverse_probs`) update ONLY the
    block's nodes and pairs; earlier blocks stay fixed and clean. The last step samples ``x_0``;
 4. the finished block's "shadow" is drawn: its noisy copy at a uniform step in ``{1..T}``, which is what the noisy
-   copies of earlier blocks look like in training (``processes/blockar.py``), so every network input is distributed
+   copies of earlier blocks look like in training (``processes/pard.py``), so every network input is distributed
    as in training.
 
 The loop ends when every sample stopped or after ``max_blocks`` blocks (default: the process's ``max_blocks`` plus a
@@ -126,7 +126,7 @@ def block_ancestral(process, denoiser, state: GraphState, *, steps: int, noise: 
     """Generate graphs block by block with PARD (see the module docstring).
 
     Args:
-        process: a :class:`~graphdiff.processes.blockar.BlockAutoregressive`.
+        process: a :class:`~graphdiff.processes.pard.BlockAutoregressive`.
         denoiser: a block-causal denoiser, ``denoiser(state, t, cond, block=levels) -> GraphState`` of node, pair
             and size logits (:class:`~graphdiff.nn.ppgn.PPGNTransformerDenoiser`).
         state: the prior (``process.prior``: the empty graph with ``schema.max_nodes`` slots).

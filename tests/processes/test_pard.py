@@ -11,10 +11,10 @@ from torch import nn
 import graphdiff.samplers as samplers
 from graphdiff.errors import ConfigError, DataError, SchemaError
 from graphdiff.nn.ppgn import PPGNTransformerDenoiser
-from graphdiff.processes.blockar import BlockAutoregressive, block_statistics
+from graphdiff.processes.pard import BlockAutoregressive, block_statistics
 from graphdiff.processes.order import blocks_from_state, structural_blocks
 from graphdiff.samplers import SampleNoise
-from graphdiff.samplers.blockar import block_ancestral
+from graphdiff.samplers.pard import block_ancestral
 from graphdiff.schema import Schema
 from graphdiff.state import GraphState
 from tests.processes.test_categorical import adam_steps, seeded_loss
@@ -112,11 +112,11 @@ def test_resolve_fills_block_sizes_from_the_structural_order_and_refuses_bad_dat
 
 @pytest.mark.parametrize("chunk_nodes", [1 << 20, 37], ids=["one-run", "many-runs"])
 def test_resolve_on_a_stored_dataset_matches_graph_by_graph(tmp_path, monkeypatch, chunk_nodes):
-    import graphdiff.processes.blockar as blockar_module
+    import graphdiff.processes.order as order_module
     from graphdiff.data import load_dataset
     from tests.conftest import shared_root
 
-    monkeypatch.setattr(blockar_module, "_CHUNK_NODES", chunk_nodes)  # runs of graphs of ~37 nodes: many runs
+    monkeypatch.setattr(order_module, "_CHUNK_NODES", chunk_nodes)  # runs of graphs of ~37 nodes: many runs
 
     root = shared_root(tmp_path, "community_small")
     train = load_dataset("community_small", root=root, download=False).split("train")

@@ -5,7 +5,7 @@ discrete flow models of Campbell, Yim, Barzilay, Rainforth & Jaakkola, "Generati
 (DFM), ICML 2024. Time runs from ``t = 0`` (noise) to ``t = 1`` (data). Every node and every unordered node pair
 follows the linear interpolation ``p_{t|1}(x_t | x_1) = t delta(x_t, x_1) + (1 - t) p_0(x_t)`` between the limit
 distribution ``p_0`` (uniform, marginal or absorbing) and its clean category ``x_1``; a denoiser predicts
-``p_theta(x_1 | x_t)`` and is trained with cross entropy exactly like DiGress. Sampling (``samplers/flow.py``)
+``p_theta(x_1 | x_t)`` and is trained with cross entropy exactly like DiGress. Sampling (``samplers/defog.py``)
 runs a continuous-time Markov chain whose rates are the conditional rates averaged over ``p_theta``:
 ``R_t(x -> j) = E_{x_1 ~ p_theta(.|x_t)}[R*_t(x, j | x_1) + eta R^DB_t(x, j | x_1) + omega R^TG_t(x, j | x_1)]``.
 Steps, time distortion, ``eta`` and ``omega`` are sampling-time choices: one trained denoiser serves them all.
