@@ -88,7 +88,7 @@ def run_one(preset: str, args, root: Path) -> dict:
         if hasattr(pipe.process, "reset_stats"):
             pipe.process.reset_stats()
         t1 = time.perf_counter()
-        out = pipe.sample(n, num_steps=steps, seed=0, output="state" if molecule else "networkx", progress=False,
+        out = pipe.sample(n, steps=steps, seed=0, output="state" if molecule else "networkx", progress=False,
                           batch_size=getattr(args, "sample_batch", None))
         sample_s = time.perf_counter() - t1
         if molecule:

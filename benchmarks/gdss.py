@@ -60,7 +60,7 @@ def run_one(name: str, args, root: Path) -> dict:
     n = args.qm9_samples if molecule else len(ds.split("test"))
     t1 = time.perf_counter()
     bs = None if molecule else args.sample_batch  # size-sorted small batches pad less on mixed-size graphs
-    samples = pipe.sample(n, num_steps=steps, seed=0, output="state" if molecule else "networkx", progress=False,
+    samples = pipe.sample(n, steps=steps, seed=0, output="state" if molecule else "networkx", progress=False,
                           batch_size=bs)
     sample_s = time.perf_counter() - t1
     if molecule:

@@ -41,7 +41,7 @@ def throughput(pipe, n: int, steps_list, samplers=("em", "pc", "s4", "ode")) -> 
     for sampler in samplers:
         for steps in steps_list:
             t = time.perf_counter()
-            pipe.sample(n, num_steps=steps, sampler=sampler, seed=0, progress=False)
+            pipe.sample(n, steps=steps, sampler=sampler, seed=0, progress=False)
             dt = time.perf_counter() - t
             rows.append({"sampler": sampler, "steps": steps, "graphs": n, "seconds": round(dt, 3),
                          "graphs_per_s": round(n / dt, 2), "network_calls_per_graph": CALLS[sampler](steps)})
@@ -64,7 +64,7 @@ def peak_memory_child(root: str, n: int, steps: int) -> dict:
     import threading
 
     pipe = pipeline("gdss-qm9", Path(root))
-    pipe.sample(2, num_steps=2, sampler="pc", seed=0, progress=False)  # warm-up: lazy initialisation
+    pipe.sample(2, steps=2, sampler="pc", seed=0, progress=False)  # warm-up: lazy initialisation
     before, peak, done = rss_mb(), [0.0], threading.Event()
 
     def poll():
@@ -75,7 +75,7 @@ def peak_memory_child(root: str, n: int, steps: int) -> dict:
     th = threading.Thread(target=poll, daemon=True)
     th.start()
     t = time.perf_counter()
-    pipe.sample(n, num_steps=steps, sampler="pc", seed=0, progress=False, batch_size=n)
+    pipe.sample(n, steps=steps, sampler="pc", seed=0, progress=False, batch_size=n)
     dt = time.perf_counter() - t
     done.set()
     th.join()

@@ -35,7 +35,7 @@ def run_checkpoint(path: str, args, root) -> dict:
     outs = {}
     for use in (False, True):
         t = time.perf_counter()
-        out = pipe.sample(args.samples, num_steps=steps, seed=args.seed, progress=False, prefix_cache=use)
+        out = pipe.sample(args.samples, steps=steps, seed=args.seed, progress=False, prefix_cache=use)
         secs = time.perf_counter() - t
         calls = pipe.process.last_stats["network_calls"].float()
         outs[use] = out

@@ -4,7 +4,7 @@ from .errors import DataError, GraphdiffError, SchemaError
 from .schema import Schema
 from .state import GraphState
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 
 

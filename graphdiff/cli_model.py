@@ -1,8 +1,9 @@
 """``graphdiff train | sample | demo``: the model-side subcommands (registered by :mod:`graphdiff.cli`).
 
     graphdiff train --preset gdss-qm9 [--out runs/qm9] [--max-minutes 30] [--resume] [--set train.lr=0.001]
-    graphdiff sample --model runs/qm9 -n 1000 [--steps 500] [--sampler pc|em|s4|ode] [--seed 0] [--set snr=0.2]
-                     --out qm9.smi
+    graphdiff sample --model runs/qm9 [-n 1000] [--steps 500] [--sampler pc|em|s4|ode] [--seed 0] [--set snr=0.2]
+                     [--shard i/K] --out qm9.smi
+    torchrun --nproc_per_node K -m graphdiff.cli sample ...   (each process samples its share; rank 0 writes)
     graphdiff demo [--out demo] [--minutes 2]
 """
 
@@ -16,12 +17,9 @@ from .errors import ConfigError
 
 
 def _overrides(items) -> dict:
-    from .config import merge, parse_override
+    from .config import parse_overrides
 
-    out: dict = {}
-    for item in items or ():
-        out = merge(out, parse_override(item))
-    return out
+    return parse_overrides(items)
 
 
 def cmd_train(args) -> int:
@@ -33,11 +31,10 @@ def cmd_train(args) -> int:
     over = _overrides(args.set)
     if args.dataset:
         over["dataset"] = args.dataset
-    cfg = load_preset(args.preset, over)  # fail fast on a bad preset, before any data work
-    out = Path(args.out or f"runs/{cfg['name']}")
-    pipe = GraphDiffusionPipeline.fit(args.dataset, preset=args.preset, out=out, root=args.root,
-                                      overrides=_overrides(args.set), max_minutes=args.max_minutes,
-                                      resume=args.resume, progress=not args.quiet)
+    cfg = load_preset(args.preset, over)  # read and checked once, before any data work; everything reads it
+    out = Path(args.out or f"runs/{cfg.name}")
+    pipe = GraphDiffusionPipeline.fit(args.dataset, preset=cfg, out=out, root=args.root,
+                                      max_minutes=args.max_minutes, resume=args.resume, progress=not args.quiet)
     s = pipe.summary
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 reports
         return 0
@@ -84,19 +81,40 @@ def write_samples(samples, out: Path, schema) -> Path:
     return out
 
 
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """``"i/K"`` -> ``(i, K)`` with ``0 <= i < K``."""
+    if text is None:
+        return None
+    try:
+        i, k = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise ConfigError(f"--shard wants I/K (e.g. 0/4), got {text!r}") from None
+    if k < 1 or not 0 <= i < k:
+        raise ConfigError(f"--shard I/K needs 0 <= I < K, got {text!r}")
+    return i, k
+
+
 def cmd_sample(args) -> int:
     from .pipeline import GraphDiffusionPipeline
+    from .train import distributed as D
 
-    if args.n < 1:
+    if args.n is not None and args.n < 1:
         raise ConfigError(f"-n must be at least 1, got {args.n}")
     if args.steps is not None and args.steps < 1:
         raise ConfigError(f"--steps must be a positive integer, got {args.steps}")
     out = Path(args.out)
     if out.suffix.lower() not in (".smi", ".jsonl", ".png"):
         raise ConfigError(f"--out must end in .smi, .jsonl or .png, got {out.name!r}")
+    shard = parse_shard(args.shard)
+    world = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    if shard is not None and world > 1:
+        raise ConfigError("--shard and torchrun both split the samples; use one of them")
     pipe = GraphDiffusionPipeline.from_pretrained(args.model, device=args.device)
     if out.suffix.lower() == ".smi" and pipe.schema.kind != "molecule":
         raise ConfigError(f"{args.model} generates graphs; write them to .jsonl or .png, not .smi")
+    n = args.n or pipe.config.sample.num_samples
+    if n is None:
+        raise ConfigError(f"-n is required: {args.model} has no sample.num_samples")
     kw = {}
     for key, value in _overrides(args.set).items():
         if isinstance(value, dict):
@@ -105,10 +123,22 @@ def cmd_sample(args) -> int:
         kw[key] = value
     if args.batch_size:
         kw["batch_size"] = args.batch_size
-    state = pipe.sample(args.n, num_steps=args.steps, sampler=args.sampler, seed=args.seed, progress=not args.quiet,
-                        **kw)
+    info = D.init_from_env("cpu" if args.device == "cpu" else "auto") if world > 1 else None
+    if info is not None:
+        shard = (info.rank, info.world_size)
+    state = pipe.sample(n, steps=args.steps, sampler=args.sampler, seed=args.seed, progress=not args.quiet,
+                        shard=shard, **kw)
+    if info is not None:  # rank 0 gathers the shards in rank order and writes one file
+        parts = D.all_gather_object(state.to("cpu"))
+        D.cleanup()
+        if info.rank != 0:
+            return 0
+        from .state import GraphState
+
+        state = GraphState.cat([p for p in parts if len(p)])
     write_samples(state, out, pipe.schema)
-    print(f"wrote {args.n} samples to {out}")
+    what = f" (shard {shard[0]}/{shard[1]} of {n})" if shard is not None and info is None else ""
+    print(f"wrote {len(state)} samples to {out}{what}")
     return 0
 
 
@@ -139,14 +169,16 @@ def add_model_commands(sub) -> None:
 
     s = sub.add_parser("sample", help="sample from a trained model")
     s.add_argument("--model", required=True, help="checkpoint folder or run folder")
-    s.add_argument("-n", type=int, required=True, help="number of samples")
+    s.add_argument("-n", type=int, default=None, help="number of samples (default: the model's sample.num_samples)")
     s.add_argument("--steps", type=int, default=None, help="reverse steps (default: the preset's)")
     names = sorted({k for table in SAMPLERS.values() for k in table})
     s.add_argument("--sampler", default=None, choices=names, help="default: the preset's")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=int, default=None, help="default: the model's sample.seed (0)")
     s.add_argument("--batch-size", type=int, default=None)
     s.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="a sampler knob, e.g. snr=0.2 (pc) or prefix_cache=false (block)")
+    s.add_argument("--shard", default=None, metavar="I/K",
+                   help="sample only shard I of K (contiguous; the K files concatenated = one unsharded run)")
     s.add_argument("--device", default="cpu")
     s.add_argument("--out", required=True, help=".smi (molecules), .jsonl (edge lists) or .png")
     s.add_argument("--quiet", action="store_true")

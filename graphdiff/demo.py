@@ -48,7 +48,7 @@ def run_demo(out: Path = Path("demo"), *, minutes: float = 2.0, root=None, progr
     s = pipe.summary
     n = len(test)
     t1 = time.perf_counter()
-    samples = pipe.sample(n, seed=seed, num_steps=steps, output="networkx", progress=progress)
+    samples = pipe.sample(n, seed=seed, steps=steps, output="networkx", progress=progress)
     t_sample = time.perf_counter() - t1
     ref, train_graphs = test.to_networkx(), train.to_networkx()
     rng = np.random.default_rng(seed)

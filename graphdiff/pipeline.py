@@ -1,7 +1,7 @@
 """GraphDiffusionPipeline: the one object a casual user touches (diffusers-style).
 
     pipe = GraphDiffusionPipeline.from_pretrained("runs/qm9")
-    smiles = pipe.sample(1000, num_steps=500, seed=0, output="smiles")
+    smiles = pipe.sample(1000, steps=500, seed=0, output="smiles")
     pipe = GraphDiffusionPipeline.fit("community_small", preset="gdss-community_small", out="runs/cs")
     pipe.save_pretrained("my-model")
 """
@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from .config import SAMPLER_ARGS, RunConfig, load_preset
 from .errors import CheckpointError, ConfigError, TrainingError
 from .state import GraphState
 
 OUTPUTS = ("state", "networkx", "rdkit", "smiles", "pyg")
-FORMAT = 1
 
 
 class _fit_method:
@@ -38,26 +39,45 @@ def _train_schema(ds):
     return dataclasses.replace(ds.schema, node_count_hist=tuple(int(v) for v in hist))
 
 
+def shard_range(n: int, index: int, count: int) -> tuple[int, int]:
+    """Samples ``[lo, hi)`` of shard ``index`` of ``count`` over ``n`` samples: contiguous, sizes differ by at most
+    one, in order (shard 0 first)."""
+    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
+        raise ConfigError(f"shard count must be a positive integer, got {count!r}")
+    if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not 0 <= index < count:
+        raise ConfigError(f"shard index must be in 0..{count - 1}, got {index!r}")
+    if count > n:
+        raise ConfigError(f"{n} samples cannot be split into {count} shards (at most one shard per sample)")
+    base, extra = divmod(int(n), int(count))
+    lo = index * base + min(index, extra)
+    return lo, lo + base + (1 if index < extra else 0)
+
+
 class GraphDiffusionPipeline:
     """A process, a denoiser and the configuration that rebuilds them.
 
     Args:
         process: e.g. :class:`graphdiff.processes.GDSSProcess`.
         denoiser: the network (EMA weights when the checkpoint has them and ``use_ema`` is on).
-        config: what ``config.json`` holds (process, model, schema, dataset, preset, sample defaults).
+        config: the resolved :class:`~graphdiff.config.RunConfig` (what ``config.json`` holds); a mapping is
+            read as one.
     """
 
     fit = _fit_method()
 
-    def __init__(self, process, denoiser: torch.nn.Module, config: dict):
+    def __init__(self, process, denoiser: torch.nn.Module, config: RunConfig | dict):
         self.process = process
         self.denoiser = denoiser
-        self.config = config
+        self.config = config if isinstance(config, RunConfig) else RunConfig.from_dict(config)
         self.schema = process.schema
+
+    def with_denoiser(self, denoiser: torch.nn.Module) -> "GraphDiffusionPipeline":
+        """The same process and config around other weights (validation samples from the training EMA)."""
+        return type(self)(self.process, denoiser, self.config)
 
     def __repr__(self) -> str:
         n = sum(p.numel() for p in self.denoiser.parameters())
-        return (f"GraphDiffusionPipeline(process={self.process.name!r}, dataset={self.config.get('dataset')!r}, "
+        return (f"GraphDiffusionPipeline(process={self.process.name!r}, dataset={self.config.dataset!r}, "
                 f"parameters={n:,})")
 
     @property
@@ -70,15 +90,17 @@ class GraphDiffusionPipeline:
 
     # ---- building -----------------------------------------------------------------------------------
     @staticmethod
-    def build(config: dict, schema=None):
-        """Process and denoiser from a ``config.json``-style dict."""
+    def build(config: RunConfig | dict, schema=None):
+        """Process and denoiser from a resolved config (or a ``config.json``-style dict)."""
         from .nn import DENOISERS
         from .processes import build_process
         from .schema import Schema
 
-        schema = schema or Schema.from_dict(config["schema"])
-        process = build_process(config["process"], schema)
-        model = dict(config["model"])
+        if not isinstance(config, RunConfig):
+            config = RunConfig.from_dict(config)
+        schema = schema or Schema.from_dict(config.schema)
+        process = build_process(config.process, schema)
+        model = dict(config.model)
         name = model.pop("name")
         if name not in DENOISERS:
             raise CheckpointError(f"model.name {name!r} is unknown; known: {sorted(DENOISERS)}")
@@ -87,29 +109,24 @@ class GraphDiffusionPipeline:
 
     @classmethod
     def from_preset(cls, preset, dataset=None, *, root=None, overrides: dict | None = None):
-        """An untrained pipeline for ``preset`` (name or YAML path) on ``dataset`` (default: the preset's)."""
-        from .config import load_preset
+        """An untrained pipeline for ``preset`` (a name, a YAML path or a :class:`~graphdiff.config.RunConfig`) on
+        ``dataset`` (default: the preset's)."""
         from .data import load_dataset
-        from .processes import process_class
+        from .processes import build_process, process_class
 
         if isinstance(dataset, str):  # the dataset actually used is the one its options are checked against
             overrides = {**(overrides or {}), "dataset": dataset}
         cfg = load_preset(preset, overrides)
         if dataset is None or isinstance(dataset, str):
-            ds = load_dataset(dataset or cfg["dataset"], root=root, **(cfg.get("dataset_options") or {}))
+            ds = load_dataset(dataset or cfg.dataset, root=root, **cfg.dataset_options)
         else:
             ds = dataset
         if len(ds.split("train")) == 0:
             raise TrainingError(f"dataset {ds.name} has an empty training split")
         schema = _train_schema(ds)
-        proc = process_class(cfg["process"]["name"]).resolve(cfg["process"], schema, ds.split("train"))
-        from .processes import build_process
-
+        proc = process_class(cfg.process["name"]).resolve(cfg.process, schema, ds.split("train"))
         process = build_process(proc, schema)
-        model = {k: v for k, v in cfg["model"].items()}
-        model.update(process.denoiser_kwargs())
-        config = {"format": FORMAT, "process": process.to_dict(), "model": model, "schema": schema.to_dict(),
-                  "dataset": ds.name, "preset": cfg, "sample": cfg.get("sample", {})}
+        config = cfg.with_data(schema, process.to_dict(), process.denoiser_kwargs()).replace(dataset=ds.name)
         _, denoiser = cls.build(config, schema)
         pipe = cls(process, denoiser, config)
         pipe._dataset = ds
@@ -122,63 +139,73 @@ class GraphDiffusionPipeline:
         from .train.checkpoint import load_checkpoint, load_weights, resolve_checkpoint
 
         ckpt = load_checkpoint(resolve_checkpoint(path))
-        config = ckpt.config
         for key in ("process", "model", "schema"):
-            if key not in config:
+            if key not in ckpt.config:
                 raise CheckpointError(f"{ckpt.path / 'config.json'}: missing key {key!r}")
         try:
+            config = RunConfig.from_dict(ckpt.config, where=str(ckpt.path / "config.json"))
             process, denoiser = cls.build(config)
         except ConfigError as exc:
-            raise CheckpointError(f"{ckpt.path / 'config.json'}: {exc}") from None
+            msg = str(exc)
+            where = str(ckpt.path / "config.json")
+            raise CheckpointError(msg if msg.startswith(where) else f"{where}: {msg}") from None
         if use_ema is None:
-            use_ema = bool(config.get("sample", {}).get("use_ema", True))
+            use_ema = config.sample.use_ema
         state = ckpt.ema_state if (use_ema and ckpt.ema_state is not None) else ckpt.model_state
         load_weights(denoiser, state, str(ckpt.path))
         denoiser.eval()
-        return cls(process, denoiser, config).to(device)
+        pipe = cls(process, denoiser, config).to(device)
+        pipe.trained_steps = ckpt.step
+        return pipe
 
     def save_pretrained(self, path) -> Path:
         """Write ``config.json`` + ``model.safetensors`` (the weights this pipeline samples with)."""
         from .train.checkpoint import save_checkpoint
 
-        return save_checkpoint(Path(path), config=self.config, model=self.denoiser)
+        return save_checkpoint(Path(path), config=self.config.to_dict(), model=self.denoiser)
 
     # ---- sampling -----------------------------------------------------------------------------------
-    def sample(self, n: int, *, num_steps: int | None = None, sampler: str | None = None, seed: int = 0,
+    def sample(self, n: int, *, steps: int | None = None, sampler: str | None = None, seed: int | None = None,
                generator: torch.Generator | None = None, n_nodes=None, batch_size: int | None = None,
                callback=None, output: str = "state", progress: bool = True, cond=None, guidance: float | None = None,
-               **sampler_kwargs):
+               shard: tuple[int, int] | None = None, num_steps: int | None = None, **sampler_kwargs):
         """Generate ``n`` graphs.
 
         Args:
-            num_steps: reverse steps (default: the preset's ``sample.steps``).
-            sampler: ``"pc"``, ``"em"``, ``"s4"`` or ``"ode"`` for GDSS (default: the preset's).
-            seed: sample ``i`` depends only on ``(seed, i)``, not on ``batch_size``; a ``generator`` draws the seed.
+            steps: reverse steps (default: the config's ``sample.steps``). ``num_steps`` is its deprecated spelling.
+            sampler: ``"pc"``, ``"em"``, ``"s4"`` or ``"ode"`` for GDSS (default: the config's).
+            seed: sample ``i`` depends only on ``(seed, i)``, not on ``batch_size`` nor on sharding (default: the
+                config's ``sample.seed``); a ``generator`` draws the seed.
             n_nodes: an int or a sequence of ``n`` sizes (default: drawn from the training node-count histogram).
             callback: ``callback(step, t, state)`` after each step.
             output: ``"state"`` (decoded GraphState), ``"networkx"``, ``"rdkit"``, ``"smiles"`` or ``"pyg"``.
             cond: graph-level conditions, ``[Fy]`` (the same for every sample) or ``[n, Fy]``; processes trained
                 with conditions only.
             guidance: classifier-free guidance weight ``w`` (logits ``(1 + w) cond - w uncond``).
+            shard: ``(i, k)``: only samples ``shard_range(n, i, k)`` of the ``n`` (shard ``i`` of ``k``, contiguous);
+                the ``k`` shards' outputs, concatenated in order, are the unsharded output.
             sampler_kwargs: sampler knobs (``snr``, ``scale_eps``, ``predictor``, ``eps``).
         """
-        from .config import check_kwargs
+        from .checks import check_kwargs
         from .samplers import SampleNoise, sample, sampler_fn
 
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise ConfigError(f"number of samples must be a positive integer, got {n!r}")
         if output not in OUTPUTS:
             raise ConfigError(f"output must be one of {OUTPUTS}, got {output!r}")
-        defaults = dict(self.config.get("sample", {}))
-        steps = int(defaults.get("steps", 1000)) if num_steps is None else num_steps
+        if num_steps is not None:
+            warnings.warn("sample(num_steps=...) is deprecated, use steps=... (the old name goes in the next "
+                          "release)", DeprecationWarning, stacklevel=2)
+            steps = num_steps if steps is None else steps
+        defaults = self.config.sample
+        steps = defaults.steps or 1000 if steps is None else steps
         if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
-            raise ConfigError(f"num_steps must be a positive integer, got {num_steps!r}")
-        name = sampler or defaults.get("sampler", "pc")
+            raise ConfigError(f"steps must be a positive integer, got {steps!r}")
+        name = sampler or defaults.sampler or "pc"
         fn = sampler_fn(self.process, name)
-        skip = ("process", "denoiser", "state", "steps", "noise", "callback", "progress")
-        check_kwargs(fn, sampler_kwargs, f"sampler {name!r}", skip=skip)
-        accepted = set(inspect.signature(fn).parameters) - set(skip)
-        knobs = {k: v for k, v in defaults.items() if k in accepted}
+        check_kwargs(fn, sampler_kwargs, f"sampler {name!r}", skip=SAMPLER_ARGS)
+        accepted = set(inspect.signature(fn).parameters) - set(SAMPLER_ARGS)
+        knobs = {k: v for k, v in defaults.knobs.items() if k in accepted}
         knobs.update(sampler_kwargs)
         cond = self._cond(cond, n, accepted, name)
         if guidance is not None:
@@ -187,17 +214,20 @@ class GraphDiffusionPipeline:
             knobs["guidance"] = float(guidance)
         if generator is not None:
             seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+        seed = defaults.seed if seed is None else int(seed)
+        lo, hi = (0, n) if shard is None else shard_range(n, *shard)
         sizes = self._sizes(n, n_nodes)
-        bs = int(batch_size or defaults.get("batch_size") or 1000)
+        bs = int(batch_size or defaults.batch_size or 1000)
         if bs < 1:
             raise ConfigError(f"batch_size must be a positive integer, got {bs}")
-        noise = SampleNoise.for_run(seed, 0, n, self.device)
+        noise = SampleNoise.for_run(seed, lo, hi - lo, self.device)
         drawn = noise.node_counts(self.schema.node_count_probs())  # always drawn: streams never depend on n_nodes
-        sizes = drawn if sizes is None else sizes
+        sizes = drawn if sizes is None else sizes[lo:hi]
+        cond = None if cond is None else cond[lo:hi]
         # batches of similar sizes waste less on padding; sample i keeps its own stream, so the order is free
         order = torch.argsort(sizes, stable=True)
         parts = []
-        for start in range(0, n, bs):
+        for start in range(0, hi - lo, bs):
             idx = order[start:start + bs]
             if cond is not None:
                 knobs["cond"] = cond[idx].to(self.device)
@@ -263,23 +293,24 @@ class GraphDiffusionPipeline:
 
         ds = getattr(self, "_dataset", None) if dataset is None else dataset
         if ds is None or isinstance(ds, str):
-            ds = load_dataset(ds or self.config["dataset"], root=root)
+            ds = load_dataset(ds or self.config.dataset, root=root)
         train_split = ds.split("train")
         if len(train_split) == 0:
             raise TrainingError(f"dataset {ds.name} has an empty training split")
-        tcfg = dict(self.config.get("preset", {}).get("train", {}))
+        tcfg = self.config.train.to_dict()
         tcfg.update(train or {})
         if max_minutes is not None:
             tcfg["max_minutes"] = max_minutes
         tc = TrainConfig.from_dict(tcfg, where="train")
+        self.config = self.config.replace(train=tc)  # config.json records the options the run used
         prepare = getattr(self.process, "prepare_dataset", None)
         if prepare is not None:  # e.g. PARD: the structural order, kept with the dataset's cache
             prepare(train_split)
         validate = make_validator(self, ds) if tc.val_every else None
-        trainer = Trainer(self.process, self.denoiser, train_split, tc, Path(out), run_config=self.config,
+        trainer = Trainer(self.process, self.denoiser, train_split, tc, Path(out), run_config=self.config.to_dict(),
                           validate=validate, progress=progress, callbacks=callbacks)
         self.summary = trainer.fit(resume=resume)
-        use_ema = bool(self.config.get("sample", {}).get("use_ema", True))
+        use_ema = self.config.sample.use_ema
         self.denoiser = trainer.ema_model if (use_ema and trainer.ema_model is not None) else trainer.model
         self.denoiser.eval()
         self.checkpoint = Path(self.summary["checkpoint"])

@@ -279,14 +279,16 @@ class GraphState:
         """``[B, N, N]`` 0/1 float adjacency (any edge category other than "none")."""
         return (self.edge_types() > 0).to(self.x.dtype)
 
-    # ---- PyG bridge (implemented once, in graphdiff.convert.pyg) -------------------------------------
+    # ---- PyG bridge (implemented once, in graphdiff.pyg_bridge) -------------------------------------
     def to_pyg(self, schema: Schema | None = None):
-        from .convert.pyg import to_pyg
+        """A PyG ``Batch``: one ``Data`` per graph, real nodes only (``graphdiff.convert.pyg`` conventions)."""
+        from .pyg_bridge import pyg_from_dense
 
-        return to_pyg(self, schema if schema is not None else self.schema)
+        return pyg_from_dense(self)
 
     @classmethod
     def from_pyg(cls, data, schema: Schema | None = None, max_nodes: int | None = None) -> "GraphState":
-        from .convert.pyg import from_pyg
+        """PyG ``Data`` / ``Batch`` / list of ``Data`` as a dense, masked GraphState."""
+        from .pyg_bridge import dense_from_pyg
 
-        return from_pyg(data, schema=schema, max_nodes=max_nodes)
+        return cls(**dense_from_pyg(data, schema=schema, max_nodes=max_nodes)).masked()

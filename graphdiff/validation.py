@@ -12,30 +12,27 @@ def make_validator(pipe, dataset):
     test split's size, at most 256) against the test split. Molecules: strict validity and uniqueness of 256
     samples. Sampling uses ``evaluate.steps`` steps (default 100) of the preset's sampler.
     """
-    from .pipeline import GraphDiffusionPipeline
-
-    ev = dict(pipe.config.get("preset", {}).get("evaluate", {}))
-    ref_split = ev.get("reference", "test")
-    ref = dataset.split(ref_split)
-    steps = int(ev.get("steps", 100))
+    ev = pipe.config.evaluate
+    ref = dataset.split(ev.reference)
+    steps = ev.steps
     molecule = pipe.schema.kind == "molecule"
-    n = int(ev.get("num_samples", 256 if molecule else min(256, max(len(ref), 1))))
+    n = ev.num_samples or (256 if molecule else min(256, max(len(ref), 1)))
     ref_graphs = None if molecule else ref.to_networkx()
 
     def validate(module, step, epoch):
         t0 = time.perf_counter()
-        tmp = GraphDiffusionPipeline(pipe.process, module, pipe.config)
+        tmp = pipe.with_denoiser(module)
         res = {"samples": n, "steps": steps}
         if molecule:
-            smiles = tmp.sample(n, num_steps=steps, seed=epoch, output="smiles", progress=False)
+            smiles = tmp.sample(n, steps=steps, seed=epoch, output="smiles", progress=False)
             valid = [s for s in smiles if s is not None]  # to_smiles gives None when RDKit cannot sanitize
             res["validity_strict"] = len(valid) / n
             res["uniqueness"] = len(set(valid)) / max(len(valid), 1)
         else:
             from .metrics.mmd import graph_mmd
 
-            graphs = tmp.sample(n, num_steps=steps, seed=epoch, output="networkx", progress=False)
-            mmd = graph_mmd(graphs, ref_graphs, protocol=ev.get("protocol", "gdss"),
+            graphs = tmp.sample(n, steps=steps, seed=epoch, output="networkx", progress=False)
+            mmd = graph_mmd(graphs, ref_graphs, protocol=ev.protocol,
                             stats=("degree", "clustering"), bootstrap=0)
             for k, v in mmd["stats"].items():
                 res[f"mmd_{k}"] = v.get("mmd2")

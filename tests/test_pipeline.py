@@ -59,10 +59,10 @@ def test_sample_outputs_and_determinism(trained):
     fixed = pipe.sample(3, n_nodes=7, output="networkx", progress=False)
     assert [g.number_of_nodes() for g in fixed] == [7, 7, 7]
     steps = []
-    pipe.sample(2, num_steps=5, sampler="em", callback=lambda i, t, s: steps.append((i, t)), progress=False)
+    pipe.sample(2, steps=5, sampler="em", callback=lambda i, t, s: steps.append((i, t)), progress=False)
     assert [i for i, _ in steps] == [0, 1, 2, 3, 4] and steps[-1][1] < steps[0][1]
     for name in ("em", "pc", "s4", "ode"):
-        assert len(pipe.sample(2, num_steps=3, sampler=name, output="networkx", progress=False)) == 2
+        assert len(pipe.sample(2, steps=3, sampler=name, output="networkx", progress=False)) == 2
 
 
 def test_save_and_load_pretrained_give_the_same_samples(trained, tmp_path):
@@ -78,8 +78,8 @@ def test_save_and_load_pretrained_give_the_same_samples(trained, tmp_path):
 
 
 @pytest.mark.parametrize("kw,match", [
-    ({"n": 0}, "positive integer"), ({"n": 2, "num_steps": -1}, "num_steps"),
-    ({"n": 2, "num_steps": 0}, "num_steps"), ({"n": 2, "sampler": "pcc"}, "did you mean 'pc'"),
+    ({"n": 0}, "positive integer"), ({"n": 2, "steps": -1}, "steps must"),
+    ({"n": 2, "steps": 0}, "steps must"), ({"n": 2, "sampler": "pcc"}, "did you mean 'pc'"),
     ({"n": 2, "snrr": 0.1}, "did you mean 'snr'"), ({"n": 2, "output": "smiles"}, "molecule model"),
     ({"n": 2, "output": "svg"}, "output must be one of"), ({"n": 2, "n_nodes": 99}, "max nodes"),
 ])

@@ -31,14 +31,14 @@ def test_digress_processes_train_save_load_sample(preset, sampler, data_root, tm
     assert pipe.config["process"]["name"] == preset.split("-")[0]
     loaded = GraphDiffusionPipeline.from_pretrained(tmp_path / "run")
     for steps in (1, 3, 10):  # the same checkpoint at several step counts, chosen after training
-        st = loaded.sample(5, num_steps=steps, seed=2, progress=False)
+        st = loaded.sample(5, steps=steps, seed=2, progress=False)
         assert st.e.shape[-1] == 2 and torch.equal(st.e, st.e.transpose(1, 2))
         assert torch.equal(st.e.sum(-1)[st.pair_mask()], torch.ones(int(st.pair_mask().sum())))
-    a = loaded.sample(4, num_steps=4, seed=5, output="networkx", progress=False)
-    b = loaded.sample(4, num_steps=4, seed=5, output="networkx", progress=False, batch_size=3)
+    a = loaded.sample(4, steps=4, seed=5, output="networkx", progress=False)
+    b = loaded.sample(4, steps=4, seed=5, output="networkx", progress=False, batch_size=3)
     assert [sorted(g.edges()) for g in a] == [sorted(g.edges()) for g in b]
-    with pytest.raises(ConfigError, match="num_steps"):
-        loaded.sample(2, num_steps=0, progress=False)
+    with pytest.raises(ConfigError, match="steps must"):
+        loaded.sample(2, steps=0, progress=False)
     with pytest.raises(ConfigError, match="takes no conditions|cond"):
         loaded.sample(2, cond=[1.0], progress=False)
 
@@ -46,12 +46,12 @@ def test_digress_processes_train_save_load_sample(preset, sampler, data_root, tm
 def test_defog_sampling_knobs_are_chosen_after_training(data_root, tmp_path):
     pipe = GraphDiffusionPipeline.fit("synth_community_small", preset="defog-community_small", out=tmp_path / "r",
                                       root=data_root, overrides=tiny(5), progress=False)
-    base = pipe.sample(4, num_steps=6, seed=1, progress=False)
+    base = pipe.sample(4, steps=6, seed=1, progress=False)
     for kw in ({"time_distortion": "polyinc"}, {"eta": 5.0}, {"omega": 0.5}, {"time_distortion": "cos"}):
-        out = pipe.sample(4, num_steps=6, seed=1, progress=False, **kw)
+        out = pipe.sample(4, steps=6, seed=1, progress=False, **kw)
         assert out.e.shape == base.e.shape[:1] + out.e.shape[1:]
     with pytest.raises(ConfigError, match="time_distortion|distortion"):
-        pipe.sample(2, num_steps=3, time_distortion="wobbly", progress=False)
+        pipe.sample(2, steps=3, time_distortion="wobbly", progress=False)
 
 
 def test_conditions_from_a_csv_column_and_classifier_free_guidance(tmp_path):

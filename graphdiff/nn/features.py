@@ -14,13 +14,14 @@ products would round the counts (the 5- and 6-cycle counts of K_40 come out wron
 
 from __future__ import annotations
 
-import difflib
+
 import functools
 from collections.abc import Callable, Iterable
 
 import torch
 from torch import Tensor
 
+from ..checks import suggest
 from ..errors import ConfigError, SchemaError
 from ..state import pair_mask
 
@@ -298,8 +299,7 @@ class ExtraFeatures:
         kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds or ())
         for kind in kinds:
             if kind not in FEATURE_KINDS:
-                close = difflib.get_close_matches(str(kind), FEATURE_KINDS, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
+                hint = suggest(kind, FEATURE_KINDS)
                 raise ConfigError(f"extra_features: unknown kind {kind!r}, known: {', '.join(FEATURE_KINDS)}{hint}")
         if len(set(kinds)) != len(kinds):
             raise ConfigError(f"extra_features: a kind is repeated in {list(kinds)}")

@@ -12,13 +12,14 @@ not conditioned on the diffusion time by default; ``time_cond=True`` adds a sinu
 
 from __future__ import annotations
 
-import difflib
+
 import inspect
 import math
 
 import torch
 from torch import Tensor, nn
 
+from ..checks import suggest
 from ..errors import SchemaError
 from ..state import GraphState, pair_mask
 from .layers import MLP, DenseGCNConv, TimeEmbedding
@@ -56,8 +57,7 @@ def _node_mask(x: Tensor, mask: Tensor) -> Tensor:
 
 def _check_conv(conv: str) -> str:
     if conv not in _CONVS:
-        close = difflib.get_close_matches(str(conv), _CONVS, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        hint = suggest(conv, _CONVS)
         raise SchemaError(f"conv must be one of {', '.join(_CONVS)}, got {conv!r}{hint}")
     return conv
 
@@ -434,8 +434,7 @@ def _check_keys(where: str, cls: type, kwargs: dict, extra: tuple[str, ...] = ()
         if key == "in_dim":
             raise SchemaError(f"{where}: 'in_dim' is set from x_dim; remove it")
         if key not in valid:
-            close = difflib.get_close_matches(str(key), valid + list(extra), n=1)
-            hint = f"did you mean {close[0]!r}?" if close else f"valid keys: {', '.join(list(extra) + valid)}"
+            hint = suggest(key, valid + list(extra))[2:] or f"valid keys: {', '.join(list(extra) + valid)}"
             raise SchemaError(f"{where}: unknown key {key!r} for {cls.__name__}; {hint}")
 
 
@@ -465,8 +464,7 @@ class GDSSDenoiser(nn.Module):
         x_net, adj_net = dict(x_net or {}), dict(adj_net or {})
         kind = x_net.pop("type", "gcn")
         if kind not in _X_NETS:
-            close = difflib.get_close_matches(str(kind), list(_X_NETS), n=1)
-            hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(_X_NETS)}"
+            hint = suggest(kind, _X_NETS)[2:] or f"known: {', '.join(_X_NETS)}"
             raise SchemaError(f"x_net: unknown type {kind!r}; {hint}")
         _check_keys("x_net", _X_NETS[kind], x_net, extra=("type",))
         _check_keys("adj_net", ScoreNetworkA, adj_net)

@@ -7,8 +7,7 @@ Every process has ``name``, ``loss(denoiser, batch, *, generator) -> [B]``, ``pr
 
 from __future__ import annotations
 
-import difflib
-
+from ..checks import check_kwargs, suggest
 from ..errors import ConfigError
 from .pard import BlockAutoregressive
 from .digress import DiscreteDiffusion
@@ -22,16 +21,13 @@ PROCESSES = {"gdss": GDSSProcess, "digress": DiscreteDiffusion, "defog": Discret
 
 def process_class(name: str):
     if name not in PROCESSES:
-        close = difflib.get_close_matches(str(name), PROCESSES, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ConfigError(f"process.name: unknown process {name!r}{hint}; known: {sorted(PROCESSES)}")
+        raise ConfigError(f"process.name: unknown process {name!r}{suggest(name, PROCESSES)}; known: "
+                          f"{sorted(PROCESSES)}")
     return PROCESSES[name]
 
 
 def build_process(spec: dict, schema, *, where: str = "process"):
     """A process from its spec (``{"name": ..., **kwargs}``), rejecting unknown keys by name."""
-    from ..config import check_kwargs
-
     spec = dict(spec)
     cls = process_class(spec.pop("name", None))
     check_kwargs(cls, spec, where, skip=("schema",))

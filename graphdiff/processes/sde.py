@@ -13,6 +13,7 @@ import math
 import torch
 from torch import Tensor
 
+from ..checks import check_keys, suggest
 from ..errors import ConfigError
 
 
@@ -171,18 +172,10 @@ SDES = {"VP": VPSDE, "VE": VESDE, "subVP": SubVPSDE}
 
 def build_sde(spec: dict, where: str = "sde") -> SDE:
     """An SDE from ``{"type": "VP"|"VE"|"subVP", "beta_min": .., "beta_max": .., "num_scales": ..}``."""
-    import difflib
-
     spec = dict(spec)
     kind = spec.pop("type", "VP")
     if kind not in SDES:
-        close = difflib.get_close_matches(str(kind), SDES, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ConfigError(f"{where}.type: unknown SDE {kind!r}{hint}; choose from {sorted(SDES)}")
+        raise ConfigError(f"{where}.type: unknown SDE {kind!r}{suggest(kind, SDES)}; choose from {sorted(SDES)}")
     allowed = ("beta_min", "beta_max", "num_scales")
-    for k in spec:
-        if k not in allowed:
-            close = difflib.get_close_matches(k, allowed, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(f"{where}: unknown key {k!r}{hint}")
+    check_keys(spec, allowed, where)
     return SDES[kind](**spec)

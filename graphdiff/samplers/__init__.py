@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import difflib
-
 import torch
 from torch import Tensor
 
+from ..checks import check_kwargs, suggest
 from ..errors import ConfigError
 from ..state import GraphState
 from .noise import SampleNoise, sample_seed
@@ -23,9 +22,7 @@ SAMPLERS: dict[str, dict] = {"gdss": SDE_SAMPLERS, "digress": DISCRETE_SAMPLERS,
 def sampler_fn(process, name: str):
     table = SAMPLERS.get(process.name, {})
     if name not in table:
-        close = difflib.get_close_matches(str(name), table, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ConfigError(f"sampler {name!r} is not available for process {process.name!r}{hint}; "
+        raise ConfigError(f"sampler {name!r} is not available for process {process.name!r}{suggest(name, table)}; "
                           f"choose from {sorted(table)}")
     return table[name]
 
@@ -43,8 +40,6 @@ def sample(process, denoiser, n_nodes: Tensor, *, steps: int, sampler: str, nois
     Returns:
         the decoded one-hot :class:`GraphState` (``decode=False``: the process's own final state).
     """
-    from ..config import check_kwargs
-
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ConfigError(f"steps must be a positive integer, got {steps!r}")
     fn = sampler_fn(process, sampler)

@@ -43,7 +43,7 @@ REQUIRED_KEYS = ("format", "step", "epoch")
 
 def _version() -> str:
     try:
-        from .. import __version__
+        from .._version import __version__
 
         return str(__version__)
     except ImportError:  # pragma: no cover - partial installs

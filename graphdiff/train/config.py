@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
+
 import math
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
+from ..checks import suggest
 from ..errors import ConfigError
 
 LR_SCHEDULES = ("constant", "exponential", "cosine")
@@ -169,11 +170,8 @@ class TrainConfig:
             betas.append(float(v))
         self.betas = (betas[0], betas[1])
         if self.lr_schedule not in LR_SCHEDULES:
-            close = difflib.get_close_matches(str(self.lr_schedule), LR_SCHEDULES, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ConfigError(
-                f"{where}: lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}{hint}"
-            )
+            raise ConfigError(f"{where}: lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got "
+                              f"{self.lr_schedule!r}{suggest(self.lr_schedule, LR_SCHEDULES)}")
         if not isinstance(self.device, str):
             raise ConfigError(f"{where}: device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
         if self.device != "auto":
@@ -209,8 +207,7 @@ class TrainConfig:
         valid = cls.keys()
         for key in d:
             if key not in valid:
-                close = difflib.get_close_matches(str(key), valid, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else f"; valid keys: {', '.join(valid)}"
+                hint = suggest(key, valid) or f"; valid keys: {', '.join(valid)}"
                 raise ConfigError(f"{where}: unknown training option {key!r}{hint}")
         token = _WHERE.set(where)
         try:

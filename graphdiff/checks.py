@@ -1,0 +1,56 @@
+"""The one place where settings are checked against what the code accepts, and the one "did you mean" helper.
+
+Every module that rejects an unknown key, name or choice goes through :func:`suggest`, so a misspelt setting gets
+the same one-line message wherever it is read (a preset, ``--set``, a keyword argument, a ``config.json``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from collections.abc import Iterable
+
+from .errors import ConfigError
+
+
+def suggest(value, choices: Iterable, *, cutoff: float = 0.5) -> str:
+    """``"; did you mean 'x'?"`` naming the closest of ``choices`` to ``value``, or ``""`` when none is close."""
+    close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1, cutoff=cutoff)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def check_choice(value, choices: Iterable, what: str, *, error: type[Exception] = ConfigError):
+    """``value`` if it is one of ``choices``; else ``error("WHAT: unknown 'v'; did you mean ..; choose from ..")``."""
+    choices = list(choices)
+    if value not in choices:
+        raise error(f"{what}: unknown {value!r}{suggest(value, choices)}; choose from "
+                    f"{', '.join(map(str, sorted(choices, key=str)))}")
+    return value
+
+
+def check_keys(d: dict, valid: Iterable, where: str, *, error: type[Exception] = ConfigError) -> None:
+    """Reject keys of mapping ``d`` that are not in ``valid``, naming the closest valid key (or listing them)."""
+    valid = list(valid)
+    if not isinstance(d, dict):
+        raise error(f"{where}: expected a mapping, got {type(d).__name__}")
+    for k in d:
+        if k not in valid:
+            hint = suggest(k, valid) or f"; valid keys: {', '.join(sorted(map(str, valid)))}"
+            raise error(f"{where}: unknown key {k!r}{hint}")
+
+
+def accepted_kwargs(fn_or_cls, skip: Iterable[str] = ()) -> list[str]:
+    """The keyword arguments a function (or a class's ``__init__``) accepts, minus ``skip``."""
+    sig = inspect.signature(fn_or_cls.__init__ if inspect.isclass(fn_or_cls) else fn_or_cls)
+    skip = set(skip) | {"self"}
+    return [p.name for p in sig.parameters.values()
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in skip]
+
+
+def check_kwargs(fn_or_cls, d: dict, where: str, skip: Iterable[str] = (), *,
+                 error: type[Exception] = ConfigError) -> None:
+    """Reject keys of ``d`` that ``fn_or_cls`` does not accept as keyword arguments."""
+    check_keys(d, accepted_kwargs(fn_or_cls, skip), where, error=error)
+
+
+__all__ = ["suggest", "check_choice", "check_keys", "check_kwargs", "accepted_kwargs"]
