@@ -1,0 +1,1 @@
+"""Benchmarks: our rows printed beside the published ones."""
