@@ -8,6 +8,7 @@
     graphdiff train --preset NAME [--out DIR] [--max-minutes M] [--resume]
     graphdiff sample --model DIR -n N [--steps S] [--sampler pc|em|s4|ode] [--seed K] --out FILE
     graphdiff demo
+    graphdiff bench list | run SUITE | compare DIR ...
 
 NAME is a registered dataset or a path to a custom .smi/.csv/.sdf/.jsonl file. Errors on bad input are one line
 (``error: ...``) with exit status 2.
@@ -258,9 +259,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", default=None, help="write every figure with its settings to this file")
     e.set_defaults(func=cmd_evaluate)
 
+    from .cli_bench import add_bench_commands
     from .cli_model import add_model_commands
 
     add_model_commands(sub)
+    add_bench_commands(sub)
     return p
 
 

@@ -1,0 +1,324 @@
+"""``graphdiff bench run``: train (or load), sample, evaluate every entry of a suite and write one results folder.
+
+The folder holds ``results.json`` (every row with its full evaluation, the settings, the budget, the command, the
+graphdiff version and git commit, the device, threads and load) and ``results.md`` (our rows beside the published
+rows of :mod:`graphdiff.bench.references`, then the budget of each row). Each entry's run folder (checkpoint and
+``log.jsonl``) lies under ``<out>/runs/<entry>``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ..config import load_preset, merge
+from ..errors import ConfigError
+from .offline import link_raw
+from .references import format_table, metrics_from_result, reference_rows
+from .suites import Entry, Suite, get_suite
+
+GRAPH_METRICS = {"gdss": ("degree", "clustering", "orbit"),
+                 "spectre": ("vun", "degree", "clustering", "orbit", "spectral")}
+MOLECULE_METRICS = ("validity_strict", "uniqueness", "novelty", "fcd", "nspdk", "snn", "frag", "scaf", "filters")
+
+
+def _git_commit() -> str | None:
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        if out.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return out.stdout.strip() + ("+uncommitted" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def machine() -> dict:
+    """Where a run happens: device, threads, cores, load, versions."""
+    import torch
+
+    from .._version import __version__
+
+    cuda = torch.cuda.is_available()
+    return {"device": torch.cuda.get_device_name(0) if cuda else f"CPU ({platform.processor() or platform.machine()})",
+            "cuda": cuda, "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
+            "load_average": [round(v, 2) for v in os.getloadavg()], "torch": torch.__version__,
+            "python": platform.python_version(), "graphdiff": __version__, "git_commit": _git_commit()}
+
+
+def entry_overrides(entry: Entry, user: dict | None, cpu: bool) -> dict:
+    """The overrides an entry trains with: its CPU network and batch (on a CPU), its own, then the user's."""
+    over = merge(entry.cpu, {}) if cpu else {}
+    over = merge(over, entry.overrides)
+    if entry.dataset:
+        over["dataset"] = entry.dataset
+    return merge(over, user or {})
+
+
+def budget_text(row: dict) -> str:
+    over = row.get("overrides") or {}
+    parts = []
+    if over.get("model"):
+        parts.append("small model")
+    bs = row["train"].get("batch_size")
+    if bs:
+        parts.append(f"batch {bs}")
+    for key in ("amp", "compile"):
+        if (over.get("train") or {}).get(key):
+            parts.append(f"train.{key}")
+    where = "CPU" if not row.get("cuda") else "GPU"
+    minutes = row["train"].get("minutes")
+    head = f"{minutes:.3g} min {where}" if minutes is not None else f"loaded ({row['train'].get('steps')} steps)"
+    return head + (f" ({', '.join(parts)})" if parts else "")
+
+
+def _calls_per_graph(pipe, steps: int):
+    stats = getattr(pipe.process, "total_stats", None)
+    if stats and stats.get("graphs"):
+        return round(stats["network_calls"] / stats["graphs"], 1)
+    return 2 * steps if pipe.process.name == "gdss" and pipe.config.sample.sampler == "pc" else steps
+
+
+def _model_for(entry: Entry, model: Path | None, n_entries: int) -> Path | None:
+    if model is None:
+        return None
+    for cand in (model / entry.name, model / "runs" / entry.name):
+        if (cand / "checkpoint" / "config.json").is_file() or (cand / "config.json").is_file():
+            return cand
+    if n_entries == 1:
+        return model
+    raise ConfigError(f"--model {model}: no run folder for {entry.name} (expected {model / entry.name}); give one "
+                      f"entry with --only, or a folder holding one run folder per entry")
+
+
+def _train_or_load(entry: Entry, run: Path, *, minutes, overrides, model, root, progress):
+    from ..pipeline import GraphDiffusionPipeline
+
+    if model is not None:
+        t = time.perf_counter()
+        pipe = GraphDiffusionPipeline.from_pretrained(model)
+        ds_name = overrides.get("dataset") or pipe.config.dataset
+        from ..data import load_dataset
+
+        ds = load_dataset(ds_name, root=root)
+        return pipe, ds, {"steps": getattr(pipe, "trained_steps", None), "minutes": None, "loaded_from": str(model),
+                          "seconds": round(time.perf_counter() - t, 1),
+                          "batch_size": pipe.config.train.batch_size}
+    cfg = load_preset(entry.preset, overrides)
+    t = time.perf_counter()
+    pipe = GraphDiffusionPipeline.fit(None, preset=cfg, out=run, root=root, max_minutes=minutes, progress=progress)
+    s = pipe.summary
+    return pipe, pipe._dataset, {"steps": s["steps"], "epochs": s["epochs"], "minutes": minutes,
+                                 "stopped_by": s["stopped_by"], "final_loss": s["loss"],
+                                 "seconds": round(time.perf_counter() - t, 1),
+                                 "batch_size": pipe.config.train.batch_size}
+
+
+def _quality_rows(entry: Entry, pipe, ds, *, samples, bootstrap, progress) -> list[dict]:
+    from ..convert.networkx import to_networkx
+    from ..convert.rdkit import to_mol
+    from ..metrics.evaluate import evaluate_graphs, evaluate_molecules
+
+    molecule = pipe.schema.kind == "molecule"
+    n = samples or entry.samples or (1000 if molecule else len(ds.split("test")))
+    rows = []
+    for steps in entry.steps or (pipe.config.sample.steps or 1000,):
+        if hasattr(pipe.process, "reset_stats"):
+            pipe.process.reset_stats()
+        t = time.perf_counter()
+        state = pipe.sample(n, steps=steps, seed=0, progress=progress, batch_size=None if molecule else 16)
+        sample_s = time.perf_counter() - t
+        if molecule:
+            res = evaluate_molecules(to_mol(state, pipe.schema, sanitize=False), ds, subsets=0)
+        else:
+            res = evaluate_graphs(to_networkx(state, pipe.schema), ds, protocol=entry.protocol, bootstrap=bootstrap)
+        rows.append({"steps": steps, "samples": n, "sample_seconds": round(sample_s, 1),
+                     "graphs_per_second": round(n / sample_s, 2), "network_calls_per_graph": _calls_per_graph(
+                         pipe, steps), "metrics": metrics_from_result(res), "result": res})
+        print(f"  {entry.name}: {steps} steps, {n} samples in {sample_s:.1f}s: " + ", ".join(
+            f"{k} {v:.4g}" for k, v in rows[-1]["metrics"].items()
+            if k in GRAPH_METRICS["spectre"] + MOLECULE_METRICS), flush=True)
+    return rows
+
+
+def _speed_rows(entry: Entry, pipe, ds, *, samples, progress) -> list[dict]:
+    from .timing import time_train_steps
+
+    bs = pipe.config.train.batch_size
+    timing = time_train_steps(pipe, ds.split("train"), bs, steps=8, warmup=2, lr=pipe.config.train.lr)
+    n = samples or entry.samples or 64
+    steps = (entry.steps or (pipe.config.sample.steps or 100,))[0]
+    pipe.sample(2, steps=2, seed=1, progress=False)  # warm-up: lazy initialisation
+    t = time.perf_counter()
+    pipe.sample(n, steps=steps, seed=0, progress=progress)
+    sample_s = time.perf_counter() - t
+    return [{"steps": steps, "samples": n, "sample_seconds": round(sample_s, 2),
+             "graphs_per_second": round(n / sample_s, 2), "network_calls_per_graph": _calls_per_graph(pipe, steps),
+             "metrics": {"train_graphs_per_s": timing["graphs_per_s"], "sample_graphs_per_s": round(n / sample_s, 2)},
+             "training": timing}]
+
+
+def run_suite(name: str, *, out, minutes: float | None = None, samples: int | None = None,
+              overrides: dict | None = None, model=None, root=None, raw_from=None, only=None, bootstrap: int = 100,
+              progress: bool = False, command: str | None = None) -> dict:
+    """Run suite ``name`` and write ``<out>/results.json`` and ``<out>/results.md``; returns the results.
+
+    Args:
+        minutes: training budget per entry (default: each entry's).
+        samples: samples per step count (default: each entry's).
+        overrides: ``--set`` values applied to every entry's preset (after the entry's own).
+        model: a checkpoint folder (one entry) or a folder of run folders named after the entries: evaluate
+            these instead of training.
+        root: dataset root (default: ``<out>/data``); ``raw_from``: a folder with the standard raw files
+            (``graphdiff.bench.offline``), placed under ``root`` before loading.
+        only: entry names (or presets) to run, a subset of the suite's.
+    """
+    import torch
+
+    suite: Suite = get_suite(name)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    root = Path(root) if root is not None else out / "data"
+    entries = list(suite.entries)
+    if only:
+        names = {e.name for e in entries} | {e.preset for e in entries}
+        for o in only:
+            if o not in names:
+                from ..checks import suggest
+
+                raise ConfigError(f"--only {o!r} is not an entry of suite {name}{suggest(o, names)}; entries: "
+                                  f"{', '.join(e.name for e in entries)}")
+        entries = [e for e in entries if e.name in only or e.preset in only]
+    linked = link_raw(root, suite.datasets, raw_from)
+    cpu = not torch.cuda.is_available()
+    started = machine()
+    t_start = time.time()
+    results = {"suite": suite.name, "description": suite.description, "kind": suite.kind,
+               "command": command or "graphdiff " + " ".join(sys.argv[1:]),
+               "settings": {"minutes": minutes, "samples": samples, "overrides": overrides or {},
+                            "bootstrap": bootstrap, "model": None if model is None else str(model),
+                            "only": list(only or []), "raw_files_linked": len(linked)},
+               "started": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": started, "rows": []}
+    for entry in entries:
+        print(f"== {suite.name}: {entry.name}", flush=True)
+        over = entry_overrides(entry, overrides, cpu)
+        budget = minutes if minutes is not None else entry.minutes
+        src = _model_for(entry, None if model is None else Path(model), len(entries))
+        pipe, ds, train = _train_or_load(entry, out / "runs" / entry.name, minutes=budget, overrides=over,
+                                         model=src, root=root, progress=progress)
+        if suite.kind == "speed":
+            evals = _speed_rows(entry, pipe, ds, samples=samples, progress=progress)
+        else:
+            evals = _quality_rows(entry, pipe, ds, samples=samples, bootstrap=bootstrap, progress=progress)
+        params = sum(p.numel() for p in pipe.denoiser.parameters())
+        for ev in evals:
+            results["rows"].append({"entry": entry.name, "preset": entry.preset, "dataset": ds.name,
+                                    "process": pipe.process.name, "sampler": pipe.config.sample.sampler,
+                                    "reference": entry.reference, "protocol": entry.protocol, "overrides": over,
+                                    "parameters": params, "train": train, "cuda": not cpu, **ev})
+        _write(out, results)  # after every entry: a stopped run keeps what it measured
+    results["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
+    results["wall_minutes"] = round((time.time() - t_start) / 60, 2)
+    results["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
+    _write(out, results)
+    return results
+
+
+def _method(row: dict) -> str:
+    return f"graphdiff {row['preset']}, {row['steps']} steps"
+
+
+def markdown(results: dict) -> str:
+    m = results["machine"]
+    lines = [f"# graphdiff bench: {results['suite']}", "", results["description"], "",
+             f"`{results['command']}`", "",
+             f"graphdiff {m['graphdiff']} (commit {m['git_commit'] or 'unknown'}), torch {m['torch']}, "
+             f"{m['device']}, {m['torch_threads']} torch threads, {m['cpu_count']} cores, load average "
+             f"{m['load_average'][0]} at the start, {results.get('load_average_at_end', ['?'])[0]} at the end; "
+             f"started {results['started']}, {results.get('wall_minutes', '?')} min in all.", ""]
+    rows = results["rows"]
+    if results["kind"] == "speed":
+        base = next((r for r in rows if r["process"] == "gdss"), rows[0] if rows else None)
+        lines += ["| entry | batch | train graphs/s | x GDSS | sample steps | sample graphs/s | x GDSS | "
+                  "network calls/graph |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+        for r in rows:
+            t, s = r["metrics"]["train_graphs_per_s"], r["metrics"]["sample_graphs_per_s"]
+            bt, bsm = base["metrics"]["train_graphs_per_s"], base["metrics"]["sample_graphs_per_s"]
+            lines.append(f"| {r['entry']} | {r['train']['batch_size']} | {t:g} | {t / bt:.2f} | {r['steps']} | {s:g} | "
+                         f"{s / bsm:.2f} | {r['network_calls_per_graph']} |")
+        lines += ["", "Ratios are within this one run (same machine, same load)."]
+        return "\n".join(lines) + "\n"
+    groups: dict = {}
+    for r in rows:
+        groups.setdefault((r["dataset"], r["reference"], r["protocol"], r["result"].get("kind")), []).append(r)
+    for (dataset, ref, protocol, kind), rs in groups.items():
+        cols = list(GRAPH_METRICS[protocol] if kind == "graphs" else MOLECULE_METRICS)
+        ours = [{"method": _method(r), "metrics": {k: r["metrics"].get(k) for k in cols},
+                 "source": f"this run: {budget_text(r)}"} for r in rs]
+        lines += [f"## {dataset}" + (f" ({protocol} protocol)" if kind == "graphs" else ""), ""]
+        try:
+            refs = reference_rows(ref) if ref else []
+        except Exception as exc:  # a reference name that is not in the table: our rows alone, said so
+            refs, ref = [], f"{ref} (not found: {exc})"
+        lines += [format_table(ours, refs, cols), ""]
+        if refs:
+            lines += [f"Published rows: {refs[0].protocol or ''} ({refs[0].samples or 'sample count as published'})."
+                      " Ours: our evaluator's pinned protocol, the sample count in the budget table below.", ""]
+    lines += ["## Budget", "", "| entry | dataset | trained steps | budget | parameters | sample steps | samples | "
+              "sample s | graphs/s | network calls/graph |", "|---|---|---:|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['entry']} | {r['dataset']} | {r['train'].get('steps')} | {budget_text(r)} | "
+                     f"{r['parameters']:,} | {r['steps']} | {r['samples']} | {r['sample_seconds']} | "
+                     f"{r['graphs_per_second']} | {r['network_calls_per_graph']} |")
+    return "\n".join(lines) + "\n"
+
+
+def _write(out: Path, results: dict) -> None:
+    tmp = out / "results.json.tmp"
+    tmp.write_text(json.dumps(results, indent=1, default=str))
+    tmp.replace(out / "results.json")
+    (out / "results.md").write_text(markdown(results))
+
+
+def read_results(folder) -> dict:
+    """``results.json`` of a results folder (one-line error when absent or not JSON)."""
+    from ..errors import DataError
+
+    f = Path(folder) / "results.json" if Path(folder).is_dir() else Path(folder)
+    if not f.is_file():
+        raise DataError(f"{f}: no results.json (run `graphdiff bench run SUITE --out {folder}` first)")
+    try:
+        return json.loads(f.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"{f}: not a results file ({type(exc).__name__}: {exc})") from None
+
+
+def compare(folders) -> str:
+    """Several results folders side by side: one row per (folder, entry, steps), the metrics they share."""
+    all_rows = []
+    for folder in folders:
+        res = read_results(folder)
+        for r in res["rows"]:
+            all_rows.append((str(folder), res, r))
+    if not all_rows:
+        return "(no rows)\n"
+    keys = list(dict.fromkeys(k for _, _, r in all_rows for k in r["metrics"]))
+    shown = [k for k in keys if sum(k in r["metrics"] for _, _, r in all_rows) > 1] or keys
+    head = ["results", "entry", "dataset", "steps", *shown, "budget", "trained steps", "graphs/s"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for folder, _, r in all_rows:
+        vals = [r["metrics"].get(k) for k in shown]
+        cells = ["-" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v)) for v in vals]
+        lines.append("| " + " | ".join([folder, r["entry"], r["dataset"], str(r["steps"]), *cells, budget_text(r),
+                                         str(r["train"].get("steps")), str(r["graphs_per_second"])]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+__all__ = ["run_suite", "compare", "markdown", "read_results", "machine", "entry_overrides"]

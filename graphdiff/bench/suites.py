@@ -1,0 +1,178 @@
+"""The benchmark suites of ``graphdiff bench``: what each trains, samples and scores, as data.
+
+A suite is a list of entries; an entry is a preset (with the overrides that make it fit a CPU budget), the sampling
+step counts it is scored at, how many samples, the evaluation protocol, and the published table it is printed
+beside (a name in :mod:`graphdiff.bench.references`). ``speed`` entries time training and sampling instead of
+scoring quality. Expected times are wall-clock minutes on 2 CPU cores at the default budget (measured here, see
+``benchmarks/results/<suite>-cpu/``), including data preparation on a first run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..checks import check_choice
+
+# small networks that train at all on two CPU cores, by model name (the presets' own sizes are for a GPU);
+# the committed CPU rows were trained with these
+CPU_MODELS = {"graph_transformer": {"n_layers": 4, "hidden_x": 64, "hidden_e": 32, "hidden_y": 32, "n_heads": 4,
+                                    "ff_x": 128, "ff_e": 64, "ff_y": 64},
+              "ppgn_transformer": {"n_layers": 3, "hidden": 64, "n_heads": 4}}
+CPU_BATCH = {"qm9": 256, "zinc250k": 64, "moses": 64, "planar": 16, "sbm": 8, "tree": 16}
+
+# tiny networks of the smoke suite: every process trains for seconds
+TINY_MODELS = {
+    "gdss": {"x_net": {"type": "gcn", "depth": 1, "nhid": 8},
+             "adj_net": {"nhid": 8, "num_layers": 2, "adim": 8, "c_hid": 4, "c_final": 2}},
+    "graph_transformer": {"n_layers": 1, "hidden_x": 16, "hidden_e": 8, "hidden_y": 8, "n_heads": 2, "ff_x": 16,
+                          "ff_e": 8, "ff_y": 8},
+    "ppgn_transformer": {"n_layers": 1, "hidden": 16, "n_heads": 2},
+}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One preset of a suite.
+
+    Attributes:
+        preset: the preset trained (or the preset of the ``--model`` checkpoint).
+        steps: sampling step counts the samples are scored at (``None``: the preset's ``sample.steps``).
+        samples: samples per step count (``None``: the test split's size for graphs, 1,000 molecules).
+        protocol: graph MMD conventions (``gdss`` or ``spectre``); molecules use the molecule protocol.
+        reference: the published table printed beside (``suite/dataset`` of the references).
+        cpu: overrides applied on a CPU (the small network and batch the committed CPU rows used).
+        overrides: overrides applied everywhere.
+        dataset: train on this dataset instead of the preset's.
+        minutes: default training budget of this entry.
+    """
+
+    preset: str
+    steps: tuple[int, ...] | None = None
+    samples: int | None = None
+    protocol: str = "gdss"
+    reference: str | None = None
+    cpu: dict = field(default_factory=dict)
+    overrides: dict = field(default_factory=dict)
+    dataset: str | None = None
+    minutes: float = 12.0
+
+    @property
+    def name(self) -> str:
+        return self.preset if self.dataset is None else f"{self.preset}@{self.dataset}"
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A named list of entries with what the suite measures and its expected CPU time."""
+
+    name: str
+    description: str
+    entries: tuple[Entry, ...]
+    expected_minutes: float
+    kind: str = "quality"  # or "speed"
+    datasets: tuple[str, ...] = ()  # raw files to place with --raw-from
+
+
+def _cpu(model: str, dataset: str) -> dict:
+    return {"model": dict(CPU_MODELS[model]), "train": {"batch_size": CPU_BATCH.get(dataset, 64)}}
+
+
+def _tiny(model_key: str, extra: dict | None = None) -> dict:
+    out = {"model": dict(TINY_MODELS[model_key]), "train": {"batch_size": 16, "log_every": 5, "ckpt_every": 0,
+                                                             "val_every": 0}}
+    for k, v in (extra or {}).items():
+        out[k] = {**out.get(k, {}), **v}
+    return out
+
+
+_GDSS_STEPS = {"grid": (100,), "enzymes": (500,)}  # the paper's 1000 would take hours at 125-361 nodes on a CPU
+
+SUITES: dict[str, Suite] = {}
+
+
+def _add(suite: Suite) -> None:
+    SUITES[suite.name] = suite
+
+
+_add(Suite(
+    "graphs-gdss",
+    "GDSS on the GDSS generic-graph sets (community-small, ego-small, ENZYMES, grid): train each preset, sample as "
+    "many graphs as the test split, MMD^2 of degree / clustering / orbit (GDSS protocol) beside the GDSS paper",
+    tuple(Entry(f"gdss-{d}", steps=_GDSS_STEPS.get(d), protocol="gdss", reference=f"gdss_graphs/{d}", minutes=10)
+          for d in ("community_small", "ego_small", "enzymes", "grid")),
+    expected_minutes=4 * 10 + 25, datasets=("community_small", "ego_small", "enzymes", "grid")))
+
+_add(Suite(
+    "graphs-spectre",
+    "DeFoG on the SPECTRE sets (planar, SBM) and trees: train (small CPU network), sample as many graphs as the "
+    "test split at 100 steps, V.U.N. and MMD^2 of degree / clustering / orbit / spectral (SPECTRE protocol) beside "
+    "DiGress and DeFoG",
+    tuple(Entry(f"defog-{d}", steps=(100,), protocol="spectre", reference=ref, cpu=_cpu("graph_transformer", d),
+                minutes=10)
+          for d, ref in (("planar", "spectre_graphs/planar"), ("sbm", "spectre_graphs/sbm"), ("tree", None))),
+    expected_minutes=3 * 10 + 30, datasets=("planar", "sbm")))
+
+_QM9 = (
+    Entry("gdss-qm9", steps=(1000,), reference="molecules/qm9"),
+    Entry("digress-qm9", steps=(50, 500), reference="molecules/qm9", cpu=_cpu("graph_transformer", "qm9")),
+    Entry("defog-qm9", steps=(50, 500), reference="molecules/qm9", cpu=_cpu("graph_transformer", "qm9")),
+    Entry("pard-qm9", steps=(25,), reference="molecules/qm9", cpu={**_cpu("ppgn_transformer", "qm9"),
+                                                                   "train": {"batch_size": 64}}),
+)
+_add(Suite(
+    "qm9",
+    "The four process families on QM9 (implicit H, kekulized) at the same training budget: 1,000 molecules per "
+    "step count, strict validity, uniqueness, novelty, FCD, NSPDK against the test split, beside the papers",
+    _QM9, expected_minutes=4 * 12 + 15, datasets=("qm9",)))
+
+_add(Suite(
+    "zinc250k",
+    "GDSS, DeFoG and PARD on ZINC250k: 1,000 molecules (PARD 100), strict validity, uniqueness, novelty, FCD, "
+    "NSPDK against the GDSS test split, beside the papers",
+    (Entry("gdss-zinc250k", steps=(1000,), reference="molecules/zinc250k"),
+     Entry("defog-zinc250k", steps=(50,), reference="molecules/zinc250k", cpu=_cpu("graph_transformer", "zinc250k")),
+     Entry("pard-zinc250k", steps=(25,), samples=100, reference="molecules/zinc250k",
+           cpu=_cpu("ppgn_transformer", "zinc250k"))),
+    expected_minutes=3 * 12 + 40, datasets=("zinc250k",)))
+
+_add(Suite(
+    "moses",
+    "DiGress, DeFoG and PARD on MOSES (from the molsets wheel or the download): 1,000 molecules, validity, "
+    "uniqueness, novelty, filters, FCD, SNN, Frag, Scaf, IntDiv against the test split, beside the MOSES table",
+    (Entry("digress-moses", steps=(50,), reference="molecules/moses", cpu=_cpu("graph_transformer", "moses")),
+     Entry("defog-moses", steps=(50,), reference="molecules/moses", cpu=_cpu("graph_transformer", "moses")),
+     Entry("pard-moses", steps=(25,), reference="molecules/moses", cpu=_cpu("ppgn_transformer", "moses"))),
+    expected_minutes=3 * 12 + 25, datasets=("moses",)))
+
+_add(Suite(
+    "speed",
+    "Training graphs/s and sampling graphs/s of every process on QM9 (small CPU networks, batch 64, 8 timed "
+    "training steps after 2 untimed, 64 samples at the preset's step count) in one run, with ratios to GDSS",
+    (Entry("gdss-qm9", steps=(100,), samples=64, overrides={"train": {"batch_size": 64}}),
+     Entry("digress-qm9", steps=(100,), samples=64, cpu=_cpu("graph_transformer", "qm9"),
+           overrides={"train": {"batch_size": 64}}),
+     Entry("defog-qm9", steps=(100,), samples=64, cpu=_cpu("graph_transformer", "qm9"),
+           overrides={"train": {"batch_size": 64}}),
+     Entry("pard-qm9", steps=(25,), samples=64, cpu=_cpu("ppgn_transformer", "qm9"),
+           overrides={"train": {"batch_size": 64}})),
+    expected_minutes=8, kind="speed", datasets=("qm9",)))
+
+_add(Suite(
+    "smoke",
+    "Every process end to end on tiny data in about two minutes (no download): train a tiny network for 20 s on "
+    "generated community graphs, sample 16 graphs, score them (GDSS protocol); what CI runs",
+    (Entry("gdss-demo", steps=(20,), samples=16, overrides=_tiny("gdss"), minutes=1 / 3),
+     Entry("digress-community_small", steps=(20,), samples=16, dataset="synth_community_small",
+           overrides=_tiny("graph_transformer", {"model": {"extra_features": []}}), minutes=1 / 3),
+     Entry("defog-community_small", steps=(20,), samples=16, dataset="synth_community_small",
+           overrides=_tiny("graph_transformer", {"model": {"extra_features": []}}), minutes=1 / 3),
+     Entry("pard-community_small", steps=(5,), samples=16, dataset="synth_community_small",
+           overrides=_tiny("ppgn_transformer"), minutes=1 / 3)),
+    expected_minutes=2.5))
+
+
+def get_suite(name: str) -> Suite:
+    return SUITES[check_choice(name, SUITES, "bench suite")]
+
+
+__all__ = ["Entry", "Suite", "SUITES", "get_suite", "CPU_MODELS", "CPU_BATCH", "TINY_MODELS"]
