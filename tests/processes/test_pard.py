@@ -220,14 +220,46 @@ def test_block_k_sees_only_clean_earlier_blocks_as_the_sampler_builds_it():
 
 
 def test_loss_uses_conditions():
+    """A graph's loss depends on its own condition (the noise is fixed by the generator). Condition dropout
+    (``cond_drop``) gives a dropped graph the null input ``[0, 0]``: its loss no longer sees the value, a kept graph's
+    loss is the one without dropout."""
     sch = schema(graph_features=("a",))
-    proc = BlockAutoregressive(sch, T=10, max_block=3, max_blocks=5, cond_drop=0.0)
-    den = tiny_ppgn(proc)
-    y = torch.tensor([[1.0], [0.0], [2.0], [-1.0]])
-    loss = proc.loss(den, batch_of(sch, GRAPHS, y=y), generator=torch.Generator().manual_seed(0))
-    assert loss.shape == (4,) and torch.isfinite(loss).all()
+    graphs = GRAPHS * 6  # 24 graphs
+    y = torch.linspace(-2.0, 3.0, len(graphs)).view(-1, 1)
+    den = tiny_ppgn(BlockAutoregressive(sch, T=10, max_block=3, max_blocks=5), seed=1)
+    seen = []
+    den.register_forward_pre_hook(lambda mod, args: seen.append(args[2].clone()))
+
+    def loss(cond, cond_drop=0.0):
+        proc = BlockAutoregressive(sch, T=10, max_block=3, max_blocks=5, cond_drop=cond_drop)
+        with torch.no_grad():
+            return proc.loss(den, batch_of(sch, graphs, y=cond), generator=torch.Generator().manual_seed(0))
+
+    base = loss(y)
+    assert base.shape == (len(graphs),) and torch.isfinite(base).all()
+    # one graph's condition moves its loss and no other graph's
+    y2 = y.clone()
+    y2[2] = 10.0
+    moved = loss(y2)
+    assert (moved[2] - base[2]).abs() > 1e-3
+    others = torch.arange(len(graphs)) != 2
+    torch.testing.assert_close(moved[others], base[others], rtol=0, atol=1e-5)
+    assert torch.equal(seen[0], torch.cat([y, torch.ones_like(y)], 1))  # without dropout: [value, kept]
+    # half dropped: the same graphs for the same generator, whatever the values
+    half = loss(y, cond_drop=0.5)
+    keep = seen[-1][:, 1]
+    half_other = loss(-3 * y + 1, cond_drop=0.5)
+    assert torch.equal(seen[-1][:, 1], keep) and set(keep.tolist()) == {0.0, 1.0}
+    dropped = keep == 0
+    assert 4 <= int(dropped.sum()) <= 20, int(dropped.sum())
+    assert (seen[-1][dropped] == 0).all()  # the null input
+    torch.testing.assert_close(half[dropped], half_other[dropped], rtol=0, atol=1e-5)
+    assert ((half - half_other).abs()[~dropped] > 1e-4).all()
+    torch.testing.assert_close(half[~dropped], base[~dropped], rtol=0, atol=1e-5)
+    assert ((half - base).abs()[dropped] > 1e-4).all()
     with pytest.raises(ConfigError, match="batch.y"):
-        proc.loss(den, batch_of(sch, GRAPHS), generator=torch.Generator().manual_seed(0))
+        BlockAutoregressive(sch, T=10, max_block=3, max_blocks=5).loss(
+            den, batch_of(sch, GRAPHS), generator=torch.Generator().manual_seed(0))
 
 
 # ---- an exact oracle --------------------------------------------------------------------------------------------
