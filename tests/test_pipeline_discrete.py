@@ -44,12 +44,29 @@ def test_digress_processes_train_save_load_sample(preset, sampler, data_root, tm
 
 
 def test_defog_sampling_knobs_are_chosen_after_training(data_root, tmp_path):
+    """Steps, time distortion, eta and omega are sampling-time choices: the trained process neither holds nor takes
+    them, and each changes what ONE trained denoiser draws from a seed (the same knobs draw the same graphs)."""
+    knobs = {"steps", "time_distortion", "eta", "omega"}
+    with pytest.raises(ConfigError, match="eta"):  # not a process setting
+        GraphDiffusionPipeline.fit("synth_community_small", preset="defog-community_small", out=tmp_path / "bad",
+                                   root=data_root, overrides={**tiny(5), "process": {"eta": 1.0}}, progress=False)
     pipe = GraphDiffusionPipeline.fit("synth_community_small", preset="defog-community_small", out=tmp_path / "r",
                                       root=data_root, overrides=tiny(5), progress=False)
-    base = pipe.sample(4, steps=6, seed=1, progress=False)
-    for kw in ({"time_distortion": "polyinc"}, {"eta": 5.0}, {"omega": 0.5}, {"time_distortion": "cos"}):
-        out = pipe.sample(4, steps=6, seed=1, progress=False, **kw)
-        assert out.e.shape == base.e.shape[:1] + out.e.shape[1:]
+    assert not knobs & set(pipe.config["process"]) and not knobs & set(pipe.process.to_dict())
+    weights = {k: v.clone() for k, v in pipe.denoiser.state_dict().items()}
+
+    def run(model=pipe, **kw):
+        return model.sample(4, seed=1, progress=False, **{"steps": 3, **kw})
+
+    base = run()
+    assert torch.equal(run().e, base.e)
+    drawn = {}
+    for name, value in (("time_distortion", "polyinc"), ("eta", 5.0), ("omega", 0.5), ("steps", 2)):
+        drawn[name] = run(**{name: value}).e
+        assert drawn[name].shape == base.e.shape and not torch.equal(drawn[name], base.e), name
+    assert all(torch.equal(v, weights[k]) for k, v in pipe.denoiser.state_dict().items())  # weights untouched
+    loaded = GraphDiffusionPipeline.from_pretrained(tmp_path / "r")  # the saved model: the knobs are still free
+    assert torch.equal(run(loaded, eta=5.0).e, drawn["eta"])
     with pytest.raises(ConfigError, match="time_distortion|distortion"):
         pipe.sample(2, steps=3, time_distortion="wobbly", progress=False)
 

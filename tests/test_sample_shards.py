@@ -36,7 +36,8 @@ def test_shard_files_concatenate_to_one_run(tmp_path, capsys):
 
 @pytest.mark.parametrize("shard", ["3/3", "a/b", "1", "2/0"])
 def test_bad_shard_is_one_line(tmp_path, capsys, shard):
-    assert main(["sample", "--model", str(MODEL), "-n", "4", f"--shard={shard}", "--out", str(tmp_path / "x.jsonl")]) == 2
+    argv = ["sample", "--model", str(MODEL), "-n", "4", f"--shard={shard}", "--out", str(tmp_path / "x.jsonl")]
+    assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: --shard") and err.count("\n") == 1
 

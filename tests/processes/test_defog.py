@@ -1,37 +1,13 @@
-"""DeFoG: the conditional rates against the Kolmogorov equation, time distortions, the loss, and CTMC sampling
-with an exact-posterior oracle denoiser (which must reproduce the data's category frequencies)."""
+"""DeFoG: the conditional rates against the Kolmogorov equation, time distortions, the loss and the process's
+settings (CTMC sampling: tests/samplers/test_defog.py)."""
 
 import pytest
 import torch
-from torch import nn
 
-import graphdiff.samplers as samplers
 from graphdiff.errors import ConfigError
 from graphdiff.processes.defog import DISTORTIONS, DiscreteFlowMatching, conditional_path, distort, rate_table
-from graphdiff.samplers import SampleNoise
 from graphdiff.samplers.defog import ctmc
-from graphdiff.state import GraphState
-from tests.processes.test_categorical import (PI_E, PI_X, TinyDenoiser, adam_steps, iid_batch, seeded_loss,
-                                              small_schema)
-from tests.processes.test_digress import frequencies
-
-
-class DeFoGOracle(nn.Module):
-    """The exact ``p(x_1 | x_t)`` when every node is i.i.d. PI_X and every pair i.i.d. PI_E:
-    ``p(x_1 = j | x_t = i) ∝ PI[j] (t delta(i, j) + (1 - t) p_0(i))``, per entry."""
-
-    def __init__(self, proc):
-        super().__init__()
-        self.p = proc
-        self.dummy = nn.Parameter(torch.zeros(1))
-
-    def forward(self, state, t, cond=None):
-        outs = []
-        for v, pi, m in ((state.x, PI_X, self.p.m_x), (state.e, PI_E, self.p.m_e)):
-            P, _, _ = conditional_path(float(t[0]), m, len(pi))
-            lik = v.double() @ P.T  # lik[..., j] = p_t(x_t | x_1 = j)
-            outs.append((pi.log() + lik.clamp(min=1e-30).log()).float())
-        return GraphState(x=outs[0], e=outs[1], mask=state.mask)
+from tests.processes.test_categorical import TinyDenoiser, adam_steps, iid_batch, seeded_loss, small_schema
 
 
 # ---- rates -------------------------------------------------------------------------------------------
@@ -91,87 +67,6 @@ def test_loss_is_finite_per_graph_and_a_small_denoiser_lowers_it():
     first = seeded_loss(proc, den, batch, range(100, 110))
     adam_steps(proc, den, batch, 80, 1e-2)
     assert seeded_loss(proc, den, batch, range(100, 110)) < 0.8 * first
-
-
-# ---- sampling with the exact posterior ---------------------------------------------------------------
-@pytest.mark.parametrize("limit,steps,eta,distortion", [
-    ("marginal", 50, 0.0, "polydec"), ("marginal", 200, 0.0, "polydec"), ("marginal", 50, 2.0, "polydec"),
-    ("marginal", 200, 5.0, "identity"), ("uniform", 50, 1.0, "cos"), ("absorbing", 50, 0.0, "polydec"),
-    ("absorbing", 200, 2.0, "polyinc"), ("marginal", 1, 0.0, "polydec"),
-])
-def test_ctmc_sampling_with_the_oracle_reproduces_the_data(limit, steps, eta, distortion):
-    proc = DiscreteFlowMatching(small_schema(), limit=limit)
-    oracle = DeFoGOracle(proc)
-    n = torch.full((100,), 10)
-    noise = SampleNoise.for_run(0, 0, 100)
-    out = ctmc(proc, oracle, proc.prior(n, generator=noise), steps=steps, noise=noise, eta=eta,
-               time_distortion=distortion)
-    assert torch.equal(out.e, out.e.transpose(1, 2))
-    fx, fe = frequencies(proc.decode(out))
-    assert torch.allclose(fx, PI_X, atol=0.05), (fx, PI_X)
-    assert torch.allclose(fe, PI_E, atol=0.03), (fe, PI_E)
-    if limit == "absorbing":
-        assert not (out.x[out.mask].argmax(-1) == 3).any()
-
-
-def test_target_guidance_runs_and_stays_valid():
-    proc = DiscreteFlowMatching(small_schema())
-    n = torch.full((20,), 10)
-    noise = SampleNoise.for_run(0, 0, 20)
-    out = ctmc(proc, DeFoGOracle(proc), proc.prior(n, generator=noise), steps=20, noise=noise, omega=0.5, eta=1.0)
-    assert (out.x[out.mask].sum(-1) == 1).all() and (out.e.sum(-1) == 1).all()
-
-
-def test_one_denoiser_samples_at_any_number_of_steps(monkeypatch):
-    monkeypatch.setitem(samplers.SAMPLERS, "defog", {"ctmc": ctmc})
-    s = small_schema()
-    proc = DiscreteFlowMatching(s, limit="absorbing")
-    torch.manual_seed(0)
-    den = TinyDenoiser(**proc.denoiser_kwargs())
-    batch = iid_batch(s, [10, 8, 9, 10], seed=2)
-    opt = torch.optim.Adam(den.parameters(), lr=1e-2)
-    for i in range(20):
-        val = proc.loss(den, batch, generator=torch.Generator().manual_seed(i)).mean()
-        opt.zero_grad()
-        val.backward()
-        opt.step()
-    n = torch.tensor([10, 3, 7])
-    seen = []
-    for steps in (10, 50, 100, 500):
-        raw = samplers.sample(proc, den, n, steps=steps, sampler="ctmc", seed=1, decode=False, eta=0.5,
-                              callback=lambda i, t, st: seen.append(t))
-        assert raw.x.shape == (3, 10, 4) and raw.e.shape == (3, 10, 10, 3)
-        assert (raw.x[raw.mask].sum(-1) == 1).all() and (raw.x[~raw.mask] == 0).all()
-        assert not (raw.x[raw.mask].argmax(-1) == 3).any()  # no [MASK] left
-        assert (raw.e.sum(-1) == 1).all() and torch.equal(raw.e, raw.e.transpose(1, 2))
-        dec = proc.decode(raw)
-        assert torch.equal(dec.e, dec.e.transpose(1, 2)) and (dec.x[dec.mask].sum(-1) == 1).all()
-        assert len(seen) == steps and abs(seen[-1] - 1.0) < 1e-12
-        seen.clear()
-
-
-def test_guidance_steps_and_per_sample_streams(monkeypatch):
-    monkeypatch.setitem(samplers.SAMPLERS, "defog", {"ctmc": ctmc})
-    s = small_schema(graph_features=("a",))
-    proc = DiscreteFlowMatching(s)
-    den = TinyDenoiser(**proc.denoiser_kwargs())
-    n = torch.tensor([10, 4, 7, 10])
-    y = torch.ones(4, 1)
-    run = lambda **kw: samplers.sample(proc, den, n, steps=12, sampler="ctmc", seed=3, **kw)  # noqa: E731
-    plain = run(cond=y)
-    assert torch.equal(run(cond=y, guidance=0.0).e, plain.e)
-    guided = run(cond=y, guidance=2.0)
-    assert guided.x.shape == plain.x.shape and (guided.x[guided.mask].sum(-1) == 1).all()
-    alone = samplers.sample(proc, den, n[3:4], steps=12, sampler="ctmc", noise=SampleNoise.for_run(3, 3, 1),
-                            cond=y[3:4])
-    torch.testing.assert_close(alone.x[0], plain.x[3], rtol=0, atol=0)
-    with pytest.raises(ConfigError, match="steps must be a positive integer"):
-        ctmc(proc, den, proc.prior(n, generator=SampleNoise.for_run(0, 0, 4)), steps=0,
-             noise=SampleNoise.for_run(0, 0, 4))
-    with pytest.raises(ConfigError, match="sample.eta must be >= 0"):
-        ctmc(proc, den, None, steps=2, noise=None, eta=-1.0)
-    with pytest.raises(ConfigError, match="cond: expected 1 graph features"):
-        run(cond=torch.ones(4, 3))
 
 
 def test_process_dict_round_trip():

@@ -1,5 +1,6 @@
 """PARD (block-autoregressive diffusion): resolve, the doubled-node-set training input and its causality, the loss,
-and the block sampler (an exact oracle reproduces a graph; stops, bounds, truncation, call counts)."""
+an exact oracle that the loss scores ~0 and the sampler reproduces, and a tiny denoiser trained then sampled (the
+block sampler's own tests: tests/samplers/test_pard.py)."""
 
 import warnings
 
@@ -8,7 +9,6 @@ import pytest
 import torch
 from torch import nn
 
-import graphdiff.samplers as samplers
 from graphdiff.errors import ConfigError, DataError, SchemaError
 from graphdiff.nn.ppgn import PPGNTransformerDenoiser
 from graphdiff.processes.pard import BlockAutoregressive, block_statistics
@@ -220,14 +220,46 @@ def test_block_k_sees_only_clean_earlier_blocks_as_the_sampler_builds_it():
 
 
 def test_loss_uses_conditions():
+    """A graph's loss depends on its own condition (the noise is fixed by the generator). Condition dropout
+    (``cond_drop``) gives a dropped graph the null input ``[0, 0]``: its loss no longer sees the value, a kept graph's
+    loss is the one without dropout."""
     sch = schema(graph_features=("a",))
-    proc = BlockAutoregressive(sch, T=10, max_block=3, max_blocks=5, cond_drop=0.0)
-    den = tiny_ppgn(proc)
-    y = torch.tensor([[1.0], [0.0], [2.0], [-1.0]])
-    loss = proc.loss(den, batch_of(sch, GRAPHS, y=y), generator=torch.Generator().manual_seed(0))
-    assert loss.shape == (4,) and torch.isfinite(loss).all()
+    graphs = GRAPHS * 6  # 24 graphs
+    y = torch.linspace(-2.0, 3.0, len(graphs)).view(-1, 1)
+    den = tiny_ppgn(BlockAutoregressive(sch, T=10, max_block=3, max_blocks=5), seed=1)
+    seen = []
+    den.register_forward_pre_hook(lambda mod, args: seen.append(args[2].clone()))
+
+    def loss(cond, cond_drop=0.0):
+        proc = BlockAutoregressive(sch, T=10, max_block=3, max_blocks=5, cond_drop=cond_drop)
+        with torch.no_grad():
+            return proc.loss(den, batch_of(sch, graphs, y=cond), generator=torch.Generator().manual_seed(0))
+
+    base = loss(y)
+    assert base.shape == (len(graphs),) and torch.isfinite(base).all()
+    # one graph's condition moves its loss and no other graph's
+    y2 = y.clone()
+    y2[2] = 10.0
+    moved = loss(y2)
+    assert (moved[2] - base[2]).abs() > 1e-3
+    others = torch.arange(len(graphs)) != 2
+    torch.testing.assert_close(moved[others], base[others], rtol=0, atol=1e-5)
+    assert torch.equal(seen[0], torch.cat([y, torch.ones_like(y)], 1))  # without dropout: [value, kept]
+    # half dropped: the same graphs for the same generator, whatever the values
+    half = loss(y, cond_drop=0.5)
+    keep = seen[-1][:, 1]
+    half_other = loss(-3 * y + 1, cond_drop=0.5)
+    assert torch.equal(seen[-1][:, 1], keep) and set(keep.tolist()) == {0.0, 1.0}
+    dropped = keep == 0
+    assert 4 <= int(dropped.sum()) <= 20, int(dropped.sum())
+    assert (seen[-1][dropped] == 0).all()  # the null input
+    torch.testing.assert_close(half[dropped], half_other[dropped], rtol=0, atol=1e-5)
+    assert ((half - half_other).abs()[~dropped] > 1e-4).all()
+    torch.testing.assert_close(half[~dropped], base[~dropped], rtol=0, atol=1e-5)
+    assert ((half - base).abs()[dropped] > 1e-4).all()
     with pytest.raises(ConfigError, match="batch.y"):
-        proc.loss(den, batch_of(sch, GRAPHS), generator=torch.Generator().manual_seed(0))
+        BlockAutoregressive(sch, T=10, max_block=3, max_blocks=5).loss(
+            den, batch_of(sch, GRAPHS), generator=torch.Generator().manual_seed(0))
 
 
 # ---- an exact oracle --------------------------------------------------------------------------------------------
@@ -287,112 +319,9 @@ def test_an_exact_oracle_reproduces_the_graph_and_calls_are_counted(transition):
     assert proc.last_stats["node_degree"] is None and proc.last_stats["degree_matched"] == 0  # no block degree here
 
 
-def test_sample_entry_point_and_guidance_doubles_the_calls(monkeypatch):
-    monkeypatch.setitem(samplers.SAMPLERS, "pard", {"block": block_ancestral})
-    sch = schema(graph_features=("a",))
-    nodes, edges, sizes = sorted_by_block(sch, NODES, EDGES)
-    proc = BlockAutoregressive(sch, T=10, max_block=max(sizes), max_blocks=len(sizes))
-    oracle = Oracle(proc, nodes, edges, sizes)
-    out = samplers.sample(proc, oracle, torch.tensor([2, 2]), steps=2, sampler="block", cond=torch.ones(2, 1))
-    assert out.n_nodes.tolist() == [6, 6]
-    plain = proc.last_stats["network_calls"].clone()
-    samplers.sample(proc, oracle, torch.tensor([2, 2]), steps=2, sampler="block", cond=torch.ones(2, 1), guidance=1.5)
-    assert torch.equal(proc.last_stats["network_calls"], 2 * plain)
-    assert proc.total_stats["graphs"] == 4 and proc.total_stats["network_calls"] == int(3 * plain.sum())
-    with pytest.raises(ConfigError, match="guidance"):
-        samplers.sample(proc, oracle, torch.tensor([2]), steps=2, sampler="block", guidance=1.0)
-
-
-def test_a_sample_does_not_depend_on_its_batch():
-    sch = schema()
-    proc = BlockAutoregressive(sch, T=10, max_block=3, max_blocks=4)
-    den = tiny_ppgn(proc, seed=0).eval()
-    with torch.no_grad():  # let graphs grow: favour sizes 1..3 over stopping
-        den.out_size[-1].bias.copy_(torch.tensor([-1.0, 1.0, 1.0, 1.0]))
-    b = 4
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        noise = SampleNoise.for_run(7, 0, b)
-        out = proc.decode(block_ancestral(proc, den, proc.prior(torch.ones(b), generator=noise), steps=3,
-                                          noise=noise))
-        assert len(set(out.n_nodes.tolist())) > 1  # graphs of different sizes in one batch
-        for i in range(b):
-            one = SampleNoise.for_run(7, i, 1)
-            alone = proc.decode(block_ancestral(proc, den, proc.prior(torch.ones(1), generator=one), steps=3,
-                                                noise=one))
-            mine = out[i].compact()
-            assert torch.equal(alone.node_types(), mine.node_types())
-            assert torch.equal(alone.edge_types(), mine.edge_types())
-
-
-# ---- the sampler's stops and bounds -------------------------------------------------------------------------
-class SizeOnly(nn.Module):
-    """Uniform categories; every size prediction is ``size`` (a constant)."""
-
-    def __init__(self, proc, size):
-        super().__init__()
-        self.proc, self.size = proc, size
-        self.dummy = nn.Parameter(torch.zeros(1))
-
-    def forward(self, state, t, cond=None, *, block=None):
-        b, m = state.mask.shape
-        levels = int(block[state.mask].max()) + 1
-        y = torch.full((b, levels, self.proc.max_block + 1), -30.0)
-        y[..., self.size] = 30.0
-        return GraphState(x=torch.zeros(b, m, self.proc.kx), e=torch.zeros(b, m, m, self.proc.ke),
-                          y=y.reshape(b, -1), mask=state.mask)
-
-
 def run(proc, den, b=2, steps=2, **kw):
     prior = proc.prior(torch.tensor([1] * b), generator=SampleNoise.for_run(0, 0, b))
     return proc.decode(block_ancestral(proc, den, prior, steps=steps, noise=SampleNoise.for_run(0, 0, b), **kw))
-
-
-def test_a_stop_first_gives_empty_graphs_after_one_call():
-    proc = BlockAutoregressive(schema(), T=10, max_block=3, max_blocks=4)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        out = run(proc, SizeOnly(proc, 0), b=3)
-    assert out.n_nodes.tolist() == [0, 0, 0] and proc.last_stats["network_calls"].tolist() == [1, 1, 1]
-
-
-def test_a_model_that_never_stops_is_bounded_by_max_blocks_with_a_warning():
-    proc = BlockAutoregressive(schema(), T=10, max_block=3, max_blocks=4)
-    with pytest.warns(UserWarning, match="2 of 2 samples reached max_blocks=3"):
-        out = run(proc, SizeOnly(proc, 1), max_blocks=3)
-    assert out.n_nodes.tolist() == [3, 3] and proc.last_stats["hit_max_blocks"] == 2
-    assert proc.last_stats["network_calls"].tolist() == [4 + 3 * 2] * 2
-    with pytest.warns(UserWarning, match="reached max_blocks=6"):  # default bound: max_blocks + a margin
-        out = run(proc, SizeOnly(proc, 1))
-    assert out.n_nodes.tolist() == [6, 6]
-
-
-def test_huge_blocks_are_cut_to_max_nodes():
-    sch = schema(max_nodes=5)
-    proc = BlockAutoregressive(sch, T=10, max_block=5, max_blocks=5)
-    with pytest.warns(UserWarning, match="past max_nodes=5"):
-        out = run(proc, SizeOnly(proc, 4), b=2, max_blocks=5)
-    assert out.n_nodes.tolist() == [5, 5] and proc.last_stats["truncated"] == 2
-    assert proc.last_stats["blocks"].tolist() == [2, 2]  # 4 nodes, then 1 (cut from 4), then the graph is full
-
-
-def test_steps_are_checked():
-    proc = BlockAutoregressive(schema(), T=10, max_block=3, max_blocks=4)
-    for bad in (0, -1, 11, 2.5):
-        with pytest.raises(ConfigError, match="steps"):
-            run(proc, SizeOnly(proc, 1), steps=bad)
-    with pytest.raises(ConfigError, match="max_blocks"):
-        run(proc, SizeOnly(proc, 1), max_blocks=0)
-    with pytest.raises(ConfigError, match="block-causal"):
-        run(proc, samplers_free_denoiser())
-
-
-def samplers_free_denoiser():
-    class Plain(nn.Module):
-        def forward(self, state, t, cond=None):
-            return state
-
-    return Plain()
 
 
 # ---- learning one graph -------------------------------------------------------------------------------------
