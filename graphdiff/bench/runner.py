@@ -98,9 +98,13 @@ def _model_for(entry: Entry, model: Path | None, n_entries: int) -> Path | None:
                       f"entry with --only, or a folder holding one run folder per entry")
 
 
-def _train_or_load(entry: Entry, run: Path, *, minutes, overrides, model, root, progress):
+def _train_or_load(entry: Entry, run: Path, *, minutes, overrides, model, root, progress, train: bool = True):
     from ..pipeline import GraphDiffusionPipeline
 
+    if not train:  # the threads suite times training steps itself, from the untrained network
+        cfg = load_preset(entry.preset, overrides)
+        pipe = GraphDiffusionPipeline.from_preset(cfg, root=root)
+        return pipe, pipe._dataset, {"steps": 0, "minutes": None, "batch_size": pipe.config.train.batch_size}
     if model is not None:
         t = time.perf_counter()
         pipe = GraphDiffusionPipeline.from_pretrained(model)
@@ -212,8 +216,14 @@ def run_suite(name: str, *, out, minutes: float | None = None, samples: int | No
         budget = minutes if minutes is not None else entry.minutes
         src = _model_for(entry, None if model is None else Path(model), len(entries))
         pipe, ds, train = _train_or_load(entry, out / "runs" / entry.name, minutes=budget, overrides=over,
-                                         model=src, root=root, progress=progress)
-        if suite.kind == "speed":
+                                         model=src, root=root, progress=progress, train=suite.kind != "threads")
+        if suite.kind == "threads":
+            from .threads import thread_rows
+
+            evals = [{"steps": None, "samples": 0, "sample_seconds": None, "graphs_per_second": None,
+                      "network_calls_per_graph": None, **r,
+                      "metrics": {"train_steps_per_s": r["steps_per_s"]}} for r in thread_rows(pipe, ds)]
+        elif suite.kind == "speed":
             evals = _speed_rows(entry, pipe, ds, samples=samples, progress=progress)
         else:
             evals = _quality_rows(entry, pipe, ds, samples=samples, bootstrap=bootstrap, progress=progress)
@@ -244,6 +254,16 @@ def markdown(results: dict) -> str:
              f"{m['load_average'][0]} at the start, {results.get('load_average_at_end', ['?'])[0]} at the end; "
              f"started {results['started']}, {results.get('wall_minutes', '?')} min in all.", ""]
     rows = results["rows"]
+    if results["kind"] == "threads":
+        lines += ["| entry | batch | torch threads | load | training steps/s (median) | all repeats | x 2 threads "
+                  "same load | load average seen |", "|---|---:|---:|---|---:|---|---:|---|"]
+        for r in rows:
+            two = next((x for x in rows if x["entry"] == r["entry"] and x["load"] == r["load"]
+                        and x["threads"] == 2), r)
+            lines.append(f"| {r['entry']} | {r['batch_size']} | {r['threads']} | {r['load']} | {r['steps_per_s']} | "
+                         f"{', '.join(map(str, r['steps_per_s_all']))} | {r['steps_per_s'] / two['steps_per_s']:.2f} | "
+                         f"{', '.join(map(str, r['load_average_seen']))} |")
+        return "\n".join(lines) + "\n"
     if results["kind"] == "speed":
         base = next((r for r in rows if r["process"] == "gdss"), rows[0] if rows else None)
         lines += ["| entry | batch | train graphs/s | x GDSS | sample steps | sample graphs/s | x GDSS | "

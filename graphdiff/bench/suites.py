@@ -158,6 +158,14 @@ _add(Suite(
     expected_minutes=8, kind="speed", datasets=("qm9",)))
 
 _add(Suite(
+    "threads",
+    "Training steps/s of gdss-demo and defog-qm9 (small CPU network) with 1 and 2 torch threads, on a quiet machine "
+    "and beside one competing CPU-bound process; the measurements behind the train.threads default",
+    (Entry("gdss-demo", overrides={"train": {"batch_size": 32}}),
+     Entry("defog-qm9", cpu=_cpu("graph_transformer", "qm9"), overrides={"train": {"batch_size": 64}})),
+    expected_minutes=6, kind="threads", datasets=("qm9",)))
+
+_add(Suite(
     "smoke",
     "Every process end to end on tiny data in about two minutes (no download): train a tiny network for 20 s on "
     "generated community graphs, sample 16 graphs, score them (GDSS protocol); what CI runs",

@@ -123,6 +123,8 @@ class TrainConfig:
             by graph size and shuffles the batches, so a batch pads to sizes close to its own graphs'
             (:mod:`graphdiff.train.batching`; worth it where sizes vary and the denoiser is dense).
         device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        threads: torch threads on a CPU: ``"auto"`` (the cores other processes leave free, re-checked every 30 s,
+            at most torch's own count; :mod:`graphdiff.train.threads`) or a fixed positive integer.
         keep_last_good: on a non-finite loss stop with :class:`~graphdiff.errors.TrainingError` and keep the last
             good checkpoint (``True``); ``False`` skips such steps with a warning instead (and still stops after
             10 in a row).
@@ -151,6 +153,7 @@ class TrainConfig:
     val_every: int = 0
     group_by_size: int = 0
     device: str = "auto"
+    threads: int | str = "auto"
     keep_last_good: bool = True
     def __post_init__(self):
         where = _WHERE.get()
@@ -172,6 +175,9 @@ class TrainConfig:
         if self.lr_schedule not in LR_SCHEDULES:
             raise ConfigError(f"{where}: lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got "
                               f"{self.lr_schedule!r}{suggest(self.lr_schedule, LR_SCHEDULES)}")
+        t = self.threads
+        if t != "auto" and (isinstance(t, bool) or not isinstance(t, int) or t < 1):
+            raise ConfigError(f"{where}: threads must be 'auto' or a positive integer, got {t!r}")
         if not isinstance(self.device, str):
             raise ConfigError(f"{where}: device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
         if self.device != "auto":

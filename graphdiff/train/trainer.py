@@ -18,6 +18,7 @@ import hashlib
 import json
 import math
 import os
+import sys
 import time
 import warnings
 from collections.abc import Callable, Iterable
@@ -36,6 +37,7 @@ from .checkpoint import MODEL, TRAINING_STATE, load_checkpoint, load_weights, re
 from .config import TrainConfig
 from .compile import compile_errors, compile_module
 from .ema import EMA
+from .threads import ThreadPolicy
 
 STATE_VERSION = 1
 MAX_SKIPPED_IN_A_ROW = 10
@@ -290,6 +292,11 @@ class Trainer:
         self._pending: list[float] = []
         self._pending_extra: dict[str, float] = {}
         stopped_by = None
+        self._threads = ThreadPolicy(cfg.threads) if self.device.type == "cpu" else None
+        if self._threads is not None:
+            line = self._threads.start()
+            if self.is_main:
+                print(line, file=sys.stderr, flush=True)
         self._bar = self._make_bar()
         try:
             while stopped_by is None:
@@ -314,6 +321,8 @@ class Trainer:
             if self._bar is not None:
                 self._bar.close()
                 self._bar = None
+            if self._threads is not None:
+                self._threads.restore()
         D.barrier()
         return {
             "steps": self.step,
@@ -322,6 +331,7 @@ class Trainer:
             "stopped_by": stopped_by,
             "seconds": time.monotonic() - call_start,
             "checkpoint": str(self.checkpoint_dir),
+            "threads": None if self._threads is None else self._threads.threads,
         }
 
     def _make_bar(self):
@@ -436,6 +446,10 @@ class Trainer:
         if self._bar is not None:
             self._bar.update(1)
             self._bar.set_postfix(loss=f"{info['loss']:.4g}", refresh=False)
+        if getattr(self, "_threads", None) is not None:
+            line = self._threads.poll()
+            if line and self.is_main:
+                print(line, file=sys.stderr, flush=True)
         if self.step % cfg.log_every == 0:
             self._flush_log()
         if cfg.ckpt_every and self.step % cfg.ckpt_every == 0:
@@ -453,8 +467,9 @@ class Trainer:
         if not self._pending:
             return
         loss = sum(self._pending) / len(self._pending)
+        threads = {} if getattr(self, "_threads", None) is None else {"threads": self._threads.threads}
         self._log({"step": self.step, "epoch": self.epoch, "loss": loss, **self._pending_extra,
-                   "seconds": round(self.elapsed(), 3)})
+                   "seconds": round(self.elapsed(), 3), **threads})
         self._pending = []
 
     def _validate(self) -> None:
