@@ -105,6 +105,10 @@ def fetch(raw_dir: Path, choices: Sequence[RawFile], *, download: bool = True) -
         if p.is_file():
             _verify(p, rf)
             return p
+    for rf in choices:
+        p = raw_dir / rf.name
+        if p.exists():  # not a file: downloading over it would fail or destroy it
+            raise DataError(f"{p}: is a directory (or not a regular file), expected the raw file {rf.name}")
     names = ", ".join(rf.name for rf in choices)
     if not download:
         raise MissingFileError(f"raw file {names} not found in {raw_dir} (downloads disabled)")
