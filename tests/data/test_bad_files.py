@@ -14,10 +14,12 @@ import networkx as nx
 import numpy as np
 import pytest
 
+from graphdiff.data import load_dataset
 from graphdiff.data.base import RawFile
 from graphdiff.data.files import open_binary, open_text, read_text
 from graphdiff.data.graphs import CommunitySmall
 from graphdiff.data.molecules import QM9
+from graphdiff.data.store import GraphStore
 from graphdiff.errors import DataError, GraphdiffError, MissingFileError
 
 QM9_ROWS = "smiles\n" + "".join(f"{'C' * (1 + i % 6)}{'ONS'[i % 3]}\n" for i in range(300))
@@ -133,6 +135,70 @@ def test_bad_graph_pickle(tmp_path, kind, no_network):
         TinyCommunity(root=tmp_path)
     assert PICKLE_MESSAGES[kind] in _one_line(info.value, f)
     assert not (tmp_path / "community_small" / "processed").exists()
+
+
+# ---- caches: never half-written, never trusted when damaged ---------------------------------------------------
+def _smi(tmp_path):
+    f = tmp_path / "mols.smi"
+    f.write_text("CCO\nc1ccccc1\nCCN\nCC(=O)O\nCCCC\n")
+    return f
+
+
+def test_failed_rebuild_keeps_the_old_cache(tmp_path, no_network):
+    root = _qm9_root(tmp_path)
+    first = TinyQM9(root=root, workers=1)
+    (root / "qm9" / "raw" / "smiles.csv").write_bytes(b"smiles\nCC\n\xff\n")
+    with pytest.raises(DataError, match="not UTF-8"):
+        TinyQM9(root=root, workers=1, force_reload=True)
+    again = TinyQM9(root=root, workers=1)
+    assert not again.processed_now and len(again) == len(first) == 300
+
+
+def test_truncated_store_array_is_rebuilt(tmp_path):
+    f = _smi(tmp_path)
+    ds = load_dataset(str(f), root=tmp_path / "root")
+    expected = np.array(ds.store.edge_index)
+    arr = ds.processed_dir / "store" / "edge_index.npy"
+    arr.write_bytes(arr.read_bytes()[:-3])  # a write cut short
+    with pytest.raises(DataError, match=r"edge_index\.npy: unreadable"):
+        GraphStore.load(ds.processed_dir / "store")
+    again = load_dataset(str(f), root=tmp_path / "root")
+    assert again.processed_now and len(again) == len(ds) == 5
+    assert np.array_equal(np.asarray(again.store.edge_index), expected)
+
+
+def test_store_arrays_of_disagreeing_lengths_are_refused(tmp_path):
+    ds = load_dataset(str(_smi(tmp_path)), root=tmp_path / "root")
+    store = ds.processed_dir / "store"
+    np.save(store / "node_type.npy", np.zeros(3, np.uint8))
+    with pytest.raises(DataError, match=r"node_type\.npy: 3 rows, the pointers say \d+"):
+        GraphStore.load(store)
+
+
+def test_unreadable_meta_json_is_rebuilt(tmp_path):
+    f = _smi(tmp_path)
+    ds = load_dataset(str(f), root=tmp_path / "root")
+    (ds.processed_dir / "meta.json").write_bytes(b"\xff\xfe{garbage")
+    again = load_dataset(str(f), root=tmp_path / "root")
+    assert again.processed_now and len(again) == 5
+
+
+def test_interrupted_build_leaves_no_valid_cache(tmp_path, monkeypatch):
+    f = _smi(tmp_path)
+    ds = load_dataset(str(f), root=tmp_path / "root")
+    save = GraphStore.save
+
+    def save_then_die(self, directory):
+        save(self, directory)
+        raise KeyboardInterrupt  # killed after the store, before meta.json
+
+    monkeypatch.setattr(GraphStore, "save", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        load_dataset(str(f), root=tmp_path / "root", force_reload=True)
+    assert not (ds.processed_dir / "meta.json").exists()
+    monkeypatch.setattr(GraphStore, "save", save)
+    again = load_dataset(str(f), root=tmp_path / "root")
+    assert again.processed_now and len(again) == 5
 
 
 # ---- graphdiff.data.files ---------------------------------------------------------------------------------------
