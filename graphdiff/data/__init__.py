@@ -8,9 +8,10 @@ custom dataset with its schema derived automatically.
 from __future__ import annotations
 
 import importlib
+import os
 from pathlib import Path
 
-from ..errors import DataError
+from ..errors import DataError, MissingFileError
 from .base import GraphDataset, data_root, load_card
 from .store import GraphStore
 
@@ -35,7 +36,7 @@ _REGISTRY: dict[str, str] = {
     "moses": "molecules:MOSES",
 }
 
-CUSTOM_SUFFIXES = (".smi", ".csv", ".txt", ".sdf", ".jsonl", ".smi.gz", ".csv.gz")
+CUSTOM_SUFFIXES = (".smi", ".csv", ".txt", ".sdf", ".jsonl", ".smi.gz", ".csv.gz", ".txt.gz", ".sdf.gz", ".jsonl.gz")
 
 
 def list_datasets() -> list[str]:
@@ -46,6 +47,11 @@ def dataset_class(name: str) -> type[GraphDataset]:
     key = name.lower().replace("-", "_")
     if key not in _REGISTRY:
         import difflib
+
+        if Path(name).is_dir():
+            raise DataError(f"{name}: is a directory, expected a dataset name or a .smi, .csv, .sdf or .jsonl file")
+        if "/" in name or os.sep in name:
+            raise MissingFileError(f"{name}: no such file (and not a registered dataset name)")
 
         close = difflib.get_close_matches(key, list(_REGISTRY), n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""

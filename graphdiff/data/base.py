@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -30,6 +31,7 @@ from ..state import GraphState
 from .store import GraphStore
 
 CACHE_VERSION = 1
+log = logging.getLogger(__name__)
 
 
 def data_root(root: str | os.PathLike | None = None) -> Path:
@@ -105,6 +107,10 @@ def fetch(raw_dir: Path, choices: Sequence[RawFile], *, download: bool = True) -
         if p.is_file():
             _verify(p, rf)
             return p
+    for rf in choices:
+        p = raw_dir / rf.name
+        if p.exists():  # not a file: downloading over it would fail or destroy it
+            raise DataError(f"{p}: is a directory (or not a regular file), expected the raw file {rf.name}")
     names = ", ".join(rf.name for rf in choices)
     if not download:
         raise MissingFileError(f"raw file {names} not found in {raw_dir} (downloads disabled)")
@@ -182,19 +188,35 @@ class GraphDataset(torch.utils.data.Dataset):
         self.processed_now = False
         path = self.processed_dir
         meta_f = path / "meta.json"
-        if force_reload or not self._cache_ok(meta_f):
-            store, schema, info = self.process()
-            meta = {"version": CACHE_VERSION, "key": self.cache_key(), "schema": schema.to_dict(), "info": info}
-            store.save(path / "store")
-            tmp = meta_f.with_suffix(".json.tmp")
-            tmp.write_text(json.dumps(meta, indent=1))
-            os.replace(tmp, meta_f)
-            self.processed_now = True
-        meta = json.loads(meta_f.read_text())
+        store = None
+        if not force_reload and self._cache_ok(meta_f):
+            try:
+                store = GraphStore.load(path / "store")
+            except DataError as exc:  # a damaged cache is rebuilt, not trusted
+                log.warning("%s; rebuilding it", exc)
+        if store is None:
+            self._build(meta_f)
+            store = GraphStore.load(path / "store")
+        meta = json.loads(meta_f.read_text(encoding="utf-8"))
         self.schema = Schema.from_dict(meta["schema"])
         self.info: dict = meta["info"]
-        self.store = GraphStore.load(path / "store")
+        self.store = store
         self._idx = self.store.indices(split)
+
+    def _build(self, meta_f: Path) -> None:
+        """Process the raw files into ``<processed>/store`` and ``meta.json``.
+
+        An error while processing (a bad raw file) leaves the previous cache as it was. Only then is ``meta.json``
+        removed; the store is replaced atomically and ``meta.json`` written last, so a build killed while writing
+        leaves a folder without ``meta.json``, which the next load rebuilds instead of trusting."""
+        store, schema, info = self.process()
+        meta = {"version": CACHE_VERSION, "key": self.cache_key(), "schema": schema.to_dict(), "info": info}
+        meta_f.unlink(missing_ok=True)
+        store.save(meta_f.parent / "store")
+        tmp = meta_f.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(meta, indent=1), encoding="utf-8")
+        os.replace(tmp, meta_f)
+        self.processed_now = True
 
     # ---- paths and cache ---------------------------------------------------------------------------
     @property
@@ -217,10 +239,11 @@ class GraphDataset(torch.utils.data.Dataset):
         if not meta_f.is_file() or not (meta_f.parent / "store" / "node_ptr.npy").is_file():
             return False
         try:
-            meta = json.loads(meta_f.read_text())
-        except (OSError, json.JSONDecodeError):
+            meta = json.loads(meta_f.read_text(encoding="utf-8"))
+        except (OSError, ValueError):  # unreadable, not UTF-8, not JSON
             return False
-        return meta.get("version") == CACHE_VERSION and meta.get("key") == self.cache_key()
+        return (isinstance(meta, dict) and meta.get("version") == CACHE_VERSION and meta.get("key") == self.cache_key()
+                and isinstance(meta.get("schema"), dict) and isinstance(meta.get("info"), dict))
 
     def fetch(self, *choices: RawFile) -> Path:
         return fetch(self.raw_dir, choices, download=self.download)

@@ -2,11 +2,15 @@
 
 Supported inputs:
     - ``.smi`` / ``.txt`` (one SMILES per line, anything after the first whitespace ignored), ``.csv`` (a column
-      named by ``smiles_column``, default the first column called ``smiles`` in any case); ``.gz`` works too;
-    - ``.sdf`` (RDKit's ``ForwardSDMolSupplier``; coordinates kept with ``with_pos=True``);
+      named by ``smiles_column``, default the first column called ``smiles`` in any case);
+    - ``.sdf`` (RDKit's ``ForwardSDMolSupplier``; coordinates kept with ``with_pos=True``). RDKit reads the
+      records as bytes, so names and data fields in another encoding than UTF-8 are accepted (they are not used);
     - ``.jsonl``: one graph per line, ``{"num_nodes": n, "edges": [[i, j], ...], "node_labels": [...],
       "edge_labels": [...]}`` (labels optional);
     - any PyG dataset (an iterable of ``Data``) through :func:`from_pyg_dataset`.
+
+Any of the files may be gzipped (recognised by content). Files are opened through :mod:`graphdiff.data.files`: a
+missing, empty, binary, non-UTF-8 or truncated file is a one-line error naming it (and the line of a bad byte).
 
 Invalid rows are skipped and counted (``info["invalid"]`` lists the first 10 with file, line, value and reason);
 with ``strict=True`` the first one raises instead. The file itself is the raw file; the processed cache lives
@@ -16,8 +20,6 @@ under ``<root>/custom/<stem>-<sha256 prefix>/``.
 from __future__ import annotations
 
 import csv
-import gzip
-import io
 import json
 from pathlib import Path
 
@@ -27,13 +29,23 @@ from ..convert.rdkit import bond_categories, mol_to_arrays, smiles_to_arrays, so
 from ..errors import DataError
 from ..schema import NO_EDGE
 from .base import GraphDataset, InvalidRows, sha256_file
+from .files import check_file, open_binary, open_text
 from .store import GraphStore
+
+_EXPECTED = {".smi": "SMILES text (one per line)", ".txt": "SMILES text (one per line)",
+             ".csv": "CSV text with a SMILES column", ".jsonl": "JSON lines (one graph per line)", ".sdf": "SDF text"}
 
 
 def _open_text(path: Path):
-    if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
-    return open(path, encoding="utf-8", newline="")
+    return open_text(path, _EXPECTED.get(_base_suffix(path), "text"))
+
+
+def _csv_rows(reader, path: Path):
+    """The rows of a ``csv.reader``, a malformed row (an over-long field, a stray quote) a one-line error."""
+    try:
+        yield from reader
+    except csv.Error as exc:
+        raise DataError(f"{path}: line {reader.line_num}: malformed CSV ({exc})") from None
 
 
 def _base_suffix(path: Path) -> str:
@@ -46,7 +58,8 @@ def iter_smiles(path: Path, smiles_column: str | None = None):
     with _open_text(path) as fh:
         if kind == ".csv":
             reader = csv.reader(fh)
-            header = next(reader, None)
+            rows = _csv_rows(reader, path)
+            header = next(rows, None)
             if header is None:
                 return
             if smiles_column is None:
@@ -58,7 +71,7 @@ def iter_smiles(path: Path, smiles_column: str | None = None):
                 col = header.index(smiles_column)
             else:
                 raise DataError(f"{path}: line 1: column {smiles_column!r} not in header {header!r}")
-            for k, row in enumerate(reader, start=2):
+            for k, row in enumerate(rows, start=2):
                 yield k, (row[col] if col < len(row) else "")
         else:
             for k, line in enumerate(fh, start=1):
@@ -72,8 +85,8 @@ def read_conditions(path: Path, columns, lines) -> np.ndarray:
     A column missing from the header or a value that is not a finite number is a one-line error naming the file,
     line, column and value."""
     with _open_text(path) as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None) or []
+        rows = _csv_rows(csv.reader(fh), path)
+        header = next(rows, None) or []
         cols = []
         for c in columns:
             if c not in header:
@@ -81,7 +94,7 @@ def read_conditions(path: Path, columns, lines) -> np.ndarray:
             cols.append(header.index(c))
         want = set(lines)
         values = {}
-        for k, row in enumerate(reader, start=2):
+        for k, row in enumerate(rows, start=2):
             if k not in want:
                 continue
             vals = []
@@ -182,9 +195,7 @@ class CustomDataset(GraphDataset):
     def __init__(self, path, root=None, split=None, *, smiles_column=None, condition_columns=(), explicit_h=False,
                  kekulize=True, with_pos=False, strict=False, split_ratios=(0.8, 0.1, 0.1), seed=0,
                  force_reload=False):
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise DataError(f"{self.path}: no such file")
+        self.path = check_file(path, "a .smi, .csv, .sdf or .jsonl file")
         if isinstance(condition_columns, str):
             condition_columns = [condition_columns]
         if condition_columns and _base_suffix(self.path) != ".csv":
@@ -233,10 +244,10 @@ class CustomDataset(GraphDataset):
                 "invalid": invalid.to_dict()}
         return store, schema, info
 
-    def _require(self, kept: int, invalid: InvalidRows):
+    def _require(self, kept: int, invalid: InvalidRows, unit: str = "line"):
         if kept == 0:
             first = invalid.examples[0] if invalid.examples else None
-            detail = f"; first: line {first['line']}: {first['reason']}" if first else ""
+            detail = f"; first: {unit} {first['line']}: {first['reason']}" if first else ""
             raise DataError(f"{self.path}: no valid rows ({invalid.count} invalid{detail})")
 
     def _process_sdf(self, invalid):
@@ -244,7 +255,7 @@ class CustomDataset(GraphDataset):
 
         o = self.options
         toks, edges, bonds, positions = [], [], [], []
-        with open(self.path, "rb") as fh:
+        with open_binary(self.path, _EXPECTED[".sdf"], binary_ok=False) as fh:
             for k, mol in enumerate(Chem.ForwardSDMolSupplier(fh, removeHs=not o["explicit_h"]), start=1):
                 where = f"{self.path.name}: record {k}"
                 if mol is None:
@@ -264,7 +275,7 @@ class CustomDataset(GraphDataset):
                     m = Chem.AddHs(mol, addCoords=True) if o["explicit_h"] else mol
                     positions.append(m.GetConformer().GetPositions().astype(np.float32) if m.GetNumConformers()
                                      else np.zeros((m.GetNumAtoms(), 3), np.float32))
-        self._require(len(toks), invalid)
+        self._require(len(toks), invalid, unit="record")
         split = random_split(len(toks), o["split_ratios"], o["seed"])
         store, schema = molecule_store(toks, edges, bonds, explicit_h=o["explicit_h"], kekulize=o["kekulize"],
                                        split=split)

@@ -14,6 +14,7 @@ from ..convert.networkx import networkx_to_arrays
 from ..errors import DataError
 from ..schema import NO_EDGE
 from .base import GraphDataset, InvalidRows, RawFile, load_card
+from .files import describe, read_bytes
 from .safe_pickle import safe_load
 from .store import GraphStore
 
@@ -61,6 +62,23 @@ def build_store(graphs: list[nx.Graph], split: np.ndarray, source: str, *, node_
     store = GraphStore.from_lists(node_types, edges, split=np.asarray(split)[kept])
     schema = store.schema(tuple(cats), (NO_EDGE, "edge"))
     return store, schema, _info(store, invalid)
+
+
+def _spectre_adjacencies(path) -> list:
+    """The dense adjacency matrices of SPECTRE's ``<name>_..._200.pt`` (``weights_only``: no code runs)."""
+    import io
+
+    data = read_bytes(path, "a PyTorch .pt file")
+    if not data.startswith((b"PK\x03\x04", b"\x80")):
+        raise DataError(f"{path}: not a PyTorch .pt file (it starts with neither a zip header nor a pickle)")
+    try:
+        obj = torch.load(io.BytesIO(data), weights_only=True)
+    except Exception as exc:  # not a zip, truncated archive, a disallowed pickle global, ...
+        raise DataError(f"{path}: not a readable PyTorch file ({describe(exc)})") from None
+    adjs = obj[0] if isinstance(obj, (list, tuple)) and len(obj) and isinstance(obj[0], list) else obj
+    if not isinstance(adjs, (list, tuple)) or not all(getattr(a, "ndim", 0) == 2 for a in adjs):
+        raise DataError(f"{path}: expected a list of dense adjacency matrices, got {type(adjs).__name__}")
+    return list(adjs)
 
 
 class _CardDataset(GraphDataset):
@@ -125,8 +143,7 @@ class SpectreGraphs(_CardDataset):
             graphs = list(d["train"]) + list(d["val"]) + list(d["test"])
             sizes = [len(d["train"]), len(d["val"]), len(d["test"])]
         else:
-            obj = torch.load(path, weights_only=True)
-            adjs = obj[0] if isinstance(obj, (list, tuple)) and isinstance(obj[0], list) else obj
+            adjs = _spectre_adjacencies(path)
             perm = torch.randperm(len(adjs), generator=torch.Generator().manual_seed(1234)).tolist()
             n_train, n_val = int(0.64 * len(adjs)), int(0.16 * len(adjs))
             sizes = [n_train, n_val, len(adjs) - n_train - n_val]

@@ -12,7 +12,6 @@ reference function itself.
 
 from __future__ import annotations
 
-import gzip
 import importlib.util
 import itertools
 import json
@@ -35,6 +34,7 @@ from ..convert.rdkit import bond_categories, smiles_to_arrays, sort_atom_tokens
 from ..errors import DataError
 from ..schema import atom_token, parse_atom_token
 from .base import GraphDataset, InvalidRows, RawFile, load_card, sha256_file
+from .files import open_text, read_text
 from .store import SPLITS, GraphStore
 
 log = logging.getLogger(__name__)
@@ -212,10 +212,6 @@ def _run_chunks(tasks, workers: int):
             yield pending.popleft().get()
 
 
-def _open_text(path: Path):
-    return gzip.open(path, "rt", newline="") if path.suffix == ".gz" else open(path, newline="")
-
-
 def zinc_csv_index_to_line(i, dropped_line: int = 234_299):
     """0-based row of the GDSS/MoFlow 249,455-row ``zinc250k.csv`` -> 0-based line of the 249,456-line ``.smi``.
 
@@ -319,7 +315,7 @@ class _SmilesDataset(GraphDataset):
     def _tasks(self, src: _Source, src_splits: list, dropped: list, rows: dict):
         """Chunks of raw lines (with 1-based line numbers) for :func:`_featurise_chunk`; records each chunk's
         split codes, the rows left out and the number of data rows read (``limit`` caps it)."""
-        with _open_text(src.path) as fh:
+        with open_text(src.path, "SMILES text" + (" (CSV with a smiles column)" if src.header else "")) as fh:
             col, ncols, first = 0, 1, 1
             if src.header:
                 head = [h.strip().lower() for h in fh.readline().rstrip("\r\n").split(",")]
@@ -386,7 +382,10 @@ def _assemble(parts: list[dict], split: np.ndarray, kekulize: bool) -> tuple[Gra
 def _test_index(ds: "_SmilesDataset", n_rows: int) -> np.ndarray:
     """The sorted test row indices of ``valid_idx_*.json``; with no ``limit`` they must lie in 0..n_rows-1."""
     path = ds.fetch_role("test_index")
-    obj = json.loads(path.read_text())
+    try:
+        obj = json.loads(read_text(path, "a JSON list of test row indices"))
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: line {exc.lineno}: invalid JSON ({exc.msg} at column {exc.colno})") from None
     obj = next(iter(obj.values())) if isinstance(obj, dict) and len(obj) == 1 else obj
     try:
         index = np.asarray(sorted({int(v) for v in obj}), dtype=np.int64)

@@ -58,10 +58,11 @@ class RestrictedUnpickler(pickle.Unpickler):
 
 
 def safe_load(path: str | os.PathLike):
-    """Unpickle ``path`` with :class:`RestrictedUnpickler`; corrupt files give a one-line :class:`DataError`."""
-    with open(path, "rb") as fh:
-        data = fh.read()
-    return safe_loads(data, source=str(path))
+    """Unpickle ``path`` with :class:`RestrictedUnpickler`; a missing, empty or corrupt file gives a one-line
+    :class:`~graphdiff.errors.GraphdiffError` naming it."""
+    from .files import read_bytes
+
+    return safe_loads(read_bytes(path, "a pickle of networkx graphs"), source=str(path))
 
 
 def safe_loads(data: bytes, *, source: str = "<bytes>"):
@@ -70,4 +71,6 @@ def safe_loads(data: bytes, *, source: str = "<bytes>"):
     except DataError:
         raise
     except Exception as exc:
-        raise DataError(f"{source}: not a readable graph pickle ({type(exc).__name__}: {exc})") from None
+        from .files import describe
+
+        raise DataError(f"{source}: not a readable graph pickle ({describe(exc)})") from None

@@ -177,16 +177,42 @@ class GraphStore:
 
     @classmethod
     def load(cls, directory: str | os.PathLike, mmap: bool = True) -> "GraphStore":
+        """Open a saved store (memory-mapped by default).
+
+        Raises:
+            DataError: a missing, truncated or corrupt array file, or arrays whose lengths disagree; the message
+                names the file.
+        """
         directory = Path(directory)
         mode = "r" if mmap else None
         arrays = {}
         for name in _ARRAYS + _OPTIONAL:
             f = directory / f"{name}.npy"
             if f.exists():
-                arrays[name] = np.load(f, mmap_mode=mode, allow_pickle=False)
+                try:
+                    arrays[name] = np.load(f, mmap_mode=mode, allow_pickle=False)
+                except (OSError, ValueError, EOFError) as exc:  # truncated header or data, not an .npy file
+                    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                    raise DataError(f"processed cache {f}: unreadable ({reason})") from None
             elif name in _ARRAYS:
                 raise DataError(f"processed cache {directory} lacks {name}.npy; delete the folder to rebuild it")
-        return cls(**arrays)
+        try:
+            store = cls(**arrays)
+        except DataError as exc:
+            raise DataError(f"processed cache {directory}: {exc}") from None
+        n_nodes = int(store.node_ptr[-1]) if len(store.node_ptr) else 0
+        n_edges = int(store.edge_ptr[-1]) if len(store.edge_ptr) else 0
+        sizes = {"node_type": (len(store.node_type), n_nodes), "edge_index": (len(store.edge_index), n_edges),
+                 "edge_type": (len(store.edge_type), n_edges)}
+        if store.pos is not None:
+            sizes["pos"] = (len(store.pos), n_nodes)
+        if store.y is not None:
+            sizes["y"] = (len(store.y), len(store))
+        for name, (have, want) in sizes.items():
+            if have != want:
+                raise DataError(f"processed cache {directory / (name + '.npy')}: {have} rows, the pointers say "
+                                f"{want}")
+        return store
 
     # ---- access ------------------------------------------------------------------------------------
     def __len__(self) -> int:

@@ -22,11 +22,11 @@ from ..errors import DataError
 
 # ---- reading sample files --------------------------------------------------------------------------
 def read_smiles_samples(path: str | os.PathLike) -> list[str | None]:
-    """One entry per line of a .smi file; empty lines become ``None`` (an invalid sample)."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    lines = path.read_text(encoding="utf-8").splitlines()
+    """One entry per line of a .smi file; empty lines become ``None`` (an invalid sample). A missing, empty,
+    binary or non-UTF-8 file is a one-line error naming it (and the line of a bad byte)."""
+    from ..data.files import read_text
+
+    lines = read_text(path, "SMILES text (one per line)").splitlines()
     if not lines:
         raise DataError(f"{path}: the sample file is empty")
     out = []
@@ -42,11 +42,10 @@ def read_graph_samples(path: str | os.PathLike) -> list[nx.Graph]:
     ``num_nodes`` may be 0 (an empty sample, kept and counted). A malformed line is a one-line error naming the
     file and line. Self-loops are kept out of the statistics but make the sample invalid for V.U.N.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
+    from ..data.files import open_text
+
     graphs = []
-    with open(path, encoding="utf-8") as fh:
+    with open_text(path, "JSON lines (one graph per line)", newline=None) as fh:
         for k, line in enumerate(fh, start=1):
             if not line.strip():
                 continue
@@ -75,8 +74,13 @@ def read_graph_samples(path: str | os.PathLike) -> list[nx.Graph]:
 
 
 def read_samples(path: str | os.PathLike):
-    """``("smiles", list)`` for .smi/.txt files, ``("graphs", list)`` for .jsonl files."""
-    suffix = Path(path).suffix.lower()
+    """``("smiles", list)`` for .smi/.txt files, ``("graphs", list)`` for .jsonl files (either may be gzipped)."""
+    if Path(path).is_dir():
+        from ..data.files import check_file
+
+        check_file(path, "a .smi or .jsonl sample file")  # raises: a directory
+    suffixes = [s.lower() for s in Path(path).suffixes]
+    suffix = suffixes[-2] if suffixes[-1:] == [".gz"] and len(suffixes) > 1 else Path(path).suffix.lower()
     if suffix in (".smi", ".txt"):
         return "smiles", read_smiles_samples(path)
     if suffix == ".jsonl":
