@@ -59,10 +59,11 @@ def run_demo(out: Path = Path("demo"), *, minutes: float = 2.0, root=None, progr
                          ("train split (data)", data_rows)):
         res = graph_mmd(graphs, ref, protocol="gdss", bootstrap=0)
         rows[name] = {k: v["mmd2"] for k, v in res["stats"].items()}
-    sample_cfg = pipe.config.get("sample", {})
-    n_steps = steps or sample_cfg.get("steps")
+    sample_cfg = pipe.config.sample
+    n_steps = steps or sample_cfg.steps
     settings = (f"{s['steps']} training steps in {s['seconds']:.0f} s ({s['epochs']} epochs, stopped by "
-                f"{s['stopped_by']}); sampler {sample_cfg.get('sampler')} with {n_steps} steps; "
+                f"{s['stopped_by']}, {s['threads']} torch threads); sampler {sample_cfg.sampler} with {n_steps} "
+                "steps; "
                 f"{n} samples vs {len(ref)} test graphs; GDSS protocol MMD^2 (lower is better)")
     print()
     print(f"{'':28} {'degree':>9} {'clustering':>11} {'orbit':>9}")

@@ -46,16 +46,14 @@ def list_datasets() -> list[str]:
 def dataset_class(name: str) -> type[GraphDataset]:
     key = name.lower().replace("-", "_")
     if key not in _REGISTRY:
-        import difflib
+        from ..checks import suggest
 
         if Path(name).is_dir():
             raise DataError(f"{name}: is a directory, expected a dataset name or a .smi, .csv, .sdf or .jsonl file")
         if "/" in name or os.sep in name:
             raise MissingFileError(f"{name}: no such file (and not a registered dataset name)")
 
-        close = difflib.get_close_matches(key, list(_REGISTRY), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise DataError(f"unknown dataset {name!r}{hint} (graphdiff datasets list shows all)")
+        raise DataError(f"unknown dataset {name!r}{suggest(key, _REGISTRY)} (graphdiff datasets list shows all)")
     module, cls = _REGISTRY[key].split(":")
     return getattr(importlib.import_module(f"{__name__}.{module}"), cls)
 
