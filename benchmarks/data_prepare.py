@@ -46,7 +46,7 @@ CLASSES = {"qm9": "QM9", "zinc250k": "ZINC250k", "moses": "MOSES"}
 NAME = Path(__file__).stem
 
 
-def link_raw(root: Path, name: str, raw_from) -> list[str]:
+def place_raw(root: Path, name: str, raw_from) -> list[str]:
     """Link the raw files of ``name`` into ``<root>/<name>/raw`` (MOSES: those of the molsets wheel); returns the
     names of the raw files in place."""
     from graphdiff.bench.offline import link_raw as link_offline
@@ -170,7 +170,7 @@ def main(argv=None) -> int:
     results = []
     try:
         for name in args.datasets:
-            linked = link_raw(root, name, args.raw_from)
+            linked = place_raw(root, name, args.raw_from)
             shutil.rmtree(root / name / "processed", ignore_errors=True)
             cmd = command(name, root, args.workers, args.explicit_h, use_cli)
             load0 = os.getloadavg()[0]
