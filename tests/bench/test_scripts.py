@@ -98,6 +98,7 @@ def test_pipelines_are_built_as_graphdiff_bench_builds_them_on_a_cpu():
     assert user["model"] == {**CPU_MODELS["graph_transformer"], "n_layers": 2}
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")  # torch.compile's
 def test_loss_module_follows_the_train_settings(tmp_path):
     from graphdiff.pipeline import GraphDiffusionPipeline
     from graphdiff.train.amp import AutocastForward
