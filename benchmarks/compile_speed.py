@@ -1,43 +1,49 @@
 """Training through ``torch.compile`` (``train.compile: true``) against eager PyTorch: steps/s and compile cost.
 
     python benchmarks/compile_speed.py [--presets pard-qm9 pard-planar defog-qm9 gdss-qm9] [--steps 10]
-                                       [--cpu-model] [--root DIR] [--out benchmarks/results/compile]
+                                       [--fresh-cache] [--set KEY=VALUE ...] [--root DIR] [--raw-from DIR]
+                                       [--out DIR]
 
-For each preset, in one process: ``--steps`` timed training steps in eager mode, then the same steps through
-``torch.compile(model, dynamic=True)`` (what the trainer does with ``train.compile``), both from the same initial
-weights on the same batches (a seeded random order, the preset's batch size or ``discrete.CPU_BATCH``). The first
-two steps of each are untimed warm-up; for the compiled run they hold the compilation, reported as
-``warm-up s``. ``--fresh-cache`` compiles into an empty cache directory (otherwise inductor's on-disk cache of an
-earlier run may shorten the warm-up). The ratio is compiled / eager training graphs per second.
+The two settings compared are ``A`` (the preset as built: eager) and ``B`` (``train.compile: true``: the loss
+through ``torch.compile(model, dynamic=True)``, what the trainer does). For each preset, in one process: ``--steps``
+timed training steps under A, then the same steps under B, both from the same initial weights on the same batches
+(a seeded random order). The first two steps of each are untimed warm-up; for B they hold the compilation, reported
+as ``warm-up s``. ``--fresh-cache`` compiles into an empty cache directory (otherwise inductor's on-disk cache of
+an earlier run may shorten the warm-up). The ratio is B / A training graphs per second. Each preset is built with
+the small CPU network and batch of ``graphdiff.bench.suites`` (GDSS keeps its network), then ``--set``.
+
+The committed figures (``benchmarks/results/history/compile/``) are reproduced by
+``python benchmarks/compile_speed.py --presets pard-planar pard-qm9 defog-planar gdss-qm9 --fresh-cache``
+(then: ``compile_speed.py ... --steps 10 --cpu-model --fresh-cache``).
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _speed import preset_for_timing, speed_main, speed_parser  # noqa: E402
-from _timing import time_train_steps  # noqa: E402
+import _common
+
+A = {}
+B = {"train": {"compile": True}}
+NAME = Path(__file__).stem
 
 
 def run_preset(preset: str, args, root: Path) -> dict:
-    import copy
-
     import torch
 
-    from graphdiff.train.compile import compile_module
+    from graphdiff.bench.timing import time_train_steps
 
-    pipe, ds, bs, row = preset_for_timing(preset, args, root)
+    pipe, ds, bs, row = _common.timing_pipeline(preset, args, root)
     start = copy.deepcopy(pipe.denoiser.state_dict())
-    for name in ("eager", "compiled"):
+    for name, variant in (("eager", A), ("compiled", B)):
         pipe.denoiser.load_state_dict(start)
         torch.manual_seed(0)
-        module = compile_module(pipe.denoiser) if name == "compiled" else None
-        row[name] = time_train_steps(pipe, ds, bs, args.steps, module=module, warmup=2)
+        row[name] = time_train_steps(pipe, ds, bs, args.steps, module=_common.loss_module(pipe, variant), warmup=2)
         print(json.dumps({preset: {name: row[name]}}), flush=True)
     # same batches and batch size: the ratio of graphs/s is that of steps/s (taken unrounded from the step times)
     row["ratio_graphs_per_s"] = round(row["compiled"]["steps_per_s"] / row["eager"]["steps_per_s"], 2)
@@ -61,15 +67,18 @@ def markdown(rows) -> str:
 
 
 def main(argv=None) -> int:
-    p = speed_parser(__doc__, ["pard-qm9", "pard-planar", "defog-qm9", "gdss-qm9"], "benchmarks/results/compile")
+    p = _common.parser(__doc__, NAME, presets=["pard-qm9", "pard-planar", "defog-qm9", "gdss-qm9"])
+    p.add_argument("--steps", type=int, default=10, help="timed training steps per setting")
     p.add_argument("--fresh-cache", action="store_true", help="compile into an empty inductor cache")
-
-    def fresh_cache(args):
-        if args.fresh_cache:
-            os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="inductor-")
-
-    return speed_main(p, argv, run_preset, markdown, "compile", setup=fresh_cache,
-                      fresh_cache=lambda args: args.fresh_cache)
+    args = p.parse_args(argv)
+    if args.fresh_cache:
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="inductor-")
+    started = _common.machine()
+    root = _common.data_root(args, {x.split("-", 1)[1] for x in args.presets}, NAME)
+    rows = _common.each(args.presets, lambda preset: run_preset(preset, args, root))
+    _common.write_results(args, NAME, {"A": A, "B": B, "fresh_cache": args.fresh_cache, "rows": rows},
+                          markdown(rows), started=started)
+    return 0
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 Each dataset is processed from scratch in a child process: ``graphdiff datasets prepare NAME --root ROOT --force``
 when the ``graphdiff`` command works, else ``python -c`` constructing the dataset with ``force_reload=True``.
 ROOT defaults to a temporary folder whose ``<name>/raw`` folders hold symlinks to the offline copies in
-``--raw-from`` (default ``../shared/datasets``) and, for MOSES, to the copies shipped in the ``molsets`` wheel.
+``--raw-from`` (placed by ``graphdiff.bench.offline``) and, for MOSES, to the copies shipped in the ``molsets``
+wheel (so that no run times copying them).
 
 Reported per dataset: wall time; CPU time (user + sys) of the child and all its worker processes; peak memory
 three ways, because featurisation runs in several processes:
@@ -19,13 +20,15 @@ Also recorded: cores, workers, explicit_h, the 1-minute load average before and 
 slow the wall time; the CPU time is less sensitive to them), molecules and invalid rows from the cache's meta.
 
     python benchmarks/data_prepare.py [--datasets qm9 zinc250k moses] [--workers N] [--explicit-h]
-                                      [--root DIR] [--raw-from DIR] [--json out.json]
+                                      [--root DIR] [--raw-from DIR] [--out DIR]
+
+Results go to ``<out>/data_prepare.json`` and ``.md`` (``<out>`` default ``benchmarks/results/data_prepare-cpu``).
+No preset is built, so there is no ``--set``. The figures in ``datasets/moses.yaml`` (2 cores, 2 workers) were
+measured with this script; ``--json FILE`` of its earlier version is ``--out DIR`` now.
 """
 
 from __future__ import annotations
 
-import argparse
-import importlib.util
 import json
 import os
 import resource
@@ -36,36 +39,29 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _offline import RAW, default_raw_from  # noqa: E402
+import _common
 
 MOSES_FILES = ["train.csv.gz", "test.csv.gz", "test_scaffolds.csv.gz"]
 CLASSES = {"qm9": "QM9", "zinc250k": "ZINC250k", "moses": "MOSES"}
+NAME = Path(__file__).stem
 
 
-def molsets_dir() -> Path | None:
-    spec = importlib.util.find_spec("moses")  # the molsets wheel; found without importing it
-    for loc in (spec.submodule_search_locations or []) if spec else []:
-        d = Path(loc) / "dataset" / "data"
-        if (d / "train.csv.gz").is_file():
-            return d
-    return None
+def place_raw(root: Path, name: str, raw_from) -> list[str]:
+    """Link the raw files of ``name`` into ``<root>/<name>/raw`` (MOSES: those of the molsets wheel); returns the
+    names of the raw files in place."""
+    from graphdiff.bench.offline import link_raw as link_offline
+    from graphdiff.data.molecules import _molsets_copy
 
-
-def link_raw(root: Path, name: str, raw_from: Path) -> list[str]:
     raw = root / name / "raw"
     raw.mkdir(parents=True, exist_ok=True)
-    srcs = [raw_from / rel for rel in RAW[name]]
-    if name == "moses" and (d := molsets_dir()) is not None:
-        srcs = [d / f for f in MOSES_FILES]
-    linked = []
-    for src in srcs:
-        dest = raw / src.name
-        if src.is_file() and not dest.exists():
-            dest.symlink_to(src)
-        if dest.exists():
-            linked.append(src.name)
-    return linked
+    if name == "moses":
+        for f in MOSES_FILES:
+            src, dest = _molsets_copy(f), raw / f
+            if src is not None and not dest.exists():
+                dest.symlink_to(src)
+    else:
+        link_offline(root, [name], raw_from)
+    return sorted(p.name for p in raw.iterdir() if p.exists())
 
 
 def cli_works() -> bool:
@@ -107,7 +103,8 @@ def run_one(cmd: list[str]) -> dict:
         psutil = None
     wrapper = [sys.executable, __file__, "--_measure", "--", *cmd]
     t0 = time.perf_counter()
-    p = subprocess.Popen(wrapper, stderr=subprocess.PIPE, text=True)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(_common.REPO), os.environ.get("PYTHONPATH")]))}
+    p = subprocess.Popen(wrapper, stderr=subprocess.PIPE, text=True, env=env)  # the checkout's graphdiff
     peak_rss = peak_pss = 0
     last_pss = 0.0
     while p.poll() is None:
@@ -157,27 +154,23 @@ def main(argv=None) -> int:
     if argv is None and len(sys.argv) > 2 and sys.argv[1] == "--_measure":
         measure_child(sys.argv[3:])
         return 0
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = _common.parser(__doc__, NAME, overrides=False)
     ap.add_argument("--datasets", nargs="+", default=list(CLASSES), choices=list(CLASSES))
-    ap.add_argument("--root", default=None, help="dataset root (default: a temporary folder, removed afterwards); "
-                                                  "its <name>/processed caches are deleted before each run")
-    ap.add_argument("--raw-from", default=None, help="folder with the offline copies (default ../shared/datasets)")
     ap.add_argument("--workers", type=int, default=None, help="featurisation processes (default: os.cpu_count())")
     ap.add_argument("--explicit-h", action="store_true")
     ap.add_argument("--no-cli", action="store_true", help="always use the python -c fallback")
-    ap.add_argument("--json", default=None, help="write the results here")
     args = ap.parse_args(argv)
-    raw_from = Path(args.raw_from) if args.raw_from else default_raw_from()
+    started = _common.machine()
     tmp = None if args.root else tempfile.mkdtemp(prefix="graphdiff-bench-")
     root = Path(args.root or tmp)
     use_cli = not args.no_cli and cli_works()
     settings = {"cores": os.cpu_count(), "workers": args.workers or os.cpu_count(), "explicit_h": args.explicit_h,
-                "runner": "graphdiff CLI" if use_cli else "python -c fallback", "raw_from": str(raw_from),
+                "runner": "graphdiff CLI" if use_cli else "python -c fallback", "raw_from": args.raw_from,
                 "python": sys.version.split()[0]}
     results = []
     try:
         for name in args.datasets:
-            linked = link_raw(root, name, raw_from)
+            linked = place_raw(root, name, args.raw_from)
             shutil.rmtree(root / name / "processed", ignore_errors=True)
             cmd = command(name, root, args.workers, args.explicit_h, use_cli)
             load0 = os.getloadavg()[0]
@@ -189,16 +182,14 @@ def main(argv=None) -> int:
     finally:
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
-    print(f"\nsettings: {json.dumps(settings)}\n")
-    print("| dataset | molecules | invalid | wall s | CPU s | max RSS 1 proc MB | peak RSS sum MB | peak PSS sum MB "
-          "| load before/after |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
-    for r in results:
-        print(f"| {r['name']} | {r.get('molecules')} | {r.get('invalid')} | {r['wall_s']} | {r['cpu_s']} | "
-              f"{r['max_rss_single_mb']} | {r['peak_rss_sum_mb']} | {r['peak_pss_sum_mb']} | "
-              f"{r['load_before']}/{r['load_after']} |")
-    if args.json:
-        Path(args.json).write_text(json.dumps({"settings": settings, "results": results}, indent=1))
+    md = [f"settings: {json.dumps(settings)}", "",
+          "| dataset | molecules | invalid | wall s | CPU s | max RSS 1 proc MB | peak RSS sum MB | peak PSS sum MB "
+          "| load before/after |", "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    md += [f"| {r['name']} | {r.get('molecules')} | {r.get('invalid')} | {r['wall_s']} | {r['cpu_s']} | "
+           f"{r['max_rss_single_mb']} | {r['peak_rss_sum_mb']} | {r['peak_pss_sum_mb']} | "
+           f"{r['load_before']}/{r['load_after']} |" for r in results]
+    _common.write_results(args, NAME, {"settings": settings, "results": results}, "\n".join(md) + "\n",
+                          started=started)
     return 0 if all(r["rc"] == 0 for r in results) else 1
 
 

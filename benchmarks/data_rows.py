@@ -5,33 +5,25 @@ protocols (gdss, spectre) plus validity for families that have a rule; for molec
 of a seeded 10,000-molecule train subset against the test split.
 
     python benchmarks/data_rows.py [--graphs community_small ego_small enzymes grid planar sbm]
-                                   [--molecules qm9 zinc250k moses] [--root DIR] [--raw-from DIR]
-                                   [--bootstrap 100] [--n-molecules 10000] [--json out.json] [--md out.md]
+                                   [--molecules qm9 zinc250k] [--root DIR] [--raw-from DIR]
+                                   [--bootstrap 100] [--n-molecules 10000] [--out DIR]
 
 The root defaults to a temporary folder whose ``<name>/raw`` folders link to the offline copies (``--raw-from``,
-default ``../shared/datasets``); generated datasets need no raw files.
+placed by ``graphdiff.bench.offline``); generated datasets need no raw files. Results go to
+``<out>/data_rows.json`` and ``.md`` (``<out>`` default ``benchmarks/results/data_rows-cpu``; ``--json FILE --md
+FILE`` of the earlier version). No preset is built, so there is no ``--set``.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _offline import RAW, default_raw_from  # noqa: E402
+import _common
 
-def link_raw(root: Path, raw_from: Path, names) -> None:
-    for name in names:
-        for rel in RAW.get(name, []):
-            src, dst = raw_from / rel, root / name / "raw" / Path(rel).name
-            if src.is_file() and not dst.exists():
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                dst.symlink_to(src.resolve())
+NAME = Path(__file__).stem
 
 
 def graph_rows(names, root, bootstrap):
@@ -93,28 +85,19 @@ def markdown(rows: dict) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = _common.parser(__doc__, NAME, overrides=False)
     p.add_argument("--graphs", nargs="*", default=["community_small", "ego_small", "enzymes", "grid", "planar",
                                                    "sbm"])
     p.add_argument("--molecules", nargs="*", default=["qm9", "zinc250k"])
-    p.add_argument("--root", default=None)
-    p.add_argument("--raw-from", default=None)
     p.add_argument("--bootstrap", type=int, default=100)
     p.add_argument("--n-molecules", type=int, default=10_000)
-    p.add_argument("--json", default=None)
-    p.add_argument("--md", default=None)
     a = p.parse_args(argv)
-    root = Path(a.root) if a.root else Path(tempfile.mkdtemp(prefix="graphdiff-rows-"))
-    link_raw(root, Path(a.raw_from) if a.raw_from else default_raw_from(), a.graphs + a.molecules)
+    started = _common.machine()
+    root = _common.data_root(a, a.graphs + a.molecules, NAME)
     print(f"root {root}, bootstrap {a.bootstrap}, molecules per row {a.n_molecules}, cores {os.cpu_count()}")
     rows = {**graph_rows(a.graphs, root, a.bootstrap), **molecule_rows(a.molecules, root, a.bootstrap,
                                                                           a.n_molecules)}
-    md = markdown(rows)
-    print(md)
-    if a.json:
-        Path(a.json).write_text(json.dumps({"command": " ".join(sys.argv), "rows": rows}, indent=1, default=str))
-    if a.md:
-        Path(a.md).write_text(md)
+    _common.write_results(a, NAME, {"rows": rows}, markdown(rows), started=started)
     return 0
 
 

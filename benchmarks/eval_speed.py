@@ -6,25 +6,25 @@
    cold (reference statistics computed) and warm (reference statistics cached in the process, as in a
    training loop that evaluates repeatedly).
 
-    python benchmarks/eval_speed.py [--root DIR] [--raw-from DIR] [--n 10000] [--workers 2] [--json out.json]
+    python benchmarks/eval_speed.py [--root DIR] [--raw-from DIR] [--n 10000] [--workers 2] [--skip-molecules]
+                                    [--out DIR]
 
-The root defaults to a temporary folder whose raw folders link to the offline copies in ``--raw-from`` (default
-``../shared/datasets``). The machine's core count and load average are printed beside the figures.
+The root defaults to a temporary folder whose raw folders link to the offline copies in ``--raw-from``
+(``graphdiff.bench.offline``). The machine's core count and load average are printed beside the figures. Results
+go to ``<out>/eval_speed.json`` and ``.md`` (``<out>`` default ``benchmarks/results/eval_speed-cpu``; ``--json
+FILE`` of the earlier version). No preset is built, so there is no ``--set``.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _offline import default_raw_from  # noqa: E402
-from data_rows import link_raw  # noqa: E402
+import _common
+
+NAME = Path(__file__).stem
 
 
 def orbit_speed(root) -> dict:
@@ -63,32 +63,29 @@ def molecule_speed(root, n: int, workers: int) -> dict:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--root", default=None)
-    p.add_argument("--raw-from", default=None)
-    p.add_argument("--n", type=int, default=10_000)
+    p = _common.parser(__doc__, NAME, overrides=False)
+    p.add_argument("--n", type=int, default=10_000, help="QM9 molecules scored")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     p.add_argument("--skip-molecules", action="store_true")
-    p.add_argument("--json", default=None)
     a = p.parse_args(argv)
-    root = Path(a.root) if a.root else Path(tempfile.mkdtemp(prefix="graphdiff-speed-"))
-    link_raw(root, Path(a.raw_from) if a.raw_from else default_raw_from(), ["sbm", "qm9"])
+    started = _common.machine()
+    root = _common.data_root(a, ["sbm", "qm9"], NAME)
     from graphdiff.data import load_dataset
 
     load_dataset("sbm", root=root)  # processing is not part of the timing
     if not a.skip_molecules:
         load_dataset("qm9", root=root)
     res = {"cores": os.cpu_count(), "load_before": os.getloadavg()[0], "orbits": orbit_speed(root)}
-    print(f"orbit counts, {res['orbits']['graphs']} SBM graphs: {res['orbits']['seconds']} s (goal 10 s)")
+    lines = [f"orbit counts, {res['orbits']['graphs']} SBM graphs: {res['orbits']['seconds']} s (goal 10 s)"]
+    print(lines[-1], flush=True)
     if not a.skip_molecules:
         res["molecules"] = molecule_speed(root, a.n, a.workers)
         m = res["molecules"]
-        print(f"molecule metrics, {a.n} QM9 samples, {a.workers} workers: cold {m['cold_seconds']} s, "
-              f"warm {m['warm_seconds']} s (goal 120 s)")
+        lines.append(f"molecule metrics, {a.n} QM9 samples, {a.workers} workers: cold {m['cold_seconds']} s, "
+                     f"warm {m['warm_seconds']} s (goal 120 s)")
     res["load_after"] = os.getloadavg()[0]
-    print(f"cores {res['cores']}, 1-min load {res['load_before']:.2f} before, {res['load_after']:.2f} after")
-    if a.json:
-        Path(a.json).write_text(json.dumps(res, indent=1))
+    lines.append(f"cores {res['cores']}, 1-min load {res['load_before']:.2f} before, {res['load_after']:.2f} after")
+    _common.write_results(a, NAME, res, "\n".join(f"- {x}" for x in lines) + "\n", started=started)
     return 0
 
 

@@ -2,25 +2,30 @@
 
     python benchmarks/extra_features_speed.py [--batch 32] [--repeats 7] [--warmup 2] [--spectral-k 5]
                                               [--rrwp-steps 8] [--device cpu] [--threads 0] [--root DIR]
-                                              [--out benchmarks/results/extra_features]
+                                              [--out DIR]
 
 Graphs: the first ``--batch`` graphs of ``synth_sbm`` (SPECTRE's SBM definition, generated offline by
 ``graphdiff.data.load_dataset``; 2-5 blocks of 20-40 nodes), as one dense batch padded to its largest graph. Each
 feature is called ``--warmup`` times, then timed ``--repeats`` times; the report is the median batch time divided
 by the batch size (ms per graph), with the settings, thread count and load average beside the numbers. Results go
-to ``<out>/extra_features.json``.
+to ``<out>/extra_features_speed.json`` and ``.md`` (``<out>`` default
+``benchmarks/results/extra_features_speed-<device>``). No preset is built, so there is no ``--set``.
+
+The committed figures (``benchmarks/results/history/extra_features/``) are reproduced by
+``python benchmarks/extra_features_speed.py --repeats 5 --warmup 2 --threads 1`` (the same command as then).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
-import sys
-import tempfile
 import time
 from pathlib import Path
+
+import _common
+
+NAME = Path(__file__).stem
 
 
 def sbm_batch(root: Path, batch: int, device: str):
@@ -45,7 +50,7 @@ def timed(fn, warmup: int, repeats: int, sync) -> list[float]:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = _common.parser(__doc__, NAME, raw_from=False, overrides=False)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--warmup", type=int, default=2)
@@ -53,8 +58,6 @@ def main(argv=None) -> int:
     p.add_argument("--rrwp-steps", type=int, default=8)
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    p.add_argument("--root", default=None, help="dataset root (default: a fresh temporary folder)")
-    p.add_argument("--out", default="benchmarks/results/extra_features")
     args = p.parse_args(argv)
 
     import torch
@@ -63,7 +66,8 @@ def main(argv=None) -> int:
 
     if args.threads > 0:
         torch.set_num_threads(args.threads)
-    root = Path(args.root) if args.root else Path(tempfile.mkdtemp(prefix="extra-features-"))
+    started = _common.machine()
+    root = _common.data_root(args, [], NAME)
     adj, mask = sbm_batch(root, args.batch, args.device)
     b, n = mask.shape
     sizes = mask.sum(1)
@@ -96,11 +100,14 @@ def main(argv=None) -> int:
         print(f"{name:40s} {row['ms_per_graph']:9.3f} ms/graph  (batch {b}, N={n}, median of {args.repeats})",
               flush=True)
     settings["loadavg_end"] = os.getloadavg()
-    res = {"command": "python " + " ".join(sys.argv), "settings": settings, "results": rows}
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "extra_features.json").write_text(json.dumps(res, indent=1))
-    print(f"wrote {out / 'extra_features.json'}")
+    md = ["| feature | ms per graph | ms per batch, median (min-max) |", "|---|---:|---|"]
+    md += [f"| {r['feature']} | {r['ms_per_graph']} | {r['ms_per_batch_median']} ({r['ms_per_batch_min']}-"
+           f"{r['ms_per_batch_max']}) |" for r in rows]
+    md += ["", f"Batch of {b} synth_sbm graphs padded to {n} nodes ({settings['real_nodes_min']}-"
+               f"{settings['real_nodes_max']} real), median of {args.repeats} after {args.warmup} warm-up calls, "
+               f"{settings['torch_threads']} torch threads, device {settings['device']}."]
+    _common.write_results(args, NAME, {"settings": settings, "results": rows}, "\n".join(md) + "\n",
+                          started=started, device="cuda" if adj.device.type == "cuda" else "cpu")
     return 0
 
 

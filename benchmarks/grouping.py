@@ -1,12 +1,20 @@
 """Size-grouped batches (``train.group_by_size``) against random batches: padding and training graphs/s.
 
-    python benchmarks/grouping.py [--presets pard-zinc250k defog-zinc250k] [--batch B] [--window 50]
-                                  [--steps 10] [--cpu-model] [--root DIR] [--out benchmarks/results/grouping]
+    python benchmarks/grouping.py [--presets pard-zinc250k defog-zinc250k] [--steps 10] [--set KEY=VALUE ...]
+                                  [--root DIR] [--raw-from DIR] [--out DIR]
 
-For each preset, the epoch-0 order the trainer draws (seed 0) is taken as it is and grouped by size
-(:func:`graphdiff.train.group_by_size`). Over the whole epoch it reports the padded nodes per batch and the share of
-dense slots that are padding; then it times ``--steps`` training steps on the first batches of each order, both from
-the same initial weights, in one process, and prints the ratio of graphs/s (grouped / random).
+The two settings compared are ``A`` (``train.group_by_size: 0``: the epoch's random order) and ``B`` (the same
+order grouped by size with the window ``train.group_by_size`` of the preset, or of ``--set
+train.group_by_size=W``; 50 where it is 0). For each preset, the epoch-0 order the trainer draws (seed 0) is taken
+as it is and grouped by size (:func:`graphdiff.train.group_by_size`). Over the whole epoch it reports the padded
+nodes per batch and the share of dense slots that are padding; then it times ``--steps`` training steps on the
+first batches of each order, both from the same initial weights, in one process, and prints the ratio of graphs/s
+(B / A). Each preset is built with the small CPU network and batch of ``graphdiff.bench.suites`` (64 for ZINC250k,
+8 for SBM), then ``--set``.
+
+The committed figures (``benchmarks/results/history/grouping/``) are reproduced by
+``python benchmarks/grouping.py --presets pard-zinc250k defog-zinc250k defog-sbm`` (then: ``grouping.py ...
+--steps 10 --cpu-model``).
 """
 
 from __future__ import annotations
@@ -16,9 +24,11 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _speed import preset_for_timing, speed_main, speed_parser  # noqa: E402
-from _timing import time_train_steps  # noqa: E402
+import _common
+
+A = {"train": {"group_by_size": 0}}
+B = {"train": {"group_by_size": "the preset's window, 50 where it is 0"}}
+NAME = Path(__file__).stem
 
 
 def epoch_padding(order, sizes, bs: int) -> dict:
@@ -41,20 +51,23 @@ def epoch_padding(order, sizes, bs: int) -> dict:
 def run_preset(preset: str, args, root: Path) -> dict:
     import torch
 
+    from graphdiff.bench.timing import time_train_steps
     from graphdiff.train import derive_seed, graph_sizes, group_by_size
 
-    pipe, ds, bs, row = preset_for_timing(preset, args, root, cpu_batch_always=True)
+    pipe, ds, bs, row = _common.timing_pipeline(preset, args, root)
+    window = pipe.config.train.group_by_size or 50
     sizes = graph_sizes(ds)
     g = torch.Generator().manual_seed(derive_seed(0, "epoch", 0))  # the trainer's epoch-0 generator, seed 0
     plain = torch.randperm(len(ds), generator=g)
-    grouped = group_by_size(plain, sizes, bs, args.window, g)
-    row.update(window=args.window, epoch_random=epoch_padding(plain, sizes, bs),
+    grouped = group_by_size(plain, sizes, bs, window, g)
+    row.update(window=window, epoch_random=epoch_padding(plain, sizes, bs),
                epoch_grouped=epoch_padding(grouped, sizes, bs))
     start = copy.deepcopy(pipe.denoiser.state_dict())
     for name, order in (("random", plain), ("grouped", grouped)):
         pipe.denoiser.load_state_dict(start)
         torch.manual_seed(0)
-        row[f"timed_{name}"] = time_train_steps(pipe, ds, bs, args.steps, order=order, warmup=1)
+        row[f"timed_{name}"] = time_train_steps(pipe, ds, bs, args.steps, order=order, warmup=1,
+                                                module=_common.loss_module(pipe))
         print(json.dumps({preset: row[f"timed_{name}"]}), flush=True)
     row["speedup_graphs_per_s"] = round(row["timed_grouped"]["graphs_per_s"] / row["timed_random"]["graphs_per_s"],
                                         2)
@@ -75,10 +88,14 @@ def markdown(rows) -> str:
 
 
 def main(argv=None) -> int:
-    p = speed_parser(__doc__, ["pard-zinc250k", "defog-zinc250k"], "benchmarks/results/grouping",
-                     batch_help="default: discrete.CPU_BATCH per dataset (64 for ZINC250k)")
-    p.add_argument("--window", type=int, default=50)
-    return speed_main(p, argv, run_preset, markdown, "grouping")
+    p = _common.parser(__doc__, NAME, presets=["pard-zinc250k", "defog-zinc250k"])
+    p.add_argument("--steps", type=int, default=10, help="timed training steps per order")
+    args = p.parse_args(argv)
+    started = _common.machine()
+    root = _common.data_root(args, {x.split("-", 1)[1] for x in args.presets}, NAME)
+    rows = _common.each(args.presets, lambda preset: run_preset(preset, args, root))
+    _common.write_results(args, NAME, {"A": A, "B": B, "rows": rows}, markdown(rows), started=started)
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,24 +1,27 @@
 """Speed of PARD's structural partial order (``graphdiff.processes.order.store_blocks``) on a whole molecule store.
 
     python benchmarks/order_speed.py [--dataset auto|moses|qm9] [--root DIR] [--limit N] [--workers 1]
-                                     [--max-hops 3] [--repeats 3] [--check 2000] [--raw-from DIR]
-                                     [--out benchmarks/results/order]
+                                     [--max-hops 3] [--repeats 3] [--check 2000] [--raw-from DIR] [--out DIR]
 
 Dataset: ``auto`` takes MOSES (train + test, read from the ``molsets`` wheel by ``graphdiff.data.molecules``) when
-the wheel or ``<root>/moses/raw`` holds its files, else QM9 from the offline copies (``../shared/datasets/qm9``,
-linked into ``<root>/qm9/raw``). The store is prepared first when ``<root>`` has no cache for it (the preparation
-time is reported apart); ``--limit`` reads only the first N rows of each raw file (the loader's ``limit``).
+the wheel or ``<root>/moses/raw`` holds its files, else QM9 from the offline copies (``--raw-from``, linked into
+``<root>/qm9/raw`` by ``graphdiff.bench.offline``). The store is prepared first when ``<root>`` has no cache for it
+(the preparation time is reported apart); ``--limit`` reads only the first N rows of each raw file (the loader's
+``limit``).
 ``--root`` defaults to a temporary folder, removed afterwards.
 
 ``store_blocks`` then runs ``--repeats`` times; reported: the best and the median wall time, molecules/s at the
 best time, the histogram of the number of blocks per molecule and of block sizes, and the settings (cores,
 workers, chunk size, load average before and after: other jobs on the machine slow the wall time). ``--check N``
-compares N random molecules with the per-graph ``structural_blocks``. Results go to ``<out>/<dataset>.json``.
+compares N random molecules with the per-graph ``structural_blocks``. Results go to ``<out>/<dataset>.json`` and
+``.md`` (``<out>`` default ``benchmarks/results/order_speed-cpu``). No preset is built, so there is no ``--set``.
+
+The committed figures (``benchmarks/results/history/order/{moses,qm9}.json``) are reproduced by
+``python benchmarks/order_speed.py --dataset moses`` and ``--dataset qm9`` (same options as then).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -29,14 +32,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import _common
 import numpy as np
-import torch
-
-torch.set_num_threads(1)
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _offline import default_raw_from, link_raw  # noqa: E402
 
 MOSES_FILES = ("train.csv.gz", "test.csv.gz")
+NAME = Path(__file__).stem
 
 
 def moses_available(root: Path) -> bool:
@@ -71,6 +71,8 @@ def stored_order(ds, max_hops: int, workers: int) -> dict:
 def batch_costs(ds, batch_size: int, batches: int, max_hops: int) -> dict:
     """Per random training batch: assembling it from the store, peeling it (``blocks_from_state``), and assembling
     it with its stored blocks attached (what PARD training does once the order is stored)."""
+    import torch
+
     from graphdiff.processes import order
 
     train = ds.split("train")
@@ -98,9 +100,8 @@ def batch_costs(ds, batch_size: int, batches: int, max_hops: int) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = _common.parser(__doc__, NAME, overrides=False)
     ap.add_argument("--dataset", default="auto", choices=["auto", "moses", "qm9"])
-    ap.add_argument("--root", default=None, help="dataset root (default: a temporary folder, removed afterwards)")
     ap.add_argument("--limit", type=int, default=None, help="read only the first N rows of each raw file")
     ap.add_argument("--workers", type=int, default=1, help="processes for store_blocks (default 1: one core)")
     ap.add_argument("--prepare-workers", type=int, default=None, help="processes for preparing the dataset")
@@ -108,16 +109,19 @@ def main(argv=None) -> int:
     ap.add_argument("--chunk-nodes", type=int, default=None, help="nodes per run (default: the library's)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--check", type=int, default=2000, help="molecules compared with structural_blocks")
-    ap.add_argument("--raw-from", default=None, help="folder with the offline copies (default ../shared/datasets)")
     ap.add_argument("--batch-sizes", type=int, nargs="*", default=[64, 128],
                     help="time peeling a training batch against carrying its stored blocks, per batch size")
     ap.add_argument("--batches", type=int, default=20, help="random batches timed per batch size")
-    ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "order"))
     args = ap.parse_args(argv)
 
+    import torch
+
+    torch.set_num_threads(1)
+    started = _common.machine()
     from graphdiff.processes import order
 
-    raw_from = Path(args.raw_from) if args.raw_from else default_raw_from()
+    from graphdiff.bench.offline import link_raw
+
     tmp = None if args.root else tempfile.mkdtemp(prefix="graphdiff-order-")
     root = Path(args.root or tmp)
     try:
@@ -126,7 +130,7 @@ def main(argv=None) -> int:
         from graphdiff.data import load_dataset
 
         if name == "qm9":
-            link_raw(root, ["qm9"], raw_from)
+            link_raw(root, ["qm9"], args.raw_from)
         ds = load_dataset(name, root=root, limit=args.limit, workers=args.prepare_workers)
         load_s = time.perf_counter() - t
         store = ds.store
@@ -184,21 +188,19 @@ def main(argv=None) -> int:
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    print(f"dataset {name}: {result['molecules']} molecules, {result['nodes']} nodes, {result['edges']} edges "
-          f"(loaded or prepared in {result['load_or_prepare_s']} s)")
-    print(f"store_blocks: best {result['store_blocks_best_s']} s, median {result['store_blocks_median_s']} s over "
-          f"{args.repeats} runs -> {result['molecules_per_s']} molecules/s")
-    print(f"checked {len(picks)} molecules against structural_blocks: {result['mismatches']} mismatches")
-    print("blocks per molecule:", json.dumps(result["num_blocks_histogram"]))
-    print("block sizes:", json.dumps(result["block_size_histogram"]))
-    print("stored order:", json.dumps(result["stored_order"]))
-    for row in result["per_training_batch"]:
-        print("per training batch:", json.dumps(row))
-    print("settings:", json.dumps(result["settings"]))
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    lines = [f"dataset {name}: {result['molecules']} molecules, {result['nodes']} nodes, {result['edges']} edges "
+             f"(loaded or prepared in {result['load_or_prepare_s']} s)",
+             f"store_blocks: best {result['store_blocks_best_s']} s, median {result['store_blocks_median_s']} s "
+             f"over {args.repeats} runs -> {result['molecules_per_s']} molecules/s",
+             f"checked {len(picks)} molecules against structural_blocks: {result['mismatches']} mismatches",
+             "blocks per molecule: " + json.dumps(result["num_blocks_histogram"]),
+             "block sizes: " + json.dumps(result["block_size_histogram"]),
+             "stored order: " + json.dumps(result["stored_order"]),
+             *("per training batch: " + json.dumps(row) for row in result["per_training_batch"]),
+             "settings: " + json.dumps(result["settings"])]
     suffix = "" if args.limit is None else f"-limit{args.limit}"
-    (out / f"{name}{suffix}.json").write_text(json.dumps(result, indent=1) + "\n")
+    _common.write_results(args, NAME, result, "\n".join(f"- {x}" for x in lines) + "\n", started=started,
+                          stem=f"{name}{suffix}")
     return 0 if result["mismatches"] == 0 else 1
 
 
