@@ -40,15 +40,18 @@ def cmd_bench_run(args) -> int:
         raise ConfigError(f"--minutes must be > 0, got {args.minutes}")
     if args.samples is not None and args.samples < 1:
         raise ConfigError(f"--samples must be at least 1, got {args.samples}")
+    if args.steps and min(args.steps) < 1:
+        raise ConfigError(f"--steps must be positive integers, got {args.steps}")
     if args.bootstrap < 0:
         raise ConfigError(f"--bootstrap must be >= 0, got {args.bootstrap}")
     device = "cuda" if torch.cuda.is_available() else "cpu"
     out = Path(args.out or f"bench/{suite.name}-{device}")
     raw_from = args.raw_from or os.environ.get("GRAPHDIFF_RAW")
-    command = "graphdiff " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["bench"] else None
+    command = "graphdiff " + " ".join(shlex.quote(a) for a in getattr(args, "argv", sys.argv[1:]))
     res = run_suite(suite.name, out=out, minutes=args.minutes, samples=args.samples,
                     overrides=parse_overrides(args.set), model=args.model, root=args.root, raw_from=raw_from,
-                    only=args.only, bootstrap=args.bootstrap, progress=not args.quiet, command=command)
+                    only=args.only, bootstrap=args.bootstrap, progress=not args.quiet, command=command,
+                    steps=args.steps)
     print((out / "results.md").read_text())
     print(f"{len(res['rows'])} rows in {res['wall_minutes']} min -> {out / 'results.json'}, {out / 'results.md'}")
     return 0
@@ -72,6 +75,8 @@ def add_bench_commands(sub) -> None:
                    help="evaluate this checkpoint (one entry) or folder of run folders named after the entries")
     r.add_argument("--minutes", type=float, default=None, help="training budget per entry (default: the suite's)")
     r.add_argument("--samples", type=int, default=None, help="samples per step count (default: the suite's)")
+    r.add_argument("--steps", type=int, nargs="+", default=None,
+                   help="sampling step counts to score at (default: each entry's)")
     r.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a preset value in every entry, e.g. train.amp=true")
     r.add_argument("--only", nargs="+", default=None, metavar="ENTRY", help="run only these entries")

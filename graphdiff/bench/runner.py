@@ -125,7 +125,16 @@ def _train_or_load(entry: Entry, run: Path, *, minutes, overrides, model, root, 
                                  "batch_size": pipe.config.train.batch_size}
 
 
-def _quality_rows(entry: Entry, pipe, ds, *, samples, bootstrap, progress) -> list[dict]:
+def _degree_matched(pipe) -> dict:
+    """PARD with block degree: the share of generated nodes whose edges to blocks up to their own number the block
+    degree they were drawn with."""
+    stats = getattr(pipe.process, "total_stats", None) or {}
+    if not getattr(pipe.process, "block_degree", False) or not stats.get("nodes"):
+        return {}
+    return {"block_degree_matched": round(stats["degree_matched"] / stats["nodes"], 4)}
+
+
+def _quality_rows(entry: Entry, pipe, ds, *, samples, bootstrap, progress, steps_list=None) -> list[dict]:
     from ..convert.networkx import to_networkx
     from ..convert.rdkit import to_mol
     from ..metrics.evaluate import evaluate_graphs, evaluate_molecules
@@ -133,11 +142,11 @@ def _quality_rows(entry: Entry, pipe, ds, *, samples, bootstrap, progress) -> li
     molecule = pipe.schema.kind == "molecule"
     n = samples or entry.samples or (1000 if molecule else len(ds.split("test")))
     rows = []
-    for steps in entry.steps or (pipe.config.sample.steps or 1000,):
+    for steps in steps_list or entry.steps or (pipe.config.sample.steps or 1000,):
         if hasattr(pipe.process, "reset_stats"):
             pipe.process.reset_stats()
         t = time.perf_counter()
-        state = pipe.sample(n, steps=steps, seed=0, progress=progress, batch_size=None if molecule else 16)
+        state = pipe.sample(n, steps=steps, seed=0, progress=progress, batch_size=entry.sample_batch)
         sample_s = time.perf_counter() - t
         if molecule:
             res = evaluate_molecules(to_mol(state, pipe.schema, sanitize=False), ds, subsets=0)
@@ -145,7 +154,7 @@ def _quality_rows(entry: Entry, pipe, ds, *, samples, bootstrap, progress) -> li
             res = evaluate_graphs(to_networkx(state, pipe.schema), ds, protocol=entry.protocol, bootstrap=bootstrap)
         rows.append({"steps": steps, "samples": n, "sample_seconds": round(sample_s, 1),
                      "graphs_per_second": round(n / sample_s, 2), "network_calls_per_graph": _calls_per_graph(
-                         pipe, steps), "metrics": metrics_from_result(res), "result": res})
+                         pipe, steps), "metrics": metrics_from_result(res), "result": res, **_degree_matched(pipe)})
         print(f"  {entry.name}: {steps} steps, {n} samples in {sample_s:.1f}s: " + ", ".join(
             f"{k} {v:.4g}" for k, v in rows[-1]["metrics"].items()
             if k in GRAPH_METRICS["spectre"] + MOLECULE_METRICS), flush=True)
@@ -171,7 +180,7 @@ def _speed_rows(entry: Entry, pipe, ds, *, samples, progress) -> list[dict]:
 
 def run_suite(name: str, *, out, minutes: float | None = None, samples: int | None = None,
               overrides: dict | None = None, model=None, root=None, raw_from=None, only=None, bootstrap: int = 100,
-              progress: bool = False, command: str | None = None) -> dict:
+              progress: bool = False, command: str | None = None, steps=None) -> dict:
     """Run suite ``name`` and write ``<out>/results.json`` and ``<out>/results.md``; returns the results.
 
     Args:
@@ -183,6 +192,7 @@ def run_suite(name: str, *, out, minutes: float | None = None, samples: int | No
         root: dataset root (default: ``<out>/data``); ``raw_from``: a folder with the standard raw files
             (``graphdiff.bench.offline``), placed under ``root`` before loading.
         only: entry names (or presets) to run, a subset of the suite's.
+        steps: sampling step counts to score every entry at (default: each entry's).
     """
     import torch
 
@@ -206,7 +216,7 @@ def run_suite(name: str, *, out, minutes: float | None = None, samples: int | No
     t_start = time.time()
     results = {"suite": suite.name, "description": suite.description, "kind": suite.kind,
                "command": command or "graphdiff " + " ".join(sys.argv[1:]),
-               "settings": {"minutes": minutes, "samples": samples, "overrides": overrides or {},
+               "settings": {"minutes": minutes, "samples": samples, "steps": steps, "overrides": overrides or {},
                             "bootstrap": bootstrap, "model": None if model is None else str(model),
                             "only": list(only or []), "raw_files_linked": len(linked)},
                "started": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": started, "rows": []}
@@ -226,7 +236,8 @@ def run_suite(name: str, *, out, minutes: float | None = None, samples: int | No
         elif suite.kind == "speed":
             evals = _speed_rows(entry, pipe, ds, samples=samples, progress=progress)
         else:
-            evals = _quality_rows(entry, pipe, ds, samples=samples, bootstrap=bootstrap, progress=progress)
+            evals = _quality_rows(entry, pipe, ds, samples=samples, bootstrap=bootstrap, progress=progress,
+                                  steps_list=steps)
         params = sum(p.numel() for p in pipe.denoiser.parameters())
         for ev in evals:
             results["rows"].append({"entry": entry.name, "preset": entry.preset, "dataset": ds.name,

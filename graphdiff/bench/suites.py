@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..checks import check_choice
+from ..config import merge
 
 # small networks that train at all on two CPU cores, by model name (the presets' own sizes are for a GPU);
 # the committed CPU rows were trained with these
@@ -44,6 +45,8 @@ class Entry:
         overrides: overrides applied everywhere.
         dataset: train on this dataset instead of the preset's.
         minutes: default training budget of this entry.
+        sample_batch: graphs per sampling batch (``None``: the pipeline's default; small batches of similar sizes
+            pad less on mixed-size graphs).
     """
 
     preset: str
@@ -55,6 +58,7 @@ class Entry:
     overrides: dict = field(default_factory=dict)
     dataset: str | None = None
     minutes: float = 12.0
+    sample_batch: int | None = None
 
     @property
     def name(self) -> str:
@@ -98,19 +102,25 @@ _add(Suite(
     "graphs-gdss",
     "GDSS on the GDSS generic-graph sets (community-small, ego-small, ENZYMES, grid): train each preset, sample as "
     "many graphs as the test split, MMD^2 of degree / clustering / orbit (GDSS protocol) beside the GDSS paper",
-    tuple(Entry(f"gdss-{d}", steps=_GDSS_STEPS.get(d), protocol="gdss", reference=f"gdss_graphs/{d}", minutes=10)
+    tuple(Entry(f"gdss-{d}", steps=_GDSS_STEPS.get(d), protocol="gdss", reference=f"gdss_graphs/{d}", minutes=10,
+                sample_batch=16)
           for d in ("community_small", "ego_small", "enzymes", "grid")),
     expected_minutes=4 * 10 + 25, datasets=("community_small", "ego_small", "enzymes", "grid")))
 
 _add(Suite(
     "graphs-spectre",
-    "DeFoG on the SPECTRE sets (planar, SBM) and trees: train (small CPU network), sample as many graphs as the "
-    "test split at 100 steps, V.U.N. and MMD^2 of degree / clustering / orbit / spectral (SPECTRE protocol) beside "
-    "DiGress and DeFoG",
+    "DeFoG on the SPECTRE sets (planar, SBM) and trees, and PARD on planar and SBM: train (small CPU networks), "
+    "sample as many graphs as the test split (DeFoG 100 steps, PARD 10 per block), V.U.N. and MMD^2 of degree / "
+    "clustering / orbit / spectral (SPECTRE protocol) beside DiGress and DeFoG",
     tuple(Entry(f"defog-{d}", steps=(100,), protocol="spectre", reference=ref, cpu=_cpu("graph_transformer", d),
-                minutes=10)
-          for d, ref in (("planar", "spectre_graphs/planar"), ("sbm", "spectre_graphs/sbm"), ("tree", None))),
-    expected_minutes=3 * 10 + 30, datasets=("planar", "sbm")))
+                minutes=10, sample_batch=16)
+          for d, ref in (("planar", "spectre_graphs/planar"), ("sbm", "spectre_graphs/sbm"), ("tree", None)))
+    + (Entry("pard-planar", steps=(10,), protocol="spectre", reference="spectre_graphs/planar",
+             cpu=_cpu("ppgn_transformer", "planar"), sample_batch=16),
+       Entry("pard-sbm", steps=(10,), protocol="spectre", reference="spectre_graphs/sbm",
+             cpu=merge(_cpu("ppgn_transformer", "sbm"), {"model": {"gradient_checkpointing": True}}),
+             sample_batch=10)),
+    expected_minutes=3 * 10 + 30 + 2 * 12 + 20, datasets=("planar", "sbm")))
 
 _QM9 = (
     Entry("gdss-qm9", steps=(1000,), reference="molecules/qm9"),
