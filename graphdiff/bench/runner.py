@@ -101,7 +101,7 @@ def _model_for(entry: Entry, model: Path | None, n_entries: int) -> Path | None:
 def _train_or_load(entry: Entry, run: Path, *, minutes, overrides, model, root, progress, train: bool = True):
     from ..pipeline import GraphDiffusionPipeline
 
-    if not train:  # the threads suite times training steps itself, from the untrained network
+    if not train and model is None:  # speed and threads time training steps themselves, untrained
         cfg = load_preset(entry.preset, overrides)
         pipe = GraphDiffusionPipeline.from_preset(cfg, root=root)
         return pipe, pipe._dataset, {"steps": 0, "minutes": None, "batch_size": pipe.config.train.batch_size}
@@ -161,13 +161,13 @@ def _quality_rows(entry: Entry, pipe, ds, *, samples, bootstrap, progress, steps
     return rows
 
 
-def _speed_rows(entry: Entry, pipe, ds, *, samples, progress) -> list[dict]:
+def _speed_rows(entry: Entry, pipe, ds, *, samples, progress, steps_list=None) -> list[dict]:
     from .timing import time_train_steps
 
     bs = pipe.config.train.batch_size
     timing = time_train_steps(pipe, ds.split("train"), bs, steps=8, warmup=2, lr=pipe.config.train.lr)
     n = samples or entry.samples or 64
-    steps = (entry.steps or (pipe.config.sample.steps or 100,))[0]
+    steps = (steps_list or entry.steps or (pipe.config.sample.steps or 100,))[0]
     pipe.sample(2, steps=2, seed=1, progress=False)  # warm-up: lazy initialisation
     t = time.perf_counter()
     pipe.sample(n, steps=steps, seed=0, progress=progress)
@@ -226,7 +226,8 @@ def run_suite(name: str, *, out, minutes: float | None = None, samples: int | No
         budget = minutes if minutes is not None else entry.minutes
         src = _model_for(entry, None if model is None else Path(model), len(entries))
         pipe, ds, train = _train_or_load(entry, out / "runs" / entry.name, minutes=budget, overrides=over,
-                                         model=src, root=root, progress=progress, train=suite.kind != "threads")
+                                         model=src, root=root, progress=progress,
+                                         train=suite.kind == "quality")
         if suite.kind == "threads":
             from .threads import thread_rows
 
@@ -234,7 +235,7 @@ def run_suite(name: str, *, out, minutes: float | None = None, samples: int | No
                       "network_calls_per_graph": None, **r,
                       "metrics": {"train_steps_per_s": r["steps_per_s"]}} for r in thread_rows(pipe, ds)]
         elif suite.kind == "speed":
-            evals = _speed_rows(entry, pipe, ds, samples=samples, progress=progress)
+            evals = _speed_rows(entry, pipe, ds, samples=samples, progress=progress, steps_list=steps)
         else:
             evals = _quality_rows(entry, pipe, ds, samples=samples, bootstrap=bootstrap, progress=progress,
                                   steps_list=steps)

@@ -32,7 +32,7 @@ def competing_process(enabled: bool):
         proc.wait()
 
 
-def thread_rows(pipe, ds, *, steps: int = 6, repeats: int = 2, threads=(1, 2)) -> list[dict]:
+def thread_rows(pipe, ds, *, steps: int = 8, repeats: int = 3, threads=(1, 2)) -> list[dict]:
     """steps/s and graphs/s of ``pipe``'s training at each thread count, quiet and loaded; median over repeats."""
     import torch
 
