@@ -35,11 +35,13 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from ..errors import DataError
+from . import _parallel
 
 NBITS = 16
 RADIUS = 4
 DISTANCE = 4
 _M32 = 4294967295  # EDeN's _bitmask_ for the intermediate hashes
+PARALLEL_MIN_GRAPHS = 2000  # graph_features uses a process pool from this many graphs on (when n_jobs > 1)
 
 
 def label_code(label) -> int:
@@ -231,13 +233,11 @@ def graph_features(graphs: Sequence, *, r: int = RADIUS, d: int = DISTANCE, nbit
         if not lab:
             raise DataError(f"NSPDK: graph {i} is empty (no nodes)")
         arrays.append((lab, edg))
-    if n_jobs <= 1 or len(arrays) < 2000:
+    if n_jobs <= 1 or len(arrays) < PARALLEL_MIN_GRAPHS:
         return _features_chunk((arrays, r, d, nbits))
-    from .molecules import _pool
-
     size = max(1, -(-len(arrays) // (4 * n_jobs)))
     chunks = [(arrays[i:i + size], r, d, nbits) for i in range(0, len(arrays), size)]
-    with _pool(n_jobs) as pool:
+    with _parallel._pool(n_jobs) as pool:
         parts = pool.map(_features_chunk, chunks)
     return [f for p in parts for f in p]
 
