@@ -220,6 +220,11 @@ def progress(iterable: Iterable | None = None, *, total: float | None = None, de
                         initial=kwargs.get("initial", 0), **line_only)
 
 
+def maybe(iterable: Iterable, enabled: bool, desc: str = ""):
+    """``iterable`` wrapped in :func:`progress` when ``enabled`` (sampler loops), else as it is."""
+    return progress(iterable, desc=desc, leave=False) if enabled else iterable
+
+
 def stage(message: str, *, file=None) -> None:
     """Print ``[YYYY-mm-dd HH:MM:SS] message`` as one line on ``file`` (default ``sys.stderr``)."""
     out = file if file is not None else sys.stderr

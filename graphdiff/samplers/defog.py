@@ -18,9 +18,9 @@ from __future__ import annotations
 import torch
 
 from ..errors import ConfigError
+from ..progress import maybe
 from ..state import GraphState
 from .noise import SampleNoise
-from .sde import _progress
 
 
 @torch.no_grad()
@@ -57,7 +57,7 @@ def ctmc(process, denoiser, state: GraphState, *, steps: int, noise: SampleNoise
     grid = process.time_grid(steps, time_distortion)
     b = state.batch_size
     log_px = None
-    for k in _progress(range(steps), progress, "defog"):
+    for k in maybe(range(steps), progress, "defog"):
         t, t_next = grid[k], grid[k + 1]
         tt = torch.full((b,), t, device=state.device, dtype=torch.float32)
         log_px, log_pe = process.predict(denoiser, state, tt, cond=cond, guidance=guidance)

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import torch
 
+from ..progress import maybe
 from ..state import GraphState
 from .noise import SampleNoise
-from .sde import _progress
 
 
 @torch.no_grad()
@@ -43,7 +43,7 @@ def ancestral(process, denoiser, state: GraphState, *, steps: int, noise: Sample
     ts = process.timesteps(steps)
     b, T = state.batch_size, process.T
     log_px = None
-    for i in _progress(range(steps), progress, "digress"):
+    for i in maybe(range(steps), progress, "digress"):
         t, s = ts[i], ts[i + 1]
         tt = torch.full((b,), t / T, device=state.device, dtype=torch.float32)
         log_px, log_pe = process.predict(denoiser, state, tt, cond=cond, guidance=guidance)

@@ -41,9 +41,9 @@ import torch.nn.functional as F
 
 from ..nn.ppgn_cache import PrefixCache
 from ..processes import categorical as _cat  # module object: the processes package imports this package too
+from ..progress import maybe
 from ..state import GraphState
 from .noise import SampleNoise
-from .sde import _progress
 
 
 def _run_block(process, denoiser, cx, ce, nx, ne, node_time, blocks, r, ts, sub, cond, guidance, dtype, on_step,
@@ -184,7 +184,7 @@ def block_ancestral(process, denoiser, state: GraphState, *, steps: int, noise: 
                         c.reindex(pos, slots)
         layout[0] = (new_idx.clone(), new_cap)
 
-    for r in _progress(range(bound + 1), progress, "pard"):
+    for r in maybe(range(bound + 1), progress, "pard"):
         idx = active.nonzero().squeeze(1)
         if idx.numel() == 0:
             break

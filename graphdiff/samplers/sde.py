@@ -13,20 +13,13 @@ import torch
 from torch import Tensor
 
 from ..processes.sde import _bc
+from ..progress import maybe
 from ..state import GraphState
 from .noise import SampleNoise
 
 
 def _grid(steps: int, eps: float, device) -> Tensor:
     return torch.linspace(1.0, eps, steps + 1, device=device, dtype=torch.float64)
-
-
-def _progress(it, progress: bool, desc: str):
-    if not progress:
-        return it
-    from tqdm.auto import tqdm
-
-    return tqdm(it, desc=desc, leave=False)
 
 
 def _norm(v: Tensor) -> Tensor:
@@ -50,7 +43,7 @@ def euler_maruyama(process, denoiser, state: GraphState, *, steps: int, noise: S
     """Euler-Maruyama on the reverse SDE ``dx = [f - g^2 score] dt + g dW`` (one network call per step)."""
     mask, comps = state.mask, process.components(state)
     ts, means = _grid(steps, eps, state.device), dict(comps)
-    for i in _progress(range(steps), progress, "em"):
+    for i in maybe(range(steps), progress, "em"):
         h = float(ts[i] - ts[i + 1])
         vt = torch.full((mask.shape[0],), float(ts[i]), device=state.device)
         s = process.scores(denoiser, comps, mask, vt)
@@ -75,7 +68,7 @@ def predictor_corrector(process, denoiser, state: GraphState, *, steps: int, noi
         raise ConfigError(f"sample.predictor must be 'reverse' or 'euler', got {predictor!r}")
     mask, comps = state.mask, process.components(state)
     ts, means = _grid(steps, eps, state.device), dict(comps)
-    for i in _progress(range(steps), progress, "pc"):
+    for i in maybe(range(steps), progress, "pc"):
         h = float(ts[i] - ts[i + 1])
         vt = torch.full((mask.shape[0],), float(ts[i]), device=state.device)
         for _ in range(n_corrector):
@@ -104,7 +97,7 @@ def s4(process, denoiser, state: GraphState, *, steps: int, noise: SampleNoise, 
     ``dx = f dt + g dW`` is solved exactly over two half steps."""
     mask, comps = state.mask, process.components(state)
     ts, means = _grid(steps, eps, state.device), dict(comps)
-    for i in _progress(range(steps), progress, "s4"):
+    for i in maybe(range(steps), progress, "s4"):
         h = float(ts[i] - ts[i + 1])
         vt = torch.full((mask.shape[0],), float(ts[i]), device=state.device)
         s = process.scores(denoiser, comps, mask, vt)
@@ -140,7 +133,7 @@ def probability_flow_heun(process, denoiser, state: GraphState, *, steps: int, n
             out[k] = f - 0.5 * _bc(g**2, s[k]) * s[k]
         return out
 
-    for i in _progress(range(steps), progress, "ode"):
+    for i in maybe(range(steps), progress, "ode"):
         t, t_next = float(ts[i]), float(ts[i + 1])
         h = t - t_next
         d1 = drift(comps, t)

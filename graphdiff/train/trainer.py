@@ -130,7 +130,7 @@ class Trainer:
         run_config: JSON-serialisable description of the run, stored in every checkpoint's ``config.json``;
             ``run_config["process"]["name"]`` is checked on resume.
         validate: ``validate(ema_module, step, epoch) -> dict`` called on rank 0 every ``val_every`` epochs.
-        progress: show a tqdm bar on rank 0.
+        progress: show progress on rank 0 (a tqdm bar on a terminal, a line every 30 s in a log file).
         callbacks: ``cb(trainer, event, info)`` called after every optimizer step (``"step"``) and every written
             checkpoint (``"checkpoint"``, rank 0 only).
 
@@ -337,10 +337,10 @@ class Trainer:
     def _make_bar(self):
         if not (self.progress and self.is_main):
             return None
-        from tqdm.auto import tqdm
+        from ..progress import progress
 
-        return tqdm(total=self.total_steps, initial=min(self.step, self.total_steps), desc="train", unit="step",
-                    dynamic_ncols=True)
+        return progress(total=self.total_steps, initial=min(self.step, self.total_steps), desc="train", unit="step",
+                        dynamic_ncols=True)
 
     def _stop_reason(self) -> str | None:
         cfg = self.config
