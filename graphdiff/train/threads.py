@@ -5,8 +5,9 @@ descheduled and the others wait for it, so two threads beside one competing job 
 (``graphdiff bench run threads`` measures it). ``train.threads: auto`` (the default) therefore starts with the
 cores the rest of the machine leaves idle (at most torch's own thread count, which ``OMP_NUM_THREADS`` or
 ``torch.set_num_threads`` may have lowered), and looks again every ``interval`` seconds: the CPU time the machine
-spent outside this process over the last interval (``/proc/stat`` minus this process's own time; the 1-minute load
-average where there is no ``/proc/stat``) says how many cores are taken. An integer fixes the count.
+spent outside this process over the last interval (``/proc/stat`` minus this process's own time, not counting niced
+processes, which yield to this one; the 1-minute load average at the start and where there is no ``/proc/stat``)
+says how many cores are taken. An integer fixes the count.
 """
 
 from __future__ import annotations
@@ -36,7 +37,11 @@ def _busy_ticks() -> int | None:
         return None
     v = [int(x) for x in parts[1:]]
     idle = v[3] + (v[4] if len(v) > 4 else 0)  # idle + iowait
-    return sum(v[:8]) - idle
+    busy = sum(v[:8]) - idle
+    # niced processes yield to a process at normal priority: they do not compete with it (unless it is niced too)
+    if os.nice(0) <= 0:
+        busy -= v[1]
+    return busy
 
 
 def _own_ticks() -> float:
