@@ -3,13 +3,7 @@
 It sits below :mod:`graphdiff.state` (which builds its ``from_pyg`` / ``to_pyg`` on it) and knows nothing of
 GraphState itself: :func:`dense_from_pyg` returns the fields, :func:`pyg_from_dense` reads them by name.
 
-Conventions of the PyG side:
-    - ``x``: ``[n, Fx]`` float (one-hot categories then continuous channels, as in the state), or ``[n]`` / ``[n, 1]``
-      long category indices, or absent (plain graphs).
-    - ``edge_index``: ``[2, 2m]`` with both directions of every undirected edge, no self-loops.
-    - ``edge_attr``: ``[2m, Fe]`` one-hot including the "none" column (always 0 there), or ``[2m, Fe-1]`` without it,
-      or ``[2m]`` long category indices, or absent (every edge is category 1).
-    - ``pos``: ``[n, 3]``; ``y``: ``[1, Fy]`` per graph.
+The conventions of the PyG side are listed in :mod:`graphdiff.convert.pyg`.
 """
 
 from __future__ import annotations
