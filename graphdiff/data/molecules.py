@@ -5,9 +5,8 @@ bonds are edges with the categories of :func:`~graphdiff.convert.rdkit.bond_cate
 cannot be featurised is skipped and counted with its file and 1-based line number in ``info["invalid"]``.
 
 Featurisation runs in ``workers`` processes over chunks of rows; each chunk comes back as a few flat numpy arrays
-(no Python object per molecule survives a chunk). :func:`_fast_smiles_to_arrays` gives exactly the output of
-:func:`graphdiff.convert.rdkit.smiles_to_arrays` at about half its cost; rows it cannot vouch for go through the
-reference function itself.
+(no Python object per molecule survives a chunk), featurised by the package's one SMILES featuriser,
+:func:`graphdiff.convert.rdkit.smiles_graph` (the fast path of :func:`~graphdiff.convert.rdkit.smiles_to_arrays`).
 """
 
 from __future__ import annotations
@@ -18,7 +17,6 @@ import json
 import logging
 import multiprocessing as mp
 import os
-import re
 import shutil
 import sys
 from collections import deque
@@ -28,134 +26,24 @@ from typing import Callable
 
 import numpy as np
 from rdkit import Chem
-from rdkit.Chem import rdMolDescriptors
 
-from ..convert.rdkit import bond_categories, smiles_to_arrays, sort_atom_tokens
+from ..convert.rdkit import ORDER_CODE, SmilesRowError, bond_categories, smiles_graph, sort_atom_tokens
 from ..errors import DataError
-from ..schema import atom_token, parse_atom_token
+from ..schema import atom_token
 from .base import GraphDataset, InvalidRows, RawFile, load_card, sha256_file
 from .files import open_text, read_text
 from .store import SPLITS, GraphStore
 
 log = logging.getLogger(__name__)
+_PERIODIC = Chem.GetPeriodicTable()
 
 __all__ = ["QM9", "ZINC250k", "MOSES", "zinc_csv_index_to_line"]
 
 FEATURISER_VERSION = 2
 CHUNK_ROWS = 10_000
-_PT = Chem.GetPeriodicTable()
-_H_ATOM = re.compile(r"\[\d*H(?![a-z])")
-_ATOM = re.compile(r"\[[^\]]*\]|Br|Cl|[BCNOPSFIbcnops*]")
-_BRACKET = re.compile(r"\[\d*([A-Z][a-z]?|[a-z][a-z]?|\*)")
-_CHARGED = Chem.MolFromSmarts("[!+0]")
-_BOND_NAMES = ("SINGLE", "DOUBLE", "TRIPLE", "AROMATIC")  # category codes 1..4, as in bond_categories()
-_ORDERS_KEKULE = frozenset((1.0, 2.0, 3.0))
-_ORDERS_AROMATIC = frozenset((1.0, 2.0, 3.0, 1.5))
-_ORDER_CODE = np.zeros(8, dtype=np.uint8)
-_ORDER_CODE[[2, 4, 6, 3]] = [1, 2, 3, 4]  # indexed by 2 * bond order
-_WEIGHT = [_PT.GetAtomicWeight(z) for z in range(119)]
-_Bond = Chem.Bond
-
-
-class _Invalid(Exception):
-    pass
-
-
-class _AtomicNumbers(dict):
-    """SMILES atom token (``"c"``, ``"Cl"``, ``"[nH+]"``) -> atomic number, filled on first use."""
-
-    def __missing__(self, tok: str) -> int:
-        m = _BRACKET.match(tok) if tok.startswith("[") else None
-        sym = m.group(1) if m else tok
-        z = 0 if sym == "*" else _PT.GetAtomicNumber(sym[0].upper() + sym[1:])  # RuntimeError if unknown
-        self[tok] = z
-        return z
-
-
-_ZOF = _AtomicNumbers()
-
-
-def _reference(s: str, explicit_h: bool, kekulize: bool):
-    """:func:`_smiles_graph` through ``smiles_to_arrays`` itself (rows the fast path does not vouch for)."""
-    try:
-        tokens, edges, names = smiles_to_arrays(s, explicit_h=explicit_h, kekulize=kekulize)
-    except DataError as exc:
-        raise _Invalid(str(exc).removeprefix("SMILES: ")) from None
-    if kekulize and "AROMATIC" in names:
-        raise _Invalid("aromatic bond left after kekulization")
-    parsed = [parse_atom_token(t) for t in tokens]
-    zs = [0 if sym == "*" else _PT.GetAtomicNumber(sym) for sym, _ in parsed]
-    charged = [(i, chg) for i, (_, chg) in enumerate(parsed) if chg]
-    orders = [(1.0, 2.0, 3.0, 1.5)[_BOND_NAMES.index(n)] for n in names]
-    return zs, charged, edges[:, 0].tolist(), edges[:, 1].tolist(), orders
-
-
-def _smiles_graph(s: str, explicit_h: bool, kekulize: bool):
-    """``(atomic numbers [n], [(atom, charge) for charged atoms], bond begins [m], bond ends [m], bond orders [m])``
-    of one SMILES, in RDKit atom and bond order; raises :class:`_Invalid` with the reason.
-
-    Same pipeline as ``smiles_to_arrays`` (parse, full sanitization, optional AddHs, Kekulize) minus the steps
-    that cannot change atoms, charges or bonds (H removal when there are no H atoms, stereo perception when there
-    are no stereo marks, a copy).
-    Elements come from the SMILES atom tokens (RDKit keeps their order), checked against RDKit's heavy-atom
-    weight; charges and bonds come from RDKit. Bond order 1.5 is ``AROMATIC`` (SMILES has no other 1.5 bond).
-    """
-    s = s.strip()
-    if not s:
-        raise _Invalid("empty SMILES")
-    if ("H" in s and _H_ATOM.search(s)) or "->" in s or "<-" in s or " " in s or "\t" in s:
-        return _reference(s, explicit_h, kekulize)  # H atoms (MolFromSmiles removes them), dative bonds, CXSMILES
-    mol = Chem.MolFromSmiles(s, sanitize=False)
-    if mol is None:
-        raise _Invalid("RDKit cannot parse SMILES")
-    if mol.GetNumAtoms() == 0:
-        raise _Invalid("SMILES has no atoms")
-    if Chem.SanitizeMol(mol, catchErrors=True) != Chem.SanitizeFlags.SANITIZE_NONE:
-        raise _Invalid("RDKit cannot parse SMILES (sanitization failed)")
-    if "@" in s or "/" in s or "\\" in s:  # as MolFromSmiles does: stereo flags steer Kekulize's atom ranking
-        Chem.AssignStereochemistry(mol, cleanIt=True, force=True)
-    try:
-        zs = list(map(_ZOF.__getitem__, _ATOM.findall(s)))
-    except RuntimeError:
-        return _reference(s, explicit_h, kekulize)
-    if len(zs) != mol.GetNumAtoms() or abs(sum(map(_WEIGHT.__getitem__, zs))
-                                           - rdMolDescriptors._CalcMolWt(mol, True)) > 1e-3:
-        return _reference(s, explicit_h, kekulize)  # isotopes, unusual tokens: let RDKit decide
-    if explicit_h:
-        mol = Chem.AddHs(mol)
-        zs.extend([1] * (mol.GetNumAtoms() - len(zs)))
-    if kekulize:
-        try:
-            Chem.Kekulize(mol, clearAromaticFlags=True)
-        except Exception:  # RDKit raises KekulizeException
-            raise _Invalid("cannot kekulize") from None
-    charged = [(i, mol.GetAtomWithIdx(i).GetFormalCharge())
-               for (i,) in mol.GetSubstructMatches(_CHARGED, maxMatches=mol.GetNumAtoms())]
-    bonds = list(map(mol.GetBondWithIdx, range(mol.GetNumBonds())))  # much cheaper than mol.GetBonds()
-    orders = list(map(_Bond.GetBondTypeAsDouble, bonds))
-    if not (_ORDERS_KEKULE if kekulize else _ORDERS_AROMATIC).issuperset(orders):
-        b = next(b for b, o in zip(bonds, orders) if o not in (_ORDERS_KEKULE if kekulize else _ORDERS_AROMATIC))
-        raise _Invalid(f"bond type {b.GetBondType()} between atoms {b.GetBeginAtomIdx()} and "
-                       f"{b.GetEndAtomIdx()} is not supported")
-    return zs, charged, list(map(_Bond.GetBeginAtomIdx, bonds)), list(map(_Bond.GetEndAtomIdx, bonds)), orders
-
-
 def _token(code: int) -> str:
     z, chg = divmod(int(code), 256)
-    return atom_token(_PT.GetElementSymbol(z), chg - 128)
-
-
-def _fast_smiles_to_arrays(s: str, *, explicit_h: bool = False, kekulize: bool = True):
-    """The output of :func:`~graphdiff.convert.rdkit.smiles_to_arrays` (tokens, bond index, bond names) computed
-    the fast way; raises :class:`DataError` where the reference does."""
-    try:
-        zs, charged, u, v, orders = _smiles_graph(s, explicit_h, kekulize)
-    except _Invalid as exc:
-        raise DataError(f"SMILES: {exc}") from None
-    chg = dict(charged)
-    tokens = [atom_token(_PT.GetElementSymbol(z), chg.get(i, 0)) for i, z in enumerate(zs)]
-    names = [_BOND_NAMES[int(_ORDER_CODE[int(2 * o)]) - 1] for o in orders]
-    return tokens, np.stack([np.asarray(u, np.int64), np.asarray(v, np.int64)], 1).reshape(-1, 2), names
+    return atom_token(_PERIODIC.GetElementSymbol(z), chg - 128)
 
 
 def _featurise_chunk(lines, line_numbers, col, ncols, explicit_h, kekulize) -> dict:
@@ -168,9 +56,9 @@ def _featurise_chunk(lines, line_numbers, col, ncols, explicit_h, kekulize) -> d
             fields = s.split(",")
             s = fields[col] if len(fields) > col else ""
         try:
-            z, c, u, v, o = _smiles_graph(s, explicit_h, kekulize)
+            z, c, u, v, o = smiles_graph(s, explicit_h, kekulize)
         except Exception as exc:  # _Invalid, or an RDKit error no check foresaw: a counted, skipped row either way
-            why = str(exc) if isinstance(exc, _Invalid) else f"{type(exc).__name__}: {str(exc).strip()[:200]}"
+            why = str(exc) if isinstance(exc, SmilesRowError) else f"{type(exc).__name__}: {str(exc).strip()[:200]}"
             bad.append((int(line_numbers[k]), s, why))
             continue
         ok[k] = True
@@ -188,7 +76,7 @@ def _featurise_chunk(lines, line_numbers, col, ncols, explicit_h, kekulize) -> d
         codes[list(idx)] += np.asarray(q, np.int16)
     return {"ok": ok, "n_atoms": np.asarray(n_atoms, np.int32), "n_bonds": np.asarray(n_bonds, np.int32),
             "codes": codes, "pairs": np.stack([np.asarray(us, np.int16), np.asarray(vs, np.int16)], 1),
-            "types": _ORDER_CODE[(2 * np.asarray(orders, np.float64)).astype(np.int64)], "bad": bad}
+            "types": ORDER_CODE[(2 * np.asarray(orders, np.float64)).astype(np.int64)], "bad": bad}
 
 
 def _run_chunks(tasks, workers: int):
