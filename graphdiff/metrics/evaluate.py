@@ -102,17 +102,28 @@ def dataset_smiles(ds, workers: int | None = None) -> list[str]:
     if not cache.is_file():
         import multiprocessing as mp
 
+        from ..progress import progress, stage
+
         n = len(ds.store)
         workers = workers or os.cpu_count() or 1
         step = 20_000
         bounds = [(a, min(a + step, n)) for a in range(0, n, step)]
         _DECODE.update(store=ds.store, schema=ds.schema)
+        if n > step:
+            stage(f"decoding the {n:,} molecules of {ds.name} to SMILES (once: kept in {cache})")
         try:
-            if workers > 1 and n > step and "fork" in mp.get_all_start_methods():
-                with mp.get_context("fork").Pool(workers) as pool:
-                    parts = pool.map(_decode_range, bounds)
-            else:
-                parts = [_decode_range(b) for b in bounds]
+            with progress(total=n, desc=f"{ds.name} SMILES", unit="mol", disable=n <= step) as bar:
+                if workers > 1 and n > step and "fork" in mp.get_all_start_methods():
+                    with mp.get_context("fork").Pool(workers) as pool:
+                        parts = []
+                        for part in pool.imap(_decode_range, bounds):
+                            parts.append(part)
+                            bar.update(len(part))
+                else:
+                    parts = []
+                    for b in bounds:
+                        parts.append(_decode_range(b))
+                        bar.update(len(parts[-1]))
         finally:
             _DECODE.clear()
         tmp = cache.with_suffix(".tmp")
