@@ -7,6 +7,7 @@ import os
 from contextlib import contextmanager
 
 _PARALLEL_MIN = 1000  # below this many items a pool costs more than it saves
+_SERIAL_CHUNK = 2000  # items per progress update when a progress bar is given and no pool is used
 
 
 def _n_jobs(n_jobs: int | None) -> int:
@@ -32,21 +33,37 @@ class _Runner:
         self.n_jobs = n_jobs
         self.pool = None
 
-    def map(self, func, items: list, *opts) -> list:
+    def map(self, func, items: list, *opts, bar=None, chunk: int | None = None) -> list:
+        """``func`` over ``items`` in chunks (of at most ``chunk`` items when given); ``bar`` (a
+        :func:`graphdiff.progress.progress` object) counts the items as chunks finish. Per-item functions give the
+        same list either way."""
         if self.n_jobs <= 1 or len(items) < _PARALLEL_MIN:
-            return func((items, *opts))
+            if bar is None:
+                return func((items, *opts))
+            out = []
+            for i in range(0, len(items), _SERIAL_CHUNK):
+                out.extend(func((items[i:i + _SERIAL_CHUNK], *opts)))
+                bar.update(len(items[i:i + _SERIAL_CHUNK]))
+            return out
         if self.pool is None:
             self.pool = _pool(self.n_jobs)
         size = max(64, -(-len(items) // (4 * self.n_jobs)))
+        if chunk is not None:
+            size = max(1, min(size, int(chunk)))
         chunks = [(items[i:i + size], *opts) for i in range(0, len(items), size)]
-        return [r for part in self.pool.map(func, chunks) for r in part]
+        if bar is None:
+            return [r for part in self.pool.map(func, chunks) for r in part]
+        out = []
+        for part in self.pool.imap(func, chunks):
+            out.extend(part)
+            bar.update(len(part))
+        return out
 
     def close(self):
         if self.pool is not None:
             self.pool.terminate()
             self.pool.join()
             self.pool = None
-
 
 
 @contextmanager

@@ -106,17 +106,28 @@ def dataset_smiles(ds, workers: int | None = None) -> list[str]:
     if not cache.is_file():
         import multiprocessing as mp
 
+        from ..progress import progress, stage
+
         n = len(ds.store)
         workers = workers or os.cpu_count() or 1
         step = 20_000
         bounds = [(a, min(a + step, n)) for a in range(0, n, step)]
         _DECODE.update(store=ds.store, schema=ds.schema)
+        if n > step:
+            stage(f"decoding the {n:,} molecules of {ds.name} to SMILES (once: kept in {cache})")
         try:
-            if workers > 1 and n > step and "fork" in mp.get_all_start_methods():
-                with mp.get_context("fork").Pool(workers) as pool:
-                    parts = pool.map(_decode_range, bounds)
-            else:
-                parts = [_decode_range(b) for b in bounds]
+            with progress(total=n, desc=f"{ds.name} SMILES", unit="mol", disable=n <= step) as bar:
+                if workers > 1 and n > step and "fork" in mp.get_all_start_methods():
+                    with mp.get_context("fork").Pool(workers) as pool:
+                        parts = []
+                        for part in pool.imap(_decode_range, bounds):
+                            parts.append(part)
+                            bar.update(len(part))
+                else:
+                    parts = []
+                    for b in bounds:
+                        parts.append(_decode_range(b))
+                        bar.update(len(parts[-1]))
         finally:
             _DECODE.clear()
         tmp = cache.with_suffix(".tmp")
@@ -161,30 +172,55 @@ def evaluate_graphs(generated: Sequence[nx.Graph], ds, *, protocol: str = "gdss"
 
 
 def evaluate_molecules(generated: Sequence[str | None], ds, *, reference: str = "test", bootstrap: int = 100,
-                       seed: int = 0, metrics=None, workers: int | None = None, stats=None, subsets: int = 5) -> dict:
+                       seed: int = 0, metrics=None, workers: int | None = None, stats=None, subsets: int = 5,
+                       cache: bool = True) -> dict:
     """Molecule metrics of SMILES samples against the dataset's reference split (novelty against train).
 
     Fractions come with 95% Wilson intervals over their own denominators. With ``subsets=K`` (default 5; 0 turns
     it off) the metrics are also computed on K disjoint random subsets of the samples (seeded) and every figure
     gets a mean +- 1.96 sd/sqrt(K) interval (FCD on a subset is biased upward, so that interval describes the
-    spread, not the full-set value)."""
-    from .molecules import molecule_metrics
+    spread, not the full-set value).
+
+    The reference statistics and the canonical training set are computed once and kept in
+    ``<processed dir>/metrics/`` (``cache=False``: in-process only); see
+    :mod:`graphdiff.metrics.reference_stats`, :mod:`graphdiff.metrics.dataset_smiles` (which SMILES stand for a
+    split) and :mod:`graphdiff.metrics.moses_stats` (MOSES statistics taken from the ``molsets`` wheel)."""
+    from ..progress import stage
+    from .dataset_smiles import split_smiles
+    from .molecules import molecule_metrics, prepare_reference
+    from .moses_stats import moses_provider
+    from .reference_stats import PROGRESS_MIN
 
     if stats is not None:
         raise DataError("graph statistics (--stats) apply to graph datasets, not molecules")
     if len(generated) == 0:
         raise DataError("no generated molecules to evaluate")
-    ref = dataset_smiles(_split(ds, reference))
-    train = dataset_smiles(_split(ds, "train"))
-    kw = {} if metrics is None else {"metrics": metrics}
+    t = time.perf_counter()
+    cache_dir = ds.processed_dir / "metrics" if cache else None
+    inputs = {}
+    for split in (reference, "train"):
+        inputs[split] = split_smiles(_split(ds, split), split, workers=workers)
+        if len(inputs[split].smiles) >= PROGRESS_MIN:
+            stage(f"{ds.name} {split} split: {len(inputs[split].smiles):,} molecules, {inputs[split].how}")
+    ref_in, train_in = inputs[reference], inputs["train"]
+    provider = None
+    if ds.name == "moses" and reference == "test":  # None unless the reference rows are the wheel's
+        provider = moses_provider(getattr(ds, "subset", "test"), ref_in.smiles)
+    ref = prepare_reference(ref_in.smiles, cache_dir=cache_dir, provider=provider, label=f"{ds.name} {reference}",
+                            n_jobs=workers)
+    train = train_in.smiles
+    kw = {"cache_dir": cache_dir} if metrics is None else {"metrics": metrics, "cache_dir": cache_dir}
     if workers is not None:
         kw["n_jobs"] = workers
-    t = time.perf_counter()
-    res = molecule_metrics(list(generated), ref, train, **kw)
+    memo: dict = {}  # per-molecule work shared with the subset runs
+    res = molecule_metrics(list(generated), ref, train, _memo=memo, **kw)
     res = {"kind": "molecules", "dataset": ds.name, "reference_split": reference, **res}
+    res["settings"]["reference_smiles"] = ref_in.how
+    res["settings"]["train_smiles"] = train_in.how
+    res["settings"]["cache_dir"] = None if cache_dir is None else str(cache_dir)
     res["intervals"] = fraction_intervals(res)
     if subsets > 1:
-        res["subset_intervals"] = subset_intervals(list(generated), ref, train, subsets, seed, kw)
+        res["subset_intervals"] = subset_intervals(list(generated), ref, train, subsets, seed, {**kw, "_memo": memo})
     res["seconds"] = round(time.perf_counter() - t, 3)
     return res
 

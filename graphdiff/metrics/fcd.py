@@ -56,27 +56,32 @@ def _chemnet_chunk(args):
 
 
 def chemnet_activations(smiles: Sequence[str], *, device: str | None = None, batch_size: int = 512,
-                        n_jobs: int | None = 1, _runner: _Runner | None = None) -> np.ndarray:
+                        n_jobs: int | None = 1, _runner: _Runner | None = None, _bar=None) -> np.ndarray:
     """ChemNet penultimate activations ``[n, 512]`` (float32) of SMILES strings: ``fcd.get_predictions`` with the
     one-hot batches built directly (pad 350; a longer string is padded to its own length + 1). On CPU each process
-    runs ChemNet single-threaded; ``n_jobs`` processes share large inputs."""
+    runs ChemNet single-threaded; ``n_jobs`` processes share large inputs. ``_bar`` (a progress object) counts
+    the molecules done."""
     import torch
 
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     smiles = list(smiles)
     if str(device) != "cpu":
-        return _chemnet_rows(smiles, device, batch_size)
-    own = _runner is None
-    runner = _Runner(_n_jobs(n_jobs)) if own else _runner
-    try:
-        if runner.n_jobs <= 1 or len(smiles) < _parallel._PARALLEL_MIN:
+        out = _chemnet_rows(smiles, device, batch_size)
+    else:
+        own = _runner is None
+        runner = _Runner(_n_jobs(n_jobs)) if own else _runner
+        try:
+            if runner.n_jobs > 1 and len(smiles) >= _parallel._PARALLEL_MIN:
+                return np.stack(runner.map(_chemnet_chunk, smiles, batch_size, bar=_bar))
             with _torch_threads(1):
-                return _chemnet_rows(smiles, "cpu", batch_size)
-        return np.stack(runner.map(_chemnet_chunk, smiles, batch_size))
-    finally:
-        if own:
-            runner.close()
+                out = _chemnet_rows(smiles, "cpu", batch_size)
+        finally:
+            if own:
+                runner.close()
+    if _bar is not None:
+        _bar.update(len(smiles))
+    return out
 
 
 def chemnet_stats(smiles: Sequence[str], weights=None, **kw) -> tuple[np.ndarray, np.ndarray]:

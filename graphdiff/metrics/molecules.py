@@ -50,29 +50,34 @@ Speed: every per-molecule quantity is computed once per distinct canonical SMILE
 in a ``fork`` process pool of ``n_jobs`` workers; ChemNet (on CPU) and the Tanimoto products run single-threaded
 inside each process, so the work scales with processes and degrades gracefully on shared cores. The reference
 side (features, ChemNet mean/covariance, NSPDK mean) and the canonical training set are cached in-process per
-list (:func:`reference_statistics` returns the object explicitly; :func:`clear_caches` forgets them).
+list (:func:`reference_statistics` returns the object explicitly; :func:`clear_caches` forgets them) and, with
+``cache_dir``, on disk (:mod:`graphdiff.metrics.reference_stats`). Long reference computations report progress
+on stderr (:mod:`graphdiff.progress`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import time
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
-from rdkit import Chem, RDLogger
-from rdkit.Chem import QED, Crippen, Descriptors, rdFingerprintGenerator
-from rdkit.Chem.Scaffolds import MurckoScaffold
 
 from ..errors import DataError
 from . import nspdk as _nspdk
 from ._parallel import _n_jobs, _Runner
 from .fcd import chemnet_activations, chemnet_stats, fcd, frechet_distance
+from .mol_features import (  # noqa: F401  (_fingerprint re-exported: the per-molecule features live there)
+    FP_BITS,
+    FP_RADIUS,
+    PROPERTIES,
+    SCAFFOLD_MIN_RINGS,
+    _features_chunk,
+    _fingerprint,
+    _wanted,
+)
 from .mol_validity import (
     VALIDITY_DEFINITIONS,
-    _canon,
     _check_definition,
     _check_samples,
     _validity_chunk,
@@ -84,272 +89,37 @@ from .mol_validity import (
     novelty,
     sample_validity,
 )
-from .similarity import KL_BINS, KL_PSEUDOCOUNT, cosine_similarity_counts, internal_diversity, kl_histogram, snn
+from .reference_stats import (
+    CanonicalSet,
+    ReferenceStats,
+    _digest,
+    clear_caches,
+    fill_reference,
+    prepare_reference,
+    reference_statistics,
+    train_set,
+)
+from .reference_stats import reference as _reference
+from .similarity import (
+    KL_BINS,
+    KL_PSEUDOCOUNT,
+    cosine_similarity_counts,
+    internal_diversity,
+    kl_histogram,
+    nearest_similarity,
+    snn,
+)
 
 __all__ = [
-    "ALL_METRICS", "PROPERTIES", "VALIDITY_DEFINITIONS", "canonical_valid", "chemnet_activations", "chemnet_stats",
-    "clear_caches", "cosine_similarity_counts", "fcd", "fraction_unique", "fraction_valid_corrected",
-    "fraction_valid_relaxed", "fraction_valid_strict", "frechet_distance", "internal_diversity", "kl_histogram",
-    "molecule_metrics", "novelty", "reference_statistics", "sample_validity", "snn",
+    "ALL_METRICS", "PROPERTIES", "VALIDITY_DEFINITIONS", "CanonicalSet", "ReferenceStats", "canonical_valid",
+    "chemnet_activations", "chemnet_stats", "clear_caches", "cosine_similarity_counts", "fcd", "fraction_unique",
+    "fraction_valid_corrected", "fraction_valid_relaxed", "fraction_valid_strict", "frechet_distance",
+    "internal_diversity", "kl_histogram", "molecule_metrics", "novelty", "prepare_reference",
+    "reference_statistics", "sample_validity", "snn",
 ]
-
-RDLogger.DisableLog("rdApp.*")
 
 ALL_METRICS = ("validity", "uniqueness", "novelty", "fcd", "nspdk", "snn", "frag", "scaf", "intdiv", "filters",
                "props")
-PROPERTIES = ("qed", "sa", "logp", "mw")
-FP_RADIUS = 2
-FP_BITS = 1024
-SCAFFOLD_MIN_RINGS = 2
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# per-molecule features (computed once per distinct canonical SMILES)
-_FPGEN = None
-
-
-def _fingerprint(mol) -> np.ndarray:
-    global _FPGEN
-    if _FPGEN is None:
-        _FPGEN = rdFingerprintGenerator.GetMorganGenerator(radius=FP_RADIUS, fpSize=FP_BITS)
-    return np.packbits(_FPGEN.GetFingerprintAsNumPy(mol).astype(bool))
-
-
-def _fragments(mol) -> list[str]:
-    return Chem.MolToSmiles(Chem.FragmentOnBRICSBonds(mol)).split(".")
-
-
-def _scaffold(mol, min_rings: int) -> str | None:
-    try:
-        scaf = MurckoScaffold.GetScaffoldForMol(mol)
-    except (ValueError, RuntimeError):
-        return None
-    smi = Chem.MolToSmiles(scaf)
-    if not smi or scaf.GetRingInfo().NumRings() < min_rings:
-        return None
-    return smi
-
-
-def _properties(mol) -> tuple[float, float, float, float]:
-    from .sascore import sa_score
-
-    def safe(f, *a, **k):
-        try:
-            return float(f(*a, **k))
-        except Exception:
-            return float("nan")  # internal only: dropped before any distance is computed
-
-    try:  # QED's own property pass already holds Crippen logP and MolWt (same functions, H-free molecule)
-        qp = QED.properties(mol)
-        return safe(QED.qed, mol, qedProperties=qp), safe(sa_score, mol), float(qp.ALOGP), float(qp.MW)
-    except Exception:
-        return (safe(QED.qed, mol), safe(sa_score, mol), safe(Crippen.MolLogP, mol), safe(Descriptors.MolWt, mol))
-
-
-@dataclass
-class _Feat:
-    fp: np.ndarray | None = None
-    frags: list | None = None
-    scaf: str | None = None
-    props: tuple | None = None
-    filt: bool | None = None
-    nspdk: dict | None = None
-
-
-def _features_chunk(args):
-    from .filters import passes_filters
-
-    items, want, scaf_rings = args
-    out = []
-    for smi in items:
-        mol = Chem.MolFromSmiles(smi)
-        if mol is None:
-            out.append(None)
-            continue
-        f = _Feat()
-        if "fp" in want:
-            f.fp = _fingerprint(mol)
-        if "frag" in want:
-            f.frags = _fragments(mol)
-        if "scaf" in want:
-            f.scaf = _scaffold(mol, scaf_rings)
-        if "props" in want:
-            f.props = _properties(mol)
-        if "filters" in want:
-            f.filt = passes_filters(mol)
-        if "nspdk" in want:
-            f.nspdk = _nspdk.compact_features(_nspdk.nspdk_features(*_nspdk.mol_to_arrays(mol)))
-        out.append(f)
-    return out
-
-
-def _canon_chunk(args):
-    items, isomeric = args
-    out = []
-    for s in items:
-        m = Chem.MolFromSmiles(s) if isinstance(s, str) and s.strip() else None
-        out.append(_canon(m, isomeric) if m is not None and m.GetNumAtoms() else None)
-    return out
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# reference statistics (cached per reference list)
-@dataclass
-class ReferenceStats:
-    """Everything the metrics need from a reference set; computed lazily and cached per reference list."""
-
-    key: str
-    n: int
-    n_invalid: int
-    smiles: list[str]  # distinct canonical SMILES of the valid reference molecules
-    counts: np.ndarray
-    isomeric: bool
-    scaffold_min_rings: int
-    feats: list | None = None
-    want: set = field(default_factory=set)
-    fps: list | None = None  # np.packbits rows
-    frag: Counter | None = None
-    scaf: Counter | None = None
-    props: dict | None = None
-    nspdk_mean: np.ndarray | None = None
-    chemnet: tuple | None = None
-    nspdk_graphs_key: str | None = None
-    nspdk_graphs_mean: np.ndarray | None = None
-
-
-_REF_CACHE: OrderedDict[str, ReferenceStats] = OrderedDict()
-_TRAIN_CACHE: OrderedDict[str, frozenset] = OrderedDict()
-_CACHE_SIZE = 4
-_REF_BLOCK = 20_000  # reference molecules featurised at a time
-
-
-def _digest(items: Sequence[str], *extra) -> str:
-    h = hashlib.sha1()
-    for x in extra:
-        h.update(repr(x).encode())
-        h.update(b"\x01")
-    for s in items:
-        h.update(s.encode() if isinstance(s, str) else b"\x00")
-        h.update(b"\n")
-    return h.hexdigest()
-
-
-def _remember(cache: OrderedDict, key, value):
-    cache[key] = value
-    cache.move_to_end(key)
-    while len(cache) > _CACHE_SIZE:
-        cache.popitem(last=False)
-    return value
-
-
-def clear_caches() -> None:
-    """Forget cached reference statistics and canonical training sets."""
-    _REF_CACHE.clear()
-    _TRAIN_CACHE.clear()
-
-
-def _reference(reference, isomeric: bool, scaffold_min_rings: int, runner: _Runner) -> ReferenceStats:
-    if isinstance(reference, ReferenceStats):
-        return reference
-    ref = _check_samples(reference, "reference")
-    if any(not isinstance(s, (str, type(None))) for s in ref):
-        raise DataError("reference: expected SMILES strings")
-    key = _digest(ref, isomeric, scaffold_min_rings)
-    if key in _REF_CACHE:
-        _REF_CACHE.move_to_end(key)
-        return _REF_CACHE[key]
-    can = runner.map(_canon_chunk, ref, isomeric)
-    valid = [c for c in can if c]
-    if not valid:
-        raise DataError("reference: no valid molecule")
-    cnt = Counter(valid)
-    st = ReferenceStats(key=key, n=len(ref), n_invalid=len(ref) - len(valid), smiles=list(cnt),
-                        counts=np.fromiter(cnt.values(), dtype=np.int64), isomeric=isomeric,
-                        scaffold_min_rings=scaffold_min_rings)
-    return _remember(_REF_CACHE, key, st)
-
-
-def reference_statistics(reference: Sequence[str], *, metrics=ALL_METRICS, isomeric: bool = False,
-                         scaffold_min_rings: int = SCAFFOLD_MIN_RINGS, n_jobs: int | None = None,
-                         device: str | None = None) -> ReferenceStats:
-    """Precompute (and cache) the reference side of ``metrics``; pass the result as ``reference=`` later."""
-    runner = _Runner(_n_jobs(n_jobs))
-    try:
-        st = _reference(reference, isomeric, scaffold_min_rings, runner)
-        _fill_reference(st, _wanted(set(metrics)) - {"filters"}, runner, "fcd" in metrics, device, {})
-    finally:
-        runner.close()
-    return st
-
-
-def _wanted(metrics: set) -> set:
-    want = set()
-    if metrics & {"snn", "intdiv"}:
-        want.add("fp")
-    for m in ("frag", "scaf", "props", "filters", "nspdk"):
-        if m in metrics:
-            want.add(m)
-    return want
-
-
-def _fill_reference(st: ReferenceStats, want: set, runner: _Runner, need_fcd: bool, device, timings: dict):
-    missing = want - st.want
-    if missing:
-        t = time.perf_counter()
-        # Blocks bound memory: per-molecule NSPDK feature dicts are large, so only running sums are kept
-        # (a 176k-molecule MOSES reference held at once needs tens of GB).
-        fps, frag, scaf, props, props_w = [], Counter(), Counter(), [], []
-        nspdk_sum, nspdk_w = None, 0.0
-        for lo in range(0, len(st.smiles), _REF_BLOCK):
-            feats = runner.map(_features_chunk, st.smiles[lo:lo + _REF_BLOCK], missing, st.scaffold_min_rings)
-            w = st.counts[lo:lo + _REF_BLOCK]
-            ok = [i for i, f in enumerate(feats) if f is not None]
-            if "fp" in missing:
-                fps.extend(feats[i].fp for i in ok)
-            for i in ok:
-                if "frag" in missing:
-                    for fr in feats[i].frags:
-                        frag[fr] += int(w[i])
-                if "scaf" in missing and feats[i].scaf is not None:
-                    scaf[feats[i].scaf] += int(w[i])
-            if "props" in missing:
-                props.extend(feats[i].props for i in ok)
-                props_w.extend(w[ok].tolist())
-            if "nspdk" in missing and ok:
-                bw = float(w[ok].sum())
-                part = _nspdk.nspdk_mean([feats[i].nspdk for i in ok], w[ok]) * bw
-                nspdk_sum = part if nspdk_sum is None else nspdk_sum + part
-                nspdk_w += bw
-            del feats
-        if "fp" in missing:
-            st.fps = fps
-        if "frag" in missing:
-            st.frag = frag
-        if "scaf" in missing:
-            st.scaf = scaf
-        if "props" in missing:
-            vals = np.array(props, dtype=np.float64).reshape(-1, len(PROPERTIES))
-            st.props = {p: (vals[:, k], np.asarray(props_w, dtype=np.float64)) for k, p in enumerate(PROPERTIES)}
-        if "nspdk" in missing and nspdk_sum is not None:
-            st.nspdk_mean = nspdk_sum / nspdk_w
-        st.want |= missing
-        timings["reference_features"] = round(time.perf_counter() - t, 3)
-    if need_fcd and st.chemnet is None and int(st.counts.sum()) >= 2:
-        t = time.perf_counter()
-        st.chemnet = chemnet_stats(st.smiles, st.counts, device=device, _runner=runner)
-        timings["fcd_reference_chemnet"] = round(time.perf_counter() - t, 3)
-
-
-def _train_set(train, isomeric: bool, runner: _Runner) -> frozenset:
-    if isinstance(train, (set, frozenset)):
-        return frozenset(train)
-    tr = list(train)
-    key = _digest(tr, isomeric)
-    if key in _TRAIN_CACHE:
-        _TRAIN_CACHE.move_to_end(key)
-        return _TRAIN_CACHE[key]
-    can = runner.map(_canon_chunk, tr, isomeric)
-    return _remember(_TRAIN_CACHE, key, frozenset(c for c in can if c))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -366,6 +136,8 @@ def molecule_metrics(
     nspdk_reference: Sequence | None = None,
     scaffold_min_rings: int = SCAFFOLD_MIN_RINGS,
     kl_bins: int = KL_BINS,
+    cache_dir=None,
+    _memo: dict | None = None,
 ) -> dict:
     """All molecule metrics of ``generated`` against ``reference`` (novelty against ``train``).
 
@@ -381,6 +153,10 @@ def molecule_metrics(
         device: torch device for ChemNet (default: cuda if available).
         nspdk_reference: networkx graphs to use as the NSPDK reference instead of graphs built from
             ``reference`` (e.g. GDSS's ``qm9_test_nx.pkl``).
+        cache_dir: folder for the on-disk cache of the reference statistics and the canonical training set
+            (:mod:`graphdiff.metrics.reference_stats`); ``None`` keeps them in-process only.
+        _memo: a dict shared by calls on subsets of the same samples (per-sample validity, per-molecule features,
+            ChemNet rows and SNN maxima are then computed once); the figures do not change.
 
     Returns:
         A dict of figures (``None`` + a reason in ``undefined`` where not computable), ``props`` per property,
@@ -407,7 +183,8 @@ def molecule_metrics(
     runner = _Runner(_n_jobs(n_jobs))
     try:
         t = time.perf_counter()
-        flags = runner.map(_validity_chunk, samples, validity, isomeric)
+        flags = _memo_map(_memo, ("flags", validity, isomeric), samples,
+                          lambda items: runner.map(_validity_chunk, items, validity, isomeric))
         timings["validity"] = round(time.perf_counter() - t, 3)
         n = len(samples)
         k = VALIDITY_DEFINITIONS.index(validity)
@@ -443,13 +220,13 @@ def molecule_metrics(
                 res["valid_unique_novel"] = 0.0
             else:
                 t = time.perf_counter()
-                tr = _train_set(train, isomeric, runner)
+                tr = train_set(train, isomeric, runner, cache_dir)
                 n_novel = sum(1 for s in uniq if s not in tr)
                 res["novelty"] = n_novel / len(uniq)
                 res["valid_unique_novel"] = n_novel / n
                 timings["novelty"] = round(time.perf_counter() - t, 3)
 
-        ref = _reference(reference, isomeric, scaffold_min_rings, runner)
+        ref = _reference(reference, isomeric, scaffold_min_rings, runner, cache_dir=cache_dir)
         want = _wanted(metrics)
         ref_want = want - {"filters"}
         if nspdk_reference is not None:
@@ -461,9 +238,11 @@ def molecule_metrics(
                     for key in {"intdiv": ("intdiv1", "intdiv2")}.get(m, (m,)):
                         res[key] = None
         else:
-            _fill_reference(ref, ref_want, runner, "fcd" in metrics, device, timings)
+            fill_reference(ref, ref_want, runner, "fcd" in metrics, device, timings)
             t = time.perf_counter()
-            feats = runner.map(_features_chunk, uniq, want, scaffold_min_rings) if want else [None] * len(uniq)
+            feats = _memo_map(_memo, ("feats", frozenset(want), scaffold_min_rings), uniq,
+                              lambda items: runner.map(_features_chunk, items, want, scaffold_min_rings)) \
+                if want else [None] * len(uniq)
             timings["generated_features"] = round(time.perf_counter() - t, 3)
             ok = [i for i, f in enumerate(feats) if f is not None] if want else list(range(len(uniq)))
             n_bad = len(uniq) - len(ok)
@@ -472,7 +251,7 @@ def molecule_metrics(
                                         "re-parse were left out of the distribution metrics"
             wo = w[ok].astype(np.float64)
             _distribution_metrics(res, undefined, timings, metrics, feats, ok, wo, uniq, w, ref, device,
-                                  nspdk_reference, kl_bins, runner)
+                                  nspdk_reference, kl_bins, runner, _memo)
     finally:
         runner.close()
 
@@ -493,7 +272,7 @@ def molecule_metrics(
         "n_reference": ref.n,
         "n_reference_invalid": ref.n_invalid,
         "n_reference_distinct": len(ref.smiles),
-        "n_train": None if train is None else len(train),
+        "n_train": None if train is None else getattr(train, "n_source", len(train)),
         "fingerprint": f"Morgan radius {FP_RADIUS}, {FP_BITS} bits",
         "intdiv": "MOSES: 1 - mean Tanimoto over all ordered pairs incl. self-pairs; p=2: 1 - mean_i sqrt(mean_j T^2)",
         "scaffold_min_rings": scaffold_min_rings,
@@ -507,14 +286,28 @@ def molecule_metrics(
                   + ("graphs given by nspdk_reference" if nspdk_reference is not None else
                      "graphs built from the reference canonical SMILES")),
         "n_jobs": runner.n_jobs,
+        "reference_statistics": dict(ref.sources),
     }
     timings["total"] = round(time.perf_counter() - t_all, 3)
     res["timings_s"] = timings
     return res
 
 
+def _memo_map(memo: dict | None, key, items: list, compute) -> list:
+    """``compute(items)`` with results remembered per item in ``memo[key]`` (strings only; others recomputed)."""
+    if memo is None:
+        return compute(items)
+    seen = memo.setdefault(key, {})
+    todo = list(dict.fromkeys(x for x in items if isinstance(x, str) and x not in seen))
+    if todo:
+        seen.update(zip(todo, compute(todo)))
+    other = [x for x in items if not isinstance(x, str)]
+    extra = iter(compute(other)) if other else iter(())
+    return [seen[x] if isinstance(x, str) else next(extra) for x in items]
+
+
 def _distribution_metrics(res, undefined, timings, metrics, feats, ok, wo, uniq, w, ref, device, nspdk_reference,
-                          kl_bins, runner):
+                          kl_bins, runner, memo):
     from scipy.stats import wasserstein_distance
 
     if "fcd" in metrics:
@@ -526,7 +319,11 @@ def _distribution_metrics(res, undefined, timings, metrics, feats, ok, wo, uniq,
             res["fcd"] = None
             undefined["fcd"] = "fewer than 2 valid reference molecules"
         else:
-            res["fcd"] = frechet_distance(chemnet_stats(uniq, w, device=device, _runner=runner), ref.chemnet)
+            act = np.stack(_memo_map(memo, ("chemnet",), uniq,
+                                     lambda items: list(chemnet_activations(items, device=device, _runner=runner))))
+            act = act.astype(np.float64)  # chemnet_stats on rows computed once per molecule
+            gen = (np.average(act, axis=0, weights=w), np.cov(act, rowvar=False, fweights=w))
+            res["fcd"] = frechet_distance(gen, ref.chemnet)
         timings["fcd_generated"] = round(time.perf_counter() - t, 3)
     if not ok:
         for m in ("nspdk", "snn", "frag", "scaf", "intdiv", "filters", "props"):
@@ -537,7 +334,10 @@ def _distribution_metrics(res, undefined, timings, metrics, feats, ok, wo, uniq,
         gfps = [feats[i].fp for i in ok]
         if "snn" in metrics:
             t = time.perf_counter()
-            res["snn"] = snn(gfps, ref.fps, wo, _runner=runner)
+            fp_of = {uniq[i]: feats[i].fp for i in ok}
+            best = _memo_map(memo, ("snn", ref.key), [uniq[i] for i in ok],
+                             lambda items: list(nearest_similarity([fp_of[x] for x in items], ref.fps, _runner=runner)))
+            res["snn"] = float(np.average(np.asarray(best), weights=wo))
             timings["snn"] = round(time.perf_counter() - t, 3)
         if "intdiv" in metrics:
             t = time.perf_counter()

@@ -112,3 +112,23 @@ def test_molecule_reference_row_has_no_novelty(tmp_path):
     data.write_text("\n".join(shipped_smiles()) + "\n")
     res = evaluate_reference(str(data), root=tmp_path, n_molecules=100, metrics=("validity", "uniqueness", "novelty"))
     assert res["validity"] == 1.0 and res["novelty"] == 0.0 and res["train_subset"]["size"] == 100
+
+
+def test_second_molecule_evaluation_reads_the_cache(tmp_path):
+    from graphdiff.metrics.molecules import clear_caches
+    from tests.assets_smiles import shipped_smiles
+
+    data = tmp_path / "mols.smi"
+    data.write_text("\n".join(shipped_smiles()) + "\n")
+    samples = shipped_smiles()[:30] + ["CCO", None]
+    clear_caches()
+    first = evaluate_samples(samples, str(data), root=tmp_path, subsets=2)
+    clear_caches()  # as in a new process
+    second = evaluate_samples(samples, str(data), root=tmp_path, subsets=2)
+    cache = first["settings"]["cache_dir"]
+    assert cache and cache.endswith("metrics") and second["settings"]["cache_dir"] == cache
+    assert set(first["settings"]["reference_statistics"].values()) == {"computed"}
+    assert all(v.startswith("disk cache") for v in second["settings"]["reference_statistics"].values())
+    assert second["settings"]["train_smiles"].startswith("decoded from the stored graphs")
+    for key in ("fcd", "snn", "frag", "scaf", "nspdk", "novelty", "props", "subset_intervals", "intervals"):
+        assert second[key] == first[key], key

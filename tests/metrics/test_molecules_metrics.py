@@ -14,6 +14,7 @@ from graphdiff.errors import DataError
 from graphdiff.metrics import filters as F
 from graphdiff.metrics import molecules as M
 from graphdiff.metrics import nspdk as N
+from graphdiff.metrics import reference_stats as R
 from tests.assets_smiles import TRICKY, combinatorial
 from tests.conftest import SHARED
 
@@ -320,7 +321,7 @@ def test_blocked_reference_features_equal_single_block(monkeypatch):
     ref = SMALL + DRUGS[:5]
     M.clear_caches()
     whole = M.molecule_metrics(gen, ref, SMALL, n_jobs=1)
-    monkeypatch.setattr(M, "_REF_BLOCK", 4)  # 25 reference molecules in 7 blocks
+    monkeypatch.setattr(R, "_REF_BLOCK", 4)  # 25 reference molecules in 7 blocks
     M.clear_caches()
     blocked = M.molecule_metrics(gen, ref, SMALL, n_jobs=1)
     for k in ("nspdk", "snn", "frag", "scaf", "fcd"):
