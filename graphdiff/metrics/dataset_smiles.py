@@ -20,6 +20,7 @@ canonicalised.) Otherwise the split is decoded (cached beside the processed stor
 from __future__ import annotations
 
 import itertools
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,7 +43,8 @@ class SplitSmiles:
 def aligned_raw_smiles(ds) -> list[str] | None:
     """The raw SMILES row of every stored graph (store order), or ``None`` when rows and graphs do not align."""
     from ..data.base import sha256_file
-    from ..data.molecules import _open_text, _SmilesDataset
+    from ..data.files import open_text
+    from ..data.molecules import _SmilesDataset
 
     if not isinstance(ds, _SmilesDataset):
         return None
@@ -63,7 +65,7 @@ def aligned_raw_smiles(ds) -> list[str] | None:
     for src in sources:
         if raw_files.get(src.path.name) != sha256_file(src.path):
             return None
-        with _open_text(src.path) as fh:
+        with open_text(src.path, "SMILES text") as fh:
             col = None
             if src.header:
                 head = [h.strip().lower() for h in fh.readline().rstrip("\r\n").split(",")]
@@ -100,8 +102,6 @@ def _decoded_canonical(ds, i: int) -> str | None:
 def split_smiles(ds, split: str, *, check: int = CHECK_ROWS, seed: int = 0, workers: int | None = None) -> SplitSmiles:
     """The SMILES of ``ds``'s ``split`` (not canonical yet): its raw rows when they give the canonical SMILES of
     the stored graphs (see the module docstring), else the decoded molecules."""
-    from .evaluate import dataset_smiles
-
     part = ds.split(split)
     idx = np.asarray(part._idx)
     raw = aligned_raw_smiles(ds)
@@ -117,3 +117,54 @@ def split_smiles(ds, split: str, *, check: int = CHECK_ROWS, seed: int = 0, work
     else:
         why = "raw rows unavailable or not aligned with the stored graphs"
     return SplitSmiles(dataset_smiles(part, workers), f"decoded from the stored graphs ({why})")
+
+
+# ---- decoding the stored graphs (datasets without usable raw rows) ----------------------------------
+_DECODE = {}
+
+
+def _decode_range(bounds):
+    from ..convert.rdkit import graph_to_mol, mol_to_smiles
+
+    store, schema = _DECODE["store"], _DECODE["schema"]
+    return [mol_to_smiles(graph_to_mol(*store.graph(i), schema)) or "" for i in range(*bounds)]
+
+
+def dataset_smiles(ds, workers: int | None = None) -> list[str]:
+    """Canonical SMILES of every molecule of a dataset split, decoded from the stored graphs (cached beside the
+    processed store as ``smiles.txt`` for the whole dataset; decoded in ``workers`` forked processes)."""
+    cache = ds.processed_dir / "smiles.txt"
+    if not cache.is_file():
+        import multiprocessing as mp
+
+        from ..progress import progress, stage
+
+        n = len(ds.store)
+        workers = workers or os.cpu_count() or 1
+        step = 20_000
+        bounds = [(a, min(a + step, n)) for a in range(0, n, step)]
+        _DECODE.update(store=ds.store, schema=ds.schema)
+        if n > step:
+            stage(f"decoding the {n:,} molecules of {ds.name} to SMILES (once: kept in {cache})")
+        try:
+            with progress(total=n, desc=f"{ds.name} SMILES", unit="mol", disable=n <= step) as bar:
+                if workers > 1 and n > step and "fork" in mp.get_all_start_methods():
+                    with mp.get_context("fork").Pool(workers) as pool:
+                        parts = []
+                        for part in pool.imap(_decode_range, bounds):
+                            parts.append(part)
+                            bar.update(len(part))
+                else:
+                    parts = []
+                    for b in bounds:
+                        parts.append(_decode_range(b))
+                        bar.update(len(parts[-1]))
+        finally:
+            _DECODE.clear()
+        tmp = cache.with_suffix(".tmp")
+        tmp.write_text("\n".join(s for part in parts for s in part) + "\n", encoding="utf-8")
+        os.replace(tmp, cache)
+    full = cache.read_text(encoding="utf-8").split("\n")
+    return [full[int(i)] for i in ds._idx]
+
+

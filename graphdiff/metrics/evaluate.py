@@ -18,6 +18,7 @@ import networkx as nx
 import numpy as np
 
 from ..errors import DataError
+from .dataset_smiles import dataset_smiles
 
 
 # ---- reading sample files --------------------------------------------------------------------------
@@ -89,54 +90,6 @@ def read_samples(path: str | os.PathLike):
 
 
 # ---- dataset-side inputs ---------------------------------------------------------------------------
-_DECODE = {}
-
-
-def _decode_range(bounds):
-    from ..convert.rdkit import graph_to_mol, mol_to_smiles
-
-    store, schema = _DECODE["store"], _DECODE["schema"]
-    return [mol_to_smiles(graph_to_mol(*store.graph(i), schema)) or "" for i in range(*bounds)]
-
-
-def dataset_smiles(ds, workers: int | None = None) -> list[str]:
-    """Canonical SMILES of every molecule of a dataset split, decoded from the stored graphs (cached beside the
-    processed store as ``smiles.txt`` for the whole dataset; decoded in ``workers`` forked processes)."""
-    cache = ds.processed_dir / "smiles.txt"
-    if not cache.is_file():
-        import multiprocessing as mp
-
-        from ..progress import progress, stage
-
-        n = len(ds.store)
-        workers = workers or os.cpu_count() or 1
-        step = 20_000
-        bounds = [(a, min(a + step, n)) for a in range(0, n, step)]
-        _DECODE.update(store=ds.store, schema=ds.schema)
-        if n > step:
-            stage(f"decoding the {n:,} molecules of {ds.name} to SMILES (once: kept in {cache})")
-        try:
-            with progress(total=n, desc=f"{ds.name} SMILES", unit="mol", disable=n <= step) as bar:
-                if workers > 1 and n > step and "fork" in mp.get_all_start_methods():
-                    with mp.get_context("fork").Pool(workers) as pool:
-                        parts = []
-                        for part in pool.imap(_decode_range, bounds):
-                            parts.append(part)
-                            bar.update(len(part))
-                else:
-                    parts = []
-                    for b in bounds:
-                        parts.append(_decode_range(b))
-                        bar.update(len(parts[-1]))
-        finally:
-            _DECODE.clear()
-        tmp = cache.with_suffix(".tmp")
-        tmp.write_text("\n".join(s for part in parts for s in part) + "\n", encoding="utf-8")
-        os.replace(tmp, cache)
-    full = cache.read_text(encoding="utf-8").split("\n")
-    return [full[int(i)] for i in ds._idx]
-
-
 def _split(ds, name: str):
     out = ds.split(name)
     if len(out) == 0:

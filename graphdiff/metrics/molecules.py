@@ -90,6 +90,7 @@ from .mol_validity import (
     sample_validity,
 )
 from .reference_stats import (
+    ALL_METRICS,
     CanonicalSet,
     ReferenceStats,
     _digest,
@@ -118,8 +119,6 @@ __all__ = [
     "reference_statistics", "sample_validity", "snn",
 ]
 
-ALL_METRICS = ("validity", "uniqueness", "novelty", "fcd", "nspdk", "snn", "frag", "scaf", "intdiv", "filters",
-               "props")
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -38,6 +38,9 @@ from .fcd import FCD_PAD, chemnet_stats
 from .mol_features import FP_BITS, FP_RADIUS, PROPERTIES, SCAFFOLD_MIN_RINGS, _canon_chunk, _features_chunk, _wanted
 from .mol_validity import _check_samples
 
+ALL_METRICS = ("validity", "uniqueness", "novelty", "fcd", "nspdk", "snn", "frag", "scaf", "intdiv", "filters",
+               "props")
+
 CACHE_FORMAT = 1
 PARTS = ("fp", "frag", "scaf", "props", "nspdk", "chemnet")
 PROGRESS_MIN = 5000  # lists shorter than this are processed without progress lines
@@ -298,8 +301,6 @@ def reference_statistics(reference_smiles: Sequence[str], *, metrics=None, isome
 
     ``canonical=True`` takes the strings as canonical SMILES already (no RDKit pass); ``cache_dir`` stores and
     reuses the statistics on disk (see the module docstring); ``provider`` may supply per-molecule values."""
-    from .molecules import ALL_METRICS
-
     metrics = ALL_METRICS if metrics is None else metrics
     runner = _Runner(_n_jobs(n_jobs))
     try:

@@ -15,7 +15,7 @@ from graphdiff.metrics import dataset_smiles as D
 from graphdiff.metrics import molecules as M
 from graphdiff.metrics import moses_stats as W
 from graphdiff.metrics import reference_stats as R
-from graphdiff.metrics.evaluate import dataset_smiles
+from graphdiff.metrics.dataset_smiles import dataset_smiles
 from graphdiff.metrics.mol_features import _features_chunk
 from graphdiff.metrics.mol_validity import canonical_valid
 
