@@ -18,7 +18,8 @@ from .checkpoint import (
 from .config import LR_SCHEDULES, TrainConfig
 from .distributed import DistInfo, all_reduce_mean, barrier, cleanup, init_from_env, is_main
 from .ema import EMA
-from .trainer import LRSchedule, Trainer, derive_seed
+from .schedule import LRSchedule, derive_seed
+from .trainer import Trainer
 
 __all__ = [
     "Checkpoint",
