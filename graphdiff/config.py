@@ -419,10 +419,5 @@ def parse_overrides(items) -> dict:
     return out
 
 
-def validate(cfg: dict, where: str) -> None:
-    """Check a preset-shaped mapping (kept for callers of the old API; :func:`load_preset` does this)."""
-    RunConfig.from_dict(cfg, where)
-
-
 __all__ = ["RunConfig", "SampleConfig", "EvaluateConfig", "load_preset", "list_presets", "preset_path", "merge",
            "parse_override", "parse_overrides", "check_keys", "check_kwargs", "CONFIG_VERSION"]
