@@ -190,7 +190,8 @@ def cmd_evaluate(args) -> int:
     if args.bootstrap < 0:
         raise GraphdiffError(f"--bootstrap must be >= 0, got {args.bootstrap}")
     stats = tuple(args.stats.split(",")) if args.stats else None
-    kw = {k: v for k, v in (("stats", stats), ("workers", args.workers)) if v is not None}
+    metrics = tuple(m.strip() for m in args.metrics.split(",") if m.strip()) if args.metrics else None
+    kw = {k: v for k, v in (("stats", stats), ("workers", args.workers), ("metrics", metrics)) if v is not None}
     if (args.samples is None) == (args.reference is None):
         raise GraphdiffError("give exactly one of --samples FILE or --reference train")
     if args.subsets < 0:
@@ -249,6 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--reference", default=None, choices=["train"], help="evaluate the train split itself")
     e.add_argument("--protocol", default="gdss", choices=["gdss", "spectre"], help="graph MMD conventions")
     e.add_argument("--stats", default=None, help="comma-separated graph statistics (default: the protocol's)")
+    e.add_argument("--metrics", default=None,
+                   help="molecules: comma-separated metrics (default: the dataset's protocol; MOSES has no nspdk)")
     e.add_argument("--bootstrap", type=int, default=100, help="bootstrap resamples for intervals (0: none)")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--n-molecules", type=int, default=10_000, help="--reference train: molecules to draw")

@@ -319,12 +319,16 @@ class KnownFeatures:
 
     ``fps``: packed fingerprints (:func:`~graphdiff.metrics.mol_features._fingerprint` layout); ``props``: the
     :data:`~graphdiff.metrics.mol_features.PROPERTIES` columns, NaN in a column that is not supplied (computed
-    for every molecule then); ``source``: recorded in ``ReferenceStats.sources``."""
+    for every molecule then); ``source``: recorded in ``ReferenceStats.sources``. ``chemnet``: ``(mu, sigma)``
+    of the ChemNet activations of the whole reference, used instead of computing them (``chemnet_source`` says
+    where they come from)."""
 
     known: np.ndarray
     fps: np.ndarray | None
     props: np.ndarray | None
     source: str
+    chemnet: tuple | None = None
+    chemnet_source: str = ""
 
     def given_props(self) -> list[int]:
         """Columns of ``props`` that are supplied (not NaN) for every known molecule."""
@@ -360,21 +364,31 @@ def fill_reference(st: ReferenceStats, want: set, runner: _Runner, need_fcd: boo
     missing = _take_stored(st, missing, timings)
     feats_missing = missing - {"chemnet"}
     big = len(st.smiles) >= PROGRESS_MIN
+    known = None
+    if st.provider is not None and (feats_missing & {"fp", "props"} or "chemnet" in missing):
+        t = time.perf_counter()
+        known = st.provider(st)
+        timings["reference_provider"] = round(time.perf_counter() - t, 3)
     if feats_missing:
         t = time.perf_counter()
-        known = st.provider(st) if st.provider is not None and feats_missing & {"fp", "props"} else None
+        given = known if feats_missing & {"fp", "props"} else None
         if big:
             stage(f"computing {st.label} statistics ({', '.join(sorted(feats_missing))}) of {len(st.smiles):,} "
-                  f"distinct molecules" + (f"; fingerprints and supplied properties of {int(known.known.sum()):,} "
-                                           f"of them from {known.source}" if known is not None else ""))
-        _compute_features(st, feats_missing, runner, big, known)
+                  f"distinct molecules" + (f"; fingerprints and supplied properties of {int(given.known.sum()):,} "
+                                           f"of them from {given.source}" if given is not None else ""))
+        _compute_features(st, feats_missing, runner, big, given)
         for part in sorted(feats_missing):
-            uses_known = known is not None and part in ("fp", "props") and known.known.any()
-            st.sources[part] = f"computed, with values from {known.source}" if uses_known else "computed"
+            uses_known = given is not None and part in ("fp", "props") and given.known.any()
+            st.sources[part] = f"computed, with values from {given.source}" if uses_known else "computed"
             if st.disk is not None and not (part == "nspdk" and st.nspdk_mean is None):
                 st.disk.save(part, st.sources[part], **part_arrays(st, part))
         timings["reference_features"] = round(time.perf_counter() - t, 3)
-    if "chemnet" in missing:
+    if "chemnet" in missing and known is not None and known.chemnet is not None:
+        st.chemnet = tuple(np.asarray(a, dtype=np.float64) for a in known.chemnet)
+        st.sources["chemnet"] = known.chemnet_source
+        if st.disk is not None:
+            st.disk.save("chemnet", known.chemnet_source, **part_arrays(st, "chemnet"))
+    elif "chemnet" in missing:
         t = time.perf_counter()
         if big:
             stage(f"computing {st.label} ChemNet activations of {len(st.smiles):,} distinct molecules")

@@ -132,3 +132,32 @@ def test_second_molecule_evaluation_reads_the_cache(tmp_path):
     assert second["settings"]["train_smiles"].startswith("decoded from the stored graphs")
     for key in ("fcd", "snn", "frag", "scaf", "nspdk", "novelty", "props", "subset_intervals", "intervals"):
         assert second[key] == first[key], key
+
+
+def test_cli_metrics_option_selects_checks_and_names_typos(tmp_path, capsys):
+    from tests.assets_smiles import shipped_smiles
+
+    data = tmp_path / "mols.smi"
+    data.write_text("\n".join(shipped_smiles()) + "\n")
+    samples = tmp_path / "gen.smi"
+    samples.write_text("\n".join(shipped_smiles()[:20]) + "\n")
+    out = tmp_path / "r.json"
+    base = ["evaluate", "--dataset", str(data), "--samples", str(samples), "--root", str(tmp_path), "--subsets", "0"]
+    assert main([*base, "--metrics", "validity,uniqueness", "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert res["uniqueness"] == 1.0 and "fcd" not in res and "nspdk" not in res
+    capsys.readouterr()
+    assert main([*base, "--metrics", "validity,nspkd"]) != 0
+    err = capsys.readouterr().err
+    assert "metric: unknown 'nspkd'; did you mean 'nspdk'" in err and "Traceback" not in err
+    graphs = tmp_path / "g.jsonl"
+    write_jsonl(graphs, [nx.path_graph(4)])
+    with pytest.raises(DataError, match="graph datasets take --stats"):
+        evaluate_samples(str(graphs), "tree", root=tmp_path, metrics=("fcd",))
+
+
+def test_moses_protocol_has_no_nspdk():
+    from graphdiff.metrics.evaluate import PROTOCOL_METRICS
+    from graphdiff.metrics.reference_stats import ALL_METRICS
+
+    assert set(PROTOCOL_METRICS["moses"]) == set(ALL_METRICS) - {"nspdk"}

@@ -56,8 +56,9 @@ def test_split_smiles_decodes_a_custom_dataset(tmp_path):
     assert out.how.startswith("decoded from the stored graphs") and canonical_valid(out.smiles)
 
 
-def _fake_wheel(tmp_path, monkeypatch, rows, *, spoil: int | None = None):
-    """A molsets-like data folder: ``test.csv.gz`` and a ``test_stats.npz`` made from our own features."""
+def _fake_wheel(tmp_path, monkeypatch, rows, *, spoil: int | None = None, fcd=None):
+    """A molsets-like data folder: ``test.csv.gz`` and a ``test_stats.npz`` made from our own features
+    (``fcd``: the ``FCD`` entry, if any)."""
     feats = _features_chunk((rows, {"fp", "props"}, 2))
     qed, _, logp, mw = (np.array(col) for col in zip(*(f.props for f in feats)))
     if spoil is not None:
@@ -65,6 +66,8 @@ def _fake_wheel(tmp_path, monkeypatch, rows, *, spoil: int | None = None):
     stats = {"SNN": {"fps": np.unpackbits(np.stack([f.fp for f in feats]), axis=1)},
              "QED": {"values": list(qed)}, "logP": {"values": list(logp)}, "weight": {"values": list(mw)},
              "SA": {"values": [0.0] * len(rows)}}
+    if fcd is not None:
+        stats["FCD"] = fcd
     folder = tmp_path / "wheel"
     folder.mkdir(exist_ok=True)
     (folder / "test.csv.gz").write_bytes(gzip.compress(("SMILES\n" + "\n".join(rows) + "\n").encode()))
@@ -102,6 +105,31 @@ def test_moses_provider_supplies_checked_wheel_values(tmp_path, monkeypatch):
     assert via.sources["props"].startswith("computed, with values from molsets")
     assert all(np.array_equal(a, b) for a, b in zip(via.fps, direct.fps))
     assert all(np.array_equal(via.props[p][0], direct.props[p][0]) for p in M.PROPERTIES)
+
+
+def test_moses_provider_supplies_the_wheel_fcd_statistics(tmp_path, monkeypatch):
+    mu, sigma = np.linspace(0, 1, 512).astype(np.float32), np.eye(512) * 0.5
+    _fake_wheel(tmp_path, monkeypatch, ROWS, fcd={"mu": mu, "sigma": sigma})
+
+    def forbidden(*a, **k):
+        raise AssertionError("ChemNet must not run when the wheel supplies the FCD statistics")
+
+    monkeypatch.setattr(R, "chemnet_stats", forbidden)
+    M.clear_caches()
+    st = M.reference_statistics(ROWS, metrics=("fcd",), n_jobs=1, provider=W.moses_provider("test", ROWS))
+    assert st.sources["chemnet"].startswith("molsets") and "fcd_torch" in st.sources["chemnet"]
+    assert st.chemnet[0].dtype == np.float64 and np.array_equal(st.chemnet[0], mu.astype(np.float64))
+    assert np.array_equal(st.chemnet[1], sigma)
+
+
+def test_moses_provider_ignores_malformed_fcd_statistics(tmp_path, monkeypatch):
+    _fake_wheel(tmp_path, monkeypatch, ROWS, fcd={"mu": np.zeros(4), "sigma": np.eye(3)})
+    kf = W.moses_provider("test", ROWS)(_stats(ROWS[:5]))
+    assert kf is not None and kf.chemnet is None  # fingerprints still supplied, ChemNet computed
+    monkeypatch.setattr(R, "chemnet_stats", lambda smiles, counts, **kw: (np.ones(3), np.eye(3)))
+    M.clear_caches()
+    st = M.reference_statistics(ROWS, metrics=("fcd",), n_jobs=1, provider=W.moses_provider("test", ROWS))
+    assert st.sources["chemnet"] == "computed" and st.chemnet[0].tolist() == [1.0, 1.0, 1.0]
 
 
 def test_moses_provider_refuses_values_that_disagree(tmp_path, monkeypatch):
