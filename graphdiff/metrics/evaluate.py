@@ -250,12 +250,12 @@ def evaluate_samples(samples, dataset, *, root=None, protocol: str = "gdss", ref
     """Evaluate a sample file (or a list of SMILES / networkx graphs) against a dataset by name."""
     from ..data import load_dataset
 
-    ds = load_dataset(dataset, root=root) if isinstance(dataset, str) else dataset
-    if isinstance(samples, (str, os.PathLike)):
+    if isinstance(samples, (str, os.PathLike)):  # read first: a bad file fails before a dataset is built
         kind, samples = read_samples(samples)
     else:
         samples = list(samples)
         kind = "graphs" if samples and isinstance(samples[0], nx.Graph) else "smiles"
+    ds = load_dataset(dataset, root=root) if isinstance(dataset, str) else dataset
     if kind == "smiles":
         if ds.schema.kind != "molecule":
             raise DataError(f"SMILES samples need a molecule dataset; {ds.name} holds graphs")

@@ -161,3 +161,12 @@ def test_moses_protocol_has_no_nspdk():
     from graphdiff.metrics.reference_stats import ALL_METRICS
 
     assert set(PROTOCOL_METRICS["moses"]) == set(ALL_METRICS) - {"nspdk"}
+
+
+def test_bad_samples_file_fails_before_the_dataset_is_built(tmp_path):
+    bad = tmp_path / "gen.smi"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00binary")
+    root = tmp_path / "empty-root"  # qm9 is not here: building it would need a download
+    with pytest.raises(DataError, match="gen.smi"):
+        evaluate_samples(str(bad), "qm9", root=root)
+    assert not (root / "qm9").exists()
