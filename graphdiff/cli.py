@@ -263,9 +263,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_evaluate)
 
     from .cli_bench import add_bench_commands
+    from .cli_hub import add_hub_commands
     from .cli_model import add_model_commands
 
     add_model_commands(sub)
+    add_hub_commands(sub)
     add_bench_commands(sub)
     return p
 

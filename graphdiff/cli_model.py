@@ -4,7 +4,7 @@
     graphdiff sample --model runs/qm9 [-n 1000] [--steps 500] [--sampler pc|em|s4|ode] [--seed 0] [--set snr=0.2]
                      [--shard i/K] --out qm9.smi
     torchrun --nproc_per_node K -m graphdiff.cli sample ...   (each process samples its share; rank 0 writes)
-    graphdiff demo [--out demo] [--minutes 2]
+    graphdiff demo [--out demo] [-n 1000] [--model qm9-defog]    (--train [--minutes 2]: train from scratch)
 """
 
 from __future__ import annotations
@@ -33,6 +33,13 @@ def cmd_train(args) -> int:
         over["dataset"] = args.dataset
     cfg = load_preset(args.preset, over)  # read and checked once, before any data work; everything reads it
     out = Path(args.out or f"runs/{cfg.name}")
+    if int(os.environ.get("RANK", "0")) == 0:  # the run folder remembers how it was made (model cards read it)
+        import shlex
+
+        out.mkdir(parents=True, exist_ok=True)
+        line = "graphdiff " + " ".join(shlex.quote(a) for a in args.argv)
+        with open(out / "command.txt", "a", encoding="utf-8") as fh:  # a resumed run adds a line
+            fh.write(line + "\n")
     pipe = GraphDiffusionPipeline.fit(args.dataset, preset=cfg, out=out, root=args.root,
                                       max_minutes=args.max_minutes, resume=args.resume, progress=not args.quiet)
     s = pipe.summary
@@ -143,13 +150,21 @@ def cmd_sample(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from .demo import run_demo
-
     if args.minutes <= 0:
         raise ConfigError(f"--minutes must be > 0, got {args.minutes}")
     if args.steps is not None and args.steps < 1:
         raise ConfigError(f"--steps must be a positive integer, got {args.steps}")
-    run_demo(out=Path(args.out), minutes=args.minutes, root=args.root, progress=not args.quiet, steps=args.steps)
+    if args.n < 1:
+        raise ConfigError(f"-n must be a positive integer, got {args.n}")
+    if args.train:
+        from .demo import run_demo
+
+        run_demo(out=Path(args.out), minutes=args.minutes, root=args.root, progress=not args.quiet, steps=args.steps)
+        return 0
+    from .demo_molecules import run_molecule_demo
+
+    run_molecule_demo(out=Path(args.out), model=args.model, n=args.n, steps=args.steps, seed=args.seed,
+                      progress=not args.quiet)
     return 0
 
 
@@ -184,10 +199,17 @@ def add_model_commands(sub) -> None:
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_sample)
 
-    d = sub.add_parser("demo", help="train a small GDSS model on generated community graphs, sample, evaluate")
-    d.add_argument("--out", default="demo", help="folder for the checkpoint, samples.png and results.json")
-    d.add_argument("--minutes", type=float, default=2.0, help="training budget (default 2)")
-    d.add_argument("--steps", type=int, default=None, help="sampling steps (default: the preset's 300)")
+    d = sub.add_parser("demo", help="sample 1,000 molecules from the bundled QM9 model, score and draw them "
+                                    "(--train: train a small GDSS model on generated graphs instead)")
+    d.add_argument("--out", default="demo", help="folder for the samples, the PNG and results.json")
+    d.add_argument("--model", default="qm9-defog", help="bundled molecule model (default qm9-defog)")
+    d.add_argument("-n", type=int, default=1000, help="molecules to sample (default 1000)")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--train", action="store_true",
+                   help="the two-minute train-from-scratch demo (GDSS on generated community graphs)")
+    d.add_argument("--minutes", type=float, default=2.0, help="--train: training budget (default 2)")
+    d.add_argument("--steps", type=int, default=None,
+                   help="sampling steps (default: the model's; --train: the preset's 300)")
     d.add_argument("--root", default=None, help="dataset root")
     d.add_argument("--quiet", action="store_true")
     d.set_defaults(func=cmd_demo)

@@ -70,6 +70,7 @@ class GraphDiffusionPipeline:
         self.denoiser = denoiser
         self.config = config if isinstance(config, RunConfig) else RunConfig.from_dict(config)
         self.schema = process.schema
+        self.source: dict | None = None  # where from_pretrained loaded it from
 
     def with_denoiser(self, denoiser: torch.nn.Module) -> "GraphDiffusionPipeline":
         """The same process and config around other weights (validation samples from the training EMA)."""
@@ -134,11 +135,15 @@ class GraphDiffusionPipeline:
 
     # ---- persistence --------------------------------------------------------------------------------
     @classmethod
-    def from_pretrained(cls, path, *, use_ema: bool | None = None, device="cpu") -> "GraphDiffusionPipeline":
-        """Load a checkpoint folder (or a run folder holding ``checkpoint/``). Never unpickles code."""
+    def from_pretrained(cls, path, *, use_ema: bool | None = None, device="cpu",
+                        sha256: str | None = None) -> "GraphDiffusionPipeline":
+        """Load a model: a checkpoint folder (or a run folder holding ``checkpoint/``), a bundled model's name
+        (``graphdiff models list``), an archive URL with ``#sha256=...``, or ``hf:owner/repo`` (see
+        :mod:`graphdiff.hub`). Never unpickles code."""
+        from .hub import resolve_model
         from .train.checkpoint import load_checkpoint, load_weights, resolve_checkpoint
 
-        ckpt = load_checkpoint(resolve_checkpoint(path))
+        ckpt = load_checkpoint(resolve_checkpoint(resolve_model(path, sha256=sha256)))
         for key in ("process", "model", "schema"):
             if key not in ckpt.config:
                 raise CheckpointError(f"{ckpt.path / 'config.json'}: missing key {key!r}")
@@ -156,6 +161,7 @@ class GraphDiffusionPipeline:
         denoiser.eval()
         pipe = cls(process, denoiser, config).to(device)
         pipe.trained_steps = ckpt.step
+        pipe.source = {"model": str(path), "folder": str(ckpt.path)}
         return pipe
 
     def save_pretrained(self, path) -> Path:

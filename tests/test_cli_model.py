@@ -75,7 +75,7 @@ def test_sample_bad_input(run, tmp_path, capsys, argv, match):
 
 def test_missing_model_and_preset_typo(run, tmp_path, capsys):
     assert main(["sample", "--model", str(tmp_path / "none"), "-n", "2", "--out", str(tmp_path / "a.jsonl")]) == 2
-    assert "no checkpoint" in one_error_line(capsys)
+    assert "neither a checkpoint folder nor a model name" in one_error_line(capsys)
     bad = tmp_path / "bad.yaml"
     bad.write_text(TINY_PRESET.replace("max_steps", "max_stesp"))
     assert main(["train", "--preset", str(bad), "--out", str(tmp_path / "r")]) == 2
@@ -85,7 +85,7 @@ def test_missing_model_and_preset_typo(run, tmp_path, capsys):
 
 
 def test_demo_runs_end_to_end(tmp_path, capsys):
-    rc = main(["demo", "--out", str(tmp_path / "demo"), "--minutes", "0.05", "--steps", "3",
+    rc = main(["demo", "--train", "--out", str(tmp_path / "demo"), "--minutes", "0.05", "--steps", "3",
                "--root", str(tmp_path / "data"), "--quiet"])
     assert rc == 0
     out = capsys.readouterr().out
@@ -97,3 +97,21 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     # the evaluation can tell community structure from noise: data beats the matched-density baseline
     assert res["mmd2"]["train split (data)"]["clustering"] < res["mmd2"]["Erdos-Renyi, same density"]["clustering"]
     assert (tmp_path / "demo" / "samples.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_demo_samples_the_bundled_qm9_model(tmp_path, capsys):
+    from graphdiff.hub import model_index
+    from graphdiff.metrics.packed_reference import load_packed_reference, packed_metrics
+
+    out = tmp_path / "demo"
+    assert main(["demo", "-n", "12", "--out", str(out), "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "qm9-defog (this run, 12 samples" in text and "DeFoG (50 steps)" in text
+    res = json.loads((out / "results.json").read_text())
+    smiles = [s or None for s in (out / "samples.smi").read_text().split("\n")[:-1]]
+    assert len(smiles) == 12 and res["n"] == 12
+    again = packed_metrics(smiles, load_packed_reference(model_index()["qm9-defog"].reference))
+    assert res["validity_strict"] == again["validity_strict"] and res["fcd"] == again["fcd"]
+    assert (out / "molecules.png").read_bytes()[:4] == b"\x89PNG"
+    assert main(["demo", "--model", "nope", "--out", str(out)]) == 2
+    assert "graphdiff demo --train" in capsys.readouterr().err
