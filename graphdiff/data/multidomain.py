@@ -181,9 +181,12 @@ class LGGMCorpus(GraphDataset):
         conditions = [conditions] if isinstance(conditions, str) else list(conditions)
         for c in conditions:
             check_choice(c, C.STATISTICS, "lggm: condition column", error=DataError)
-        if per_domain is not None and (isinstance(per_domain, bool) or int(per_domain) < 1):
+        def integer(v):
+            return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+        if per_domain is not None and not (integer(per_domain) and per_domain >= 1):
             raise DataError(f"lggm: per_domain must be a positive integer, got {per_domain!r}")
-        if isinstance(max_nodes, bool) or int(max_nodes) < 2:
+        if not (integer(max_nodes) and max_nodes >= 2):
             raise DataError(f"lggm: max_nodes must be an integer >= 2, got {max_nodes!r}")
         if condition_stats is not None:
             missing = [c for c in conditions if not (isinstance(condition_stats.get(c), dict)

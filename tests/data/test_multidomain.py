@@ -176,6 +176,8 @@ def test_unknown_domain_or_condition_is_one_line_with_a_suggestion(gen_root, gen
         condition_tensor(gen.schema, {"domain": "tree", "densty": 0.1})
     with pytest.raises(ConfigError, match="'domain' missing"):
         condition_tensor(gen.schema, {"n_nodes": 20})
+    with pytest.raises(DataError, match="per_domain must be a positive integer, got 'ten'"):
+        corpus(gen_root, per_domain="ten")
     with pytest.raises(DataError, match="no domain left"):
         corpus(gen_root, domains=["tree"], exclude=["tree"])
 
