@@ -105,6 +105,8 @@ def cmd_info(args) -> int:
     for k in ("split_rule", "index_mapping"):
         if k in info:
             print(f"{k}: {info[k]}")
+    for line in getattr(ds, "summary_lines", list)():  # datasets with parts (lggm: per-domain counts)
+        print(line)
     return 0
 
 

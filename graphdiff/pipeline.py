@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -186,7 +187,8 @@ class GraphDiffusionPipeline:
             callback: ``callback(step, t, state)`` after each step.
             output: ``"state"`` (decoded GraphState), ``"networkx"``, ``"rdkit"``, ``"smiles"`` or ``"pyg"``.
             cond: graph-level conditions, ``[Fy]`` (the same for every sample) or ``[n, Fy]``; processes trained
-                with conditions only.
+                with conditions only. A mapping gives them by name (``{"domain": "planar", "n_nodes": 64}``, see
+                :func:`graphdiff.data.conditions.condition_tensor`); its ``n_nodes`` is then also the default size.
             guidance: classifier-free guidance weight ``w`` (logits ``(1 + w) cond - w uncond``).
             shard: ``(i, k)``: only samples ``shard_range(n, i, k)`` of the ``n`` (shard ``i`` of ``k``, contiguous);
                 the ``k`` shards' outputs, concatenated in order, are the unsharded output.
@@ -213,7 +215,10 @@ class GraphDiffusionPipeline:
         accepted = set(inspect.signature(fn).parameters) - set(SAMPLER_ARGS)
         knobs = {k: v for k, v in defaults.knobs.items() if k in accepted}
         knobs.update(sampler_kwargs)
+        named = cond if isinstance(cond, Mapping) else {}
         cond = self._cond(cond, n, accepted, name)
+        if n_nodes is None and "n_nodes" in named:  # a size asked for by name is also the size drawn
+            n_nodes = [int(round(float(v))) for v in np.broadcast_to(np.asarray(named["n_nodes"], float), (n,))]
         if guidance is not None:
             if "guidance" not in accepted:
                 raise ConfigError(f"sampler {name!r} of process {self.process.name!r} has no guidance")
@@ -247,6 +252,10 @@ class GraphDiffusionPipeline:
             return None
         if "cond" not in accepted:
             raise ConfigError(f"process {self.process.name!r} (sampler {name!r}) takes no conditions")
+        if isinstance(cond, Mapping):
+            from .data.conditions import condition_tensor
+
+            return condition_tensor(self.schema, cond, n)
         c = torch.as_tensor(np.asarray(cond, dtype=np.float32))
         if c.dim() == 1:
             c = c.unsqueeze(0).expand(n, -1)

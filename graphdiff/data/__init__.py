@@ -34,6 +34,8 @@ _REGISTRY: dict[str, str] = {
     "qm9": "molecules:QM9",
     "zinc250k": "molecules:ZINC250k",
     "moses": "molecules:MOSES",
+    # multi-domain corpus (LGGM protocol)
+    "lggm": "multidomain:LGGMCorpus",
 }
 
 CUSTOM_SUFFIXES = (".smi", ".csv", ".txt", ".sdf", ".jsonl", ".smi.gz", ".csv.gz", ".txt.gz", ".sdf.gz", ".jsonl.gz")
