@@ -51,6 +51,36 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_finetune(args) -> int:
+    from .config import load_preset, merge
+    from .pipeline import GraphDiffusionPipeline
+
+    if args.max_minutes is not None and args.max_minutes <= 0:
+        raise ConfigError(f"--max-minutes must be > 0, got {args.max_minutes}")
+    if args.max_steps is not None and args.max_steps < 1:
+        raise ConfigError(f"--max-steps must be >= 1, got {args.max_steps}")
+    base = GraphDiffusionPipeline.from_pretrained(args.base)
+    over = {}
+    if args.preset:  # its training, sampling and fine-tuning settings; the base fixes process and network
+        cfg = load_preset(args.preset)
+        if cfg.process["name"] != base.process.name:
+            raise ConfigError(f"--preset {args.preset} is a {cfg.process['name']} preset but the base model "
+                              f"{args.base} is {base.process.name}")
+        over = {"train": cfg.train.to_dict(), "finetune": cfg.finetune.to_dict()}
+    over = merge(over, _overrides(args.set))
+    out = Path(args.out)
+    pipe = base.finetune(args.dataset, out=out, root=args.root, max_minutes=args.max_minutes,
+                         max_steps=args.max_steps, overrides=over, freeze_pattern=args.freeze, lora=args.lora,
+                         resume=args.resume, progress=not args.quiet, base_name=str(args.base))
+    s = pipe.summary
+    rec = pipe.config.finetune.lineage[-1]
+    print(f"fine-tuned {args.base} on {rec['data']}: {s['steps']} steps ({s['stopped_by']}) in {s['seconds']:.0f} s, "
+          f"{rec['trainable_parameters']:,} of {rec['parameters']:,} parameters trained ({rec['method']})"
+          + (f"; new node categories {', '.join(rec['new_node_categories'])}" if rec["new_node_categories"] else ""))
+    print(f"model: {s['model']} (load with GraphDiffusionPipeline.from_pretrained or --model {out})")
+    return 0
+
+
 def write_samples(samples, out: Path, schema) -> Path:
     """Write samples by suffix: ``.smi`` (SMILES, empty line = invalid), ``.jsonl`` (edge lists), ``.png``."""
     from .convert.networkx import to_networkx
@@ -182,8 +212,23 @@ def add_model_commands(sub) -> None:
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=cmd_train)
 
+    f = sub.add_parser("finetune", help="fine-tune a trained or bundled model on new data")
+    f.add_argument("--from", dest="base", required=True, help="base model: bundled name, folder, URL or hf: id")
+    f.add_argument("--dataset", required=True, help="dataset name or custom file")
+    f.add_argument("--out", required=True, help="fine-tune folder (model/ and checkpoint/)")
+    f.add_argument("--preset", default=None, help="take train/finetune settings from this preset (same process)")
+    f.add_argument("--max-minutes", type=float, default=None, help="wall-clock budget")
+    f.add_argument("--max-steps", type=int, default=None, help="optimizer steps")
+    f.add_argument("--freeze", default=None, metavar="PATTERN", help="regex of parameter names not to train")
+    f.add_argument("--lora", type=int, default=None, metavar="RANK", help="train LoRA adapters of this rank (peft)")
+    f.add_argument("--resume", action="store_true", help="continue an interrupted fine-tune in --out")
+    f.add_argument("--set", action="append", metavar="KEY=VALUE", help="e.g. finetune.lr=1e-4, train.batch_size=64")
+    f.add_argument("--root", default=None, help="dataset root")
+    f.add_argument("--quiet", action="store_true")
+    f.set_defaults(func=cmd_finetune)
+
     s = sub.add_parser("sample", help="sample from a trained model")
-    s.add_argument("--model", required=True, help="checkpoint folder or run folder")
+    s.add_argument("--model", required=True, help="bundled model name, checkpoint folder or run folder")
     s.add_argument("-n", type=int, default=None, help="number of samples (default: the model's sample.num_samples)")
     s.add_argument("--steps", type=int, default=None, help="reverse steps (default: the preset's)")
     names = sorted({k for table in SAMPLERS.values() for k in table})

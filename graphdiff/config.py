@@ -27,7 +27,8 @@ from .errors import ConfigError
 from .train.config import TrainConfig
 
 PRESET_DIR = Path(__file__).parent / "presets"
-SECTIONS = ("description", "dataset", "dataset_options", "process", "model", "train", "sample", "evaluate")
+SECTIONS = ("description", "dataset", "dataset_options", "process", "model", "train", "sample", "evaluate",
+            "finetune")
 CONFIG_VERSION = 2
 # denoiser arguments a process fills in from the data (``process.denoiser_kwargs()``), never set in a preset
 INJECTED = ("x_dim", "max_nodes", "schema", "node_dim", "edge_dim", "cond_dim")
@@ -161,6 +162,54 @@ class EvaluateConfig:
         return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
 
 
+@dataclass
+class FinetuneConfig:
+    """The ``finetune:`` section: how ``graphdiff finetune`` / ``pipe.finetune`` continues from a base model, and
+    the lineage of a fine-tuned model.
+
+    Attributes:
+        lr: peak learning rate of the fine-tune (``None``: a tenth of ``train.lr``).
+        warmup_steps: linear warm-up of the fine-tune's fresh schedule.
+        freeze: regular expression over parameter names; matching parameters are not trained.
+        lora_rank: rank of LoRA adapters (through ``peft``) on the denoiser's linear layers; 0: full fine-tune.
+        lora_alpha: LoRA scaling numerator (``None``: twice the rank).
+        lora_dropout: dropout on the LoRA path.
+        lineage: one record per fine-tune this model went through (base model, its sha256, data, steps), oldest
+            first; written by the fine-tune, not by hand.
+    """
+
+    lr: float | None = None
+    warmup_steps: int = 100
+    freeze: str | None = None
+    lora_rank: int = 0
+    lora_alpha: float | None = None
+    lora_dropout: float = 0.0
+    lineage: list = field(default_factory=list)
+
+    @classmethod
+    def from_dict(cls, d: dict | None, where: str = "finetune") -> "FinetuneConfig":
+        d = dict(d or {})
+        check_keys(d, [f.name for f in dataclasses.fields(cls)], where)
+        out = cls(**d)
+        if out.lr is not None and not (isinstance(out.lr, (int, float)) and out.lr > 0):
+            raise ConfigError(f"{where}: lr must be a positive number, got {out.lr!r}")
+        out.warmup_steps = _positive_int(out.warmup_steps, "warmup_steps", where, optional=False, minimum=0)
+        out.lora_rank = _positive_int(out.lora_rank, "lora_rank", where, optional=False, minimum=0)
+        if out.freeze is not None:
+            import re
+
+            try:
+                re.compile(str(out.freeze))
+            except re.error as exc:
+                raise ConfigError(f"{where}: freeze {out.freeze!r} is not a regular expression ({exc})") from None
+        if not isinstance(out.lineage, list):
+            raise ConfigError(f"{where}: lineage must be a list, got {type(out.lineage).__name__}")
+        return out
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+
 # ---- the run config -------------------------------------------------------------------------------------------
 @dataclass
 class RunConfig:
@@ -178,6 +227,7 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     sample: SampleConfig = field(default_factory=SampleConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     dataset_options: dict = field(default_factory=dict)
     description: str = ""
     schema: dict | None = None
@@ -190,6 +240,8 @@ class RunConfig:
                "dataset": self.dataset, "dataset_options": copy.deepcopy(self.dataset_options),
                "process": copy.deepcopy(self.process), "model": copy.deepcopy(self.model),
                "train": self.train.to_dict(), "sample": self.sample.to_dict(), "evaluate": self.evaluate.to_dict()}
+        if self.finetune != FinetuneConfig():
+            out["finetune"] = self.finetune.to_dict()
         if self.schema is not None:
             out["schema"] = copy.deepcopy(self.schema)
         return out
@@ -230,6 +282,7 @@ class RunConfig:
         evaluate = EvaluateConfig.from_dict(d.get("evaluate"), where=f"{where}: evaluate")
         train = TrainConfig.from_dict(d.get("train") or {}, where=f"{where}: train")
         sample = SampleConfig.from_dict(d.get("sample"), process["name"], where=f"{where}: sample")
+        finetune = FinetuneConfig.from_dict(d.get("finetune"), where=f"{where}: finetune")
         dataset = d["dataset"]
         if not isinstance(dataset, str) or not dataset:
             raise ConfigError(f"{where}: dataset must be a dataset name or a file path, got {dataset!r}")
@@ -237,7 +290,7 @@ class RunConfig:
         if "schema" not in d:  # a config.json records the options its data was read with (checked then)
             check_keys(options, _dataset_options(dataset), f"{where}: dataset_options")
         return cls(name=str(d.get("name", "")), dataset=dataset, process=process, model=model, train=train,
-                   sample=sample, evaluate=evaluate, dataset_options=dict(options),
+                   sample=sample, evaluate=evaluate, finetune=finetune, dataset_options=dict(options),
                    description=str(d.get("description") or ""), schema=d.get("schema"),
                    source=str(d.get("source", "")))
 

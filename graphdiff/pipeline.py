@@ -72,6 +72,7 @@ class GraphDiffusionPipeline:
         self.config = config if isinstance(config, RunConfig) else RunConfig.from_dict(config)
         self.schema = process.schema
         self.source: dict | None = None  # where from_pretrained loaded it from
+        self.trained_steps = 0  # optimizer steps behind these weights (config.json's "step")
 
     def with_denoiser(self, denoiser: torch.nn.Module) -> "GraphDiffusionPipeline":
         """The same process and config around other weights (validation samples from the training EMA)."""
@@ -169,7 +170,16 @@ class GraphDiffusionPipeline:
         """Write ``config.json`` + ``model.safetensors`` (the weights this pipeline samples with)."""
         from .train.checkpoint import save_checkpoint
 
-        return save_checkpoint(Path(path), config=self.config.to_dict(), model=self.denoiser)
+        return save_checkpoint(Path(path), config={**self.config.to_dict(), "step": int(self.trained_steps)},
+                               model=self.denoiser)
+
+    def finetune(self, dataset, *, out, **kw) -> "GraphDiffusionPipeline":
+        """Fine-tune on ``dataset``: categories aligned by name, new ones grown, fresh optimizer, EMA from these
+        weights, optional ``freeze_pattern`` / ``lora`` rank; the result is saved to ``<out>/model``. See
+        :func:`graphdiff.finetune.finetune` for the arguments."""
+        from .finetune import finetune
+
+        return finetune(self, dataset, out=out, **kw)
 
     # ---- sampling -----------------------------------------------------------------------------------
     def sample(self, n: int, *, steps: int | None = None, sampler: str | None = None, seed: int | None = None,
@@ -329,5 +339,6 @@ class GraphDiffusionPipeline:
         self.denoiser = trainer.ema_model if (use_ema and trainer.ema_model is not None) else trainer.model
         self.denoiser.eval()
         self.checkpoint = Path(self.summary["checkpoint"])
+        self.trained_steps = int(self.summary["steps"])
         return self
 

@@ -282,6 +282,29 @@ class GraphTransformerDenoiser(nn.Module):
         out_e = 0.5 * (out_e + out_e.transpose(1, 2))
         return GraphState(x=out_x * nm, e=out_e * real_pairs, mask=state.mask)
 
+    def grow(self, *, node_new: int = 0, edge_new: int = 0, max_nodes: int | None = None,
+             cond_dim: int | None = None) -> None:
+        """Widen the network for fine-tuning (see :mod:`graphdiff.nn.growth`): ``node_new`` / ``edge_new`` new
+        categories appended after the old ones (an absorbing [MASK] input channel moves behind them), a larger
+        ``max_nodes`` (the node-count input is re-scaled so it keeps its effect) and ``cond_dim`` new condition
+        columns (zero-initialised; the old ones are dropped). On inputs of the old categories and sizes the
+        outputs for the old categories are unchanged."""
+        from .growth import append_outputs, insert_inputs, replace_inputs, scale_input
+
+        kx, ke = self.node_out, self.edge_out
+        self.in_x[0] = insert_inputs(self.in_x[0], kx, node_new, like=(0, kx))
+        self.in_e[0] = insert_inputs(self.in_e[0], ke, edge_new, like=(1, ke))
+        self.out_x[2] = append_outputs(self.out_x[2], node_new)
+        self.out_e[2] = append_outputs(self.out_e[2], edge_new)
+        self.node_dim, self.node_out = self.node_dim + node_new, self.node_out + node_new
+        self.edge_dim, self.edge_out = self.edge_dim + edge_new, self.edge_out + edge_new
+        if max_nodes is not None and int(max_nodes) != self.max_nodes:
+            scale_input(self.in_y[0], 1, int(max_nodes) / self.max_nodes)  # n / max_nodes is the 2nd y input
+            self.max_nodes = int(max_nodes)
+        if cond_dim is not None and int(cond_dim) != self.cond_dim:
+            self.in_y[0] = replace_inputs(self.in_y[0], 2, 2 + self.cond_dim, int(cond_dim))
+            self.cond_dim = int(cond_dim)
+
     def extra_repr(self) -> str:
         return (f"node_dim={self.node_dim}, edge_dim={self.edge_dim}, node_out={self.node_out}, "
                 f"edge_out={self.edge_out}, cond_dim={self.cond_dim}, max_nodes={self.max_nodes}, "

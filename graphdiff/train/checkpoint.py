@@ -163,7 +163,8 @@ def save_checkpoint(
 
 # ---- reading ---------------------------------------------------------------------------------------
 def resolve_checkpoint(path: str | os.PathLike) -> Path:
-    """The checkpoint folder for ``path``: the folder itself, or ``path/checkpoint`` for a run folder.
+    """The checkpoint folder for ``path``: the folder itself, ``path/checkpoint`` for a run folder, or
+    ``path/model`` for a fine-tune folder (:mod:`graphdiff.finetune`).
 
     A swap interrupted after the old checkpoint was moved aside is repaired (``.checkpoint.old`` is moved back).
     Meant for folders that no process is writing to at the same time.
@@ -172,7 +173,10 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
         CheckpointError: neither holds a checkpoint.
     """
     path = Path(path)
-    # a run folder's checkpoint/ first: the run folder may hold a config.json of its own
+    # a fine-tune folder's final model/ first (merged weights; its checkpoint/ is for resuming), then a run
+    # folder's checkpoint/ (the run folder may hold a config.json of its own)
+    if (path / "model" / CONFIG).is_file() and (path / "checkpoint").exists():
+        return path / "model"
     candidates = [path / "checkpoint", path]
     for cand in candidates:
         if (cand / CONFIG).is_file():

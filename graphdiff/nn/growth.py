@@ -1,0 +1,72 @@
+"""Growing a trained network's input and output layers for new categories, without changing what it computes.
+
+Fine-tuning on data with categories the base model never saw (an atom type, a bond type) widens the one-hot inputs
+and the logit outputs. The helpers here return new :class:`~torch.nn.Linear` layers whose existing weights are
+kept in place, so that on inputs whose new channels are zero the layer's output is unchanged:
+
+- :func:`insert_inputs`: new input columns at a position, initialised to the mean of a range of old columns (a
+  new category first looks like an average old one; the old-category inputs have zeros there, so their outputs
+  are unchanged whatever the initialisation);
+- :func:`append_outputs`: new output rows with zero weights and the mean old bias (a new category's logit starts
+  at a typical level that does not depend on the input; the old logits are unchanged);
+- :func:`replace_inputs`: a range of input columns replaced by zero-initialised ones (new condition columns).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def _copy_linear(out_features: int, in_features: int, like: nn.Linear) -> nn.Linear:
+    new = nn.Linear(in_features, out_features, bias=like.bias is not None)
+    return new.to(device=like.weight.device, dtype=like.weight.dtype)
+
+
+@torch.no_grad()
+def insert_inputs(linear: nn.Linear, at: int, n_new: int, like: tuple[int, int] | None = None) -> nn.Linear:
+    """``linear`` with ``n_new`` input columns inserted before column ``at``; they start as the mean of old
+    columns ``like = (lo, hi)`` (default: zeros)."""
+    if n_new <= 0:
+        return linear
+    w = linear.weight
+    init = (w[:, like[0]:like[1]].mean(1, keepdim=True).expand(-1, n_new) if like and like[1] > like[0]
+            else w.new_zeros(w.shape[0], n_new))
+    new = _copy_linear(w.shape[0], w.shape[1] + n_new, linear)
+    new.weight.copy_(torch.cat([w[:, :at], init, w[:, at:]], 1))
+    if linear.bias is not None:
+        new.bias.copy_(linear.bias)
+    return new
+
+
+@torch.no_grad()
+def append_outputs(linear: nn.Linear, n_new: int) -> nn.Linear:
+    """``linear`` with ``n_new`` output rows appended: zero weights, the mean of the old biases."""
+    if n_new <= 0:
+        return linear
+    w = linear.weight
+    new = _copy_linear(w.shape[0] + n_new, w.shape[1], linear)
+    new.weight.copy_(torch.cat([w, w.new_zeros(n_new, w.shape[1])], 0))
+    if linear.bias is not None:
+        b = linear.bias
+        new.bias.copy_(torch.cat([b, b.mean().expand(n_new)]))
+    return new
+
+
+@torch.no_grad()
+def replace_inputs(linear: nn.Linear, lo: int, hi: int, n_new: int) -> nn.Linear:
+    """``linear`` with input columns ``lo:hi`` replaced by ``n_new`` zero-initialised columns."""
+    if hi - lo == n_new and n_new == 0:
+        return linear
+    w = linear.weight
+    new = _copy_linear(w.shape[0], w.shape[1] - (hi - lo) + n_new, linear)
+    new.weight.copy_(torch.cat([w[:, :lo], w.new_zeros(w.shape[0], n_new), w[:, hi:]], 1))
+    if linear.bias is not None:
+        new.bias.copy_(linear.bias)
+    return new
+
+
+@torch.no_grad()
+def scale_input(linear: nn.Linear, column: int, factor: float) -> None:
+    """Multiply one input column's weights in place (an input re-normalised by ``1 / factor`` keeps its effect)."""
+    linear.weight[:, column] *= factor

@@ -1,0 +1,145 @@
+"""Fine-tuning: alignment by name, grown networks that start from the base predictions, LoRA, lineage, errors."""
+
+import json
+
+import pytest
+import torch
+
+from graphdiff import GraphDiffusionPipeline
+from graphdiff.cli import main
+from graphdiff.errors import ConfigError
+from graphdiff.finetune import align, remap
+from graphdiff.nn.transformer import GraphTransformerDenoiser
+from graphdiff.schema import Schema
+from graphdiff.state import GraphState
+
+# molecules with atoms the QM9 model never saw (S, Cl, Br)
+NEW_ATOMS = ["CCS", "c1ccsc1", "ClCC(=O)O", "CC(Cl)CS", "OCCSC", "CSc1ccccc1", "ClC1CCCC1", "NCCS", "BrCCO",
+             "CC(=O)SC"] * 4
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    d = tmp_path_factory.mktemp("ft")
+    (d / "new.smi").write_text("\n".join(NEW_ATOMS) + "\n")
+    return d
+
+
+def _state(kx, ke, n=5, b=3, seed=0, extra_x=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.nn.functional.one_hot(torch.randint(0, kx, (b, n), generator=g), kx + extra_x).float()
+    e = torch.randint(0, ke, (b, n, n), generator=g)
+    e = torch.triu(e, 1)
+    e = torch.nn.functional.one_hot(e + e.transpose(1, 2), ke).float()
+    mask = torch.ones(b, n, dtype=torch.bool)
+    mask[0, -1] = False
+    return GraphState(x=x, e=e, mask=mask).masked()
+
+
+@pytest.mark.parametrize("mask_channel", [0, 1])  # 1: an absorbing [MASK] input channel after the categories
+def test_grown_transformer_starts_from_the_base_predictions(mask_channel):
+    torch.manual_seed(0)
+    kx, ke = 4, 3
+    base = GraphTransformerDenoiser(node_dim=kx + mask_channel, node_out=kx, edge_dim=ke, max_nodes=9, n_layers=2,
+                                    hidden_x=16, hidden_e=8, hidden_y=8, n_heads=2, ff_x=16, ff_e=8, ff_y=8,
+                                    extra_features=("cycles",)).eval()
+    grown = GraphTransformerDenoiser(node_dim=kx + mask_channel, node_out=kx, edge_dim=ke, max_nodes=9, n_layers=2,
+                                     hidden_x=16, hidden_e=8, hidden_y=8, n_heads=2, ff_x=16, ff_e=8, ff_y=8,
+                                     extra_features=("cycles",)).eval()
+    grown.load_state_dict(base.state_dict())
+    grown.grow(node_new=2, edge_new=1, max_nodes=30, cond_dim=3)
+    assert (grown.node_dim, grown.node_out, grown.edge_dim, grown.max_nodes, grown.cond_dim) == \
+        (kx + 2 + mask_channel, kx + 2, ke + 1, 30, 3)
+    st = _state(kx, ke, extra_x=mask_channel)
+    t = torch.full((3,), 0.4)
+    with torch.no_grad():
+        a = base(st, t)
+        # the same graphs in the grown layout: zeros for the new categories, [MASK] moved behind them
+        x = torch.cat([st.x[..., :kx], torch.zeros(3, 5, 2), st.x[..., kx:]], -1)
+        e = torch.cat([st.e, torch.zeros(3, 5, 5, 1)], -1)
+        b = grown(GraphState(x=x, e=e, mask=st.mask), t, torch.randn(3, 3))
+    assert torch.allclose(b.x[..., :kx], a.x, atol=1e-5) and torch.allclose(b.e[..., :ke], a.e, atol=1e-5)
+    assert b.x.shape[-1] == kx + 2 and b.e.shape[-1] == ke + 1
+    grown.train()
+    out = grown(GraphState(x=x, e=e, mask=st.mask), t)
+    (out.x[..., kx:].sum() + out.e[..., ke:].sum()).backward()  # the new rows are trainable
+    assert grown.out_x[2].weight.grad[kx:].abs().sum() > 0 and grown.out_e[2].weight.grad[ke:].abs().sum() > 0
+
+
+def test_alignment_is_by_name_not_position():
+    base = Schema(node_categories=("C", "N", "O"), edge_categories=("none", "SINGLE", "DOUBLE"), kind="molecule",
+                  max_nodes=9, node_count_hist=(0,) * 10, node_marginals=(0.6, 0.2, 0.2),
+                  edge_marginals=(0.7, 0.2, 0.1))
+    data = Schema(node_categories=("O", "S", "C"), edge_categories=("none", "DOUBLE", "SINGLE"), kind="molecule",
+                  max_nodes=12, node_count_hist=(0,) * 12 + (3,), node_marginals=(0.3, 0.1, 0.6),
+                  edge_marginals=(0.8, 0.05, 0.15))
+    a = align(base, data)
+    assert a.schema.node_categories == ("C", "N", "O", "S") and a.new_nodes == ("S",)
+    assert a.node_index == (2, 3, 0) and a.edge_index == (0, 2, 1)
+    assert a.schema.max_nodes == 12 and a.schema.node_marginals == (0.6, 0.0, 0.3, 0.1)
+    x = torch.nn.functional.one_hot(torch.tensor([[0, 1, 2]]), 3).float()  # O, S, C in the data's order
+    e = torch.zeros(1, 3, 3, 3)
+    e[..., 0] = 1
+    e[0, 0, 2] = e[0, 2, 0] = torch.tensor([0.0, 1.0, 0.0])  # a DOUBLE bond in the data's order
+    st = remap(GraphState(x=x, e=e, mask=torch.ones(1, 3, dtype=torch.bool)), a)
+    assert st.x[0].argmax(-1).tolist() == [2, 3, 0]  # O, S, C in the base's channels
+    assert a.schema.edge_categories[int(st.e[0, 0, 2].argmax())] == "DOUBLE"
+    with pytest.raises(ConfigError, match="graph model cannot fine-tune on molecules"):
+        align(Schema.plain_graph(9), data)
+
+
+def test_finetune_grows_the_bundled_model_for_new_atoms_and_records_lineage(data):
+    base = GraphDiffusionPipeline.from_pretrained("qm9-defog")
+    assert "S" not in base.schema.node_categories
+    ft = base.finetune(str(data / "new.smi"), out=data / "full", root=data / "root", max_steps=6, progress=False,
+                       overrides={"train": {"batch_size": 16}})
+    cats = ft.schema.node_categories
+    assert cats[:len(base.schema.node_categories)] == base.schema.node_categories
+    assert {"S", "Cl", "Br"} <= set(cats)
+    rec = ft.config.finetune.lineage[-1]
+    assert rec["base"] == "qm9-defog" and rec["steps"] == 6 and len(rec["base_sha256"]) == 64
+    assert set(rec["new_node_categories"]) == {"S", "Cl", "Br"} and rec["method"] == "full"
+    counts = torch.tensor(ft.schema.node_count_hist)
+    assert counts.sum() > 0 and ft.schema.node_marginals[cats.index("S")] > 0  # taken from the new data
+    loaded = GraphDiffusionPipeline.from_pretrained(data / "full")  # <out>/model
+    assert loaded.schema.node_categories == cats and loaded.trained_steps == 6
+    a = loaded.sample(6, seed=3, output="smiles", progress=False)
+    assert a == ft.sample(6, seed=3, output="smiles", progress=False)
+    cfg = json.loads((data / "full" / "model" / "config.json").read_text())
+    assert cfg["finetune"]["lineage"][-1]["data"] == ft.config.dataset
+
+
+def test_lora_trains_adapters_only_and_merges(data):
+    base = GraphDiffusionPipeline.from_pretrained("qm9-defog")
+    total = sum(p.numel() for p in base.denoiser.parameters())
+    ft = base.finetune(str(data / "new.smi"), out=data / "lora", root=data / "root", max_steps=4, lora=2,
+                       progress=False, overrides={"train": {"batch_size": 16}})
+    rec = ft.config.finetune.lineage[-1]
+    assert rec["method"] == "LoRA rank 2 (peft)" and 0 < rec["trainable_parameters"] < rec["parameters"] / 5
+    assert type(ft.denoiser) is GraphTransformerDenoiser  # merged: plain names, plain module
+    assert sum(p.numel() for p in ft.denoiser.parameters()) > total  # grown for the new atoms, no adapters left
+    again = GraphDiffusionPipeline.from_pretrained(data / "lora")
+    assert again.sample(3, seed=1, output="smiles", progress=False) == ft.sample(3, seed=1, output="smiles",
+                                                                                  progress=False)
+
+
+def test_finetune_resume_and_one_line_errors(data, capsys):
+    out = data / "resume"
+    argv = ["finetune", "--from", "qm9-defog", "--dataset", str(data / "new.smi"), "--out", str(out), "--root",
+            str(data / "root"), "--quiet", "--set", "train.batch_size=16", "--set", "train.ckpt_every=2"]
+    assert main([*argv, "--max-steps", "2"]) == 0
+    assert "new node categories" in capsys.readouterr().out
+    assert main([*argv, "--max-steps", "4", "--resume"]) == 0
+    capsys.readouterr()
+    assert json.loads((out / "checkpoint" / "config.json").read_text())["step"] == 4
+    for extra, match in ((["--max-steps", "2", "--freeze", "no_such_layer"], "matches no parameter"),
+                         (["--max-steps", "2", "--preset", "gdss-qm9"], "is a gdss preset but the base model"),
+                         (["--max-steps", "2", "--set", "model.n_layers=2"], "may set train, finetune")):
+        assert main([*argv, *extra]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and match in err[0], err
+    empty = data / "empty.smi"
+    empty.write_text("C1CC\nnot a smiles\n")
+    assert main(["finetune", "--from", "qm9-defog", "--dataset", str(empty), "--out", str(data / "e"), "--root",
+                 str(data / "root"), "--max-steps", "1", "--quiet"]) == 2
+    assert capsys.readouterr().err.startswith("error: ")
