@@ -22,6 +22,18 @@ def _overrides(items) -> dict:
     return parse_overrides(items)
 
 
+def _record_command(out: Path, args) -> None:
+    """Append the command line to ``<out>/command.txt``: a run folder remembers how it was made (model cards read
+    it; a resumed run adds a line). Only rank 0 writes under torchrun."""
+    import shlex
+
+    if int(os.environ.get("RANK", "0")) != 0:
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "command.txt", "a", encoding="utf-8") as fh:
+        fh.write("graphdiff " + " ".join(shlex.quote(a) for a in args.argv) + "\n")
+
+
 def cmd_train(args) -> int:
     from .config import load_preset
     from .pipeline import GraphDiffusionPipeline
@@ -33,13 +45,7 @@ def cmd_train(args) -> int:
         over["dataset"] = args.dataset
     cfg = load_preset(args.preset, over)  # read and checked once, before any data work; everything reads it
     out = Path(args.out or f"runs/{cfg.name}")
-    if int(os.environ.get("RANK", "0")) == 0:  # the run folder remembers how it was made (model cards read it)
-        import shlex
-
-        out.mkdir(parents=True, exist_ok=True)
-        line = "graphdiff " + " ".join(shlex.quote(a) for a in args.argv)
-        with open(out / "command.txt", "a", encoding="utf-8") as fh:  # a resumed run adds a line
-            fh.write(line + "\n")
+    _record_command(out, args)
     pipe = GraphDiffusionPipeline.fit(args.dataset, preset=cfg, out=out, root=args.root,
                                       max_minutes=args.max_minutes, resume=args.resume, progress=not args.quiet)
     s = pipe.summary
@@ -69,6 +75,7 @@ def cmd_finetune(args) -> int:
         over = {"train": cfg.train.to_dict(), "finetune": cfg.finetune.to_dict()}
     over = merge(over, _overrides(args.set))
     out = Path(args.out)
+    _record_command(out, args)
     pipe = base.finetune(args.dataset, out=out, root=args.root, max_minutes=args.max_minutes,
                          max_steps=args.max_steps, overrides=over, freeze_pattern=args.freeze, lora=args.lora,
                          resume=args.resume, progress=not args.quiet, base_name=str(args.base))

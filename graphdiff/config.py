@@ -168,7 +168,7 @@ class FinetuneConfig:
     the lineage of a fine-tuned model.
 
     Attributes:
-        lr: peak learning rate of the fine-tune (``None``: a tenth of ``train.lr``).
+        lr: peak learning rate of the fine-tune (``None``: the base run's ``train.lr``).
         warmup_steps: linear warm-up of the fine-tune's fresh schedule.
         freeze: regular expression over parameter names; matching parameters are not trained.
         lora_rank: rank of LoRA adapters (through ``peft``) on the denoiser's linear layers; 0: full fine-tune.

@@ -10,7 +10,7 @@
    categories, a larger ``max_nodes`` and new condition columns so that, before any step, its outputs for the old
    categories on old-category inputs are the base model's (:mod:`graphdiff.nn.growth`). Networks without one
    accept only data that needs no growth.
-3. **Training**: a fresh AdamW and schedule (``finetune.lr``, default a tenth of ``train.lr``, and
+3. **Training**: a fresh AdamW and schedule (``finetune.lr``, default the base run's ``train.lr``, and
    ``finetune.warmup_steps``), EMA restarted from the base weights, ``finetune.freeze`` (a regular expression
    over parameter names) and ``finetune.lora_rank`` (LoRA adapters through ``peft`` on every linear layer of the
    denoiser, merged into the weights when training stops). ``resume=True`` continues an interrupted fine-tune.
@@ -239,7 +239,7 @@ def finetune(pipe, dataset, *, out, root=None, max_minutes: float | None = None,
     _grow(denoiser, a, kwargs, base_cfg.model)
 
     fresh = TrainConfig()  # the base run's machine settings (threads, device) are not this machine's
-    tcfg = merge(base_cfg.train.to_dict(), {"lr": ft.lr or base_cfg.train.lr / 10, "warmup_steps": ft.warmup_steps,
+    tcfg = merge(base_cfg.train.to_dict(), {"lr": ft.lr or base_cfg.train.lr, "warmup_steps": ft.warmup_steps,
                                             "max_minutes": None, "max_steps": None, "threads": fresh.threads,
                                             "device": fresh.device})
     tcfg = merge(tcfg, over.get("train") or {})
