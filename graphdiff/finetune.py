@@ -195,9 +195,6 @@ def count_parameters(module) -> tuple[int, int]:
 def _check_data(ds, split) -> None:
     if len(split) == 0:
         raise DataError(f"dataset {ds.name}: the training split is empty; nothing to fine-tune on")
-    invalid = getattr(ds, "invalid_rows", None)
-    if ds.schema.kind == "molecule" and len(ds) == 0:
-        raise DataError(f"dataset {ds.name}: no valid molecule (invalid rows: {invalid})")
 
 
 def finetune(pipe, dataset, *, out, root=None, max_minutes: float | None = None, max_steps: int | None = None,
@@ -260,8 +257,7 @@ def finetune(pipe, dataset, *, out, root=None, max_minutes: float | None = None,
         raise ConfigError("fine-tune: nothing left to train (every parameter frozen)")
 
     source = getattr(pipe, "source", None) or {}
-    record = {"base": base_name or source.get("model") or base_cfg.name, "base_steps": getattr(pipe, "trained_steps",
-                                                                                            None),
+    record = {"base": base_name or source.get("model") or base_cfg.name, "base_steps": pipe.trained_steps,
               "data": ds.name, "new_node_categories": list(a.new_nodes), "new_edge_categories": list(a.new_edges),
               "trainable_parameters": trainable, "parameters": total,
               "method": f"LoRA rank {ft.lora_rank} (peft)" if ft.lora_rank else "full" + (
