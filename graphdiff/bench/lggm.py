@@ -39,7 +39,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -82,7 +82,6 @@ class Protocol:
     sample_batch: int = 16
     bootstrap: int = 100
     seed: int = 0
-    settings: dict = field(default_factory=dict)
 
     KEYS = ("held_out", "train_graphs", "finetune_steps", "pretrain_steps", "sample_steps", "sample_batch", "seed")
 
@@ -117,6 +116,9 @@ class Protocol:
         if not ns:
             raise ConfigError("--set lggm.train_graphs: give at least one training-set size")
         pre_steps = positive(s.get("pretrain_steps"), "lggm.pretrain_steps", optional=True)
+        seed = s.get("seed", cls.seed)
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ConfigError(f"lggm.seed must be a non-negative integer, got {seed!r}")
         if minutes is None:  # a step-capped pre-training (tests, quick checks) has no clock budget unless asked
             minutes = None if pre_steps is not None else default_minutes
         return cls(held_out=tuple(dict.fromkeys(names)), train_graphs=tuple(dict.fromkeys(ns)),
@@ -125,11 +127,7 @@ class Protocol:
                    sample_steps=positive((steps or [s.get("sample_steps", default_steps)])[0], "sample steps"),
                    samples=samples, sample_batch=positive(s.get("sample_batch", cls.sample_batch),
                                                           "lggm.sample_batch"),
-                   bootstrap=bootstrap, seed=int(s.get("seed", cls.seed)), settings=s)
-
-    def methods(self) -> list[tuple[str, int]]:
-        """``(method, training graphs)`` in table order: zero-shot, then fine-tuned and scratch per ``n``."""
-        return [("zero-shot", 0)] + [(m, n) for n in self.train_graphs for m in ("fine-tuned", "scratch")]
+                   bootstrap=bootstrap, seed=seed)
 
 
 # ---- data ------------------------------------------------------------------------------------------------------

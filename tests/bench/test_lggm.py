@@ -157,6 +157,7 @@ def test_train_limit_caps_only_the_train_split(tmp_path):
     (["--set", "lggm.held_out=[plannar]"], r"lggm.held_out: unknown 'plannar'; did you mean 'planar'\?"),
     (["--set", "lggm.finetune_step=3"], r"unknown key 'finetune_step'; did you mean 'finetune_steps'\?"),
     (["--set", "lggm.train_graphs=[0]"], "lggm.train_graphs must be a positive integer, got 0"),
+    (["--set", "lggm.seed=abc"], "lggm.seed must be a non-negative integer, got .abc."),
     (["--set", "lggm.train_graphs=[99]"], "held-out domain tree has 12 train graphs, cannot fine-tune on 99"),
     (["--model", "somewhere"], "--model: the lggm suite pre-trains and fine-tunes its own models"),
     (["--only", "sbn"], r"--only 'sbn' is not a held-out domain of this run; did you mean 'sbm'\?"),
