@@ -197,6 +197,12 @@ def run_suite(name: str, *, out, minutes: float | None = None, samples: int | No
     import torch
 
     suite: Suite = get_suite(name)
+    if suite.kind == "lggm":  # leave-one-domain-out: pre-train, fine-tune, scratch per held-out domain
+        from .lggm import run_lggm
+
+        return run_lggm(suite, out=out, minutes=minutes, samples=samples, overrides=overrides, model=model,
+                        root=root, raw_from=raw_from, only=only, bootstrap=bootstrap, progress=progress,
+                        command=command, steps=steps)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     root = Path(root) if root is not None else out / "data"
@@ -266,6 +272,10 @@ def markdown(results: dict) -> str:
              f"{m['load_average'][0]} at the start, {results.get('load_average_at_end', ['?'])[0]} at the end; "
              f"started {results['started']}, {results.get('wall_minutes', '?')} min in all.", ""]
     rows = results["rows"]
+    if results["kind"] == "lggm":
+        from .lggm import markdown_lines
+
+        return "\n".join(lines + markdown_lines(results)) + "\n"
     if results["kind"] == "threads":
         lines += ["| entry | batch | torch threads | load | training steps/s (median) | all repeats | x 2 threads "
                   "same load | load average seen |", "|---|---:|---:|---|---:|---|---:|---|"]

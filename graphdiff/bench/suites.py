@@ -19,7 +19,7 @@ from ..config import merge
 CPU_MODELS = {"graph_transformer": {"n_layers": 4, "hidden_x": 64, "hidden_e": 32, "hidden_y": 32, "n_heads": 4,
                                     "ff_x": 128, "ff_e": 64, "ff_y": 64},
               "ppgn_transformer": {"n_layers": 3, "hidden": 64, "n_heads": 4}}
-CPU_BATCH = {"qm9": 256, "zinc250k": 64, "moses": 64, "planar": 16, "sbm": 8, "tree": 16}
+CPU_BATCH = {"qm9": 256, "zinc250k": 64, "moses": 64, "planar": 16, "sbm": 8, "tree": 16, "lggm": 16}
 
 # tiny networks of the smoke suite: every process trains for seconds
 TINY_MODELS = {
@@ -47,6 +47,8 @@ class Entry:
         minutes: default training budget of this entry.
         sample_batch: graphs per sampling batch (``None``: the pipeline's default; small batches of similar sizes
             pad less on mixed-size graphs).
+        held_out: the domain left out of pre-training (``lggm`` suites, :mod:`graphdiff.bench.lggm`); also the
+            entry's name there.
     """
 
     preset: str
@@ -59,9 +61,12 @@ class Entry:
     dataset: str | None = None
     minutes: float = 12.0
     sample_batch: int | None = None
+    held_out: str | None = None
 
     @property
     def name(self) -> str:
+        if self.held_out is not None:
+            return self.held_out
         return self.preset if self.dataset is None else f"{self.preset}@{self.dataset}"
 
 
@@ -73,7 +78,7 @@ class Suite:
     description: str
     entries: tuple[Entry, ...]
     expected_minutes: float
-    kind: str = "quality"  # or "speed"
+    kind: str = "quality"  # or "speed", "threads", "lggm"
     datasets: tuple[str, ...] = ()  # raw files to place with --raw-from
 
 
@@ -174,6 +179,21 @@ _add(Suite(
     (Entry("gdss-demo", overrides={"train": {"batch_size": 32}}),
      Entry("defog-qm9", cpu=_cpu("graph_transformer", "qm9"), overrides={"train": {"batch_size": 64}})),
     expected_minutes=6, kind="threads", datasets=("qm9",)))
+
+_add(Suite(
+    "lggm",
+    "LGGM leave-one-domain-out on the multi-domain corpus (generated families + the standard files): for each "
+    "held-out domain (planar, SBM, ENZYMES, ego-small) pre-train DiGress (small CPU network, conditioned on the "
+    "domain) on the other 14 domains for 8 min, then fine-tune it on 10 and on 50 train graphs of the held-out "
+    "domain for 300 steps against the same preset trained from scratch on the same graphs for 300 steps, and the "
+    "pre-trained model zero-shot; SPECTRE MMD^2 (degree, clustering, orbit, spectral) with bootstrap intervals and "
+    "V.U.N. where defined, 50 sampling steps, the test graphs' node counts",
+    tuple(Entry("digress-lggm", steps=(50,), protocol="spectre", cpu=_cpu("graph_transformer", "lggm"), minutes=8,
+                sample_batch=16, held_out=d) for d in ("planar", "sbm", "enzymes", "ego_small")),
+    # per held-out domain: 8 min pre-training, then 4 x 300 steps and 5 samplings (SBM about 90 min of it, ego-small
+    # a few): extrapolated from timed steps and samples on a loaded machine, see graphdiff.bench.lggm
+    expected_minutes=180, kind="lggm",
+    datasets=("community_small", "ego_small", "grid", "planar", "sbm", "enzymes", "qm9", "zinc250k")))
 
 _add(Suite(
     "smoke",

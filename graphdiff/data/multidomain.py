@@ -15,7 +15,10 @@ A family with a published benchmark file uses the file (so a held-out domain is 
 the others are generated. A domain whose raw file is absent (and cannot be downloaded) is skipped with one line on
 stderr; ``info["skipped"]`` records it. Graphs with more than ``max_nodes`` (200) nodes are dropped (only GDSS grids
 exceed it); ``per_domain`` keeps a domain's first ``k`` generated graphs, or ``k`` file graphs chosen by a
-permutation seeded with the domain's seed.
+permutation seeded with the domain's seed. ``train_limit`` keeps at most ``k`` graphs of each domain's train split
+(the first ``k`` of a permutation of its train graphs seeded with the domain's seed, so a smaller limit's graphs
+are among a larger one's) and leaves val and test whole: a few-shot fine-tuning set scored against the domain's
+full test split.
 
 Splits, per domain: a file with a published split keeps it (GDSS: test = first 20%, no val; SPECTRE 128/32/40);
 generated domains and molecular skeletons are split 80/10/10 by a permutation seeded with the domain's seed.
@@ -165,6 +168,7 @@ class LGGMCorpus(GraphDataset):
         condition_stats: ``{name: {"mean", "std"}}`` to normalise with instead of this corpus's train split (a
             fine-tuning set normalised like its pre-training corpus).
         max_nodes: graphs with more nodes are dropped; also the schema's ``max_nodes``.
+        train_limit: at most this many train graphs per domain (val and test untouched; see the module docstring).
     """
 
     name = "lggm"
@@ -172,7 +176,7 @@ class LGGMCorpus(GraphDataset):
     def __init__(self, root=None, split: str | None = None, *, download: bool = True, force_reload: bool = False,
                  domains: Sequence[str] | str | None = None, exclude: Sequence[str] | str | None = None,
                  per_domain: int | None = None, conditions: Sequence[str] | str = (),
-                 condition_stats: dict | None = None, max_nodes: int = MAX_NODES):
+                 condition_stats: dict | None = None, max_nodes: int = MAX_NODES, train_limit: int | None = None):
         include = _names(domains, "domains") or list(DOMAIN_NAMES)
         drop = set(_names(exclude, "exclude"))
         self.selected = [d for d in DOMAIN_NAMES if d in include and d not in drop]
@@ -186,6 +190,8 @@ class LGGMCorpus(GraphDataset):
 
         if per_domain is not None and not (integer(per_domain) and per_domain >= 1):
             raise DataError(f"lggm: per_domain must be a positive integer, got {per_domain!r}")
+        if train_limit is not None and not (integer(train_limit) and train_limit >= 1):
+            raise DataError(f"lggm: train_limit must be a positive integer, got {train_limit!r}")
         if not (integer(max_nodes) and max_nodes >= 2):
             raise DataError(f"lggm: max_nodes must be an integer >= 2, got {max_nodes!r}")
         if condition_stats is not None:
@@ -197,6 +203,8 @@ class LGGMCorpus(GraphDataset):
                                for c in conditions}
         self.options = {"domains": self.selected, "per_domain": None if per_domain is None else int(per_domain),
                         "conditions": conditions, "condition_stats": condition_stats, "max_nodes": int(max_nodes)}
+        if train_limit is not None:  # only when set: the caches of the other variants keep their names
+            self.options["train_limit"] = int(train_limit)
         super().__init__(root, split, download=download, force_reload=force_reload)
 
     # ---- cache ----------------------------------------------------------------------------------------------
@@ -272,6 +280,12 @@ class LGGMCorpus(GraphDataset):
         meta["dropped_over_max_nodes"] = len(sizes) - len(keep)
         if cap is not None and len(keep) > cap and d.source == "file":
             keep = np.sort(np.random.default_rng(d.seed).permutation(keep)[:cap])
+        limit = self.options.get("train_limit")
+        if limit is not None:
+            train = keep[np.asarray(split)[keep] == SPLITS["train"]]
+            chosen = np.random.default_rng(d.seed).permutation(train)[:limit]
+            keep = keep[~np.isin(keep, train) | np.isin(keep, chosen)]
+            meta["train_limit"] = {"kept": min(limit, len(train)), "of": len(train)}
         return [sizes[i] for i in keep], [edges[i] for i in keep], np.asarray(split)[keep], meta
 
     def process(self):

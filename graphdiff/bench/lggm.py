@@ -1,0 +1,471 @@
+"""``graphdiff bench run lggm``: the leave-one-domain-out protocol of LGGM (Wang et al., "Large Generative Graph
+Models", 2024) on the multi-domain corpus ``lggm`` (:mod:`graphdiff.data.multidomain`).
+
+For each held-out domain ``D`` (an entry of the suite, or ``--set lggm.held_out=[...]``):
+
+1. **Pre-train** the entry's preset (a DiGress graph transformer conditioned on the domain; the small CPU network
+   on a CPU) on the corpus without ``D`` (``exclude=[D]``) for the wall-clock budget (``--minutes``) or
+   ``lggm.pretrain_steps`` optimizer steps, whichever comes first.
+2. **Zero-shot**: sample from the pre-trained model with the condition ``domain=D`` (the one-hot column of ``D``
+   exists in every corpus, it was never seen with a graph).
+3. For each ``n`` in ``lggm.train_graphs`` (default 10 and 50): **fine-tune** the pre-trained model
+   (:func:`graphdiff.finetune.finetune`, the library's defaults: fresh AdamW at the pre-training ``lr``,
+   ``finetune.warmup_steps`` warm-up) on ``n`` train graphs of ``D`` for ``K = lggm.finetune_steps`` steps, and
+   train the same preset **from scratch** on the same ``n`` graphs for the same ``K`` steps, both with the same
+   batch: the pre-training batch, ``n``, or on a CPU the batch of ``D``'s own CPU rows
+   (:data:`graphdiff.bench.suites.CPU_BATCH`, SBM 8), whichever is smallest. The ``n`` graphs
+   are the corpus's ``train_limit=n`` selection (seeded, nested: the 10 are among the 50); the condition columns
+   are the pre-training corpus's (the one-hot over all domains, numeric statistics normalised with the
+   pre-training statistics), so nothing is grown.
+
+Every model samples as many graphs as ``D``'s test split (``--samples`` otherwise) with ``domain=D`` and **the
+node counts of ``D``'s test graphs** (the same sizes for every method, so the comparison is about structure, not
+about the size distribution; ``--samples`` cycles through them), ``lggm.sample_steps`` steps (``--steps``), seed
+0. Scores (:func:`score`): SPECTRE-protocol MMD^2 of degree, clustering, orbit and spectral statistics against
+``D``'s whole test split, each with a 95% bootstrap interval, and V.U.N. (novelty against ``D``'s whole train
+split) where ``D`` has a validity rule (:func:`graphdiff.metrics.vun.validity_for_dataset`: planar, sbm, tree,
+grid, lobster). The summary counts the (domain, n) pairs on which the fine-tuned model's mean MMD^2 (over the
+four statistics) is below the scratch model's; it is computed from the rows, never written by hand.
+
+Cost on 2 CPU cores (timed here at load average ~3.4, so an idle machine is roughly 3x faster): a training step of
+the small CPU network takes ~8 s on the corpus (batch 16), ~14 s on SBM (batch 8), ~4 s on ENZYMES (batch 16);
+sampling 16 SBM graphs for 5 steps ~19 s. At the defaults that is about 3 hours idle for the four domains, SBM
+about half of it. An 8-minute pre-training is only a few hundred steps on a CPU (fewer than ``K``): a longer
+``--minutes`` (or a GPU) gives the fine-tune a more trained base.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..checks import check_choice, check_keys
+from ..config import load_preset, merge
+from ..errors import ConfigError, DataError
+from .suites import CPU_BATCH
+
+DEFAULT_HELD_OUT = ("planar", "sbm", "enzymes", "ego_small")
+STATS = ("degree", "clustering", "orbit", "spectral")
+NODE_COUNTS = "the held-out domain's test-split node counts (the same sizes for every method)"
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """The settings of one run (``--set lggm.KEY=VALUE`` for the keys below; ``--minutes``, ``--samples``,
+    ``--steps`` and ``--bootstrap`` for the others).
+
+    Attributes:
+        held_out: the held-out domains (default: the suite's entries).
+        train_graphs: sizes of the few-shot training sets of the held-out domain.
+        finetune_steps: ``K``, optimizer steps of every fine-tune and every from-scratch run.
+        pretrain_minutes: wall-clock budget of each pre-training (``None``: steps only).
+        pretrain_steps: optimizer-step cap of each pre-training (``None``: minutes only).
+        sample_steps: sampling steps of every model.
+        samples: graphs sampled per model (``None``: the held-out test split's size).
+        sample_batch: graphs per sampling batch.
+        bootstrap: bootstrap resamples of each MMD interval.
+        seed: sampling seed (training seeds are the presets' ``train.seed``).
+    """
+
+    held_out: tuple[str, ...] = DEFAULT_HELD_OUT
+    train_graphs: tuple[int, ...] = (10, 50)
+    finetune_steps: int = 300
+    pretrain_minutes: float | None = 8.0
+    pretrain_steps: int | None = None
+    sample_steps: int = 50
+    samples: int | None = None
+    sample_batch: int = 16
+    bootstrap: int = 100
+    seed: int = 0
+
+    KEYS = ("held_out", "train_graphs", "finetune_steps", "pretrain_steps", "sample_steps", "sample_batch", "seed")
+
+    @classmethod
+    def from_run(cls, settings: dict | None, *, held_out, minutes, samples, steps, bootstrap,
+                 default_minutes: float | None = pretrain_minutes,
+                 default_steps: int = sample_steps) -> "Protocol":
+        """The protocol of ``lggm.*`` settings and the ``bench run`` options. ``default_minutes`` (the suite
+        entry's pre-training budget) applies unless ``--minutes`` or ``lggm.pretrain_steps`` is given;
+        ``default_steps`` (the entry's sampling steps) unless ``--steps`` or ``lggm.sample_steps`` is."""
+        from ..data.multidomain import DOMAIN_NAMES
+
+        s = dict(settings or {})
+        check_keys(s, cls.KEYS, "--set lggm")
+        names = s.get("held_out", held_out)
+        names = [names] if isinstance(names, str) else list(names)
+        if not names:
+            raise ConfigError("--set lggm.held_out: give at least one domain")
+        for d in names:
+            check_choice(d, DOMAIN_NAMES, "lggm.held_out", error=ConfigError)
+        ns = s.get("train_graphs", cls.train_graphs)
+        ns = [ns] if isinstance(ns, int) else list(ns)
+
+        def positive(v, what, optional=False):
+            if v is None and optional:
+                return None
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ConfigError(f"{what} must be a positive integer, got {v!r}")
+            return int(v)
+
+        ns = [positive(n, "lggm.train_graphs") for n in ns]
+        if not ns:
+            raise ConfigError("--set lggm.train_graphs: give at least one training-set size")
+        pre_steps = positive(s.get("pretrain_steps"), "lggm.pretrain_steps", optional=True)
+        seed = s.get("seed", cls.seed)
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ConfigError(f"lggm.seed must be a non-negative integer, got {seed!r}")
+        if minutes is None:  # a step-capped pre-training (tests, quick checks) has no clock budget unless asked
+            minutes = None if pre_steps is not None else default_minutes
+        return cls(held_out=tuple(dict.fromkeys(names)), train_graphs=tuple(dict.fromkeys(ns)),
+                   finetune_steps=positive(s.get("finetune_steps", cls.finetune_steps), "lggm.finetune_steps"),
+                   pretrain_minutes=minutes, pretrain_steps=pre_steps,
+                   sample_steps=positive((steps or [s.get("sample_steps", default_steps)])[0], "sample steps"),
+                   samples=samples, sample_batch=positive(s.get("sample_batch", cls.sample_batch),
+                                                          "lggm.sample_batch"),
+                   bootstrap=bootstrap, seed=seed)
+
+
+# ---- data ------------------------------------------------------------------------------------------------------
+def corpus_options(options: dict, held_out: str) -> dict:
+    """The pre-training corpus's dataset options: ``options`` with ``held_out`` added to ``exclude``."""
+    opts = dict(options)
+    exclude = opts.get("exclude") or []
+    exclude = [exclude] if isinstance(exclude, str) else list(exclude)
+    opts["exclude"] = sorted(set(exclude) | {held_out})
+    return opts
+
+
+def held_out_options(options: dict, held_out: str, condition_stats: dict | None, n: int | None = None) -> dict:
+    """Options of ``held_out``'s own set: its graphs only, the pre-training corpus's condition statistics (so the
+    condition columns mean the same), and ``train_limit=n`` for a few-shot training set."""
+    opts = {k: v for k, v in options.items() if k not in ("domains", "exclude")}
+    opts["domains"] = [held_out]
+    if opts.get("conditions"):
+        opts["condition_stats"] = opts.get("condition_stats") or condition_stats
+    if n is not None:
+        opts["train_limit"] = n
+    return opts
+
+
+def _counts(ds, split: str) -> dict[str, int]:
+    return {k: v for k, v in ds.split(split).domain_counts().items() if v}
+
+
+# ---- scoring ---------------------------------------------------------------------------------------------------
+def score(graphs, reference, train, domain: str, *, bootstrap: int, seed: int = 0) -> dict:
+    """SPECTRE-protocol MMD^2 (:data:`STATS`, bootstrap intervals) of ``graphs`` against ``reference`` and
+    V.U.N. against ``train`` with ``domain``'s validity rule (``None`` figures where it has none)."""
+    from ..metrics.mmd import graph_mmd
+    from ..metrics.vun import validity_for_dataset, vun
+
+    return {"kind": "graphs", "dataset": f"lggm/{domain}", "reference_split": "test",
+            "mmd": graph_mmd(graphs, reference, protocol="spectre", stats=STATS, bootstrap=bootstrap, seed=seed),
+            "vun": vun(list(graphs), train, validity_for_dataset(domain))}
+
+
+def mean_mmd(metrics: dict) -> float | None:
+    vals = [metrics.get(s) for s in STATS]
+    return None if any(v is None for v in vals) else float(np.mean(vals))
+
+
+# ---- one held-out domain ---------------------------------------------------------------------------------------
+def _sample(pipe, domain: str, sizes: list[int], proto: Protocol, progress: bool):
+    from .runner import _calls_per_graph
+
+    cond: dict = {"domain": domain}
+    if "n_nodes" in ((pipe.schema.extra or {}).get("conditions") or {}).get("numeric", {}):
+        cond["n_nodes"] = sizes
+    if hasattr(pipe.process, "reset_stats"):
+        pipe.process.reset_stats()
+    t = time.perf_counter()
+    graphs = pipe.sample(len(sizes), steps=proto.sample_steps, seed=proto.seed, n_nodes=sizes, cond=cond,
+                         output="networkx", batch_size=proto.sample_batch, progress=progress)
+    sec = time.perf_counter() - t
+    return graphs, {"steps": proto.sample_steps, "samples": len(sizes), "sample_seconds": round(sec, 1),
+                    "graphs_per_second": round(len(sizes) / sec, 2),
+                    "network_calls_per_graph": _calls_per_graph(pipe, proto.sample_steps),
+                    "cond": {k: v for k, v in cond.items() if k == "domain"}, "node_counts": NODE_COUNTS}
+
+
+def _check_domain_data(ds, domain: str, n: int | None, where: str) -> None:
+    counts = _counts(ds, "train")
+    want = {domain: n} if n is not None else None
+    if want is not None and counts != want:
+        raise DataError(f"lggm: the {where} set has train graphs {counts}, expected {want}")
+
+
+def run_domain(entry, domain: str, proto: Protocol, *, overrides: dict, root: Path, out: Path, progress: bool,
+               cuda: bool):
+    """The rows of held-out ``domain``: zero-shot, then fine-tuned and scratch per ``n`` (see the module
+    docstring). A generator, so that the caller writes the results after every row."""
+    from ..data import load_dataset
+    from ..pipeline import GraphDiffusionPipeline
+    from .references import metrics_from_result
+
+    base = load_preset(entry.preset, overrides)
+    if base.dataset != "lggm":
+        raise ConfigError(f"bench lggm: preset {entry.preset} trains on {base.dataset!r}; the protocol needs the "
+                          "multi-domain corpus (dataset lggm)")
+    options = dict(base.dataset_options)
+    run = out / "runs" / domain
+    # every set first: a held-out domain without its raw file fails before any training
+    pre_opts = corpus_options(options, domain)
+    pre_ds = load_dataset("lggm", root=root, **pre_opts)
+    stats = ((pre_ds.schema.extra or {}).get("conditions") or {}).get("numeric") or None
+    eval_opts = held_out_options(options, domain, stats)
+    eval_ds = load_dataset("lggm", root=root, **eval_opts)
+    if domain in pre_ds.domains or eval_ds.domains != [domain]:
+        raise DataError(f"lggm: held-out domain {domain} leaked into pre-training or is missing from its own set")
+    n_train, test = len(eval_ds.split("train")), eval_ds.split("test")
+    if len(test) == 0:
+        raise DataError(f"lggm: held-out domain {domain} has no test graphs to score against")
+    for n in proto.train_graphs:
+        if n > n_train:
+            raise ConfigError(f"lggm.train_graphs: held-out domain {domain} has {n_train} train graphs, cannot "
+                              f"fine-tune on {n}")
+    reference, train_graphs = test.to_networkx(), eval_ds.split("train").to_networkx()
+    sizes = [int(v) for v in np.resize(test.num_nodes(), proto.samples or len(test))]
+
+    print(f"== lggm: held out {domain}: pre-training on {len(pre_ds.domains)} domains ({len(pre_ds)} graphs)",
+          flush=True)
+    pre_over = merge(overrides, {"dataset_options": pre_opts, "train": {"max_steps": proto.pretrain_steps}})
+    t = time.perf_counter()
+    pipe = GraphDiffusionPipeline.from_preset(load_preset(entry.preset, pre_over), pre_ds, root=root)
+    pipe.fit(pre_ds, out=run / "pretrain", max_minutes=proto.pretrain_minutes, progress=progress)
+    s = pipe.summary
+    pretrain = {"model": str(run / "pretrain"), "steps": s["steps"], "epochs": s["epochs"],
+                "minutes": proto.pretrain_minutes, "max_steps": proto.pretrain_steps, "stopped_by": s["stopped_by"],
+                "final_loss": s["loss"], "seconds": round(time.perf_counter() - t, 1),
+                "batch_size": pipe.config.train.batch_size, "lr": pipe.config.train.lr,
+                "dataset_options": pre_opts, "graphs": len(pre_ds), "train_domain_counts": _counts(pre_ds, "train"),
+                "skipped": sorted(pre_ds.info.get("skipped", {}))}
+    params = sum(p.numel() for p in pipe.denoiser.parameters())
+    del pipe
+    common = {"held_out": domain, "dataset": f"lggm/{domain}", "preset": entry.preset, "reference": None,
+              "protocol": "spectre", "overrides": overrides, "parameters": params, "cuda": cuda, "pretrain": pretrain,
+              "evaluation": {"test_graphs": len(test), "train_graphs": n_train, "dataset_options": eval_opts}}
+
+    def row(method: str, n: int, model, train: dict, model_dir: Path, data: dict | None = None, **extra) -> dict:
+        graphs, sampled = _sample(model, domain, sizes, proto, progress)
+        res = score(graphs, reference, train_graphs, domain, bootstrap=proto.bootstrap, seed=proto.seed)
+        metrics = metrics_from_result(res)
+        metrics["mean_mmd"] = mean_mmd(metrics)
+        label = method if method == "zero-shot" else f"{method} n={n}"
+        print(f"  {domain} {label}: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if v is not None),
+              flush=True)
+        return {"entry": f"{domain}/{label}", "method": method, "train_graphs": n, **common,
+                "process": model.process.name, "sampler": model.config.sample.sampler, "train": train,
+                "model": str(model_dir), "data": data, **extra, **sampled, "metrics": metrics, "result": res}
+
+    zero = GraphDiffusionPipeline.from_pretrained(run / "pretrain")
+    yield row("zero-shot", 0, zero, {"steps": 0, "minutes": None, "loaded_from": str(run / "pretrain"),
+                                     "batch_size": pretrain["batch_size"]}, run / "pretrain")
+    del zero
+    k = proto.finetune_steps
+    for n in proto.train_graphs:
+        # K steps exactly, whatever the set's size; batches of the pre-training size, the whole set, or on a CPU
+        # the batch of the domain's own CPU rows (SBM: 8), whichever is smallest
+        bs = min(pretrain["batch_size"], n, CPU_BATCH.get(domain, n) if not cuda else n)
+        budget = {"max_steps": k, "epochs": k + 1, "ckpt_every": 0, "batch_size": bs}
+        opts = held_out_options(options, domain, stats, n)
+        ds = load_dataset("lggm", root=root, **opts)
+        _check_domain_data(ds, domain, n, f"n={n} fine-tuning")
+        data = {"dataset_options": opts, "train_domain_counts": _counts(ds, "train")}
+
+        t = time.perf_counter()
+        base_pipe = GraphDiffusionPipeline.from_pretrained(run / "pretrain")
+        ft = base_pipe.finetune(ds, out=run / f"finetune-n{n}", max_steps=k, overrides={"train": budget},
+                                progress=progress)
+        sec = time.perf_counter() - t
+        tc = ft.config.train
+        yield row("fine-tuned", n, ft, {"steps": ft.summary["steps"], "minutes": round(sec / 60, 3),
+                                        "seconds": round(sec, 1), "batch_size": tc.batch_size, "lr": tc.lr,
+                                        "warmup_steps": tc.warmup_steps, "stopped_by": ft.summary["stopped_by"],
+                                        "final_loss": ft.summary["loss"],
+                                        "trainable_parameters": ft.summary["trainable_parameters"]},
+                  run / f"finetune-n{n}" / "model", data, lineage=ft.config.finetune.lineage[-1])
+        del base_pipe, ft
+
+        t = time.perf_counter()
+        sc = GraphDiffusionPipeline.from_preset(load_preset(entry.preset, merge(overrides, {"dataset_options": opts})),
+                                                ds, root=root)
+        sc.fit(ds, out=run / f"scratch-n{n}", progress=progress, train=budget)
+        sec = time.perf_counter() - t
+        tc = sc.config.train
+        yield row("scratch", n, sc, {"steps": sc.summary["steps"], "minutes": round(sec / 60, 3),
+                                     "seconds": round(sec, 1), "batch_size": tc.batch_size, "lr": tc.lr,
+                                     "warmup_steps": tc.warmup_steps, "stopped_by": sc.summary["stopped_by"],
+                                     "final_loss": sc.summary["loss"]}, Path(sc.checkpoint), data)
+        del sc
+
+
+# ---- the run ---------------------------------------------------------------------------------------------------
+def run_lggm(suite, *, out, minutes=None, samples=None, overrides=None, model=None, root=None, raw_from=None,
+             only=None, bootstrap: int = 100, progress: bool = False, command: str | None = None, steps=None) -> dict:
+    """Run the protocol for the suite's held-out domains; writes ``results.json`` / ``results.md`` after every
+    row (arguments as :func:`graphdiff.bench.runner.run_suite`; ``overrides["lggm"]`` holds :class:`Protocol`'s
+    keys, the rest applies to the preset)."""
+    import dataclasses
+
+    import torch
+
+    from ..checks import suggest
+    from .offline import link_raw
+    from .runner import _write, entry_overrides, machine
+
+    if model is not None:
+        raise ConfigError("--model: the lggm suite pre-trains and fine-tunes its own models; run it without --model")
+    user = dict(overrides or {})
+    settings = user.pop("lggm", None) or {}
+    entries = {e.held_out: e for e in suite.entries}
+    proto = Protocol.from_run(settings, held_out=list(entries), minutes=minutes, samples=samples, steps=steps,
+                              bootstrap=bootstrap, default_minutes=suite.entries[0].minutes,
+                              default_steps=(suite.entries[0].steps or (Protocol.sample_steps,))[0])
+    domains = list(proto.held_out)
+    for o in only or ():
+        if o not in domains:
+            raise ConfigError(f"--only {o!r} is not a held-out domain of this run{suggest(o, domains)}; held out: "
+                              f"{', '.join(domains)}")
+    domains = [d for d in domains if not only or d in only]
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    root = Path(root) if root is not None else out / "data"
+    linked = link_raw(root, suite.datasets, raw_from)
+    cuda = torch.cuda.is_available()
+    t_start = time.time()
+    results = {"suite": suite.name, "description": suite.description, "kind": suite.kind,
+               "command": command or "graphdiff " + " ".join(sys.argv[1:]),
+               "settings": {"held_out": domains, "train_graphs": list(proto.train_graphs),
+                            "finetune_steps": proto.finetune_steps, "pretrain_minutes": proto.pretrain_minutes,
+                            "pretrain_steps": proto.pretrain_steps, "sample_steps": proto.sample_steps,
+                            "samples": proto.samples, "sample_batch": proto.sample_batch, "bootstrap": bootstrap,
+                            "seed": proto.seed, "node_counts": NODE_COUNTS, "overrides": user,
+                            "raw_files_linked": len(linked)},
+               "started": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": machine(), "rows": []}
+    template = suite.entries[0]
+    for domain in domains:
+        entry = entries.get(domain) or dataclasses.replace(template, held_out=domain)
+        over = entry_overrides(entry, user, not cuda)
+        for r in run_domain(entry, domain, proto, overrides=over, root=root, out=out, progress=progress,
+                            cuda=cuda):
+            results["rows"].append(r)
+            results["summary"] = summarize(results["rows"])
+            _write(out, results)  # after every row: a stopped run keeps what it measured
+    results["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
+    results["wall_minutes"] = round((time.time() - t_start) / 60, 2)
+    results["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
+    results["summary"] = summarize(results["rows"])
+    _write(out, results)
+    return results
+
+
+# ---- the report ------------------------------------------------------------------------------------------------
+def _find(rows, domain, method, n):
+    return next((r for r in rows if r["held_out"] == domain and r["method"] == method and r["train_graphs"] == n),
+                None)
+
+
+def summarize(rows) -> dict:
+    """Fine-tuned against scratch on every (held-out domain, n) pair present in ``rows``: mean MMD^2, each
+    statistic (and whether the 95% bootstrap intervals are disjoint), V.U.N. where defined; with the summary
+    line of ``results.md``."""
+    pairs = []
+    for r in rows:
+        if r["method"] != "fine-tuned":
+            continue
+        sc = _find(rows, r["held_out"], "scratch", r["train_graphs"])
+        if sc is None:
+            continue
+        fm, sm = r["metrics"].get("mean_mmd"), sc["metrics"].get("mean_mmd")
+        stats = {}
+        for s in STATS:
+            a, b = r["result"]["mmd"]["stats"].get(s, {}), sc["result"]["mmd"]["stats"].get(s, {})
+            if a.get("mmd2") is None or b.get("mmd2") is None:
+                continue
+            stats[s] = {"lower": a["mmd2"] < b["mmd2"],
+                        "disjoint": a.get("ci_high") is not None and b.get("ci_low") is not None
+                        and a["ci_high"] < b["ci_low"]}
+        fv, sv = r["metrics"].get("vun"), sc["metrics"].get("vun")
+        pairs.append({"held_out": r["held_out"], "train_graphs": r["train_graphs"], "fine_tuned_mean_mmd": fm,
+                      "scratch_mean_mmd": sm, "fine_tuned_wins": fm is not None and (sm is None or fm < sm),
+                      "statistics": stats, "vun": None if fv is None or sv is None else {"fine_tuned": fv,
+                                                                                         "scratch": sv}})
+    wins = sum(p["fine_tuned_wins"] for p in pairs)
+    triples = [s for p in pairs for s in p["statistics"].values()]
+    lower = sum(s["lower"] for s in triples)
+    disjoint = sum(s["lower"] and s["disjoint"] for s in triples)
+    vuns = [p["vun"] for p in pairs if p["vun"] is not None]
+    vun_wins = sum(v["fine_tuned"] > v["scratch"] for v in vuns)
+    line = (f"Fine-tuned beats scratch on {wins} of {len(pairs)} (domain, n) pairs on mean MMD^2 "
+            f"({', '.join(STATS)}; lower is better). Per statistic: lower on {lower} of {len(triples)} (domain, n, "
+            f"statistic) triples, {disjoint} of them with disjoint 95% bootstrap intervals.")
+    if vuns:
+        line += f" V.U.N. (where validity is defined): higher on {vun_wins} of {len(vuns)} pairs."
+    return {"pairs": pairs, "wins": wins, "total": len(pairs), "statistic_lower": lower,
+            "statistic_total": len(triples), "statistic_disjoint": disjoint, "vun_wins": vun_wins,
+            "vun_total": len(vuns), "line": line}
+
+
+def _cell(r, s) -> str:
+    st = r["result"]["mmd"]["stats"].get(s) or {}
+    v = st.get("mmd2")
+    if v is None:
+        return "-"
+    ci = f" [{st['ci_low']:.3g}, {st['ci_high']:.3g}]" if st.get("ci_low") is not None else ""
+    return f"{v:.4g}{ci}"
+
+
+def _num(v, fmt=".3g") -> str:
+    return "-" if v is None else format(v, fmt)
+
+
+def markdown_lines(results: dict) -> list[str]:
+    """The body of ``results.md`` for an lggm run: the summary, one table per held-out domain, the settings."""
+    rows = results["rows"]
+    lines = ["**" + summarize(rows)["line"] + "**", ""]
+    for domain in dict.fromkeys(r["held_out"] for r in rows):
+        rs = [r for r in rows if r["held_out"] == domain]
+        pre, ev = rs[0]["pretrain"], rs[0]["evaluation"]
+        lines += [f"## Held out: {domain}", "",
+                  f"Pre-trained without {domain} on {len(pre['train_domain_counts'])} domains "
+                  f"({sum(pre['train_domain_counts'].values())} train graphs) for {pre['steps']} steps "
+                  f"({pre['seconds'] / 60:.3g} min, stopped by {pre['stopped_by']}, batch {pre['batch_size']}); "
+                  f"every model scored against the {ev['test_graphs']} test graphs of {domain} (novelty against its "
+                  f"{ev['train_graphs']} train graphs). MMD^2 with 95% bootstrap intervals.", "",
+                  f"| method | {domain} train graphs | steps on {domain} | " + " | ".join(STATS)
+                  + " | mean MMD^2 | V.U.N. | valid | unique | novel | samples | sample s |",
+                  "|---|---:|---:|" + "---|" * len(STATS) + "---:|---:|---:|---:|---:|---:|---:|"]
+        for r in rs:
+            m = r["metrics"]
+            label = r["method"] if r["method"] == "zero-shot" else f"{r['method']} n={r['train_graphs']}"
+            lines.append(f"| {label} | {r['train_graphs']} | {r['train']['steps']} | "
+                         + " | ".join(_cell(r, s) for s in STATS)
+                         + f" | {_num(m.get('mean_mmd'), '.4g')} | {_num(m.get('vun'))} | {_num(m.get('valid'))} | "
+                         f"{_num(m.get('unique'))} | {_num(m.get('novel'))} | {r['samples']} | {r['sample_seconds']} |")
+        lines.append("")
+    s = results["settings"]
+    ft = next((r["train"] for r in rows if r["method"] == "fine-tuned"), None)
+    sc = next((r["train"] for r in rows if r["method"] == "scratch"), None)
+    lines += ["## Settings", "",
+              f"- Fine-tuned and scratch: {s['finetune_steps']} optimizer steps each on the held-out domain's n "
+              f"train graphs (n = {', '.join(map(str, s['train_graphs']))}; the same graphs for both, seeded, the "
+              "smaller set inside the larger)"
+              + (f"; fine-tune lr {ft['lr']:g} with {ft['warmup_steps']} warm-up steps (the finetune defaults), "
+                 f"scratch lr {sc['lr']:g} with {sc['warmup_steps']} (the preset's)" if ft and sc else "") + ".",
+              "- Pre-training budget per held-out domain: "
+              + (f"{s['pretrain_minutes']:g} min" if s["pretrain_minutes"] is not None else "no clock limit")
+              + (f", at most {s['pretrain_steps']} steps" if s["pretrain_steps"] is not None else "") + ".",
+              f"- Sampling: {s['sample_steps']} steps, seed {s['seed']}, condition domain = the held-out domain, "
+              f"node counts: {s['node_counts']}.",
+              "- Zero-shot: the pre-trained model sampled with the held-out domain's condition, never trained on it.",
+              "- V.U.N. only where the domain has a validity rule (planar, sbm, tree, grid, lobster).", ""]
+    return lines
+
+
+__all__ = ["Protocol", "run_lggm", "run_domain", "score", "summarize", "markdown_lines", "corpus_options",
+           "held_out_options", "DEFAULT_HELD_OUT", "STATS"]

@@ -1,0 +1,172 @@
+"""`graphdiff bench run lggm`: the leave-one-domain-out protocol end to end on tiny generated domains (no shared
+files): every (held-out domain, method) row, lineage of the fine-tuned models, the few-shot and pre-training sets,
+the zero-shot condition, the summary line computed from the rows, one-line errors."""
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from graphdiff import GraphDiffusionPipeline
+from graphdiff.bench.lggm import STATS, summarize
+from graphdiff.cli import main
+from graphdiff.data import load_dataset
+from graphdiff.data.multidomain import DOMAIN_NAMES
+from graphdiff.errors import DataError
+
+HELD_OUT = ("tree", "lobster")
+NS = (4, 10)
+TINY = ["--set", "lggm.held_out=[tree,lobster]", "--set", "lggm.train_graphs=[4,10]", "--set",
+        "lggm.finetune_steps=3", "--set", "lggm.pretrain_steps=3", "--set", "lggm.sample_steps=2",
+        "--set", "dataset_options.per_domain=15", "--set", "dataset_options.download=false",
+        "--set", "dataset_options.domains=[tree,lobster,erdos_renyi]",
+        "--set", "model.n_layers=1", "--set", "model.hidden_x=16", "--set", "model.hidden_e=8", "--set",
+        "model.hidden_y=8", "--set", "model.n_heads=2", "--set", "model.ff_x=16", "--set", "model.ff_e=8",
+        "--set", "model.ff_y=8", "--set", "model.extra_features=[]", "--bootstrap", "10", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """One tiny run; every sample() call is recorded with the condition the denoiser actually received."""
+    out = tmp_path_factory.mktemp("lggm") / "out"
+    calls = []
+    original = GraphDiffusionPipeline.sample
+
+    def recording(self, n, **kw):
+        seen = []
+        hook = self.denoiser.register_forward_pre_hook(lambda mod, args: seen.append(args[2].detach().clone()))
+        try:
+            return original(self, n, **kw)
+        finally:
+            hook.remove()
+            calls.append({"folder": (self.source or {}).get("folder"), "n_nodes": list(kw.get("n_nodes") or []),
+                          "y": torch.cat(seen)})
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(GraphDiffusionPipeline, "sample", recording)
+        assert main(["bench", "run", "lggm", "--out", str(out), *TINY]) == 0
+    return out, json.loads((out / "results.json").read_text()), calls
+
+
+def test_a_row_for_every_held_out_domain_and_method(run):
+    _, res, _ = run
+    want = [(d, m, n) for d in HELD_OUT for m, n in [("zero-shot", 0)] + [(m, n) for n in NS
+                                                                         for m in ("fine-tuned", "scratch")]]
+    assert [(r["held_out"], r["method"], r["train_graphs"]) for r in res["rows"]] == want
+    for r in res["rows"]:
+        assert r["train"]["steps"] == (0 if r["method"] == "zero-shot" else 3)
+        assert r["pretrain"]["steps"] == 3 and r["steps"] == 2
+        assert r["samples"] == r["evaluation"]["test_graphs"] > 0
+        for s in STATS:
+            st = r["result"]["mmd"]["stats"][s]
+            assert st["ci_low"] <= st["ci_high"] and st["bootstrap"] == 10 and r["metrics"][s] == st["mmd2"]
+        assert r["metrics"]["mean_mmd"] == pytest.approx(np.mean([r["metrics"][s] for s in STATS]))
+        assert r["result"]["vun"]["validity"] == f"is_{r['held_out']}_graph" and r["metrics"]["vun"] is not None
+    assert res["kind"] == "lggm" and res["settings"]["finetune_steps"] == 3 and res["wall_minutes"] < 3
+
+
+def test_fine_tuned_models_name_the_pretrained_base_in_their_lineage(run):
+    _, res, _ = run
+    for r in res["rows"]:
+        cfg = json.loads((Path(r["model"]) / "config.json").read_text()) if r["method"] != "zero-shot" else None
+        if r["method"] == "fine-tuned":
+            record = cfg["finetune"]["lineage"][-1]
+            assert record["base"] == r["pretrain"]["model"] and record["steps"] == 3
+            assert record["base_sha256"] and r["lineage"] == record
+        elif r["method"] == "scratch":
+            assert not (cfg.get("finetune") or {}).get("lineage")
+
+
+def test_few_shot_sets_hold_exactly_n_graphs_of_the_held_out_domain_and_pretraining_none(run):
+    out, res, _ = run
+    root = out / "data"
+    for d in HELD_OUT:
+        rows = {(r["method"], r["train_graphs"]): r for r in res["rows"] if r["held_out"] == d}
+        pre = load_dataset("lggm", root=root, **rows["zero-shot", 0]["pretrain"]["dataset_options"])
+        assert d not in pre.domains and pre.domains and len(pre) > 0
+        for split in ("train", "val", "test"):
+            assert d not in pre.split(split).domain_counts()
+        full = load_dataset("lggm", root=root, **rows["zero-shot", 0]["evaluation"]["dataset_options"])
+        train_sets = {}
+        for n in NS:
+            assert rows["fine-tuned", n]["data"] == rows["scratch", n]["data"]
+            few = load_dataset("lggm", root=root, **rows["fine-tuned", n]["data"]["dataset_options"])
+            assert few.split("train").domain_counts() == {d: n} and len(few.split("train")) == n
+            assert few.split("test").num_nodes().tolist() == full.split("test").num_nodes().tolist()
+            assert few.schema.graph_features == pre.schema.graph_features  # nothing to grow
+            train_sets[n] = {tuple(sorted(g.edges())) for g in few.split("train").to_networkx()}
+        assert train_sets[4] <= train_sets[10]  # the smaller set inside the larger
+
+
+def test_every_model_samples_with_the_held_out_condition_and_test_sizes(run):
+    out, res, calls = run
+    assert len(calls) == len(res["rows"])
+    for call, r in zip(calls, res["rows"]):
+        d = r["held_out"]
+        domain = call["y"][:, :len(DOMAIN_NAMES)]
+        assert domain.sum(1).eq(1).all() and domain.argmax(1).eq(DOMAIN_NAMES.index(d)).all()
+        test = load_dataset("lggm", root=out / "data", **r["evaluation"]["dataset_options"]).split("test")
+        assert call["n_nodes"] == test.num_nodes().tolist()
+        zero_shot = call["folder"] is not None and call["folder"].startswith(r["pretrain"]["model"])
+        assert zero_shot == (r["method"] == "zero-shot")
+
+
+def test_results_md_has_the_summary_line_computed_from_the_rows(run):
+    out, res, _ = run
+    md = (out / "results.md").read_text()
+    m = re.search(r"Fine-tuned beats scratch on (\d+) of (\d+) \(domain, n\) pairs on mean MMD\^2", md)
+    assert m
+    pairs = [(next(r for r in res["rows"] if r["held_out"] == d and r["method"] == "fine-tuned"
+                   and r["train_graphs"] == n), next(r for r in res["rows"] if r["held_out"] == d
+                                                     and r["method"] == "scratch" and r["train_graphs"] == n))
+             for d in HELD_OUT for n in NS]
+    wins = sum(ft["metrics"]["mean_mmd"] < sc["metrics"]["mean_mmd"] for ft, sc in pairs)
+    assert (int(m.group(1)), int(m.group(2))) == (wins, 4) and res["summary"]["wins"] == wins
+    assert "## Held out: tree" in md and "## Held out: lobster" in md and "| fine-tuned n=10 | 10 | 3 |" in md
+    # a row made to win flips the count
+    rows = json.loads(json.dumps(res["rows"]))
+    ft, sc = (next(r for r in rows if r["held_out"] == "tree" and r["method"] == m and r["train_graphs"] == 4)
+              for m in ("fine-tuned", "scratch"))
+    ft["metrics"]["mean_mmd"], sc["metrics"]["mean_mmd"] = 0.0, 1.0
+    assert summarize(rows)["wins"] == wins + (not pairs[0][0]["metrics"]["mean_mmd"] < pairs[0][1]["metrics"]
+                                              ["mean_mmd"])
+
+
+def test_list_shows_the_lggm_suite(capsys):
+    assert main(["bench", "list"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("lggm "))
+    assert "(lggm)" in line and "planar, sbm, enzymes, ego_small" in line
+
+
+def test_train_limit_caps_only_the_train_split(tmp_path):
+    kw = {"root": tmp_path, "download": False, "domains": ["tree"], "per_domain": 20}
+    full = load_dataset("lggm", **kw)
+    few = load_dataset("lggm", train_limit=5, **kw)
+    assert len(few.split("train")) == 5 and len(full.split("train")) == 16
+    for split in ("val", "test"):
+        assert few.split(split).num_nodes().tolist() == full.split(split).num_nodes().tolist()
+    assert few.info["domains"]["tree"]["train_limit"] == {"kept": 5, "of": 16}
+    with pytest.raises(DataError, match="train_limit must be a positive integer, got 0"):
+        load_dataset("lggm", train_limit=0, **kw)
+
+
+@pytest.mark.parametrize("extra,match", [
+    (["--set", "lggm.held_out=[plannar]"], r"lggm.held_out: unknown 'plannar'; did you mean 'planar'\?"),
+    (["--set", "lggm.finetune_step=3"], r"unknown key 'finetune_step'; did you mean 'finetune_steps'\?"),
+    (["--set", "lggm.train_graphs=[0]"], "lggm.train_graphs must be a positive integer, got 0"),
+    (["--set", "lggm.seed=abc"], "lggm.seed must be a non-negative integer, got .abc."),
+    (["--set", "lggm.train_graphs=[99]"], "held-out domain tree has 12 train graphs, cannot fine-tune on 99"),
+    (["--model", "somewhere"], "--model: the lggm suite pre-trains and fine-tunes its own models"),
+    (["--only", "sbn"], r"--only 'sbn' is not a held-out domain of this run; did you mean 'sbm'\?"),
+])
+def test_bad_input_is_one_line(extra, match, tmp_path, capsys):
+    base = ["bench", "run", "lggm", "--out", str(tmp_path / "o"), "--set", "dataset_options.download=false",
+            "--set", "dataset_options.per_domain=15", "--set", "dataset_options.domains=[tree,lobster]"]
+    if "--only" not in extra and "held_out" not in " ".join(extra):
+        base += ["--set", "lggm.held_out=[tree]"]
+    assert main(base + extra) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and re.search(match, err)
