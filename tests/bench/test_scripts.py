@@ -22,7 +22,8 @@ SCRIPTS = sorted(p for p in BENCH.glob("*.py") if not p.name.startswith("_"))
 REMOVED = {"gdss.py", "discrete.py", "blockar.py", "gdss_speed.py", "_offline.py", "_timing.py", "_speed.py"}
 # what lives in the package (graphdiff.bench.offline / timing / suites) and must not be defined again by a script
 PACKAGE_NAMES = {"RAW", "CPU_MODELS", "CPU_BATCH", "link_raw", "default_raw_from", "time_train_steps", "rss_mb"}
-PRESET_CALLS = ("timing_pipeline", "from_preset", "load_preset", "preset_overrides")
+# the last: a script that runs `graphdiff train --preset ...` builds from a preset too
+PRESET_CALLS = ("timing_pipeline", "from_preset", "load_preset", "preset_overrides", '"--preset"')
 
 
 def _help(script: Path) -> subprocess.CompletedProcess:
