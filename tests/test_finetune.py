@@ -143,3 +143,24 @@ def test_finetune_resume_and_one_line_errors(data, capsys):
     assert main(["finetune", "--from", "qm9-defog", "--dataset", str(empty), "--out", str(data / "e"), "--root",
                  str(data / "root"), "--max-steps", "1", "--quiet"]) == 2
     assert capsys.readouterr().err.startswith("error: ")
+
+
+def test_grown_ppgn_transformer_starts_from_the_base_predictions():
+    from graphdiff.nn.ppgn import PPGNTransformerDenoiser
+
+    torch.manual_seed(1)
+    kx, ke, extra = 3, 2, 2  # PARD's node input: categories, then time and start-flag channels
+    kw = dict(node_dim=kx + extra, node_out=kx, edge_dim=ke, max_nodes=11, n_layers=2, hidden=16, n_heads=2)
+    base, grown = PPGNTransformerDenoiser(**kw).eval(), PPGNTransformerDenoiser(**kw).eval()
+    grown.load_state_dict(base.state_dict())
+    grown.grow(node_new=1, edge_new=1, max_nodes=21)
+    st = _state(kx, ke, extra_x=extra)
+    st = GraphState(x=st.x + torch.cat([torch.zeros(3, 5, kx), torch.rand(3, 5, extra)], -1) * st.mask[..., None],
+                    e=st.e, mask=st.mask)
+    t = torch.full((3,), 0.7)
+    with torch.no_grad():
+        a = base(st, t)
+        x = torch.cat([st.x[..., :kx], torch.zeros(3, 5, 1), st.x[..., kx:]], -1)
+        b = grown(GraphState(x=x, e=torch.cat([st.e, torch.zeros(3, 5, 5, 1)], -1), mask=st.mask), t)
+    assert torch.allclose(b.x[..., :kx], a.x, atol=1e-5) and torch.allclose(b.e[..., :ke], a.e, atol=1e-5)
+    assert grown.max_nodes == 21 and b.x.shape[-1] == kx + 1
