@@ -263,10 +263,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_evaluate)
 
     from .cli_bench import add_bench_commands
+    from .cli_import import add_import_commands
     from .cli_model import add_model_commands
 
     add_model_commands(sub)
     add_bench_commands(sub)
+    add_import_commands(sub)
     return p
 
 
