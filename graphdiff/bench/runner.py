@@ -252,7 +252,8 @@ def run_suite(name: str, *, out, minutes: float | None = None, samples: int | No
                                     "process": pipe.process.name, "sampler": pipe.config.sample.sampler,
                                     "reference": entry.reference, "protocol": entry.protocol, "overrides": over,
                                     "parameters": params, "train": train, "cuda": not cpu,
-                                    **({"imported": pipe.config.source} if entry.imported else {}), **ev})
+                                    **({"imported": pipe.config.description or "imported"} if entry.imported else {}),
+                                    **ev})
         _write(out, results)  # after every entry: a stopped run keeps what it measured
     results["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
     results["wall_minutes"] = round((time.time() - t_start) / 60, 2)

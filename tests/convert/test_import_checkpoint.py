@@ -123,6 +123,7 @@ def test_a_gdss_qm9_checkpoint_gets_its_own_schema_and_the_papers_sampler(tmp_pa
     assert pipe.config.sample.knobs == {"eps": 1e-4, "predictor": "reverse", "snr": 0.2, "scale_eps": 0.7,
                                         "n_corrector": 1}
     assert pipe.config.sample.num_samples == 10_000 and pipe.config.sample.use_ema is False
+    assert "q.pth (QM9, sha256 " in pipe.config.description  # config.json says where the weights came from
     assert len(pipe.sample(2, steps=2, output="rdkit", progress=False)) == 2
 
 

@@ -254,13 +254,13 @@ def convert(path: Path, out: Path, *, dataset: str | None = None, root=None) -> 
     digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
     config = RunConfig.from_dict({
         "name": f"gdss-imported-{name}",
-        "description": f"the GDSS authors' checkpoint {Path(path).name} ({data_name}), imported; the paper's "
-                       "sampler settings",
+        "description": f"the GDSS authors' checkpoint {Path(path).name} ({data_name}, sha256 {digest}...), "
+                       "imported by graphdiff import-checkpoint; the paper's sampler settings",
         "dataset": ds.name, "process": process,
         "model": {"name": "gdss", "x_net": x_net, "adj_net": adj_net, "x_dim": x_dim, "max_nodes": max_nodes},
         "train": {"ema_decay": float(train_cfg.get("ema", 0.999))} if ema is not None else {},
         "sample": sample, "evaluate": {"protocol": "gdss", "reference": "test"},
-        "schema": schema.to_dict(), "source": f"gdss checkpoint {Path(path).name} (sha256 {digest}...)",
+        "schema": schema.to_dict(),
     }, where=src)
     save_checkpoint(out, config=config.to_dict(), model=denoiser, ema=ema)
     return {"format": "gdss", "dataset": data_name, "graphdiff_dataset": ds.name, "out": str(out),
