@@ -266,11 +266,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .cli_bench import add_bench_commands
     from .cli_hub import add_hub_commands
+    from .cli_import import add_import_commands
     from .cli_model import add_model_commands
 
     add_model_commands(sub)
     add_hub_commands(sub)
     add_bench_commands(sub)
+    add_import_commands(sub)
     return p
 
 

@@ -4,7 +4,7 @@ A preset is a YAML file under ``graphdiff/presets/`` (or any path) with the sect
 ``dataset_options``, ``process``, ``model``, ``train``, ``sample`` and ``evaluate``; it may start from another with
 ``extends: NAME`` and takes ``--set KEY=VALUE`` overrides on top. :func:`load_preset` reads, merges and checks it
 once; the trainer, validation sampling, ``sample``, ``save_pretrained`` and ``from_pretrained`` all read the
-resulting object, and ``config.json`` stores its :meth:`RunConfig.to_dict` once (``config_version`` 2).
+resulting object, and ``config.json`` stores its :meth:`RunConfig.to_dict` once (``config_version`` 3).
 
 Every key is checked here, with the one "did you mean" helper of :mod:`graphdiff.checks`. The sampling step count
 has one name everywhere: ``steps`` (``--steps`` on the command line, ``sample.steps`` in a preset, ``steps=`` in
@@ -29,7 +29,7 @@ from .train.config import TrainConfig
 PRESET_DIR = Path(__file__).parent / "presets"
 SECTIONS = ("description", "dataset", "dataset_options", "process", "model", "train", "sample", "evaluate",
             "finetune")
-CONFIG_VERSION = 2
+CONFIG_VERSION = 3
 # denoiser arguments a process fills in from the data (``process.denoiser_kwargs()``), never set in a preset
 INJECTED = ("x_dim", "max_nodes", "schema", "node_dim", "edge_dim", "cond_dim")
 # sampler arguments the pipeline passes itself, never set in a preset
@@ -235,7 +235,7 @@ class RunConfig:
 
     # ---- mapping-style reading (what config.json holds) ------------------------------------------------------
     def to_dict(self) -> dict:
-        """What ``config.json`` stores (``config_version`` 2)."""
+        """What ``config.json`` stores (``config_version`` 3)."""
         out = {"config_version": CONFIG_VERSION, "name": self.name, "description": self.description,
                "dataset": self.dataset, "dataset_options": copy.deepcopy(self.dataset_options),
                "process": copy.deepcopy(self.process), "model": copy.deepcopy(self.model),
@@ -296,23 +296,41 @@ class RunConfig:
 
 
 def _upgrade(d: dict) -> dict:
-    """A ``config.json`` written before ``config_version`` 2 (resolved process/model/schema/sample at the top, the
-    raw preset under ``"preset"``) in today's shape; checkpoint bookkeeping keys are dropped."""
+    """A ``config.json`` of an older ``config_version`` in today's shape; checkpoint bookkeeping keys are dropped.
+
+    Version 1 held the resolved process/model/schema/sample at the top and the raw preset under ``"preset"``.
+    Versions 1 and 2 predate the GDSS network variants: their GDSS attention networks are ``graphdiff-v1``
+    (:mod:`graphdiff.nn.gdss`), which a config of version 3 without ``variant`` would build as ``gdss``.
+    """
     d = {k: v for k, v in d.items() if k not in ("format", "graphdiff_version", "checkpoint_files", "step",
                                                   "epoch", "seconds")}
     version = d.pop("config_version", 1 if "preset" in d else CONFIG_VERSION)
     if version == CONFIG_VERSION:
         return d
-    if version != 1:
+    if version not in (1, 2):
         raise ConfigError(f"config_version {version!r} is newer than this graphdiff reads ({CONFIG_VERSION})")
-    preset = d.pop("preset", None) or {}
-    out = {"name": preset.get("name", ""), "description": preset.get("description", ""),
-           "dataset": d.get("dataset", preset.get("dataset")), "process": d["process"], "model": d["model"],
-           "train": preset.get("train", {}), "sample": d.get("sample", preset.get("sample", {})),
-           "evaluate": preset.get("evaluate", {}), "dataset_options": preset.get("dataset_options") or {}}
-    if "schema" in d:
-        out["schema"] = d["schema"]
-    return out
+    if version == 1:
+        preset = d.pop("preset", None) or {}
+        out = {"name": preset.get("name", ""), "description": preset.get("description", ""),
+               "dataset": d.get("dataset", preset.get("dataset")), "process": d["process"], "model": d["model"],
+               "train": preset.get("train", {}), "sample": d.get("sample", preset.get("sample", {})),
+               "evaluate": preset.get("evaluate", {}), "dataset_options": preset.get("dataset_options") or {}}
+        if "schema" in d:
+            out["schema"] = d["schema"]
+        d = out
+    return {**d, "model": _legacy_gdss_variant(d.get("model"))}
+
+
+def _legacy_gdss_variant(model):
+    """A GDSS model section of config version 1 or 2 with ``variant: graphdiff-v1`` on its attention networks."""
+    if not isinstance(model, dict) or model.get("name") != "gdss":
+        return model
+    model = copy.deepcopy(model)
+    for key in ("adj_net", "x_net"):
+        net = model.get(key) if key in model else {}
+        if isinstance(net, dict) and (key == "adj_net" or net.get("type") == "gmh"):
+            model[key] = {**net, "variant": net.get("variant", "graphdiff-v1")}
+    return model
 
 
 def _check_process(spec, where: str) -> dict:

@@ -122,3 +122,18 @@ def test_shards_concatenate_to_the_unsharded_run():
     for i in range(3):
         parts += _edges(pipe.sample(7, seed=3, steps=3, output="networkx", progress=False, shard=(i, 3)))
     assert parts == whole
+
+
+def test_configs_before_version_3_build_the_old_gdss_networks():
+    old = json.loads((LEGACY / "gdss" / "config.json").read_text())  # format 1, no variant
+    assert RunConfig.from_dict(old).model["adj_net"]["variant"] == "graphdiff-v1"
+    v2 = {**load_preset("gdss-demo").to_dict(), "config_version": 2}
+    v2["model"] = {**v2["model"], "x_net": {"type": "gmh", "nhid": 8}}
+    up = RunConfig.from_dict(v2).model
+    assert up["adj_net"]["variant"] == "graphdiff-v1" and up["x_net"]["variant"] == "graphdiff-v1"
+    new = load_preset("gdss-demo")  # presets (and version-3 configs) without the key: the GDSS networks
+    assert "variant" not in new.model["adj_net"]
+    assert RunConfig.from_dict(new.to_dict()).model == new.model
+    _, den = GraphDiffusionPipeline.build({**new.to_dict(), "schema": old["schema"], "process": old["process"],
+                                          "model": {**new.model, "x_dim": 10, "max_nodes": 20}})
+    assert den.adj_net.variant == "gdss"

@@ -27,7 +27,8 @@ __all__ = ["EVALUATOR_UNITS", "REFERENCES_PATH", "Published", "ReferenceRow", "f
 REFERENCES_PATH = Path(__file__).with_name("references.yaml")
 
 # Units of the figures our evaluator reports, by metric name (graphdiff.metrics.evaluate / molecules / vun / mmd).
-_FRACTIONS = ("validity", "validity_strict", "validity_relaxed", "validity_corrected", "uniqueness", "novelty",
+_FRACTIONS = ("validity", "validity_strict", "validity_relaxed", "validity_corrected", "validity_gdss_decoding",
+              "uniqueness", "novelty",
               "valid_unique_novel", "valid_connected", "filters", "snn", "frag", "scaf", "intdiv1", "intdiv2",
               "vun", "valid", "unique", "novel", "unique_novel", "atom_stable", "mol_stable", "mol_stable_corrected",
               "valid_unique")

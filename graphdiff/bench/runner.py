@@ -24,7 +24,8 @@ from .suites import Entry, Suite, get_suite
 
 GRAPH_METRICS = {"gdss": ("degree", "clustering", "orbit"),
                  "spectre": ("vun", "degree", "clustering", "orbit", "spectral")}
-MOLECULE_METRICS = ("validity_strict", "uniqueness", "novelty", "fcd", "nspdk", "snn", "frag", "scaf", "filters")
+MOLECULE_METRICS = ("validity_strict", "validity_gdss_decoding", "uniqueness", "novelty", "fcd", "nspdk", "snn",
+                    "frag", "scaf", "filters")
 
 
 def _git_commit() -> str | None:
@@ -74,6 +75,8 @@ def budget_text(row: dict) -> str:
         if (over.get("train") or {}).get(key):
             parts.append(f"train.{key}")
     where = "CPU" if not row.get("cuda") else "GPU"
+    if row.get("imported"):
+        return f"the authors' weights, imported ({where} sampling)"
     minutes = row["train"].get("minutes")
     head = f"{minutes:.3g} min {where}" if minutes is not None else f"loaded ({row['train'].get('steps')} steps)"
     return head + (f" ({', '.join(parts)})" if parts else "")
@@ -215,7 +218,7 @@ def run_suite(name: str, *, out, minutes: float | None = None, samples: int | No
 
                 raise ConfigError(f"--only {o!r} is not an entry of suite {name}{suggest(o, names)}; entries: "
                                   f"{', '.join(e.name for e in entries)}")
-        entries = [e for e in entries if e.name in only or e.preset in only]
+        entries = [e for e in entries if e.name in only or (e.preset in only and not e.imported)]
     linked = link_raw(root, suite.datasets, raw_from)
     cpu = not torch.cuda.is_available()
     started = machine()
@@ -227,6 +230,10 @@ def run_suite(name: str, *, out, minutes: float | None = None, samples: int | No
                             "only": list(only or []), "raw_files_linked": len(linked)},
                "started": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": started, "rows": []}
     for entry in entries:
+        if entry.imported and model is None:
+            print(f"== {suite.name}: {entry.name} skipped (the authors' weights: give the converted folder with "
+                  f"--model, see `graphdiff import-checkpoint`)", flush=True)
+            continue
         print(f"== {suite.name}: {entry.name}", flush=True)
         over = entry_overrides(entry, overrides, cpu)
         budget = minutes if minutes is not None else entry.minutes
@@ -250,7 +257,9 @@ def run_suite(name: str, *, out, minutes: float | None = None, samples: int | No
             results["rows"].append({"entry": entry.name, "preset": entry.preset, "dataset": ds.name,
                                     "process": pipe.process.name, "sampler": pipe.config.sample.sampler,
                                     "reference": entry.reference, "protocol": entry.protocol, "overrides": over,
-                                    "parameters": params, "train": train, "cuda": not cpu, **ev})
+                                    "parameters": params, "train": train, "cuda": not cpu,
+                                    **({"imported": pipe.config.description or "imported"} if entry.imported else {}),
+                                    **ev})
         _write(out, results)  # after every entry: a stopped run keeps what it measured
     results["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
     results["wall_minutes"] = round((time.time() - t_start) / 60, 2)
@@ -260,6 +269,8 @@ def run_suite(name: str, *, out, minutes: float | None = None, samples: int | No
 
 
 def _method(row: dict) -> str:
+    if row.get("imported"):
+        return f"graphdiff {row['entry']} (authors' weights), {row['steps']} steps"
     return f"graphdiff {row['preset']}, {row['steps']} steps"
 
 

@@ -49,6 +49,9 @@ class Entry:
             pad less on mixed-size graphs).
         held_out: the domain left out of pre-training (``lggm`` suites, :mod:`graphdiff.bench.lggm`); also the
             entry's name there.
+        imported: the authors' released weights, converted by ``graphdiff import-checkpoint``: scored only with
+            ``--model`` (the converted folder), skipped otherwise; ``preset`` names the architecture only.
+        label: the entry's name when not its preset's (``--only LABEL``, the run folder under ``--model``).
     """
 
     preset: str
@@ -62,11 +65,15 @@ class Entry:
     minutes: float = 12.0
     sample_batch: int | None = None
     held_out: str | None = None
+    imported: bool = False
+    label: str | None = None
 
     @property
     def name(self) -> str:
         if self.held_out is not None:
             return self.held_out
+        if self.label is not None:
+            return self.label
         return self.preset if self.dataset is None else f"{self.preset}@{self.dataset}"
 
 
@@ -129,6 +136,7 @@ _add(Suite(
 
 _QM9 = (
     Entry("gdss-qm9", steps=(1000,), reference="molecules/qm9"),
+    Entry("gdss-qm9", steps=(1000,), reference="molecules/qm9", imported=True, label="gdss-imported"),
     Entry("digress-qm9", steps=(50, 500), reference="molecules/qm9", cpu=_cpu("graph_transformer", "qm9")),
     Entry("defog-qm9", steps=(50, 500), reference="molecules/qm9", cpu=_cpu("graph_transformer", "qm9")),
     Entry("pard-qm9", steps=(25,), reference="molecules/qm9", cpu={**_cpu("ppgn_transformer", "qm9"),
@@ -137,7 +145,8 @@ _QM9 = (
 _add(Suite(
     "qm9",
     "The four process families on QM9 (implicit H, kekulized) at the same training budget: 1,000 molecules per "
-    "step count, strict validity, uniqueness, novelty, FCD, NSPDK against the test split, beside the papers",
+    "step count, strict validity, uniqueness, novelty, FCD, NSPDK against the test split, beside the papers; with "
+    "--model, the GDSS authors' checkpoint converted by `graphdiff import-checkpoint` (gdss-imported)",
     _QM9, expected_minutes=4 * 12 + 15, datasets=("qm9",)))
 
 _add(Suite(

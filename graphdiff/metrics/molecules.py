@@ -15,6 +15,10 @@ Validity (three named definitions, all always reported; :mod:`graphdiff.convert.
 ``valid_connected`` (with ``validity="strict"``): the fraction of samples that are strictly valid *and* one
 connected molecule (no ``.`` in the canonical SMILES).
 
+``validity_gdss_decoding``: the fraction valid under GDSS's own decoding (:mod:`graphdiff.metrics.gdss_decoding`:
++1 charge on over-valent N, O, S while bonds are added), the figure behind GDSS's "validity w/o correction". It
+needs the decoded graphs (RDKit molecules, ``to_mol(..., sanitize=False)``), so it is ``None`` for SMILES input.
+
 A strictly valid sample is valid under the other two. ``validity=`` of :func:`molecule_metrics` picks which
 molecule stands for a sample in every other metric: the whole molecule (``strict``, MOSES), the largest fragment
 (``relaxed``) or the repaired one (``corrected``, GDSS computes FCD/NSPDK on these).
@@ -194,6 +198,13 @@ def molecule_metrics(
         res["validity"] = len(valid) / n
         for j, name in enumerate(VALIDITY_DEFINITIONS):
             res[f"validity_{name}"] = sum(f[j] for f in flags) / n
+        if any(isinstance(x, str) for x in samples):
+            res["validity_gdss_decoding"] = None
+            undefined["validity_gdss_decoding"] = "needs the decoded graphs (RDKit molecules), not SMILES"
+        else:
+            from .gdss_decoding import gdss_decoding_validity
+
+            res["validity_gdss_decoding"] = gdss_decoding_validity(samples)
         # strictly valid AND one fragment: strict validity accepts "C.C.O" (three separate atoms), which a
         # generator that leaves nodes unconnected scores well on; this says how much of it is whole molecules
         if validity == "strict":
@@ -262,7 +273,8 @@ def molecule_metrics(
         "n_samples": len(samples),
         "validity_definition": validity,
         "validity_note": "strict = sanitizes as a whole (no correction); relaxed = largest fragment sanitizes; "
-                         "corrected = GDSS valence correction + largest fragment",
+                         "corrected = GDSS valence correction + largest fragment; gdss_decoding = GDSS's decoding "
+                         "(+1 charge on over-valent N, O, S as bonds are added), valence check only",
         "metrics": sorted(metrics | {"validity", "uniqueness"}),
         "canonical_smiles": f"RDKit MolToSmiles, isomeric={isomeric}",
         "uniqueness_denominator": "valid samples",

@@ -8,6 +8,19 @@ component: :class:`ScoreNetworkX` (dense GCN) or :class:`ScoreNetworkX_GMH` (gra
 
 All networks are permutation equivariant and never let padded slots influence real ones. As in the paper they are
 not conditioned on the diffusion time by default; ``time_cond=True`` adds a sinusoidal time embedding.
+
+Two variants of the attention networks exist (``variant=``):
+
+- ``"gdss"`` (default): parameter for parameter the authors' networks (github.com/harryjo97/GDSS), so that their
+  released checkpoints load (:mod:`graphdiff.convert.checkpoints`). Attention logits are scaled by
+  ``sqrt(value size)``; with ``conv="MLP"`` queries and keys are 2-layer tanh MLPs and values a GCN; a layer's node
+  output is a 2-layer ELU MLP over the concatenated per-channel values; its adjacency output is ``M + M^T``; the
+  final pair MLP of :class:`ScoreNetworkA` has 3 layers; :class:`ScoreNetworkX_GMH` reads ``num_linears`` and
+  applies tanh to each layer's (already tanh-ed) node output, as the authors' code does.
+- ``"graphdiff-v1"``: the networks of graphdiff before 0.2 (``sqrt(head size)`` scaling, linear queries/keys/
+  values, node output one linear map of the channel mean, adjacency output ``(M + M^T) / 2``, final MLP of
+  ``num_linears`` layers, ``num_linears = 2`` in :class:`ScoreNetworkX_GMH`). Checkpoints written before the
+  variant existed name no variant and load as this one (see :func:`graphdiff.config._upgrade`).
 """
 
 from __future__ import annotations
@@ -32,9 +45,11 @@ __all__ = [
     "ScoreNetworkA",
     "GDSSDenoiser",
     "adjacency_powers",
+    "VARIANTS",
 ]
 
 _CONVS = ("GCN", "MLP")
+VARIANTS = ("gdss", "graphdiff-v1")
 
 
 def adjacency_powers(adj: Tensor, c: int, mask: Tensor | None = None) -> Tensor:
@@ -62,6 +77,21 @@ def _check_conv(conv: str) -> str:
     return conv
 
 
+def _check_variant(variant: str) -> str:
+    if variant not in VARIANTS:
+        hint = suggest(variant, VARIANTS)
+        raise SchemaError(f"variant must be one of {', '.join(VARIANTS)}, got {variant!r}{hint}")
+    return variant
+
+
+def _torch_init(module: nn.Module) -> nn.Module:
+    """PyTorch's default ``nn.Linear`` initialisation (what the authors' GDSS MLPs start from)."""
+    for m in module.modules():
+        if isinstance(m, nn.Linear):
+            m.reset_parameters()
+    return module
+
+
 def _check_heads(name: str, dim: int, num_heads: int) -> None:
     if num_heads < 1 or dim % num_heads:
         raise SchemaError(f"{name}={dim} must be a positive multiple of num_heads={num_heads}")
@@ -87,9 +117,11 @@ def _time(t: Tensor | None, b: int, like: Tensor) -> Tensor:
 class GraphMultiHeadAttention(nn.Module):
     """GDSS's graph multi-head attention on one adjacency channel (the paper's ``Attention``).
 
-    ``Q``, ``K`` and ``V`` are a GCN (``conv="GCN"``) or a linear map (``conv="MLP"``) of ``x`` given ``adj``.
-    The attention map is ``tanh(Q_h K_h^T / sqrt(d_h))`` averaged over the heads, symmetrised as
-    ``(S + S^T) / 2`` and zeroed on pairs touching padded nodes.
+    ``Q`` and ``K`` are a GCN (``conv="GCN"``) or, with ``conv="MLP"``, a 2-layer tanh MLP (variant ``gdss``) or
+    a linear map (``graphdiff-v1``) of ``x``; ``V`` is a GCN (``graphdiff-v1`` with ``"MLP"``: a linear map). The
+    attention map is ``tanh(Q_h K_h^T / s)`` averaged over the heads, symmetrised as ``(S + S^T) / 2`` and zeroed
+    on pairs touching padded nodes; ``s = sqrt(out_dim)`` (``gdss``) or ``sqrt(attn_dim / num_heads)``
+    (``graphdiff-v1``).
 
     Args:
         in_dim: node feature size.
@@ -100,6 +132,7 @@ class GraphMultiHeadAttention(nn.Module):
         compute_value: build ``V`` (a layer whose node output is unused can skip it).
         compute_attention: build ``Q`` and ``K`` (a layer whose adjacency output is unused can skip them: as in
             GDSS, the attention map feeds only the new adjacency channels, never the values).
+        variant: ``"gdss"`` or ``"graphdiff-v1"`` (see the module docstring).
 
     Shapes:
         x: ``[B, N, in_dim]``.
@@ -110,24 +143,28 @@ class GraphMultiHeadAttention(nn.Module):
 
     def __init__(
         self, in_dim: int, attn_dim: int, out_dim: int, num_heads: int = 4, conv: str = "GCN",
-        compute_value: bool = True, compute_attention: bool = True,
+        compute_value: bool = True, compute_attention: bool = True, variant: str = "gdss",
     ):
         super().__init__()
         _check_heads("attention dim", attn_dim, num_heads)
         self.conv = _check_conv(conv)
+        self.variant = _check_variant(variant)
         self.num_heads, self.head_dim = num_heads, attn_dim // num_heads
+        self.scale = math.sqrt(out_dim if variant == "gdss" else self.head_dim)
 
-        def make(o: int) -> nn.Module:
-            if conv == "GCN":
+        def make(o: int, value: bool) -> nn.Module:
+            if conv == "GCN" or (value and variant == "gdss"):
                 return DenseGCNConv(in_dim, o)
+            if variant == "gdss":
+                return _torch_init(MLP(in_dim, 2 * o, o, num_layers=2, act="tanh"))
             lin = nn.Linear(in_dim, o)
             nn.init.xavier_uniform_(lin.weight)
             nn.init.zeros_(lin.bias)
             return lin
 
-        self.q = make(attn_dim) if compute_attention else None
-        self.k = make(attn_dim) if compute_attention else None
-        self.v = make(out_dim) if compute_value else None
+        self.q = make(attn_dim, False) if compute_attention else None
+        self.k = make(attn_dim, False) if compute_attention else None
+        self.v = make(out_dim, True) if compute_value else None
 
     def forward(self, x: Tensor, adj: Tensor, mask: Tensor) -> tuple[Tensor | None, Tensor | None]:
         b, n, _ = x.shape
@@ -135,14 +172,15 @@ class GraphMultiHeadAttention(nn.Module):
         if self.q is not None:
             q = self._conv(self.q, x, adj, mask).view(b, n, self.num_heads, self.head_dim)
             k = self._conv(self.k, x, adj, mask).view(b, n, self.num_heads, self.head_dim)
-            scores = torch.tanh(torch.einsum("bihd,bjhd->bhij", q, k) / math.sqrt(self.head_dim)).mean(1)
+            scores = torch.tanh(torch.einsum("bihd,bjhd->bhij", q, k) / self.scale).mean(1)
             scores = 0.5 * (scores + scores.transpose(-1, -2))
             scores = scores * pair_mask(mask, include_diagonal=True).to(scores.dtype)
         v = self._conv(self.v, x, adj, mask) if self.v is not None else None
         return v, scores
 
-    def _conv(self, layer: nn.Module, x: Tensor, adj: Tensor, mask: Tensor) -> Tensor:
-        if self.conv == "GCN":
+    @staticmethod
+    def _conv(layer: nn.Module, x: Tensor, adj: Tensor, mask: Tensor) -> Tensor:
+        if isinstance(layer, DenseGCNConv):
             return layer(x, adj, mask)
         return _node_mask(layer(x), mask)
 
@@ -150,8 +188,11 @@ class GraphMultiHeadAttention(nn.Module):
 class AttentionLayer(nn.Module):
     """One GDSS attention layer: graph multi-head attention on every input adjacency channel.
 
-    New node features are ``tanh(W mean_c V_c)``; new adjacency channels are an MLP (``num_linears`` layers,
-    ELU) over each pair's stacked attention maps concatenated with the input channels, symmetrised and masked.
+    New node features are ``tanh(MLP(concat_c V_c))`` (variant ``gdss``: 2 layers, ELU, hidden
+    ``2 max(c_in, c_out)``) or ``tanh(W mean_c V_c)`` (``graphdiff-v1``). New adjacency channels are an MLP
+    (``num_linears`` layers, ELU, hidden ``2 max(c_in, c_out)``) over each pair's stacked attention maps
+    concatenated with the input channels, symmetrised (``M + M^T``, ``graphdiff-v1``: ``(M + M^T) / 2``) and
+    masked.
 
     Args:
         in_dim: input node feature size.
@@ -160,10 +201,11 @@ class AttentionLayer(nn.Module):
         c_in: number of input adjacency channels.
         c_out: number of output adjacency channels.
         num_heads: attention heads.
-        conv: ``"GCN"`` or ``"MLP"`` for ``Q``, ``K``, ``V``.
+        conv: ``"GCN"`` or ``"MLP"`` for ``Q``, ``K`` (and ``V`` in ``graphdiff-v1``).
         num_linears: layers of the adjacency MLP.
         compute_x: produce node features (off for a last layer whose node output is unused).
         compute_adj: produce adjacency channels (off for a last layer whose adjacency output is unused).
+        variant: ``"gdss"`` or ``"graphdiff-v1"``.
 
     Shapes:
         x: ``[B, N, in_dim]``.
@@ -175,25 +217,33 @@ class AttentionLayer(nn.Module):
     def __init__(
         self, *, in_dim: int, attn_dim: int, out_dim: int, c_in: int, c_out: int, num_heads: int = 4,
         conv: str = "GCN", num_linears: int = 2, compute_x: bool = True, compute_adj: bool = True,
+        variant: str = "gdss",
     ):
         super().__init__()
-        _check_positive(c_in=c_in, num_linears=num_linears)
-        self.c_in, self.c_out = c_in, c_out
+        _check_positive(c_in=c_in, c_out=c_out, num_linears=num_linears)
+        self.c_in, self.c_out, self.variant = c_in, c_out, _check_variant(variant)
+        gdss = variant == "gdss"
+        hidden = 2 * max(c_in, c_out)
         self.attn = nn.ModuleList(
             GraphMultiHeadAttention(
-                in_dim, attn_dim, out_dim, num_heads, conv, compute_value=compute_x, compute_attention=compute_adj
+                in_dim, attn_dim, out_dim, num_heads, conv, compute_value=compute_x, compute_attention=compute_adj,
+                variant=variant,
             )
             for _ in range(c_in)
         )
         self.x_out = None
-        if compute_x:
+        if compute_x and gdss:
+            self.x_out = _torch_init(MLP(c_in * out_dim, hidden, out_dim, num_layers=2, act="elu"))
+        elif compute_x:
             self.x_out = nn.Linear(out_dim, out_dim)
             nn.init.xavier_uniform_(self.x_out.weight)
             nn.init.zeros_(self.x_out.bias)
         self.adj_mlp = None
         if compute_adj:
-            _check_positive(c_out=c_out)
-            self.adj_mlp = MLP(2 * c_in, 2 * max(c_in, c_out), c_out, num_linears, act="elu")
+            self.adj_mlp = MLP(2 * c_in, hidden, c_out, num_linears, act="elu")
+            if gdss:
+                _torch_init(self.adj_mlp)
+        self.adj_sym = 1.0 if gdss else 0.5
 
     def forward(self, x: Tensor, adj: Tensor, mask: Tensor) -> tuple[Tensor | None, Tensor | None]:
         values, maps = [], []
@@ -203,12 +253,13 @@ class AttentionLayer(nn.Module):
             maps.append(s)
         x_new = None
         if self.x_out is not None:
-            x_new = _node_mask(torch.tanh(self.x_out(torch.stack(values, 0).mean(0))), mask)
+            h = torch.cat(values, -1) if self.variant == "gdss" else torch.stack(values, 0).mean(0)
+            x_new = _node_mask(torch.tanh(self.x_out(h)), mask)
         adj_new = None
         if self.adj_mlp is not None:
             feats = torch.cat([torch.stack(maps, -1), adj.permute(0, 2, 3, 1)], dim=-1)
             a = self.adj_mlp(feats).permute(0, 3, 1, 2)
-            a = 0.5 * (a + a.transpose(-1, -2))
+            a = self.adj_sym * (a + a.transpose(-1, -2))
             adj_new = a * pair_mask(mask, include_diagonal=True).unsqueeze(1).to(a.dtype)
         return x_new, adj_new
 
@@ -272,7 +323,7 @@ class ScoreNetworkX(nn.Module):
 
 def _attention_stack(
     *, in_dim: int, nhid: int, adim: int, num_layers: int, c_init: int, c_hid: int, c_final: int, num_heads: int,
-    conv: str, num_linears: int, x_only_last: bool,
+    conv: str, num_linears: int, x_only_last: bool, variant: str,
 ) -> nn.ModuleList:
     """GDSS's layer plan: ``c_init -> c_hid -> ... -> c_final``; the first layer attends with ``nhid`` dims, the
     rest with ``adim``. The last layer skips whichever output the network does not use."""
@@ -283,6 +334,7 @@ def _attention_stack(
             in_dim=in_dim if first else nhid, attn_dim=nhid if first else adim, out_dim=nhid,
             c_in=c_init if first else c_hid, c_out=c_final if last else c_hid, num_heads=num_heads, conv=conv,
             num_linears=num_linears, compute_x=not last or x_only_last, compute_adj=not (last and x_only_last),
+            variant=variant,
         ))
     return nn.ModuleList(layers)
 
@@ -291,8 +343,9 @@ class ScoreNetworkX_GMH(nn.Module):
     """GDSS node-feature score network with graph multi-head attention over adjacency powers.
 
     The adjacency powers ``A^1..A^c_init`` feed ``depth`` attention layers (``c_init -> c_hid -> ...``); the
-    input and every layer's node output are concatenated and mapped to ``in_dim`` by a 3-layer ELU MLP. The last
-    layer's adjacency output is unused, so it is not computed (``c_final`` is accepted for GDSS configs).
+    input and every layer's node output (variant ``gdss``: passed through tanh once more, as the authors' code
+    does) are concatenated and mapped to ``in_dim`` by a 3-layer ELU MLP. The last layer's adjacency output is
+    unused, so it is not computed (``c_final`` is accepted for GDSS configs).
 
     Args:
         in_dim: node feature size (input and output).
@@ -300,11 +353,13 @@ class ScoreNetworkX_GMH(nn.Module):
         nhid: hidden node size (and the first layer's attention size).
         adim: attention size of the later layers.
         num_heads: attention heads (must divide ``nhid`` and ``adim``).
-        conv: ``"GCN"`` or ``"MLP"`` for queries, keys and values.
+        conv: ``"GCN"`` or ``"MLP"`` for queries and keys (and values in ``graphdiff-v1``).
         c_init: number of adjacency powers.
         c_hid: hidden adjacency channels.
         c_final: adjacency channels of the last layer (unused here).
+        num_linears: layers of the adjacency MLPs inside the attention layers (``graphdiff-v1``: 2 only).
         time_cond: condition on ``t`` (a time embedding added to each layer's input node features).
+        variant: ``"gdss"`` (the authors' network) or ``"graphdiff-v1"`` (see the module docstring).
 
     Shapes:
         x: ``[B, N, in_dim]``.
@@ -316,32 +371,41 @@ class ScoreNetworkX_GMH(nn.Module):
 
     def __init__(
         self, *, in_dim: int, depth: int = 2, nhid: int = 16, adim: int = 16, num_heads: int = 4,
-        conv: str = "GCN", c_init: int = 2, c_hid: int = 8, c_final: int = 4, time_cond: bool = False,
+        conv: str = "GCN", c_init: int = 2, c_hid: int = 8, c_final: int = 4, num_linears: int = 2,
+        time_cond: bool = False, variant: str = "gdss",
     ):
         super().__init__()
-        _check_positive(in_dim=in_dim, depth=depth, nhid=nhid, c_init=c_init, c_hid=c_hid, c_final=c_final)
+        _check_positive(in_dim=in_dim, depth=depth, nhid=nhid, c_init=c_init, c_hid=c_hid, c_final=c_final,
+                        num_linears=num_linears)
         _check_heads("nhid", nhid, num_heads)
         if depth > 1:
             _check_heads("adim", adim, num_heads)
-        self.in_dim, self.c_init, self.time_cond = in_dim, c_init, time_cond
+        if _check_variant(variant) == "graphdiff-v1" and num_linears != 2:
+            raise SchemaError(f"num_linears={num_linears}: variant 'graphdiff-v1' of ScoreNetworkX_GMH has 2; use "
+                              "variant 'gdss'")
+        self.in_dim, self.c_init, self.time_cond, self.variant = in_dim, c_init, time_cond, variant
         self.layers = _attention_stack(
             in_dim=in_dim, nhid=nhid, adim=adim, num_layers=depth, c_init=c_init, c_hid=c_hid, c_final=c_final,
-            num_heads=num_heads, conv=_check_conv(conv), num_linears=2, x_only_last=True,
+            num_heads=num_heads, conv=_check_conv(conv), num_linears=num_linears, x_only_last=True, variant=variant,
         )
         fdim = in_dim + depth * nhid
         self.final = MLP(fdim, 2 * fdim, in_dim, num_layers=3, act="elu")
+        if variant == "gdss":
+            _torch_init(self.final)
         dims = [in_dim] + [nhid] * (depth - 1)
         self.time = _TimeShift(dims, tdim=max(nhid, 16)) if time_cond else None
 
     def forward(self, x: Tensor, adj: Tensor, mask: Tensor, t: Tensor | None = None) -> Tensor:
         mask = mask.bool()
-        xs, _ = _run_attention(self, x, adj, mask, t)
+        xs, _ = _run_attention(self, x, adj, mask, t, x_act=self.variant == "gdss")
         return _node_mask(self.final(torch.cat(xs, -1)), mask)
 
 
-def _run_attention(net, x: Tensor, adj: Tensor, mask: Tensor, t) -> tuple[list[Tensor], list[Tensor]]:
+def _run_attention(net, x: Tensor, adj: Tensor, mask: Tensor, t, x_act: bool = False
+                   ) -> tuple[list[Tensor], list[Tensor]]:
     """Run ``net.layers`` (attention layers) over the adjacency powers; node features and adjacency channels of
-    the input and of every layer, with ``net.time`` (if any) shifting each layer's input node features."""
+    the input and of every layer, with ``net.time`` (if any) shifting each layer's input node features and, with
+    ``x_act``, tanh applied to each layer's node output."""
     x = _node_mask(x, mask)
     adjc = adjacency_powers(adj, net.c_init, mask)
     shifts = net.time(_time(t, x.shape[0], x)) if net.time is not None else None
@@ -349,6 +413,8 @@ def _run_attention(net, x: Tensor, adj: Tensor, mask: Tensor, t) -> tuple[list[T
     for i, layer in enumerate(net.layers):
         h = _node_mask(x + shifts[i], mask) if shifts is not None else x
         x, adjc = layer(h, adjc, mask)
+        if x_act and x is not None:
+            x = torch.tanh(x)
         xs.append(x)
         adjs.append(adjc)
     return xs, adjs
@@ -360,21 +426,23 @@ class ScoreNetworkA(nn.Module):
     The powers ``A^1..A^c_init`` (masked) go through ``num_layers`` attention layers
     (``c_init -> c_hid -> ... -> c_hid -> c_final``), each producing new node features and adjacency channels.
     The adjacency channels of the input and of every layer (``c_init + c_hid (L-1) + c_final``) are mapped per
-    pair to one value by an ELU MLP with ``num_linears`` layers. The last layer's node output is unused, so it is
-    not computed.
+    pair to one value by an ELU MLP of 3 layers (variant ``graphdiff-v1``: ``num_linears`` layers). The last
+    layer's node output is unused, so it is not computed.
 
     Args:
         in_dim: node feature size.
         nhid: hidden node size (and the first layer's attention size).
         num_layers: number of attention layers.
-        num_linears: layers of each adjacency MLP (inside the attention layers and the final one).
+        num_linears: layers of the adjacency MLP inside each attention layer (``graphdiff-v1``: and of the final
+            one).
         c_init: number of adjacency powers.
         c_hid: hidden adjacency channels.
         c_final: adjacency channels of the last layer.
         adim: attention size of the later layers.
         num_heads: attention heads (must divide ``nhid`` and ``adim``).
-        conv: ``"GCN"`` or ``"MLP"`` for queries, keys and values.
+        conv: ``"GCN"`` or ``"MLP"`` for queries and keys (and values in ``graphdiff-v1``).
         time_cond: condition on ``t`` (a time embedding added to each layer's input node features).
+        variant: ``"gdss"`` (the authors' network) or ``"graphdiff-v1"`` (see the module docstring).
 
     Shapes:
         x: ``[B, N, in_dim]``.
@@ -387,7 +455,7 @@ class ScoreNetworkA(nn.Module):
     def __init__(
         self, *, in_dim: int, nhid: int = 16, num_layers: int = 3, num_linears: int = 2, c_init: int = 2,
         c_hid: int = 8, c_final: int = 4, adim: int = 16, num_heads: int = 4, conv: str = "GCN",
-        time_cond: bool = False,
+        time_cond: bool = False, variant: str = "gdss",
     ):
         super().__init__()
         _check_positive(
@@ -397,14 +465,16 @@ class ScoreNetworkA(nn.Module):
         _check_heads("nhid", nhid, num_heads)
         if num_layers > 1:
             _check_heads("adim", adim, num_heads)
-        self.in_dim, self.c_init, self.time_cond = in_dim, c_init, time_cond
+        self.in_dim, self.c_init, self.time_cond, self.variant = in_dim, c_init, time_cond, _check_variant(variant)
         self.layers = _attention_stack(
             in_dim=in_dim, nhid=nhid, adim=adim, num_layers=num_layers, c_init=c_init, c_hid=c_hid,
             c_final=c_final, num_heads=num_heads, conv=_check_conv(conv), num_linears=num_linears,
-            x_only_last=False,
+            x_only_last=False, variant=variant,
         )
         fdim = c_init + c_hid * (num_layers - 1) + c_final
-        self.final = MLP(fdim, 2 * fdim, 1, num_layers=num_linears, act="elu")
+        self.final = MLP(fdim, 2 * fdim, 1, num_layers=3 if variant == "gdss" else num_linears, act="elu")
+        if variant == "gdss":
+            _torch_init(self.final)
         dims = [in_dim] + [nhid] * (num_layers - 1)
         self.time = _TimeShift(dims, tdim=max(nhid, 16)) if time_cond else None
 
@@ -412,7 +482,7 @@ class ScoreNetworkA(nn.Module):
         mask = mask.bool()
         _, adjs = _run_attention(self, x, adj, mask, t)
         out = self.final(torch.cat(adjs, 1).permute(0, 2, 3, 1)).squeeze(-1)
-        out = 0.5 * (out + out.transpose(-1, -2))
+        out = 0.5 * (out + out.transpose(-1, -2))  # the inputs are symmetric: this only removes rounding
         return out * pair_mask(mask).to(out.dtype)
 
 
@@ -444,7 +514,8 @@ class GDSSDenoiser(nn.Module):
     Args:
         x_net: ``{"type": "gcn" | "gmh", **kwargs}`` for :class:`ScoreNetworkX` / :class:`ScoreNetworkX_GMH`
             (``type`` defaults to ``"gcn"``; ``in_dim`` is ``x_dim``).
-        adj_net: keyword arguments of :class:`ScoreNetworkA` (``in_dim`` is ``x_dim``).
+        adj_net: keyword arguments of :class:`ScoreNetworkA` (``in_dim`` is ``x_dim``). The attention networks
+            take ``variant`` (``"gdss"``, the default, or ``"graphdiff-v1"``).
         x_dim: number of continuous node feature channels.
         max_nodes: largest number of node slots a batch may have.
 

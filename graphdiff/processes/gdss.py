@@ -9,7 +9,9 @@ Encoding of a data batch (one-hot :class:`GraphState`) into the continuous pair:
     degree capped at ``max_feat_num - 1`` (``"degree"``, GDSS's ``init: deg`` for unlabelled graphs).
   * A: the edge category index as a number (0 = none; bond order 1, 2, 3 for kekulized molecules), times
     ``adj_scale``. Decoding rounds A / adj_scale to the nearest category (GDSS's quantisation: 0.5 threshold for
-    plain graphs, 0.5 / 1.5 / 2.5 for bond orders) and takes the argmax of X.
+    plain graphs, 0.5 / 1.5 / 2.5 for bond orders) and takes the argmax of X (``node_decoding="argmax"``), or, as
+    the authors' molecule sampler does (``"threshold"``), the first category whose value exceeds 0.5, dropping a
+    node whose values are all at most 0.5 (its slot becomes padding).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from .sde import SDE, _bc, build_sde
 from ..samplers.noise import SampleNoise, symmetric_randn
 
 NODE_FEATURES = ("auto", "types", "degree")
+NODE_DECODINGS = ("argmax", "threshold")
 
 
 class GDSSProcess:
@@ -38,6 +41,8 @@ class GDSSProcess:
         max_feat_num: width of the degree one-hot (``"degree"`` only); degrees at or above it share the last bin.
         adj_scale: factor from edge category index to the value of A.
         eps: smallest diffusion time drawn in training.
+        node_decoding: ``"argmax"`` or ``"threshold"`` (GDSS's molecule decoding: first category above 0.5, nodes
+            with none dropped); ``"types"`` features only.
 
     Shapes:
         continuous state: ``x [B, N, x_dim]``, ``e [B, N, N, 1]`` (A), ``mask [B, N]``.
@@ -47,7 +52,7 @@ class GDSSProcess:
 
     def __init__(self, schema: Schema, *, sde_x: dict | None = None, sde_adj: dict | None = None,
                  node_features: str = "auto", max_feat_num: int | None = None, adj_scale: float = 1.0,
-                 eps: float = 1e-5):
+                 eps: float = 1e-5, node_decoding: str = "argmax"):
         if node_features not in NODE_FEATURES:
             raise ConfigError(f"process.node_features: {node_features!r} is not one of {NODE_FEATURES}")
         if node_features == "auto":
@@ -63,6 +68,10 @@ class GDSSProcess:
             raise ConfigError(f"process.adj_scale must be > 0, got {adj_scale}")
         if not 0 < eps < 1:
             raise ConfigError(f"process.eps must be in (0, 1), got {eps}")
+        if node_decoding not in NODE_DECODINGS:
+            raise ConfigError(f"process.node_decoding: {node_decoding!r} is not one of {NODE_DECODINGS}")
+        if node_decoding == "threshold" and node_features == "degree":
+            raise ConfigError("process.node_decoding='threshold' needs node_features='types'")
         self.schema = schema
         self.sde_x: SDE = build_sde(sde_x or {"type": "VP", "beta_min": 0.1, "beta_max": 1.0}, "process.sde_x")
         self.sde_adj: SDE = build_sde(sde_adj or {"type": "VP", "beta_min": 0.1, "beta_max": 1.0},
@@ -71,6 +80,7 @@ class GDSSProcess:
         self.max_feat_num = int(max_feat_num) if node_features == "degree" else None
         self.adj_scale = float(adj_scale)
         self.eps = float(eps)
+        self.node_decoding = node_decoding
 
     # ---- configuration -------------------------------------------------------------------------------
     @property
@@ -88,7 +98,7 @@ class GDSSProcess:
     def to_dict(self) -> dict:
         return {"name": self.name, "sde_x": self.sde_x.to_dict(), "sde_adj": self.sde_adj.to_dict(),
                 "node_features": self.node_features, "max_feat_num": self.max_feat_num,
-                "adj_scale": self.adj_scale, "eps": self.eps}
+                "adj_scale": self.adj_scale, "eps": self.eps, "node_decoding": self.node_decoding}
 
     @staticmethod
     def resolve(spec: dict, schema: Schema, dataset=None) -> dict:
@@ -121,16 +131,22 @@ class GDSSProcess:
         return GraphState(x=x, e=a.unsqueeze(-1), mask=mask, schema=self.schema)
 
     def decode(self, state: GraphState) -> GraphState:
-        """Continuous (X, A) -> one-hot data state: round A to the nearest category, argmax X."""
+        """Continuous (X, A) -> one-hot data state: round A to the nearest category; argmax X, or with
+        ``node_decoding="threshold"`` the first category above 0.5 (nodes with none become padding)."""
         ke = self.schema.num_edge_types
         a = state.e[..., 0] / self.adj_scale
         a = (a + a.transpose(1, 2)) / 2
         et = torch.round(a).clamp(0, ke - 1).long()
+        mask = state.mask
         if self.node_features == "degree":
             nt = torch.zeros(state.mask.shape, dtype=torch.long, device=state.device)
+        elif self.node_decoding == "threshold":
+            above = state.x > 0.5
+            nt = above.to(torch.int8).argmax(-1)  # the first category above 0.5
+            mask = mask & above.any(-1)
         else:
             nt = state.x.argmax(-1)
-        return GraphState.from_types(nt, et, state.mask, self.schema)
+        return GraphState.from_types(nt, et, mask, self.schema)
 
     # ---- noise --------------------------------------------------------------------------------------
     def draw(self, name: str, noise: SampleNoise, mask: Tensor) -> Tensor:

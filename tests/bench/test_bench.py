@@ -83,3 +83,16 @@ def test_bad_input_is_one_line(argv, match, capsys, tmp_path):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert match in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_an_imported_entry_needs_model_and_is_labelled_as_the_authors_weights(tmp_path, capsys):
+    from graphdiff.bench.runner import _method, budget_text, run_suite
+
+    entry = next(e for e in SUITES["qm9"].entries if e.imported)
+    assert entry.name == "gdss-imported" and entry.preset == "gdss-qm9"
+    res = run_suite("qm9", out=tmp_path, only=["gdss-imported"], root=tmp_path / "data", raw_from=tmp_path)
+    assert res["rows"] == [] and "skipped" in capsys.readouterr().out
+    row = {"entry": "gdss-imported", "preset": "gdss-qm9", "steps": 1000, "imported": "the GDSS authors' ...",
+           "train": {"steps": 0, "batch_size": 32}, "cuda": False}
+    assert _method(row) == "graphdiff gdss-imported (authors' weights), 1000 steps"
+    assert budget_text(row) == "the authors' weights, imported (CPU sampling)"

@@ -64,6 +64,11 @@ def nets(time_cond):
         "a": a_fn(ScoreNetworkA(in_dim=X_DIM, **SMALL_A, time_cond=time_cond).double()),
         "a_mlp": a_fn(ScoreNetworkA(in_dim=X_DIM, **SMALL_A, conv="MLP", time_cond=time_cond).double()),
         "a_one_layer": a_fn(ScoreNetworkA(in_dim=X_DIM, **{**SMALL_A, "num_layers": 1}, time_cond=time_cond).double()),
+        "a_v1": a_fn(ScoreNetworkA(in_dim=X_DIM, **SMALL_A, variant="graphdiff-v1", time_cond=time_cond).double()),
+        "a_v1_mlp": a_fn(ScoreNetworkA(in_dim=X_DIM, **SMALL_A, conv="MLP", variant="graphdiff-v1",
+                                       time_cond=time_cond).double()),
+        "x_gmh_v1": x_fn(ScoreNetworkX_GMH(in_dim=X_DIM, **SMALL_GMH, variant="graphdiff-v1",
+                                           time_cond=time_cond).double()),
         "denoiser": GDSSDenoiser(
             x_net={"type": "gmh", **SMALL_GMH, "time_cond": time_cond},
             adj_net={**SMALL_A, "time_cond": time_cond}, x_dim=X_DIM, max_nodes=7,
@@ -234,3 +239,24 @@ def test_layers():
     emb = timestep_embedding(torch.tensor([0.0, 0.5, 1.0]), 9)
     assert emb.shape == (3, 9) and torch.all(emb[:, -1] == 0)
     assert torch.allclose(emb[0, :4], torch.ones(4))
+
+
+def test_variants_have_their_own_layouts():
+    gdss = ScoreNetworkA(in_dim=X_DIM, **{**SMALL_A, "num_linears": 2})
+    v1 = ScoreNetworkA(in_dim=X_DIM, **{**SMALL_A, "num_linears": 2}, variant="graphdiff-v1")
+    assert len(gdss.final.linears) == 3 and len(v1.final.linears) == 2  # GDSS's final pair MLP always has 3 layers
+    c_in, nhid = SMALL_A["c_init"], SMALL_A["nhid"]
+    # GDSS: node output = 2-layer MLP over the concatenated channels; v1: one linear map of their mean
+    assert gdss.layers[0].x_out.linears[0].weight.shape == (nhid, c_in * nhid)
+    assert len(gdss.layers[0].x_out.linears) == 2 and v1.layers[0].x_out.weight.shape == (nhid, nhid)
+    mlp_conv = ScoreNetworkA(in_dim=X_DIM, **SMALL_A, conv="MLP")
+    att = mlp_conv.layers[0].attn[0]
+    assert len(att.q.linears) == 2 and isinstance(att.v, DenseGCNConv)  # tanh MLP queries, GCN values
+    assert att.scale == pytest.approx(SMALL_A["nhid"] ** 0.5)
+    assert v1.layers[0].attn[0].scale == pytest.approx((SMALL_A["nhid"] // SMALL_A["num_heads"]) ** 0.5)
+    gmh = ScoreNetworkX_GMH(in_dim=X_DIM, **SMALL_GMH, num_linears=3)
+    assert len(gmh.layers[0].adj_mlp.linears) == 3  # GDSS reads num_linears; v1 fixes it at 2
+    with pytest.raises(SchemaError, match="graphdiff-v1.*has 2"):
+        ScoreNetworkX_GMH(in_dim=X_DIM, **SMALL_GMH, num_linears=3, variant="graphdiff-v1")
+    with pytest.raises(SchemaError, match="did you mean 'gdss'"):
+        ScoreNetworkA(in_dim=X_DIM, variant="gdsss")

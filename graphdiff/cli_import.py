@@ -1,0 +1,36 @@
+"""``graphdiff import-checkpoint``: the papers' released checkpoints as graphdiff checkpoint folders.
+
+    graphdiff import-checkpoint --format gdss gdss_qm9.pth --out imported/gdss-qm9 [--dataset NAME] [--root DIR]
+    graphdiff import-checkpoint --format digress|defog model.ckpt --out DIR
+"""
+
+from __future__ import annotations
+
+
+def cmd_import_checkpoint(args) -> int:
+    from .convert.checkpoints import import_checkpoint
+
+    s = import_checkpoint(args.file, args.format, args.out, dataset=args.dataset, root=args.root)
+    knobs = {k: v for k, v in s["sample"].items() if k not in ("steps", "use_ema", "num_samples")}
+    print(f"imported {args.file} ({s['format']}, {s['dataset']}): {s['tensors']} tensors"
+          + (f", {len(s['dropped_unused'])} left out as unused by the authors' forward pass"
+             if s["dropped_unused"] else "") + (", with EMA weights" if s["ema"] else ""))
+    print(f"node categories: {', '.join(s['node_categories'])}; node counts from {s['graphdiff_dataset']} (train)")
+    print(f"sampler: {', '.join(f'{k}={v}' for k, v in knobs.items())}; {s['sample']['steps']} steps"
+          + ("; EMA weights" if s["sample"]["use_ema"] else ""))
+    print(f"checkpoint: {s['out']}  (graphdiff sample --model {s['out']} ...)")
+    return 0
+
+
+def add_import_commands(sub) -> None:
+    """Register ``import-checkpoint`` on the ``graphdiff`` subparsers."""
+    from .convert.checkpoints import FORMATS
+
+    q = sub.add_parser("import-checkpoint", help="convert a paper's released checkpoint into a graphdiff checkpoint")
+    q.add_argument("file", help="the authors' checkpoint (.pth for GDSS, .ckpt for DiGress/DeFoG)")
+    q.add_argument("--format", required=True, choices=FORMATS, help="which code wrote the file")
+    q.add_argument("--out", required=True, help="checkpoint folder to write")
+    q.add_argument("--dataset", default=None,
+                   help="our dataset whose train split gives the node-count histogram (default: the checkpoint's)")
+    q.add_argument("--root", default=None, help="dataset root (default $GRAPHDIFF_DATA or ~/.cache/graphdiff)")
+    q.set_defaults(func=cmd_import_checkpoint)
