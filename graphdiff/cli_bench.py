@@ -48,7 +48,13 @@ def cmd_bench_run(args) -> int:
     out = Path(args.out or f"bench/{suite.name}-{device}")
     raw_from = args.raw_from or os.environ.get("GRAPHDIFF_RAW")
     command = "graphdiff " + " ".join(shlex.quote(a) for a in getattr(args, "argv", sys.argv[1:]))
-    res = run_suite(suite.name, out=out, minutes=args.minutes, samples=args.samples,
+    if suite.kind == "lggm":  # leave-one-domain-out: its own loop (pre-train, fine-tune, scratch per domain)
+        from .bench.lggm import run_lggm
+
+        run = lambda name, **kw: run_lggm(suite, **kw)  # noqa: E731
+    else:
+        run = run_suite
+    res = run(suite.name, out=out, minutes=args.minutes, samples=args.samples,
                     overrides=parse_overrides(args.set), model=args.model, root=args.root, raw_from=raw_from,
                     only=args.only, bootstrap=args.bootstrap, progress=not args.quiet, command=command,
                     steps=args.steps)

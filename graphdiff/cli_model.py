@@ -23,13 +23,12 @@ def _overrides(items) -> dict:
 
 
 def _record_command(out: Path, args) -> None:
-    """Append the command line to ``<out>/command.txt``: a run folder remembers how it was made (model cards read
-    it; a resumed run adds a line). Only rank 0 writes under torchrun."""
+    """Append the command line to ``<out>/command.txt`` when the run folder exists: a run folder remembers how it
+    was made (model cards read it; a resumed run adds a line). Only rank 0 writes under torchrun."""
     import shlex
 
-    if int(os.environ.get("RANK", "0")) != 0:
+    if int(os.environ.get("RANK", "0")) != 0 or not out.is_dir():
         return
-    out.mkdir(parents=True, exist_ok=True)
     with open(out / "command.txt", "a", encoding="utf-8") as fh:
         fh.write("graphdiff " + " ".join(shlex.quote(a) for a in args.argv) + "\n")
 
@@ -45,9 +44,11 @@ def cmd_train(args) -> int:
         over["dataset"] = args.dataset
     cfg = load_preset(args.preset, over)  # read and checked once, before any data work; everything reads it
     out = Path(args.out or f"runs/{cfg.name}")
-    _record_command(out, args)
-    pipe = GraphDiffusionPipeline.fit(args.dataset, preset=cfg, out=out, root=args.root,
-                                      max_minutes=args.max_minutes, resume=args.resume, progress=not args.quiet)
+    try:
+        pipe = GraphDiffusionPipeline.fit(args.dataset, preset=cfg, out=out, root=args.root,
+                                          max_minutes=args.max_minutes, resume=args.resume, progress=not args.quiet)
+    finally:  # once training has made the run folder (bad input makes none), also when stopped
+        _record_command(out, args)
     s = pipe.summary
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 reports
         return 0
@@ -75,10 +76,12 @@ def cmd_finetune(args) -> int:
         over = {"train": cfg.train.to_dict(), "finetune": cfg.finetune.to_dict()}
     over = merge(over, _overrides(args.set))
     out = Path(args.out)
-    _record_command(out, args)
-    pipe = base.finetune(args.dataset, out=out, root=args.root, max_minutes=args.max_minutes,
-                         max_steps=args.max_steps, overrides=over, freeze_pattern=args.freeze, lora=args.lora,
-                         resume=args.resume, progress=not args.quiet, base_name=str(args.base))
+    try:
+        pipe = base.finetune(args.dataset, out=out, root=args.root, max_minutes=args.max_minutes,
+                             max_steps=args.max_steps, overrides=over, freeze_pattern=args.freeze, lora=args.lora,
+                             resume=args.resume, progress=not args.quiet, base_name=str(args.base))
+    finally:
+        _record_command(out, args)
     s = pipe.summary
     rec = pipe.config.finetune.lineage[-1]
     print(f"fine-tuned {args.base} on {rec['data']}: {s['steps']} steps ({s['stopped_by']}) in {s['seconds']:.0f} s, "

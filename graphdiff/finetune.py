@@ -205,7 +205,7 @@ def finetune(pipe, dataset, *, out, root=None, max_minutes: float | None = None,
     from .config import FinetuneConfig, RunConfig, merge
     from .data import load_dataset
     from .hub import model_sha256
-    from .pipeline import _train_schema
+    from .data.base import train_schema
     from .processes import build_process, process_class
     from .train import Trainer, TrainConfig
 
@@ -226,7 +226,7 @@ def finetune(pipe, dataset, *, out, root=None, max_minutes: float | None = None,
     ds = load_dataset(dataset, root=root) if isinstance(dataset, (str, Path)) else dataset
     train_split = ds.split("train")
     _check_data(ds, train_split)
-    a = align(pipe.schema, _train_schema(ds), where=f"fine-tune {base_name or 'model'} on {ds.name}")
+    a = align(pipe.schema, train_schema(ds), where=f"fine-tune {base_name or 'model'} on {ds.name}")
     aligned = AlignedSplit(train_split, a)
     name = base_cfg.process["name"]
     spec = process_class(name).resolve({k: v for k, v in base_cfg.process.items()}, a.schema, aligned)

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 import warnings
 from collections.abc import Mapping
@@ -31,13 +30,6 @@ class _fit_method:
         if obj is None:
             return lambda dataset=None, **kw: cls._fit_new(dataset, **kw)
         return lambda dataset=None, **kw: obj._fit_existing(dataset, **kw)
-
-
-def _train_schema(ds):
-    """The dataset's schema with the node-count histogram of its train split (what sampling draws sizes from)."""
-    train = ds.split("train")
-    hist = np.bincount(train.num_nodes(), minlength=ds.schema.max_nodes + 1)
-    return dataclasses.replace(ds.schema, node_count_hist=tuple(int(v) for v in hist))
 
 
 def shard_range(n: int, index: int, count: int) -> tuple[int, int]:
@@ -126,7 +118,9 @@ class GraphDiffusionPipeline:
             ds = dataset
         if len(ds.split("train")) == 0:
             raise TrainingError(f"dataset {ds.name} has an empty training split")
-        schema = _train_schema(ds)
+        from .data.base import train_schema
+
+        schema = train_schema(ds)
         proc = process_class(cfg.process["name"]).resolve(cfg.process, schema, ds.split("train"))
         process = build_process(proc, schema)
         config = cfg.with_data(schema, process.to_dict(), process.denoiser_kwargs()).replace(dataset=ds.name)

@@ -175,7 +175,7 @@ def mean_mmd(metrics: dict) -> float | None:
 
 # ---- one held-out domain ---------------------------------------------------------------------------------------
 def _sample(pipe, domain: str, sizes: list[int], proto: Protocol, progress: bool):
-    from .runner import _calls_per_graph
+    from .record import _calls_per_graph
 
     cond: dict = {"domain": domain}
     if "n_nodes" in ((pipe.schema.extra or {}).get("conditions") or {}).get("numeric", {}):
@@ -316,7 +316,7 @@ def run_lggm(suite, *, out, minutes=None, samples=None, overrides=None, model=No
 
     from ..checks import suggest
     from .offline import link_raw
-    from .runner import _write, entry_overrides, machine
+    from .record import entry_overrides, machine
 
     if model is not None:
         raise ConfigError("--model: the lggm suite pre-trains and fine-tunes its own models; run it without --model")
@@ -422,6 +422,12 @@ def _cell(r, s) -> str:
 
 def _num(v, fmt=".3g") -> str:
     return "-" if v is None else format(v, fmt)
+
+
+def _write(out, results: dict) -> None:
+    from .record import header_lines, write_results
+
+    write_results(out, results, "\n".join(header_lines(results) + markdown_lines(results)) + "\n")
 
 
 def markdown_lines(results: dict) -> list[str]:

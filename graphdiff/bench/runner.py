@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import json
 import os
-import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-from ..config import load_preset, merge
+from ..config import load_preset
 from ..errors import ConfigError
 from .offline import link_raw
+from .record import _calls_per_graph, entry_overrides, header_lines, machine, write_results
 from .references import format_table, metrics_from_result, reference_rows
 from .suites import Entry, Suite, get_suite
 
@@ -26,41 +25,6 @@ GRAPH_METRICS = {"gdss": ("degree", "clustering", "orbit"),
                  "spectre": ("vun", "degree", "clustering", "orbit", "spectral")}
 MOLECULE_METRICS = ("validity_strict", "validity_gdss_decoding", "uniqueness", "novelty", "fcd", "nspdk", "snn",
                     "frag", "scaf", "filters")
-
-
-def _git_commit() -> str | None:
-    here = Path(__file__).resolve().parent
-    try:
-        out = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
-        if out.returncode != 0:
-            return None
-        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-        return out.stdout.strip() + ("+uncommitted" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def machine() -> dict:
-    """Where a run happens: device, threads, cores, load, versions."""
-    import torch
-
-    from .._version import __version__
-
-    cuda = torch.cuda.is_available()
-    return {"device": torch.cuda.get_device_name(0) if cuda else f"CPU ({platform.processor() or platform.machine()})",
-            "cuda": cuda, "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
-            "load_average": [round(v, 2) for v in os.getloadavg()], "torch": torch.__version__,
-            "python": platform.python_version(), "graphdiff": __version__, "git_commit": _git_commit()}
-
-
-def entry_overrides(entry: Entry, user: dict | None, cpu: bool) -> dict:
-    """The overrides an entry trains with: its CPU network and batch (on a CPU), its own, then the user's."""
-    over = merge(entry.cpu, {}) if cpu else {}
-    over = merge(over, entry.overrides)
-    if entry.dataset:
-        over["dataset"] = entry.dataset
-    return merge(over, user or {})
 
 
 def budget_text(row: dict) -> str:
@@ -80,13 +44,6 @@ def budget_text(row: dict) -> str:
     minutes = row["train"].get("minutes")
     head = f"{minutes:.3g} min {where}" if minutes is not None else f"loaded ({row['train'].get('steps')} steps)"
     return head + (f" ({', '.join(parts)})" if parts else "")
-
-
-def _calls_per_graph(pipe, steps: int):
-    stats = getattr(pipe.process, "total_stats", None)
-    if stats and stats.get("graphs"):
-        return round(stats["network_calls"] / stats["graphs"], 1)
-    return 2 * steps if pipe.process.name == "gdss" and pipe.config.sample.sampler == "pc" else steps
 
 
 def _model_for(entry: Entry, model: Path | None, n_entries: int) -> Path | None:
@@ -200,12 +157,8 @@ def run_suite(name: str, *, out, minutes: float | None = None, samples: int | No
     import torch
 
     suite: Suite = get_suite(name)
-    if suite.kind == "lggm":  # leave-one-domain-out: pre-train, fine-tune, scratch per held-out domain
-        from .lggm import run_lggm
-
-        return run_lggm(suite, out=out, minutes=minutes, samples=samples, overrides=overrides, model=model,
-                        root=root, raw_from=raw_from, only=only, bootstrap=bootstrap, progress=progress,
-                        command=command, steps=steps)
+    if suite.kind == "lggm":
+        raise ConfigError("suite lggm runs through graphdiff.bench.lggm.run_lggm (graphdiff bench run lggm)")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     root = Path(root) if root is not None else out / "data"
@@ -275,18 +228,8 @@ def _method(row: dict) -> str:
 
 
 def markdown(results: dict) -> str:
-    m = results["machine"]
-    lines = [f"# graphdiff bench: {results['suite']}", "", results["description"], "",
-             f"`{results['command']}`", "",
-             f"graphdiff {m['graphdiff']} (commit {m['git_commit'] or 'unknown'}), torch {m['torch']}, "
-             f"{m['device']}, {m['torch_threads']} torch threads, {m['cpu_count']} cores, load average "
-             f"{m['load_average'][0]} at the start, {results.get('load_average_at_end', ['?'])[0]} at the end; "
-             f"started {results['started']}, {results.get('wall_minutes', '?')} min in all.", ""]
+    lines = header_lines(results)
     rows = results["rows"]
-    if results["kind"] == "lggm":
-        from .lggm import markdown_lines
-
-        return "\n".join(lines + markdown_lines(results)) + "\n"
     if results["kind"] == "threads":
         lines += ["| entry | batch | torch threads | load | training steps/s (median) | all repeats | x 2 threads "
                   "same load | load average seen |", "|---|---:|---:|---|---:|---|---:|---|"]
@@ -334,10 +277,7 @@ def markdown(results: dict) -> str:
 
 
 def _write(out: Path, results: dict) -> None:
-    tmp = out / "results.json.tmp"
-    tmp.write_text(json.dumps(results, indent=1, default=str))
-    tmp.replace(out / "results.json")
-    (out / "results.md").write_text(markdown(results))
+    write_results(out, results, markdown(results))
 
 
 def read_results(folder) -> dict:

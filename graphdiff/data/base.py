@@ -299,3 +299,12 @@ class GraphDataset(torch.utils.data.Dataset):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, split={self._split!r}, graphs={len(self)})"
+
+
+def train_schema(ds):
+    """The dataset's schema with the node-count histogram of its train split (what sampling draws sizes from)."""
+    import dataclasses
+
+    train = ds.split("train")
+    hist = np.bincount(train.num_nodes(), minlength=ds.schema.max_nodes + 1)
+    return dataclasses.replace(ds.schema, node_count_hist=tuple(int(v) for v in hist))

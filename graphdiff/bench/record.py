@@ -1,0 +1,78 @@
+"""What every benchmark run records: the machine, an entry's overrides, network calls per graph, the results files.
+
+Shared by the suite runner (:mod:`graphdiff.bench.runner`) and the protocols with their own loop
+(:mod:`graphdiff.bench.lggm`), which sit above this module and beside each other.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+from pathlib import Path
+
+from ..config import merge
+from .suites import Entry
+
+
+def _git_commit() -> str | None:
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        if out.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return out.stdout.strip() + ("+uncommitted" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def machine() -> dict:
+    """Where a run happens: device, threads, cores, load, versions."""
+    import torch
+
+    from .._version import __version__
+
+    cuda = torch.cuda.is_available()
+    return {"device": torch.cuda.get_device_name(0) if cuda else f"CPU ({platform.processor() or platform.machine()})",
+            "cuda": cuda, "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
+            "load_average": [round(v, 2) for v in os.getloadavg()], "torch": torch.__version__,
+            "python": platform.python_version(), "graphdiff": __version__, "git_commit": _git_commit()}
+
+
+def entry_overrides(entry: Entry, user: dict | None, cpu: bool) -> dict:
+    """The overrides an entry trains with: its CPU network and batch (on a CPU), its own, then the user's."""
+    over = merge(entry.cpu, {}) if cpu else {}
+    over = merge(over, entry.overrides)
+    if entry.dataset:
+        over["dataset"] = entry.dataset
+    return merge(over, user or {})
+
+
+def _calls_per_graph(pipe, steps: int):
+    stats = getattr(pipe.process, "total_stats", None)
+    if stats and stats.get("graphs"):
+        return round(stats["network_calls"] / stats["graphs"], 1)
+    return 2 * steps if pipe.process.name == "gdss" and pipe.config.sample.sampler == "pc" else steps
+
+
+def header_lines(results: dict) -> list[str]:
+    """The head of ``results.md``: suite, description, command, machine, load and time."""
+    m = results["machine"]
+    lines = [f"# graphdiff bench: {results['suite']}", "", results["description"], "",
+             f"`{results['command']}`", "",
+             f"graphdiff {m['graphdiff']} (commit {m['git_commit'] or 'unknown'}), torch {m['torch']}, "
+             f"{m['device']}, {m['torch_threads']} torch threads, {m['cpu_count']} cores, load average "
+             f"{m['load_average'][0]} at the start, {results.get('load_average_at_end', ['?'])[0]} at the end; "
+             f"started {results['started']}, {results.get('wall_minutes', '?')} min in all.", ""]
+    return lines
+
+
+def write_results(out: Path, results: dict, markdown: str) -> None:
+    """``results.json`` (written atomically) and ``results.md``."""
+    tmp = out / "results.json.tmp"
+    tmp.write_text(json.dumps(results, indent=1, default=str))
+    tmp.replace(out / "results.json")
+    (out / "results.md").write_text(markdown)
