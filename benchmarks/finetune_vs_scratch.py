@@ -4,7 +4,8 @@ The base model (default ``qm9-defog``) is fine-tuned with ``graphdiff finetune``
 train split (default 5,000 molecules, atoms QM9 lacks: S, Cl, Br, P, I), and the base's own preset and network
 (its ``config.json``: same process, same network sizes) is trained from scratch with ``graphdiff train`` on the
 same subset, for the same wall-clock budget and the same torch threads. The two runs go side by side (one torch
-thread each) unless ``--sequential``. Each then samples ``--samples`` molecules at ``--steps`` steps
+thread each) unless ``--sequential``; ``--lora RANK`` adds a third arm, LoRA adapters
+of that rank. Each then samples ``--samples`` molecules at ``--steps`` steps
 (``graphdiff sample``), scored by ``graphdiff evaluate --dataset zinc250k`` (ZINC250k test split, novelty against
 its train split); the table adds the share of valid molecules with an atom QM9 lacks.
 
@@ -83,13 +84,19 @@ def main(argv=None) -> int:
     base_cfg = json.loads((resolve_checkpoint(resolve_model(a.base)) / "config.json").read_text())
     common = ["--root", root, "--quiet", "--set", f"train.batch_size={a.batch}", "--set", "train.threads=1",
               *[x for s in a.set for x in ("--set", s)]]
+    folders = {"fine-tuned": work / "finetune", "from scratch": work / "scratch"}
     runs = {
-        "fine-tuned": _graphdiff("finetune", "--from", a.base, "--dataset", subset, "--out", work / "finetune",
-                                 "--max-minutes", a.minutes, *(["--lora", a.lora] if a.lora else []), *common),
+        "fine-tuned": _graphdiff("finetune", "--from", a.base, "--dataset", subset, "--out", folders["fine-tuned"],
+                                 "--max-minutes", a.minutes, *common),
         "from scratch": _graphdiff("train", "--preset", base_cfg["name"] or "defog-qm9", "--dataset", subset,
-                                   "--out", work / "scratch", "--max-minutes", a.minutes, *common,
+                                   "--out", folders["from scratch"], "--max-minutes", a.minutes, *common,
                                    *[x for s in _base_overrides(base_cfg) for x in ("--set", s)]),
     }
+    if a.lora:  # a third arm: LoRA adapters of this rank instead of every weight
+        name = f"fine-tuned, LoRA rank {a.lora}"
+        folders[name] = work / f"lora{a.lora}"
+        runs[name] = _graphdiff("finetune", "--from", a.base, "--dataset", subset, "--out", folders[name],
+                                "--max-minutes", a.minutes, "--lora", a.lora, *common)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     t0 = time.perf_counter()
     procs = {}
@@ -103,36 +110,42 @@ def main(argv=None) -> int:
             raise SystemExit(f"{name} failed:\n{logs[name][-3000:]}")
     train_s = time.perf_counter() - t0
     rows = []
-    for name, folder in (("fine-tuned", work / "finetune"), ("from scratch", work / "scratch")):
-        smi = work / f"{name.replace(' ', '_')}.smi"
+    for name, folder in folders.items():
+        tag = "".join(c if c.isalnum() else "_" for c in name)
+        smi = work / f"{tag}.smi"
         subprocess.run(_graphdiff("sample", "--model", folder, "-n", a.samples, "--steps", a.steps, "--seed", 0,
                                   "--out", smi, "--quiet"), check=True, env=env)
-        js = work / f"{name.replace(' ', '_')}.json"
+        js = work / f"{tag}.json"
         subprocess.run(_graphdiff("evaluate", "--dataset", "zinc250k", "--samples", smi, "--root", root,
                                   "--metrics", "validity,uniqueness,novelty,fcd", "--subsets", "0", "--json", js),
                        check=True, stdout=subprocess.DEVNULL)
         res = json.loads(js.read_text())
         valid = [s for s in smi.read_text().split("\n") if s]
         ck = json.loads((resolve_checkpoint(folder) / "config.json").read_text())
-        rows.append({"model": name, "trained_steps": ck.get("step"), "validity_strict": res["validity_strict"],
+        lineage = (ck.get("finetune") or {}).get("lineage") or [{}]
+        rows.append({"model": name, "trained_steps": ck.get("step"),
+                     "trainable_parameters": lineage[-1].get("trainable_parameters"),
+                     "validity_strict": res["validity_strict"],
                      "uniqueness": res["uniqueness"], "novelty": res["novelty"], "fcd": res["fcd"],
                      "new_atom_share": sum(map(_has_new_atom, valid)) / max(len(valid), 1),
                      "log_tail": logs[name].strip().splitlines()[-2:]})
     payload = {"base": a.base, "subset": a.subset, "minutes": a.minutes, "samples": a.samples, "steps": a.steps,
                "batch": a.batch, "lora": a.lora, "parallel": not a.sequential, "train_wall_s": round(train_s, 1),
                "commands": {k: " ".join(map(str, v[3:])) for k, v in runs.items()}, "rows": rows}
-    md = ["| model | trained steps | valid % | unique % | novel % | FCD | valid with S/Cl/Br/P/I % |",
-          "|---|---:|---:|---:|---:|---:|---:|"]
+    md = ["| model | trained steps | trained parameters | valid % | unique % | novel % | FCD | "
+          "valid with S/Cl/Br/P/I % |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+
     def pct(v):
         return "-" if v is None else f"{100 * v:.1f}"
 
     for r in rows:
         fcd = "-" if r["fcd"] is None else f"{r['fcd']:.3f}"
-        md.append(f"| {r['model']} | {r['trained_steps']} | {pct(r['validity_strict'])} | {pct(r['uniqueness'])} | "
-                  f"{pct(r['novelty'])} | {fcd} | {pct(r['new_atom_share'])} |")
+        tp = "all" if r["trainable_parameters"] is None else f"{r['trainable_parameters']:,}"
+        md.append(f"| {r['model']} | {r['trained_steps']} | {tp} | {pct(r['validity_strict'])} | "
+                  f"{pct(r['uniqueness'])} | {pct(r['novelty'])} | {fcd} | {pct(r['new_atom_share'])} |")
     md.append("")
     md.append(f"{a.subset:,} ZINC250k training molecules (seed 0), {a.minutes} min each "
-              f"({'side by side' if not a.sequential else 'one after the other'}, 1 torch thread each), "
+              f"({f'{len(runs)} side by side' if not a.sequential else 'one after the other'}, 1 torch thread each), "
               f"batch {a.batch}; {a.samples:,} samples at {a.steps} steps scored against the ZINC250k test split.")
     _common.write_results(a, NAME, payload, "\n".join(md) + "\n", started=started)
     print("\n".join(md))
