@@ -13,10 +13,12 @@ from .pard import BlockAutoregressive
 from .digress import DiscreteDiffusion
 from .defog import DiscreteFlowMatching
 from .gdss import GDSSProcess
+from .eqgat_diff import EQGATDiffusion
+from .semlaflow import MolecularFlowMatching
 from .sde import SDES, SubVPSDE, VESDE, VPSDE, build_sde
 
 PROCESSES = {"gdss": GDSSProcess, "digress": DiscreteDiffusion, "defog": DiscreteFlowMatching,
-             "pard": BlockAutoregressive}
+             "pard": BlockAutoregressive, "eqgat_diff": EQGATDiffusion, "semlaflow": MolecularFlowMatching}
 
 
 def process_class(name: str):
@@ -34,5 +36,6 @@ def build_process(spec: dict, schema, *, where: str = "process"):
     return cls(schema, **spec)
 
 
-__all__ = ["GDSSProcess", "DiscreteDiffusion", "DiscreteFlowMatching", "BlockAutoregressive", "PROCESSES",
+__all__ = ["GDSSProcess", "DiscreteDiffusion", "DiscreteFlowMatching", "BlockAutoregressive", "EQGATDiffusion",
+           "MolecularFlowMatching", "PROCESSES",
            "build_process", "process_class", "build_sde", "SDES", "VPSDE", "VESDE", "SubVPSDE"]
