@@ -5,6 +5,8 @@ from __future__ import annotations
 from torch import nn
 
 from ..errors import SchemaError
+from .e3nn_tp import E3nnTPDenoiser
+from .eqgat import EQGATDenoiser
 from .gdss import (
     AttentionLayer,
     GDSSDenoiser,
@@ -19,7 +21,8 @@ from .ppgn import PPGNTransformerDenoiser
 from .transformer import GraphTransformerDenoiser
 
 DENOISERS: dict[str, type[nn.Module]] = {"gdss": GDSSDenoiser, "graph_transformer": GraphTransformerDenoiser,
-                                         "ppgn_transformer": PPGNTransformerDenoiser}
+                                         "ppgn_transformer": PPGNTransformerDenoiser, "eqgat": EQGATDenoiser,
+                                         "e3nn_tp": E3nnTPDenoiser}
 
 
 def build_denoiser(name: str, **kwargs) -> nn.Module:
@@ -42,6 +45,8 @@ __all__ = [
     "GDSSDenoiser",
     "GraphTransformerDenoiser",
     "PPGNTransformerDenoiser",
+    "EQGATDenoiser",
+    "E3nnTPDenoiser",
     "ScoreNetworkX",
     "ScoreNetworkX_GMH",
     "ScoreNetworkA",
