@@ -266,3 +266,14 @@ def test_sdf_with_pos_is_explicit_h_and_refuses_records_without_3d_coordinates(t
         load_dataset(str(tmp_path / "nan.sdf"), root=tmp_path, with_pos=True)
     plain = load_dataset(str(tmp_path / "two.sdf"), root=tmp_path)  # without with_pos coordinates are not needed
     assert len(plain) == 1 and plain.store.pos is None
+
+
+def test_cli_reports_a_bad_xyz_in_one_line(tmp_path, capsys):
+    from graphdiff.cli import main
+
+    f = tmp_path / "cut.xyz"
+    f.write_text("3\nwater\nO 0 0 0\nH 0.96 0 0\n")
+    assert main(["datasets", "info", str(f), "--root", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "cut.xyz: record 1 (line 1): 2 coordinate lines for 3 atoms" in err
+    assert "\n" not in err and "Traceback" not in err
