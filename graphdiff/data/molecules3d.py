@@ -152,26 +152,41 @@ def _derive_chunk(z: np.ndarray, pos: np.ndarray, offsets: np.ndarray, smiles: S
                   cov_factors: Sequence[float]) -> dict:
     """Derive one chunk of QM9 molecules (runs in a worker process); flat arrays back, as molecules.py does."""
     ok = np.zeros(len(smiles), bool)
-    n_atoms, n_bonds, codes, us, vs, types, bad, used = [], [], [], [], [], [], [], []
+    buf, bad, used = _Buffer(), [], Counter()
     for k, smi in enumerate(smiles):
         a, b = int(offsets[k]), int(offsets[k + 1])
         mol, why, f = derive_molecule(z[a:b], pos[a:b], str(smi), cov_factors)
         if mol is None:
             bad.append((int(ids[k]), str(smi), why))
             continue
-        c, u, v, t = _mol_arrays(mol)
+        buf.add(*_mol_arrays(mol))
         ok[k] = True
-        used.append(f)
-        n_atoms.append(len(c))
-        n_bonds.append(len(t))
-        codes += c
-        us += u
-        vs += v
-        types += t
-    return {"ok": ok, "n_atoms": np.asarray(n_atoms, np.int32), "n_bonds": np.asarray(n_bonds, np.int32),
-            "codes": np.asarray(codes, np.int16), "pairs": np.stack([np.asarray(us, np.int16),
-                                                                     np.asarray(vs, np.int16)], 1),
-            "types": np.asarray(types, np.uint8), "bad": bad, "factors": Counter(used)}
+        used[f] += 1
+    return {"ok": ok, **buf.arrays(), "bad": bad, "factors": used}
+
+
+class _Buffer:
+    """Per-molecule atom codes and bonds gathered into the flat chunk arrays :func:`_assemble` joins."""
+
+    def __init__(self):
+        self.n_atoms, self.n_bonds, self.codes, self.us, self.vs, self.types = [], [], [], [], [], []
+
+    def __len__(self) -> int:
+        return len(self.n_atoms)
+
+    def add(self, codes, us, vs, types) -> None:
+        self.n_atoms.append(len(codes))
+        self.n_bonds.append(len(types))
+        self.codes += codes
+        self.us += us
+        self.vs += vs
+        self.types += types
+
+    def arrays(self) -> dict:
+        return {"n_atoms": np.asarray(self.n_atoms, np.int32), "n_bonds": np.asarray(self.n_bonds, np.int32),
+                "codes": np.asarray(self.codes, np.int16),
+                "pairs": np.stack([np.asarray(self.us, np.int16), np.asarray(self.vs, np.int16)], 1).reshape(-1, 2),
+                "types": np.asarray(self.types, np.uint8)}
 
 
 def _run(fn, tasks, workers: int):
@@ -483,7 +498,7 @@ class GEOMDrugs(GraphDataset):
 
     def process(self):
         invalid = InvalidRows(keep=100)
-        codes, us, vs, types, n_atoms, n_bonds, pos, split = [], [], [], [], [], [], [], []
+        parts, pos, split, buf = [], [], [], _Buffer()
         raw_files, counts = {}, {}
         for role, code in self.ROLES.items():
             path = self.fetch(*self.raw_choices(role))
@@ -492,13 +507,12 @@ class GEOMDrugs(GraphDataset):
             counts[role] = {"molecules": len(items), "conformers": 0}
             for i, (smi, confs) in enumerate(items):
                 for j, conf in enumerate(confs[:self.conformers]):
-                    where = f"{path.name}: molecule {i} conformer {j}"
                     try:
                         mol = Chem.Mol(conf)
                         Chem.SanitizeMol(mol)
                         mol = Chem.AddHs(mol, addCoords=True)
-                        xyz = mol_positions(mol, where)
-                        c, u, v, t = _mol_arrays(mol)
+                        xyz = mol_positions(mol, f"{path.name}: molecule {i} conformer {j}")
+                        buf.add(*_mol_arrays(mol))
                     except KeyError as exc:
                         invalid.add(path.name, i, smi, f"conformer {j}: unsupported bond type {exc.args[0]}")
                         continue
@@ -506,22 +520,18 @@ class GEOMDrugs(GraphDataset):
                         reason = str(exc).split(": ")[-1] if isinstance(exc, DataError) else type(exc).__name__
                         invalid.add(path.name, i, smi, f"conformer {j}: {reason}")
                         continue
-                    codes += c
-                    us += u
-                    vs += v
-                    types += t
-                    n_atoms.append(len(c))
-                    n_bonds.append(len(t))
                     pos.append(xyz.astype(np.float32))
                     split.append(code)
                     counts[role]["conformers"] += 1
-        if not n_atoms:
+                    if len(buf) >= CHUNK:  # flat arrays every few thousand conformers: bounded Python objects
+                        parts.append(buf.arrays())
+                        buf = _Buffer()
+            del items
+        if len(buf):
+            parts.append(buf.arrays())
+        if not parts:
             raise DataError(f"{self.name}: no conformer could be read ({invalid.count} invalid)")
-        part = {"n_atoms": np.asarray(n_atoms, np.int32), "n_bonds": np.asarray(n_bonds, np.int32),
-                "codes": np.asarray(codes, np.int16),
-                "pairs": np.stack([np.asarray(us, np.int16), np.asarray(vs, np.int16)], 1),
-                "types": np.asarray(types, np.uint8)}
-        store, tokens = _assemble([part], np.asarray(split, np.int8), kekulize=False)
+        store, tokens = _assemble(parts, np.asarray(split, np.int8), kekulize=False)
         store.pos = np.concatenate(pos)
         schema = store.schema(tokens, bond_categories(False), kind="molecule", explicit_h=True)
         info = {"raw_files": raw_files, "read": counts, **_atom_stats(store, tokens, invalid),
