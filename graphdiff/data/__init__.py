@@ -1,8 +1,9 @@
 """Datasets: standard benchmark files, project-generated graph sets, molecules and custom files.
 
 ``load_dataset(name_or_path, root=None, split=None, **options)`` is the one entry point. A name picks a
-registered dataset (``list_datasets()``); a path to a ``.smi``/``.csv``/``.sdf``/``.jsonl`` file loads it as a
-custom dataset with its schema derived automatically.
+registered dataset (``list_datasets()``); a path to a ``.smi``/``.csv``/``.sdf``/``.xyz``/``.jsonl`` file loads it as
+a custom dataset with its schema derived automatically (``with_pos=True`` keeps ``.sdf`` coordinates; ``.xyz`` is
+always 3D).
 """
 
 from __future__ import annotations
@@ -34,11 +35,15 @@ _REGISTRY: dict[str, str] = {
     "qm9": "molecules:QM9",
     "zinc250k": "molecules:ZINC250k",
     "moses": "molecules:MOSES",
+    # 3D molecules (coordinates, explicit hydrogens)
+    "qm9_3d": "molecules3d:QM93D",
+    "geom_drugs": "molecules3d:GEOMDrugs",
     # multi-domain corpus (LGGM protocol)
     "lggm": "multidomain:LGGMCorpus",
 }
 
-CUSTOM_SUFFIXES = (".smi", ".csv", ".txt", ".sdf", ".jsonl", ".smi.gz", ".csv.gz", ".txt.gz", ".sdf.gz", ".jsonl.gz")
+CUSTOM_SUFFIXES = (".smi", ".csv", ".txt", ".sdf", ".jsonl", ".xyz", ".smi.gz", ".csv.gz", ".txt.gz", ".sdf.gz",
+                   ".jsonl.gz", ".xyz.gz")
 
 
 def list_datasets() -> list[str]:

@@ -5,6 +5,13 @@ Supported inputs:
       named by ``smiles_column``, default the first column called ``smiles`` in any case);
     - ``.sdf`` (RDKit's ``ForwardSDMolSupplier``; coordinates kept with ``with_pos=True``). RDKit reads the
       records as bytes, so names and data fields in another encoding than UTF-8 are accepted (they are not used);
+    - ``.xyz`` (single- or multi-frame): always 3D; bonds and formal charges derived from the coordinates
+      (:func:`graphdiff.convert.rdkit3d.xyz_to_mol`, total charge from ``charge=Q`` in a frame's comment, else 0);
+      a frame whose bonds cannot be derived is an invalid row.
+
+3D input (``with_pos=True``, and every ``.xyz``) defaults to explicit hydrogens and aromatic bonds kept (the 3D
+datasets' representation); a record without 3D coordinates, with NaN coordinates or (``.xyz``) with a coordinate
+count that differs from its atom count is a one-line error naming the file and the record.
     - ``.jsonl``: one graph per line, ``{"num_nodes": n, "edges": [[i, j], ...], "node_labels": [...],
       "edge_labels": [...]}`` (labels optional);
     - any PyG dataset (an iterable of ``Data``) through :func:`from_pyg_dataset`.
@@ -25,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rdkit import Chem
+
 from ..convert.rdkit import bond_categories, mol_to_arrays, smiles_to_arrays, sort_atom_tokens
 from ..errors import DataError
 from ..schema import NO_EDGE
@@ -33,7 +42,8 @@ from .files import check_file, open_binary, open_text
 from .store import GraphStore
 
 _EXPECTED = {".smi": "SMILES text (one per line)", ".txt": "SMILES text (one per line)",
-             ".csv": "CSV text with a SMILES column", ".jsonl": "JSON lines (one graph per line)", ".sdf": "SDF text"}
+             ".csv": "CSV text with a SMILES column", ".jsonl": "JSON lines (one graph per line)", ".sdf": "SDF text",
+             ".xyz": "XYZ text"}
 
 
 def _open_text(path: Path):
@@ -192,10 +202,13 @@ class CustomDataset(GraphDataset):
 
     name = "custom"
 
-    def __init__(self, path, root=None, split=None, *, smiles_column=None, condition_columns=(), explicit_h=False,
-                 kekulize=True, with_pos=False, strict=False, split_ratios=(0.8, 0.1, 0.1), seed=0,
+    def __init__(self, path, root=None, split=None, *, smiles_column=None, condition_columns=(), explicit_h=None,
+                 kekulize=None, with_pos=False, strict=False, split_ratios=(0.8, 0.1, 0.1), seed=0,
                  force_reload=False):
-        self.path = check_file(path, "a .smi, .csv, .sdf or .jsonl file")
+        self.path = check_file(path, "a .smi, .csv, .sdf, .xyz or .jsonl file")
+        with_pos = bool(with_pos) or _base_suffix(self.path) == ".xyz"
+        explicit_h = with_pos if explicit_h is None else bool(explicit_h)  # 3D input: explicit H, aromatic kept
+        kekulize = (not with_pos) if kekulize is None else bool(kekulize)
         if isinstance(condition_columns, str):
             condition_columns = [condition_columns]
         if condition_columns and _base_suffix(self.path) != ".csv":
@@ -229,12 +242,16 @@ class CustomDataset(GraphDataset):
 
                 store.y = read_conditions(self.path, o["condition_columns"], lines)
                 schema = dataclasses.replace(schema, graph_features=tuple(o["condition_columns"]))
+        elif kind == ".sdf" and o["with_pos"]:
+            store, schema = self._process_3d(invalid, "sdf")
+        elif kind == ".xyz":
+            store, schema = self._process_3d(invalid, "xyz")
         elif kind == ".sdf":
             store, schema = self._process_sdf(invalid)
         elif kind == ".jsonl":
             store, schema = self._process_jsonl(invalid)
         else:
-            raise DataError(f"{self.path}: unsupported file type {kind!r} (use .smi, .csv, .sdf or .jsonl)")
+            raise DataError(f"{self.path}: unsupported file type {kind!r} (use .smi, .csv, .sdf, .xyz or .jsonl)")
         n = store.num_nodes
         info = {"source": str(self.path), "sha256": self._sha, "graphs": len(store),
                 "splits": {k: int((np.asarray(store.split) == v).sum()) for k, v in (("train", 0), ("val", 1),
@@ -251,10 +268,8 @@ class CustomDataset(GraphDataset):
             raise DataError(f"{self.path}: no valid rows ({invalid.count} invalid{detail})")
 
     def _process_sdf(self, invalid):
-        from rdkit import Chem
-
         o = self.options
-        toks, edges, bonds, positions = [], [], [], []
+        toks, edges, bonds = [], [], []
         with open_binary(self.path, _EXPECTED[".sdf"], binary_ok=False) as fh:
             for k, mol in enumerate(Chem.ForwardSDMolSupplier(fh, removeHs=not o["explicit_h"]), start=1):
                 where = f"{self.path.name}: record {k}"
@@ -271,16 +286,51 @@ class CustomDataset(GraphDataset):
                     invalid.add(self.path.name, k, Chem.MolToSmiles(mol), str(exc).split(": ", 2)[-1])
                     continue
                 toks.append(t), edges.append(e), bonds.append(b)
-                if o["with_pos"]:
-                    m = Chem.AddHs(mol, addCoords=True) if o["explicit_h"] else mol
-                    positions.append(m.GetConformer().GetPositions().astype(np.float32) if m.GetNumConformers()
-                                     else np.zeros((m.GetNumAtoms(), 3), np.float32))
+        self._require(len(toks), invalid, unit="record")
+        split = random_split(len(toks), o["split_ratios"], o["seed"])
+        return molecule_store(toks, edges, bonds, explicit_h=o["explicit_h"], kekulize=o["kekulize"], split=split)
+
+    def _process_3d(self, invalid, fmt: str):
+        """``.sdf`` with ``with_pos`` or ``.xyz``: molecules with coordinates (see :mod:`graphdiff.convert.rdkit3d`);
+        coordinate problems raise, records RDKit cannot read or derive bonds for are invalid rows."""
+        from ..convert import rdkit3d
+
+        o = self.options
+        name = self.path.name
+        toks, edges, bonds, positions = [], [], [], []
+        if fmt == "sdf":
+            records = ((k, f"{name}: record {k}", block) for k, block in rdkit3d.sdf_records(self.path))
+        else:
+            records = ((k, f"{name}: record {k}", (zs, xyz, c)) for k, zs, xyz, c in rdkit3d.xyz_frames(self.path))
+        for k, where, rec in records:
+            try:
+                if fmt == "sdf":
+                    mol = rdkit3d.read_sdf_record(rec, where)
+                    if mol is None:
+                        raise DataError(f"{where}: RDKit cannot read this record")
+                else:
+                    zs, xyz, comment = rec
+                    if not zs:
+                        raise DataError(f"{where}: no atoms")
+                    mol = rdkit3d.xyz_to_mol(zs, xyz, charge=rdkit3d.xyz_charge(comment), where=where)
+                if mol.GetNumAtoms() == 0:
+                    raise DataError(f"{where}: no atoms")
+                mol = Chem.AddHs(mol, addCoords=True) if o["explicit_h"] else Chem.RemoveHs(mol, sanitize=False)
+                t, e, b = mol_to_arrays(mol, explicit_h=False, kekulize=o["kekulize"], where=where)
+                xyz = rdkit3d.mol_positions(mol, where)
+            except rdkit3d.CoordinateError:  # a broken 3D file: always an error, never a skipped row
+                raise
+            except DataError as exc:
+                if self.strict:
+                    raise
+                invalid.add(name, k, f"record {k}", str(exc).split(": ", 2)[-1])
+                continue
+            toks.append(t), edges.append(e), bonds.append(b), positions.append(xyz.astype(np.float32))
         self._require(len(toks), invalid, unit="record")
         split = random_split(len(toks), o["split_ratios"], o["seed"])
         store, schema = molecule_store(toks, edges, bonds, explicit_h=o["explicit_h"], kekulize=o["kekulize"],
                                        split=split)
-        if o["with_pos"]:
-            store.pos = np.concatenate(positions)
+        store.pos = np.concatenate(positions)
         return store, schema
 
     def _process_jsonl(self, invalid):
