@@ -92,12 +92,27 @@ def cmd_finetune(args) -> int:
 
 
 def write_samples(samples, out: Path, schema) -> Path:
-    """Write samples by suffix: ``.smi`` (SMILES, empty line = invalid), ``.jsonl`` (edge lists), ``.png``."""
+    """Write samples by suffix: ``.smi`` (SMILES, empty line = invalid), ``.jsonl`` (edge lists), ``.png``; 3D
+    molecules also ``.sdf`` and ``.xyz`` (an empty record where no molecule could be built)."""
     from .convert.networkx import to_networkx
 
     out.parent.mkdir(parents=True, exist_ok=True)
     suffix = out.suffix.lower()
-    if suffix == ".smi":
+    if samples.pos is not None and samples.schema is not None:
+        schema = samples.schema  # a 3D process decodes into its own token schema (every element-charge pair)
+    if suffix in (".sdf", ".xyz"):
+        if samples.pos is None:
+            raise ConfigError(f"--out {out.name}: .sdf and .xyz need a 3D model (coordinates); this one has none")
+        from .convert.rdkit3d import to_mols3d, write_sdf, write_xyz
+
+        mols = to_mols3d(samples, schema, sanitize=False)
+        (write_sdf if suffix == ".sdf" else write_xyz)(mols, out)
+    elif suffix == ".png" and samples.pos is not None:
+        from .convert.rdkit3d import to_mols3d
+        from .viz3d import draw_molecules_3d
+
+        draw_molecules_3d([m for m in to_mols3d(samples, schema, sanitize=False)][:16], out)
+    elif suffix == ".smi":
         from .convert.rdkit import to_smiles
 
         smiles = to_smiles(samples, schema)
@@ -124,7 +139,7 @@ def write_samples(samples, out: Path, schema) -> Path:
 
             draw_graphs(to_networkx(samples, schema)[:64], out)
     else:
-        raise ConfigError(f"--out must end in .smi, .jsonl or .png, got {out.name!r}")
+        raise ConfigError(f"--out must end in .smi, .sdf, .xyz, .jsonl or .png, got {out.name!r}")
     return out
 
 
@@ -150,8 +165,8 @@ def cmd_sample(args) -> int:
     if args.steps is not None and args.steps < 1:
         raise ConfigError(f"--steps must be a positive integer, got {args.steps}")
     out = Path(args.out)
-    if out.suffix.lower() not in (".smi", ".jsonl", ".png"):
-        raise ConfigError(f"--out must end in .smi, .jsonl or .png, got {out.name!r}")
+    if out.suffix.lower() not in (".smi", ".sdf", ".xyz", ".jsonl", ".png"):
+        raise ConfigError(f"--out must end in .smi, .sdf, .xyz, .jsonl or .png, got {out.name!r}")
     shard = parse_shard(args.shard)
     world = int(os.environ.get("WORLD_SIZE", "1") or 1)
     if shard is not None and world > 1:
@@ -250,7 +265,8 @@ def add_model_commands(sub) -> None:
     s.add_argument("--shard", default=None, metavar="I/K",
                    help="sample only shard I of K (contiguous; the K files concatenated = one unsharded run)")
     s.add_argument("--device", default="cpu")
-    s.add_argument("--out", required=True, help=".smi (molecules), .jsonl (edge lists) or .png")
+    s.add_argument("--out", required=True,
+                   help=".smi (molecules), .sdf / .xyz (3D molecules), .jsonl (edge lists) or .png")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_sample)
 

@@ -292,9 +292,14 @@ class GraphDiffusionPipeline:
             return state.to_pyg(self.schema)
         if self.schema.kind != "molecule":
             raise ConfigError(f"output={output!r} needs a molecule model; this one generates {self.schema.kind}s")
+        schema = state.schema if state.pos is not None and state.schema is not None else self.schema
+        if state.pos is not None and output == "rdkit":  # 3D: molecules with a conformer
+            from .convert.rdkit3d import to_mols3d
+
+            return to_mols3d(state, schema)
         from .convert.rdkit import to_mol, to_smiles
 
-        return to_mol(state, self.schema) if output == "rdkit" else to_smiles(state, self.schema)
+        return to_mol(state, schema) if output == "rdkit" else to_smiles(state, schema)
 
     # ---- training -----------------------------------------------------------------------------------
     @classmethod
