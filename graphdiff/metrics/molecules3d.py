@@ -156,8 +156,12 @@ def _sanitized(mol: Chem.Mol | None) -> Chem.Mol | None:
 
 
 def _smiles(sanitized: Chem.Mol) -> str | None:
+    """Canonical non-isomeric SMILES, hydrogens implicit. Stereo is removed first: RDKit keeps an explicit H
+    that defines a double-bond stereo (``[H]N=C``), which would make the same molecule two SMILES."""
     try:
-        return Chem.MolToSmiles(Chem.RemoveHs(sanitized, sanitize=False), isomericSmiles=False)
+        m = Chem.Mol(sanitized)
+        Chem.RemoveStereochemistry(m)
+        return Chem.MolToSmiles(Chem.RemoveHs(m, sanitize=False), isomericSmiles=False)
     except Exception:
         return None
 

@@ -147,6 +147,15 @@ def test_validity_connectivity_uniqueness_novelty():
     assert M.validity_3d(samples)["novelty"] is None
 
 
+def test_smiles_ignore_stereo_read_from_coordinates():
+    # an imine whose C=N stereo RDKit reads from the conformer keeps its N-H in RemoveHs: "[H]N=CC" is "CC=N"
+    with_stereo = _embedded("CC=N")
+    Chem.AssignStereochemistryFrom3D(with_stereo)
+    assert "[H]" in Chem.MolToSmiles(Chem.RemoveHs(with_stereo), isomericSmiles=False)
+    r = M.validity_3d([with_stereo, _embedded("CC=N", seed=5)], train_smiles=["CC=N"])
+    assert r["uniqueness"] == 0.5 and r["novelty"] == 0.0
+
+
 # -------------------------------------------------------------------------------------- marginals, geometry
 
 
