@@ -194,6 +194,8 @@ def cmd_evaluate(args) -> int:
     stats = tuple(args.stats.split(",")) if args.stats else None
     metrics = tuple(m.strip() for m in args.metrics.split(",") if m.strip()) if args.metrics else None
     kw = {k: v for k, v in (("stats", stats), ("workers", args.workers), ("metrics", metrics)) if v is not None}
+    if args.relax:
+        kw["relax"] = True
     if (args.samples is None) == (args.reference is None):
         raise GraphdiffError("give exactly one of --samples FILE or --reference train")
     if args.subsets < 0:
@@ -248,7 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("evaluate", help="evaluate samples (or a dataset's train split) against a dataset")
     e.add_argument("--dataset", required=True, help="dataset name or custom file")
-    e.add_argument("--samples", default=None, help=".smi (one SMILES per line) or .jsonl edge-list file")
+    e.add_argument("--samples", default=None,
+                   help=".smi (one SMILES per line), .jsonl edge-list file, or .sdf / .xyz 3D molecules")
     e.add_argument("--reference", default=None, choices=["train"], help="evaluate the train split itself")
     e.add_argument("--protocol", default="gdss", choices=["gdss", "spectre"], help="graph MMD conventions")
     e.add_argument("--stats", default=None, help="comma-separated graph statistics (default: the protocol's)")
@@ -260,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--subsets", type=int, default=5,
                    help="molecules: also score K disjoint subsets for intervals of non-fractions (0: off)")
     e.add_argument("--workers", type=int, default=None, help="processes for graph statistics")
+    e.add_argument("--relax", action="store_true", help="3D molecules: also RDKit MMFF relaxation (slow)")
     e.add_argument("--root", default=None)
     e.add_argument("--json", default=None, help="write every figure with its settings to this file")
     e.set_defaults(func=cmd_evaluate)

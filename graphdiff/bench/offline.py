@@ -19,6 +19,7 @@ RAW = {
     "enzymes": ["gdss/ENZYMES.pkl"], "grid": ["gdss/grid.pkl"],
     "planar": ["spectre/planar.pkl"], "sbm": ["spectre/sbm.pkl"],
     "qm9": ["qm9/qm9_smiles.csv.gz", "qm9/valid_idx_qm9.json"],
+    "qm9_3d": ["qm9/qm9_3d_qm9pack.npz"],
     "zinc250k": ["zinc250k/250k_rndm_zinc_drugs_clean.smi.gz", "zinc250k/valid_idx_zinc250k.json"],
     "moses": [],
 }

@@ -235,6 +235,10 @@ def metrics_from_result(result: Mapping[str, Any]) -> dict[str, float]:
         if isinstance(v, (int, float)) and not isinstance(v, bool) and not name.startswith("n_") \
                 and name != "seconds":
             out[name] = v
+    if result.get("kind") == "molecules_3d":  # the published MiDi-protocol columns are the legacy rule's
+        for ours, theirs in (("molecule_stability_legacy", "mol_stable"), ("atom_stability_legacy", "atom_stable")):
+            if out.get(ours) is not None:
+                out[theirs] = out[ours]
     return out
 
 

@@ -25,6 +25,9 @@ GRAPH_METRICS = {"gdss": ("degree", "clustering", "orbit"),
                  "spectre": ("vun", "degree", "clustering", "orbit", "spectral")}
 MOLECULE_METRICS = ("validity_strict", "validity_gdss_decoding", "uniqueness", "novelty", "fcd", "nspdk", "snn",
                     "frag", "scaf", "filters")
+MOLECULE_3D_METRICS = ("mol_stable", "atom_stable", "molecule_stability_revisited", "atom_stability_revisited",
+                       "validity", "validity_largest_fragment", "connected", "uniqueness", "novelty",
+                       "bond_length_w1", "bond_angle_w1", "torsion_w1", "atom_type_tv", "charge_tv")
 
 
 def budget_text(row: dict) -> str:
@@ -108,7 +111,12 @@ def _quality_rows(entry: Entry, pipe, ds, *, samples, bootstrap, progress, steps
         t = time.perf_counter()
         state = pipe.sample(n, steps=steps, seed=0, progress=progress, batch_size=entry.sample_batch)
         sample_s = time.perf_counter() - t
-        if molecule:
+        if state.pos is not None:  # 3D molecules: stability, validity, geometry against the test split
+            from ..convert.rdkit3d import to_mols3d
+            from ..metrics.evaluate3d import evaluate_molecules_3d
+
+            res = evaluate_molecules_3d(to_mols3d(state, state.schema, sanitize=False), ds)
+        elif molecule:
             res = evaluate_molecules(to_mol(state, pipe.schema, sanitize=False), ds, subsets=0)
         else:
             res = evaluate_graphs(to_networkx(state, pipe.schema), ds, protocol=entry.protocol, bootstrap=bootstrap)
@@ -117,7 +125,7 @@ def _quality_rows(entry: Entry, pipe, ds, *, samples, bootstrap, progress, steps
                          pipe, steps), "metrics": metrics_from_result(res), "result": res, **_degree_matched(pipe)})
         print(f"  {entry.name}: {steps} steps, {n} samples in {sample_s:.1f}s: " + ", ".join(
             f"{k} {v:.4g}" for k, v in rows[-1]["metrics"].items()
-            if k in GRAPH_METRICS["spectre"] + MOLECULE_METRICS), flush=True)
+            if k in GRAPH_METRICS["spectre"] + MOLECULE_METRICS + MOLECULE_3D_METRICS), flush=True)
     return rows
 
 
@@ -255,7 +263,8 @@ def markdown(results: dict) -> str:
     for r in rows:
         groups.setdefault((r["dataset"], r["reference"], r["protocol"], r["result"].get("kind")), []).append(r)
     for (dataset, ref, protocol, kind), rs in groups.items():
-        cols = list(GRAPH_METRICS[protocol] if kind == "graphs" else MOLECULE_METRICS)
+        cols = list(GRAPH_METRICS[protocol] if kind == "graphs" else
+                    MOLECULE_3D_METRICS if kind == "molecules_3d" else MOLECULE_METRICS)
         ours = [{"method": _method(r), "metrics": {k: r["metrics"].get(k) for k in cols},
                  "source": f"this run: {budget_text(r)}"} for r in rs]
         lines += [f"## {dataset}" + (f" ({protocol} protocol)" if kind == "graphs" else ""), ""]

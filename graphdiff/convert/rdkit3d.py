@@ -137,16 +137,17 @@ def from_mols3d(mols: Chem.Mol | Sequence[Chem.Mol], schema: Schema | None = Non
 def _mol_block(mol: Chem.Mol | None) -> str:
     if mol is None or mol.GetNumAtoms() == 0:
         return "invalid\n     graphdiff\n\n  0  0  0  0  0  0  0  0  0  0999 V2000\nM  END\n"
-    try:
-        return Chem.MolToMolBlock(mol)
-    except Exception:  # not kekulizable (an unsanitized sample): aromatic bonds are written as type 4
-        m = Chem.Mol(mol)
-        m.UpdatePropertyCache(strict=False)
-        return Chem.MolToMolBlock(m, kekulize=False)
+    # aromatic bonds stay aromatic (V2000 bond type 4, read back as aromatic by RDKit and Open Babel): a sample is
+    # written with the bonds it was generated with, so that scoring the file scores the sample (a Kekule form
+    # would change which valence rule counts what, and is not defined for an unsanitized sample)
+    m = Chem.Mol(mol)
+    m.UpdatePropertyCache(strict=False)
+    return Chem.MolToMolBlock(m, kekulize=False)
 
 
 def write_sdf(mols: Sequence[Chem.Mol | None], path: str | os.PathLike) -> Path:
-    """Write molecules (with their first conformer) to ``path``, one record each; ``None`` -> empty record."""
+    """Write molecules (with their first conformer) to ``path``, one record each; ``None`` -> empty record.
+    Aromatic bonds are written as aromatic (bond type 4), not in a Kekule form."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")

@@ -247,9 +247,14 @@ def subset_intervals(generated, ref, train, k: int, seed: int, kw: dict) -> dict
 
 def evaluate_samples(samples, dataset, *, root=None, protocol: str = "gdss", reference: str = "test",
                      bootstrap: int = 100, seed: int = 0, **kw) -> dict:
-    """Evaluate a sample file (or a list of SMILES / networkx graphs) against a dataset by name."""
+    """Evaluate a sample file (or a list of SMILES / networkx graphs) against a dataset by name; ``.sdf`` / ``.xyz``
+    files of 3D molecules go to :func:`graphdiff.metrics.evaluate3d.evaluate_samples_3d`."""
     from ..data import load_dataset
+    from .evaluate3d import SAMPLE_SUFFIXES, evaluate_samples_3d
 
+    if isinstance(samples, (str, os.PathLike)) and Path(samples).suffix.lower() in SAMPLE_SUFFIXES:
+        return evaluate_samples_3d(samples, dataset, root=root, reference=reference, seed=seed,
+                                   **{k: v for k, v in kw.items() if k == "relax"})
     if isinstance(samples, (str, os.PathLike)):  # read first: a bad file fails before a dataset is built
         kind, samples = read_samples(samples)
     else:
@@ -269,7 +274,11 @@ def evaluate_reference(dataset, *, root=None, protocol: str = "gdss", bootstrap:
     seeded random subset of ``n_molecules`` training molecules (all when ``None``)."""
     from ..data import load_dataset
 
+    from .evaluate3d import evaluate_reference_3d, is_3d_dataset
+
     ds = load_dataset(dataset, root=root) if isinstance(dataset, str) else dataset
+    if is_3d_dataset(ds):
+        return evaluate_reference_3d(ds, seed=seed, **{k: v for k, v in kw.items() if k == "relax"})
     train = _split(ds, "train")
     if ds.schema.kind == "molecule":
         smiles = dataset_smiles(train)
