@@ -59,6 +59,7 @@ from ..convert.rdkit import canonical_smiles
 from ..convert.validity import is_connected, is_valid_relaxed
 from ..errors import DataError
 from ..schema import atom_token
+from ..convert.validity import _sanitized
 from .valence3d import ATOM_STABLE, STABILITY_RULES
 
 RDLogger.DisableLog("rdApp.*")  # sanitizing invalid samples is expected; as in graphdiff.convert.rdkit
@@ -142,17 +143,6 @@ def stability(samples: Sequence[Chem.Mol | None], rule: str = "revisited") -> di
 
 
 # ------------------------------------------------------------------------------------- validity and novelty
-
-
-def _sanitized(mol: Chem.Mol | None) -> Chem.Mol | None:
-    if mol is None or mol.GetNumAtoms() == 0:
-        return None
-    m = Chem.Mol(mol)
-    try:
-        Chem.SanitizeMol(m)
-    except Exception:
-        return None
-    return m
 
 
 def _smiles(sanitized: Chem.Mol) -> str | None:
