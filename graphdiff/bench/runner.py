@@ -74,7 +74,9 @@ def _train_or_load(entry: Entry, run: Path, *, minutes, overrides, model, root, 
         ds_name = overrides.get("dataset") or pipe.config.dataset
         from ..data import load_dataset
 
-        ds = load_dataset(ds_name, root=root)
+        # the model's own dataset options (a subset, targets) unless the run names another dataset
+        options = {} if overrides.get("dataset") else dict(pipe.config.dataset_options or {})
+        ds = load_dataset(ds_name, root=root, **{**options, **(overrides.get("dataset_options") or {})})
         return pipe, ds, {"steps": getattr(pipe, "trained_steps", None), "minutes": None, "loaded_from": str(model),
                           "seconds": round(time.perf_counter() - t, 1),
                           "batch_size": pipe.config.train.batch_size}
