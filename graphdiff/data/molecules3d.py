@@ -209,6 +209,14 @@ def _run(fn, tasks, workers: int):
             yield p.get()
 
 
+def card_files(name: str, role: str) -> list[RawFile]:
+    """The files of dataset card ``name`` with ``role``, in the order tried."""
+    files = [RawFile.from_card(f) for f in load_card(name)["files"] if f.get("role") == role]
+    if not files:
+        raise DataError(f"dataset card {name}.yaml has no file with role {role!r}")
+    return files
+
+
 def _positive(name: str, v) -> int | None:
     if v is None:
         return None
@@ -353,10 +361,7 @@ class QM93D(GraphDataset):
 
     def raw_choices(self, role: str) -> list[RawFile]:
         """The card's files for one role, in the order tried (tests override this for files they write)."""
-        files = [RawFile.from_card(f) for f in load_card(self.name)["files"] if f.get("role") == role]
-        if not files:
-            raise DataError(f"dataset card {self.name}.yaml has no file with role {role!r}")
-        return files
+        return card_files(self.name, role)
 
     def process(self):
         if self.targets:
@@ -491,10 +496,7 @@ class GEOMDrugs(GraphDataset):
                 "derivation": DERIVATION_VERSION}
 
     def raw_choices(self, role: str) -> list[RawFile]:
-        files = [RawFile.from_card(f) for f in load_card(self.name)["files"] if f.get("role") == role]
-        if not files:
-            raise DataError(f"dataset card {self.name}.yaml has no file with role {role!r}")
-        return files
+        return card_files(self.name, role)
 
     def process(self):
         invalid = InvalidRows(keep=100)
