@@ -49,7 +49,7 @@ import ast
 import importlib
 import math
 import numbers
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import networkx as nx
 import numpy as np
@@ -126,7 +126,8 @@ class Reward:
         invalid_value: Reward of an invalid sample; ``None`` picks the worst end of ``bounds``.
         bounds: ``(low, high)`` range of the reward, used for the default ``invalid_value``.
         unscorable_is_invalid: When true (built-in rewards), a valid sample that ``fn`` cannot score (it raises or
-            returns NaN) gets ``invalid_value``; when false (user rewards) it raises :class:`RewardError`.
+            returns NaN or a non-number) gets ``invalid_value``; when false (user rewards) it raises
+            :class:`RewardError`. A batched ``fn`` that raises, or returns the wrong number of values, always raises.
 
     Attributes:
         n_scored: Number of samples scored so far (valid or not), for cost accounting; :meth:`reset_count` zeroes it.
@@ -176,10 +177,11 @@ class Reward:
             return sample
         raise RewardError(f"reward {self.name!r}: expected a networkx graph or None, got {type(sample).__name__}")
 
-    def __call__(self, samples: Sequence) -> np.ndarray:
-        """Rewards of ``samples`` as a float64 array of the same length."""
-        if isinstance(samples, (str, Chem.Mol, nx.Graph)) or not isinstance(samples, Sequence):
+    def __call__(self, samples: Iterable) -> np.ndarray:
+        """Rewards of ``samples`` (a list, tuple, array or iterator of samples) as a float64 array, one per sample."""
+        if isinstance(samples, (str, bytes, Chem.Mol, nx.Graph)) or not isinstance(samples, Iterable):
             raise RewardError(f"reward {self.name!r}: expected a list of samples, got {type(samples).__name__}")
+        samples = list(samples)
         out = np.full(len(samples), self.invalid_value, dtype=np.float64)
         prepared = [self.prepare(s) for s in samples]
         valid = [i for i, p in enumerate(prepared) if p is not None]
@@ -225,8 +227,6 @@ class Reward:
         try:
             values = self.fn(batch)
         except Exception as exc:
-            if self.unscorable_is_invalid:  # find the offending samples one by one
-                return [self._call_one_of_batch(s, i) for s, i in zip(batch, indices)]
             raise RewardError(_one_line(f"reward {self.name!r}: raised {type(exc).__name__}: {exc} on a batch of "
                                         f"{len(batch)} samples (first: sample {indices[0]}, "
                                         f"{_describe(batch[0])})", 400)) from exc
@@ -239,14 +239,6 @@ class Reward:
             raise RewardError(f"reward {self.name!r}: returned {got} for a batch of {len(batch)} samples "
                               f"(a batched reward returns one number per sample)")
         return [self._check(v, i, s) for v, i, s in zip(values, indices, batch)]
-
-    def _call_one_of_batch(self, sample, index: int):
-        try:
-            values = self.fn([sample])
-            value = list(values)[0]
-        except Exception:
-            return None
-        return self._check(value, index, sample)
 
 
 # --- built-in molecule rewards -----------------------------------------------------------------------------------

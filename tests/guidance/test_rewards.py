@@ -238,3 +238,17 @@ def test_reward_class_direct_use():
     reward = Reward("neg_atoms", lambda m: -m.GetNumAtoms(), bounds=(-100, 0))
     assert reward.invalid_value == -100.0 and reward(["CC"]).tolist() == [-2.0]
     assert reward([]).shape == (0,) and reward([]).dtype == np.float64
+    assert reward(np.array([Chem.MolFromSmiles("CC"), None], dtype=object)).tolist() == [-2.0, -100.0]
+    assert reward(s for s in ("C", "CCC")).tolist() == [-1.0, -3.0]
+
+
+def test_lenient_reward_gives_invalid_value_to_unscorable_samples():
+    def picky(mol):
+        if mol.GetNumAtoms() > 2:
+            raise RuntimeError("too big")
+        return float("nan") if mol.GetNumAtoms() == 2 else 1.0
+
+    lenient = Reward("picky", picky, bounds=(0, 1), unscorable_is_invalid=True)
+    assert lenient(["C", "CC", "CCC"]).tolist() == [1.0, 0.0, 0.0]
+    with pytest.raises(RewardError, match="'picky': returned NaN for sample 1"):
+        Reward("picky", picky)(["C", "CC", "CCC"])
