@@ -13,6 +13,8 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
+
 from .errors import ConfigError
 
 
@@ -188,8 +190,25 @@ def cmd_sample(args) -> int:
     info = D.init_from_env("cpu" if args.device == "cpu" else "auto") if world > 1 else None
     if info is not None:
         shard = (info.rank, info.world_size)
-    state = pipe.sample(n, steps=args.steps, sampler=args.sampler, seed=args.seed, progress=not args.quiet,
-                        shard=shard, **kw)
+    if args.guide is None and (args.reward is not None or args.reward_arg):
+        raise ConfigError("--reward needs --guide (best_of_n)")
+    if args.guide is not None:
+        from .guidance import get_reward, parse_reward_args
+
+        if info is not None or shard is not None:
+            raise ConfigError("--guide runs unsharded (each sample's search is whole); drop --shard / torchrun")
+        if args.reward is None:
+            raise ConfigError(f"--guide {args.guide} needs --reward NAME or module:function")
+        reward = get_reward(args.reward, **parse_reward_args(args.reward_arg or []))
+        state = pipe.sample(n, steps=args.steps, sampler=args.sampler, seed=args.seed, progress=not args.quiet,
+                            guide=args.guide, reward=reward, guide_options={"N": args.candidates}, **kw)
+        g = pipe.last_guidance
+        print(f"{args.guide} on {reward.name}: median reward {float(np.median(g.rewards)):.4g}; per sample "
+              f"{g.cost['network_calls_per_sample']:g} network calls, {g.cost['reward_calls_per_sample']:g} reward "
+              "calls")
+    else:
+        state = pipe.sample(n, steps=args.steps, sampler=args.sampler, seed=args.seed, progress=not args.quiet,
+                            shard=shard, **kw)
     if info is not None:  # rank 0 gathers the shards in rank order and writes one file
         parts = D.all_gather_object(state.to("cpu"))
         D.cleanup()
@@ -267,6 +286,11 @@ def add_model_commands(sub) -> None:
     s.add_argument("--device", default="cpu")
     s.add_argument("--out", required=True,
                    help=".smi (molecules), .sdf / .xyz (3D molecules), .jsonl (edge lists) or .png")
+    s.add_argument("--guide", default=None, help="steer toward --reward: best_of_n")
+    s.add_argument("--reward", default=None, help="reward name (qed, sa, logp, similarity, ...) or module:function")
+    s.add_argument("--reward-arg", action="append", metavar="KEY=VALUE", default=None,
+                   help="reward argument, e.g. target=CCO (repeatable)")
+    s.add_argument("--candidates", type=int, default=10, help="best_of_n: candidates per sample (N)")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_sample)
 

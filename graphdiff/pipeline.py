@@ -179,7 +179,8 @@ class GraphDiffusionPipeline:
     def sample(self, n: int, *, steps: int | None = None, sampler: str | None = None, seed: int | None = None,
                generator: torch.Generator | None = None, n_nodes=None, batch_size: int | None = None,
                callback=None, output: str = "state", progress: bool = True, cond=None, guidance: float | None = None,
-               shard: tuple[int, int] | None = None, num_steps: int | None = None, **sampler_kwargs):
+               shard: tuple[int, int] | None = None, num_steps: int | None = None, guide: str | None = None,
+               reward=None, guide_options: dict | None = None, **sampler_kwargs):
         """Generate ``n`` graphs.
 
         Args:
@@ -197,7 +198,20 @@ class GraphDiffusionPipeline:
             shard: ``(i, k)``: only samples ``shard_range(n, i, k)`` of the ``n`` (shard ``i`` of ``k``, contiguous);
                 the ``k`` shards' outputs, concatenated in order, are the unsharded output.
             sampler_kwargs: sampler knobs (``snr``, ``scale_eps``, ``predictor``, ``eps``).
+            guide: steer the samples toward a ``reward`` (``"best_of_n"``; see :mod:`graphdiff.guidance`), with
+                ``guide_options`` (e.g. ``{"N": 10}``); the chosen samples' rewards and the cost per sample
+                (network calls, reward calls) are kept in ``pipe.last_guidance``.
         """
+        if guide is not None:
+            from .guidance.search import run_guide
+
+            if shard is not None:
+                raise ConfigError("guide and shard: a guided run is not sharded (each sample's search is whole)")
+            res = run_guide(self, n, guide, reward, steps=steps, sampler=sampler, seed=seed, generator=generator,
+                            n_nodes=n_nodes, batch_size=batch_size, callback=callback, progress=progress, cond=cond,
+                            guidance=guidance, num_steps=num_steps, **(guide_options or {}), **sampler_kwargs)
+            self.last_guidance = res
+            return self._convert(res.state, output)
         from .checks import check_kwargs
         from .samplers import SampleNoise, sample, sampler_fn
 

@@ -1,5 +1,11 @@
-"""Guidance: rewards (and, later, guides) that steer sampling toward a property without retraining."""
+"""Guidance: rewards and guides that steer sampling toward a property without retraining.
+
+``pipe.sample(n, guide="best_of_n", reward="qed", guide_options={"N": 10})`` (``graphdiff sample --guide best_of_n
+--reward qed --candidates 10``); every guided run reports its cost per sample in ``pipe.last_guidance.cost``.
+"""
 
 from .rewards import REWARDS, Reward, RewardError, get_reward, parse_reward_args
+from .search import GUIDES, CallCounter, GuidedSamples, best_of_n, run_guide
 
-__all__ = ["REWARDS", "Reward", "RewardError", "get_reward", "parse_reward_args"]
+__all__ = ["REWARDS", "Reward", "RewardError", "get_reward", "parse_reward_args", "GUIDES", "CallCounter",
+           "GuidedSamples", "best_of_n", "run_guide"]
