@@ -95,7 +95,13 @@ def best_of_n(pipe, n: int, reward, *, N: int = 10, steps: int | None = None, se
     return GuidedSamples(state=cands[idx], rewards=values[best], cost=cost, samples=[decoded[i] for i in best])
 
 
-GUIDES = {"best_of_n": best_of_n}
+def _svdd(pipe, n, reward, **kw):
+    from .svdd import svdd
+
+    return svdd(pipe, n, reward, **kw)
+
+
+GUIDES = {"best_of_n": best_of_n, "svdd": _svdd}
 
 
 def run_guide(pipe, n: int, guide: str, reward, **kwargs) -> GuidedSamples:

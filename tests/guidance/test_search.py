@@ -83,5 +83,8 @@ def test_cli_sample_with_guide(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "best_of_n on similarity" in text and "4 network calls, 2 reward calls" in text
     assert len(out.read_text().splitlines()) == 3
+    assert main(["sample", "--model", "qm9-defog", "-n", "2", "--steps", "3", "--guide", "svdd", "--reward", "qed",
+                 "--candidates", "2", "--out", str(out), "--quiet"]) == 0
+    assert "svdd on qed" in capsys.readouterr().out and len(out.read_text().splitlines()) == 2
     assert main(["sample", "--model", "qm9-defog", "-n", "2", "--reward", "qed", "--out", str(out)]) == 2
     assert "--reward needs --guide" in capsys.readouterr().err
