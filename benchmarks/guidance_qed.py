@@ -7,9 +7,11 @@ Each method draws ``--samples`` molecules at ``--steps`` steps (seed 0): the pre
 N = ``--candidates`` (N candidates per molecule, the best QED kept); SVDD-PM with M = ``--candidates`` candidates per
 step (:mod:`graphdiff.guidance.svdd`). Scores: strict validity, uniqueness, novelty (against the model's packed
 training set), median and top-10% QED over all samples (an invalid molecule scores 0, the reward's invalid value),
-internal diversity (1 - mean pairwise Tanimoto of Morgan fingerprints, radius 2, 2048 bits, over valid samples), and
-the cost per molecule (network calls counted on the denoiser, reward calls), with the wall time. Writes
-``<out>/guidance_qed.{json,md}`` and ``<out>/top_<method>.png`` (the 12 highest-QED molecules of each method).
+the share of valid one-fragment molecules (``connected``; QED does not penalise extra fragments, and a guide
+can exploit that), internal diversity (1 - mean pairwise Tanimoto of Morgan fingerprints, radius 2, 2048 bits,
+over valid samples), and the cost per molecule (network calls counted on the denoiser, reward calls), with the
+wall time. Writes ``<out>/guidance_qed.{json,md}`` and ``<out>/top_<method>.png`` (the 12 highest-QED molecules
+of each method).
 """
 
 from __future__ import annotations
@@ -102,6 +104,7 @@ def main(argv=None) -> int:
         row = {"method": label, "samples": n, "steps": steps, "validity": pm["validity"],
                "uniqueness": pm["uniqueness"], "novelty": pm["novelty"], "qed_median": float(np.median(values)),
                "qed_top10_mean": float(top.mean()), "intdiv": internal_diversity(mols),
+               "connected": sum(1 for x in smiles if x and "." not in x) / n,
                "network_calls_per_sample": cost["network_calls_per_sample"],
                "reward_calls_per_sample": cost["reward_calls_per_sample"], "seconds": round(sec, 1)}
         rows.append(row)
@@ -111,7 +114,7 @@ def main(argv=None) -> int:
                        legends=[f"QED {values[i]:.3f}" for i in best])
         print(row, flush=True)
 
-    cols = ["method", "validity", "uniqueness", "novelty", "qed_median", "qed_top10_mean", "intdiv",
+    cols = ["method", "validity", "connected", "uniqueness", "novelty", "qed_median", "qed_top10_mean", "intdiv",
             "network_calls_per_sample", "reward_calls_per_sample", "seconds"]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in rows:
