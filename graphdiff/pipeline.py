@@ -203,7 +203,7 @@ class GraphDiffusionPipeline:
                 (network calls, reward calls) are kept in ``pipe.last_guidance``.
         """
         if guide is not None:
-            from .guidance.search import run_guide
+            from .guidance.guides import run_guide
 
             if shard is not None:
                 raise ConfigError("guide and shard: a guided run is not sharded (each sample's search is whole)")

@@ -5,7 +5,9 @@
 """
 
 from .rewards import REWARDS, Reward, RewardError, get_reward, parse_reward_args
-from .search import GUIDES, CallCounter, GuidedSamples, best_of_n, run_guide
+from .guides import GUIDES, run_guide
+from .search import CallCounter, GuidedSamples, best_of_n
+from .svdd import svdd
 
 __all__ = ["REWARDS", "Reward", "RewardError", "get_reward", "parse_reward_args", "GUIDES", "CallCounter",
-           "GuidedSamples", "best_of_n", "run_guide"]
+           "GuidedSamples", "best_of_n", "run_guide", "svdd"]

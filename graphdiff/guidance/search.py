@@ -95,29 +95,4 @@ def best_of_n(pipe, n: int, reward, *, N: int = 10, steps: int | None = None, se
     return GuidedSamples(state=cands[idx], rewards=values[best], cost=cost, samples=[decoded[i] for i in best])
 
 
-def _svdd(pipe, n, reward, **kw):
-    from .svdd import svdd
-
-    return svdd(pipe, n, reward, **kw)
-
-
-GUIDES = {"best_of_n": best_of_n, "svdd": _svdd}
-
-
-def run_guide(pipe, n: int, guide: str, reward, **kwargs) -> GuidedSamples:
-    """Run the guide named ``guide`` (see :data:`GUIDES`) with ``reward`` (a callable, or a reward name / ``module:
-    function`` resolved by :func:`graphdiff.guidance.rewards.get_reward` when that module is present)."""
-    from ..checks import suggest
-
-    if guide not in GUIDES:
-        raise ConfigError(f"guide {guide!r} is unknown{suggest(guide, GUIDES)}; known: {sorted(GUIDES)}")
-    if reward is None:
-        raise ConfigError(f"guide {guide!r} needs a reward (reward='qed', a module:function or a callable)")
-    if not callable(reward):
-        from .rewards import get_reward
-
-        reward = get_reward(reward)
-    return GUIDES[guide](pipe, n, reward, **kwargs)
-
-
-__all__ = ["CallCounter", "GuidedSamples", "score_states", "best_of_n", "GUIDES", "run_guide"]
+__all__ = ["CallCounter", "GuidedSamples", "score_states", "best_of_n"]

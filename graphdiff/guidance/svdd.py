@@ -89,6 +89,9 @@ def svdd(pipe, n: int, reward, *, M: int = 10, alpha: float = 0.0, steps: int | 
         raise ConfigError(f"svdd: alpha must be >= 0 (0 = argmax), got {alpha!r}")
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ConfigError(f"number of samples must be a positive integer, got {n!r}")
+    for key in ("sampler", "generator", "n_nodes", "callback", "num_steps"):  # pipe.sample's, not SVDD's
+        if knobs.pop(key, None) is not None:
+            raise ConfigError(f"svdd: {key} is not supported (SVDD runs the model's own sampler, sizes drawn)")
     cfg = pipe.config.sample
     steps = int(steps or cfg.steps or 100)
     seed = cfg.seed if seed is None else int(seed)

@@ -55,3 +55,5 @@ def test_svdd_settings_are_checked(qm9):
         svdd(qm9, 2, r, M=0)
     with pytest.raises(ConfigError, match="alpha must be >= 0"):
         svdd(qm9, 2, r, alpha=-1.0)
+    with pytest.raises(ConfigError, match="n_nodes is not supported"):
+        qm9.sample(2, steps=2, guide="svdd", reward=r, n_nodes=5)

@@ -1,0 +1,28 @@
+"""The guides by name: what ``pipe.sample(n, guide=NAME, reward=...)`` and ``graphdiff sample --guide`` run."""
+
+from __future__ import annotations
+
+from ..errors import ConfigError
+from .search import GuidedSamples, best_of_n
+from .svdd import svdd
+
+GUIDES = {"best_of_n": best_of_n, "svdd": svdd}
+
+
+def run_guide(pipe, n: int, guide: str, reward, **kwargs) -> GuidedSamples:
+    """Run the guide named ``guide`` (see :data:`GUIDES`) with ``reward`` (a callable, or a reward name /
+    ``module:function`` resolved by :func:`graphdiff.guidance.rewards.get_reward`)."""
+    from ..checks import suggest
+
+    if guide not in GUIDES:
+        raise ConfigError(f"guide {guide!r} is unknown{suggest(guide, GUIDES)}; known: {sorted(GUIDES)}")
+    if reward is None:
+        raise ConfigError(f"guide {guide!r} needs a reward (reward='qed', a module:function or a callable)")
+    if not callable(reward):
+        from .rewards import get_reward
+
+        reward = get_reward(reward)
+    return GUIDES[guide](pipe, n, reward, **kwargs)
+
+
+__all__ = ["GUIDES", "run_guide"]
