@@ -84,6 +84,9 @@ def best_of_n(pipe, n: int, reward, *, N: int = 10, steps: int | None = None, se
         raise ConfigError(f"best_of_n: N must be a positive integer, got {N!r}")
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ConfigError(f"number of samples must be a positive integer, got {n!r}")
+    sizes = sample_kwargs.get("n_nodes")
+    if sizes is not None and not isinstance(sizes, (int, np.integer)):  # one size per sample: each candidate's
+        sample_kwargs["n_nodes"] = [int(v) for v in sizes for _ in range(N)]
     with CallCounter(pipe.denoiser) as counter:
         cands = pipe.sample(n * N, steps=steps, seed=seed, batch_size=batch_size, progress=progress,
                             output="state", **sample_kwargs)

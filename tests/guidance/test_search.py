@@ -57,6 +57,11 @@ def test_pipeline_sample_with_a_guide_and_a_named_reward(pipe):
         pipe.sample(2, steps=1, guide="best_of_n")
 
 
+def test_best_of_n_keeps_each_samples_size(pipe):
+    g = best_of_n(pipe, 3, heavy_atoms, N=2, steps=2, seed=0, n_nodes=[4, 6, 8])
+    assert g.state.n_nodes.tolist() == [4, 6, 8]
+
+
 def test_call_counter_counts_graphs_per_forward_call(pipe):
     with CallCounter(pipe.denoiser) as c:
         pipe.sample(5, steps=2, seed=0, progress=False)
