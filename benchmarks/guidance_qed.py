@@ -24,19 +24,13 @@ import _common
 NAME = Path(__file__).stem
 
 
-def internal_diversity(mols) -> float | None:
-    from rdkit import Chem, DataStructs
+def internal_diversity(valid) -> float | None:
+    """1 - mean pairwise Tanimoto (Morgan radius 2, 2048 bits) of sanitized molecules."""
+    from rdkit import DataStructs
     from rdkit.Chem import rdFingerprintGenerator
 
     gen = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
-    fps = []
-    for m in mols:
-        try:
-            mm = Chem.Mol(m)
-            Chem.SanitizeMol(mm)
-            fps.append(gen.GetFingerprint(mm))
-        except Exception:
-            continue
+    fps = [gen.GetFingerprint(m) for m in valid]
     if len(fps) < 2:
         return None
     sims = [s for i, fp in enumerate(fps) for s in DataStructs.BulkTanimotoSimilarity(fp, fps[i + 1:])]
@@ -55,6 +49,7 @@ def main(argv=None) -> int:
     import numpy as np
     from rdkit import Chem
 
+    from graphdiff.convert.validity import _sanitized
     from graphdiff.guidance import get_reward
     from graphdiff.guidance.search import CallCounter, best_of_n
     from graphdiff.guidance.svdd import svdd
@@ -90,20 +85,14 @@ def main(argv=None) -> int:
         t = time.perf_counter()
         mols, values, cost = fn()
         sec = time.perf_counter() - t
-        smiles = []
-        for m in mols:
-            try:
-                mm = Chem.Mol(m)
-                Chem.SanitizeMol(mm)
-                smiles.append(Chem.MolToSmiles(mm))
-            except Exception:
-                smiles.append(None)
+        sanitized = [_sanitized(m) for m in mols]
+        smiles = [None if m is None else Chem.MolToSmiles(m) for m in sanitized]
         pm = packed_metrics(smiles, packed, metrics=("validity", "uniqueness", "novelty"))
         values = np.asarray(values, dtype=float)
         top = np.sort(values)[::-1][: max(1, len(values) // 10)]
         row = {"method": label, "samples": n, "steps": steps, "validity": pm["validity"],
                "uniqueness": pm["uniqueness"], "novelty": pm["novelty"], "qed_median": float(np.median(values)),
-               "qed_top10_mean": float(top.mean()), "intdiv": internal_diversity(mols),
+               "qed_top10_mean": float(top.mean()), "intdiv": internal_diversity([m for m in sanitized if m is not None]),
                "connected": sum(1 for x in smiles if x and "." not in x) / n,
                "network_calls_per_sample": cost["network_calls_per_sample"],
                "reward_calls_per_sample": cost["reward_calls_per_sample"], "seconds": round(sec, 1)}
