@@ -92,7 +92,8 @@ def main(argv=None) -> int:
         top = np.sort(values)[::-1][: max(1, len(values) // 10)]
         row = {"method": label, "samples": n, "steps": steps, "validity": pm["validity"],
                "uniqueness": pm["uniqueness"], "novelty": pm["novelty"], "qed_median": float(np.median(values)),
-               "qed_top10_mean": float(top.mean()), "intdiv": internal_diversity([m for m in sanitized if m is not None]),
+               "qed_top10_mean": float(top.mean()),
+               "intdiv": internal_diversity([m for m in sanitized if m is not None]),
                "connected": sum(1 for x in smiles if x and "." not in x) / n,
                "network_calls_per_sample": cost["network_calls_per_sample"],
                "reward_calls_per_sample": cost["reward_calls_per_sample"], "seconds": round(sec, 1)}
