@@ -200,7 +200,9 @@ def cmd_sample(args) -> int:
         if args.reward is None:
             raise ConfigError(f"--guide {args.guide} needs --reward NAME or module:function")
         reward = get_reward(args.reward, **parse_reward_args(args.reward_arg or []))
-        opts = {"N": args.candidates} if args.guide == "best_of_n" else {"M": args.candidates, "alpha": args.alpha}
+        opts = ({"N": args.candidates} if args.guide == "best_of_n" else
+                {"M": args.candidates, "alpha": args.alpha} if args.guide == "svdd" else
+                {"K": args.paths, "M": args.candidates})
         state = pipe.sample(n, steps=args.steps, sampler=args.sampler, seed=args.seed, progress=not args.quiet,
                             guide=args.guide, reward=reward, guide_options=opts, **kw)
         g = pipe.last_guidance
@@ -287,13 +289,15 @@ def add_model_commands(sub) -> None:
     s.add_argument("--device", default="cpu")
     s.add_argument("--out", required=True,
                    help=".smi (molecules), .sdf / .xyz (3D molecules), .jsonl (edge lists) or .png")
-    s.add_argument("--guide", default=None, choices=["best_of_n", "svdd"], help="steer toward --reward")
+    s.add_argument("--guide", default=None, choices=["best_of_n", "svdd", "noise_search"],
+                   help="steer toward --reward")
     s.add_argument("--reward", default=None, help="reward name (qed, sa, logp, similarity, ...) or module:function")
     s.add_argument("--reward-arg", action="append", metavar="KEY=VALUE", default=None,
                    help="reward argument, e.g. target=CCO (repeatable)")
     s.add_argument("--candidates", type=int, default=10,
                    help="candidates per sample (best_of_n: N) or per step (svdd: M)")
     s.add_argument("--alpha", type=float, default=0.0, help="svdd: selection temperature (0: argmax)")
+    s.add_argument("--paths", type=int, default=4, help="noise_search: paths kept per sample (K)")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_sample)
 

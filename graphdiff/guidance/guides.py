@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from ..errors import ConfigError
+from .noise_search import noise_search
 from .search import GuidedSamples, best_of_n
 from .svdd import svdd
 
-GUIDES = {"best_of_n": best_of_n, "svdd": svdd}
+GUIDES = {"best_of_n": best_of_n, "svdd": svdd, "noise_search": noise_search}
 
 
 def run_guide(pipe, n: int, guide: str, reward, **kwargs) -> GuidedSamples:

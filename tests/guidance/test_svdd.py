@@ -57,3 +57,28 @@ def test_svdd_settings_are_checked(qm9):
         svdd(qm9, 2, r, alpha=-1.0)
     with pytest.raises(ConfigError, match="n_nodes is not supported"):
         qm9.sample(2, steps=2, guide="svdd", reward=r, n_nodes=5)
+
+
+def test_noise_search_keeps_the_best_paths_and_counts_its_cost(qm9):
+    from graphdiff.guidance import noise_search
+
+    mw = get_reward("mw")
+    n, K, M, steps = 6, 3, 2, 4
+    g = noise_search(qm9, n, mw, K=K, M=M, steps=steps, seed=1)
+    assert np.allclose(score_states(qm9, g.state, mw)[1], g.rewards)
+    # K transitions per step, K * M values per step but the last
+    assert g.cost["network_calls_per_sample"] == K * steps + K * M * (steps - 1)
+    assert g.cost["reward_calls_per_sample"] == K * M * steps
+    base = qm9.sample(n, steps=steps, seed=1, output="rdkit", progress=False)
+    assert np.median(g.rewards) > np.median(mw(base))
+    with pytest.raises(ConfigError, match="K must be a positive integer"):
+        noise_search(qm9, 2, mw, K=0)
+
+
+def test_cli_noise_search(tmp_path, capsys):
+    from graphdiff.cli import main
+
+    out = tmp_path / "ns.smi"
+    assert main(["sample", "--model", "qm9-defog", "-n", "2", "--steps", "2", "--guide", "noise_search", "--reward",
+                 "qed", "--paths", "2", "--candidates", "2", "--out", str(out), "--quiet"]) == 0
+    assert "noise_search on qed" in capsys.readouterr().out and len(out.read_text().splitlines()) == 2
