@@ -1,17 +1,19 @@
-"""QED maximisation with the bundled QM9 model: pretrained, best-of-N and SVDD-PM at a matched candidate count.
+"""QED maximisation with the bundled QM9 model: pretrained, best-of-N, SVDD-PM and noise search, matched budgets.
 
     python benchmarks/guidance_qed.py [--model qm9-defog] [--samples 512] [--steps 50] [--candidates 10]
-                                      [--alpha 0] [--out DIR]
+                                      [--alpha 0] [--paths 2] [--out DIR]
 
 Each method draws ``--samples`` molecules at ``--steps`` steps (seed 0): the pretrained sampler; best-of-N with
-N = ``--candidates`` (N candidates per molecule, the best QED kept); SVDD-PM with M = ``--candidates`` candidates per
-step (:mod:`graphdiff.guidance.svdd`). Scores: strict validity, uniqueness, novelty (against the model's packed
-training set), median and top-10% QED over all samples (an invalid molecule scores 0, the reward's invalid value),
-the share of valid one-fragment molecules (``connected``; QED does not penalise extra fragments, and a guide
-can exploit that), internal diversity (1 - mean pairwise Tanimoto of Morgan fingerprints, radius 2, 2048 bits,
-over valid samples), and the cost per molecule (network calls counted on the denoiser, reward calls), with the
-wall time. Writes ``<out>/guidance_qed.{json,md}`` and ``<out>/top_<method>.png`` (the 12 highest-QED molecules
-of each method).
+N = ``--candidates`` (N candidates per molecule, the best QED kept); SVDD-PM with M = ``--candidates`` candidates
+per step (:mod:`graphdiff.guidance.svdd`); noise search with K = ``--paths`` paths and ``--candidates / K``
+children per path and step (:mod:`graphdiff.guidance.noise_search`; the same reward calls as SVDD).
+
+Scores: strict validity, uniqueness, novelty (against the model's packed training set), median and top-10% QED
+over all samples (an invalid molecule scores 0, the reward's invalid value), the share of valid one-fragment
+molecules (``connected``; QED does not penalise extra fragments, and a guide can exploit that), internal diversity
+(1 - mean pairwise Tanimoto of Morgan fingerprints, radius 2, 2048 bits, over valid samples), and the cost per
+molecule (network calls counted on the denoiser, reward calls), with the wall time. Writes
+``<out>/guidance_qed.{json,md}`` and ``<out>/top_<method>.png`` (the 12 highest-QED molecules of each method).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=50)
     p.add_argument("--candidates", type=int, default=10)
     p.add_argument("--alpha", type=float, default=0.0)
+    p.add_argument("--paths", type=int, default=2, help="noise search: paths K (children per path: candidates / K)")
     args = p.parse_args(argv)
 
     import numpy as np
@@ -52,6 +55,7 @@ def main(argv=None) -> int:
     from graphdiff.convert.validity import _sanitized
     from graphdiff.guidance import get_reward
     from graphdiff.guidance.search import CallCounter, best_of_n
+    from graphdiff.guidance.noise_search import noise_search
     from graphdiff.guidance.svdd import svdd
     from graphdiff.hub import model_index
     from graphdiff.metrics.packed_reference import load_packed_reference, packed_metrics
@@ -75,12 +79,17 @@ def main(argv=None) -> int:
         g = best_of_n(pipe, n, qed, N=k, steps=steps, seed=0)
         return g.samples, g.rewards, g.cost
 
+    def ns():
+        g = noise_search(pipe, n, qed, K=args.paths, M=k // args.paths, steps=steps, seed=0)
+        return g.samples, g.rewards, g.cost
+
     def sv():
         g = svdd(pipe, n, qed, M=k, alpha=args.alpha, steps=steps, seed=0)
         return g.samples, g.rewards, g.cost
 
     rows = []
-    methods = (("pretrained", pretrained), (f"best-of-{k}", bon), (f"SVDD-PM (M={k}, alpha={args.alpha:g})", sv))
+    methods = (("pretrained", pretrained), (f"best-of-{k}", bon), (f"SVDD-PM (M={k}, alpha={args.alpha:g})", sv),
+               (f"noise-search (K={args.paths}, M={k // args.paths})", ns))
     for label, fn in methods:
         t = time.perf_counter()
         mols, values, cost = fn()
