@@ -18,7 +18,7 @@ from ..progress import maybe
 from ..samplers.noise import SampleNoise
 from ..state import GraphState
 from .search import CallCounter, GuidedSamples, score_states
-from .svdd import PROCESSES, _clean_guess, _transition
+from .svdd import _clean_guess, _transition, search_setup
 
 
 def noise_search(pipe, n: int, reward, *, K: int = 4, M: int = 4, steps: int | None = None, seed: int | None = None,
@@ -32,24 +32,11 @@ def noise_search(pipe, n: int, reward, *, K: int = 4, M: int = 4, steps: int | N
         knobs: the sampler's knobs (``time_distortion``, ``eta``, ``omega``, ``cond``, ``guidance``).
     """
     process, denoiser = pipe.process, pipe.denoiser
-    if process.name not in PROCESSES:
-        raise ConfigError(f"noise_search is implemented for the processes {PROCESSES}, not {process.name!r}")
     for name, v in (("K", K), ("M", M)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ConfigError(f"noise_search: {name} must be a positive integer, got {v!r}")
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ConfigError(f"number of samples must be a positive integer, got {n!r}")
-    for key in ("sampler", "generator", "n_nodes", "callback", "num_steps"):
-        if knobs.pop(key, None) is not None:
-            raise ConfigError(f"noise_search: {key} is not supported (the model's own sampler, sizes drawn)")
-    cfg = pipe.config.sample
-    steps = int(steps or cfg.steps or 100)
-    seed = cfg.seed if seed is None else int(seed)
-    knobs = {**{k: v for k, v in cfg.knobs.items() if k in ("time_distortion", "eta", "omega")}, **knobs}
-    times = (process.time_grid(steps, knobs.get("time_distortion", "polydec")) if process.name == "defog"
-             else process.timesteps(steps))
+    steps, seed, knobs, times, sizes = search_setup(pipe, n, steps, seed, knobs, "noise_search")
     device = pipe.device
-    sizes = SampleNoise.for_run(seed, 0, n, device).node_counts(pipe.schema.node_count_probs())
     chunk = int(batch_size or max(1, 1000 // (K * M)))
     states, rewards, decoded = [], [], []
     was_training = denoiser.training

@@ -55,6 +55,27 @@ def _clean_guess(process, denoiser, state: GraphState, t_model: float, knobs: di
     return process.decode(guess)
 
 
+def search_setup(pipe, n: int, steps, seed, knobs: dict, who: str):
+    """What the per-step searches share: checked ``n`` and options, the model's step count, seed and sampler
+    knobs, the time grid, and the molecule sizes drawn as ``pipe.sample`` draws them (seed for seed)."""
+    process = pipe.process
+    if process.name not in PROCESSES:
+        raise ConfigError(f"{who} is implemented for the processes {PROCESSES}, not {process.name!r}")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ConfigError(f"number of samples must be a positive integer, got {n!r}")
+    for key in ("sampler", "generator", "n_nodes", "callback", "num_steps"):  # pipe.sample's, not the search's
+        if knobs.pop(key, None) is not None:
+            raise ConfigError(f"{who}: {key} is not supported (it runs the model's own sampler, sizes drawn)")
+    cfg = pipe.config.sample
+    steps = int(steps or cfg.steps or 100)
+    seed = cfg.seed if seed is None else int(seed)
+    knobs = {**{k: v for k, v in cfg.knobs.items() if k in ("time_distortion", "eta", "omega")}, **knobs}
+    times = (process.time_grid(steps, knobs.get("time_distortion", "polydec")) if process.name == "defog"
+             else process.timesteps(steps))
+    sizes = SampleNoise.for_run(seed, 0, n, pipe.device).node_counts(pipe.schema.node_count_probs())
+    return steps, seed, knobs, times, sizes
+
+
 def _choose(values: np.ndarray, alpha: float, rng: np.random.Generator) -> np.ndarray:
     """Per row of ``values [n, M]``: the argmax (``alpha = 0``) or a draw with weights ``exp(v / alpha)``."""
     if alpha == 0:
@@ -81,26 +102,14 @@ def svdd(pipe, n: int, reward, *, M: int = 10, alpha: float = 0.0, steps: int | 
         knobs: the sampler's own knobs (``time_distortion``, ``eta``, ``omega``, ``cond``, ``guidance``).
     """
     process, denoiser = pipe.process, pipe.denoiser
-    if process.name not in PROCESSES:
-        raise ConfigError(f"svdd is implemented for the processes {PROCESSES}, not {process.name!r}")
     if isinstance(M, bool) or not isinstance(M, int) or M < 1:
         raise ConfigError(f"svdd: M must be a positive integer, got {M!r}")
     if not float(alpha) >= 0:
         raise ConfigError(f"svdd: alpha must be >= 0 (0 = argmax), got {alpha!r}")
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ConfigError(f"number of samples must be a positive integer, got {n!r}")
-    for key in ("sampler", "generator", "n_nodes", "callback", "num_steps"):  # pipe.sample's, not SVDD's
-        if knobs.pop(key, None) is not None:
-            raise ConfigError(f"svdd: {key} is not supported (SVDD runs the model's own sampler, sizes drawn)")
-    cfg = pipe.config.sample
-    steps = int(steps or cfg.steps or 100)
-    seed = cfg.seed if seed is None else int(seed)
-    knobs = {**{k: v for k, v in cfg.knobs.items() if k in ("time_distortion", "eta", "omega")}, **knobs}
-    times = (process.time_grid(steps, knobs.get("time_distortion", "polydec")) if process.name == "defog"
-             else process.timesteps(steps))
+    steps, seed, knobs, times, _ = search_setup(pipe, n, steps, seed, knobs, "svdd")
     device = pipe.device
     noise = SampleNoise.for_run(seed, 0, n, device)
-    sizes = noise.node_counts(pipe.schema.node_count_probs())
+    sizes = noise.node_counts(pipe.schema.node_count_probs())  # the prior's streams start after the size draw
     rng = np.random.default_rng(seed)
     chunk = int(batch_size or max(1, 1000 // M))
     states, rewards, decoded = [], [], []
