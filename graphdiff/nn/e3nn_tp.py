@@ -20,8 +20,8 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError
 from ..state import GraphState
-from .eqgat import FullyConnectedBatch, _scatter, check_pos, gaussian_rbf
-from .layers import MLP, TimeEmbedding, check_inputs, check_sizes
+from .eqgat import FullyConnectedBatch, _scatter, embed_inputs, gaussian_rbf
+from .layers import MLP, TimeEmbedding, check_sizes
 
 __all__ = ["E3nnTPDenoiser", "TensorProductConv"]
 
@@ -173,22 +173,13 @@ class E3nnTPDenoiser(nn.Module):
     def forward(self, state: GraphState, t: Tensor, cond: Tensor | None = None) -> GraphState:
         from e3nn import o3
 
-        t, cond = check_inputs(self, state, t, cond)
-        pos = check_pos(state)
-        g = FullyConnectedBatch.from_mask(state.mask)
-        x_in = g.nodes(pos).to(state.x.dtype)
-        com = g.centre(x_in)
-        x = x_in - com[g.node_graph]
-
-        t_emb = self.embed_t(t)
-        graph_emb = t_emb + self.embed_cond(cond) if self.embed_cond is not None else t_emb
-        h = self.embed_x(g.nodes(state.x)) + graph_emb[g.node_graph]
+        t, g, x, com, h = embed_inputs(self, state, t, cond)
         d = x[g.dst] - x[g.src]
         r = (d.pow(2).sum(-1) + _DIST_EPS).sqrt()
         sh = o3.spherical_harmonics(self.irreps_sh, d / r.unsqueeze(-1), normalize=False, normalization="component")
         rbf = gaussian_rbf(r, self.num_rbf, self.max_radius)
         e = self.embed_e(torch.cat([g.edges(state.e), rbf], -1))
-        t_edge = self.edge_time(t_emb)[g.edge_graph]
+        t_edge = self.edge_time(self.embed_t(t))[g.edge_graph]
 
         for conv, update, norm in zip(self.layers, self.edge_updates, self.edge_norms):
             h = conv(h, sh, torch.cat([rbf, e, t_edge], -1), g)

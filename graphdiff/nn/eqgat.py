@@ -65,6 +65,23 @@ def check_pos(state: GraphState) -> Tensor:
     return state.pos
 
 
+def embed_inputs(net: nn.Module, state: GraphState, t: Tensor, cond: Tensor | None):
+    """What both 3D denoisers do first: check the inputs, flatten the batch to its fully connected graphs, centre
+    the coordinates per molecule, and embed node features plus time (and ``cond``) with the network's
+    ``embed_x`` / ``embed_t`` / ``embed_cond``. Returns ``(t, g, x, com, h)``: checked times, the
+    :class:`FullyConnectedBatch`, centred coordinates ``[M, 3]``, the centres ``[B, 3]`` and node features."""
+    t, cond = check_inputs(net, state, t, cond)
+    pos = check_pos(state)
+    g = FullyConnectedBatch.from_mask(state.mask)
+    x_in = g.nodes(pos).to(state.x.dtype)
+    com = g.centre(x_in)
+    graph_emb = net.embed_t(t)
+    if net.embed_cond is not None:
+        graph_emb = graph_emb + net.embed_cond(cond)
+    h = net.embed_x(g.nodes(state.x)) + graph_emb[g.node_graph]
+    return t, g, x_in - com[g.node_graph], com, h
+
+
 @dataclass
 class FullyConnectedBatch:
     """A dense padded batch flattened to node and edge lists: every ordered pair of distinct real nodes of the same
@@ -286,17 +303,7 @@ class EQGATDenoiser(nn.Module):
             _small_init(head.linears[-1], gain=0.1)
 
     def forward(self, state: GraphState, t: Tensor, cond: Tensor | None = None) -> GraphState:
-        t, cond = check_inputs(self, state, t, cond)
-        pos = check_pos(state)
-        g = FullyConnectedBatch.from_mask(state.mask)
-        x_in = g.nodes(pos).to(state.x.dtype)
-        com = g.centre(x_in)
-        x = x_in - com[g.node_graph]
-
-        graph_emb = self.embed_t(t)
-        if self.embed_cond is not None:
-            graph_emb = graph_emb + self.embed_cond(cond)
-        h = self.embed_x(g.nodes(state.x)) + graph_emb[g.node_graph]
+        t, g, x, com, h = embed_inputs(self, state, t, cond)
         v = h.new_zeros(g.num_nodes, 3, self.vectors)
         r0 = (x[g.dst] - x[g.src]).pow(2).sum(-1).add(_DIST_EPS).sqrt()
         e = self.embed_e(torch.cat([g.edges(state.e), gaussian_rbf(r0, self.num_rbf, self.max_radius)], -1))
