@@ -17,7 +17,7 @@ from ..errors import ConfigError
 from ..progress import maybe
 from ..samplers.noise import SampleNoise
 from ..state import GraphState
-from .search import CallCounter, GuidedSamples, score_states
+from .search import GuidedSamples, counted_inference, score_states
 from .svdd import _clean_guess, _transition, search_setup
 
 
@@ -39,35 +39,30 @@ def noise_search(pipe, n: int, reward, *, K: int = 4, M: int = 4, steps: int | N
     device = pipe.device
     chunk = int(batch_size or max(1, 1000 // (K * M)))
     states, rewards, decoded = [], [], []
-    was_training = denoiser.training
-    denoiser.eval()
-    try:
-        with CallCounter(denoiser) as counter, torch.no_grad():
-            for lo in range(0, n, chunk):
-                hi = min(n, lo + chunk)
-                b = hi - lo
-                paths = process.prior(sizes[lo:hi].repeat_interleave(K),
-                                      generator=SampleNoise.for_run(seed + 2, lo * K, b * K, device))
-                child_noise = SampleNoise.for_run(seed + 3, lo * K * M, b * K * M, device)
-                for k in maybe(range(steps), progress, "noise_search"):
-                    (px, pe), log_px, t_model = _transition(process, denoiser, paths, k, times, steps, knobs)
-                    rep = torch.arange(b * K, device=device).repeat_interleave(M)
-                    kids = process.sample_state(px[rep], pe[rep], paths.mask[rep], child_noise, paths.x.dtype)
-                    last = k == steps - 1
-                    clean = (process.decode(process.fill_masks(kids, log_px[rep])) if last
-                             else _clean_guess(process, denoiser, kids, t_model, knobs))
-                    samples, values = score_states(pipe, clean, reward)
-                    v = values.reshape(b, K * M)
-                    keep = 1 if last else K
-                    top = np.argsort(-v, axis=1, kind="stable")[:, :keep] + (np.arange(b) * K * M)[:, None]
-                    pick = torch.as_tensor(top.reshape(-1), dtype=torch.long, device=device)
-                    paths = kids[pick]
-                    if last:
-                        states.append(clean[pick.cpu()])
-                        rewards.append(values[top.reshape(-1)])
-                        decoded.extend(samples[i] for i in top.reshape(-1))
-    finally:
-        denoiser.train(was_training)
+    with counted_inference(denoiser) as counter:
+        for lo in range(0, n, chunk):
+            hi = min(n, lo + chunk)
+            b = hi - lo
+            paths = process.prior(sizes[lo:hi].repeat_interleave(K),
+                                  generator=SampleNoise.for_run(seed + 2, lo * K, b * K, device))
+            child_noise = SampleNoise.for_run(seed + 3, lo * K * M, b * K * M, device)
+            for k in maybe(range(steps), progress, "noise_search"):
+                (px, pe), log_px, t_model = _transition(process, denoiser, paths, k, times, steps, knobs)
+                rep = torch.arange(b * K, device=device).repeat_interleave(M)
+                kids = process.sample_state(px[rep], pe[rep], paths.mask[rep], child_noise, paths.x.dtype)
+                last = k == steps - 1
+                clean = (process.decode(process.fill_masks(kids, log_px[rep])) if last
+                         else _clean_guess(process, denoiser, kids, t_model, knobs))
+                samples, values = score_states(pipe, clean, reward)
+                v = values.reshape(b, K * M)
+                keep = 1 if last else K
+                top = np.argsort(-v, axis=1, kind="stable")[:, :keep] + (np.arange(b) * K * M)[:, None]
+                pick = torch.as_tensor(top.reshape(-1), dtype=torch.long, device=device)
+                paths = kids[pick]
+                if last:
+                    states.append(clean[pick.cpu()])
+                    rewards.append(values[top.reshape(-1)])
+                    decoded.extend(samples[i] for i in top.reshape(-1))
     cost = {"network_calls_per_sample": counter.graph_calls / n,
             "reward_calls_per_sample": float(K * M * steps), "paths": K, "children": M}
     return GuidedSamples(state=GraphState.cat(states), rewards=np.concatenate(rewards), cost=cost, samples=decoded)

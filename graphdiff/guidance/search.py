@@ -11,6 +11,7 @@ what ran, classifier-free guidance's second call included.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -40,6 +41,19 @@ class CallCounter:
         if self._handle is not None:
             self._handle.remove()
             self._handle = None
+
+
+@contextmanager
+def counted_inference(denoiser: torch.nn.Module):
+    """Eval mode, no gradients and a :class:`CallCounter` for the duration (the mode is restored after): the frame
+    of the per-step searches."""
+    was_training = denoiser.training
+    denoiser.eval()
+    try:
+        with CallCounter(denoiser) as counter, torch.no_grad():
+            yield counter
+    finally:
+        denoiser.train(was_training)
 
 
 @dataclass
@@ -98,4 +112,4 @@ def best_of_n(pipe, n: int, reward, *, N: int = 10, steps: int | None = None, se
     return GuidedSamples(state=cands[idx], rewards=values[best], cost=cost, samples=[decoded[i] for i in best])
 
 
-__all__ = ["CallCounter", "GuidedSamples", "score_states", "best_of_n"]
+__all__ = ["CallCounter", "counted_inference", "GuidedSamples", "score_states", "best_of_n"]

@@ -22,7 +22,7 @@ from ..errors import ConfigError
 from ..progress import maybe
 from ..samplers.noise import SampleNoise
 from ..state import GraphState
-from .search import CallCounter, GuidedSamples, score_states
+from .search import GuidedSamples, counted_inference, score_states
 
 PROCESSES = ("defog", "digress")
 
@@ -113,32 +113,27 @@ def svdd(pipe, n: int, reward, *, M: int = 10, alpha: float = 0.0, steps: int | 
     rng = np.random.default_rng(seed)
     chunk = int(batch_size or max(1, 1000 // M))
     states, rewards, decoded = [], [], []
-    was_training = denoiser.training
-    denoiser.eval()
-    try:
-        with CallCounter(denoiser) as counter, torch.no_grad():
-            for lo in range(0, n, chunk):
-                hi = min(n, lo + chunk)
-                sub = noise.subset(range(lo, hi))
-                cand_noise = SampleNoise.for_run(seed + 1, lo * M, (hi - lo) * M, device)
-                state = process.prior(sizes[lo:hi], generator=sub)
-                log_px = None
-                for k in maybe(range(steps), progress, "svdd"):
-                    (px, pe), log_px, t_model = _transition(process, denoiser, state, k, times, steps, knobs)
-                    rep = torch.arange(hi - lo, device=device).repeat_interleave(M)
-                    cands = process.sample_state(px[rep], pe[rep], state.mask[rep], cand_noise, state.x.dtype)
-                    last = k == steps - 1
-                    clean = (process.decode(process.fill_masks(cands, log_px[rep])) if last
-                             else _clean_guess(process, denoiser, cands, t_model, knobs))
-                    samples, values = score_states(pipe, clean, reward)
-                    pick = _choose(values.reshape(hi - lo, M), float(alpha), rng) + np.arange(hi - lo) * M
-                    state = cands[torch.as_tensor(pick, dtype=torch.long, device=device)]
-                    if last:
-                        states.append(clean[torch.as_tensor(pick, dtype=torch.long)])
-                        rewards.append(values[pick])
-                        decoded.extend(samples[i] for i in pick)
-    finally:
-        denoiser.train(was_training)
+    with counted_inference(denoiser) as counter:
+        for lo in range(0, n, chunk):
+            hi = min(n, lo + chunk)
+            sub = noise.subset(range(lo, hi))
+            cand_noise = SampleNoise.for_run(seed + 1, lo * M, (hi - lo) * M, device)
+            state = process.prior(sizes[lo:hi], generator=sub)
+            log_px = None
+            for k in maybe(range(steps), progress, "svdd"):
+                (px, pe), log_px, t_model = _transition(process, denoiser, state, k, times, steps, knobs)
+                rep = torch.arange(hi - lo, device=device).repeat_interleave(M)
+                cands = process.sample_state(px[rep], pe[rep], state.mask[rep], cand_noise, state.x.dtype)
+                last = k == steps - 1
+                clean = (process.decode(process.fill_masks(cands, log_px[rep])) if last
+                         else _clean_guess(process, denoiser, cands, t_model, knobs))
+                samples, values = score_states(pipe, clean, reward)
+                pick = _choose(values.reshape(hi - lo, M), float(alpha), rng) + np.arange(hi - lo) * M
+                state = cands[torch.as_tensor(pick, dtype=torch.long, device=device)]
+                if last:
+                    states.append(clean[torch.as_tensor(pick, dtype=torch.long)])
+                    rewards.append(values[pick])
+                    decoded.extend(samples[i] for i in pick)
     cost = {"network_calls_per_sample": counter.graph_calls / n, "reward_calls_per_sample": float(M * steps),
             "candidates": M, "alpha": float(alpha)}
     return GuidedSamples(state=GraphState.cat(states), rewards=np.concatenate(rewards), cost=cost, samples=decoded)
