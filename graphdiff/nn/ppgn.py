@@ -481,15 +481,9 @@ class PPGNTransformerDenoiser(nn.Module):
         the old ones (the channels that follow them move behind), a larger ``max_nodes`` (the prefix- and
         block-size inputs are re-scaled so they keep their effect) and new condition columns. The size and degree
         heads (``max_block``, ``max_degree``) are not grown: data needing larger ones is refused by the caller."""
-        from .growth import append_outputs, insert_inputs, replace_inputs, scale_input
+        from .growth import grow_categories, replace_inputs, scale_input
 
-        kx, ke = self.node_out, self.edge_out
-        self.in_x[0] = insert_inputs(self.in_x[0], kx, node_new, like=(0, kx))
-        self.in_e[0] = insert_inputs(self.in_e[0], ke, edge_new, like=(1, ke))
-        self.out_x[2] = append_outputs(self.out_x[2], node_new)
-        self.out_e[2] = append_outputs(self.out_e[2], edge_new)
-        self.node_dim, self.node_out = self.node_dim + node_new, self.node_out + node_new
-        self.edge_dim, self.edge_out = self.edge_dim + edge_new, self.edge_out + edge_new
+        grow_categories(self, node_new, edge_new)
         if max_nodes is not None and int(max_nodes) != self.max_nodes:
             for col in (1, 2):  # prefix size / max_nodes and block size / max_nodes
                 scale_input(self.in_y[0], col, int(max_nodes) / self.max_nodes)

@@ -289,15 +289,9 @@ class GraphTransformerDenoiser(nn.Module):
         ``max_nodes`` (the node-count input is re-scaled so it keeps its effect) and ``cond_dim`` new condition
         columns (zero-initialised; the old ones are dropped). On inputs of the old categories and sizes the
         outputs for the old categories are unchanged."""
-        from .growth import append_outputs, insert_inputs, replace_inputs, scale_input
+        from .growth import grow_categories, replace_inputs, scale_input
 
-        kx, ke = self.node_out, self.edge_out
-        self.in_x[0] = insert_inputs(self.in_x[0], kx, node_new, like=(0, kx))
-        self.in_e[0] = insert_inputs(self.in_e[0], ke, edge_new, like=(1, ke))
-        self.out_x[2] = append_outputs(self.out_x[2], node_new)
-        self.out_e[2] = append_outputs(self.out_e[2], edge_new)
-        self.node_dim, self.node_out = self.node_dim + node_new, self.node_out + node_new
-        self.edge_dim, self.edge_out = self.edge_dim + edge_new, self.edge_out + edge_new
+        grow_categories(self, node_new, edge_new)
         if max_nodes is not None and int(max_nodes) != self.max_nodes:
             scale_input(self.in_y[0], 1, int(max_nodes) / self.max_nodes)  # n / max_nodes is the 2nd y input
             self.max_nodes = int(max_nodes)
