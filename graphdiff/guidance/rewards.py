@@ -87,18 +87,9 @@ def _describe(sample) -> str:
 
 def _sanitized_molecule(sample) -> Chem.Mol | None:
     """A sanitized copy of ``sample`` (Mol or SMILES), or ``None`` when it is invalid."""
-    if isinstance(sample, str):
-        mol = Chem.MolFromSmiles(sample, sanitize=False)
-    else:
-        mol = sample
-    if mol is None or mol.GetNumAtoms() == 0:
-        return None
-    mol = Chem.Mol(mol)
-    try:
-        Chem.SanitizeMol(mol)
-    except Exception:
-        return None
-    return mol
+    from ..convert.validity import _sanitized
+
+    return _sanitized(Chem.MolFromSmiles(sample, sanitize=False) if isinstance(sample, str) else sample)
 
 
 def _as_number(value) -> float | None:
