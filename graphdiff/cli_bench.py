@@ -52,6 +52,10 @@ def cmd_bench_run(args) -> int:
         from .bench.lggm import run_lggm
 
         run = lambda name, **kw: run_lggm(suite, **kw)  # noqa: E731
+    elif suite.kind == "guidance":  # steering bundled models: its own loop over methods
+        from .bench.guidance import run_guidance
+
+        run = lambda name, **kw: run_guidance(suite, **kw)  # noqa: E731
     else:
         run = run_suite
     res = run(suite.name, out=out, minutes=args.minutes, samples=args.samples,

@@ -85,7 +85,7 @@ class Suite:
     description: str
     entries: tuple[Entry, ...]
     expected_minutes: float
-    kind: str = "quality"  # or "speed", "threads", "lggm"
+    kind: str = "quality"  # or "speed", "threads", "lggm", "guidance"
     datasets: tuple[str, ...] = ()  # raw files to place with --raw-from
 
 
@@ -218,6 +218,16 @@ _add(Suite(
     # a few): extrapolated from timed steps and samples on a loaded machine, see graphdiff.bench.lggm
     expected_minutes=180, kind="lggm",
     datasets=("community_small", "ego_small", "grid", "planar", "sbm", "enzymes", "qm9", "zinc250k")))
+
+_add(Suite(
+    "guidance",
+    "QED maximisation with the bundled molecule models at matched budgets: pretrained, best-of-10, SVDD-PM (M = 10), "
+    "noise search (K = 2, M = 5) and regressor guidance (a QED regressor trained on the model's noisy states for "
+    "--minutes); 512 molecules per method at the model's 50 steps; validity, uniqueness, novelty, median and "
+    "top-10% QED, one-fragment share, internal diversity, network / reward / regressor calls per molecule",
+    (Entry("defog-qm9", steps=(50,), samples=512),),
+    # 512 molecules x (1 + 10 + ~11 + ~11 + 1) x 50 network calls at ~90 mol/s, and the regressor's 10 minutes
+    expected_minutes=30, kind="guidance", datasets=("qm9",)))
 
 _add(Suite(
     "smoke",
