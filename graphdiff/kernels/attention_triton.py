@@ -176,7 +176,7 @@ def _edge_attention_bwd(Q, K, V, QE, KE, E, MASK, WM, BM, WA, BA, WO, BO, XO, LS
             g_wos += tl.dot(tl.trans(g_eo), ps, input_precision=PREC)
             g_wop += tl.dot(tl.trans(g_eo), pp, input_precision=PREC)
             g_bo += tl.sum(g_eo, axis=0)
-            p = tl.where(key_ok[:, None], tl.exp(tl.where(key_ok[:, None], ps, 0.0) - lse[None, :]), 0.0)
+            p = tl.exp(tl.where(key_ok[:, None], ps - lse[None, :], float("-inf")))
             vmask = jm[:, None, None] & hd[None, :, :]
             vptr = krow[:, None, None] * (H * DH) + rh[None, :, None] * DH + rd[None, None, :]
             vt = tl.load(V + vptr, mask=vmask, other=0.0).to(tl.float32)
@@ -225,13 +225,25 @@ def _pow2(n: int) -> int:
     return max(16, triton.next_power_of_2(int(n)))
 
 
+def _interpreting() -> bool:
+    return os.environ.get("TRITON_INTERPRET", "") not in ("", "0")
+
+
+def _key_block(n: int) -> int:
+    """Keys per block: 16 on a GPU (the [BJ, H, Dh] register tiles stay small); the interpreter runs faster with
+    fewer, larger blocks."""
+    return min(64, _pow2(n)) if _interpreting() else 16
+
+
+def _row_block() -> int:
+    """Query rows per backward program (the weight-gradient atomics are issued once per program)."""
+    return 4 if _interpreting() else 16
+
+
 def _launch_sizes(q: Tensor, qe: Tensor, e: Tensor, w_out: Tensor) -> dict:
     _, n, h, dh = q.shape
-    interpreting = os.environ.get("TRITON_INTERPRET", "") not in ("", "0")
-    # on a GPU the [BJ, H, Dh] register tiles stay small; the interpreter runs faster with fewer, larger blocks
-    bj = min(64, _pow2(n)) if interpreting else 16
     prec = "ieee" if q.dtype == torch.float32 else "tf32"
-    return dict(BJ=bj, HP=_pow2(h), DHP=_pow2(dh), DEP=_pow2(qe.shape[-1]), FEP=_pow2(e.shape[-1]),
+    return dict(BJ=_key_block(n), HP=_pow2(h), DHP=_pow2(dh), DEP=_pow2(qe.shape[-1]), FEP=_pow2(e.shape[-1]),
                 DOP=_pow2(w_out.shape[0]), PREC=prec)
 
 
@@ -265,8 +277,7 @@ class _EdgeAttention(torch.autograd.Function):
         g_q, g_qe, g_e = torch.empty_like(q), torch.empty_like(qe), torch.empty_like(e)
         g_k, g_v, g_ke = torch.zeros(k.shape, **f32), torch.zeros(v.shape, **f32), torch.zeros(ke.shape, **f32)
         g_w = [torch.zeros(t.shape, **f32) for t in (w_mul, b_mul, w_add, b_add, w_out, b_out)]
-        interpreting = os.environ.get("TRITON_INTERPRET", "") not in ("", "0")
-        rows = 4 if interpreting else 16
+        rows = _row_block()
         if b * n:
             _edge_attention_bwd[(b * triton.cdiv(n, rows),)](
                 q, k, v, qe, ke, e, mask8, w_mul, b_mul, w_add, b_add, w_out, b_out, x, lse, g_x, g_e_out,

@@ -16,7 +16,7 @@ from torch import Tensor
 
 from ..errors import ConfigError
 
-__all__ = ["MODES", "ENV_VAR", "check_mode", "triton_importable", "use_triton"]
+__all__ = ["MODES", "ENV_VAR", "check_mode", "triton_import_error", "triton_importable", "use_triton"]
 
 MODES = ("auto", "reference", "triton")
 ENV_VAR = "GRAPHDIFF_KERNELS"
@@ -30,7 +30,8 @@ def check_mode(mode: str, where: str = "kernels") -> str:
 
 
 @functools.lru_cache(maxsize=1)
-def _triton_import_error() -> str | None:
+def triton_import_error() -> str | None:
+    """Why ``import triton`` fails here (``None`` when it works)."""
     try:
         import triton  # noqa: F401
         import triton.language  # noqa: F401
@@ -41,7 +42,7 @@ def _triton_import_error() -> str | None:
 
 def triton_importable() -> bool:
     """Whether ``import triton`` works in this environment."""
-    return _triton_import_error() is None
+    return triton_import_error() is None
 
 
 def _interpreting() -> bool:
@@ -69,7 +70,7 @@ def use_triton(mode: str, *tensors: Tensor) -> bool:
     if mode == "auto":
         return on_cuda and triton_importable()
     if not triton_importable():
-        raise ConfigError(f"{source} but triton does not import ({_triton_import_error()}); use kernels=reference")
+        raise ConfigError(f"{source} but triton does not import ({triton_import_error()}); use kernels=reference")
     if not (on_cuda or _interpreting()):
         raise ConfigError(f"{source} but the tensors are on {tensors[0].device}, not CUDA (set TRITON_INTERPRET=1 "
                           "to run Triton's interpreter on CPU); use kernels=reference")

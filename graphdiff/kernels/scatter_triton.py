@@ -11,6 +11,8 @@ transposed reduction), plus a per-message dot product for the weights.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import triton
 import triton.language as tl
@@ -95,7 +97,7 @@ def _reduce(values: Tensor, ptr: Tensor, gather: Tensor | None, weight: Tensor |
 class _MessageScatter(torch.autograd.Function):
     @staticmethod
     def forward(ctx, values, index, dim_size, mean, gather, weight):
-        flat = values.reshape(values.shape[0], -1).contiguous()
+        flat = values.reshape(values.shape[0], math.prod(values.shape[1:])).contiguous()
         ptr, perm = _csr(index, dim_size)
         g = gather if perm is None or gather is None else gather[perm]
         if perm is not None and gather is None:
@@ -109,7 +111,7 @@ class _MessageScatter(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g_out):
         flat, index, gather, weight, ptr = ctx.saved_tensors
-        g = g_out.reshape(ctx.dim_size, -1)
+        g = g_out.reshape(ctx.dim_size, math.prod(ctx.shape[1:]))
         if ctx.mean:
             g = g / (ptr[1:] - ptr[:-1]).clamp(min=1).to(g.dtype).unsqueeze(-1)
         g = g.contiguous()
