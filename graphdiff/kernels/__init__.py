@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from .dispatch import ENV_VAR, MODES, check_mode, triton_importable, use_triton
+from .dispatch import ENV_VAR, MODES, check_mode, effective_mode, triton_importable, use_triton
 from .reference import edge_attention_reference, message_scatter_reference
 
 __all__ = ["edge_attention", "message_scatter", "edge_attention_reference", "message_scatter_reference", "MODES",
@@ -30,7 +30,9 @@ def edge_attention(q: Tensor, k: Tensor, v: Tensor, qe: Tensor, ke: Tensor, e: T
     if use_triton(mode, q, k, v, qe, ke, e):
         from .attention_triton import edge_attention_triton
 
-        return edge_attention_triton(q, k, v, qe, ke, e, mask, w_mul, b_mul, w_add, b_add, w_out, b_out)
+        # under auto, a GPU too small for a kernel (shared memory) falls back to the reference; forced, it raises
+        return edge_attention_triton(q, k, v, qe, ke, e, mask, w_mul, b_mul, w_add, b_add, w_out, b_out,
+                                     fallback=effective_mode(mode) == "auto")
     return edge_attention_reference(q, k, v, qe, ke, e, mask, w_mul, b_mul, w_add, b_add, w_out, b_out)
 
 

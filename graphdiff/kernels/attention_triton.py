@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 
 import torch
 import triton
 import triton.language as tl
 from torch import Tensor
+
+from .reference import edge_attention_reference
 
 __all__ = ["edge_attention_triton"]
 
@@ -253,52 +256,97 @@ def _launch_sizes(q: Tensor, qe: Tensor, e: Tensor, w_out: Tensor) -> dict:
                 DOP=_pow2(w_out.shape[0]), PREC=prec, **LAUNCH)
 
 
+def _launch_forward(q, k, v, qe, ke, e, mask8, w_mul, b_mul, w_add, b_add, w_out, b_out, sizes):
+    b, n, h, dh = q.shape
+    de, fe, do = qe.shape[-1], e.shape[-1], w_out.shape[0]
+    x = torch.empty_like(q)
+    e_out = torch.empty((b, n, n, do), device=q.device, dtype=q.dtype)
+    lse = torch.empty((b, n, h), device=q.device, dtype=torch.float32)
+    if b * n:
+        _edge_attention_fwd[(b * n,)](q, k, v, qe, ke, e, mask8, w_mul, b_mul, w_add, b_add, w_out, b_out, x, e_out,
+                                      lse, n, h, dh, de, fe, do, 1.0 / math.sqrt(dh), 1.0 / math.sqrt(de), **sizes)
+    return x, e_out, lse
+
+
+def _launch_backward(inputs, x, lse, g_x, g_e_out, sizes):
+    q, k, v, qe, ke, e, mask8, w_mul, b_mul, w_add, b_add, w_out, b_out = inputs
+    b, n, h, dh = q.shape
+    de, fe, do = qe.shape[-1], e.shape[-1], w_out.shape[0]
+    f32 = dict(device=q.device, dtype=torch.float32)
+    g_q, g_qe, g_e = torch.zeros_like(q), torch.zeros_like(qe), torch.zeros_like(e)
+    g_k, g_v, g_ke = torch.zeros(k.shape, **f32), torch.zeros(v.shape, **f32), torch.zeros(ke.shape, **f32)
+    g_w = [torch.zeros(t.shape, **f32) for t in (w_mul, b_mul, w_add, b_add, w_out, b_out)]
+    rows = _row_block()
+    if b * n:
+        _edge_attention_bwd[(b * triton.cdiv(n, rows),)](
+            q, k, v, qe, ke, e, mask8, w_mul, b_mul, w_add, b_add, w_out, b_out, x, lse, g_x, g_e_out,
+            g_q, g_k, g_v, g_qe, g_ke, g_e, *g_w, n, h, dh, de, fe, do, 1.0 / math.sqrt(dh), 1.0 / math.sqrt(de),
+            ROWS=rows, **sizes)
+    weights = (w_mul, b_mul, w_add, b_add, w_out, b_out)
+    return (g_q, g_k.to(k.dtype), g_v.to(v.dtype), g_qe, g_ke.to(ke.dtype), g_e, None,
+            *(g.to(w.dtype) for g, w in zip(g_w, weights)))
+
+
+def _reference_grads(inputs, g_x, g_e_out):
+    """Gradients by recomputing the reference (the fallback of a kernel that cannot launch on this device)."""
+    leaves = [t if i == 6 else t.detach().requires_grad_() for i, t in enumerate(inputs)]
+    mask = leaves[6].bool()
+    with torch.enable_grad():
+        x, e_out = edge_attention_reference(*leaves[:6], mask, *leaves[7:])
+        diff = [t for i, t in enumerate(leaves) if i != 6]
+        grads = list(torch.autograd.grad((x, e_out), diff, (g_x, g_e_out), allow_unused=True))
+    grads = [torch.zeros_like(t) if g is None else g for g, t in zip(grads, diff)]
+    return (*grads[:6], None, *grads[6:])
+
+
+_WARNED: set = set()
+
+
+def _fall_back(exc: Exception, allowed: bool, what: str) -> None:
+    """Re-raise ``exc`` unless falling back to the reference is allowed; warn once per kind of failure."""
+    if not allowed or not isinstance(exc, triton.runtime.errors.OutOfResources):
+        raise exc
+    if what not in _WARNED:
+        _WARNED.add(what)
+        warnings.warn(f"edge attention: the Triton {what} kernel does not fit this GPU ({exc}); the torch reference "
+                      f"computes it instead (set GRAPHDIFF_KERNELS=reference to silence this)", stacklevel=4)
+
+
 class _EdgeAttention(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, q, k, v, qe, ke, e, mask, w_mul, b_mul, w_add, b_add, w_out, b_out):
-        q, k, v, qe, ke, e = (t.contiguous() for t in (q, k, v, qe, ke, e))
-        w_mul, b_mul, w_add, b_add, w_out, b_out = (t.contiguous() for t in (w_mul, b_mul, w_add, b_add, w_out, b_out))
-        mask8 = mask.to(torch.int8).contiguous()
-        b, n, h, dh = q.shape
-        de, fe, do = qe.shape[-1], e.shape[-1], w_out.shape[0]
-        x = torch.empty_like(q)
-        e_out = torch.empty((b, n, n, do), device=q.device, dtype=q.dtype)
-        lse = torch.empty((b, n, h), device=q.device, dtype=torch.float32)
-        sizes = _launch_sizes(q, qe, e, w_out)
-        if b * n:
-            _edge_attention_fwd[(b * n,)](q, k, v, qe, ke, e, mask8, w_mul, b_mul, w_add, b_add, w_out, b_out, x,
-                                          e_out, lse, n, h, dh, de, fe, do, 1.0 / math.sqrt(dh), 1.0 / math.sqrt(de),
-                                          **sizes)
-        ctx.save_for_backward(q, k, v, qe, ke, e, mask8, w_mul, b_mul, w_add, b_add, w_out, b_out, x, lse)
-        ctx.sizes = sizes
+    def forward(ctx, fallback, q, k, v, qe, ke, e, mask, w_mul, b_mul, w_add, b_add, w_out, b_out):
+        inputs = tuple(t.contiguous() for t in (q, k, v, qe, ke, e, mask.to(torch.int8), w_mul, b_mul, w_add, b_add,
+                                                w_out, b_out))
+        ctx.fallback, ctx.sizes = fallback, _launch_sizes(q, qe, e, w_out)
+        try:
+            x, e_out, lse = _launch_forward(*inputs, ctx.sizes)
+        except Exception as exc:
+            _fall_back(exc, fallback, "forward")
+            x, e_out = edge_attention_reference(q, k, v, qe, ke, e, mask, w_mul, b_mul, w_add, b_add, w_out, b_out)
+            lse = None
+        ctx.save_for_backward(*inputs, x, lse)
         return x, e_out
 
     @staticmethod
     def backward(ctx, g_x, g_e_out):
-        q, k, v, qe, ke, e, mask8, w_mul, b_mul, w_add, b_add, w_out, b_out, x, lse = ctx.saved_tensors
-        b, n, h, dh = q.shape
-        de, fe, do = qe.shape[-1], e.shape[-1], w_out.shape[0]
+        *inputs, x, lse = ctx.saved_tensors
         g_x, g_e_out = g_x.contiguous(), g_e_out.contiguous()
-        f32 = dict(device=q.device, dtype=torch.float32)
-        g_q, g_qe, g_e = torch.empty_like(q), torch.empty_like(qe), torch.empty_like(e)
-        g_k, g_v, g_ke = torch.zeros(k.shape, **f32), torch.zeros(v.shape, **f32), torch.zeros(ke.shape, **f32)
-        g_w = [torch.zeros(t.shape, **f32) for t in (w_mul, b_mul, w_add, b_add, w_out, b_out)]
-        rows = _row_block()
-        if b * n:
-            _edge_attention_bwd[(b * triton.cdiv(n, rows),)](
-                q, k, v, qe, ke, e, mask8, w_mul, b_mul, w_add, b_add, w_out, b_out, x, lse, g_x, g_e_out,
-                g_q, g_k, g_v, g_qe, g_ke, g_e, *g_w, n, h, dh, de, fe, do, 1.0 / math.sqrt(dh), 1.0 / math.sqrt(de),
-                ROWS=rows, **ctx.sizes)
-        else:
-            g_q, g_qe, g_e = torch.zeros_like(q), torch.zeros_like(qe), torch.zeros_like(e)
-        weights = (w_mul, b_mul, w_add, b_add, w_out, b_out)
-        return (g_q, g_k.to(k.dtype), g_v.to(v.dtype), g_qe, g_ke.to(ke.dtype), g_e, None,
-                *(g.to(w.dtype) for g, w in zip(g_w, weights)))
+        if lse is not None:
+            try:
+                return (None, *_launch_backward(inputs, x, lse, g_x, g_e_out, ctx.sizes))
+            except Exception as exc:
+                _fall_back(exc, ctx.fallback, "backward")
+        return (None, *_reference_grads(inputs, g_x, g_e_out))
 
 
 def edge_attention_triton(q: Tensor, k: Tensor, v: Tensor, qe: Tensor, ke: Tensor, e: Tensor, mask: Tensor,
-                          w_mul: Tensor, b_mul: Tensor, w_add: Tensor, b_add: Tensor, w_out: Tensor,
-                          b_out: Tensor) -> tuple[Tensor, Tensor]:
+                          w_mul: Tensor, b_mul: Tensor, w_add: Tensor, b_add: Tensor, w_out: Tensor, b_out: Tensor, *,
+                          fallback: bool = False) -> tuple[Tensor, Tensor]:
     """The Triton kernel of :func:`~graphdiff.kernels.reference.edge_attention_reference` (same arguments, same
-    results up to float rounding; differentiable)."""
-    return _EdgeAttention.apply(q, k, v, qe, ke, e, mask, w_mul, b_mul, w_add, b_add, w_out, b_out)
+    results up to float rounding; differentiable).
+
+    Args:
+        fallback: where a kernel needs more GPU resources (shared memory, registers) than the device has, compute
+            that pass with the torch reference, with a warning, instead of raising Triton's ``OutOfResources``.
+    """
+    return _EdgeAttention.apply(fallback, q, k, v, qe, ke, e, mask, w_mul, b_mul, w_add, b_add, w_out, b_out)

@@ -16,7 +16,8 @@ from torch import Tensor
 
 from ..errors import ConfigError
 
-__all__ = ["MODES", "ENV_VAR", "check_mode", "triton_import_error", "triton_importable", "use_triton"]
+__all__ = ["MODES", "ENV_VAR", "check_mode", "effective_mode", "triton_import_error", "triton_importable",
+           "use_triton"]
 
 MODES = ("auto", "reference", "triton")
 ENV_VAR = "GRAPHDIFF_KERNELS"
@@ -54,6 +55,11 @@ def _effective_mode(mode: str) -> tuple[str, str]:
     if env:
         return check_mode(env, ENV_VAR), f"{ENV_VAR}={env}"
     return check_mode(mode), f"kernels={mode}"
+
+
+def effective_mode(mode: str) -> str:
+    """The mode that applies: ``GRAPHDIFF_KERNELS`` when set, else ``mode``."""
+    return _effective_mode(mode)[0]
 
 
 def use_triton(mode: str, *tensors: Tensor) -> bool:

@@ -119,3 +119,26 @@ def test_a_graph_without_real_nodes_gives_zeros_and_finite_gradients():
     for name in gr:
         assert torch.isfinite(gt[name]).all()
         torch.testing.assert_close(gt[name], gr[name], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("failing", ["_launch_forward", "_launch_backward"])
+def test_a_kernel_too_big_for_the_gpu_falls_back_to_the_reference_only_when_allowed(monkeypatch, failing):
+    import triton
+
+    from graphdiff.kernels import attention_triton
+
+    def too_big(*args, **kwargs):
+        raise triton.runtime.errors.OutOfResources(160_000, 101_376, "shared memory")
+
+    monkeypatch.setattr(attention_triton, failing, too_big)
+    monkeypatch.setattr(attention_triton, "_WARNED", set())
+    args = make_inputs(2, 5, 2, 3, 3, 4, 3, masks(5))
+    xr, er, gr = outputs_and_grads(edge_attention_reference, args)
+    fallback = lambda *a: attention_triton.edge_attention_triton(*a, fallback=True)
+    with pytest.warns(UserWarning, match="does not fit this GPU"):
+        xt, et, gt = outputs_and_grads(fallback, args)
+    torch.testing.assert_close(xt, xr, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(et, er, atol=1e-5, rtol=1e-5)
+    assert_grads_close(gt, gr)
+    with pytest.raises(triton.runtime.errors.OutOfResources):  # forced Triton: the error stands
+        outputs_and_grads(attention_triton.edge_attention_triton, args)
