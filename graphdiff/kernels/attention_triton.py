@@ -8,7 +8,7 @@ only the outputs ``x [B, N, H, Dh]``, ``e_out [B, N, N, Do]`` and the per-row lo
 The backward pass recomputes them per block from the inputs and the saved log-sum-exp (FlashAttention-style). Each
 program handles ``ROWS`` query rows; gradients of per-pair and per-row quantities are written directly, gradients of
 keys, values and the weights (shared across rows) are accumulated with fp32 atomics. Arithmetic is fp32 whatever
-the input dtype (fp32 or bf16); matrix products on fp32 inputs use IEEE fp32, not TF32.
+the input dtype (fp32 or bf16); matrix products use IEEE fp32, not TF32.
 """
 
 from __future__ import annotations
@@ -243,15 +243,16 @@ def _row_block() -> int:
     return 4 if _interpreting() else 16
 
 
-# 8 warps and no software pipelining of the key loop. Compiled for sm_90 at 8 heads x 32 and edge width 64 (fp32),
-# the forward kernel needs 66 KB of shared memory (Triton's default 4 warps x 3 stages: 148 KB, more than sm_86/89
-# GPUs have) and the backward 71 KB (166 KB); the backward spills registers (its weight-gradient accumulators).
+# 8 warps and no software pipelining of the key loop. Compiled for sm_80 and sm_90 at 8 heads x 32 and edge width 64
+# (fp32 or bf16 inputs), the forward kernel needs 66 KB of shared memory (Triton's default 4 warps x 3 stages:
+# 148 KB, more than sm_86/89 GPUs have) and the backward 71 KB (166 KB); the backward spills registers (its
+# weight-gradient accumulators). See tests/kernels/gpu_compile.py.
 LAUNCH = dict(num_warps=8, num_stages=1)
 
 
 def _launch_sizes(q: Tensor, qe: Tensor, e: Tensor, w_out: Tensor) -> dict:
     _, n, h, dh = q.shape
-    prec = "ieee" if q.dtype == torch.float32 else "tf32"
+    prec = "ieee"  # fp32 FMA products: TF32 tensor-core products (bf16 inputs) need 115 KB of shared memory backward
     return dict(BJ=_key_block(n), HP=_pow2(h), DHP=_pow2(dh), DEP=_pow2(qe.shape[-1]), FEP=_pow2(e.shape[-1]),
                 DOP=_pow2(w_out.shape[0]), PREC=prec, **LAUNCH)
 

@@ -34,7 +34,7 @@ def attention_inputs(dt: str) -> list[str]:
 
 
 def cases(dt: str):
-    shapes = dict(BJ=16, HP=16, DHP=32, DEP=64, FEP=64, DOP=64, PREC="ieee" if dt == "fp32" else "tf32")
+    shapes = dict(BJ=16, HP=16, DHP=32, DEP=64, FEP=64, DOP=64, PREC="ieee")
     fwd = dict(zip(ATTENTION_IN + ["XO", "EO", "LSE"] + SIZES,
                    attention_inputs(dt) + [f"*{dt}", f"*{dt}", "*fp32"] + SIZE_TYPES))
     yield attention._edge_attention_fwd, fwd, shapes, attention.LAUNCH
