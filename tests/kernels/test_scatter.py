@@ -1,6 +1,7 @@
-"""The Triton message scatter equals its torch reference, and the reference equals PyG's scatter, under Triton's
-interpreter on CPU at small sizes. Tolerances: fp32 ``atol = rtol = 1e-6`` (fp32 sums of a few terms, reordered);
-bf16 inputs against the fp32 reference on the same values, ``|diff| <= 1e-2 * (1 + max|ref|)``."""
+"""The Triton message scatter equals its torch reference (on a GPU when there is one, else under Triton's interpreter
+on CPU; small sizes), and the reference equals PyG's scatter. Tolerances: fp32 ``atol = rtol = 1e-6`` (fp32 sums of
+a few terms, reordered); bf16 inputs against the fp32 reference on the same values,
+``|diff| <= 1e-2 * (1 + max|ref|)``."""
 
 from __future__ import annotations
 
@@ -18,29 +19,29 @@ CASES = [  # (messages, source rows or None, destination rows, sorted index, wei
 ]
 
 
-def make(m, s, d, sorted_, weighted, dtype=torch.float32, seed=0):
+def make(m, s, d, sorted_, weighted, dtype=torch.float32, seed=0, device="cpu"):
     g = torch.Generator().manual_seed(seed)
     index = torch.randint(0, max(d - 2, 1), (m,), generator=g)  # the last rows get no message
     if sorted_:
         index = index.sort().values
     gather = None if s is None else torch.randint(0, s, (m,), generator=g)
-    values = torch.randn(m if s is None else s, 3, 5, generator=g).to(dtype).requires_grad_()
-    weight = torch.randn(m, generator=g).to(dtype).requires_grad_() if weighted else None
-    return values, index, gather, weight
+    values = torch.randn(m if s is None else s, 3, 5, generator=g).to(device, dtype).requires_grad_()
+    weight = torch.randn(m, generator=g).to(device, dtype).requires_grad_() if weighted else None
+    return values, index.to(device), None if gather is None else gather.to(device), weight
 
 
 def run(fn, values, index, d, reduce, gather, weight, seed=1):
     out = fn(values, index, d, reduce, gather=gather, weight=weight)
-    g_out = torch.randn(out.shape, generator=torch.Generator().manual_seed(seed)).to(out.dtype)
+    g_out = torch.randn(out.shape, generator=torch.Generator().manual_seed(seed)).to(out.device, out.dtype)
     inputs = [values] + ([weight] if weight is not None else [])
     return out, torch.autograd.grad((out * g_out).float().sum(), inputs, allow_unused=True)
 
 
 @pytest.mark.parametrize("m,s,d,sorted_,weighted,reduce", CASES)
-def test_fp32_outputs_and_gradients_equal_the_reference(interpreter, m, s, d, sorted_, weighted, reduce):
+def test_fp32_outputs_and_gradients_equal_the_reference(device, m, s, d, sorted_, weighted, reduce):
     from graphdiff.kernels.scatter_triton import message_scatter_triton
 
-    values, index, gather, weight = make(m, s, d, sorted_, weighted)
+    values, index, gather, weight = make(m, s, d, sorted_, weighted, device=device)
     out_r, grads_r = run(message_scatter_reference, values, index, d, reduce, gather, weight)
     out_t, grads_t = run(message_scatter_triton, values, index, d, reduce, gather, weight)
     assert out_t.shape == (d, 3, 5)
@@ -50,10 +51,10 @@ def test_fp32_outputs_and_gradients_equal_the_reference(interpreter, m, s, d, so
         torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-6)
 
 
-def test_bf16_equals_the_fp32_reference_within_bf16_rounding(interpreter):
+def test_bf16_equals_the_fp32_reference_within_bf16_rounding(device):
     from graphdiff.kernels.scatter_triton import message_scatter_triton
 
-    values, index, gather, weight = make(41, 9, 8, False, True, dtype=torch.bfloat16)
+    values, index, gather, weight = make(41, 9, 8, False, True, dtype=torch.bfloat16, device=device)
     v32, w32 = values.detach().float().requires_grad_(), weight.detach().float().requires_grad_()
     out_r, grads_r = run(message_scatter_reference, v32, index, 8, "mean", gather, w32)
     out_t, grads_t = run(message_scatter_triton, values, index, 8, "mean", gather, weight)
