@@ -239,7 +239,7 @@ _add(Suite(
     "forward and forward+backward time, memory, output difference, bandwidth on a GPU; per size N; Triton on CUDA "
     "only (settings with --set sizes=[...] batch=... dtypes=[...])",
     (Entry("edge_attention"), Entry("message_scatter")),  # kernels suites: an entry names a kernel, not a preset
-    expected_minutes=10, kind="kernels"))
+    expected_minutes=3, kind="kernels"))
 
 
 def get_suite(name: str) -> Suite:
