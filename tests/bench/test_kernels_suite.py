@@ -46,3 +46,24 @@ def test_pyg_route_computes_the_reference():
     routes = scatter_routes(cuda=False)
     args = (inp["nodes"], inp["dst"], inp["num_nodes"], "sum", inp["src"], inp["weight"])
     torch.testing.assert_close(routes["pyg"](*args), routes["reference"](*args))
+
+
+def test_gpu_rows_are_written_with_memory_bandwidth_and_speedups():
+    from graphdiff.bench.kernels import DEFAULTS, markdown
+
+    row = dict(kernel="edge_attention", variant=None, n=256, batch=16, dtype="bfloat16", load_average=0.1)
+    results = {"suite": "kernels", "description": "d", "command": "graphdiff bench run kernels", "note": "GPU: ...",
+               "settings": DEFAULTS["cuda"], "started": "now", "machine": {
+                   "graphdiff": "0", "git_commit": "abc", "torch": "2", "device": "NVIDIA H200", "cuda": True,
+                   "torch_threads": 16, "cpu_count": 16, "load_average": [0.1]},
+               "rows": [{**row, "route": "reference", "max_abs_diff": 0.0, "forward_ms": 6.0, "train_ms": 20.0,
+                         "forward_peak_mb": 900.0, "train_peak_mb": 4000.0, "forward_bandwidth_fraction": 0.05},
+                        {**row, "route": "triton", "max_abs_diff": 1e-3, "forward_ms": 2.0, "train_ms": 5.0,
+                         "forward_peak_mb": 100.0, "train_peak_mb": 800.0, "forward_bandwidth_fraction": 0.4},
+                        {**row, "route": "flex", "max_abs_diff": 1e-3, "forward_ms": 3.0,
+                         "forward_peak_mb": 500.0, "train_error": "RuntimeError: no"},
+                        {**row, "route": "compile", "error": "OutOfMemoryError: CUDA out of memory"}]}
+    md = markdown(results)
+    assert "| bfloat16 | 256 | triton | 2.0 | 3.00 | 5.0 | 4.00 | 100.0 | 800.0 | 5.00 | 40.0% | 1.00e-03 |" in md
+    assert "| bfloat16 | 256 | flex | 3.0 | 2.00 | no backward [1] | - | 500.0 | - | - | - |" in md
+    assert "OutOfMemoryError" in md and "[1] RuntimeError: no" in md
