@@ -85,7 +85,7 @@ class Suite:
     description: str
     entries: tuple[Entry, ...]
     expected_minutes: float
-    kind: str = "quality"  # or "speed", "threads", "lggm", "guidance"
+    kind: str = "quality"  # or "speed", "threads", "lggm", "guidance", "kernels"
     datasets: tuple[str, ...] = ()  # raw files to place with --raw-from
 
 
@@ -241,6 +241,15 @@ _add(Suite(
      Entry("pard-community_small", steps=(5,), samples=16, dataset="synth_community_small",
            overrides=_tiny("ppgn_transformer"), minutes=1 / 3)),
     expected_minutes=2.5))
+
+_add(Suite(
+    "kernels",
+    "The fused kernels (graph transformer edge-conditioned attention; gather-weight-scatter of the 3D networks) "
+    "against the torch reference, torch.compile of it, SDPA / FlexAttention (attention) and PyG scatter (scatter): "
+    "forward and forward+backward time, memory, output difference, bandwidth on a GPU; per size N; Triton on CUDA "
+    "only (settings with --set sizes=[...] batch=... dtypes=[...])",
+    (Entry("edge_attention"), Entry("message_scatter")),  # kernels suites: an entry names a kernel, not a preset
+    expected_minutes=3, kind="kernels"))
 
 
 def get_suite(name: str) -> Suite:
