@@ -11,6 +11,7 @@ from .errors import ConfigError
 
 def cmd_train_regressor(args) -> int:
     from .cli_model import _overrides
+    from .guidance.minority import TARGET, minority_scores
     from .guidance.regressor import DEFAULT_SIZES, train_regressor
     from .guidance.rewards import parse_reward_args
     from .pipeline import GraphDiffusionPipeline
@@ -25,7 +26,8 @@ def cmd_train_regressor(args) -> int:
     reg = train_regressor(pipe, args.target, dataset=args.dataset, root=args.root, out=args.out,
                           max_steps=args.max_steps, max_minutes=args.max_minutes, batch_size=args.batch_size,
                           lr=args.lr, limit=args.limit, sizes=sizes.get("model"), seed=args.seed,
-                          reward_args=parse_reward_args(args.reward_arg or []), progress=not args.quiet)
+                          reward_args=parse_reward_args(args.reward_arg or []), progress=not args.quiet,
+                          scorer=minority_scores if args.target == TARGET else None)
     print(f"regressor: {args.out} (graphdiff sample --model {args.model} --guide regressor --regressor {args.out} "
           f"...); held-out MAE {reg.info['held_out_mae_clean']:.4g} on clean graphs, "
           f"{reg.info['held_out_mae_mean']:.4g} for the mean")
@@ -47,7 +49,8 @@ def add_guidance_commands(sub) -> None:
                                                "(for sample --guide regressor)")
     r.add_argument("--model", required=True, help="the model to guide: bundled name, folder, URL or hf: id")
     r.add_argument("--target", required=True,
-                   help="a graph-level column of the data or a reward name (qed, logp, sa, n_nodes, ...)")
+                   help="a graph-level column of the data, a reward name (qed, logp, sa, n_nodes, ...) or "
+                        "'minority' (the model's own minority score, for --guide minority)")
     r.add_argument("--reward-arg", action="append", metavar="KEY=VALUE", default=None,
                    help="argument of a reward target, e.g. target=CCO (repeatable)")
     r.add_argument("--out", required=True, help="folder to write (regressor.json, model.safetensors)")

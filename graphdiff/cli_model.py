@@ -192,23 +192,24 @@ def cmd_sample(args) -> int:
         shard = (info.rank, info.world_size)
     if args.guide is None and (args.reward is not None or args.reward_arg):
         raise ConfigError("--reward needs --guide (best_of_n, svdd, noise_search or regressor)")
-    if args.guide != "regressor" and (args.regressor is not None or args.target_value is not None):
-        raise ConfigError("--regressor and --target-value need --guide regressor")
+    if args.guide not in ("regressor", "minority") and (args.regressor is not None or args.target_value is not None):
+        raise ConfigError("--regressor and --target-value need --guide regressor (or minority)")
     if args.guide is not None:
         from .guidance import get_reward, parse_reward_args
 
         if info is not None or shard is not None:
             raise ConfigError("--guide runs unsharded (each sample's search is whole); drop --shard / torchrun")
-        if args.reward is None and args.guide != "regressor":
+        if args.reward is None and args.guide not in ("regressor", "minority"):
             raise ConfigError(f"--guide {args.guide} needs --reward NAME or module:function")
-        if args.guide == "regressor" and args.regressor is None:
-            raise ConfigError("--guide regressor needs --regressor DIR (made by graphdiff train-regressor)")
+        if args.guide in ("regressor", "minority") and args.regressor is None:
+            raise ConfigError(f"--guide {args.guide} needs --regressor DIR (made by graphdiff train-regressor)")
         reward = (get_reward(args.reward, **parse_reward_args(args.reward_arg or [])) if args.reward is not None
                   else None)
         opts = ({"N": args.candidates} if args.guide == "best_of_n" else
                 {"M": args.candidates, "alpha": args.alpha} if args.guide == "svdd" else
                 {"regressor": args.regressor, "target": args.target_value, "direction": args.direction,
                  "scale": args.scale} if args.guide == "regressor" else
+                {"regressor": args.regressor, "scale": args.scale} if args.guide == "minority" else
                 {"K": args.paths, "M": args.candidates})
         state = pipe.sample(n, steps=args.steps, sampler=args.sampler, seed=args.seed, progress=not args.quiet,
                             guide=args.guide, reward=reward, guide_options=opts, **kw)
@@ -297,7 +298,7 @@ def add_model_commands(sub) -> None:
     s.add_argument("--device", default="cpu")
     s.add_argument("--out", required=True,
                    help=".smi (molecules), .sdf / .xyz (3D molecules), .jsonl (edge lists) or .png")
-    s.add_argument("--guide", default=None, choices=["best_of_n", "svdd", "noise_search", "regressor"],
+    s.add_argument("--guide", default=None, choices=["best_of_n", "svdd", "noise_search", "regressor", "minority"],
                    help="steer toward --reward")
     s.add_argument("--reward", default=None, help="reward name (qed, sa, logp, similarity, ...) or module:function")
     s.add_argument("--reward-arg", action="append", metavar="KEY=VALUE", default=None,

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from ..errors import ConfigError
+from .minority import minority_guidance
 from .noise_search import noise_search
 from .regressor import regressor_guidance
 from .search import GuidedSamples, best_of_n
 from .svdd import svdd
 
-GUIDES = {"best_of_n": best_of_n, "svdd": svdd, "noise_search": noise_search, "regressor": regressor_guidance}
+GUIDES = {"best_of_n": best_of_n, "svdd": svdd, "noise_search": noise_search, "regressor": regressor_guidance,
+          "minority": minority_guidance}
 # guides that steer without a reward (one scores their samples when given)
-REWARD_OPTIONAL = {"regressor"}
+REWARD_OPTIONAL = {"regressor", "minority"}
 
 
 def run_guide(pipe, n: int, guide: str, reward, **kwargs) -> GuidedSamples:

@@ -154,9 +154,14 @@ class Regressor:
 
 
 # ---- training --------------------------------------------------------------------------------------------------
-def target_values(pipe, split, target: str, *, chunk: int = 1024, reward_args: dict | None = None) -> np.ndarray:
-    """One value per graph of ``split``: its graph-level column ``target`` or the reward ``target`` of the decoded
-    graph (an invalid molecule gets the reward's invalid value)."""
+def target_values(pipe, split, target: str, *, chunk: int = 1024, reward_args: dict | None = None,
+                  scorer=None) -> np.ndarray:
+    """One value per graph of ``split``: ``scorer(pipe, batch)`` when given (a score the model computes, e.g.
+    :func:`graphdiff.guidance.minority.minority_scores`), else its graph-level column ``target`` or the reward
+    ``target`` of the decoded graph (an invalid molecule gets the reward's invalid value)."""
+    if scorer is not None:
+        return np.concatenate([np.asarray(scorer(pipe, split.batch(range(lo, min(len(split), lo + chunk)))),
+                                          dtype=np.float64) for lo in range(0, len(split), chunk)])
     features = list(pipe.schema.graph_features)
     if target in features:
         col = features.index(target)
@@ -186,7 +191,7 @@ def _subset(split, idx):
 def train_regressor(pipe, target: str, *, dataset=None, root=None, out=None, max_steps: int | None = None,
                     max_minutes: float | None = None, batch_size: int = 128, lr: float = 3e-4, limit: int | None = None,
                     sizes: dict | None = None, seed: int = 0, reward_args: dict | None = None,
-                    progress: bool = False, log=print) -> Regressor:
+                    scorer=None, progress: bool = False, log=print) -> Regressor:
     """Train a noisy-graph regressor of ``target`` for ``pipe`` (see the module docstring) and save it to ``out``.
 
     Args:
@@ -194,6 +199,7 @@ def train_regressor(pipe, target: str, *, dataset=None, root=None, out=None, max
         dataset: training data (default the model's own ``config.dataset``), aligned to the model's categories.
         max_steps / max_minutes: the budget (at least one).
         limit: use at most this many training graphs (a seeded subset).
+        scorer: ``scorer(pipe, batch) -> values``, the target computed by the model itself (``target`` names it).
         sizes: network sizes (:data:`DEFAULT_SIZES` overridden).
     """
     from ..data import load_dataset
@@ -225,7 +231,7 @@ def train_regressor(pipe, target: str, *, dataset=None, root=None, out=None, max
     if len(idx) < 20:
         raise DataError(f"train-regressor: {ds.name} has {len(idx)} training graphs; need at least 20")
     t0 = time.perf_counter()
-    values = target_values(pipe, _subset(split, idx), target, reward_args=reward_args)
+    values = target_values(pipe, _subset(split, idx), target, reward_args=reward_args, scorer=scorer)
     finite = np.isfinite(values)
     if finite.sum() < 20:
         raise DataError(f"train-regressor: target {target!r} is finite on {int(finite.sum())} of {len(values)} "
