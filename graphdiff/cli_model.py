@@ -68,6 +68,13 @@ def cmd_finetune(args) -> int:
         raise ConfigError(f"--max-minutes must be > 0, got {args.max_minutes}")
     if args.max_steps is not None and args.max_steps < 1:
         raise ConfigError(f"--max-steps must be >= 1, got {args.max_steps}")
+    if args.base is None:  # the bundled base for the data's kind: molecules or unlabelled graphs
+        from .data import load_dataset
+        from .finetune import DEFAULT_BASE
+
+        kind = load_dataset(args.dataset, root=args.root).schema.kind
+        args.base = DEFAULT_BASE[kind]
+        print(f"base model: {args.base} (the default for {kind}s; --from chooses another)")
     base = GraphDiffusionPipeline.from_pretrained(args.base)
     over = {}
     if args.preset:  # its training, sampling and fine-tuning settings; the base fixes process and network
@@ -269,7 +276,9 @@ def add_model_commands(sub) -> None:
     t.set_defaults(func=cmd_train)
 
     f = sub.add_parser("finetune", help="fine-tune a trained or bundled model on new data")
-    f.add_argument("--from", dest="base", required=True, help="base model: bundled name, folder, URL or hf: id")
+    f.add_argument("--from", dest="base", default=None,
+                   help="base model: bundled name, folder, URL or hf: id (default: qm9-defog for molecules, "
+                        "lggm-base for graphs)")
     f.add_argument("--dataset", required=True, help="dataset name or custom file")
     f.add_argument("--out", required=True, help="fine-tune folder (model/ and checkpoint/)")
     f.add_argument("--preset", default=None, help="take train/finetune settings from this preset (same process)")

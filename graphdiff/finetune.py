@@ -34,6 +34,10 @@ from .schema import Schema
 from .state import GraphState
 
 
+# what `graphdiff finetune` starts from without --from, by the data's schema kind
+DEFAULT_BASE = {"molecule": "qm9-defog", "graph": "lggm-base"}
+
+
 @dataclass(frozen=True)
 class Alignment:
     """How a dataset's channels map into the fine-tuning schema.
@@ -276,7 +280,7 @@ def finetune(pipe, dataset, *, out, root=None, max_minutes: float | None = None,
     out = Path(out)
     trainer = Trainer(process, model, aligned, tc, out, run_config=cfg.to_dict(), progress=progress)
     summary = trainer.fit(resume=resume)
-    if not np.isfinite(summary.get("loss", 0.0)):
+    if summary.get("loss") is not None and not np.isfinite(summary["loss"]):
         raise TrainingError(f"fine-tune: the loss is {summary.get('loss')}")
     use = trainer.ema_model if (cfg.sample.use_ema and trainer.ema_model is not None) else trainer.model
     final = merge_lora(use)

@@ -129,7 +129,11 @@ def test_finetune_resume_and_one_line_errors(data, capsys):
             str(data / "root"), "--quiet", "--set", "train.batch_size=16", "--set", "train.ckpt_every=2"]
     assert main([*argv, "--max-steps", "2"]) == 0
     assert "new node categories" in capsys.readouterr().out
-    assert main([*argv, "--max-steps", "4", "--resume"]) == 0
+    # without --from, molecules start from the bundled QM9 model
+    assert main([a for a in argv if a not in ("--from", "qm9-defog")] + ["--max-steps", "4", "--resume"]) == 0
+    assert "base model: qm9-defog (the default for molecules" in capsys.readouterr().out
+    assert json.loads((out / "checkpoint" / "config.json").read_text())["step"] == 4
+    assert main([*argv, "--max-steps", "4", "--resume"]) == 0  # already there: nothing to do, no error
     capsys.readouterr()
     assert json.loads((out / "checkpoint" / "config.json").read_text())["step"] == 4
     for extra, match in ((["--max-steps", "2", "--freeze", "no_such_layer"], "matches no parameter"),
