@@ -15,6 +15,9 @@ For each entry (a model: the bundled QM9 model by default, ``--model`` for anoth
   ``guidance.regressor_limit`` training molecules and kept in ``<out>/regressors/<entry>-qed`` (a rerun reuses it;
   ``--set guidance.regressor=DIR`` gives one); its held-out errors are recorded with the row.
 
+``--set guidance.connected=true`` steers with (and reports) ``qed+connected``: a molecule of several fragments
+scores 0, so the searches cannot gain by adding detached NH3 / CH4 / HF (:func:`graphdiff.guidance.get_reward`).
+
 Scores: strict validity, uniqueness, novelty (the model's packed training set), median and top-10% QED over all
 samples (an invalid molecule scores 0), the share of valid one-fragment molecules (QED does not penalise extra
 fragments, and a search can exploit that), internal diversity (1 - mean pairwise Tanimoto of Morgan fingerprints,
@@ -37,7 +40,7 @@ from ..checks import check_keys
 from ..errors import ConfigError
 
 BUNDLED = {"defog-qm9": "qm9-defog", "defog-zinc250k": "zinc250k-defog"}
-KEYS = ("candidates", "paths", "alpha", "scale", "regressor", "regressor_limit", "methods", "seed")
+KEYS = ("candidates", "paths", "alpha", "scale", "regressor", "regressor_limit", "methods", "seed", "connected")
 METHODS = ("pretrained", "best_of_n", "svdd", "noise_search", "regressor")
 COLUMNS = ("method", "validity", "connected", "uniqueness", "novelty", "qed_median", "qed_top10_mean", "intdiv",
            "network_calls_per_sample", "reward_calls_per_sample", "regressor_calls_per_sample", "seconds")
@@ -87,7 +90,8 @@ def _settings(overrides: dict | None) -> dict:
             raise ConfigError(f"--set guidance.methods: {m!r} is not one of {list(METHODS)}")
     out = {"candidates": int(s.get("candidates", 10)), "paths": int(s.get("paths", 2)),
            "alpha": float(s.get("alpha", 0.0)), "scale": float(s.get("scale", 5.0)), "regressor": s.get("regressor"),
-           "regressor_limit": int(s.get("regressor_limit", 30000)), "methods": methods, "seed": int(s.get("seed", 0))}
+           "regressor_limit": int(s.get("regressor_limit", 30000)), "methods": methods, "seed": int(s.get("seed", 0)),
+           "connected": bool(s.get("connected", False))}
     if out["candidates"] < 1 or out["paths"] < 1 or out["candidates"] % out["paths"]:
         raise ConfigError(f"--set guidance: candidates ({out['candidates']}) must be a positive multiple of paths "
                           f"({out['paths']})")
@@ -153,7 +157,7 @@ def run_guidance(suite, *, out, minutes=None, samples=None, overrides=None, mode
     if model is not None and len(entries) != 1:
         raise ConfigError("bench run guidance --model: pick one entry with --only")
     n = int(samples or 512)
-    qed = get_reward("qed")
+    qed = get_reward("qed", connected=cfg["connected"])
     started, t_start = machine(), time.time()
     results = {"suite": suite.name, "description": suite.description, "kind": suite.kind,
                "command": command or "graphdiff " + " ".join(sys.argv[1:]),

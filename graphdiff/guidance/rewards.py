@@ -46,6 +46,7 @@ Python literals where they parse as one, e.g. ``invalid_value=-1`` or ``target=[
 from __future__ import annotations
 
 import ast
+import copy
 import importlib
 import math
 import numbers
@@ -119,6 +120,8 @@ class Reward:
         unscorable_is_invalid: When true (built-in rewards), a valid sample that ``fn`` cannot score (it raises or
             returns NaN or a non-number) gets ``invalid_value``; when false (user rewards) it raises
             :class:`RewardError`. A batched ``fn`` that raises, or returns the wrong number of values, always raises.
+        connected: When true, a molecule of more than one fragment (or a disconnected graph) counts as invalid, so
+            a search cannot raise the reward by adding detached fragments (QED does not penalise them).
 
     Attributes:
         n_scored: Number of samples scored so far (valid or not), for cost accounting; :meth:`reset_count` zeroes it.
@@ -126,7 +129,8 @@ class Reward:
 
     def __init__(self, name: str, fn: Callable, *, kind: str = "molecule", batched: bool = False,
                  higher_is_better: bool = True, invalid_value: float | None = None,
-                 bounds: tuple[float, float] = (-math.inf, math.inf), unscorable_is_invalid: bool = False):
+                 bounds: tuple[float, float] = (-math.inf, math.inf), unscorable_is_invalid: bool = False,
+                 connected: bool = False):
         if kind not in KINDS:
             raise ConfigError(f"reward {name!r}: kind must be one of {', '.join(KINDS)}, got {kind!r}"
                               f"{suggest(kind, KINDS)}")
@@ -145,6 +149,7 @@ class Reward:
             raise ConfigError(f"reward {self.name!r}: invalid_value must be a number, got {invalid_value!r}")
         self.invalid_value = number
         self.unscorable_is_invalid = bool(unscorable_is_invalid)
+        self.connected = bool(connected)
         self.n_scored = 0
 
     def __repr__(self) -> str:
@@ -159,12 +164,17 @@ class Reward:
         """The sample as ``fn`` receives it (a sanitized molecule or the graph), or ``None`` when invalid."""
         if self.kind == "molecule":
             if sample is None or isinstance(sample, (str, Chem.Mol)):
-                return _sanitized_molecule(sample)
+                mol = _sanitized_molecule(sample)
+                if mol is not None and self.connected and len(Chem.GetMolFrags(mol)) > 1:
+                    return None
+                return mol
             raise RewardError(f"reward {self.name!r}: expected an RDKit molecule, a SMILES string or None, "
                               f"got {type(sample).__name__}")
         if sample is None:
             return None
         if isinstance(sample, nx.Graph):
+            if self.connected and (sample.number_of_nodes() == 0 or not nx.is_connected(sample)):
+                return None
             return sample
         raise RewardError(f"reward {self.name!r}: expected a networkx graph or None, got {type(sample).__name__}")
 
@@ -371,12 +381,25 @@ def get_reward(spec: str | Callable | Reward, **kwargs) -> Reward:
         **kwargs: For built-ins, their arguments (``target`` for ``similarity`` and ``degree_hist``, ``pattern`` for
             ``smarts``) and ``invalid_value``. For user rewards: ``kind`` (``"molecule"``/``"graph"``),
             ``batched`` (default ``False``: ``fn(sample) -> number``), ``name``, ``higher_is_better``,
-            ``invalid_value``.
+            ``invalid_value``. For every reward ``connected=True``: a molecule of several fragments (a disconnected
+            graph) scores ``invalid_value``.
 
     Raises:
         ConfigError: An unknown name (with the closest one), a module or function that cannot be loaded, an
             unknown or bad argument.
     """
+    connected = kwargs.pop("connected", False)
+    if not isinstance(connected, bool):
+        raise ConfigError(f"reward {spec!r}: connected must be true or false, got {connected!r}")
+    reward = _get_reward(spec, **kwargs)
+    if connected:
+        reward = copy.copy(reward)  # a Reward passed in stays as it was
+        reward.connected = True
+        reward.name += "+connected"
+    return reward
+
+
+def _get_reward(spec, **kwargs) -> Reward:
     if isinstance(spec, Reward):
         if kwargs:
             raise ConfigError(f"reward {spec.name!r}: a Reward object takes no arguments, got {', '.join(kwargs)}")

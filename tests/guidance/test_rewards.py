@@ -252,3 +252,19 @@ def test_lenient_reward_gives_invalid_value_to_unscorable_samples():
     assert lenient(["C", "CC", "CCC"]).tolist() == [1.0, 0.0, 0.0]
     with pytest.raises(RewardError, match="'picky': returned NaN for sample 1"):
         Reward("picky", picky)(["C", "CC", "CCC"])
+
+
+def test_connected_option_scores_fragmented_samples_as_invalid():
+    import networkx as nx
+
+    from graphdiff.errors import ConfigError
+    from graphdiff.guidance import get_reward
+
+    plain, conn = get_reward("qed"), get_reward("qed", connected=True)
+    v_plain, v_conn = plain(["CCO", "CCO.N"]), conn(["CCO", "CCO.N"])
+    assert v_plain[1] > 0 and v_conn[1] == conn.invalid_value == 0.0 and v_conn[0] == v_plain[0]
+    assert conn.name == "qed+connected" and not plain.connected
+    dens = get_reward("density", connected=True)
+    assert list(dens([nx.path_graph(3), nx.empty_graph(3)])) == [2 / 3, 0.0]
+    with pytest.raises(ConfigError, match="connected must be true or false"):
+        get_reward("qed", connected="yes")
