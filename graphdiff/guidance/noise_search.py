@@ -18,7 +18,7 @@ from ..progress import maybe
 from ..samplers.noise import SampleNoise
 from ..state import GraphState
 from .search import GuidedSamples, counted_inference, score_states
-from .svdd import _clean_guess, _transition, search_setup
+from .steps import _clean_guess, _transition, search_setup
 
 
 def noise_search(pipe, n: int, reward, *, K: int = 4, M: int = 4, steps: int | None = None, seed: int | None = None,

@@ -330,7 +330,7 @@ def regressor_guidance(pipe, n: int, reward=None, *, regressor, target: float | 
     """
     from ..progress import maybe
     from ..samplers.noise import SampleNoise
-    from .svdd import _transition, search_setup
+    from .steps import _transition, search_setup
 
     reg = regressor if isinstance(regressor, Regressor) else Regressor.load(regressor)
     reg.check(pipe)

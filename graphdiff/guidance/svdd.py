@@ -23,58 +23,7 @@ from ..progress import maybe
 from ..samplers.noise import SampleNoise
 from ..state import GraphState
 from .search import GuidedSamples, counted_inference, score_states
-
-PROCESSES = ("defog", "digress")
-
-
-def _transition(process, denoiser, state: GraphState, k: int, times, steps: int, knobs: dict):
-    """Next-state probabilities of one reverse step and the clean prediction it used."""
-    b = state.batch_size
-    if process.name == "defog":
-        t, t_next = times[k], times[k + 1]
-        tt = torch.full((b,), t, device=state.device, dtype=torch.float32)
-        log_px, log_pe = process.predict(denoiser, state, tt, cond=knobs.get("cond"),
-                                         guidance=knobs.get("guidance", 0.0))
-        if k == steps - 1:
-            return process.final_probs(log_px.exp(), log_pe.exp(), state, t), log_px, t_next
-        px, pe = process.step_probs(log_px.exp(), log_pe.exp(), state, t, t_next - t, eta=knobs.get("eta", 0.0),
-                                    omega=knobs.get("omega", 0.0))
-        return (px, pe), log_px, t_next
-    t, s = times[k], times[k + 1]
-    tt = torch.full((b,), t / process.T, device=state.device, dtype=torch.float32)
-    log_px, log_pe = process.predict(denoiser, state, tt, cond=knobs.get("cond"), guidance=knobs.get("guidance", 0.0))
-    px, pe = process.reverse_probs(log_px.exp(), log_pe.exp(), state, t, s)
-    return (px, pe), log_px, s / process.T
-
-
-def _clean_guess(process, denoiser, state: GraphState, t_model: float, knobs: dict) -> GraphState:
-    """The argmax of the denoiser's clean prediction at ``state`` (SVDD-PM's value input), decoded."""
-    tt = torch.full((state.batch_size,), t_model, device=state.device, dtype=torch.float32)
-    log_px, log_pe = process.predict(denoiser, state, tt, cond=knobs.get("cond"), guidance=knobs.get("guidance", 0.0))
-    guess = process.onehot(log_px.argmax(-1), log_pe.argmax(-1), state.mask, state.x.dtype)
-    return process.decode(guess)
-
-
-def search_setup(pipe, n: int, steps, seed, knobs: dict, who: str):
-    """What the per-step searches share: checked ``n`` and options, the model's step count, seed and sampler
-    knobs, the time grid, and the molecule sizes drawn as ``pipe.sample`` draws them (seed for seed)."""
-    process = pipe.process
-    if process.name not in PROCESSES:
-        raise ConfigError(f"{who} is implemented for the processes {PROCESSES}, not {process.name!r}")
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ConfigError(f"number of samples must be a positive integer, got {n!r}")
-    for key in ("sampler", "generator", "n_nodes", "callback", "num_steps"):  # pipe.sample's, not the search's
-        if knobs.pop(key, None) is not None:
-            raise ConfigError(f"{who}: {key} is not supported (it runs the model's own sampler, sizes drawn)")
-    cfg = pipe.config.sample
-    steps = int(steps or cfg.steps or 100)
-    seed = cfg.seed if seed is None else int(seed)
-    knobs = {**{k: v for k, v in cfg.knobs.items() if k in ("time_distortion", "eta", "omega")}, **knobs}
-    times = (process.time_grid(steps, knobs.get("time_distortion", "polydec")) if process.name == "defog"
-             else process.timesteps(steps))
-    sizes = SampleNoise.for_run(seed, 0, n, pipe.device).node_counts(pipe.schema.node_count_probs())
-    return steps, seed, knobs, times, sizes
-
+from .steps import PROCESSES, _clean_guess, _transition, search_setup
 
 def _choose(values: np.ndarray, alpha: float, rng: np.random.Generator) -> np.ndarray:
     """Per row of ``values [n, M]``: the argmax (``alpha = 0``) or a draw with weights ``exp(v / alpha)``."""
@@ -90,7 +39,8 @@ def _choose(values: np.ndarray, alpha: float, rng: np.random.Generator) -> np.nd
 
 
 def svdd(pipe, n: int, reward, *, M: int = 10, alpha: float = 0.0, steps: int | None = None,
-         seed: int | None = None, batch_size: int | None = None, progress: bool = False, **knobs) -> GuidedSamples:
+         seed: int | None = None, batch_size: int | None = None, progress: bool = False, value=None,
+         **knobs) -> GuidedSamples:
     """SVDD-PM sampling of ``n`` samples with ``M`` candidates per step (see the module docstring).
 
     Args:
@@ -99,6 +49,10 @@ def svdd(pipe, n: int, reward, *, M: int = 10, alpha: float = 0.0, steps: int | 
         alpha: temperature of the selection (0: argmax; > 0: draws with weights ``exp(value / alpha)``).
         steps, seed: as ``pipe.sample`` (default: the model's).
         batch_size: samples per chunk (each carries ``M`` candidates); default ``max(1, 1000 // M)``.
+        value: ``None`` for SVDD-PM (the reward of the clean prediction); SVDD-MC: a value network, i.e. a
+            :class:`~graphdiff.guidance.regressor.Regressor` (or its folder) trained on the process's noisy states
+            to predict the reward (``graphdiff train-regressor --target REWARD``); it scores the candidates of every
+            step but the last (no denoiser call, no reward call), the reward scores the last.
         knobs: the sampler's own knobs (``time_distortion``, ``eta``, ``omega``, ``cond``, ``guidance``).
     """
     process, denoiser = pipe.process, pipe.denoiser
@@ -107,6 +61,12 @@ def svdd(pipe, n: int, reward, *, M: int = 10, alpha: float = 0.0, steps: int | 
     if not float(alpha) >= 0:
         raise ConfigError(f"svdd: alpha must be >= 0 (0 = argmax), got {alpha!r}")
     steps, seed, knobs, times, _ = search_setup(pipe, n, steps, seed, knobs, "svdd")
+    if value is not None:
+        from .regressor import Regressor, current_time
+
+        value = value if isinstance(value, Regressor) else Regressor.load(value)
+        value.check(pipe)
+        value.net.to(pipe.device).eval()
     device = pipe.device
     noise = SampleNoise.for_run(seed, 0, n, device)
     sizes = noise.node_counts(pipe.schema.node_count_probs())  # the prior's streams start after the size draw
@@ -125,17 +85,25 @@ def svdd(pipe, n: int, reward, *, M: int = 10, alpha: float = 0.0, steps: int | 
                 rep = torch.arange(hi - lo, device=device).repeat_interleave(M)
                 cands = process.sample_state(px[rep], pe[rep], state.mask[rep], cand_noise, state.x.dtype)
                 last = k == steps - 1
-                clean = (process.decode(process.fill_masks(cands, log_px[rep])) if last
-                         else _clean_guess(process, denoiser, cands, t_model, knobs))
-                samples, values = score_states(pipe, clean, reward)
+                if value is not None and not last:  # SVDD-MC: the value network on the noisy candidates
+                    values = value.predict(cands, current_time(process, times, k + 1))
+                    samples = None
+                else:
+                    clean = (process.decode(process.fill_masks(cands, log_px[rep])) if last
+                             else _clean_guess(process, denoiser, cands, t_model, knobs))
+                    samples, values = score_states(pipe, clean, reward)
                 pick = _choose(values.reshape(hi - lo, M), float(alpha), rng) + np.arange(hi - lo) * M
                 state = cands[torch.as_tensor(pick, dtype=torch.long, device=device)]
                 if last:
                     states.append(clean[torch.as_tensor(pick, dtype=torch.long)])
                     rewards.append(values[pick])
                     decoded.extend(samples[i] for i in pick)
-    cost = {"network_calls_per_sample": counter.graph_calls / n, "reward_calls_per_sample": float(M * steps),
-            "candidates": M, "alpha": float(alpha)}
+    cost = {"network_calls_per_sample": counter.graph_calls / n,
+            "reward_calls_per_sample": float(M * (steps if value is None else 1)),
+            "candidates": M, "alpha": float(alpha), "value": "reward of the clean prediction (PM)" if value is None
+            else f"value network {value.target!r} (MC)"}
+    if value is not None:
+        cost["regressor_calls_per_sample"] = float(M * (steps - 1))
     return GuidedSamples(state=GraphState.cat(states), rewards=np.concatenate(rewards), cost=cost, samples=decoded)
 
 

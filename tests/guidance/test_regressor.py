@@ -111,3 +111,17 @@ def test_a_trained_regressor_learns_saves_and_guides(tmp_path, capsys):
     assert main(["train-regressor", "--model", str(tmp_path / "run"), "--target", "density", "--out",
                  str(cli_reg), "--root", str(tmp_path / "data")]) == 2
     assert "give a budget" in capsys.readouterr().err
+
+
+def test_svdd_mc_uses_a_value_network_between_steps(qm9):
+    from graphdiff.guidance import svdd
+
+    reg = _hand_made(qm9)
+    n_bonds = get_reward(lambda m: m.GetNumBonds(), name="bonds")
+    n, M, steps = 12, 3, 6
+    g = svdd(qm9, n, n_bonds, M=M, steps=steps, seed=2, value=reg)
+    plain = qm9.sample(n, steps=steps, seed=2, progress=False)
+    assert bonds(g.state).mean() > bonds(plain).mean()
+    # one transition per step, no clean-guess calls; the reward only at the last step
+    assert g.cost["network_calls_per_sample"] == steps and g.cost["reward_calls_per_sample"] == M
+    assert g.cost["regressor_calls_per_sample"] == M * (steps - 1) and "(MC)" in g.cost["value"]

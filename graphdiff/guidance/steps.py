@@ -1,0 +1,64 @@
+"""What the per-step guides share (SVDD, noise search, regressor guidance): one reverse step of the discrete
+processes as next-state probabilities, the denoiser's clean guess, and the checked set-up of a guided run."""
+
+from __future__ import annotations
+
+import torch
+
+from ..errors import ConfigError
+from ..samplers.noise import SampleNoise
+from ..state import GraphState
+
+PROCESSES = ("defog", "digress")
+
+
+def _transition(process, denoiser, state: GraphState, k: int, times, steps: int, knobs: dict):
+    """Next-state probabilities of one reverse step and the clean prediction it used."""
+    b = state.batch_size
+    if process.name == "defog":
+        t, t_next = times[k], times[k + 1]
+        tt = torch.full((b,), t, device=state.device, dtype=torch.float32)
+        log_px, log_pe = process.predict(denoiser, state, tt, cond=knobs.get("cond"),
+                                         guidance=knobs.get("guidance", 0.0))
+        if k == steps - 1:
+            return process.final_probs(log_px.exp(), log_pe.exp(), state, t), log_px, t_next
+        px, pe = process.step_probs(log_px.exp(), log_pe.exp(), state, t, t_next - t, eta=knobs.get("eta", 0.0),
+                                    omega=knobs.get("omega", 0.0))
+        return (px, pe), log_px, t_next
+    t, s = times[k], times[k + 1]
+    tt = torch.full((b,), t / process.T, device=state.device, dtype=torch.float32)
+    log_px, log_pe = process.predict(denoiser, state, tt, cond=knobs.get("cond"), guidance=knobs.get("guidance", 0.0))
+    px, pe = process.reverse_probs(log_px.exp(), log_pe.exp(), state, t, s)
+    return (px, pe), log_px, s / process.T
+
+
+def _clean_guess(process, denoiser, state: GraphState, t_model: float, knobs: dict) -> GraphState:
+    """The argmax of the denoiser's clean prediction at ``state`` (SVDD-PM's value input), decoded."""
+    tt = torch.full((state.batch_size,), t_model, device=state.device, dtype=torch.float32)
+    log_px, log_pe = process.predict(denoiser, state, tt, cond=knobs.get("cond"), guidance=knobs.get("guidance", 0.0))
+    guess = process.onehot(log_px.argmax(-1), log_pe.argmax(-1), state.mask, state.x.dtype)
+    return process.decode(guess)
+
+
+def search_setup(pipe, n: int, steps, seed, knobs: dict, who: str):
+    """What the per-step searches share: checked ``n`` and options, the model's step count, seed and sampler
+    knobs, the time grid, and the molecule sizes drawn as ``pipe.sample`` draws them (seed for seed)."""
+    process = pipe.process
+    if process.name not in PROCESSES:
+        raise ConfigError(f"{who} is implemented for the processes {PROCESSES}, not {process.name!r}")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ConfigError(f"number of samples must be a positive integer, got {n!r}")
+    for key in ("sampler", "generator", "n_nodes", "callback", "num_steps"):  # pipe.sample's, not the search's
+        if knobs.pop(key, None) is not None:
+            raise ConfigError(f"{who}: {key} is not supported (it runs the model's own sampler, sizes drawn)")
+    cfg = pipe.config.sample
+    steps = int(steps or cfg.steps or 100)
+    seed = cfg.seed if seed is None else int(seed)
+    knobs = {**{k: v for k, v in cfg.knobs.items() if k in ("time_distortion", "eta", "omega")}, **knobs}
+    times = (process.time_grid(steps, knobs.get("time_distortion", "polydec")) if process.name == "defog"
+             else process.timesteps(steps))
+    sizes = SampleNoise.for_run(seed, 0, n, pipe.device).node_counts(pipe.schema.node_count_probs())
+    return steps, seed, knobs, times, sizes
+
+
+__all__ = ["PROCESSES", "search_setup"]
