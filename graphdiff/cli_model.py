@@ -199,8 +199,10 @@ def cmd_sample(args) -> int:
         shard = (info.rank, info.world_size)
     if args.guide is None and (args.reward is not None or args.reward_arg):
         raise ConfigError("--reward needs --guide (best_of_n, svdd, noise_search or regressor)")
-    if args.guide not in ("regressor", "minority") and (args.regressor is not None or args.target_value is not None):
-        raise ConfigError("--regressor and --target-value need --guide regressor (or minority)")
+    if args.guide not in ("regressor", "minority", "svdd") and args.regressor is not None:
+        raise ConfigError("--regressor needs --guide regressor, minority or svdd (SVDD-MC's value network)")
+    if args.guide != "regressor" and args.target_value is not None:
+        raise ConfigError("--target-value needs --guide regressor")
     if args.guide is not None:
         from .guidance import get_reward, parse_reward_args
 
@@ -213,7 +215,7 @@ def cmd_sample(args) -> int:
         reward = (get_reward(args.reward, **parse_reward_args(args.reward_arg or [])) if args.reward is not None
                   else None)
         opts = ({"N": args.candidates} if args.guide == "best_of_n" else
-                {"M": args.candidates, "alpha": args.alpha} if args.guide == "svdd" else
+                {"M": args.candidates, "alpha": args.alpha, "value": args.regressor} if args.guide == "svdd" else
                 {"regressor": args.regressor, "target": args.target_value, "direction": args.direction,
                  "scale": args.scale} if args.guide == "regressor" else
                 {"regressor": args.regressor, "scale": args.scale} if args.guide == "minority" else
@@ -316,7 +318,9 @@ def add_model_commands(sub) -> None:
                    help="candidates per sample (best_of_n: N) or per step (svdd: M)")
     s.add_argument("--alpha", type=float, default=0.0, help="svdd: selection temperature (0: argmax)")
     s.add_argument("--paths", type=int, default=4, help="noise_search: paths kept per sample (K)")
-    s.add_argument("--regressor", default=None, help="regressor: folder made by graphdiff train-regressor")
+    s.add_argument("--regressor", default=None,
+                   help="regressor / minority: folder made by graphdiff train-regressor; svdd: a value network "
+                        "(SVDD-MC)")
     s.add_argument("--target-value", type=float, default=None, help="regressor: steer toward this property value")
     s.add_argument("--direction", default="max", choices=["max", "min"],
                    help="regressor: without --target-value, raise or lower the property")

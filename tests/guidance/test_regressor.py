@@ -105,7 +105,7 @@ def test_a_trained_regressor_learns_saves_and_guides(tmp_path, capsys):
     assert len(out.read_text().splitlines()) == 3
     assert "regressor on the regressor's min" in capsys.readouterr().out
     for argv, msg in ((["--guide", "regressor"], "needs --regressor DIR"),
-                      (["--regressor", str(cli_reg)], "need --guide regressor")):
+                      (["--regressor", str(cli_reg)], "needs --guide regressor, minority or svdd")):
         assert main(["sample", "--model", str(tmp_path / "run"), "-n", "2", "--out", str(out), *argv]) == 2
         assert msg in capsys.readouterr().err
     assert main(["train-regressor", "--model", str(tmp_path / "run"), "--target", "density", "--out",
