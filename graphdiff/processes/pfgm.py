@@ -48,10 +48,15 @@ class PFGMPPProcess(EDMProcess):
 
     name = "pfgm"
 
-    def __init__(self, schema: Schema, *, D: float = 128.0, **kwargs):
-        if not float(D) > 2:
-            raise ConfigError(f"process.D (augmented dimension) must be > 2, got {D!r}")
-        super().__init__(schema, **kwargs)
+    def __init__(self, schema: Schema, *, D: float = 128.0, sigma_min: float = 0.002, sigma_max: float = 80.0,
+                 sigma_data: float = 0.5, rho: float = 7.0, P_mean: float = -1.2, P_std: float = 1.2,
+                 cond_drop: float = 0.0, node_features: str = "auto", max_feat_num: int | None = None,
+                 adj_scale: float = 1.0):
+        if isinstance(D, bool) or not isinstance(D, (int, float)) or not float(D) > 2:
+            raise ConfigError(f"process.D (augmented dimension) must be a number > 2, got {D!r}")
+        super().__init__(schema, sigma_min=sigma_min, sigma_max=sigma_max, sigma_data=sigma_data, rho=rho,
+                         P_mean=P_mean, P_std=P_std, cond_drop=cond_drop, node_features=node_features,
+                         max_feat_num=max_feat_num, adj_scale=adj_scale)
         self.D = float(D)
 
     def to_dict(self) -> dict:
