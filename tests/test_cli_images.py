@@ -1,0 +1,50 @@
+"""graphdiff train / sample with an image preset: a PNG grid of digits, and one-line errors."""
+
+import numpy as np
+import pytest
+
+from graphdiff.cli import main
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cli_images")
+    rc = main(["train", "--preset", "edm-digits", "--out", str(d / "run"), "--quiet", "--set", "train.max_steps=3",
+               "--set", "train.batch_size=8", "--set", "model.hidden=8", "--set", "model.levels=2",
+               "--set", "model.blocks=1"])
+    assert rc == 0
+    return d
+
+
+def one_error_line(capsys):
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: "), err
+    return err[0]
+
+
+def test_sample_writes_a_png_grid_of_images(run, capsys):
+    from PIL import Image
+
+    out = run / "digits.png"
+    assert main(["sample", "--model", str(run / "run"), "-n", "6", "--steps", "2", "--out", str(out), "--quiet"]) == 0
+    pic = np.asarray(Image.open(out))
+    assert pic.shape == (2 * (8 * 4 + 1) + 1, 3 * (8 * 4 + 1) + 1)  # 6 images of 8x8 at 4x, 3 per row
+    assert "wrote 6 samples" in capsys.readouterr().out
+
+
+def test_image_cli_errors_are_one_line(run, capsys):
+    assert main(["sample", "--model", str(run / "run"), "-n", "2", "--out", str(run / "x.smi"), "--quiet"]) == 2
+    assert "not .smi" in one_error_line(capsys)
+    assert main(["train", "--preset", "pfgm-digits", "--set", "process.D=1", "--out", str(run / "bad")]) == 2
+    assert "D (augmented dimension) must be a number > 2" in one_error_line(capsys)
+
+
+@pytest.mark.parametrize("preset", ["score_sde-digits", "pfgm-digits"])
+def test_other_image_processes_train_and_sample(tmp_path, preset):
+    tiny = ["--set", "train.max_steps=2", "--set", "train.batch_size=4", "--set", "model.hidden=8", "--set",
+            "model.levels=1", "--set", "model.blocks=1"]
+    assert main(["train", "--preset", preset, "--out", str(tmp_path / "run"), "--quiet", *tiny]) == 0
+    out = tmp_path / "s.png"
+    assert main(["sample", "--model", str(tmp_path / "run"), "-n", "2", "--steps", "3", "--out", str(out),
+                 "--quiet"]) == 0
+    assert out.stat().st_size > 0
