@@ -48,3 +48,22 @@ def test_other_image_processes_train_and_sample(tmp_path, preset):
     assert main(["sample", "--model", str(tmp_path / "run"), "-n", "2", "--steps", "3", "--out", str(out),
                  "--quiet"]) == 0
     assert out.stat().st_size > 0
+
+
+def test_datasets_info_and_draw_show_images(tmp_path, capsys):
+    assert main(["datasets", "info", "digits"]) == 0
+    assert "edges per graph: min 112, max 112" in capsys.readouterr().out
+    out = tmp_path / "d.png"
+    assert main(["datasets", "draw", "digits", "-n", "4", "--out", str(out)]) == 0
+    assert out.stat().st_size > 0
+
+
+def test_validation_during_training_scores_value_moments(run):
+    from graphdiff.data import load_dataset
+    from graphdiff.pipeline import GraphDiffusionPipeline
+    from graphdiff.validation import make_validator
+
+    pipe = GraphDiffusionPipeline.from_pretrained(run / "run")
+    pipe.config = pipe.config.replace(evaluate=pipe.config.evaluate.__class__(num_samples=4, steps=2))
+    res = make_validator(pipe, load_dataset("digits"))(pipe.denoiser, 0, 0)
+    assert res["samples"] == 4 and res["mean_gap"] > 0 and res["std_gap"] > 0
