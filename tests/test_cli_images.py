@@ -67,3 +67,15 @@ def test_validation_during_training_scores_value_moments(run):
     pipe.config = pipe.config.replace(evaluate=pipe.config.evaluate.__class__(num_samples=4, steps=2))
     res = make_validator(pipe, load_dataset("digits"))(pipe.denoiser, 0, 0)
     assert res["samples"] == 4 and res["mean_gap"] > 0 and res["std_gap"] > 0
+
+
+def test_cnn_width_is_matched_to_a_parameter_budget():
+    from graphdiff.bench.images import match_width
+    from graphdiff.nn import ConvDenoiser, GridDenoiser
+
+    target = sum(p.numel() for p in GridDenoiser(x_dim=1, max_nodes=64, hidden=32, levels=2, blocks=1,
+                                                 edge_kinds=1).parameters())
+    spec = match_width({"name": "cnn", "levels": 2, "blocks": 1}, 1, 64, target)
+    got = sum(p.numel() for p in ConvDenoiser(x_dim=1, max_nodes=64, **{k: v for k, v in spec.items()
+                                                                         if k != "name"}).parameters())
+    assert abs(got - target) / target < 0.05
