@@ -14,10 +14,11 @@ def _state(b=3, h=4, w=6, conn=8, seed=0):
     return ImageGrid(h, w, connectivity=conn).to_state(torch.rand(b, 1, h, w, generator=g))
 
 
-@pytest.mark.parametrize("levels", [1, 3])
-def test_grid_denoiser_permutes_with_the_nodes(levels):
+@pytest.mark.parametrize("levels,messages,kinds", [(1, "kinds", 2), (3, "kinds", 2), (3, "directions", 8)])
+def test_grid_denoiser_permutes_with_the_nodes(levels, messages, kinds):
     torch.manual_seed(0)
-    net = GridDenoiser(x_dim=1, max_nodes=24, hidden=16, levels=levels, blocks=1, edge_kinds=2, cond_dim=2)
+    net = GridDenoiser(x_dim=1, max_nodes=24, hidden=16, levels=levels, blocks=1, edge_kinds=kinds, cond_dim=2,
+                       messages=messages)
     s = replace(_state(), y=torch.rand(3, 2))
     t = torch.tensor([-1.0, 0.0, 0.5])
     perm = torch.randperm(24, generator=torch.Generator().manual_seed(1))
@@ -57,3 +58,20 @@ def test_bad_inputs_are_schema_errors():
         net(_state(), torch.zeros(3))
     with pytest.raises(SchemaError, match="levels >= 1"):
         GridDenoiser(x_dim=1, max_nodes=4, levels=0)
+
+
+def test_directional_messages_tell_left_from_right():
+    from graphdiff.nn.grid import _directions
+
+    pos = torch.tensor([[0.0, 0, 0], [-1, 0, 0], [1, 0, 0], [0, -1, 0], [0, 1, 0], [1, 1, 0]])
+    edges = torch.tensor([[0, 1], [0, 2], [0, 3], [0, 4], [0, 5]])
+    assert _directions(pos, edges).tolist() == [0, 1, 2, 3, 7]  # up, down, left, right, then a diagonal
+    torch.manual_seed(0)
+    s = _state(b=1, h=1, w=3, conn=4)
+    s = replace(s, x=torch.tensor([[[1.0], [0.0], [0.0]]]))  # a spike at the left end
+    mirrored = replace(s, x=torch.tensor([[[0.0], [0.0], [1.0]]]))  # ... and at the right end
+    for messages, differs in (("kinds", False), ("directions", True)):
+        net = GridDenoiser(x_dim=1, max_nodes=3, hidden=8, levels=1, blocks=1, edge_kinds=4, pos_freqs=0,
+                           messages=messages)
+        mid = net(s, torch.zeros(1)).x[0, 1], net(mirrored, torch.zeros(1)).x[0, 1]
+        assert (not torch.allclose(*mid)) == differs
