@@ -53,7 +53,7 @@ def _train(preset: str, out: Path, overrides: dict, minutes: float, root, progre
 
 ENTRIES = (  # label, preset, overrides
     ("grid-edm", "edm-digits", {}),
-    ("cnn-edm", "edm-digits", {"model": {"name": "cnn", "levels": 3, "blocks": 2}}),
+    ("cnn-edm", "edm-digits_cnn", {}),
     ("grid-pfgm-D128", "pfgm-digits", {"process": {"D": 128}}),
     ("grid-pfgm-D2048", "pfgm-digits", {"process": {"D": 2048}}),
     ("grid-edm-cond", "edm-digits_cond", {}),
@@ -102,7 +102,10 @@ def run_images(suite, *, out, minutes: float | None = None, samples: int | None 
         print(f"== images: {label}", flush=True)
         over = merge(merge(over, overrides or {}), {"train": {"ckpt_every": 0}})
         if label.startswith("cnn") and grid_params is not None:  # equal parameters: the CNN's width is matched
-            over = merge(over, {"model": match_width(over["model"], grid.channels, grid.n_nodes, grid_params)})
+            from ..config import load_preset
+
+            spec = {k: v for k, v in load_preset(preset, over).model.items() if k not in ("x_dim", "max_nodes")}
+            over = merge(over, {"model": match_width(spec, grid.channels, grid.n_nodes, grid_params)})
         pipe, tr = _train(preset, out / "runs" / label, over, minutes, root, progress)
         params = sum(p.numel() for p in pipe.denoiser.parameters())
         if label == "grid-edm":

@@ -240,7 +240,7 @@ _add(Suite(
     "self-guided inpainting of the bottom half against mean imputation, class accuracy of a class-conditional model; "
     "Frechet distance in the feature space of a classifier trained on the train split",
     tuple(Entry(preset, label=label, minutes=1.0) for label, preset in (
-        ("grid-edm", "edm-digits"), ("cnn-edm", "edm-digits"), ("grid-pfgm-D128", "pfgm-digits"),
+        ("grid-edm", "edm-digits"), ("cnn-edm", "edm-digits_cnn"), ("grid-pfgm-D128", "pfgm-digits"),
         ("grid-pfgm-D2048", "pfgm-digits"), ("grid-edm-cond", "edm-digits_cond"))),
     expected_minutes=10, kind="images"))
 
