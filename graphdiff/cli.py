@@ -273,6 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_evaluate)
 
     from .cli_bench import add_bench_commands
+    from .cli_guidance import add_guidance_commands
     from .cli_hub import add_hub_commands
     from .cli_import import add_import_commands
     from .cli_model import add_model_commands
@@ -281,6 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_hub_commands(sub)
     add_bench_commands(sub)
     add_import_commands(sub)
+    add_guidance_commands(sub)
     return p
 
 
