@@ -41,6 +41,19 @@ class Level:
             self._adj[key] = adj
         return self._adj[key]
 
+    def neighbours(self, kinds: int) -> Tensor | None:
+        """``[kinds, n]`` the one neighbour of each node per kind (``n``, a zero slot, where it has none), or
+        ``None`` when some node has several neighbours of one kind (then messages use the dense adjacency)."""
+        key = ("nb", kinds)
+        if key not in self._adj:
+            adj = self.adjacency(kinds, torch.float32)
+            nb = None
+            if not len(self.edges) or float(adj.sum(-1).max()) <= 1:
+                has, idx = adj.max(-1)
+                nb = torch.where(has > 0, idx, torch.full_like(idx, self.n))
+            self._adj[key] = nb
+        return self._adj[key]
+
 
 def _axis_cells(pos: Tensor, level: int) -> Tensor:
     """``[N, 3]`` integer cell of each node on a grid ``2^level`` times coarser than the distinct coordinates."""
@@ -82,10 +95,15 @@ class GraphBlock(nn.Module):
         a = self.norm(h) * node_mask
         u = self.self_lin(a) + self.emb(emb).unsqueeze(1)
         b, n, _ = a.shape
-        msg = self.kind_lin(a).reshape(b, n, self.kinds, self.hidden)
-        adj = level.adjacency(self.kinds, a.dtype)  # [K, n, n]
-        deg = torch.einsum("kij,bjo->bkio", adj, node_mask).clamp(min=1)  # real neighbours per kind
-        u = u + (torch.einsum("kij,bjkh->bkih", adj, msg) / deg).sum(1)
+        msg = self.kind_lin(a).reshape(b, n, self.kinds, self.hidden)  # zero at padded senders (no bias)
+        nb = level.neighbours(self.kinds)
+        if nb is not None:  # at most one neighbour per kind (grid directions): a gather instead of a product
+            pad = torch.cat([msg, msg.new_zeros(b, 1, self.kinds, self.hidden)], 1)
+            u = u + pad[:, nb.T, torch.arange(self.kinds, device=nb.device)].sum(2)
+        else:
+            adj = level.adjacency(self.kinds, a.dtype)  # [K, n, n]
+            deg = torch.einsum("kij,bjo->bkio", adj, node_mask).clamp(min=1)  # real neighbours per kind
+            u = u + (torch.einsum("kij,bjkh->bkih", adj, msg) / deg).sum(1)
         return (h + self.out(nn.functional.silu(u))) * node_mask
 
 

@@ -75,3 +75,18 @@ def test_directional_messages_tell_left_from_right():
                            messages=messages)
         mid = net(s, torch.zeros(1)).x[0, 1], net(mirrored, torch.zeros(1)).x[0, 1]
         assert (not torch.allclose(*mid)) == differs
+
+
+def test_single_neighbour_gather_equals_the_dense_product(monkeypatch):
+    from graphdiff.nn.grid import Level
+
+    torch.manual_seed(0)
+    net = GridDenoiser(x_dim=1, max_nodes=24, hidden=8, levels=2, blocks=1, edge_kinds=4, messages="directions")
+    s = _state(conn=4)
+    mask = torch.ones(3, 24, dtype=torch.bool)
+    mask[0, 20:] = False
+    s = replace(s, mask=mask)
+    assert net.pyramid(s)[0].neighbours(4) is not None  # one neighbour per direction on a 4-neighbour grid
+    fast = net(s, torch.zeros(3)).x
+    monkeypatch.setattr(Level, "neighbours", lambda self, k: None)
+    torch.testing.assert_close(net(s, torch.zeros(3)).x, fast)
