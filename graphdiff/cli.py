@@ -90,7 +90,7 @@ def cmd_info(args) -> int:
     if len(n):
         print(f"nodes per graph: min {n.min()}, max {n.max()}, mean {n.mean():.2f}   (schema max_nodes "
               f"{schema.max_nodes})")
-        m = ds.store.num_edges[ds._idx]
+        m = ds.num_edges() if hasattr(ds, "num_edges") else ds.store.num_edges[ds._idx]  # images: fixed grid
         print(f"edges per graph: min {m.min()}, max {m.max()}, mean {m.mean():.2f}")
         print("node-count histogram:")
         print("\n".join(_hist_lines(np.bincount(n))))
@@ -138,7 +138,11 @@ def cmd_draw(args) -> int:
         raise GraphdiffError(f"{ds.name}: split {args.split!r} is empty")
     rng = np.random.default_rng(args.seed)
     idx = np.sort(rng.choice(len(ds), size=min(args.n, len(ds)), replace=False))
-    if ds.schema.kind == "molecule":
+    if hasattr(ds, "grid"):  # images: a PNG grid of the pictures, not of their grid graphs
+        from .adapters import save_image_grid
+
+        out = save_image_grid(ds.grid.from_state(ds.batch(idx)), args.out, value_range=ds.grid.value_range)
+    elif ds.schema.kind == "molecule":
         from .convert.rdkit import graph_to_mol
 
         mols = [graph_to_mol(*ds.graph(int(i)), ds.schema) for i in idx]

@@ -52,6 +52,10 @@ def cmd_bench_run(args) -> int:
         from .bench.lggm import run_lggm
 
         run = lambda name, **kw: run_lggm(suite, **kw)  # noqa: E731
+    elif suite.kind == "images":  # digits: its own loop (classifier features, inpainting, equal-parameter CNN)
+        from .bench.images import run_images
+
+        run = lambda name, **kw: run_images(suite, **kw)  # noqa: E731
     elif suite.kind == "guidance":  # steering bundled models: its own loop over methods
         from .bench.guidance import run_guidance
 

@@ -85,7 +85,7 @@ class Suite:
     description: str
     entries: tuple[Entry, ...]
     expected_minutes: float
-    kind: str = "quality"  # or "speed", "threads", "lggm", "guidance", "kernels"
+    kind: str = "quality"  # or "speed", "threads", "lggm", "guidance", "kernels", "images"
     datasets: tuple[str, ...] = ()  # raw files to place with --raw-from
 
 
@@ -250,6 +250,19 @@ _add(Suite(
     "only (settings with --set sizes=[...] batch=... dtypes=[...])",
     (Entry("edge_attention"), Entry("message_scatter")),  # kernels suites: an entry names a kernel, not a preset
     expected_minutes=3, kind="kernels"))
+
+
+_add(Suite(
+    "images",
+    "8x8 digits (scikit-learn) on the grid graph: the grid message-passing denoiser against a CNN of equal parameters "
+    "and equal training time (EDM, Heun 18 steps), PFGM++ D = 128 and 2048 against EDM at equal steps, TSDiff "
+    "self-guided inpainting of the bottom half against mean imputation, class accuracy of a class-conditional model; "
+    "Frechet distance in the feature space of a classifier trained on the train split",
+    tuple(Entry(preset, label=label, minutes=1.0) for label, preset in (
+        ("grid-edm", "edm-digits"), ("cnn-edm", "edm-digits_cnn"), ("grid-pfgm-D128", "pfgm-digits"),
+        ("grid-pfgm-D2048", "pfgm-digits"), ("grid-edm-cond", "edm-digits_cond"))),
+    # 5 x 1 min of training, sampling 179 digits per model and the inpainting runs: 16.2 min at load average 8-9
+    expected_minutes=16, kind="images"))
 
 
 def get_suite(name: str) -> Suite:

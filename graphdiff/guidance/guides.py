@@ -7,12 +7,14 @@ from .minority import minority_guidance
 from .noise_search import noise_search
 from .regressor import regressor_guidance
 from .search import GuidedSamples, best_of_n
+from .self_guidance import self_guidance
 from .svdd import svdd
 
 GUIDES = {"best_of_n": best_of_n, "svdd": svdd, "noise_search": noise_search, "regressor": regressor_guidance,
-          "minority": minority_guidance}
-# guides that steer without a reward (one scores their samples when given)
-REWARD_OPTIONAL = {"regressor", "minority"}
+          "minority": minority_guidance, "self": self_guidance}
+# guides that steer without a reward (one scores their samples when given; "self", TSDiff's observation
+# self-guidance, steers toward observed values)
+REWARD_OPTIONAL = {"regressor", "minority", "self"}
 
 
 def run_guide(pipe, n: int, guide: str, reward, **kwargs) -> GuidedSamples:
