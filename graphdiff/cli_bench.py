@@ -52,6 +52,10 @@ def cmd_bench_run(args) -> int:
         from .bench.lggm import run_lggm
 
         run = lambda name, **kw: run_lggm(suite, **kw)  # noqa: E731
+    elif suite.kind == "images":  # digits: its own loop (classifier features, inpainting, equal-parameter CNN)
+        from .bench.images import run_images
+
+        run = lambda name, **kw: run_images(suite, **kw)  # noqa: E731
     else:
         run = run_suite
     res = run(suite.name, out=out, minutes=args.minutes, samples=args.samples,

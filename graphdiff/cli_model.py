@@ -96,6 +96,7 @@ def cmd_finetune(args) -> int:
 def write_samples(samples, out: Path, schema) -> Path:
     """Write samples by suffix: ``.smi`` (SMILES, empty line = invalid), ``.jsonl`` (edge lists), ``.png``; 3D
     molecules also ``.sdf`` and ``.xyz`` (an empty record where no molecule could be built)."""
+    from .adapters import fixed_graph_spec
     from .convert.networkx import to_networkx
 
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -109,6 +110,13 @@ def write_samples(samples, out: Path, schema) -> Path:
 
         mols = to_mols3d(samples, schema, sanitize=False)
         (write_sdf if suffix == ".sdf" else write_xyz)(mols, out)
+    elif suffix == ".png" and fixed_graph_spec(schema) is not None:  # images: a PNG grid of the samples
+        from .adapters import adapter_from_schema, save_image_grid
+
+        grid = adapter_from_schema(schema)
+        if not hasattr(grid, "from_state") or getattr(grid, "kind", "") != "grid":
+            raise ConfigError(f"--out {out.name}: PNG grids are for image models; this one is {grid.kind!r}")
+        save_image_grid(grid.from_state(samples), out, value_range=grid.value_range)
     elif suffix == ".png" and samples.pos is not None:
         from .convert.rdkit3d import to_mols3d
         from .viz3d import draw_molecules_3d

@@ -85,7 +85,7 @@ class Suite:
     description: str
     entries: tuple[Entry, ...]
     expected_minutes: float
-    kind: str = "quality"  # or "speed", "threads", "lggm"
+    kind: str = "quality"  # or "speed", "threads", "lggm", "images"
     datasets: tuple[str, ...] = ()  # raw files to place with --raw-from
 
 
@@ -231,6 +231,18 @@ _add(Suite(
      Entry("pard-community_small", steps=(5,), samples=16, dataset="synth_community_small",
            overrides=_tiny("ppgn_transformer"), minutes=1 / 3)),
     expected_minutes=2.5))
+
+
+_add(Suite(
+    "images",
+    "8x8 digits (scikit-learn) on the grid graph: the grid message-passing denoiser against a CNN of equal parameters "
+    "and equal training time (EDM, Heun 18 steps), PFGM++ D = 128 and 2048 against EDM at equal steps, TSDiff "
+    "self-guided inpainting of the bottom half against mean imputation, class accuracy of a class-conditional model; "
+    "Frechet distance in the feature space of a classifier trained on the train split",
+    tuple(Entry(preset, label=label, minutes=1.0) for label, preset in (
+        ("grid-edm", "edm-digits"), ("cnn-edm", "edm-digits"), ("grid-pfgm-D128", "pfgm-digits"),
+        ("grid-pfgm-D2048", "pfgm-digits"), ("grid-edm-cond", "edm-digits_cond"))),
+    expected_minutes=10, kind="images"))
 
 
 def get_suite(name: str) -> Suite:

@@ -40,6 +40,8 @@ _REGISTRY: dict[str, str] = {
     "geom_drugs": "molecules3d:GEOMDrugs",
     # multi-domain corpus (LGGM protocol)
     "lggm": "multidomain:LGGMCorpus",
+    # images on the grid graph
+    "digits": "images:Digits",
 }
 
 CUSTOM_SUFFIXES = (".smi", ".csv", ".txt", ".sdf", ".jsonl", ".xyz", ".smi.gz", ".csv.gz", ".txt.gz", ".sdf.gz",
@@ -70,7 +72,14 @@ def is_custom(name: str) -> bool:
 
 
 def load_dataset(name: str, root=None, split: str | None = None, **options) -> GraphDataset:
-    """A registered dataset by name, or a custom file by path (see :mod:`graphdiff.data.custom`)."""
+    """A registered dataset by name, a custom file by path (see :mod:`graphdiff.data.custom`), or images (a
+    ``.npy`` array or a folder of PNGs, :mod:`graphdiff.data.images`)."""
+    from .images import is_image_source
+
+    if is_image_source(name):
+        from .images import load_images
+
+        return load_images(name, root=root, split=split, **options)
     if is_custom(name):
         from .custom import load_custom
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 from ..errors import ConfigError
 from .noise_search import noise_search
 from .search import GuidedSamples, best_of_n
+from .self_guidance import self_guidance
 from .svdd import svdd
 
-GUIDES = {"best_of_n": best_of_n, "svdd": svdd, "noise_search": noise_search}
+# "self" (observation self-guidance, TSDiff) steers toward observed values and takes no reward
+GUIDES = {"best_of_n": best_of_n, "svdd": svdd, "noise_search": noise_search, "self": self_guidance}
 
 
 def run_guide(pipe, n: int, guide: str, reward, **kwargs) -> GuidedSamples:
@@ -17,6 +19,8 @@ def run_guide(pipe, n: int, guide: str, reward, **kwargs) -> GuidedSamples:
 
     if guide not in GUIDES:
         raise ConfigError(f"guide {guide!r} is unknown{suggest(guide, GUIDES)}; known: {sorted(GUIDES)}")
+    if not getattr(GUIDES[guide], "needs_reward", True):
+        return GUIDES[guide](pipe, n, reward, **kwargs)
     if reward is None:
         raise ConfigError(f"guide {guide!r} needs a reward (reward='qed', a module:function or a callable)")
     if not callable(reward):

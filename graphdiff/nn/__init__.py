@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from ..errors import SchemaError
+from .cnn import ConvDenoiser
 from .e3nn_tp import E3nnTPDenoiser
 from .eqgat import EQGATDenoiser
 from .gdss import (
@@ -17,12 +18,14 @@ from .gdss import (
     adjacency_powers,
 )
 from .layers import MLP, DenseGCNConv, TimeEmbedding, timestep_embedding
+from .grid import GridDenoiser
 from .ppgn import PPGNTransformerDenoiser
 from .transformer import GraphTransformerDenoiser
 
 DENOISERS: dict[str, type[nn.Module]] = {"gdss": GDSSDenoiser, "graph_transformer": GraphTransformerDenoiser,
                                          "ppgn_transformer": PPGNTransformerDenoiser, "eqgat": EQGATDenoiser,
-                                         "e3nn_tp": E3nnTPDenoiser}
+                                         "e3nn_tp": E3nnTPDenoiser,
+                                         "grid_mpnn": GridDenoiser, "cnn": ConvDenoiser}
 
 
 def build_denoiser(name: str, **kwargs) -> nn.Module:
@@ -47,6 +50,8 @@ __all__ = [
     "PPGNTransformerDenoiser",
     "EQGATDenoiser",
     "E3nnTPDenoiser",
+    "GridDenoiser",
+    "ConvDenoiser",
     "ScoreNetworkX",
     "ScoreNetworkX_GMH",
     "ScoreNetworkA",

@@ -15,10 +15,13 @@ from .defog import DiscreteFlowMatching
 from .gdss import GDSSProcess
 from .eqgat_diff import EQGATDiffusion
 from .semlaflow import MolecularFlowMatching
+from .edm import EDMProcess
+from .pfgm import PFGMPPProcess
 from .sde import SDES, SubVPSDE, VESDE, VPSDE, build_sde
 
 PROCESSES = {"gdss": GDSSProcess, "digress": DiscreteDiffusion, "defog": DiscreteFlowMatching,
-             "pard": BlockAutoregressive, "eqgat_diff": EQGATDiffusion, "semlaflow": MolecularFlowMatching}
+             "pard": BlockAutoregressive, "eqgat_diff": EQGATDiffusion, "semlaflow": MolecularFlowMatching,
+             "edm": EDMProcess, "pfgm": PFGMPPProcess}
 
 
 def process_class(name: str):
@@ -37,5 +40,5 @@ def build_process(spec: dict, schema, *, where: str = "process"):
 
 
 __all__ = ["GDSSProcess", "DiscreteDiffusion", "DiscreteFlowMatching", "BlockAutoregressive", "EQGATDiffusion",
-           "MolecularFlowMatching", "PROCESSES",
+           "MolecularFlowMatching", "EDMProcess", "PFGMPPProcess", "PROCESSES",
            "build_process", "process_class", "build_sde", "SDES", "VPSDE", "VESDE", "SubVPSDE"]

@@ -14,11 +14,13 @@ from .digress import DISCRETE_SAMPLERS, ancestral
 from .defog import FLOW_SAMPLERS, ctmc
 from .eqgat_diff import EQGAT_DIFF_SAMPLERS, ancestral_3d
 from .semlaflow import FLOW_3D_SAMPLERS, euler_3d
+from .edm import EDM_SAMPLERS, euler, heun
 from .sde import SDE_SAMPLERS, euler_maruyama, predictor_corrector, probability_flow_heun, s4
 
 # process name -> {sampler name -> function}
 SAMPLERS: dict[str, dict] = {"gdss": SDE_SAMPLERS, "digress": DISCRETE_SAMPLERS, "defog": FLOW_SAMPLERS,
-                             "pard": BLOCK_SAMPLERS, "eqgat_diff": EQGAT_DIFF_SAMPLERS, "semlaflow": FLOW_3D_SAMPLERS}
+                             "pard": BLOCK_SAMPLERS, "eqgat_diff": EQGAT_DIFF_SAMPLERS, "semlaflow": FLOW_3D_SAMPLERS,
+                             "edm": EDM_SAMPLERS, "pfgm": EDM_SAMPLERS}
 
 
 def sampler_fn(process, name: str):
@@ -63,4 +65,4 @@ def sample(process, denoiser, n_nodes: Tensor, *, steps: int, sampler: str, nois
 
 __all__ = ["sample", "SAMPLERS", "SampleNoise", "sample_seed", "sampler_fn", "euler_maruyama", "predictor_corrector",
            "s4", "probability_flow_heun", "ancestral", "ctmc", "block_ancestral", "ancestral_3d",
-           "euler_3d"]
+           "euler_3d", "heun", "euler", "EDM_SAMPLERS"]

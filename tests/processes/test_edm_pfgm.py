@@ -1,0 +1,79 @@
+"""EDM and PFGM++: the PFGM++ kernel tends to EDM's Gaussian as D grows, samplers reproduce a known Gaussian, and
+PFGM++ runs on ordinary (X, A) graphs through the same code."""
+
+import pytest
+import torch
+from scipy import stats
+
+from graphdiff.adapters import ImageGrid
+from graphdiff.errors import ConfigError
+from graphdiff.processes import EDMProcess, PFGMPPProcess, build_process
+from graphdiff.samplers import SampleNoise, sample
+from graphdiff.schema import Schema
+from tests.gaussian_oracle import factor_cov, gaussian_pipeline
+
+
+def _radii(process, b=4000, sigma=2.0, seed=0):
+    mask = torch.ones(b, 64, dtype=torch.bool)
+    g = torch.Generator().manual_seed(seed)
+    z = {"x": torch.randn(b, 64, 1, generator=g)}
+    delta = process.perturbation(z, torch.full((b,), sigma), mask, uniform=g)
+    return (delta["x"].pow(2).sum((1, 2)) / sigma**2).numpy()  # R^2 / sigma^2
+
+
+def test_pfgm_kernel_tends_to_edm_gaussian_as_D_grows():
+    schema = ImageGrid(8, 8).schema(1)
+    edm = _radii(EDMProcess(schema))
+    huge = _radii(PFGMPPProcess(schema, D=1e8), seed=1)
+    small = _radii(PFGMPPProcess(schema, D=128), seed=2)
+    chi2 = stats.chi2(64)
+    assert stats.kstest(edm, chi2.cdf).pvalue > 1e-3  # EDM's noise: |n|^2 / sigma^2 ~ chi^2_N
+    assert stats.kstest(huge, chi2.cdf).pvalue > 1e-3  # D -> inf reproduces it
+    assert stats.kstest(small, chi2.cdf).pvalue < 1e-6  # finite D: heavier-tailed radius
+    # beta-prime moments: E[R^2] = sigma^2 N D / (D - 2)
+    assert abs(small.mean() / (64 * 128 / 126) - 1) < 0.03
+    assert small.var() > 1.3 * edm.var()
+
+
+def test_pfgm_prior_radius_follows_r_max_and_is_per_sample_reproducible():
+    p = PFGMPPProcess(ImageGrid(4, 4).schema(1), D=32, sigma_max=5.0)
+    a = p.prior(torch.full((6,), 16), generator=SampleNoise.for_run(3, 0, 6))
+    b = p.prior(torch.full((3,), 16), generator=SampleNoise.for_run(3, 3, 3))
+    torch.testing.assert_close(a.x[3:], b.x)  # sample i depends on (seed, i) only
+    big = p.prior(torch.full((2000,), 16), generator=SampleNoise.for_run(0, 0, 2000))
+    r2 = big.x.pow(2).sum((1, 2)) / 5.0**2  # the prior is the kernel at r_max = sigma_max sqrt(D)
+    assert abs(float(r2.mean()) / (16 * 32 / 30) - 1) < 0.06
+
+
+@pytest.mark.parametrize("D", [None, 1e6])
+def test_heun_with_the_ideal_denoiser_reproduces_the_gaussian(D):
+    cov = factor_cov(8, common=0.6, own=0.3)
+    mu = torch.linspace(-0.5, 0.5, 8)
+    pipe = gaussian_pipeline(cov, mu, pfgm_D=D)
+    x = pipe.sample(400, steps=24, progress=False, seed=1).x[..., 0].double()
+    assert torch.allclose(x.mean(0), mu.double(), atol=0.1)
+    emp = torch.cov(x.T)
+    assert torch.allclose(emp, cov.double(), atol=0.12)
+
+
+def test_pfgm_runs_on_ordinary_graphs_with_symmetric_noise():
+    schema = Schema.plain_graph(6).with_max_nodes(6)
+    schema = Schema(node_categories=("node",), edge_categories=("none", "edge"), max_nodes=6,
+                    node_count_hist=(0, 0, 0, 0, 1, 1, 2))
+    p = build_process({"name": "pfgm", "D": 64, "node_features": "degree", "max_feat_num": 4}, schema)
+    assert not p.fixed and p.keys == ("x", "adj")
+    state = p.prior(torch.tensor([4, 6]), generator=SampleNoise.for_run(0, 0, 2))
+    a = state.e[..., 0]
+    assert torch.equal(a, a.transpose(1, 2)) and float(a[0, 4:].abs().sum()) == 0  # padding stays empty
+    assert p.n_coords(state.mask).tolist() == [4 * 4 + 6, 6 * 4 + 15]
+
+
+def test_bad_D_is_a_config_error():
+    with pytest.raises(ConfigError, match="D .* must be a number > 2"):
+        PFGMPPProcess(ImageGrid(2, 2).schema(1), D=1)
+
+
+def test_sampler_steps_are_checked():
+    pipe = gaussian_pipeline(factor_cov(8))
+    with pytest.raises(ConfigError, match="steps"):
+        sample(pipe.process, pipe.denoiser, torch.full((2,), 8), steps=0, sampler="heun")
