@@ -234,8 +234,11 @@ def _infer_freq(stamps: list[np.datetime64], path: Path, lines: list[int]) -> tu
     secs = np.array([s.astype("datetime64[s]").astype(np.int64) for s in stamps])
     step = int(np.min(np.diff(secs))) if len(secs) > 1 else 86400
     code = {1800: "30min", 3600: "h", 86400: "D", 7 * 86400: "W"}.get(step, f"{step}s")
-    t0 = stamps[0].astype("datetime64[s]")
-    return _place(secs - secs[0], step, code, path, lines, lambda n: t0 + np.timedelta64(step, "s") * np.arange(n))
+    if step > 0 and step % 86400 == 0 and not (secs % 86400).any():  # whole days: dates without a time
+        t0, unit = stamps[0].astype("datetime64[D]"), np.timedelta64(step // 86400, "D")
+    else:
+        t0, unit = stamps[0].astype("datetime64[s]"), np.timedelta64(step, "s")
+    return _place(secs - secs[0], step, code, path, lines, lambda n: t0 + unit * np.arange(n))
 
 
 def _place(offsets, step, code, path, lines, grid):

@@ -7,7 +7,9 @@ history are carried forward (leading ones dropped) before fitting.
 - ``seasonal_naive``: ``y_{T+h} = y_{T+h-m}`` (the last season repeated; ``m = 1``: the last value). A point
   forecast, so its CRPS is its absolute error, as in GluonTS's ``SeasonalNaivePredictor`` rows of TSDiff.
 - ``ets``: statsmodels ``ETSModel`` with additive error, damped additive trend and additive season (no season when
-  the history holds fewer than two), fitted by maximum likelihood; sample paths from ``simulate(anchor="end")``.
+  the history holds fewer than two), fitted by maximum likelihood (initial states too, except for seasons
+  longer than 12, which start from statsmodels' heuristic initialisation); sample paths from
+  ``simulate(anchor="end")``.
 - ``arima``: the seasonal "airline" form: the history is differenced once and seasonally once
   (``w_t = (1 - B)(1 - B^m) y_t``), an ARMA(1, 1) with a seasonal MA(1) term at lag ``m`` (for ``m <= 24``; larger
   seasons keep the differencing and drop the seasonal MA term, whose ``m``-dimensional state makes statsmodels'
@@ -31,6 +33,7 @@ from ..errors import ConfigError
 
 _FALLBACKS: Counter = Counter()
 SEASONAL_MA_MAX = 24
+ETS_ESTIMATED_SEASON_MAX = 12
 
 
 class Forecaster(Protocol):
@@ -68,8 +71,12 @@ def _ets_1d(y, horizon, season, num_samples, seed):
     from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 
     seasonal = season > 1 and len(y) >= 2 * season
+    # long seasons: m initial seasonal states estimated by maximum likelihood make the fit unstable (taylor,
+    # m = 48: smoothing weights near 1, exploding paths); statsmodels' heuristic initialisation instead
+    init = "heuristic" if seasonal and season > ETS_ESTIMATED_SEASON_MAX and len(y) >= 10 + 2 * season \
+        else "estimated"
     model = ETSModel(y, error="add", trend="add", damped_trend=True, seasonal="add" if seasonal else None,
-                     seasonal_periods=season if seasonal else None)
+                     seasonal_periods=season if seasonal else None, initialization_method=init)
     res = model.fit(disp=False)
     paths = res.simulate(horizon, repetitions=num_samples, anchor="end", rng=np.random.default_rng(seed))
     return np.asarray(paths, np.float64).reshape(horizon, num_samples).T
