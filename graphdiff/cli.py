@@ -88,6 +88,10 @@ def cmd_info(args) -> int:
         return 0
     print(f"dataset {ds.name} ({schema.kind})" + (f", split {args.split}" if args.split else ""))
     print(f"graphs: {len(ds)}   splits: " + ", ".join(f"{k} {v}" for k, v in ds.split_sizes().items()))
+    if not hasattr(ds, "store"):  # windows / images on a fixed graph: their own summary
+        for line in [f"{k}: {v}" for k, v in info.items()] + list(getattr(ds, "summary_lines", list)()):
+            print(line)
+        return 0
     if len(n):
         print(f"nodes per graph: min {n.min()}, max {n.max()}, mean {n.mean():.2f}   (schema max_nodes "
               f"{schema.max_nodes})")

@@ -105,6 +105,14 @@ class SeriesWindows:
         return torch.utils.data.DataLoader(range(len(self)), batch_size=batch_size, shuffle=shuffle,
                                            generator=generator, drop_last=drop_last, collate_fn=self.batch)
 
+    def summary_lines(self) -> list[str]:
+        """What ``graphdiff datasets info`` prints: the card's source and split rule."""
+        card = self.series.card
+        out = [f"path graph: {self.path.n_nodes} nodes, edge kinds {', '.join(self.path.edge_kinds)}"]
+        if card:
+            out += [f"source: {card['package']} ({card['loader']})", f"split_rule: {card['split']['rule']}"]
+        return out
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, split={self._split!r}, windows={len(self)})"
 
