@@ -141,32 +141,63 @@ def training_windows(series: TimeSeries, task: ForecastTask | None = None, strid
     return np.stack([series.values[s:s + span] for s in starts])
 
 
-# ---- built-in series (read from installed wheels) -------------------------------------------------
-def _pmdarima(loader: str):
-    def load():
-        from pmdarima import datasets
+# ---- built-in series (read from the files of installed wheels) -------------------------------------
+# The files are read where the wheel put them, without importing the package (pmdarima's import pulls in
+# scikit-learn and takes seconds): the package's directory comes from importlib's finder.
+def _package_dir(package: str) -> Path:
+    import importlib.util
 
-        return np.asarray(getattr(datasets, loader)(as_series=False), dtype=np.float64), None
-    return load
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError(f"No module named {package!r}")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def _array_in_source(package: str, module: str, function: str) -> np.ndarray:
+    """The ``np.array([...])`` literal assigned in ``function`` of ``package/<module>.py`` (pmdarima keeps its
+    small series as literals in the loader's source)."""
+    import ast
+
+    tree = ast.parse((_package_dir(package) / f"{module}.py").read_text())
+    fn = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == function)
+    for node in ast.walk(fn):
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "array" and node.args and \
+                isinstance(node.args[0], ast.List):
+            return np.asarray(ast.literal_eval(node.args[0]), dtype=np.float64)
+    raise DataError(f"{package}/{module}.py: no array literal in {function}() (an unexpected {package} version)")
+
+
+def _pmdarima(name: str):
+    return lambda: (_array_in_source("pmdarima", f"datasets/{name}", f"load_{name}"), None)
+
+
+def _sunspots():
+    return np.loadtxt(_package_dir("pmdarima") / "datasets" / "data" / "sunspots.txt.gz").ravel(), None
 
 
 def _msft():
-    from pmdarima import datasets
+    import io
+    import tarfile
 
-    df = datasets.load_msft()
-    return df["Close"].to_numpy(np.float64), df["Date"].to_numpy().astype("datetime64[D]")
+    with tarfile.open(_package_dir("pmdarima") / "datasets" / "data" / "msft.tar.gz", "r:*") as tar:
+        text = io.TextIOWrapper(tar.extractfile(tar.getnames()[0]), encoding="utf-8")
+        rows = list(csv.DictReader(text))
+    return (np.array([float(r["Close"]) for r in rows]),
+            np.array([r["Date"] for r in rows], dtype="datetime64[D]"))
 
 
 def _elec_equip():
-    from statsmodels.datasets import elec_equip
+    with open(_package_dir("statsmodels") / "datasets" / "elec_equip" / "elec_equip.csv", newline="") as fh:
+        rows = list(csv.reader(fh))[1:]
+    months = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
+                                          "Nov", "Dec"), start=1)}
+    stamps = [np.datetime64(f"{d.split('-')[2]}-{months[d.split('-')[0]]:02d}", "M") for d, _ in rows]
+    return np.array([float(v) for _, v in rows]), np.array(stamps)
 
-    df = elec_equip.load_pandas().data
-    return df.iloc[:, 0].to_numpy(np.float64), df.index.to_numpy().astype("datetime64[M]")
 
-
-_BUILTIN = {"taylor": _pmdarima("load_taylor"), "wineind": _pmdarima("load_wineind"),
-            "airpassengers": _pmdarima("load_airpassengers"), "sunspots": _pmdarima("load_sunspots"),
-            "msft": _msft, "elec_equip": _elec_equip}
+_BUILTIN = {"taylor": _pmdarima("taylor"), "wineind": _pmdarima("wineind"),
+            "airpassengers": _pmdarima("airpassengers"), "sunspots": _sunspots, "msft": _msft,
+            "elec_equip": _elec_equip}
 
 
 def list_series() -> list[str]:
@@ -189,8 +220,8 @@ def load_builtin(name: str) -> TimeSeries:
     card = load_card(key)
     try:
         values, stamps = _BUILTIN[key]()
-    except ImportError as exc:
-        raise DataError(f"time series {key}: needs the {card['package']} package ({exc}); pip install "
+    except (ImportError, OSError) as exc:
+        raise DataError(f"time series {key}: needs the {card['package']} package's data files ({exc}); pip install "
                         f"{card['package']}") from None
     if stamps is None:
         stamps = _regular_timestamps(str(card["start"]), card["frequency"], len(values))

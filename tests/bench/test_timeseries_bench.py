@@ -1,5 +1,6 @@
 """``graphdiff bench run timeseries``: the suite's windows, its baseline rows and its results files."""
 
+import importlib.util
 import json
 
 import numpy as np
@@ -9,6 +10,9 @@ from graphdiff.bench.suites import SUITES
 from graphdiff.bench.timeseries import validation_series
 from graphdiff.cli import main
 from graphdiff.data.series import ForecastTask, TimeSeries, evaluation_windows
+
+# the series are read from the pmdarima wheel's files (without importing it: its import takes seconds)
+WHEEL_DATA = pytest.mark.skipif(importlib.util.find_spec("pmdarima") is None, reason="pmdarima not installed")
 
 
 def test_validation_windows_lie_before_the_test_windows():
@@ -26,8 +30,8 @@ def test_suite_entries_are_the_series_with_presets_named_after_the_process():
     assert all(e.preset == f"edm-tsdiff-{e.name}" for e in suite.entries)
 
 
+@WHEEL_DATA
 def test_baseline_rows_of_one_series(tmp_path, capsys):
-    pytest.importorskip("pmdarima")
     out = tmp_path / "ts"
     rc = main(["bench", "run", "timeseries", "--only", "airpassengers", "--set", "diffusion=false", "--samples",
                "8", "--out", str(out), "--quiet"])

@@ -1,11 +1,16 @@
 """Time series: built-in series from installed wheels, user CSVs with one-line errors, rolling windows."""
 
+import importlib.util
+
 import numpy as np
 import pytest
 
 from graphdiff.data.series import (ForecastTask, TimeSeries, evaluation_windows, load_builtin, read_series_csv,
                                    training_windows)
 from graphdiff.errors import DataError
+
+# the series are read from the pmdarima wheel's files (without importing it: its import takes seconds)
+WHEEL_DATA = pytest.mark.skipif(importlib.util.find_spec("pmdarima") is None, reason="pmdarima not installed")
 
 
 def _csv(tmp_path, text, name="s.csv"):
@@ -14,8 +19,8 @@ def _csv(tmp_path, text, name="s.csv"):
     return p
 
 
+@WHEEL_DATA
 def test_builtin_series_has_card_task_and_calendar():
-    pytest.importorskip("pmdarima")
     s = load_builtin("airpassengers")
     assert s.values.shape == (144, 1) and s.freq == "M" and s.season == 12
     assert str(s.timestamps[0]) == "1949-01" and str(s.timestamps[-1]) == "1960-12"
@@ -75,3 +80,19 @@ def test_csv_unknown_column_is_named(tmp_path):
     p = _csv(tmp_path, "date,v\n2020-01-01,1\n2020-01-02,2\n2020-01-03,3\n")
     with pytest.raises(DataError, match="no column 'w'"):
         read_series_csv(p, value_columns=["w"])
+
+
+@WHEEL_DATA
+def test_series_names_are_datasets_of_training_windows(capsys):
+    from graphdiff.cli import main
+    from graphdiff.data import load_dataset
+
+    ds = load_dataset("wineind")
+    assert ds.split_sizes() == {"train": 176 - 24 - 48 + 1, "val": 0, "test": 2}
+    state = ds.split("train").batch([0, 1])
+    assert state.x.shape == (2, 48, 1) and state.e.shape == (2, 48, 48, 3) and state.mask.all()
+    # the last training window ends right before the first test window (point 152)
+    assert np.allclose(ds.split("train").arrays()[-1, -1, 0], ds.series.values[151, 0])
+    assert main(["datasets", "info", "wineind"]) == 0
+    out = capsys.readouterr().out
+    assert "edge kinds lag1, lag12" in out and "split_rule: GluonTS rolling evaluation" in out
