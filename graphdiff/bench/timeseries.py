@@ -29,7 +29,7 @@ from ..errors import ConfigError
 from .record import header_lines, machine, write_results
 
 BASELINE_NAMES = ("seasonal_naive", "ets", "arima")
-SCALES = (1.0, 2.0, 4.0, 8.0)
+SCALES = (2.0, 4.0, 8.0, 16.0)
 
 
 def validation_series(ts):

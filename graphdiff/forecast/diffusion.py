@@ -56,7 +56,7 @@ class DiffusionForecaster:
         ctx = hist[-self.path.context_length:]
         if len(ctx) < self.path.context_length:  # a short history: the missing start is unobserved
             ctx = np.concatenate([np.full((self.path.context_length - len(ctx), hist.shape[1]), np.nan), ctx])
-        values, known, scale = self.path.forecast_observation(torch.from_numpy(ctx[None]).float())
+        values, known, scale = self.path.forecast_observation(torch.tensor(ctx[None], dtype=torch.float32))
         state = self.pipe.sample(num_samples, guide="self", observed=values[0], observed_mask=known[0], seed=seed,
                                  steps=self.steps, batch_size=self.batch_size, progress=False,
                                  guide_options={"variant": self.variant, "scale": self.scale})
