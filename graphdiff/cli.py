@@ -88,14 +88,10 @@ def cmd_info(args) -> int:
         return 0
     print(f"dataset {ds.name} ({schema.kind})" + (f", split {args.split}" if args.split else ""))
     print(f"graphs: {len(ds)}   splits: " + ", ".join(f"{k} {v}" for k, v in ds.split_sizes().items()))
-    if not hasattr(ds, "store"):  # windows / images on a fixed graph: their own summary
-        for line in [f"{k}: {v}" for k, v in info.items()] + list(getattr(ds, "summary_lines", list)()):
-            print(line)
-        return 0
     if len(n):
         print(f"nodes per graph: min {n.min()}, max {n.max()}, mean {n.mean():.2f}   (schema max_nodes "
               f"{schema.max_nodes})")
-        m = ds.store.num_edges[ds._idx]
+        m = ds.num_edges() if hasattr(ds, "num_edges") else ds.store.num_edges[ds._idx]  # images: fixed grid
         print(f"edges per graph: min {m.min()}, max {m.max()}, mean {m.mean():.2f}")
         print("node-count histogram:")
         print("\n".join(_hist_lines(np.bincount(n))))
@@ -143,7 +139,11 @@ def cmd_draw(args) -> int:
         raise GraphdiffError(f"{ds.name}: split {args.split!r} is empty")
     rng = np.random.default_rng(args.seed)
     idx = np.sort(rng.choice(len(ds), size=min(args.n, len(ds)), replace=False))
-    if ds.schema.kind == "molecule":
+    if hasattr(ds, "grid"):  # images: a PNG grid of the pictures, not of their grid graphs
+        from .adapters import save_image_grid
+
+        out = save_image_grid(ds.grid.from_state(ds.batch(idx)), args.out, value_range=ds.grid.value_range)
+    elif ds.schema.kind == "molecule":
         from .convert.rdkit import graph_to_mol
 
         mols = [graph_to_mol(*ds.graph(int(i)), ds.schema) for i in idx]
@@ -275,6 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .cli_bench import add_bench_commands
     from .cli_forecast import add_forecast_commands
+    from .cli_guidance import add_guidance_commands
     from .cli_hub import add_hub_commands
     from .cli_import import add_import_commands
     from .cli_model import add_model_commands
@@ -284,6 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_bench_commands(sub)
     add_import_commands(sub)
     add_forecast_commands(sub)
+    add_guidance_commands(sub)
     return p
 
 

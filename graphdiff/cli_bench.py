@@ -60,6 +60,14 @@ def cmd_bench_run(args) -> int:
         from .bench.images import run_images
 
         run = lambda name, **kw: run_images(suite, **kw)  # noqa: E731
+    elif suite.kind == "guidance":  # steering bundled models: its own loop over methods
+        from .bench.guidance import run_guidance
+
+        run = lambda name, **kw: run_guidance(suite, **kw)  # noqa: E731
+    elif suite.kind == "kernels":  # kernel timings: no preset, no training
+        from .bench.kernels import run_kernels
+
+        run = lambda name, **kw: run_kernels(suite, **kw)  # noqa: E731
     else:
         run = run_suite
     res = run(suite.name, out=out, minutes=args.minutes, samples=args.samples,

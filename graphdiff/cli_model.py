@@ -199,22 +199,30 @@ def cmd_sample(args) -> int:
     if info is not None:
         shard = (info.rank, info.world_size)
     if args.guide is None and (args.reward is not None or args.reward_arg):
-        raise ConfigError("--reward needs --guide (best_of_n)")
+        raise ConfigError("--reward needs --guide (best_of_n, svdd, noise_search or regressor)")
+    if args.guide != "regressor" and (args.regressor is not None or args.target_value is not None):
+        raise ConfigError("--regressor and --target-value need --guide regressor")
     if args.guide is not None:
         from .guidance import get_reward, parse_reward_args
 
         if info is not None or shard is not None:
             raise ConfigError("--guide runs unsharded (each sample's search is whole); drop --shard / torchrun")
-        if args.reward is None:
+        if args.reward is None and args.guide != "regressor":
             raise ConfigError(f"--guide {args.guide} needs --reward NAME or module:function")
-        reward = get_reward(args.reward, **parse_reward_args(args.reward_arg or []))
+        if args.guide == "regressor" and args.regressor is None:
+            raise ConfigError("--guide regressor needs --regressor DIR (made by graphdiff train-regressor)")
+        reward = (get_reward(args.reward, **parse_reward_args(args.reward_arg or [])) if args.reward is not None
+                  else None)
         opts = ({"N": args.candidates} if args.guide == "best_of_n" else
                 {"M": args.candidates, "alpha": args.alpha} if args.guide == "svdd" else
+                {"regressor": args.regressor, "target": args.target_value, "direction": args.direction,
+                 "scale": args.scale} if args.guide == "regressor" else
                 {"K": args.paths, "M": args.candidates})
         state = pipe.sample(n, steps=args.steps, sampler=args.sampler, seed=args.seed, progress=not args.quiet,
                             guide=args.guide, reward=reward, guide_options=opts, **kw)
         g = pipe.last_guidance
-        print(f"{args.guide} on {reward.name}: median reward {float(np.median(g.rewards)):.4g}; per sample "
+        what = reward.name if reward is not None else f"the regressor's {g.cost.get('target')}"
+        print(f"{args.guide} on {what}: median reward {float(np.median(g.rewards)):.4g}; per sample "
               f"{g.cost['network_calls_per_sample']:g} network calls, {g.cost['reward_calls_per_sample']:g} reward "
               "calls")
     else:
@@ -297,7 +305,7 @@ def add_model_commands(sub) -> None:
     s.add_argument("--device", default="cpu")
     s.add_argument("--out", required=True,
                    help=".smi (molecules), .sdf / .xyz (3D molecules), .jsonl (edge lists) or .png")
-    s.add_argument("--guide", default=None, choices=["best_of_n", "svdd", "noise_search"],
+    s.add_argument("--guide", default=None, choices=["best_of_n", "svdd", "noise_search", "regressor"],
                    help="steer toward --reward")
     s.add_argument("--reward", default=None, help="reward name (qed, sa, logp, similarity, ...) or module:function")
     s.add_argument("--reward-arg", action="append", metavar="KEY=VALUE", default=None,
@@ -306,6 +314,11 @@ def add_model_commands(sub) -> None:
                    help="candidates per sample (best_of_n: N) or per step (svdd: M)")
     s.add_argument("--alpha", type=float, default=0.0, help="svdd: selection temperature (0: argmax)")
     s.add_argument("--paths", type=int, default=4, help="noise_search: paths kept per sample (K)")
+    s.add_argument("--regressor", default=None, help="regressor: folder made by graphdiff train-regressor")
+    s.add_argument("--target-value", type=float, default=None, help="regressor: steer toward this property value")
+    s.add_argument("--direction", default="max", choices=["max", "min"],
+                   help="regressor: without --target-value, raise or lower the property")
+    s.add_argument("--scale", type=float, default=1.0, help="regressor: guidance strength lambda")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_sample)
 

@@ -53,7 +53,7 @@ def _train(preset: str, out: Path, overrides: dict, minutes: float, root, progre
 
 ENTRIES = (  # label, preset, overrides
     ("grid-edm", "edm-digits", {}),
-    ("cnn-edm", "edm-digits", {"model": {"name": "cnn", "levels": 3, "blocks": 2}}),
+    ("cnn-edm", "edm-digits_cnn", {}),
     ("grid-pfgm-D128", "pfgm-digits", {"process": {"D": 128}}),
     ("grid-pfgm-D2048", "pfgm-digits", {"process": {"D": 2048}}),
     ("grid-edm-cond", "edm-digits_cond", {}),
@@ -102,7 +102,10 @@ def run_images(suite, *, out, minutes: float | None = None, samples: int | None 
         print(f"== images: {label}", flush=True)
         over = merge(merge(over, overrides or {}), {"train": {"ckpt_every": 0}})
         if label.startswith("cnn") and grid_params is not None:  # equal parameters: the CNN's width is matched
-            over = merge(over, {"model": match_width(over["model"], grid.channels, grid.n_nodes, grid_params)})
+            from ..config import load_preset
+
+            spec = {k: v for k, v in load_preset(preset, over).model.items() if k not in ("x_dim", "max_nodes")}
+            over = merge(over, {"model": match_width(spec, grid.channels, grid.n_nodes, grid_params)})
         pipe, tr = _train(preset, out / "runs" / label, over, minutes, root, progress)
         params = sum(p.numel() for p in pipe.denoiser.parameters())
         if label == "grid-edm":
@@ -173,7 +176,7 @@ def throughput(models: dict, state, reps: int = 5) -> dict:
 
 def _inpainting(pipe, test_x, train_x, steps, self_guidance, inpainting_mse, mean_imputation, n: int = 32) -> dict:
     """Bottom half of ``n`` test digits hidden: mean imputation, unguided samples, self-guided samples (MSE of one
-    sample and of the mean of 4), refinement of the mean imputation."""
+    sample and of the mean of 2), refinement of the mean imputation."""
     truth = test_x[:n]
     known = torch.ones_like(truth, dtype=torch.bool)
     known[:, 32:] = False  # rows 4..7 of the 8 x 8 grid
@@ -182,12 +185,12 @@ def _inpainting(pipe, test_x, train_x, steps, self_guidance, inpainting_mse, mea
            "mean_imputation": inpainting_mse(base, truth, known)}
     for scale in (0.0, 1.0, 2.0):
         draws = []
-        for rep in range(4):
+        for rep in range(2):
             g = self_guidance(pipe, n, observed=truth, observed_mask=known, scale=scale, steps=steps, seed=rep)
             draws.append(g.state.x.clamp(-1, 1))
         key = "unguided" if scale == 0 else f"self_mse_scale{scale:g}"
         res[key] = inpainting_mse(draws[0], truth, known)
-        res[key + "_mean_of_4"] = inpainting_mse(torch.stack(draws).mean(0), truth, known)
+        res[key + "_mean_of_2"] = inpainting_mse(torch.stack(draws).mean(0), truth, known)
     ref = self_guidance(pipe, n, observed=truth, observed_mask=known, base=base)
     res["refined_mean_imputation"] = inpainting_mse(ref.state.x.clamp(-1, 1), truth, known)
     return res
@@ -217,10 +220,10 @@ def markdown(results: dict) -> str:
     if "grid-edm" in rows and "inpainting" in rows["grid-edm"]:
         inp = rows["grid-edm"]["inpainting"]
         lines += ["", f"## Inpainting ({inp['hidden']} hidden, {inp['images']} test digits, MSE on hidden pixels in "
-                  "[-1, 1] units)", "", "| completion | MSE (one sample) | MSE (mean of 4) |", "|---|---|---|",
+                  "[-1, 1] units)", "", "| completion | MSE (one sample) | MSE (mean of 2) |", "|---|---|---|",
                   f"| mean imputation | {inp['mean_imputation']:.4f} | |"]
         for key in ("unguided", "self_mse_scale1", "self_mse_scale2"):
-            lines.append(f"| {key} | {inp[key]:.4f} | {inp[key + '_mean_of_4']:.4f} |")
+            lines.append(f"| {key} | {inp[key]:.4f} | {inp[key + '_mean_of_2']:.4f} |")
         lines.append(f"| refined mean imputation | {inp['refined_mean_imputation']:.4f} | |")
     if "throughput" in results:
         tp = results["throughput"]

@@ -169,6 +169,9 @@ def run_suite(name: str, *, out, minutes: float | None = None, samples: int | No
     suite: Suite = get_suite(name)
     if suite.kind == "lggm":
         raise ConfigError("suite lggm runs through graphdiff.bench.lggm.run_lggm (graphdiff bench run lggm)")
+    if suite.kind == "kernels":
+        raise ConfigError("suite kernels runs through graphdiff.bench.kernels.run_kernels "
+                          "(graphdiff bench run kernels)")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     root = Path(root) if root is not None else out / "data"

@@ -85,7 +85,7 @@ class Suite:
     description: str
     entries: tuple[Entry, ...]
     expected_minutes: float
-    kind: str = "quality"  # or "speed", "threads", "lggm", "images"
+    kind: str = "quality"  # or "speed", "threads", "lggm", "guidance", "kernels", "images"
     datasets: tuple[str, ...] = ()  # raw files to place with --raw-from
 
 
@@ -231,6 +231,16 @@ _add(Suite(
     datasets=("community_small", "ego_small", "grid", "planar", "sbm", "enzymes", "qm9", "zinc250k")))
 
 _add(Suite(
+    "guidance",
+    "QED maximisation with the bundled molecule models at matched budgets: pretrained, best-of-10, SVDD-PM (M = 10), "
+    "noise search (K = 2, M = 5) and regressor guidance (a QED regressor trained on the model's noisy states for "
+    "--minutes); 512 molecules per method at the model's 50 steps; validity, uniqueness, novelty, median and "
+    "top-10% QED, one-fragment share, internal diversity, network / reward / regressor calls per molecule",
+    (Entry("defog-qm9", steps=(50,), samples=512),),
+    # 512 molecules x (1 + 10 + ~11 + ~11 + 1) x 50 network calls at ~90 mol/s, and the regressor's 10 minutes
+    expected_minutes=30, kind="guidance", datasets=("qm9",)))
+
+_add(Suite(
     "smoke",
     "Every process end to end on tiny data in about two minutes (no download): train a tiny network for 20 s on "
     "generated community graphs, sample 16 graphs, score them (GDSS protocol); what CI runs",
@@ -243,6 +253,15 @@ _add(Suite(
            overrides=_tiny("ppgn_transformer"), minutes=1 / 3)),
     expected_minutes=2.5))
 
+_add(Suite(
+    "kernels",
+    "The fused kernels (graph transformer edge-conditioned attention; gather-weight-scatter of the 3D networks) "
+    "against the torch reference, torch.compile of it, SDPA / FlexAttention (attention) and PyG scatter (scatter): "
+    "forward and forward+backward time, memory, output difference, bandwidth on a GPU; per size N; Triton on CUDA "
+    "only (settings with --set sizes=[...] batch=... dtypes=[...])",
+    (Entry("edge_attention"), Entry("message_scatter")),  # kernels suites: an entry names a kernel, not a preset
+    expected_minutes=3, kind="kernels"))
+
 
 _add(Suite(
     "images",
@@ -251,9 +270,10 @@ _add(Suite(
     "self-guided inpainting of the bottom half against mean imputation, class accuracy of a class-conditional model; "
     "Frechet distance in the feature space of a classifier trained on the train split",
     tuple(Entry(preset, label=label, minutes=1.0) for label, preset in (
-        ("grid-edm", "edm-digits"), ("cnn-edm", "edm-digits"), ("grid-pfgm-D128", "pfgm-digits"),
+        ("grid-edm", "edm-digits"), ("cnn-edm", "edm-digits_cnn"), ("grid-pfgm-D128", "pfgm-digits"),
         ("grid-pfgm-D2048", "pfgm-digits"), ("grid-edm-cond", "edm-digits_cond"))),
-    expected_minutes=10, kind="images"))
+    # 5 x 1 min of training, sampling 179 digits per model and the inpainting runs: 16.2 min at load average 8-9
+    expected_minutes=16, kind="images"))
 
 
 def get_suite(name: str) -> Suite:

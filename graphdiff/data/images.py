@@ -90,6 +90,10 @@ class ImageDataset:
     def num_nodes(self) -> np.ndarray:
         return np.full(len(self), self.grid.n_nodes, dtype=np.int64)
 
+    def num_edges(self) -> np.ndarray:
+        """Undirected edges of each item's (fixed) grid graph."""
+        return np.full(len(self), len(self.grid.edge_list()), dtype=np.int64)
+
     def arrays(self) -> tuple[np.ndarray, np.ndarray | None]:
         """This split's images ``[G, C, H, W]`` and labels (or ``None``)."""
         return self.images[self._idx], None if self.labels is None else self.labels[self._idx]

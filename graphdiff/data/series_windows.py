@@ -89,6 +89,10 @@ class SeriesWindows:
     def num_nodes(self) -> np.ndarray:
         return np.full(len(self), self.path.n_nodes, dtype=np.int64)
 
+    def num_edges(self) -> np.ndarray:
+        """Undirected lag edges of each window's path graph (the same for every window)."""
+        return np.full(len(self), len(self.path.edge_list()), dtype=np.int64)
+
     def arrays(self) -> np.ndarray:
         """This split's windows ``[W, L + H, C]`` in the data's units (NaN = missing)."""
         return self._data()
@@ -108,7 +112,11 @@ class SeriesWindows:
     def summary_lines(self) -> list[str]:
         """What ``graphdiff datasets info`` prints: the card's source and split rule."""
         card = self.series.card
-        out = [f"path graph: {self.path.n_nodes} nodes, edge kinds {', '.join(self.path.edge_kinds)}"]
+        i = self.info
+        out = [f"series {i['series']}: {i['points']} points, frequency {i['frequency']}, season {i['season']}, "
+               f"prediction_length {i['prediction_length']}, context_length {i['context_length']}, "
+               f"{i['test_windows']} test windows",
+               f"path graph: {self.path.n_nodes} nodes, edge kinds {', '.join(self.path.edge_kinds)}"]
         if card:
             out += [f"source: {card['package']} ({card['loader']})", f"split_rule: {card['split']['rule']}"]
         return out

@@ -7,8 +7,10 @@
 from .rewards import REWARDS, Reward, RewardError, get_reward, parse_reward_args
 from .guides import GUIDES, run_guide
 from .noise_search import noise_search
+from .regressor import Regressor, regressor_guidance, train_regressor
 from .search import CallCounter, GuidedSamples, best_of_n
 from .svdd import svdd
 
 __all__ = ["REWARDS", "Reward", "RewardError", "get_reward", "parse_reward_args", "GUIDES", "CallCounter",
-           "GuidedSamples", "best_of_n", "run_guide", "svdd", "noise_search"]
+           "GuidedSamples", "best_of_n", "run_guide", "svdd", "noise_search",
+           "Regressor", "regressor_guidance", "train_regressor"]

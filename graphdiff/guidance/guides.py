@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from ..errors import ConfigError
 from .noise_search import noise_search
+from .regressor import regressor_guidance
 from .search import GuidedSamples, best_of_n
 from .self_guidance import self_guidance
 from .svdd import svdd
 
-# "self" (observation self-guidance, TSDiff) steers toward observed values and takes no reward
-GUIDES = {"best_of_n": best_of_n, "svdd": svdd, "noise_search": noise_search, "self": self_guidance}
+GUIDES = {"best_of_n": best_of_n, "svdd": svdd, "noise_search": noise_search, "regressor": regressor_guidance,
+          "self": self_guidance}
+# guides that steer without a reward (one scores their samples when given; "self", TSDiff's observation
+# self-guidance, steers toward observed values)
+REWARD_OPTIONAL = {"regressor", "self"}
 
 
 def run_guide(pipe, n: int, guide: str, reward, **kwargs) -> GuidedSamples:
@@ -19,11 +23,9 @@ def run_guide(pipe, n: int, guide: str, reward, **kwargs) -> GuidedSamples:
 
     if guide not in GUIDES:
         raise ConfigError(f"guide {guide!r} is unknown{suggest(guide, GUIDES)}; known: {sorted(GUIDES)}")
-    if not getattr(GUIDES[guide], "needs_reward", True):
-        return GUIDES[guide](pipe, n, reward, **kwargs)
-    if reward is None:
+    if reward is None and guide not in REWARD_OPTIONAL:
         raise ConfigError(f"guide {guide!r} needs a reward (reward='qed', a module:function or a callable)")
-    if not callable(reward):
+    if reward is not None and not callable(reward):
         from .rewards import get_reward
 
         reward = get_reward(reward)

@@ -156,8 +156,6 @@ def self_guidance(pipe, n: int, reward=None, *, observed=None, observed_mask=Non
     return GuidedSamples(state=GraphState.cat(parts), rewards=torch.cat(losses).numpy(), cost=cost)
 
 
-self_guidance.needs_reward = False
-
 
 def refine(pipe, base, observed, observed_mask, *, iterations: int = 20, step_size: float = 0.05,
            weight: float = 1.0, temperature: float = 0.0, sigma_max: float = 1.0, sigma_min: float = 0.05,

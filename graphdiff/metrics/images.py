@@ -100,7 +100,7 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
         raise ConfigError(f"Frechet distance needs at least 2 samples per set, got {len(a)} and {len(b)}")
     mu_a, mu_b = a.mean(0), b.mean(0)
     sa, sb = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    covmean, _ = linalg.sqrtm(sa @ sb, disp=False)
+    covmean = linalg.sqrtm(sa @ sb)
     if not np.isfinite(covmean).all():  # near-singular product: regularise as the FID reference code does
         eps = np.eye(len(sa)) * 1e-6
         covmean = linalg.sqrtm((sa + eps) @ (sb + eps))

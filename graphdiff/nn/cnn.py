@@ -39,14 +39,16 @@ class ConvBlock(nn.Module):
 
 
 class ConvDenoiser(nn.Module):
-    """Convolutional U-Net baseline (model name ``cnn``); arguments as :class:`~graphdiff.nn.grid.GridDenoiser`.
+    """Convolutional U-Net baseline (model name ``cnn``); arguments as :class:`~graphdiff.nn.grid.GridDenoiser`
+    (``edge_kinds`` is accepted and unused: the convolution reads the grid from the positions, so a grid-graph preset
+    can switch ``model.name`` alone).
 
     Shapes:
         state.x ``[B, H*W, C]`` with state.pos ``[B, H*W, 3]`` on a full grid, t ``[B]`` -> x ``[B, H*W, C]``.
     """
 
     def __init__(self, *, x_dim: int, max_nodes: int, hidden: int = 48, levels: int = 2, blocks: int = 2,
-                 cond_dim: int = 0, emb: int = 64):
+                 cond_dim: int = 0, emb: int = 64, edge_kinds: int | None = None):
         super().__init__()
         self.x_dim, self.max_nodes, self.levels, self.emb_dim = x_dim, max_nodes, levels, emb
         self.inp = nn.Conv2d(x_dim, hidden, 3, padding=1)

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ConfigError
+from ..kernels import check_mode
 from ..state import GraphState
 from .eqgat import FullyConnectedBatch, _scatter, embed_inputs, gaussian_rbf
 from .layers import MLP, TimeEmbedding, check_sizes
@@ -79,7 +80,7 @@ class TensorProductConv(nn.Module):
 
     def forward(self, h: Tensor, sh: Tensor, radial: Tensor, g: FullyConnectedBatch) -> Tensor:
         msg = self.tp(self.lin_pre(h)[g.src], sh, self.radial(radial))
-        out = self.gate(self.lin_msg(_scatter(msg, g.dst, g.num_nodes, "mean")) + self.lin_self(h))
+        out = self.gate(self.lin_msg(_scatter(msg, g.dst, g.num_nodes, "mean", g.kernels)) + self.lin_self(h))
         return h + out if self.residual else out
 
 
@@ -112,6 +113,8 @@ class E3nnTPDenoiser(nn.Module):
         num_rbf: radial basis functions of distances.
         max_radius: last radial basis centre (Å).
         radial_hidden: hidden width of the per-edge weight MLPs.
+        kernels: ``auto``, ``reference`` or ``triton``: the implementation of the scatter reductions (see
+            :mod:`graphdiff.kernels`; ``GRAPHDIFF_KERNELS`` overrides it).
 
     Raises:
         ConfigError: a size below 1 or ``lmax < 1``.
@@ -126,6 +129,7 @@ class E3nnTPDenoiser(nn.Module):
         self, *, node_dim: int, edge_dim: int, node_out: int | None = None, edge_out: int | None = None,
         cond_dim: int = 0, max_nodes: int, n_layers: int = 3, scalars: int = 64, vectors: int = 16,
         edge_hidden: int = 32, lmax: int = 2, num_rbf: int = 16, max_radius: float = 10.0, radial_hidden: int = 64,
+        kernels: str = "auto",
     ):
         super().__init__()
         from e3nn import o3
@@ -139,7 +143,7 @@ class E3nnTPDenoiser(nn.Module):
         if not max_radius > 0:
             raise ConfigError(f"max_radius must be > 0, got {max_radius}")
         self.node_dim, self.edge_dim, self.node_out, self.edge_out = node_dim, edge_dim, node_out, edge_out
-        self.cond_dim, self.max_nodes = int(cond_dim), int(max_nodes)
+        self.cond_dim, self.max_nodes, self.kernels = int(cond_dim), int(max_nodes), check_mode(kernels)
         self.scalars, self.num_rbf, self.max_radius = scalars, num_rbf, float(max_radius)
         self.irreps_sh = o3.Irreps.spherical_harmonics(lmax)
         self.irreps_hidden = o3.Irreps(f"{scalars}x0e + {vectors}x1o")

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import SchemaError
+from ..kernels import check_mode, message_scatter
 from ..state import GraphState, pair_mask
 from .layers import MLP, TimeEmbedding, check_inputs, check_sizes
 
@@ -27,10 +28,9 @@ __all__ = ["EQGATDenoiser", "EQGATLayer", "FullyConnectedBatch", "gaussian_rbf",
 _DIST_EPS = 1e-8  # under the square root of squared distances and vector norms: finite gradients at zero
 
 
-def _scatter(src: Tensor, index: Tensor, dim_size: int, reduce: str) -> Tensor:
-    from torch_geometric.utils import scatter  # torch_geometric is imported lazily by the package
-
-    return scatter(src, index, dim=0, dim_size=dim_size, reduce=reduce)
+def _scatter(src: Tensor, index: Tensor, dim_size: int, reduce: str, kernels: str = "auto") -> Tensor:
+    """PyG's ``scatter(src, index, dim=0, dim_size=dim_size, reduce=reduce)`` through the kernel dispatch."""
+    return message_scatter(src, index, dim_size, reduce, mode=kernels)
 
 
 def _softmax(src: Tensor, index: Tensor, num_nodes: int) -> Tensor:
@@ -72,7 +72,7 @@ def embed_inputs(net: nn.Module, state: GraphState, t: Tensor, cond: Tensor | No
     :class:`FullyConnectedBatch`, centred coordinates ``[M, 3]``, the centres ``[B, 3]`` and node features."""
     t, cond = check_inputs(net, state, t, cond)
     pos = check_pos(state)
-    g = FullyConnectedBatch.from_mask(state.mask)
+    g = FullyConnectedBatch.from_mask(state.mask, kernels=getattr(net, "kernels", "auto"))
     x_in = g.nodes(pos).to(state.x.dtype)
     com = g.centre(x_in)
     graph_emb = net.embed_t(t)
@@ -94,6 +94,7 @@ class FullyConnectedBatch:
         dst, src: ``[E]`` node-list indices of ``i`` and ``j``.
         reverse: ``[E]`` index of the edge ``j -> i`` for each edge ``i <- j``.
         num_graphs, num_slots: the dense sizes ``B`` and ``N``.
+        kernels: the kernel mode of the scatter reductions on these lists (see :mod:`graphdiff.kernels`).
     """
 
     node_graph: Tensor
@@ -106,9 +107,10 @@ class FullyConnectedBatch:
     reverse: Tensor
     num_graphs: int
     num_slots: int
+    kernels: str = "auto"
 
     @classmethod
-    def from_mask(cls, mask: Tensor) -> "FullyConnectedBatch":
+    def from_mask(cls, mask: Tensor, kernels: str = "auto") -> "FullyConnectedBatch":
         """Build the lists from a ``[B, N]`` bool mask (real nodes in row-major order, graph by graph)."""
         b, n = mask.shape
         node_graph, node_slot = mask.nonzero(as_tuple=True)
@@ -118,7 +120,8 @@ class FullyConnectedBatch:
         edge_id = torch.full((b, n, n), -1, dtype=torch.long, device=mask.device)
         edge_id[eg, ei, ej] = torch.arange(eg.numel(), device=mask.device)
         return cls(node_graph=node_graph, node_slot=node_slot, edge_graph=eg, edge_i=ei, edge_j=ej,
-                   dst=flat[eg, ei], src=flat[eg, ej], reverse=edge_id[eg, ej, ei], num_graphs=b, num_slots=n)
+                   dst=flat[eg, ei], src=flat[eg, ej], reverse=edge_id[eg, ej, ei], num_graphs=b, num_slots=n,
+                   kernels=kernels)
 
     @property
     def num_nodes(self) -> int:
@@ -146,7 +149,7 @@ class FullyConnectedBatch:
 
     def centre(self, pos: Tensor) -> Tensor:
         """``[B, 3]`` centre of mass (unweighted mean) of each graph's real nodes, from node-list ``pos [M, 3]``."""
-        return _scatter(pos, self.node_graph, self.num_graphs, "mean")
+        return _scatter(pos, self.node_graph, self.num_graphs, "mean", self.kernels)
 
 
 def _vector_norm(v: Tensor) -> Tensor:
@@ -217,16 +220,16 @@ class EQGATLayer(nn.Module):
 
         alpha = _softmax(att, g.dst, m_nodes)  # [E, heads]
         val = (val.view(-1, self.heads, self.hidden // self.heads) * alpha.unsqueeze(-1)).reshape(-1, self.hidden)
-        h = self.norm_h1(h + self.h_out(_scatter(val, g.dst, m_nodes, "sum")))
+        h = self.norm_h1(h + self.h_out(_scatter(val, g.dst, m_nodes, "sum", g.kernels)))
 
         vec_msg = gate_u.unsqueeze(1) * u.unsqueeze(-1) + gate_v.unsqueeze(1) * v[g.src]  # [E, 3, V]
-        v = v + _scatter(vec_msg, g.dst, m_nodes, "mean")
+        v = v + _scatter(vec_msg, g.dst, m_nodes, "mean", g.kernels)
         dh, s = self.node_update(torch.cat([h, _vector_norm(v)], -1)).split((self.hidden, self.vectors), dim=-1)
         h = self.norm_h2(h + dh)
         v = v + self.v_mix(v) * torch.sigmoid(s).unsqueeze(1)
         v = v / (1.0 + v.pow(2).sum(1).mean(-1)).sqrt().view(-1, 1, 1)
 
-        x = x + _scatter(w_x * u, g.dst, m_nodes, "mean") + self.x_mix(v).squeeze(-1)
+        x = x + _scatter(w_x * u, g.dst, m_nodes, "mean", g.kernels) + self.x_mix(v).squeeze(-1)
         e = self.norm_e(e + de)
         return h, v, x, e
 
@@ -258,6 +261,8 @@ class EQGATDenoiser(nn.Module):
         heads: attention heads.
         num_rbf: radial basis functions of distances.
         max_radius: last radial basis centre (Å).
+        kernels: ``auto``, ``reference`` or ``triton``: the implementation of the scatter reductions (see
+            :mod:`graphdiff.kernels`; ``GRAPHDIFF_KERNELS`` overrides it).
 
     Raises:
         ConfigError: a size below 1 or ``hidden`` not a multiple of ``heads``.
@@ -274,7 +279,7 @@ class EQGATDenoiser(nn.Module):
     def __init__(
         self, *, node_dim: int, edge_dim: int, node_out: int | None = None, edge_out: int | None = None,
         cond_dim: int = 0, max_nodes: int, n_layers: int = 4, hidden: int = 96, vectors: int = 16,
-        edge_hidden: int = 32, heads: int = 4, num_rbf: int = 16, max_radius: float = 10.0,
+        edge_hidden: int = 32, heads: int = 4, num_rbf: int = 16, max_radius: float = 10.0, kernels: str = "auto",
     ):
         super().__init__()
         node_out = node_dim if node_out is None else node_out
@@ -287,7 +292,7 @@ class EQGATDenoiser(nn.Module):
 
             raise ConfigError(f"max_radius must be > 0, got {max_radius}")
         self.node_dim, self.edge_dim, self.node_out, self.edge_out = node_dim, edge_dim, node_out, edge_out
-        self.cond_dim, self.max_nodes = int(cond_dim), int(max_nodes)
+        self.cond_dim, self.max_nodes, self.kernels = int(cond_dim), int(max_nodes), check_mode(kernels)
         self.hidden, self.vectors, self.num_rbf, self.max_radius = hidden, vectors, num_rbf, float(max_radius)
         self.embed_x = nn.Linear(node_dim, hidden)
         self.embed_t = TimeEmbedding(hidden)

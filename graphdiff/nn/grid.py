@@ -41,6 +41,19 @@ class Level:
             self._adj[key] = adj
         return self._adj[key]
 
+    def neighbours(self, kinds: int) -> Tensor | None:
+        """``[kinds, n]`` the one neighbour of each node per kind (``n``, a zero slot, where it has none), or
+        ``None`` when some node has several neighbours of one kind (then messages use the dense adjacency)."""
+        key = ("nb", kinds)
+        if key not in self._adj:
+            adj = self.adjacency(kinds, torch.float32)
+            nb = None
+            if not len(self.edges) or float(adj.sum(-1).max()) <= 1:
+                has, idx = adj.max(-1)
+                nb = torch.where(has > 0, idx, torch.full_like(idx, self.n))
+            self._adj[key] = nb
+        return self._adj[key]
+
 
 def _axis_cells(pos: Tensor, level: int) -> Tensor:
     """``[N, 3]`` integer cell of each node on a grid ``2^level`` times coarser than the distinct coordinates."""
@@ -49,6 +62,20 @@ def _axis_cells(pos: Tensor, level: int) -> Tensor:
         vals, idx = torch.unique(pos[:, a], return_inverse=True)
         out.append(idx // (2**level))
     return torch.stack(out, 1)
+
+
+MESSAGES = ("kinds", "directions")
+# direction class of a neighbour's offset (sign on axes 0 and 1 of pos): the 4 axial ones first, then the diagonals
+_DIRECTION = torch.tensor([4, 0, 5, 2, 0, 3, 6, 1, 7])  # index (sign0 + 1) * 3 + (sign1 + 1)
+
+
+def _directions(pos: Tensor, edges: Tensor, tol: float = 1e-6) -> Tensor:
+    """``[M]`` direction class of each edge's neighbour ``edges[:, 1]`` seen from ``edges[:, 0]``."""
+    if not len(edges):
+        return torch.zeros(0, dtype=torch.long, device=pos.device)
+    d = pos[edges[:, 1], :2] - pos[edges[:, 0], :2]
+    sign = torch.where(d.abs() > tol, torch.sign(d), torch.zeros_like(d)).long() + 1
+    return _DIRECTION.to(pos.device)[sign[:, 0] * 3 + sign[:, 1]]
 
 
 class GraphBlock(nn.Module):
@@ -68,10 +95,15 @@ class GraphBlock(nn.Module):
         a = self.norm(h) * node_mask
         u = self.self_lin(a) + self.emb(emb).unsqueeze(1)
         b, n, _ = a.shape
-        msg = self.kind_lin(a).reshape(b, n, self.kinds, self.hidden)
-        adj = level.adjacency(self.kinds, a.dtype)  # [K, n, n]
-        deg = torch.einsum("kij,bjo->bkio", adj, node_mask).clamp(min=1)  # real neighbours per kind
-        u = u + (torch.einsum("kij,bjkh->bkih", adj, msg) / deg).sum(1)
+        msg = self.kind_lin(a).reshape(b, n, self.kinds, self.hidden)  # zero at padded senders (no bias)
+        nb = level.neighbours(self.kinds)
+        if nb is not None:  # at most one neighbour per kind (grid directions): a gather instead of a product
+            pad = torch.cat([msg, msg.new_zeros(b, 1, self.kinds, self.hidden)], 1)
+            u = u + pad[:, nb.T, torch.arange(self.kinds, device=nb.device)].sum(2)
+        else:
+            adj = level.adjacency(self.kinds, a.dtype)  # [K, n, n]
+            deg = torch.einsum("kij,bjo->bkio", adj, node_mask).clamp(min=1)  # real neighbours per kind
+            u = u + (torch.einsum("kij,bjkh->bkih", adj, msg) / deg).sum(1)
         return (h + self.out(nn.functional.silu(u))) * node_mask
 
 
@@ -95,13 +127,20 @@ class GridDenoiser(nn.Module):
         pos_freqs: Fourier frequencies per coordinate axis.
         cond_dim: width of the graph-level condition (0: unconditional).
         emb: width of the noise-level embedding.
+        edge_kinds: linear maps per block (messages ``"kinds"``: the edge kinds of ``state.e``, extra kinds merged
+            into the last; ``"directions"``: direction classes, 4 on a 4-neighbour grid, 8 with diagonals, 2 on a
+            path).
+        messages: ``"kinds"`` (one map per edge kind of ``e``, isotropic within a kind) or ``"directions"`` (one
+            map per direction of the neighbour's offset in ``pos``: the graph form of a 3x3 convolution; still
+            equivariant to node permutations, since directions come from coordinates).
 
     Shapes:
         state.x ``[B, N, C]``, state.e ``[B, N, N, Fe]`` (fixed), state.pos ``[B, N, 3]``, t ``[B]`` -> x ``[B, N, C]``.
     """
 
     def __init__(self, *, x_dim: int, max_nodes: int, hidden: int = 64, levels: int = 2, blocks: int = 2,
-                 pos_freqs: int = 4, cond_dim: int = 0, emb: int = 64, edge_kinds: int = 2):
+                 pos_freqs: int = 4, cond_dim: int = 0, emb: int = 64, edge_kinds: int = 2,
+                 messages: str = "kinds"):
         super().__init__()
         if levels < 1 or blocks < 1:
             raise SchemaError(f"grid_mpnn needs levels >= 1 and blocks >= 1, got {levels}, {blocks}")
@@ -110,7 +149,10 @@ class GridDenoiser(nn.Module):
         self.inp = nn.Linear(x_dim + 3 * 2 * pos_freqs, hidden)
         self.t_mlp = nn.Sequential(nn.Linear(emb, emb), nn.SiLU(), nn.Linear(emb, emb))
         self.cond = nn.Linear(cond_dim, emb) if cond_dim else None
-        kinds = [edge_kinds] + [1] * (levels - 1)
+        if messages not in MESSAGES:
+            raise SchemaError(f"grid_mpnn messages must be one of {MESSAGES}, got {messages!r}")
+        self.messages = messages
+        kinds = [edge_kinds] * levels if messages == "directions" else [edge_kinds] + [1] * (levels - 1)
         self.down = nn.ModuleList(nn.ModuleList(GraphBlock(hidden, kinds[lv], emb) for _ in range(blocks))
                                   for lv in range(levels))
         self.up = nn.ModuleList(nn.ModuleList(GraphBlock(hidden, kinds[lv], emb) for _ in range(blocks))
@@ -125,8 +167,10 @@ class GridDenoiser(nn.Module):
         e0, pos0 = state.e[0], state.pos[0]
         kind = e0.argmax(-1)
         src, dst = torch.nonzero(kind > 0, as_tuple=True)
-        out = [Level(torch.stack([src, dst], 1), (kind[src, dst] - 1).clamp(max=self.edge_kinds - 1),
-                     e0.shape[0], torch.arange(e0.shape[0], device=e0.device))]
+        edges = torch.stack([src, dst], 1)
+        kinds = _directions(pos0, edges) if self.messages == "directions" else kind[src, dst] - 1
+        out = [Level(edges, kinds.clamp(max=self.edge_kinds - 1), e0.shape[0],
+                     torch.arange(e0.shape[0], device=e0.device))]
         base = out[0].edges
         to_cell = torch.arange(e0.shape[0], device=e0.device)  # level-0 node -> its cell at the current level
         for lv in range(1, self.levels):
@@ -137,8 +181,13 @@ class GridDenoiser(nn.Module):
             out[-1].parent, out[-1].n_parent = parent, n_cells
             ce = cell[base]
             ce = torch.unique(ce[ce[:, 0] != ce[:, 1]], dim=0) if len(ce) else ce
-            out.append(Level(ce, torch.zeros(len(ce), dtype=torch.long, device=e0.device), n_cells,
-                             torch.arange(n_cells, device=e0.device)))
+            if self.messages == "directions":  # cells sit at the mean position of their nodes
+                cpos = torch.zeros(n_cells, 3, dtype=pos0.dtype, device=pos0.device).index_add_(0, cell, pos0)
+                cpos = cpos / torch.bincount(cell, minlength=n_cells).unsqueeze(1).to(pos0.dtype)
+                ck = _directions(cpos, ce).clamp(max=self.edge_kinds - 1)
+            else:
+                ck = torch.zeros(len(ce), dtype=torch.long, device=e0.device)
+            out.append(Level(ce, ck, n_cells, torch.arange(n_cells, device=e0.device)))
             to_cell = cell
         return out
 

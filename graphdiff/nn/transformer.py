@@ -11,13 +11,13 @@ to the inputs.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 
 import torch
 from torch import Tensor, nn
 
 from ..errors import ConfigError
+from ..kernels import check_mode, edge_attention
 from ..state import GraphState, pair_mask
 from .features import ExtraFeatures
 from .layers import check_inputs, check_sizes, run_layers
@@ -94,6 +94,8 @@ class GraphTransformerLayer(nn.Module):
         ff_y: graph feed-forward width.
         dropout: dropout after each update and inside the feed-forward blocks.
         update_y: compute the graph stream (off for a last layer whose ``y`` is not used).
+        kernels: ``auto``, ``reference`` or ``triton``: which implementation of the attention runs (see
+            :func:`graphdiff.kernels.edge_attention`, which is the definition of the attention step).
 
     Shapes:
         x: ``[B, N, dx]``.
@@ -107,12 +109,13 @@ class GraphTransformerLayer(nn.Module):
 
     def __init__(
         self, *, dx: int, de: int, dy: int, n_heads: int, ff_x: int, ff_e: int, ff_y: int, dropout: float = 0.0,
-        update_y: bool = True,
+        update_y: bool = True, kernels: str = "auto",
     ):
         super().__init__()
         if n_heads < 1 or dx % n_heads:
             raise ConfigError(f"hidden_x={dx} must be a positive multiple of n_heads={n_heads}")
         self.dx, self.de, self.dy, self.n_heads, self.update_y = dx, de, dy, n_heads, update_y
+        self.kernels = check_mode(kernels)
         self.q, self.k, self.v = _linear(dx, dx), _linear(dx, dx), _linear(dx, dx)
         self.q_e, self.k_e = _linear(dx, de), _linear(dx, de)
         self.e_mul, self.e_add = _linear(de, n_heads + de), _linear(de, n_heads + de)
@@ -138,20 +141,14 @@ class GraphTransformerLayer(nn.Module):
         q = self.q(x).view(b, n, h, dh)
         k = self.k(x).view(b, n, h, dh)
         v = (self.v(x) * nm).view(b, n, h, dh)
-        scores = torch.einsum("bihd,bjhd->bijh", q, k) / math.sqrt(dh)  # [B, N, N, H]
-        prod = self.q_e(x).unsqueeze(2) * self.k_e(x).unsqueeze(1) / math.sqrt(self.de)  # [B, N, N, de]
-        pair = torch.cat([scores, prod], -1) * (self.e_mul(e) + 1.0) + self.e_add(e)
-        scores = pair[..., :h]
-
-        new_e = self.score_to_e(pair)
+        x_att, new_e = edge_attention(q, k, v, self.q_e(x), self.k_e(x), e, mask, self.e_mul.weight, self.e_mul.bias,
+                                      self.e_add.weight, self.e_add.bias, self.score_to_e.weight,
+                                      self.score_to_e.bias, mode=self.kernels)
         new_e = 0.5 * (new_e + new_e.transpose(1, 2))
         new_e = self.y_e_add(y)[:, None, None] + (self.y_e_mul(y)[:, None, None] + 1.0) * new_e
         new_e = self.e_out(new_e) * pm
 
-        keys = mask[:, None, :, None]
-        logits = scores.masked_fill(~keys, torch.finfo(scores.dtype).min)
-        attn = torch.softmax(logits, dim=2) * keys.to(scores.dtype)
-        new_x = torch.einsum("bijh,bjhd->bihd", attn, v).reshape(b, n, self.dx)
+        new_x = x_att.reshape(b, n, self.dx)
         new_x = self.y_x_add(y).unsqueeze(1) + (self.y_x_mul(y).unsqueeze(1) + 1.0) * new_x
         new_x = self.x_out(new_x) * nm
 
@@ -208,6 +205,9 @@ class GraphTransformerDenoiser(nn.Module):
         input_residual: add the noisy input to the logits.
         gradient_checkpointing: recompute each layer's activations in the backward pass instead of storing them
             (less training memory, more compute; see :func:`graphdiff.nn.layers.run_layers`).
+        kernels: ``auto`` (Triton on CUDA when it imports, the torch reference otherwise), ``reference`` or
+            ``triton``: the implementation of the layers' attention; the environment variable ``GRAPHDIFF_KERNELS``
+            overrides it (see :mod:`graphdiff.kernels`).
 
     Raises:
         ConfigError: a size below 1, ``hidden_x`` not a multiple of ``n_heads`` or an unknown feature kind.
@@ -229,6 +229,7 @@ class GraphTransformerDenoiser(nn.Module):
         hidden_y: int = 64, n_heads: int = 8, ff_x: int = 256, ff_e: int = 128, ff_y: int = 128,
         extra_features: Iterable[str] | None = ("cycles", "spectral"), spectral_k: int = 5, rrwp_steps: int = 8,
         dropout: float = 0.0, input_residual: bool = True, gradient_checkpointing: bool = False,
+        kernels: str = "auto",
     ):
         super().__init__()
         node_out = node_dim if node_out is None else node_out
@@ -242,6 +243,7 @@ class GraphTransformerDenoiser(nn.Module):
         self.node_dim, self.edge_dim, self.node_out, self.edge_out = node_dim, edge_dim, node_out, edge_out
         self.cond_dim, self.max_nodes, self.input_residual = int(cond_dim), int(max_nodes), bool(input_residual)
         self.gradient_checkpointing = bool(gradient_checkpointing)
+        self.kernels = check_mode(kernels)
         self.features = ExtraFeatures(extra_features or (), spectral_k=spectral_k, rrwp_steps=rrwp_steps)
         fn, fe, fg = self.features.dims
         self.in_x = _mlp(node_dim + fn, ff_x, hidden_x, final_act=True)
@@ -249,7 +251,7 @@ class GraphTransformerDenoiser(nn.Module):
         self.in_y = _mlp(2 + self.cond_dim + fg, ff_y, hidden_y, final_act=True)
         self.layers = nn.ModuleList(
             GraphTransformerLayer(dx=hidden_x, de=hidden_e, dy=hidden_y, n_heads=n_heads, ff_x=ff_x, ff_e=ff_e,
-                                  ff_y=ff_y, dropout=dropout, update_y=i < n_layers - 1)
+                                  ff_y=ff_y, dropout=dropout, update_y=i < n_layers - 1, kernels=self.kernels)
             for i in range(n_layers)
         )
         self.out_x = _mlp(hidden_x, ff_x, node_out, final_act=False)

@@ -17,11 +17,13 @@ from .eqgat_diff import EQGATDiffusion
 from .semlaflow import MolecularFlowMatching
 from .edm import EDMProcess
 from .pfgm import PFGMPPProcess
+from .score_sde import FixedGraphSDE
 from .sde import SDES, SubVPSDE, VESDE, VPSDE, build_sde
 
 PROCESSES = {"gdss": GDSSProcess, "digress": DiscreteDiffusion, "defog": DiscreteFlowMatching,
              "pard": BlockAutoregressive, "eqgat_diff": EQGATDiffusion, "semlaflow": MolecularFlowMatching,
-             "edm": EDMProcess, "pfgm": PFGMPPProcess}
+             "edm": EDMProcess, "pfgm": PFGMPPProcess,
+             "score_sde": FixedGraphSDE}
 
 
 def process_class(name: str):
@@ -40,5 +42,5 @@ def build_process(spec: dict, schema, *, where: str = "process"):
 
 
 __all__ = ["GDSSProcess", "DiscreteDiffusion", "DiscreteFlowMatching", "BlockAutoregressive", "EQGATDiffusion",
-           "MolecularFlowMatching", "EDMProcess", "PFGMPPProcess", "PROCESSES",
+           "MolecularFlowMatching", "EDMProcess", "PFGMPPProcess", "FixedGraphSDE", "PROCESSES",
            "build_process", "process_class", "build_sde", "SDES", "VPSDE", "VESDE", "SubVPSDE"]

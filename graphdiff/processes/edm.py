@@ -127,10 +127,19 @@ class EDMProcess:
 
     def assemble(self, comps: dict[str, Tensor], mask: Tensor, y: Tensor | None = None) -> GraphState:
         if self.fixed:
-            t = self.adapter.template(mask.sum(1), device=mask.device, dtype=comps["x"].dtype)
-            return GraphState(x=comps["x"], e=t.e[:, : mask.shape[1], : mask.shape[1]], mask=mask,
-                              pos=t.pos[:, : mask.shape[1]], y=y, schema=self.schema)
+            e, pos = self.fixed_graph(mask.device, comps["x"].dtype)
+            b, n = mask.shape
+            return GraphState(x=comps["x"], e=e[:n, :n].expand(b, -1, -1, -1), mask=mask,
+                              pos=pos[:n].expand(b, -1, -1), y=y, schema=self.schema)
         return GraphState(x=comps["x"], e=comps["adj"].unsqueeze(-1), mask=mask, y=y, schema=self.schema)
+
+    def fixed_graph(self, device, dtype) -> tuple[Tensor, Tensor]:
+        """The adapter's edges ``[N, N, Fe]`` and positions ``[N, 3]`` (built once per device and dtype)."""
+        cache = self.__dict__.setdefault("_graph_cache", {})
+        key = (str(device), dtype)
+        if key not in cache:
+            cache[key] = (self.adapter.edges().to(device, dtype), self.adapter.positions().to(device, dtype))
+        return cache[key]
 
     def n_coords(self, mask: Tensor) -> Tensor:
         """Independent coordinates per graph ``[B]`` (values under the mask; + upper-triangle pairs of A)."""

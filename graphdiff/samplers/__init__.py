@@ -20,7 +20,8 @@ from .sde import SDE_SAMPLERS, euler_maruyama, predictor_corrector, probability_
 # process name -> {sampler name -> function}
 SAMPLERS: dict[str, dict] = {"gdss": SDE_SAMPLERS, "digress": DISCRETE_SAMPLERS, "defog": FLOW_SAMPLERS,
                              "pard": BLOCK_SAMPLERS, "eqgat_diff": EQGAT_DIFF_SAMPLERS, "semlaflow": FLOW_3D_SAMPLERS,
-                             "edm": EDM_SAMPLERS, "pfgm": EDM_SAMPLERS}
+                             "edm": EDM_SAMPLERS, "pfgm": EDM_SAMPLERS,
+                             "score_sde": SDE_SAMPLERS}
 
 
 def sampler_fn(process, name: str):

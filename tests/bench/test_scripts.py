@@ -19,7 +19,8 @@ BENCH = REPO / "benchmarks"
 SCRIPTS = sorted(p for p in BENCH.glob("*.py") if not p.name.startswith("_"))
 # replaced by suites: graphs-gdss / qm9 / zinc250k (gdss.py), graphs-spectre / qm9 (discrete.py), qm9 / zinc250k /
 # moses and `graphdiff bench compare` (blockar.py), speed (gdss_speed.py); and the helpers now in graphdiff.bench
-REMOVED = {"gdss.py", "discrete.py", "blockar.py", "gdss_speed.py", "_offline.py", "_timing.py", "_speed.py"}
+REMOVED = {"gdss.py", "discrete.py", "blockar.py", "gdss_speed.py", "_offline.py", "_timing.py", "_speed.py",
+           "guidance_qed.py"}
 # what lives in the package (graphdiff.bench.offline / timing / suites) and must not be defined again by a script
 PACKAGE_NAMES = {"RAW", "CPU_MODELS", "CPU_BATCH", "link_raw", "default_raw_from", "time_train_steps", "rss_mb"}
 # the last: a script that runs `graphdiff train --preset ...` builds from a preset too

@@ -1,0 +1,228 @@
+"""``graphdiff bench run guidance``: steering a bundled or trained molecule model toward QED at matched budgets.
+
+For each entry (a model: the bundled QM9 model by default, ``--model`` for another) every method draws
+``--samples`` molecules (default 512) at the entry's sampling steps (``--steps``), seed 0:
+
+- ``pretrained``: the unguided sampler;
+- ``best-of-N``: ``N = guidance.candidates`` candidates per molecule, the best kept
+  (:func:`graphdiff.guidance.search.best_of_n`);
+- ``SVDD-PM``: ``M = guidance.candidates`` candidates per step, the argmax of the clean prediction's reward kept
+  (:mod:`graphdiff.guidance.svdd`);
+- ``noise search``: ``K = guidance.paths`` paths and ``M / K`` children per path and step
+  (:mod:`graphdiff.guidance.noise_search`; SVDD's reward calls);
+- ``regressor``: DiGress's first-order guidance by a QED regressor trained on the model's own noisy states
+  (:mod:`graphdiff.guidance.regressor`, ``guidance.scale``): trained here for ``--minutes`` (default 10) on
+  ``guidance.regressor_limit`` training molecules and kept in ``<out>/regressors/<entry>-qed`` (a rerun reuses it;
+  ``--set guidance.regressor=DIR`` gives one); its held-out errors are recorded with the row.
+
+Scores: strict validity, uniqueness, novelty (the model's packed training set), median and top-10% QED over all
+samples (an invalid molecule scores 0), the share of valid one-fragment molecules (QED does not penalise extra
+fragments, and a search can exploit that), internal diversity (1 - mean pairwise Tanimoto of Morgan fingerprints,
+radius 2, 2048 bits, over valid samples), and the cost per molecule: network calls counted on the denoiser,
+reward calls, regressor calls; wall time. ``<out>/top_<entry>_<method>.png`` shows the 12 highest-QED molecules.
+The SVDD paper's ZINC row (GDSS base, 1000 steps, M = 10) is printed beside from the references.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..checks import check_keys
+from ..errors import ConfigError
+
+BUNDLED = {"defog-qm9": "qm9-defog", "defog-zinc250k": "zinc250k-defog"}
+KEYS = ("candidates", "paths", "alpha", "scale", "regressor", "regressor_limit", "methods", "seed")
+METHODS = ("pretrained", "best_of_n", "svdd", "noise_search", "regressor")
+COLUMNS = ("method", "validity", "connected", "uniqueness", "novelty", "qed_median", "qed_top10_mean", "intdiv",
+           "network_calls_per_sample", "reward_calls_per_sample", "regressor_calls_per_sample", "seconds")
+
+
+def internal_diversity(valid) -> float | None:
+    """1 - mean pairwise Tanimoto (Morgan radius 2, 2048 bits) of sanitized molecules (``None`` below two)."""
+    from rdkit import DataStructs
+    from rdkit.Chem import rdFingerprintGenerator
+
+    gen = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
+    fps = [gen.GetFingerprint(m) for m in valid]
+    if len(fps) < 2:
+        return None
+    sims = [s for i, fp in enumerate(fps) for s in DataStructs.BulkTanimotoSimilarity(fp, fps[i + 1:])]
+    return 1.0 - sum(sims) / len(sims)
+
+
+def score_molecules(mols, values, packed) -> dict:
+    """The row's quality columns for RDKit molecules ``mols`` with rewards ``values``."""
+    from rdkit import Chem
+
+    from ..convert.validity import _sanitized
+    from ..metrics.packed_reference import packed_metrics
+
+    sanitized = [_sanitized(m) for m in mols]
+    smiles = [None if m is None else Chem.MolToSmiles(m) for m in sanitized]
+    pm = packed_metrics(smiles, packed, metrics=("validity", "uniqueness", "novelty"))
+    values = np.asarray(values, dtype=float)
+    top = np.sort(values)[::-1][: max(1, len(values) // 10)]
+    return {"validity": pm["validity"], "uniqueness": pm["uniqueness"], "novelty": pm["novelty"],
+            "qed_median": float(np.median(values)), "qed_top10_mean": float(top.mean()),
+            "intdiv": internal_diversity([m for m in sanitized if m is not None]),
+            "connected": sum(1 for x in smiles if x and "." not in x) / len(mols)}
+
+
+def _settings(overrides: dict | None) -> dict:
+    s = dict((overrides or {}).get("guidance") or {})
+    extra = set(overrides or {}) - {"guidance"}
+    if extra:
+        raise ConfigError(f"bench run guidance: --set takes guidance.KEY=VALUE, not {sorted(extra)}")
+    check_keys(s, KEYS, "--set guidance")
+    methods = s.get("methods", list(METHODS))
+    methods = [methods] if isinstance(methods, str) else list(methods)
+    for m in methods:
+        if m not in METHODS:
+            raise ConfigError(f"--set guidance.methods: {m!r} is not one of {list(METHODS)}")
+    out = {"candidates": int(s.get("candidates", 10)), "paths": int(s.get("paths", 2)),
+           "alpha": float(s.get("alpha", 0.0)), "scale": float(s.get("scale", 5.0)), "regressor": s.get("regressor"),
+           "regressor_limit": int(s.get("regressor_limit", 30000)), "methods": methods, "seed": int(s.get("seed", 0))}
+    if out["candidates"] < 1 or out["paths"] < 1 or out["candidates"] % out["paths"]:
+        raise ConfigError(f"--set guidance: candidates ({out['candidates']}) must be a positive multiple of paths "
+                          f"({out['paths']})")
+    return out
+
+
+def _regressor(pipe, entry_name: str, cfg: dict, out: Path, minutes: float, root, progress: bool):
+    from ..guidance.regressor import Regressor, train_regressor
+
+    folder = Path(cfg["regressor"]) if cfg["regressor"] else out / "regressors" / f"{entry_name}-qed"
+    if (folder / "regressor.json").is_file():
+        return Regressor.load(folder), str(folder)
+    reg = train_regressor(pipe, "qed", root=root, out=folder, max_minutes=minutes, limit=cfg["regressor_limit"],
+                          progress=progress)
+    return reg, str(folder)
+
+
+LABELS = {"pretrained": "pretrained", "best_of_n": "best-of-{k}", "svdd": "SVDD-PM (M={k}, alpha={alpha:g})",
+          "noise_search": "noise search (K={paths}, M={m})", "regressor": "regressor (scale {scale:g})"}
+
+
+def run_method(key: str, pipe, n: int, steps: int, cfg: dict, reward, regressor_source=None):
+    """Samples of method ``key`` (:data:`METHODS`): RDKit molecules, their rewards and the cost per molecule."""
+    from ..guidance.noise_search import noise_search
+    from ..guidance.regressor import regressor_guidance
+    from ..guidance.search import CallCounter, best_of_n
+    from ..guidance.svdd import svdd
+
+    k, paths, seed = cfg["candidates"], cfg["paths"], cfg["seed"]
+    if key == "pretrained":
+        with CallCounter(pipe.denoiser) as c:
+            mols = pipe.sample(n, steps=steps, seed=seed, output="rdkit", progress=False)
+        return mols, reward(mols), {"network_calls_per_sample": c.graph_calls / n, "reward_calls_per_sample": 1.0}
+    if key == "regressor":
+        reg, folder = regressor_source()
+        g = regressor_guidance(pipe, n, reward, regressor=reg, direction="max", scale=cfg["scale"], steps=steps,
+                               seed=seed)
+        return g.samples, g.rewards, {**g.cost, "regressor": folder, **reg.info}
+    g = (best_of_n(pipe, n, reward, N=k, steps=steps, seed=seed) if key == "best_of_n" else
+         svdd(pipe, n, reward, M=k, alpha=cfg["alpha"], steps=steps, seed=seed) if key == "svdd" else
+         noise_search(pipe, n, reward, K=paths, M=k // paths, steps=steps, seed=seed))
+    return g.samples, g.rewards, g.cost
+
+
+def run_guidance(suite, *, out, minutes=None, samples=None, overrides=None, model=None, root=None, raw_from=None,
+                 only=None, bootstrap=None, progress=False, command=None, steps=None) -> dict:
+    """Run the guidance suite (see the module docstring); writes ``results.json`` / ``results.md`` after every
+    method and returns the results."""
+    from ..guidance import get_reward
+    from ..hub import model_index
+    from ..metrics.packed_reference import load_packed_reference
+    from ..pipeline import GraphDiffusionPipeline
+    from ..viz import draw_molecules
+    from .offline import link_raw
+    from .record import machine, write_results
+
+    cfg = _settings(overrides)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    root = Path(root) if root is not None else out / "data"
+    link_raw(root, suite.datasets, raw_from)
+    entries = [e for e in suite.entries if not only or e.name in only]
+    if model is not None and len(entries) != 1:
+        raise ConfigError("bench run guidance --model: pick one entry with --only")
+    n = int(samples or 512)
+    qed = get_reward("qed")
+    started, t_start = machine(), time.time()
+    results = {"suite": suite.name, "description": suite.description, "kind": suite.kind,
+               "command": command or "graphdiff " + " ".join(sys.argv[1:]),
+               "settings": {"samples": n, "steps": steps, "minutes": minutes, **cfg},
+               "started": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": started, "rows": []}
+    for entry in entries:
+        name = model or BUNDLED.get(entry.name, entry.name)
+        pipe = GraphDiffusionPipeline.from_pretrained(name)
+        info = model_index().get(name)
+        if info is None or not getattr(info, "reference", None):
+            raise ConfigError(f"bench run guidance: {name} has no packed reference (a bundled molecule model)")
+        packed = load_packed_reference(info.reference)
+        st = int((steps or [None])[0] or (entry.steps or (pipe.config.sample.steps,))[0])
+
+        for key in cfg["methods"]:
+            label = LABELS[key].format(k=cfg["candidates"], alpha=cfg["alpha"], paths=cfg["paths"],
+                                       m=cfg["candidates"] // cfg["paths"], scale=cfg["scale"])
+            print(f"== guidance: {entry.name} ({name}): {label}", flush=True)
+            t = time.perf_counter()
+            mols, values, cost = run_method(key, pipe, n, st, cfg, qed, regressor_source=functools.partial(
+                _regressor, pipe, entry.name, cfg, out, float(minutes or 10.0), root, progress))
+            sec = time.perf_counter() - t
+            row = {"entry": entry.name, "model": name, "method": label, "key": key, "samples": n, "steps": st,
+                   **score_molecules(mols, values, packed),
+                   "network_calls_per_sample": cost["network_calls_per_sample"],
+                   "reward_calls_per_sample": cost["reward_calls_per_sample"],
+                   "regressor_calls_per_sample": cost.get("regressor_calls_per_sample", 0.0),
+                   "seconds": round(sec, 1), "cost": cost}
+            results["rows"].append(row)
+            best = np.argsort(-np.asarray(values, dtype=float))[:12]
+            draw_molecules([mols[i] for i in best], out / f"top_{entry.name}_{key}.png",
+                           legends=[f"QED {values[i]:.3f}" for i in best])
+            results["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
+            write_results(out, results, markdown(results))
+    results["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
+    results["wall_minutes"] = round((time.time() - t_start) / 60, 2)
+    results["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
+    write_results(out, results, markdown(results))
+    return results
+
+
+def markdown(results: dict) -> str:
+    """The results as tables, one per model, with the published SVDD row and the command."""
+    from .references import format_table, reference_rows
+
+    lines = [f"# {results['suite']}", "", results["description"], ""]
+    for model in dict.fromkeys(r["model"] for r in results["rows"]):
+        rows = [r for r in results["rows"] if r["model"] == model]
+        lines += [f"## {model} ({rows[0]['samples']} molecules per method, {rows[0]['steps']} steps, seed 0)", "",
+                  "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+        for r in rows:
+            lines.append("| " + " | ".join(f"{r[c]:.4g}" if isinstance(r[c], float) else str(r[c])
+                                           for c in COLUMNS) + " |")
+        reg = next((r["cost"] for r in rows if r["key"] == "regressor"), None)
+        if reg:
+            lines += ["", f"Regressor: {reg.get('steps')} steps in {reg.get('seconds')} s on {reg.get('train_graphs')} "
+                      f"molecules; held-out QED MAE {reg.get('held_out_mae_clean', float('nan')):.4f} on clean "
+                      f"graphs, {reg.get('held_out_mae_noisy', float('nan')):.4f} on noisy ones, "
+                      f"{reg.get('held_out_mae_mean', float('nan')):.4f} for the training mean."]
+        lines.append("")
+    published = reference_rows("guidance/zinc250k_svdd")
+    lines += [f"Published ({published[0].protocol}; not measured here):", "",
+              format_table([], published, metrics=["qed_median", "qed_top10"]), ""]
+    m = results.get("machine", {})
+    lines += [f"`{results['command']}`", "",
+              f"QED of an invalid molecule = 0; novelty against the model's packed training set. Machine: "
+              f"{m.get('device', '?')}, torch threads {m.get('torch_threads', '?')}, load average "
+              f"{m.get('load_average', '?')} at the start, {results.get('load_average_at_end', '?')} at the end."]
+    return "\n".join(lines) + "\n"
+
+
+__all__ = ["run_guidance", "markdown", "score_molecules", "internal_diversity", "METHODS"]

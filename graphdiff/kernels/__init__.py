@@ -1,0 +1,53 @@
+"""Fused kernels for the denoisers' hot paths, each with a torch reference that is its definition.
+
+- :func:`edge_attention`: the edge-conditioned attention of the DiGress/DeFoG graph transformer (scores modulated by
+  edge features, masked softmax over neighbours, value aggregation and the new edge features) in one pass.
+- :func:`message_scatter`: gather-weight-scatter of messages with a segment reduction (sum or mean), the
+  aggregation of the 3D message-passing networks.
+
+Each call runs the Triton kernel on CUDA tensors when ``triton`` imports and the torch reference
+(:mod:`graphdiff.kernels.reference`) otherwise; ``mode`` (a model's ``kernels`` setting) or the environment variable
+``GRAPHDIFF_KERNELS`` forces one (see :mod:`graphdiff.kernels.dispatch`). Both paths give the same results up to float
+rounding. This package is reached through :mod:`graphdiff.nn`; it imports nothing from it.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from .dispatch import ENV_VAR, MODES, check_mode, effective_mode, triton_importable, use_triton
+from .reference import edge_attention_reference, message_scatter_reference
+
+__all__ = ["edge_attention", "message_scatter", "edge_attention_reference", "message_scatter_reference", "MODES",
+           "ENV_VAR", "check_mode", "triton_importable", "use_triton"]
+
+
+def edge_attention(q: Tensor, k: Tensor, v: Tensor, qe: Tensor, ke: Tensor, e: Tensor, mask: Tensor, w_mul: Tensor,
+                   b_mul: Tensor, w_add: Tensor, b_add: Tensor, w_out: Tensor, b_out: Tensor, *,
+                   mode: str = "auto") -> tuple[Tensor, Tensor]:
+    """Edge-conditioned attention; arguments, shapes and results as
+    :func:`~graphdiff.kernels.reference.edge_attention_reference`, ``mode`` as :func:`use_triton`."""
+    if use_triton(mode, q, k, v, qe, ke, e):
+        from .attention_triton import edge_attention_triton
+
+        # under auto, a GPU too small for a kernel (shared memory) falls back to the reference; forced, it raises
+        return edge_attention_triton(q, k, v, qe, ke, e, mask, w_mul, b_mul, w_add, b_add, w_out, b_out,
+                                     fallback=effective_mode(mode) == "auto")
+    return edge_attention_reference(q, k, v, qe, ke, e, mask, w_mul, b_mul, w_add, b_add, w_out, b_out)
+
+
+def message_scatter(values: Tensor, index: Tensor, dim_size: int, reduce: str = "sum", *,
+                    gather: Tensor | None = None, weight: Tensor | None = None, mode: str = "auto") -> Tensor:
+    """Gather-weight-scatter with a segment reduction; arguments, shapes and results as
+    :func:`~graphdiff.kernels.reference.message_scatter_reference`, ``mode`` as :func:`use_triton`.
+
+    Raises:
+        ValueError: ``reduce`` is neither ``"sum"`` nor ``"mean"``.
+    """
+    if reduce not in ("sum", "mean"):
+        raise ValueError(f"reduce={reduce!r} is not supported; use 'sum' or 'mean'")
+    if use_triton(mode, values, index):
+        from .scatter_triton import message_scatter_triton
+
+        return message_scatter_triton(values, index, dim_size, reduce, gather=gather, weight=weight)
+    return message_scatter_reference(values, index, dim_size, reduce, gather=gather, weight=weight)
