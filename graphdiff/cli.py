@@ -9,6 +9,7 @@
     graphdiff sample --model DIR -n N [--steps S] [--sampler pc|em|s4|ode] [--seed K] --out FILE
     graphdiff demo
     graphdiff bench list | run SUITE | compare DIR ...
+    graphdiff forecast --model DIR|seasonal_naive|ets|arima --context FILE.csv --horizon H --out forecast.csv
 
 NAME is a registered dataset or a path to a custom .smi/.csv/.sdf/.jsonl file. Errors on bad input are one line
 (``error: ...``) with exit status 2.
@@ -273,6 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_evaluate)
 
     from .cli_bench import add_bench_commands
+    from .cli_forecast import add_forecast_commands
     from .cli_guidance import add_guidance_commands
     from .cli_hub import add_hub_commands
     from .cli_import import add_import_commands
@@ -282,6 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_hub_commands(sub)
     add_bench_commands(sub)
     add_import_commands(sub)
+    add_forecast_commands(sub)
     add_guidance_commands(sub)
     return p
 

@@ -48,7 +48,11 @@ def cmd_bench_run(args) -> int:
     out = Path(args.out or f"bench/{suite.name}-{device}")
     raw_from = args.raw_from or os.environ.get("GRAPHDIFF_RAW")
     command = "graphdiff " + " ".join(shlex.quote(a) for a in getattr(args, "argv", sys.argv[1:]))
-    if suite.kind == "lggm":  # leave-one-domain-out: its own loop (pre-train, fine-tune, scratch per domain)
+    if suite.kind == "timeseries":  # forecasting: baselines and self-guided diffusion on rolling windows
+        from .bench.timeseries import run_timeseries
+
+        run = lambda name, **kw: run_timeseries(suite, **kw)  # noqa: E731
+    elif suite.kind == "lggm":  # leave-one-domain-out: its own loop (pre-train, fine-tune, scratch per domain)
         from .bench.lggm import run_lggm
 
         run = lambda name, **kw: run_lggm(suite, **kw)  # noqa: E731

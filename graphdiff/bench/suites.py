@@ -184,6 +184,17 @@ _add(Suite(
     expected_minutes=3 * 15 + 30, datasets=("qm9_3d",)))
 
 _add(Suite(
+    "timeseries",
+    "Probabilistic forecasting of six series shipped in the pmdarima / statsmodels wheels (taylor half-hourly, "
+    "wineind, airpassengers, sunspots, elec_equip monthly, msft business-daily) on the cards' rolling test windows: "
+    "seasonal naive, statsmodels ETS and ARIMA, and one unconditional edm-tsdiff model per series forecasting by "
+    "TSDiff self-guidance (scale chosen on validation windows); CRPS (properscoring), mean wQL and MASE per series; "
+    "--set diffusion=false gives the baseline rows only (about 4 min)",
+    tuple(Entry(f"edm-tsdiff-{d}", label=d, minutes=5) for d in (
+        "taylor", "wineind", "airpassengers", "sunspots", "msft", "elec_equip")),
+    expected_minutes=6 * 5 + 25, kind="timeseries"))
+
+_add(Suite(
     "speed",
     "Training graphs/s and sampling graphs/s of every process on QM9 (small CPU networks, batch 64, 8 timed "
     "training steps after 2 untimed, 64 samples at the preset's step count) in one run, with ratios to GDSS",

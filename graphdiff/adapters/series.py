@@ -1,0 +1,179 @@
+"""TimeSeriesPath: windows of a time series ``[B, L, C]`` as states on a fixed path graph with lag edges.
+
+Time step ``t`` is node ``t``; its ``C`` channel values, scaled per window, are the node features ``x`` (the only
+field a process diffuses). Edges are data: node ``t`` is joined to ``t - lag`` for every lag (by default 1 and the
+season length ``m``; edge kind ``lag<k>``), symmetric as the fixed-graph contract asks (:mod:`graphdiff.adapters`).
+``pos`` holds ``(2 t / (L - 1) - 1, 2 (t mod m) / m - 1, 0)``: where the step lies in the window and in the season
+(window-relative, so that the template the sampler starts from is the same graph).
+
+Scaling (TSDiff, Kollovieh et al. 2023, after GluonTS's ``MeanScaler``): each window and channel is divided by the
+mean absolute value of its *observed context* (the first ``L - prediction_length`` steps, so the values to forecast
+never set their own scale; 1 where nothing is observed or the mean is 0), then shifted by -1 (``center=True``) so
+that a typical window sits around 0 as EDM's preconditioning assumes. :meth:`TimeSeriesPath.scale` returns the
+scale, :meth:`to_state` and :meth:`from_state` take it so that a forecast is mapped back with its context's scale.
+
+Missing values (NaN) become 0 in ``x``; :meth:`observation` says which values were observed. Variable lengths:
+``lengths`` puts series of ``n < L`` steps on slots ``0..n-1`` and masks the rest (``mask``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..errors import DataError
+from ..state import GraphState
+from .base import FixedGraphAdapter, register_adapter
+
+
+@register_adapter
+class TimeSeriesPath(FixedGraphAdapter):
+    """Series windows on the path graph with lag edges.
+
+    Args:
+        length: L, steps per window (nodes).
+        channels: C, variables per step.
+        season: m, the season length (a lag edge and the phase coordinate of ``pos``).
+        lags: lags joined by edges (default ``(1, m)``, ``(1,)`` when ``m = 1``); each is its own edge kind.
+        prediction_length: the last H steps of a window are the forecast part: the scale is taken from the steps
+            before them.
+        center: subtract 1 after scaling.
+
+    Shapes:
+        windows ``[B, L, C]`` (``[B, L]`` when C = 1); state ``x [B, L, C]``, ``e [B, L, L, 1 + len(lags)]``,
+        ``pos [B, L, 3]``, ``mask [B, L]``; scale ``[B, 1, C]``.
+    """
+
+    kind = "path"
+
+    def __init__(self, length: int, channels: int = 1, season: int = 1, lags=None, prediction_length: int = 0,
+                 center: bool = True):
+        length, channels, season = int(length), int(channels), int(season)
+        if min(length, channels, season) < 1:
+            raise DataError(f"TimeSeriesPath needs length, channels, season >= 1, got {length}, {channels}, {season}")
+        if not 0 <= int(prediction_length) < length:
+            raise DataError(f"TimeSeriesPath prediction_length must be in [0, {length}), got {prediction_length}")
+        lags = tuple(sorted({int(v) for v in (lags if lags is not None else (1, season))}))
+        if not lags or lags[0] < 1 or lags[-1] >= length:
+            raise DataError(f"TimeSeriesPath lags must lie in [1, {length - 1}], got {list(lags)}")
+        self.n_nodes, self.channels, self.season, self.lags = length, channels, season, lags
+        self.prediction_length, self.center = int(prediction_length), bool(center)
+        self.edge_kinds = tuple(f"lag{k}" for k in lags)
+
+    @property
+    def length(self) -> int:
+        return self.n_nodes
+
+    @property
+    def context_length(self) -> int:
+        return self.n_nodes - self.prediction_length
+
+    def to_dict(self) -> dict:
+        return {"adapter": self.kind, "length": self.n_nodes, "channels": self.channels, "season": self.season,
+                "lags": list(self.lags), "prediction_length": self.prediction_length, "center": self.center}
+
+    def channel_names(self) -> tuple[str, ...]:
+        return ("value",) if self.channels == 1 else tuple(f"value_{i}" for i in range(self.channels))
+
+    # ---- geometry ------------------------------------------------------------------------------------
+    def edge_list(self) -> Tensor:
+        rows = []
+        for kind, lag in enumerate(self.lags, start=1):
+            t = torch.arange(lag, self.n_nodes)
+            rows.append(torch.stack([t, t - lag, torch.full_like(t, kind)], 1))
+        return torch.cat(rows)
+
+    def positions(self) -> Tensor:
+        t = torch.arange(self.n_nodes, dtype=torch.float32)
+        rel = 2 * t / max(self.n_nodes - 1, 1) - 1
+        phase = 2 * (t % self.season) / self.season - 1
+        return torch.stack([rel, phase, torch.zeros_like(t)], 1)
+
+    # ---- data ----------------------------------------------------------------------------------------
+    def _check(self, data) -> Tensor:
+        data = torch.as_tensor(np.asarray(data, dtype=np.float32) if not torch.is_tensor(data) else data)
+        data = data.float()
+        if data.dim() == 2 and self.channels == 1:
+            data = data.unsqueeze(-1)
+        if data.dim() != 3 or data.shape[1] != self.n_nodes or data.shape[2] != self.channels:
+            raise DataError(f"TimeSeriesPath wants windows [B, {self.n_nodes}, {self.channels}], got "
+                            f"{list(data.shape)}")
+        return data
+
+    def _nodes(self, data: Tensor) -> Tensor:
+        return self._check(data)
+
+    def _length_mask(self, b: int, lengths) -> Tensor:
+        if lengths is None:
+            return torch.ones(b, self.n_nodes, dtype=torch.bool)
+        lengths = torch.as_tensor(lengths, dtype=torch.long).reshape(-1)
+        if len(lengths) != b or int(lengths.min()) < 1 or int(lengths.max()) > self.n_nodes:
+            raise DataError(f"TimeSeriesPath lengths must be {b} values in [1, {self.n_nodes}], got "
+                            f"{lengths.tolist()}")
+        return torch.arange(self.n_nodes).unsqueeze(0) < lengths.unsqueeze(1)
+
+    def scale(self, data, known=None, lengths=None) -> Tensor:
+        """``[B, 1, C]`` mean absolute observed value of each window's context (1 where none is observed or the
+        mean is 0); the context is the first ``L - prediction_length`` steps (of ``lengths`` when given)."""
+        data = self._check(data)
+        seen = ~torch.isnan(data)
+        if known is not None:
+            seen = seen & torch.as_tensor(known, dtype=torch.bool).reshape(*data.shape[:2], -1).expand_as(data)
+        n = self._length_mask(data.shape[0], lengths).sum(1) if lengths is not None else \
+            torch.full((data.shape[0],), self.n_nodes)
+        ctx = torch.arange(self.n_nodes).unsqueeze(0) < (n - self.prediction_length).clamp(min=1).unsqueeze(1)
+        seen = seen & ctx.unsqueeze(-1)
+        total = torch.where(seen, data.abs(), torch.zeros_like(data)).sum(1, keepdim=True)
+        count = seen.sum(1, keepdim=True)
+        s = total / count.clamp(min=1)
+        return torch.where((count > 0) & (s > 0), s, torch.ones_like(s))
+
+    def to_state(self, data, y: Tensor | None = None, scale: Tensor | None = None, lengths=None) -> GraphState:
+        """Windows ``[B, L, C]`` (NaN = missing) -> state with ``x = data / scale - 1`` (``center``); NaN and
+        padded steps are 0. ``scale`` defaults to :meth:`scale` of the windows."""
+        data = self._check(data)
+        b = data.shape[0]
+        s = self.scale(data, lengths=lengths) if scale is None else torch.as_tensor(scale).float().reshape(b, 1, -1)
+        x = data / s - (1.0 if self.center else 0.0)
+        mask = self._length_mask(b, lengths)
+        x = torch.where(torch.isnan(x) | ~mask.unsqueeze(-1), torch.zeros_like(x), x)
+        t = self.template(b)
+        return GraphState(x=x, e=t.e, mask=mask, pos=t.pos, y=y)
+
+    def from_state(self, state: GraphState, scale: Tensor | None = None) -> Tensor:
+        """State -> windows ``[B, L, C]`` in the data's units (``scale`` from :meth:`scale`; ``None``: the scaled
+        values); padded steps are NaN."""
+        x = state.x[..., : self.channels].float()
+        if scale is not None:
+            s = torch.as_tensor(scale, dtype=x.dtype, device=x.device).reshape(x.shape[0], 1, -1)
+            x = (x + (1.0 if self.center else 0.0)) * s
+        return torch.where(state.mask.unsqueeze(-1), x, torch.full_like(x, float("nan")))
+
+    def observation(self, data, known=None, scale: Tensor | None = None, lengths=None) -> tuple[Tensor, Tensor]:
+        """Scaled values and which are observed, ``([B, L, C] float, [B, L, C] bool)``: a value is unobserved where
+        ``data`` is NaN, ``known`` (``[B, L]`` or ``[B, L, C]``) is False, or the step is padding."""
+        data = self._check(data)
+        seen = ~torch.isnan(data)
+        if known is not None:
+            seen = seen & torch.as_tensor(known, dtype=torch.bool).reshape(*data.shape[:2], -1).expand_as(data)
+        if scale is None:
+            scale = self.scale(data, known=seen, lengths=lengths)
+        state = self.to_state(data, scale=scale, lengths=lengths)
+        return state.x, seen & state.mask.unsqueeze(-1)
+
+    def forecast_observation(self, context, scale: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """The observation of forecasting: ``context [B, L - H, C]`` followed by H unknown steps. Returns
+        ``(values, known, scale)`` for ``pipe.sample(..., observed=values, observed_mask=known, guide="self")``."""
+        ctx = torch.as_tensor(np.asarray(context, dtype=np.float32) if not torch.is_tensor(context) else context)
+        ctx = ctx.float().reshape(ctx.shape[0], ctx.shape[1], -1)
+        if ctx.shape[1] != self.context_length:
+            raise DataError(f"TimeSeriesPath: context of {ctx.shape[1]} steps, the model's context_length is "
+                            f"{self.context_length}")
+        full = torch.cat([ctx, torch.full((ctx.shape[0], self.prediction_length, ctx.shape[2]), float("nan"))], 1)
+        s = self.scale(full) if scale is None else scale
+        values, known = self.observation(full, scale=s)
+        return values, known, s
+
+
+__all__ = ["TimeSeriesPath"]

@@ -1,0 +1,184 @@
+"""``graphdiff bench run timeseries``: probabilistic forecasts of the built-in series on their rolling test windows.
+
+Per series (entries are named after them; ``--only taylor wineind``):
+
+* baseline rows: seasonal naive, statsmodels ETS and ARIMA (:mod:`graphdiff.forecast.baselines`) on the card's
+  test windows, fitted on the card's ``baseline_history`` before each window;
+* a diffusion row (the entry's ``edm-tsdiff-<series>`` preset): one unconditional model trained for ``--minutes``
+  on the training windows (or loaded from ``--model DIR/<series>``), forecasting by TSDiff self-guided sampling
+  (quantile variant). The guidance scale is chosen per series, as TSDiff reports it, by the lowest CRPS on the
+  validation windows (the last ``min(2, test_windows)`` windows before the test part) over :data:`SCALES`;
+  ``--set diffusion=false`` leaves the diffusion rows out (baselines only), ``--set scales=[2.0]`` fixes the grid.
+
+Scores (:mod:`graphdiff.metrics.forecast`): CRPS normalised by ``sum |y|`` (properscoring), mean weighted quantile
+loss (levels 0.05..0.95) and MASE with the seasonal error of each window's history; ``--samples`` paths per window
+(default 100). A plot of the last test window of each series (context, truth, median, 10-90% band) goes to
+``<out>/plots/<series>.png``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import replace
+from pathlib import Path
+
+
+from ..config import merge
+from ..errors import ConfigError
+from .record import header_lines, machine, write_results
+
+BASELINE_NAMES = ("seasonal_naive", "ets", "arima")
+SCALES = (2.0, 4.0, 8.0, 16.0)
+
+
+def validation_series(ts):
+    """``ts`` cut before its test windows, with ``min(2, test_windows)`` windows of its own to validate on."""
+    task = ts.task
+    end = len(ts) - task.test_windows * task.prediction_length
+    n_val = min(2, task.test_windows)
+    cut = replace(ts, values=ts.values[:end], timestamps=None if ts.timestamps is None else ts.timestamps[:end])
+    return cut.with_task(test_windows=n_val)
+
+
+def _row(series: str, kind: str, res: dict, **extra) -> dict:
+    return {"series": series, "kind": kind, "forecaster": res["forecaster"], **res["summary"],
+            "seconds": res["seconds"], "task": res["task"], "windows_detail": res["windows"], **extra}
+
+
+def _plot(ts, res: dict, path: Path, label: str) -> str:
+    from ..forecast.output import plot_forecast
+
+    last = res["samples"][-1]
+    start, h = last["start"], last["samples"].shape[1]
+    ctx = ts.values[max(0, start - 4 * h):start]
+    stamps = ts.timestamps
+    ct = None if stamps is None else stamps[max(0, start - 4 * h):start]
+    ft = None if stamps is None else stamps[start:start + h]
+    plot_forecast(ctx, last["samples"], path, truth=last["target"], context_times=ct, future_times=ft,
+                  title=f"{ts.name}: {label}, last test window")
+    return str(path)
+
+
+def _diffusion(entry, ts, *, out: Path, minutes, overrides, model, samples, steps, scales, progress, root):
+    from ..forecast.diffusion import DiffusionForecaster
+    from ..forecast.evaluate import evaluate_forecaster
+    from ..pipeline import GraphDiffusionPipeline
+
+    t0 = time.perf_counter()
+    if model is not None:
+        src = Path(model) / ts.name if (Path(model) / ts.name).is_dir() else Path(model)
+        pipe = GraphDiffusionPipeline.from_pretrained(src)
+        train = {"loaded_from": str(src), "train_steps": getattr(pipe, "trained_steps", None)}
+    else:
+        over = merge(overrides, {"train": {"ckpt_every": 0}})
+        pipe = GraphDiffusionPipeline.fit(None, preset=entry.preset, out=out / "runs" / ts.name, overrides=over,
+                                          max_minutes=minutes, root=root, progress=progress)
+        train = {"minutes": minutes, "train_steps": int(pipe.summary["steps"]),
+                 "final_loss": pipe.summary.get("loss")}
+    train["train_seconds"] = round(time.perf_counter() - t0, 1)
+    val = validation_series(ts)
+    chosen, val_crps = scales[0], {}
+    for s in scales if len(scales) > 1 else ():
+        r = evaluate_forecaster(DiffusionForecaster(pipe, scale=s, steps=steps), val, num_samples=samples)
+        val_crps[s] = round(r["summary"]["crps"], 5)
+    if val_crps:
+        chosen = min(val_crps, key=val_crps.get)
+    fc = DiffusionForecaster(pipe, scale=chosen, steps=steps)
+    res = evaluate_forecaster(fc, ts, num_samples=samples, keep_samples=True)
+    params = sum(p.numel() for p in pipe.denoiser.parameters())
+    return res, {"preset": entry.preset, "guidance_scale": chosen, "validation_crps_by_scale": val_crps,
+                 "network_calls_per_sample": fc.last_cost.get("network_calls_per_sample"),
+                 "sampling_steps": steps or pipe.config.sample.steps, "parameters": params, **train}
+
+
+def run_timeseries(suite, *, out, minutes: float | None = None, samples: int | None = None,
+                   overrides: dict | None = None, model=None, root=None, only=None, progress: bool = False,
+                   command: str | None = None, steps=None, **_ignored) -> dict:
+    """Baseline and diffusion rows for every entry (module docstring); writes ``results.json`` and ``results.md``."""
+    from ..data.series import load_builtin
+    from ..forecast.baselines import fallbacks, get_forecaster
+    from ..forecast.evaluate import evaluate_forecaster
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    over = dict(overrides or {})
+    with_diffusion = bool(over.pop("diffusion", True))
+    scales = tuple(float(s) for s in over.pop("scales", SCALES))
+    n = int(samples or 100)
+    names = [e.name for e in suite.entries]
+    for o in only or ():
+        if o not in names:
+            raise ConfigError(f"--only {o!r} is not an entry of suite timeseries; entries: {', '.join(names)}")
+    step = (steps or [None])[0]
+    results = {"suite": suite.name, "description": suite.description, "kind": suite.kind,
+               "command": command or "graphdiff bench run timeseries",
+               "settings": {"samples": n, "minutes": minutes, "steps": step, "diffusion": with_diffusion,
+                            "scales": list(scales), "overrides": over, "model": None if model is None else str(model),
+                            "only": list(only or [])},
+               "started": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": machine(), "rows": []}
+    t_start = time.time()
+    for entry in suite.entries:
+        if only and entry.name not in only:
+            continue
+        ts = load_builtin(entry.name)
+        print(f"== timeseries: {ts.name} ({len(ts)} points, H {ts.task.prediction_length}, "
+              f"{ts.task.test_windows} test windows)", flush=True)
+        best = None
+        for b in BASELINE_NAMES:
+            res = evaluate_forecaster(get_forecaster(b), ts, num_samples=n, keep_samples=True)
+            results["rows"].append(_row(ts.name, "baseline", res))
+            print(f"  {b}: CRPS {res['summary']['crps']:.4f}, MASE {res['summary']['mase']:.3f} "
+                  f"({res['seconds']}s)", flush=True)
+            if b == "ets":
+                best = (res, "ETS")
+        if with_diffusion:
+            res, extra = _diffusion(entry, ts, out=out, minutes=minutes if minutes is not None else entry.minutes,
+                                    overrides=over, model=model, samples=n, steps=step, scales=scales,
+                                    progress=progress, root=root)
+            results["rows"].append(_row(ts.name, "diffusion", res, **extra))
+            best = (res, f"self-guided diffusion (scale {extra['guidance_scale']:g})")
+            print(f"  diffusion: CRPS {res['summary']['crps']:.4f}, MASE {res['summary']['mase']:.3f}, scale "
+                  f"{extra['guidance_scale']:g} ({res['seconds']}s sampling)", flush=True)
+        results["rows"][-1]["plot"] = _plot(ts, best[0], out / "plots" / f"{ts.name}.png", best[1])
+        results["baseline_fallbacks"] = fallbacks()
+        _write(out, results)
+    results["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
+    results["wall_minutes"] = round((time.time() - t_start) / 60, 2)
+    results["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
+    _write(out, results)
+    return results
+
+
+def markdown(results: dict) -> str:
+    lines = header_lines(results)
+    lines += ["| series | forecaster | CRPS (normalised) | mean wQL | MASE | windows x H | guidance scale | seconds |",
+              "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for r in results["rows"]:
+        scale = f"{r['guidance_scale']:g}" if "guidance_scale" in r else ""
+        lines.append(f"| {r['series']} | {r['forecaster']} | {r['crps']:.4f} | {r['wql']:.4f} | {r['mase']:.3f} | "
+                     f"{r['windows']} x {r['task']['prediction_length']} | {scale} | {r['seconds']} |")
+    diff = [r for r in results["rows"] if r["kind"] == "diffusion"]
+    if diff:
+        lines += ["", "| series | diffusion CRPS | x seasonal naive | x ETS | x ARIMA | train steps | network calls "
+                  "per sample |", "|---|---:|---:|---:|---:|---:|---:|"]
+        for d in diff:
+            base = {r["forecaster"]: r["crps"] for r in results["rows"] if r["series"] == d["series"]
+                    and r["kind"] == "baseline"}
+            ratio = [f"{d['crps'] / base[b]:.2f}" if base.get(b) else "-" for b in BASELINE_NAMES]
+            lines.append(f"| {d['series']} | {d['crps']:.4f} | {' | '.join(ratio)} | {d.get('train_steps')} | "
+                         f"{d.get('network_calls_per_sample')} |")
+    s = results["settings"]
+    lines += ["", f"{s['samples']} sample paths per window; CRPS = sum of properscoring's ensemble CRPS / sum |y| "
+              "over every test point; wQL over the levels 0.05..0.95; MASE with the seasonal error of each window's "
+              "history. Point forecasts (seasonal naive) have CRPS = normalised absolute error."]
+    if results.get("baseline_fallbacks"):
+        lines.append(f"Baseline fits that fell back to seasonal naive: {results['baseline_fallbacks']}.")
+    return "\n".join(lines) + "\n"
+
+
+def _write(out: Path, results: dict) -> None:
+    write_results(out, results, markdown(results))
+
+
+__all__ = ["run_timeseries", "markdown", "validation_series", "SCALES", "BASELINE_NAMES"]

@@ -1,0 +1,100 @@
+"""``graphdiff forecast``: quantile forecasts of a series from a baseline or a trained diffusion model.
+
+    graphdiff forecast --model DIR|seasonal_naive|ets|arima --context FILE.csv|SERIES --horizon H [--samples S]
+                       --out forecast.csv [--plot forecast.png] [--holdout] [--season M] [--scale W]
+
+``--context`` is a CSV (a date column, then value columns; :func:`graphdiff.data.series.read_series_csv`) or a
+built-in series name. ``--holdout`` forecasts the last H points from the points before them, draws them as the
+truth and prints CRPS and MASE. With ``--model DIR`` the pipeline in DIR forecasts by self-guided sampling
+(``guide="self"``, :mod:`graphdiff.forecast.diffusion`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ConfigError
+
+
+def _forecaster(args):
+    from .forecast.baselines import BASELINES, get_forecaster
+
+    name = args.model.replace("-", "_")
+    if name in BASELINES:
+        return get_forecaster(name), name
+    if not Path(args.model).exists():
+        from .checks import suggest
+
+        raise ConfigError(f"--model {args.model!r} is neither a model folder nor a baseline"
+                          f"{suggest(name, BASELINES)}; baselines: {', '.join(BASELINES)}")
+    from .forecast.diffusion import DiffusionForecaster
+
+    fc = DiffusionForecaster(args.model, scale=args.scale, variant=args.variant, steps=args.steps)
+    return fc, fc.__name__
+
+
+def cmd_forecast(args) -> int:
+    from .data.series import load_series
+    from .forecast.output import forecast_table, future_timestamps, plot_forecast, write_forecast_csv
+    from .metrics.forecast import ForecastScores
+
+    if args.horizon < 1:
+        raise ConfigError(f"--horizon must be at least 1, got {args.horizon}")
+    if args.samples < 1:
+        raise ConfigError(f"--samples must be at least 1, got {args.samples}")
+    if args.season is not None and args.season < 1:
+        raise ConfigError(f"--season must be at least 1, got {args.season}")
+    ts = load_series(args.context)
+    season = args.season or ts.season
+    values, stamps = ts.values, ts.timestamps
+    truth = None
+    if args.holdout:
+        if len(values) <= args.horizon + 2:
+            raise ConfigError(f"--holdout: {args.context} has {len(values)} points, too few to hold out "
+                              f"{args.horizon}")
+        values, truth = values[:-args.horizon], values[-args.horizon:]
+        stamps = None if stamps is None else stamps[:-args.horizon]
+    forecaster, label = _forecaster(args)
+    samples = np.asarray(forecaster(values, args.horizon, season=season, num_samples=args.samples, seed=args.seed))
+    future = future_timestamps(stamps, args.horizon)
+    rows = forecast_table(samples, future, ts.channels)
+    out = write_forecast_csv(rows, args.out)
+    print(f"{label}: {args.horizon} steps x {len(ts.channels)} channel(s) from {len(values)} points of {ts.name} "
+          f"(season {season}), {args.samples} samples -> {out}")
+    if truth is not None:
+        scores = ForecastScores()
+        scores.add(truth, samples, values, season)
+        s = scores.summary()
+        print(f"held-out {args.horizon} points: CRPS (normalised) {s['crps']:.4f}, mean wQL {s['wql']:.4f}, "
+              f"MASE {s['mase']:.3f}")
+    if args.plot:
+        p = plot_forecast(values, samples, args.plot, truth=truth, context_times=stamps, future_times=future,
+                          title=f"{ts.name}: {label}, {args.samples} samples", show_context=args.plot_context)
+        print(f"plot -> {p}")
+    return 0
+
+
+def add_forecast_commands(sub) -> None:
+    f = sub.add_parser("forecast", help="quantile forecasts of a series (baseline or diffusion model) to CSV")
+    f.add_argument("--model", required=True,
+                   help="a trained time-series model folder, or a baseline: seasonal_naive, ets, arima")
+    f.add_argument("--context", required=True, help="a CSV (date column, value columns) or a built-in series name")
+    f.add_argument("--horizon", type=int, required=True, help="steps to forecast")
+    f.add_argument("--samples", type=int, default=100, help="sample paths the quantiles are taken from")
+    f.add_argument("--out", required=True, help="quantile table: date, series, mean, 0.1 ... 0.9")
+    f.add_argument("--plot", default=None, help="also draw context, median and 10-90%% band to this PNG")
+    f.add_argument("--plot-context", type=int, default=None, help="steps of context to draw (default all)")
+    f.add_argument("--holdout", action="store_true",
+                   help="forecast the last H points from the rest; draw them as truth, print CRPS and MASE")
+    f.add_argument("--season", type=int, default=None, help="season length (default from the dates' frequency)")
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--scale", type=float, default=1.0, help="diffusion model: self-guidance scale")
+    f.add_argument("--variant", default="quantile", choices=["quantile", "mse"],
+                   help="diffusion model: self-guidance likelihood")
+    f.add_argument("--steps", type=int, default=None, help="diffusion model: sampling steps (default the model's)")
+    f.set_defaults(func=cmd_forecast)
+
+
+__all__ = ["add_forecast_commands", "cmd_forecast"]

@@ -1,0 +1,144 @@
+"""A time series as a training set of windows on the path graph (:class:`~graphdiff.adapters.series.TimeSeriesPath`).
+
+TSDiff trains one unconditional model on windows of ``context_length + prediction_length`` steps cut from the
+part of the series before the test windows; forecasting then guides it with the observed context. ``train`` holds
+those windows (stride 1 by default; windows with a missing value are dropped unless none is complete); ``test``
+holds the rolling test windows (context and target) of :func:`graphdiff.data.series.evaluation_windows`; there is
+no ``val`` split. Each window is scaled by its own context (the adapter's mean scaling).
+
+The datasets give the trainer what it reads from a graph dataset: ``len``, ``batch(indices)``, ``split(name)``,
+``num_nodes()``, ``schema``, ``name``, ``info``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..errors import DataError
+from ..state import GraphState
+from .series import TimeSeries, evaluation_windows, load_series, training_windows
+
+SPLITS = ("train", "val", "test")
+
+
+class SeriesWindows:
+    """Windows of one series for diffusion training and forecasting.
+
+    Args:
+        series: a built-in series name, a ``.csv`` path or a :class:`TimeSeries`.
+        split: ``"train"``, ``"val"`` (empty), ``"test"`` or ``None`` (train and test).
+        prediction_length, context_length: override the series' forecast task.
+        stride: steps between consecutive training windows.
+        lags: lag edges of the path graph (default ``(1, season)``).
+    """
+
+    kind = "graph"
+
+    def __init__(self, series, root=None, split: str | None = None, *, prediction_length: int | None = None,
+                 context_length: int | None = None, stride: int = 1, lags=None):
+        from ..adapters.series import TimeSeriesPath
+
+        ts = series if isinstance(series, TimeSeries) else load_series(series)
+        if prediction_length or context_length:
+            ts = ts.with_task(prediction_length=prediction_length, context_length=context_length)
+        if int(stride) < 1:
+            raise DataError(f"{ts.name}: stride must be >= 1, got {stride}")
+        task = ts.task
+        self.series, self.task, self.name = ts, task, ts.name
+        train = training_windows(ts, task, int(stride))
+        complete = ~np.isnan(train).any(axis=(1, 2))
+        if complete.any():
+            train = train[complete]
+        if not len(train):
+            raise DataError(f"{ts.name}: no training window of {task.context_length} + {task.prediction_length} "
+                            f"steps before the test windows ({len(ts)} points); lower the context length")
+        tests = [np.concatenate([w.context(task.context_length), w.target]) for w in evaluation_windows(ts, task)]
+        self.windows = {"train": train.astype(np.float32), "val": train[:0].astype(np.float32),
+                        "test": np.stack(tests).astype(np.float32)}
+        self.path = TimeSeriesPath(task.context_length + task.prediction_length, ts.values.shape[1], task.season,
+                                   lags, prediction_length=task.prediction_length)
+        self.schema = self.path.schema(len(train))
+        self.info = {"series": ts.name, "points": len(ts), "frequency": ts.freq, "season": task.season,
+                     "prediction_length": task.prediction_length, "context_length": task.context_length,
+                     "test_windows": task.test_windows, "stride": int(stride),
+                     "dropped_incomplete": int((~complete).sum()) if complete.any() else 0}
+        if split is not None and split not in SPLITS:
+            raise DataError(f"{ts.name}: unknown split {split!r}; choose from {list(SPLITS)}")
+        self._split = split
+
+    def _data(self) -> np.ndarray:
+        if self._split is None:
+            return np.concatenate([self.windows["train"], self.windows["test"]])
+        return self.windows[self._split]
+
+    def split(self, split: str) -> "SeriesWindows":
+        if split not in SPLITS:
+            raise DataError(f"{self.name}: unknown split {split!r}; choose from {list(SPLITS)}")
+        view = object.__new__(type(self))
+        view.__dict__.update(self.__dict__)
+        view._split = split
+        return view
+
+    def split_sizes(self) -> dict[str, int]:
+        return {k: len(v) for k, v in self.windows.items()}
+
+    def __len__(self) -> int:
+        return len(self._data())
+
+    def num_nodes(self) -> np.ndarray:
+        return np.full(len(self), self.path.n_nodes, dtype=np.int64)
+
+    def num_edges(self) -> np.ndarray:
+        """Undirected lag edges of each window's path graph (the same for every window)."""
+        return np.full(len(self), len(self.path.edge_list()), dtype=np.int64)
+
+    def arrays(self) -> np.ndarray:
+        """This split's windows ``[W, L + H, C]`` in the data's units (NaN = missing)."""
+        return self._data()
+
+    def batch(self, indices, max_nodes: int | None = None) -> GraphState:
+        return self.path.to_state(torch.from_numpy(self._data()[np.asarray(indices, dtype=np.int64)]))
+
+    def __getitem__(self, i: int) -> GraphState:
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"{self.name}: index {i} out of range for {len(self)} windows")
+        return self.batch([i % len(self)])
+
+    def loader(self, batch_size: int = 32, shuffle: bool = True, generator=None, drop_last: bool = False):
+        return torch.utils.data.DataLoader(range(len(self)), batch_size=batch_size, shuffle=shuffle,
+                                           generator=generator, drop_last=drop_last, collate_fn=self.batch)
+
+    def summary_lines(self) -> list[str]:
+        """What ``graphdiff datasets info`` prints: the card's source and split rule."""
+        card = self.series.card
+        i = self.info
+        out = [f"series {i['series']}: {i['points']} points, frequency {i['frequency']}, season {i['season']}, "
+               f"prediction_length {i['prediction_length']}, context_length {i['context_length']}, "
+               f"{i['test_windows']} test windows",
+               f"path graph: {self.path.n_nodes} nodes, edge kinds {', '.join(self.path.edge_kinds)}"]
+        if card:
+            out += [f"source: {card['package']} ({card['loader']})", f"split_rule: {card['split']['rule']}"]
+        return out
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, split={self._split!r}, windows={len(self)})"
+
+
+def _named(series: str) -> type[SeriesWindows]:
+    """A dataset class for one built-in series (what the dataset registry instantiates by name)."""
+
+    def __init__(self, root=None, split: str | None = None, *, prediction_length: int | None = None,
+                 context_length: int | None = None, stride: int = 1, lags=None, download: bool = True,
+                 force_reload: bool = False):
+        SeriesWindows.__init__(self, series, root, split, prediction_length=prediction_length,
+                               context_length=context_length, stride=stride, lags=lags)
+
+    return type(f"{series.title().replace('_', '')}Windows", (SeriesWindows,), {"__init__": __init__,
+                                                                                "__doc__": SeriesWindows.__doc__})
+
+
+Taylor, Wineind, AirPassengers, Sunspots, MSFT, ElecEquip = (
+    _named(n) for n in ("taylor", "wineind", "airpassengers", "sunspots", "msft", "elec_equip"))
+
+__all__ = ["SeriesWindows", "Taylor", "Wineind", "AirPassengers", "Sunspots", "MSFT", "ElecEquip"]

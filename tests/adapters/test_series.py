@@ -1,0 +1,74 @@
+"""TimeSeriesPath: windows <-> fixed path-graph states, lag edges, mean scaling, masks."""
+
+import numpy as np
+import pytest
+import torch
+
+from graphdiff.adapters import adapter_from_schema
+from graphdiff.adapters.series import TimeSeriesPath
+from graphdiff.errors import DataError
+
+
+def _windows():
+    t = torch.arange(12, dtype=torch.float32)
+    a = torch.stack([10 + t, 100 + 2 * t], -1)  # two channels of different scale
+    b = torch.stack([5 - t, torch.full_like(t, 3.0)], -1)
+    return torch.stack([a, b])  # [2, 12, 2]
+
+
+def test_round_trip_with_mean_scaling_of_the_context():
+    path = TimeSeriesPath(12, channels=2, season=4, prediction_length=3)
+    w = _windows()
+    scale = path.scale(w)
+    # the scale is the mean |value| of the first 9 steps (the context), per window and channel
+    torch.testing.assert_close(scale[0, 0], w[0, :9].abs().mean(0))
+    torch.testing.assert_close(scale[1, 0], w[1, :9].abs().mean(0))
+    state = path.to_state(w, scale=scale)
+    assert state.x.shape == (2, 12, 2) and state.e.shape == (2, 12, 12, 3) and state.pos.shape == (2, 12, 3)
+    torch.testing.assert_close(state.x, w / scale - 1)  # centred mean scaling
+    torch.testing.assert_close(path.from_state(state, scale), w)
+    # changing the forecast part does not change the scale (no leak from the future)
+    w2 = w.clone()
+    w2[:, 9:] *= 50
+    torch.testing.assert_close(path.scale(w2), scale)
+
+
+def test_lag_and_seasonal_edges_are_fixed_data():
+    path = TimeSeriesPath(10, season=4)
+    e = path.edges()
+    assert path.edge_kinds == ("lag1", "lag4")
+    kind = e.argmax(-1)
+    assert kind[5, 4] == 1 and kind[4, 5] == 1 and kind[8, 4] == 2 and kind[4, 8] == 2 and kind[5, 7] == 0
+    assert int((kind == 1).sum()) == 2 * 9 and int((kind == 2).sum()) == 2 * 6
+    pos = path.positions()
+    assert pos[0, 0] == -1 and pos[-1, 0] == 1 and torch.equal(pos[4, 1], pos[0, 1])  # same phase of the season
+
+
+def test_missing_values_and_variable_lengths_are_masked():
+    path = TimeSeriesPath(6, season=2, prediction_length=2)
+    w = torch.tensor([[1.0, np.nan, 3.0, 4.0, 5.0, 6.0], [2.0, 2.0, 2.0, np.nan, np.nan, np.nan]])
+    values, known = path.observation(w, lengths=[6, 3])
+    assert known[:, :, 0].tolist() == [[True, False, True, True, True, True], [True, True, True, False, False, False]]
+    state = path.to_state(w, lengths=[6, 3])
+    assert state.mask.tolist() == [[True] * 6, [True] * 3 + [False] * 3]
+    assert torch.isfinite(state.x).all() and state.x[1, 3:].abs().sum() == 0
+    # window 0's scale skips the missing step: mean(|1|, |3|, |4|) over its 4 context steps
+    assert path.scale(w)[0, 0, 0] == pytest.approx(8 / 3)
+    back = path.from_state(state, path.scale(w, lengths=[6, 3]))
+    assert torch.isnan(back[1, 3:]).all() and back[1, 0, 0] == pytest.approx(2.0)
+
+
+def test_schema_rebuilds_the_adapter_and_bad_shapes_are_named():
+    path = TimeSeriesPath(8, channels=1, season=4, lags=(1, 2, 4), prediction_length=2)
+    again = adapter_from_schema(path.schema(5))
+    assert isinstance(again, TimeSeriesPath) and again.to_dict() == path.to_dict()
+    with pytest.raises(DataError, match=r"windows \[B, 8, 1\]"):
+        path.to_state(torch.zeros(2, 7))
+    with pytest.raises(DataError, match="lags must lie in"):
+        TimeSeriesPath(8, lags=(1, 8))
+
+
+def test_forecast_observation_marks_the_horizon_unknown():
+    path = TimeSeriesPath(8, season=2, prediction_length=3)
+    values, known, scale = path.forecast_observation(torch.arange(1.0, 6.0).reshape(1, 5, 1))
+    assert known[0, :, 0].tolist() == [True] * 5 + [False] * 3 and scale.item() == pytest.approx(3.0)

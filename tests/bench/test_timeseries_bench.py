@@ -1,0 +1,48 @@
+"""``graphdiff bench run timeseries``: the suite's windows, its baseline rows and its results files."""
+
+import importlib.util
+import json
+
+import numpy as np
+import pytest
+
+from graphdiff.bench.suites import SUITES
+from graphdiff.bench.timeseries import validation_series
+from graphdiff.cli import main
+from graphdiff.data.series import ForecastTask, TimeSeries, evaluation_windows
+
+# the series are read from the pmdarima wheel's files (without importing it: its import takes seconds)
+WHEEL_DATA = pytest.mark.skipif(importlib.util.find_spec("pmdarima") is None, reason="pmdarima not installed")
+
+
+def test_validation_windows_lie_before_the_test_windows():
+    ts = TimeSeries("ramp", np.arange(100.0), "D", task=ForecastTask(5, 10, 3, 7))
+    val = validation_series(ts)
+    assert len(val) == 85 and val.task.test_windows == 2
+    assert [w.start for w in evaluation_windows(val)] == [75, 80]
+    assert evaluation_windows(ts)[0].start == 85
+
+
+def test_suite_entries_are_the_series_with_presets_named_after_the_process():
+    suite = SUITES["timeseries"]
+    assert [e.name for e in suite.entries] == ["taylor", "wineind", "airpassengers", "sunspots", "msft",
+                                               "elec_equip"]
+    assert all(e.preset == f"edm-tsdiff-{e.name}" for e in suite.entries)
+
+
+@WHEEL_DATA
+def test_baseline_rows_of_one_series(tmp_path, capsys):
+    out = tmp_path / "ts"
+    rc = main(["bench", "run", "timeseries", "--only", "airpassengers", "--set", "diffusion=false", "--samples",
+               "8", "--out", str(out), "--quiet"])
+    assert rc == 0
+    res = json.loads((out / "results.json").read_text())
+    rows = {r["forecaster"]: r for r in res["rows"]}
+    assert set(rows) == {"seasonal_naive", "ets", "arima"} and res["settings"]["diffusion"] is False
+    # seasonal naive is a point forecast: its CRPS is the normalised absolute error
+    assert rows["seasonal_naive"]["crps"] == pytest.approx(rows["seasonal_naive"]["nd"])
+    assert rows["ets"]["crps"] < rows["seasonal_naive"]["crps"]  # the trend of the series is caught
+    assert all(r["windows"] == 2 and r["task"]["prediction_length"] == 12 for r in res["rows"])
+    md = (out / "results.md").read_text()
+    assert "| airpassengers | ets |" in md and "load average" in md
+    assert (out / "plots" / "airpassengers.png").read_bytes()[:4] == b"\x89PNG"
