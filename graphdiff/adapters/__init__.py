@@ -25,23 +25,9 @@ and registers itself with :func:`register_adapter` (``kind`` is its key).
 
 from __future__ import annotations
 
-import importlib
-
 from .base import ADAPTERS, FixedGraphAdapter, adapter_from_schema, fixed_graph_spec, register_adapter
 from .grid import ImageGrid, save_image_grid
-
-_OPTIONAL = ("series",)  # adapters living in sibling modules that may not exist in every build
-
-
-def _load_optional() -> None:
-    """Import the optional adapter modules so that they register themselves."""
-    for mod in _OPTIONAL:
-        try:
-            importlib.import_module(f"{__name__}.{mod}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{__name__}.{mod}":
-                raise
-
+from .series import TimeSeriesPath
 
 __all__ = ["ADAPTERS", "FixedGraphAdapter", "ImageGrid", "adapter_from_schema", "fixed_graph_spec",
-           "register_adapter", "save_image_grid"]
+           "register_adapter", "save_image_grid", "TimeSeriesPath"]

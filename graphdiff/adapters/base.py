@@ -119,10 +119,6 @@ def adapter_from_schema(schema: Schema) -> FixedGraphAdapter:
     if spec is None:
         raise DataError("schema has no extra['fixed_graph']: not an image / time-series schema")
     kind = spec.pop("adapter", None)
-    if kind not in ADAPTERS:
-        from . import _load_optional
-
-        _load_optional()
-    if kind not in ADAPTERS:
+    if kind not in ADAPTERS:  # the package imports every adapter module, each registers itself
         raise DataError(f"schema extra['fixed_graph'].adapter {kind!r} is unknown; known: {sorted(ADAPTERS)}")
     return ADAPTERS[kind](**spec)
