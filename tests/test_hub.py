@@ -47,8 +47,9 @@ def test_every_bundled_model_loads_and_has_a_measured_card():
         weights = entry.path / "model.safetensors"
         assert weights.stat().st_size <= MAX_BYTES, name
         card = (entry.path / "README.md").read_text()
-        for field in ("- command: `graphdiff train", "- trained steps:", "- wall time:", "- device:", "| metric |"):
+        for field in ("- command: `graphdiff ", "- trained steps:", "- wall time:", "- device:", "| metric |"):
             assert field in card, (name, field)
+        assert "- command: `graphdiff train" in card or "- command: `graphdiff finetune" in card, name
         measured = json.loads((entry.path / "metrics.json").read_text())
         pipe = GraphDiffusionPipeline.from_pretrained(name)
         assert pipe.config.dataset == entry.dataset and pipe.process.name == entry.process
