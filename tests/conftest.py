@@ -63,3 +63,10 @@ def no_network(monkeypatch):
         raise OSError("network disabled in tests")
 
     monkeypatch.setattr(urllib.request, "urlopen", refuse)
+
+
+def one_error_line(capsys) -> str:
+    """The one ``error: ...`` line a CLI failure printed to stderr (asserts there is exactly one)."""
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: "), err
+    return err[0]

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from graphdiff.cli import main
+from tests.conftest import one_error_line
 
 
 @pytest.fixture(scope="module")
@@ -14,12 +15,6 @@ def run(tmp_path_factory):
                "--set", "model.blocks=1"])
     assert rc == 0
     return d
-
-
-def one_error_line(capsys):
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: "), err
-    return err[0]
 
 
 def test_sample_writes_a_png_grid_of_images(run, capsys):

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from graphdiff.cli import main
+from tests.conftest import one_error_line
 
 TINY_PRESET = """description: tiny GDSS for tests
 dataset: synth_community_small
@@ -26,12 +27,6 @@ def run(tmp_path_factory):
     rc = main(["train", "--preset", str(preset), "--out", str(d / "run"), "--root", str(d / "data"), "--quiet"])
     assert rc == 0
     return d
-
-
-def one_error_line(capsys):
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: "), err
-    return err[0]
 
 
 def test_train_writes_checkpoint_and_resume_continues(run, capsys):

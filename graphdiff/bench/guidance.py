@@ -146,7 +146,7 @@ def run_guidance(suite, *, out, minutes=None, samples=None, overrides=None, mode
     from ..pipeline import GraphDiffusionPipeline
     from ..viz import draw_molecules
     from .offline import link_raw
-    from .record import machine, write_results
+    from .record import finish_results, machine, write_results
 
     cfg = _settings(overrides)
     out = Path(out)
@@ -192,11 +192,7 @@ def run_guidance(suite, *, out, minutes=None, samples=None, overrides=None, mode
                            legends=[f"QED {values[i]:.3f}" for i in best])
             results["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
             write_results(out, results, markdown(results))
-    results["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
-    results["wall_minutes"] = round((time.time() - t_start) / 60, 2)
-    results["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
-    write_results(out, results, markdown(results))
-    return results
+    return finish_results(out, results, markdown, t_start)
 
 
 def markdown(results: dict) -> str:

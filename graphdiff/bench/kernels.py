@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from ..errors import ConfigError
-from .record import header_lines, machine, write_results
+from .record import finish_results, header_lines, machine, write_results
 from .suites import Suite
 
 __all__ = ["run_kernels", "markdown", "DEFAULTS", "PEAK_BANDWIDTH_GBS"]
@@ -265,11 +265,7 @@ def _run(torch, suite, out, settings, cuda, routes_only, only, command, progress
                 print(f"  {kernel} {variant or ''} N={n} {dtype_name} {name}: "
                       + (row.get("error") or f"fwd {row['forward_ms']} ms, train {row.get('train_ms')} ms"), flush=True)
         write_results(out, results, markdown(results))
-    results["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
-    results["wall_minutes"] = round((time.time() - t_start) / 60, 2)
-    results["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
-    write_results(out, results, markdown(results))
-    return results
+    return finish_results(out, results, markdown, t_start)
 
 
 def _ratio(value, base) -> str:

@@ -70,6 +70,19 @@ def header_lines(results: dict) -> list[str]:
     return lines
 
 
+def finish_results(out: Path, results: dict, markdown, t_start: float) -> dict:
+    """Stamp a finished run (end time, wall minutes, load at the end), write it with ``markdown(results)`` and
+    return it."""
+    import os
+    import time
+
+    results["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
+    results["wall_minutes"] = round((time.time() - t_start) / 60, 2)
+    results["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
+    write_results(out, results, markdown(results))
+    return results
+
+
 def write_results(out: Path, results: dict, markdown: str) -> None:
     """``results.json`` (written atomically) and ``results.md``."""
     tmp = out / "results.json.tmp"

@@ -9,7 +9,6 @@ rows of :mod:`graphdiff.bench.references`, then the budget of each row). Each en
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -17,7 +16,7 @@ from pathlib import Path
 from ..config import load_preset
 from ..errors import ConfigError
 from .offline import link_raw
-from .record import _calls_per_graph, entry_overrides, header_lines, machine, write_results
+from .record import _calls_per_graph, entry_overrides, finish_results, header_lines, machine, write_results
 from .references import format_table, metrics_from_result, reference_rows
 from .suites import Entry, Suite, get_suite
 
@@ -227,11 +226,7 @@ def run_suite(name: str, *, out, minutes: float | None = None, samples: int | No
                                     **({"imported": pipe.config.description or "imported"} if entry.imported else {}),
                                     **ev})
         _write(out, results)  # after every entry: a stopped run keeps what it measured
-    results["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
-    results["wall_minutes"] = round((time.time() - t_start) / 60, 2)
-    results["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
-    _write(out, results)
-    return results
+    return finish_results(out, results, markdown, t_start)
 
 
 def _method(row: dict) -> str:

@@ -18,7 +18,6 @@ loss (levels 0.05..0.95) and MASE with the seasonal error of each window's histo
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -26,7 +25,7 @@ from pathlib import Path
 
 from ..config import merge
 from ..errors import ConfigError
-from .record import header_lines, machine, write_results
+from .record import finish_results, header_lines, machine, write_results
 
 BASELINE_NAMES = ("seasonal_naive", "ets", "arima")
 SCALES = (2.0, 4.0, 8.0, 16.0)
@@ -143,11 +142,7 @@ def run_timeseries(suite, *, out, minutes: float | None = None, samples: int | N
         results["rows"][-1]["plot"] = _plot(ts, best[0], out / "plots" / f"{ts.name}.png", best[1])
         results["baseline_fallbacks"] = fallbacks()
         _write(out, results)
-    results["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
-    results["wall_minutes"] = round((time.time() - t_start) / 60, 2)
-    results["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
-    _write(out, results)
-    return results
+    return finish_results(out, results, markdown, t_start)
 
 
 def markdown(results: dict) -> str:
