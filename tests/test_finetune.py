@@ -168,3 +168,14 @@ def test_grown_ppgn_transformer_starts_from_the_base_predictions():
         b = grown(GraphState(x=x, e=torch.cat([st.e, torch.zeros(3, 5, 5, 1)], -1), mask=st.mask), t)
     assert torch.allclose(b.x[..., :kx], a.x, atol=1e-5) and torch.allclose(b.e[..., :ke], a.e, atol=1e-5)
     assert grown.max_nodes == 21 and b.x.shape[-1] == kx + 1
+
+
+def test_graphs_finetune_from_the_bundled_multi_domain_base_by_default(tmp_path, capsys):
+    out = tmp_path / "ft"
+    assert main(["finetune", "--dataset", "synth_community_small", "--out", str(out), "--root", str(tmp_path / "d"),
+                 "--max-steps", "2", "--quiet", "--set", "train.batch_size=8"]) == 0
+    assert "base model: lggm-base (the default for graphs" in capsys.readouterr().out
+    ft = GraphDiffusionPipeline.from_pretrained(out / "model")
+    rec = ft.config.finetune.lineage[-1]
+    assert rec["base"] == "lggm-base" and rec["steps"] == 2
+    assert len(ft.sample(3, steps=2, seed=0, output="networkx", progress=False)) == 3
