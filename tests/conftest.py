@@ -12,6 +12,12 @@ import torch
 # tensor operations were measured to slow down by two orders of magnitude
 torch.set_num_threads(1)
 
+# Triton reads TRITON_INTERPRET when it is first imported, which under pytest-xdist can be any test module's import
+# of graphdiff (the kernel dispatch imports triton); so it is set here, before every test module, not only in
+# tests/kernels/conftest.py. Without a GPU the kernels then run on CPU tensors through Triton's interpreter.
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
 
 def _find_shared() -> Path:
     """The offline copies of the standard files: $GRAPHDIFF_SHARED_DATASETS, else ../shared/datasets beside the
