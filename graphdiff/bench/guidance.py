@@ -49,10 +49,10 @@ COLUMNS = ("method", "validity", "connected", "uniqueness", "novelty", "qed_medi
 def internal_diversity(valid) -> float | None:
     """1 - mean pairwise Tanimoto (Morgan radius 2, 2048 bits) of sanitized molecules (``None`` below two)."""
     from rdkit import DataStructs
-    from rdkit.Chem import rdFingerprintGenerator
 
-    gen = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
-    fps = [gen.GetFingerprint(m) for m in valid]
+    from ..metrics.density import morgan_fingerprints
+
+    fps = morgan_fingerprints(valid)
     if len(fps) < 2:
         return None
     sims = [s for i, fp in enumerate(fps) for s in DataStructs.BulkTanimotoSimilarity(fp, fps[i + 1:])]

@@ -25,7 +25,7 @@ import torch
 
 from ..errors import ConfigError
 from ..state import GraphState
-from .regressor import PROCESSES, Regressor, regressor_guidance
+from .regressor import PROCESSES, Regressor, noisy_states, regressor_guidance
 
 TARGET = "minority"
 
@@ -42,21 +42,12 @@ def minority_scores(pipe, batch: GraphState, *, draws: int = 2, seed: int = 0) -
         raise ConfigError(f"minority scores: draws must be a positive integer, got {draws!r}")
     batch = batch.to(pipe.device)
     x0, e0 = process.categories(batch)
-    b = batch.batch_size
     gen = torch.Generator(device=batch.device).manual_seed(seed)
     was = denoiser.training
     denoiser.eval()
-    total = torch.zeros(b, dtype=torch.float64)
+    total = torch.zeros(batch.batch_size, dtype=torch.float64)
     for _ in range(draws):
-        if process.name == "digress":
-            t = torch.full((b,), process.T // 2, dtype=torch.long, device=batch.device)
-            px, pe = process.noise_probs(x0, e0, t)
-            t_model = t.float() / process.T
-        else:
-            t = torch.full((b,), 0.5, dtype=torch.float64, device=batch.device)
-            px, pe = process.path_probs(x0, e0, t)
-            t_model = t.float()
-        noisy = process.sample_state(px, pe, batch.mask, gen, torch.float32)
+        noisy, t_model = noisy_states(process, batch, gen, mid=True)
         log_px, log_pe = process.predict(denoiser, noisy, t_model)
         total += categorical_ce(log_px, log_pe, x0, e0, batch.mask, 1.0).double().cpu()
     denoiser.train(was)

@@ -45,26 +45,30 @@ DEFAULT_SIZES = {"n_layers": 3, "hidden_x": 64, "hidden_e": 32, "hidden_y": 32, 
 
 
 # ---- noisy states ----------------------------------------------------------------------------------------------
-def noisy_states(process, batch: GraphState, generator: torch.Generator | None = None):
-    """A noisy one-hot state of each graph of the data ``batch`` at a random time drawn as the process trains, and
-    that time as the network reads it (``[B]``)."""
+def noisy_states(process, batch: GraphState, generator: torch.Generator | None = None, *, mid: bool = False):
+    """A noisy one-hot state of each graph of the data ``batch`` and its time as the network reads it (``[B]``):
+    at a random time drawn as the process trains (DiGress: uniform ``t`` in ``1..T``; DeFoG: its training time
+    distortion), or with ``mid=True`` at the process's mid time (DiGress ``t = T / 2``, DeFoG ``t = 0.5``)."""
     x0, e0 = process.categories(batch)
     b, dev = batch.batch_size, batch.device
+    gdev = generator.device if generator is not None else dev
     if process.name == "digress":
-        t = torch.randint(1, process.T + 1, (b,), generator=generator)
+        t = (torch.full((b,), process.T // 2, dtype=torch.long) if mid
+             else torch.randint(1, process.T + 1, (b,), generator=generator, device=gdev)).to(dev)
         px, pe = process.noise_probs(x0, e0, t)
         t_model = t.float() / process.T
     elif process.name == "defog":
         from ..processes.defog import distort
 
-        u = torch.rand(b, generator=generator, dtype=torch.float64)
-        t = distort(u, process.train_distortion, "process.train_distortion")
+        t = (torch.full((b,), 0.5, dtype=torch.float64, device=dev) if mid else
+             distort(torch.rand(b, generator=generator, dtype=torch.float64, device=gdev).to(dev),
+                     process.train_distortion, "process.train_distortion"))
         px, pe = process.path_probs(x0, e0, t)
         t_model = t.float()
     else:
         raise ConfigError(f"regressor guidance is implemented for the processes {PROCESSES}, not "
                           f"{process.name!r}")
-    return process.sample_state(px, pe, batch.mask, generator, torch.float32), t_model.to(dev)
+    return process.sample_state(px, pe, batch.mask, generator, torch.float32), t_model
 
 
 def clean_time(process) -> float:
@@ -99,8 +103,7 @@ class Regressor:
     @torch.no_grad()
     def predict(self, state: GraphState, t: float | torch.Tensor) -> np.ndarray:
         """The predicted property of each graph of the process ``state`` at network time ``t``."""
-        tt = torch.as_tensor(t, dtype=torch.float32).expand(state.batch_size) if not torch.is_tensor(t) or \
-            t.dim() == 0 else t.float()
+        tt = torch.as_tensor(t, dtype=torch.float32, device=state.device).expand(state.batch_size)
         return (self.normalised(state, tt) * self.std + self.mean).double().cpu().numpy()
 
     def check(self, pipe) -> None:

@@ -19,7 +19,8 @@ import numpy as np
 from ..errors import ConfigError
 
 
-def _fingerprints(mols):
+def morgan_fingerprints(mols) -> list:
+    """Morgan fingerprints (radius 2, 2048 bits) of RDKit molecules (``None`` stays ``None``)."""
     from rdkit.Chem import rdFingerprintGenerator
 
     gen = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
@@ -55,7 +56,7 @@ class DensityReference:
             from rdkit import DataStructs
 
             out = []
-            for fp in _fingerprints(samples):
+            for fp in morgan_fingerprints(samples):
                 if fp is None:
                     out.append(np.inf)
                     continue
@@ -87,7 +88,7 @@ def density_reference(train, *, kind: str, k: int = 5, reference_size: int = 500
     held = [train[i] for i in order[:n_held]]
     ref = [train[i] for i in order[n_held:n_held + reference_size]]
     if kind == "molecule":
-        dr = DensityReference(kind, [fp for fp in _fingerprints(ref)], 0.0, k)
+        dr = DensityReference(kind, morgan_fingerprints(ref), 0.0, k)
     else:
         f = _graph_features(ref)
         mu, sd = f.mean(0), f.std(0) + 1e-9
@@ -96,4 +97,4 @@ def density_reference(train, *, kind: str, k: int = 5, reference_size: int = 500
     return dr
 
 
-__all__ = ["DensityReference", "density_reference"]
+__all__ = ["DensityReference", "density_reference", "morgan_fingerprints"]
