@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from ..errors import ConfigError
-from .record import finish_results, header_lines, machine, write_results
+from .record import error_text, finish_results, header_lines, machine, write_results
 from .suites import Suite
 
 __all__ = ["run_kernels", "markdown", "DEFAULTS", "PEAK_BANDWIDTH_GBS"]
@@ -32,7 +32,11 @@ DEFAULTS = {
     "cuda": dict(sizes=[16, 32, 64, 128, 256, 512], batch=16, heads=8, hidden=256, edge_hidden=64, features=128,
                  repeats=20, dtypes=["float32", "bfloat16"]),
 }
-DEFAULTS["cpu"]["threads"] = DEFAULTS["cuda"]["threads"] = None  # torch threads (None: leave torch's setting)
+for _d in DEFAULTS.values():
+    _d["threads"] = None  # torch threads (None: leave torch's setting)
+    # end to end (graphdiff.bench.kernels_e2e): training of whole denoisers on generated SBM graphs
+    _d.update(e2e_presets=["defog-sbm", "digress-sbm"], e2e_dataset="synth_sbm", e2e_batch=32, e2e_steps=10,
+              e2e_amp=[False, True])
 
 # device memory bandwidth (GB/s) from the vendors' data sheets, matched by substring of the device name
 PEAK_BANDWIDTH_GBS = {"H200": 4800, "H100 SXM": 3350, "H100 NVL": 3900, "H100 PCIe": 2000, "H100": 3350,
@@ -56,7 +60,7 @@ def _settings(overrides: dict | None, cuda: bool) -> dict:
         if key not in base:
             raise ConfigError(f"--set {key}: not a setting of the kernels suite; known: {', '.join(base)}")
         base[key] = value
-    for key in ("sizes", "dtypes"):
+    for key in ("sizes", "dtypes", "e2e_presets", "e2e_amp"):
         base[key] = list(base[key]) if isinstance(base[key], (list, tuple)) else [base[key]]
     if base["hidden"] % base["heads"]:
         raise ConfigError(f"--set hidden={base['hidden']} must be a multiple of heads={base['heads']}")
@@ -134,7 +138,7 @@ def _measure(torch, route, args: tuple, grads: tuple, leaves: list, repeats: int
     try:
         train()  # warm-up of the backward pass
     except Exception as exc:  # a route without a backward pass here: the forward numbers stand
-        row["train_error"] = _error(exc)
+        row["train_error"] = error_text(exc)
         return row
     row["train_ms"] = _median_ms(torch, train, repeats, cuda)
     if cuda:
@@ -142,11 +146,6 @@ def _measure(torch, route, args: tuple, grads: tuple, leaves: list, repeats: int
     else:
         row["saved_mb"] = _saved_mb(torch, lambda: route(*args), leaves)
     return row
-
-
-def _error(exc: Exception) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{type(exc).__name__}: {text[:160]}"
 
 
 def _attention_case(torch, settings, n, dtype, cuda, device, peak_bw, only):
@@ -190,7 +189,7 @@ def _scatter_case(torch, settings, n, dtype, cuda, device, peak_bw, only, varian
                                              scatter_bytes(inp, variant), peak_bw)
 
 
-KERNELS = ("edge_attention", "message_scatter")
+KERNELS = ("edge_attention", "message_scatter", "end_to_end")
 
 
 def run_kernels(suite: Suite, *, out, overrides: dict | None = None, only=None, command: str | None = None,
@@ -201,6 +200,9 @@ def run_kernels(suite: Suite, *, out, overrides: dict | None = None, only=None, 
         overrides: settings (see the module docstring); ``routes`` may also name a subset of routes.
         only: kernels to run (``edge_attention``, ``message_scatter``).
         Other arguments of ``graphdiff bench run`` (minutes, samples, model, ...) do not apply and are ignored.
+
+    ``end_to_end`` (training graphs/s of whole denoisers, :mod:`graphdiff.bench.kernels_e2e`) runs on a GPU; on a
+    CPU only when named in ``only``, and then with the reference alone.
     """
     import torch
 
@@ -236,7 +238,7 @@ def _run(torch, suite, out, settings, cuda, routes_only, only, command, progress
                "started": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": machine(), "rows": []}
     t_start = time.time()
     cases = []
-    for kernel in KERNELS:
+    for kernel in KERNELS[:2]:
         if only and kernel not in only:
             continue
         for dtype_name in settings["dtypes"]:
@@ -257,7 +259,7 @@ def _run(torch, suite, out, settings, cuda, routes_only, only, command, progress
             try:
                 row.update(measure())
             except Exception as exc:  # an unsupported route or size here (out of memory, no compiler): said so
-                row["error"] = _error(exc)
+                row["error"] = error_text(exc)
                 if cuda:
                     torch.cuda.empty_cache()
             results["rows"].append(row)
@@ -265,6 +267,14 @@ def _run(torch, suite, out, settings, cuda, routes_only, only, command, progress
                 print(f"  {kernel} {variant or ''} N={n} {dtype_name} {name}: "
                       + (row.get("error") or f"fwd {row['forward_ms']} ms, train {row.get('train_ms')} ms"), flush=True)
         write_results(out, results, markdown(results))
+    if (cuda and not only) or "end_to_end" in (only or ()):
+        from .kernels_e2e import end_to_end_rows
+
+        modes = ("reference", "triton") if cuda else ("reference",)
+        for row in end_to_end_rows(torch, settings, torch.device(device), modes=modes, progress=progress):
+            row["load_average"] = round(os.getloadavg()[0], 2)
+            results["rows"].append(row)
+            write_results(out, results, markdown(results))
     return finish_results(out, results, markdown, t_start)
 
 
@@ -289,7 +299,8 @@ def markdown(results: dict) -> str:
     groups: dict = {}
     notes: set = set()
     for r in rows:
-        groups.setdefault((r["kernel"], r["variant"]), []).append(r)
+        if r["kernel"] != "end_to_end":
+            groups.setdefault((r["kernel"], r["variant"]), []).append(r)
     for (kernel, variant), rs in groups.items():
         lines += [f"## {kernel}" + (f" ({variant})" if variant else ""), "",
                   "| dtype | N | route | fwd ms | x ref | fwd+bwd ms | x ref | " + " | ".join(mem_cols) + " | |diff| |",
@@ -316,4 +327,7 @@ def markdown(results: dict) -> str:
         lines.append("")
     if notes:
         lines += ["[1] " + "; ".join(sorted(notes)), ""]
+    from .kernels_e2e import markdown_lines
+
+    lines += markdown_lines([r for r in rows if r["kernel"] == "end_to_end"])
     return "\n".join(lines) + "\n"

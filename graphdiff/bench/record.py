@@ -58,6 +58,12 @@ def _calls_per_graph(pipe, steps: int):
     return 2 * steps if pipe.process.name == "gdss" and pipe.config.sample.sampler == "pc" else steps
 
 
+def error_text(exc: Exception) -> str:
+    """A result row's one-line account of an exception: its type and the first line of its message."""
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text[:160]}"
+
+
 def header_lines(results: dict) -> list[str]:
     """The head of ``results.md``: suite, description, command, machine, load and time."""
     m = results["machine"]

@@ -259,7 +259,8 @@ _add(Suite(
     "against the torch reference, torch.compile of it, SDPA / FlexAttention (attention) and PyG scatter (scatter): "
     "forward and forward+backward time, memory, output difference, bandwidth on a GPU; per size N; Triton on CUDA "
     "only (settings with --set sizes=[...] batch=... dtypes=[...])",
-    (Entry("edge_attention"), Entry("message_scatter")),  # kernels suites: an entry names a kernel, not a preset
+    # kernels suites: an entry names a kernel, not a preset; end_to_end trains whole denoisers (GPU; CPU when named)
+    (Entry("edge_attention"), Entry("message_scatter"), Entry("end_to_end")),
     expected_minutes=3, kind="kernels"))
 
 

@@ -13,13 +13,16 @@ def rss_mb() -> float:
 
 
 def time_train_steps(pipe, ds, batch_size: int, steps: int, *, lr: float = 1e-4, warmup: int = 2,
-                     order=None, module=None) -> dict:
+                     order=None, module=None, device=None) -> dict:
     """Mean wall time of ``steps`` optimizer steps of ``pipe``'s process loss on consecutive batches of ``ds``
     after ``warmup`` untimed ones (their total time is reported too); each timed step includes assembling its
     batch from the memory-mapped store. ``order``: the graph order to slice batches from (default: a seeded random
-    permutation). ``module``: what the loss calls (default ``pipe.denoiser``; a compiled wrapper of it, say)."""
+    permutation). ``module``: what the loss calls (default ``pipe.denoiser``; a compiled wrapper of it, say).
+    ``device``: where the batches go (default: the CPU); on CUDA each timed step ends with a synchronisation."""
     import torch
 
+    device = torch.device(device or "cpu")
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     module = pipe.denoiser if module is None else module
     bs = min(int(batch_size), len(ds))
     opt = torch.optim.AdamW(pipe.denoiser.parameters(), lr=lr)
@@ -29,11 +32,12 @@ def time_train_steps(pipe, ds, batch_size: int, steps: int, *, lr: float = 1e-4,
     for i in range(steps + warmup):
         start = (i * bs) % max(len(ds) - bs + 1, 1)
         t = time.perf_counter()
-        batch = ds.batch(perm[start:start + bs].tolist())
-        loss = pipe.process.loss(module, batch, generator=torch.Generator().manual_seed(i)).mean()
+        batch = ds.batch(perm[start:start + bs].tolist()).to(device)
+        loss = pipe.process.loss(module, batch, generator=torch.Generator(device=device).manual_seed(i)).mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
+        sync()
         if i >= warmup:
             times.append(time.perf_counter() - t)
             padded.append(int(batch.mask.shape[1]))

@@ -67,3 +67,33 @@ def test_gpu_rows_are_written_with_memory_bandwidth_and_speedups():
     assert "| bfloat16 | 256 | triton | 2.0 | 3.00 | 5.0 | 4.00 | 100.0 | 800.0 | 5.00 | 40.0% | 1.00e-03 |" in md
     assert "| bfloat16 | 256 | flex | 3.0 | 2.00 | no backward [1] | - | 500.0 | - | - | - |" in md
     assert "OutOfMemoryError" in md and "[1] RuntimeError: no" in md
+
+
+def test_end_to_end_rows_train_the_same_model_through_either_kernel_path(monkeypatch):
+    """The end-to-end rows (GPU goal: training graphs/s with the kernels) on a tiny network: the reference and the
+    Triton kernel (here through Triton's interpreter) start from the same weights and give the same first loss."""
+    pytest.importorskip("triton")
+    from graphdiff.bench.kernels import DEFAULTS
+    from graphdiff.bench.kernels_e2e import end_to_end_rows, markdown_lines
+    from graphdiff.bench.suites import TINY_MODELS
+
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    settings = {**DEFAULTS["cpu"], "e2e_presets": ["defog-community_small"], "e2e_dataset": "synth_community_small",
+                "e2e_batch": 3, "e2e_steps": 1, "e2e_amp": [False]}
+    model = {**TINY_MODELS["graph_transformer"], "extra_features": []}
+    rows = list(end_to_end_rows(torch, settings, torch.device("cpu"), overrides={"model": model}))
+    assert [r["route"] for r in rows] == ["reference", "triton"] and not any("error" in r for r in rows)
+    ref, tri = rows
+    assert ref["parameters"] == tri["parameters"] and ref["batch"] == 3 and ref["graphs_per_s"] > 0
+    assert abs(ref["first_loss"] - tri["first_loss"]) < 1e-4 * max(1.0, abs(ref["first_loss"]))
+    table = "\n".join(markdown_lines(rows))
+    assert "| defog-community_small | float32 | triton |" in table and "## end to end (training)" in table
+
+
+def test_end_to_end_failure_is_a_row_not_a_crash():
+    from graphdiff.bench.kernels import DEFAULTS
+    from graphdiff.bench.kernels_e2e import end_to_end_rows
+
+    settings = {**DEFAULTS["cpu"], "e2e_presets": ["defog-no_such_set"], "e2e_amp": [False]}
+    rows = list(end_to_end_rows(torch, settings, torch.device("cpu"), modes=("reference",)))
+    assert len(rows) == 1 and "error" in rows[0] and "\n" not in rows[0]["error"]
