@@ -5,17 +5,20 @@
 - :func:`message_scatter`: gather-weight-scatter of messages with a segment reduction (sum or mean), the
   aggregation of the 3D message-passing networks.
 
-Each call runs the Triton kernel on CUDA tensors when ``triton`` imports and the torch reference
-(:mod:`graphdiff.kernels.reference`) otherwise; ``mode`` (a model's ``kernels`` setting) or the environment variable
-``GRAPHDIFF_KERNELS`` forces one (see :mod:`graphdiff.kernels.dispatch`). Both paths give the same results up to float
-rounding. This package is reached through :mod:`graphdiff.nn`; it imports nothing from it.
+Under ``auto`` each call runs the Triton kernel on CUDA tensors where it was measured faster (see
+:mod:`graphdiff.kernels.dispatch`: the scatter on large graphs; the attention kernel never, it is slower than the
+reference on an H200) and the torch reference (:mod:`graphdiff.kernels.reference`) otherwise; ``mode`` (a model's
+``kernels`` setting) or the environment variable ``GRAPHDIFF_KERNELS`` forces one. Both paths give the same results
+up to float rounding. This package is reached through :mod:`graphdiff.nn`; it imports nothing from it.
 """
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
-from .dispatch import ENV_VAR, MODES, check_mode, effective_mode, triton_importable, use_triton
+from .dispatch import ENV_VAR, MODES, check_mode, effective_mode, scatter_auto_prefers_triton, triton_importable, \
+    use_triton
 from .reference import edge_attention_reference, message_scatter_reference
 
 __all__ = ["edge_attention", "message_scatter", "edge_attention_reference", "message_scatter_reference", "MODES",
@@ -27,7 +30,7 @@ def edge_attention(q: Tensor, k: Tensor, v: Tensor, qe: Tensor, ke: Tensor, e: T
                    mode: str = "auto") -> tuple[Tensor, Tensor]:
     """Edge-conditioned attention; arguments, shapes and results as
     :func:`~graphdiff.kernels.reference.edge_attention_reference`, ``mode`` as :func:`use_triton`."""
-    if use_triton(mode, q, k, v, qe, ke, e):
+    if use_triton(mode, q, k, v, qe, ke, e, auto=False):  # measured slower than the reference: opt-in only
         from .attention_triton import edge_attention_triton
 
         # under auto, a GPU too small for a kernel (shared memory) falls back to the reference; forced, it raises
@@ -46,7 +49,9 @@ def message_scatter(values: Tensor, index: Tensor, dim_size: int, reduce: str = 
     """
     if reduce not in ("sum", "mean"):
         raise ValueError(f"reduce={reduce!r} is not supported; use 'sum' or 'mean'")
-    if use_triton(mode, values, index):
+    needs_grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (values, weight))
+    if use_triton(mode, values, index, auto=scatter_auto_prefers_triton(index.numel(), gather is not None,
+                                                                         needs_grad)):
         from .scatter_triton import message_scatter_triton
 
         return message_scatter_triton(values, index, dim_size, reduce, gather=gather, weight=weight)

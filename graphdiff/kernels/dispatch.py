@@ -1,7 +1,15 @@
 """Which implementation of a kernel runs: the torch reference or the Triton kernel.
 
-``auto`` (the default) picks Triton when every tensor is on a CUDA device and ``triton`` imports, the reference
-otherwise. The environment variable ``GRAPHDIFF_KERNELS=reference|triton|auto``, when set, overrides the mode a model
+``auto`` (the default) picks Triton only where it was measured faster than the reference, every tensor is on a
+CUDA device and ``triton`` imports; the reference otherwise. The measurements (``graphdiff bench run kernels`` on an
+H200, ``benchmarks/results/kernels-h200/``): the edge-conditioned attention kernel was slower than the eager reference
+at every size (0.25x forward at N = 256 in float32, 0.16x in bf16; DeFoG / DiGress training on SBM at 0.45-0.53x the
+reference's graphs/s), so ``auto`` keeps the reference there and the kernel is opt-in (``triton``) for its memory (2.5x
+less peak memory in the attention, 25% less in a whole training step). The gather-weight-scatter kernel beat the
+reference and PyG from about 2^18 messages (4.1x forward and 1.6x forward+backward at N = 256; 5.8x and 4.5x at
+N = 512) and lost below (0.35x at N = 64), so ``auto`` uses it from :data:`SCATTER_MIN_MESSAGES` on; the plain segment
+mean only helps without a backward pass and from about 2^20 messages (2.5x forward at N = 512, but 0.34x with the
+backward). The environment variable ``GRAPHDIFF_KERNELS=reference|triton|auto``, when set, overrides the mode a model
 was built with (a preset's ``model.kernels``), so one run can be switched without editing its preset. Forcing
 ``triton`` where it cannot run is a one-line :class:`~graphdiff.errors.ConfigError`. Under ``TRITON_INTERPRET=1``
 the Triton kernels also run on CPU tensors (Triton's interpreter; slow, for tests), but only when forced.
@@ -16,11 +24,22 @@ from torch import Tensor
 
 from ..errors import ConfigError
 
-__all__ = ["MODES", "ENV_VAR", "check_mode", "effective_mode", "triton_import_error", "triton_importable",
-           "use_triton"]
+__all__ = ["MODES", "ENV_VAR", "SCATTER_MIN_MESSAGES", "check_mode", "scatter_auto_prefers_triton", "effective_mode",
+           "triton_import_error", "triton_importable", "use_triton"]
 
 MODES = ("auto", "reference", "triton")
 ENV_VAR = "GRAPHDIFF_KERNELS"
+# messages from which ``auto`` runs the scatter kernel: with a gather, and for a plain segment reduction without a
+# backward pass (measured on an H200; see the module docstring)
+SCATTER_MIN_MESSAGES = {"gather": 2**18, "segment_no_grad": 2**20}
+
+
+def scatter_auto_prefers_triton(messages: int, gather: bool, needs_grad: bool) -> bool:
+    """Whether ``auto`` runs the Triton scatter for ``messages`` rows (``gather``: gather-weight-scatter;
+    ``needs_grad``: a backward pass will follow), by the measurements in the module docstring."""
+    if gather:
+        return messages >= SCATTER_MIN_MESSAGES["gather"]
+    return not needs_grad and messages >= SCATTER_MIN_MESSAGES["segment_no_grad"]
 
 
 def check_mode(mode: str, where: str = "kernels") -> str:
@@ -62,8 +81,9 @@ def effective_mode(mode: str) -> str:
     return _effective_mode(mode)[0]
 
 
-def use_triton(mode: str, *tensors: Tensor) -> bool:
-    """Whether the Triton kernel runs for ``tensors`` under ``mode`` (see the module docstring).
+def use_triton(mode: str, *tensors: Tensor, auto: bool = True) -> bool:
+    """Whether the Triton kernel runs for ``tensors`` under ``mode`` (see the module docstring); ``auto``: whether
+    the caller's kernel is the faster route for these tensors, which ``auto`` mode requires.
 
     Raises:
         ConfigError: ``triton`` forced (by ``mode`` or the environment) where Triton cannot run: it does not import,
@@ -74,7 +94,7 @@ def use_triton(mode: str, *tensors: Tensor) -> bool:
         return False
     on_cuda = all(t.is_cuda for t in tensors)
     if mode == "auto":
-        return on_cuda and triton_importable()
+        return auto and on_cuda and triton_importable()
     if not triton_importable():
         raise ConfigError(f"{source} but triton does not import ({triton_import_error()}); use kernels=reference")
     if not (on_cuda or _interpreting()):

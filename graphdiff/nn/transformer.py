@@ -205,8 +205,8 @@ class GraphTransformerDenoiser(nn.Module):
         input_residual: add the noisy input to the logits.
         gradient_checkpointing: recompute each layer's activations in the backward pass instead of storing them
             (less training memory, more compute; see :func:`graphdiff.nn.layers.run_layers`).
-        kernels: ``auto`` (Triton on CUDA when it imports, the torch reference otherwise), ``reference`` or
-            ``triton``: the implementation of the layers' attention; the environment variable ``GRAPHDIFF_KERNELS``
+        kernels: ``auto`` (the torch reference: the Triton attention was measured slower on a GPU), ``reference``
+            or ``triton`` (less memory, slower): the implementation of the layers' attention; the environment variable ``GRAPHDIFF_KERNELS``
             overrides it (see :mod:`graphdiff.kernels`).
 
     Raises:

@@ -67,3 +67,25 @@ def test_model_kernels_is_a_preset_key():
     assert RunConfig.from_dict(base).model["kernels"] == "reference"
     with pytest.raises(ConfigError, match="kernels"):
         RunConfig.from_dict({**base, "model": {**base["model"], "kernels_mode": "triton"}})
+
+
+def test_auto_runs_the_scatter_kernel_only_where_it_was_measured_faster():
+    """The H200 measurements behind ``auto``: gather-weight-scatter from 2^18 messages, a plain segment mean only
+    without a backward pass and from 2^20; the attention kernel (slower everywhere) never under ``auto``."""
+    from graphdiff.kernels.dispatch import SCATTER_MIN_MESSAGES, scatter_auto_prefers_triton
+
+    big, huge = SCATTER_MIN_MESSAGES["gather"], SCATTER_MIN_MESSAGES["segment_no_grad"]
+    assert scatter_auto_prefers_triton(big, gather=True, needs_grad=True)
+    assert not scatter_auto_prefers_triton(big - 1, gather=True, needs_grad=False)
+    assert not scatter_auto_prefers_triton(huge, gather=False, needs_grad=True)
+    assert scatter_auto_prefers_triton(huge, gather=False, needs_grad=False)
+    assert not scatter_auto_prefers_triton(huge - 1, gather=False, needs_grad=False)
+
+
+def test_a_caller_that_is_not_faster_keeps_the_reference_under_auto_but_not_when_forced(monkeypatch):
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    monkeypatch.setenv("TRITON_INTERPRET", "1")  # so that forcing Triton on these CPU tensors is allowed
+    if not triton_importable():
+        pytest.skip("triton does not import")
+    t = torch.zeros(2)
+    assert not use_triton("auto", t, auto=False) and use_triton("triton", t, auto=False)
