@@ -1,7 +1,8 @@
 """Launch-configuration sweep of the Triton edge-attention kernel on a GPU (issue 20): keys per block, warps,
-pipeline stages and the precision of the in-kernel matrix products, forward and forward+backward at one size,
-against the eager reference. Monkeypatches graphdiff.kernels.attention_triton's launch sizes; changes nothing in
-the package. Usage: python benchmarks/gpu_attention_sweep.py OUT.json [N] [dtype]"""
+pipeline stages and the precision of the in-kernel matrix products (the same for the forward and the backward
+kernel), forward and forward+backward at one size, against the eager reference. Monkeypatches
+graphdiff.kernels.attention_triton's launch sizes; changes nothing in the package.
+Usage: python benchmarks/gpu_attention_sweep.py OUT.json [N] [dtype]"""
 
 from __future__ import annotations
 
@@ -51,8 +52,8 @@ rows = [{"config": "reference", **timed(edge_attention_reference)}]
 print(rows[-1], flush=True)
 base = at._launch_sizes
 for bj, warps, stages, prec in itertools.product((16, 32, 64), (4, 8), (1,), ("ieee", "tf32")):
-    def sizes(q, qe, e, w_out, bj=bj, warps=warps, stages=stages, prec=prec):
-        return {**base(q, qe, e, w_out), "BJ": bj, "num_warps": warps, "num_stages": stages, "PREC": prec}
+    def sizes(q, qe, e, w_out, config, bj=bj, warps=warps, stages=stages, prec=prec):
+        return {**base(q, qe, e, w_out, config), "BJ": bj, "num_warps": warps, "num_stages": stages, "PREC": prec}
 
     at._launch_sizes = sizes
     cfg = f"BJ={bj} warps={warps} stages={stages} {prec}"

@@ -8,7 +8,8 @@ only the outputs ``x [B, N, H, Dh]``, ``e_out [B, N, N, Do]`` and the per-row lo
 The backward pass recomputes them per block from the inputs and the saved log-sum-exp (FlashAttention-style). Each
 program handles ``ROWS`` query rows; gradients of per-pair and per-row quantities are written directly, gradients of
 keys, values and the weights (shared across rows) are accumulated with fp32 atomics. Arithmetic is fp32 whatever
-the input dtype (fp32 or bf16); matrix products use IEEE fp32, not TF32.
+the input dtype (fp32 or bf16); matrix products use IEEE fp32, or TF32 where torch's float32 matmul precision allows
+it (:func:`_precision`).
 """
 
 from __future__ import annotations
@@ -232,10 +233,10 @@ def _interpreting() -> bool:
     return os.environ.get("TRITON_INTERPRET", "") not in ("", "0")
 
 
-def _key_block(n: int) -> int:
-    """Keys per block: 16 on a GPU (the [BJ, H, Dh] register tiles stay small); the interpreter runs faster with
+def _key_block(n: int, gpu_block: int) -> int:
+    """Keys per block: ``gpu_block`` on a GPU (the launch configurations below); the interpreter runs faster with
     fewer, larger blocks."""
-    return min(64, _pow2(n)) if _interpreting() else 16
+    return min(64, _pow2(n)) if _interpreting() else gpu_block
 
 
 def _row_block() -> int:
@@ -243,18 +244,28 @@ def _row_block() -> int:
     return 4 if _interpreting() else 16
 
 
-# 8 warps and no software pipelining of the key loop. Compiled for sm_80 and sm_90 at 8 heads x 32 and edge width 64
-# (fp32 or bf16 inputs), the forward kernel needs 66 KB of shared memory (Triton's default 4 warps x 3 stages:
-# 148 KB, more than sm_86/89 GPUs have) and the backward 71 KB (166 KB); the backward spills registers (its
-# weight-gradient accumulators). See tests/kernels/gpu_compile.py.
-LAUNCH = dict(num_warps=8, num_stages=1)
+# Launch configurations from a sweep on an H200 (benchmarks/gpu_attention_sweep.py at N = 256, fp32; results in
+# benchmarks/results/kernels-h200/sweep-fp32-256.json): the forward pass is fastest with 32 keys per block and
+# 4 warps (7.7 ms against 12.6 ms with 16 keys and 8 warps, IEEE products), the backward with 16 keys and 8 warps
+# (its weight-gradient accumulators spill registers; with 4 warps it is 3x slower). No software pipelining of the key
+# loop. tests/kernels/gpu_compile.py checks their shared memory for sm_90 without a GPU.
+FORWARD = dict(BJ=32, num_warps=4, num_stages=1)
+BACKWARD = dict(BJ=16, num_warps=8, num_stages=1)
 
 
-def _launch_sizes(q: Tensor, qe: Tensor, e: Tensor, w_out: Tensor) -> dict:
+def _precision() -> str:
+    """Precision of the in-kernel matrix products, following torch's float32 matmul precision: IEEE fp32 under
+    torch's default (``"highest"``), TF32 tensor-core products where the user allowed them
+    (``torch.set_float32_matmul_precision("high")``): about 4x faster forward and 2x faster backward on an H200, outputs
+    within about 1e-2 of the reference instead of 1e-6. A GPU with less than about 115 KB of shared memory per block
+    runs the TF32 backward through the reference under ``auto`` (see :func:`_fall_back`)."""
+    return "ieee" if torch.get_float32_matmul_precision() == "highest" else "tf32"
+
+
+def _launch_sizes(q: Tensor, qe: Tensor, e: Tensor, w_out: Tensor, config: dict) -> dict:
     _, n, h, dh = q.shape
-    prec = "ieee"  # fp32 FMA products: TF32 tensor-core products (bf16 inputs) need 115 KB of shared memory backward
-    return dict(BJ=_key_block(n), HP=_pow2(h), DHP=_pow2(dh), DEP=_pow2(qe.shape[-1]), FEP=_pow2(e.shape[-1]),
-                DOP=_pow2(w_out.shape[0]), PREC=prec, **LAUNCH)
+    return dict(HP=_pow2(h), DHP=_pow2(dh), DEP=_pow2(qe.shape[-1]), FEP=_pow2(e.shape[-1]),
+                DOP=_pow2(w_out.shape[0]), PREC=_precision(), **{**config, "BJ": _key_block(n, config["BJ"])})
 
 
 def _launch_forward(q, k, v, qe, ke, e, mask8, w_mul, b_mul, w_add, b_add, w_out, b_out, sizes):
@@ -318,9 +329,9 @@ class _EdgeAttention(torch.autograd.Function):
     def forward(ctx, fallback, q, k, v, qe, ke, e, mask, w_mul, b_mul, w_add, b_add, w_out, b_out):
         inputs = tuple(t.contiguous() for t in (q, k, v, qe, ke, e, mask.to(torch.int8), w_mul, b_mul, w_add, b_add,
                                                 w_out, b_out))
-        ctx.fallback, ctx.sizes = fallback, _launch_sizes(q, qe, e, w_out)
+        ctx.fallback, ctx.sizes = fallback, _launch_sizes(q, qe, e, w_out, BACKWARD)
         try:
-            x, e_out, lse = _launch_forward(*inputs, ctx.sizes)
+            x, e_out, lse = _launch_forward(*inputs, _launch_sizes(q, qe, e, w_out, FORWARD))
         except Exception as exc:
             _fall_back(exc, fallback, "forward")
             x, e_out = edge_attention_reference(q, k, v, qe, ke, e, mask, w_mul, b_mul, w_add, b_add, w_out, b_out)

@@ -206,8 +206,8 @@ class GraphTransformerDenoiser(nn.Module):
         gradient_checkpointing: recompute each layer's activations in the backward pass instead of storing them
             (less training memory, more compute; see :func:`graphdiff.nn.layers.run_layers`).
         kernels: ``auto`` (the torch reference: the Triton attention was measured slower on a GPU), ``reference``
-            or ``triton`` (less memory, slower): the implementation of the layers' attention; the environment variable ``GRAPHDIFF_KERNELS``
-            overrides it (see :mod:`graphdiff.kernels`).
+            or ``triton`` (less memory, slower): the implementation of the layers' attention; the environment
+            variable ``GRAPHDIFF_KERNELS`` overrides it (see :mod:`graphdiff.kernels`).
 
     Raises:
         ConfigError: a size below 1, ``hidden_x`` not a multiple of ``n_heads`` or an unknown feature kind.

@@ -67,7 +67,8 @@ def test_fp32_outputs_and_gradients_equal_the_reference(device, b, n, h, dh, de,
 def test_several_key_blocks_and_row_blocks(device, monkeypatch):
     from graphdiff.kernels import attention_triton
 
-    monkeypatch.setattr(attention_triton, "_key_block", lambda n: 16)  # N = 19: one full and one ragged key block
+    # N = 19: one full and one ragged key block
+    monkeypatch.setattr(attention_triton, "_key_block", lambda n, gpu_block: 16)
     monkeypatch.setattr(attention_triton, "_row_block", lambda: 8)  # 3 backward programs per graph, the last ragged
     args = make_inputs(1, 19, 2, 2, 2, 3, 2, (torch.arange(19) != 4).unsqueeze(0), device)
     xr, er, gr = outputs_and_grads(edge_attention_reference, args)
@@ -142,3 +143,16 @@ def test_a_kernel_too_big_for_the_gpu_falls_back_to_the_reference_only_when_allo
     assert_grads_close(gt, gr)
     with pytest.raises(triton.runtime.errors.OutOfResources):  # forced Triton: the error stands
         outputs_and_grads(attention_triton.edge_attention_triton, args)
+
+
+def test_the_kernels_matrix_precision_follows_torchs_float32_matmul_precision():
+    from graphdiff.kernels import attention_triton
+
+    before = torch.get_float32_matmul_precision()
+    try:
+        torch.set_float32_matmul_precision("highest")
+        assert attention_triton._precision() == "ieee"
+        torch.set_float32_matmul_precision("high")
+        assert attention_triton._precision() == "tf32"
+    finally:
+        torch.set_float32_matmul_precision(before)
