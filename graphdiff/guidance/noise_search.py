@@ -5,7 +5,8 @@ noise). At each reverse step every path proposes ``M`` children from the pretrai
 search over the per-step noise); each child is scored like SVDD-PM, by the reward of the denoiser's clean
 prediction; the ``K`` best of the ``K * M`` children survive (greedy beam). At the end the best path is returned.
 ``K = 1`` is SVDD-PM with argmax selection; ``M = 1`` keeps ``K`` independent unguided paths and is best-of-``K``
-scored on the clean predictions. DeFoG and DiGress, as :mod:`graphdiff.guidance.svdd`; cost counted the same way.
+scored on the clean predictions. DeFoG, DiGress and GDSS, as :mod:`graphdiff.guidance.svdd`; cost counted the same
+way.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from ..progress import maybe
 from ..samplers.noise import SampleNoise
 from ..state import GraphState
 from .search import GuidedSamples, counted_inference, score_states
-from .steps import _clean_guess, _transition, search_setup
+from .steppers import make_stepper
+from .steps import search_setup
 
 
 def noise_search(pipe, n: int, reward, *, K: int = 4, M: int = 4, steps: int | None = None, seed: int | None = None,
@@ -31,11 +33,12 @@ def noise_search(pipe, n: int, reward, *, K: int = 4, M: int = 4, steps: int | N
         batch_size: samples per chunk (each carries ``K * M`` children); default ``max(1, 1000 // (K * M))``.
         knobs: the sampler's knobs (``time_distortion``, ``eta``, ``omega``, ``cond``, ``guidance``).
     """
-    process, denoiser = pipe.process, pipe.denoiser
+    denoiser = pipe.denoiser
     for name, v in (("K", K), ("M", M)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ConfigError(f"noise_search: {name} must be a positive integer, got {v!r}")
     steps, seed, knobs, times, sizes = search_setup(pipe, n, steps, seed, knobs, "noise_search")
+    stepper = make_stepper(pipe, steps, times, knobs)
     device = pipe.device
     chunk = int(batch_size or max(1, 1000 // (K * M)))
     states, rewards, decoded = [], [], []
@@ -43,22 +46,21 @@ def noise_search(pipe, n: int, reward, *, K: int = 4, M: int = 4, steps: int | N
         for lo in range(0, n, chunk):
             hi = min(n, lo + chunk)
             b = hi - lo
-            paths = process.prior(sizes[lo:hi].repeat_interleave(K),
-                                  generator=SampleNoise.for_run(seed + 2, lo * K, b * K, device))
+            path_noise = SampleNoise.for_run(seed + 2, lo * K, b * K, device)
+            paths = stepper.prior(sizes[lo:hi].repeat_interleave(K), path_noise)
             child_noise = SampleNoise.for_run(seed + 3, lo * K * M, b * K * M, device)
+            rep = torch.arange(b * K, device=device).repeat_interleave(M)
             for k in maybe(range(steps), progress, "noise_search"):
-                (px, pe), log_px, t_model = _transition(process, denoiser, paths, k, times, steps, knobs)
-                rep = torch.arange(b * K, device=device).repeat_interleave(M)
-                kids = process.sample_state(px[rep], pe[rep], paths.mask[rep], child_noise, paths.x.dtype)
+                kids = stepper.propose(paths, k, rep, child_noise, path_noise)
                 last = k == steps - 1
-                clean = (process.decode(process.fill_masks(kids, log_px[rep])) if last
-                         else _clean_guess(process, denoiser, kids, t_model, knobs))
+                clean = stepper.clean(kids, k)
                 samples, values = score_states(pipe, clean, reward)
                 v = values.reshape(b, K * M)
                 keep = 1 if last else K
                 top = np.argsort(-v, axis=1, kind="stable")[:, :keep] + (np.arange(b) * K * M)[:, None]
                 pick = torch.as_tensor(top.reshape(-1), dtype=torch.long, device=device)
                 paths = kids[pick]
+                path_noise = path_noise.subset(pick.cpu() // M)  # the survivors' streams drive their corrector
                 if last:
                     states.append(clean[pick.cpu()])
                     rewards.append(values[top.reshape(-1)])

@@ -1,5 +1,6 @@
 """What the per-step guides share (SVDD, noise search, regressor guidance): one reverse step of the discrete
-processes as next-state probabilities, the denoiser's clean guess, and the checked set-up of a guided run."""
+processes as next-state probabilities, the denoiser's clean guess, and the checked set-up of a guided run (for GDSS
+too; its steps are :class:`graphdiff.guidance.steppers.SDEStepper`'s)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from ..errors import ConfigError
 from ..samplers.noise import SampleNoise
 from ..state import GraphState
 
-PROCESSES = ("defog", "digress")
+PROCESSES = ("defog", "digress", "gdss")
+SAMPLER_KNOBS = {"defog": ("time_distortion", "eta", "omega"), "digress": (),
+                 "gdss": ("predictor", "snr", "scale_eps", "n_corrector", "eps")}
 
 
 def _transition(process, denoiser, state: GraphState, k: int, times, steps: int, knobs: dict):
@@ -54,9 +57,15 @@ def search_setup(pipe, n: int, steps, seed, knobs: dict, who: str):
     cfg = pipe.config.sample
     steps = int(steps or cfg.steps or 100)
     seed = cfg.seed if seed is None else int(seed)
-    knobs = {**{k: v for k, v in cfg.knobs.items() if k in ("time_distortion", "eta", "omega")}, **knobs}
-    times = (process.time_grid(steps, knobs.get("time_distortion", "polydec")) if process.name == "defog"
-             else process.timesteps(steps))
+    knobs = {**{k: v for k, v in cfg.knobs.items() if k in SAMPLER_KNOBS[process.name]}, **knobs}
+    if process.name == "gdss":
+        from ..samplers.sde import _grid
+
+        times = [float(t) for t in _grid(steps, float(knobs.pop("eps", 1e-4)), "cpu")]
+    elif process.name == "defog":
+        times = process.time_grid(steps, knobs.get("time_distortion", "polydec"))
+    else:
+        times = process.timesteps(steps)
     sizes = SampleNoise.for_run(seed, 0, n, pipe.device).node_counts(pipe.schema.node_count_probs())
     return steps, seed, knobs, times, sizes
 

@@ -7,10 +7,12 @@ here is SVDD-PM's: the reward of the denoiser's clean prediction at the candidat
 non-differentiable reward works and nothing is trained. At the last step the candidates are clean samples and are
 scored directly.
 
-Implemented for the discrete processes with per-step transitions: DeFoG (the CTMC of
-:mod:`graphdiff.samplers.defog`) and DiGress (the ancestral chain of :mod:`graphdiff.samplers.digress`). Cost per
-returned sample: ``steps`` transition calls plus ``M`` value calls per step but the last (``(M + 1) * steps - M``
-network calls), and ``M * steps`` reward calls; both are counted, not computed from the formula.
+Implemented for DeFoG (the CTMC of :mod:`graphdiff.samplers.defog`), DiGress (the ancestral chain of
+:mod:`graphdiff.samplers.digress`) and GDSS (the predictor-corrector sampler of :mod:`graphdiff.samplers.sde`, the
+candidates differing in the predictor's noise, the value from Tweedie's clean estimate; see
+:mod:`graphdiff.guidance.steppers`). Cost per returned sample: ``steps`` transition calls (GDSS: times one plus the
+corrector steps) plus ``M`` value calls per step but the last, and ``M`` reward calls per step (at GDSS's last step
+the candidates share the noise-free mean, so its selection changes nothing); network calls are counted.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from ..progress import maybe
 from ..samplers.noise import SampleNoise
 from ..state import GraphState
 from .search import GuidedSamples, counted_inference, score_states
-from .steps import PROCESSES, _clean_guess, _transition, search_setup
+from .steppers import make_stepper
+from .steps import PROCESSES, search_setup
 
 def _choose(values: np.ndarray, alpha: float, rng: np.random.Generator) -> np.ndarray:
     """Per row of ``values [n, M]``: the argmax (``alpha = 0``) or a draw with weights ``exp(v / alpha)``."""
@@ -55,14 +58,20 @@ def svdd(pipe, n: int, reward, *, M: int = 10, alpha: float = 0.0, steps: int | 
             step but the last (no denoiser call, no reward call), the reward scores the last.
         knobs: the sampler's own knobs (``time_distortion``, ``eta``, ``omega``, ``cond``, ``guidance``).
     """
-    process, denoiser = pipe.process, pipe.denoiser
+    denoiser = pipe.denoiser
     if isinstance(M, bool) or not isinstance(M, int) or M < 1:
         raise ConfigError(f"svdd: M must be a positive integer, got {M!r}")
     if not float(alpha) >= 0:
         raise ConfigError(f"svdd: alpha must be >= 0 (0 = argmax), got {alpha!r}")
     steps, seed, knobs, times, _ = search_setup(pipe, n, steps, seed, knobs, "svdd")
+    stepper = make_stepper(pipe, steps, times, knobs)
     if value is not None:
-        from .regressor import Regressor, current_time
+        from .regressor import PROCESSES as VALUE_PROCESSES
+        from .regressor import Regressor
+
+        if pipe.process.name not in VALUE_PROCESSES:
+            raise ConfigError(f"svdd: a value network (SVDD-MC) is implemented for the processes {VALUE_PROCESSES}, "
+                              f"not {pipe.process.name!r}; use the reward of the clean prediction (value=None)")
 
         value = value if isinstance(value, Regressor) else Regressor.load(value)
         value.check(pipe)
@@ -78,19 +87,16 @@ def svdd(pipe, n: int, reward, *, M: int = 10, alpha: float = 0.0, steps: int | 
             hi = min(n, lo + chunk)
             sub = noise.subset(range(lo, hi))
             cand_noise = SampleNoise.for_run(seed + 1, lo * M, (hi - lo) * M, device)
-            state = process.prior(sizes[lo:hi], generator=sub)
-            log_px = None
+            state = stepper.prior(sizes[lo:hi], sub)
+            rep = torch.arange(hi - lo, device=device).repeat_interleave(M)
             for k in maybe(range(steps), progress, "svdd"):
-                (px, pe), log_px, t_model = _transition(process, denoiser, state, k, times, steps, knobs)
-                rep = torch.arange(hi - lo, device=device).repeat_interleave(M)
-                cands = process.sample_state(px[rep], pe[rep], state.mask[rep], cand_noise, state.x.dtype)
+                cands = stepper.propose(state, k, rep, cand_noise, sub)
                 last = k == steps - 1
                 if value is not None and not last:  # SVDD-MC: the value network on the noisy candidates
-                    values = value.predict(cands, current_time(process, times, k + 1))
+                    values = value.predict(cands, stepper.value_time(k))
                     samples = None
                 else:
-                    clean = (process.decode(process.fill_masks(cands, log_px[rep])) if last
-                             else _clean_guess(process, denoiser, cands, t_model, knobs))
+                    clean = stepper.clean(cands, k)
                     samples, values = score_states(pipe, clean, reward)
                 pick = _choose(values.reshape(hi - lo, M), float(alpha), rng) + np.arange(hi - lo) * M
                 state = cands[torch.as_tensor(pick, dtype=torch.long, device=device)]
