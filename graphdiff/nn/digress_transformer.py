@@ -3,7 +3,8 @@
 Vignac et al., ICLR 2023, "DiGress", Sec. 3 and App. B; Qin et al., 2025, "DeFoG" (the same network, with a
 sinusoidal embedding of ``t`` appended to the graph input). graphdiff's own
 :class:`~.transformer.GraphTransformerDenoiser` keeps one attention score per head; this module keeps the
-authors' layout, so that every tensor of their ``GraphTransformer`` has a counterpart of the same name and shape here (the import mapping is the identity):
+authors' layout, so that every tensor of their ``GraphTransformer`` has a counterpart of the same name and shape
+here (the import mapping is the identity):
 
 * Attention per channel: ``Q, K, V = q(X), k(X), v(X)`` (``dx`` wide, ``n_head`` heads of ``df = dx / n_head``),
   ``Y_ij = Q_i o K_j / sqrt(df)`` modulated by the edges, ``Y_ij <- Y_ij (e_mul(E_ij) + 1) + e_add(E_ij)``
