@@ -202,3 +202,22 @@ def test_a_bad_tensor_is_one_line_naming_it(tmp_path, edit, match):
         import_checkpoint(tmp_path / "m.ckpt", "digress", tmp_path / "out")
     assert str(err.value).startswith(str(tmp_path / "m.ckpt")) and "\n" not in str(err.value)
     assert not (tmp_path / "out").exists()
+
+
+def test_cli_imports_a_defog_checkpoint(tmp_path, capsys):
+    from graphdiff.cli import main
+
+    write_ckpt(tmp_path / "d.ckpt", "defog", extra="rrwp", x_in=4, e_in=5, y_in=6, x_out=1, e_out=2)
+    assert main(["import-checkpoint", "--format", "defog", str(tmp_path / "d.ckpt"), "--out",
+                 str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "sampler=ctmc" in out and "time_distortion=polydec" in out and "dataset_infos.n_nodes" in out
+    net = GraphDiffusionPipeline.from_pretrained(tmp_path / "out").denoiser
+    assert net.features.mode == "rrwp" and net.features.rrwp_steps == 3 and net.time_embedding == 64
+    sd = digress_state(x_in=4, e_in=5, y_in=6, x_out=1, e_out=2)  # RRWP on the edges: 2 + 3 inputs
+    write_ckpt(tmp_path / "g.ckpt", "digress", extra="rrwp", state=sd)  # DiGress has no RRWP
+    assert main(["import-checkpoint", "--format", "digress", str(tmp_path / "g.ckpt"), "--out",
+                 str(tmp_path / "o2")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {tmp_path / 'g.ckpt'}: hyper_parameters.cfg.model.extra_features='rrwp'")
+    assert "\n" not in err

@@ -237,6 +237,7 @@ def convert(path: Path, out: Path, *, fmt: str, dataset: str | None = None, root
 
     schema = _schema(infos, spec, src)
     process, sample = _process_and_sampler(cfg, fmt, src)
+    sample["use_ema"] = False  # the authors' Lightning files hold the trained weights only
     theirs = str(infos.get("name") or (cfg.get("dataset") or {}).get("name") or "unknown")
     name = dataset or DATASETS.get(theirs, theirs)
     digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
