@@ -15,7 +15,8 @@ def cmd_import_checkpoint(args) -> int:
     print(f"imported {args.file} ({s['format']}, {s['dataset']}): {s['tensors']} tensors"
           + (f", {len(s['dropped_unused'])} left out as unused by the authors' forward pass"
              if s["dropped_unused"] else "") + (", with EMA weights" if s["ema"] else ""))
-    print(f"node categories: {', '.join(s['node_categories'])}; node counts from {s['graphdiff_dataset']} (train)")
+    counts = s.get("node_counts", f"{s['graphdiff_dataset']} (train)")
+    print(f"node categories: {', '.join(s['node_categories'])}; node counts from {counts}")
     print(f"sampler: {', '.join(f'{k}={v}' for k, v in knobs.items())}; {s['sample']['steps']} steps"
           + ("; EMA weights" if s["sample"]["use_ema"] else ""))
     print(f"checkpoint: {s['out']}  (graphdiff sample --model {s['out']} ...)")

@@ -6,6 +6,7 @@ from torch import nn
 
 from ..errors import SchemaError
 from .cnn import ConvDenoiser
+from .digress_transformer import DiGressTransformerDenoiser
 from .e3nn_tp import E3nnTPDenoiser
 from .eqgat import EQGATDenoiser
 from .gdss import (
@@ -23,6 +24,7 @@ from .ppgn import PPGNTransformerDenoiser
 from .transformer import GraphTransformerDenoiser
 
 DENOISERS: dict[str, type[nn.Module]] = {"gdss": GDSSDenoiser, "graph_transformer": GraphTransformerDenoiser,
+                                         "digress_transformer": DiGressTransformerDenoiser,
                                          "ppgn_transformer": PPGNTransformerDenoiser, "eqgat": EQGATDenoiser,
                                          "e3nn_tp": E3nnTPDenoiser,
                                          "grid_mpnn": GridDenoiser, "cnn": ConvDenoiser}
@@ -47,6 +49,7 @@ __all__ = [
     "build_denoiser",
     "GDSSDenoiser",
     "GraphTransformerDenoiser",
+    "DiGressTransformerDenoiser",
     "PPGNTransformerDenoiser",
     "EQGATDenoiser",
     "E3nnTPDenoiser",

@@ -2,9 +2,9 @@
 
 - ``gdss``: the GDSS authors' ``.pth`` files (:mod:`.gdss`), converted tensor for tensor into a ``gdss`` model with
   the checkpoint's own schema and the paper's sampler settings.
-- ``digress`` / ``defog``: Lightning ``.ckpt`` files of DiGress and DeFoG (:mod:`.lightning`), checked tensor by
-  tensor against graphdiff's ``graph_transformer``; the layouts differ, and the error names the first tensor that
-  does not map.
+- ``digress`` / ``defog``: Lightning ``.ckpt`` files of DiGress and DeFoG (:mod:`.lightning`), loaded tensor for
+  tensor into ``digress_transformer`` (the authors' network under their names, with their input features), with
+  the checkpoint's schema and the authors' sampler settings; a missing, extra or misshapen tensor is named.
 
 Every file is read with the restricted unpickler (:func:`graphdiff.data.safe_pickle.safe_load_torch`): nothing in
 it is imported or executed.

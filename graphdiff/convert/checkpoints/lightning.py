@@ -1,68 +1,59 @@
-"""DiGress / DeFoG Lightning checkpoints (``.ckpt``) against graphdiff's ``graph_transformer``.
+"""DiGress / DeFoG Lightning checkpoints (``.ckpt``) as graphdiff ``digress_transformer`` checkpoints.
 
 A Lightning checkpoint is a ``torch.save`` of ``{"state_dict", "hyper_parameters", "epoch", "global_step", ...}``;
-the network's tensors are the ``model.``-prefixed entries of ``state_dict`` and ``hyper_parameters`` holds the
-run's Hydra config (``cfg``) beside dataset objects. It is read with the restricted unpickler; configuration and
-project objects become inert records (:func:`graphdiff.data.safe_pickle.safe_load_torch` with ``records=True``).
+the network's tensors are the ``model.``-prefixed entries of ``state_dict``, and ``hyper_parameters`` holds the
+run's Hydra config (``cfg``) beside the authors' dataset object (``dataset_infos``: node-count distribution,
+category marginals, atom types, valences and weights). It is read with the restricted unpickler; configuration
+and project objects become inert records (:func:`graphdiff.data.safe_pickle.safe_load_torch` with
+``records=True``), whose attributes are read as data: nothing in the file is imported or run.
 
-Each tensor of DiGress's ``GraphTransformer`` (DeFoG's differs only in the input width of ``mlp_in_y``) is mapped
-to its counterpart in :class:`graphdiff.nn.GraphTransformerDenoiser` by :data:`NAMES`, built with the sizes the
-tensors imply. The layouts are not the same: DiGress modulates the attention of every channel by the edge features
-(``e_mul``, ``e_add``: ``de -> dx``) and predicts graph features, while graphdiff keeps one attention score per
-head beside an edge-width product (``e_mul``: ``de -> n_heads + de``, ``q_e``, ``k_e``, ``score_to_e``), so the
-import stops at the first tensor that does not map, naming it. The mapping is kept as data so that a
-DiGress-layout variant of the network can be added without touching the reading and checking.
+The network is :class:`graphdiff.nn.DiGressTransformerDenoiser`, the authors' ``GraphTransformer`` with their
+tensor names, so the mapping is the identity: every ``model.<name>`` tensor must be a tensor of the network built
+from the sizes the tensors imply (widths, layers) and the config (``n_head``, extra features), with its shape, and
+every tensor of the network must be in the file; the first that is not is named in a one-line
+:class:`~graphdiff.errors.CheckpointError`. DeFoG's network differs only by the 64 columns of its time embedding
+in ``mlp_in_y``. The input features are the authors' (:mod:`graphdiff.nn.digress_features`, which says where
+they differ from graphdiff's own :mod:`graphdiff.nn.features`).
+
+Written config: process ``digress`` (transition, ``T = diffusion_steps``, cosine schedule; the authors' other
+schedules are refused) or ``defog`` (limit = transition) with the authors' sampler settings (DiGress: ancestral
+over all ``T`` steps; DeFoG: ``cfg.sample``'s steps, time distortion, ``eta``, ``omega``), and the schema of the
+checkpoint's dataset: its categories (molecules: the authors' atom decoder; bonds ``none, SINGLE, DOUBLE, TRIPLE
+[, AROMATIC]``), marginals and node-count distribution (probabilities scaled to counts per million).
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
 from ...errors import CheckpointError
 
 LABELS = {"digress": "DiGress", "defog": "DeFoG"}
-# DiGress / DeFoG tensor name (without "model.") -> ours; a layer index is written {i}
-NAMES = {
-    **{f"mlp_in_{a}.{j}": f"in_{b}.{j}" for a, b in (("X", "x"), ("E", "e"), ("y", "y")) for j in (0, 2)},
-    **{f"mlp_out_{a}.{j}": f"out_{b}.{j}" for a, b in (("X", "x"), ("E", "e")) for j in (0, 2)},
-    **{f"tf_layers.{{i}}.self_attn.{n}": f"layers.{{i}}.{n}"
-       for n in ("q", "k", "v", "e_add", "e_mul", "y_e_add", "y_e_mul", "y_x_add", "y_x_mul", "x_out", "e_out",
-                 "y_out.0", "y_out.2")},
-    "tf_layers.{i}.self_attn.y_y": "layers.{i}.y_self",
-    "tf_layers.{i}.self_attn.x_y.lin": "layers.{i}.x_pool",
-    "tf_layers.{i}.self_attn.e_y.lin": "layers.{i}.e_pool",
-    **{f"tf_layers.{{i}}.lin{a}{k}": f"layers.{{i}}.ff_{b}.{j}"
-       for a, b in (("X", "x"), ("E", "e"), ("_y", "y")) for k, j in (("1", 0), ("2", 3))},
-    **{f"tf_layers.{{i}}.norm{a}{k}": f"layers.{{i}}.norm_{b}{k}"
-       for a, b in (("X", "x"), ("E", "e"), ("_y", "y")) for k in ("1", "2")},
-}
-_WHY = {"y_e_": "DiGress's FiLM of the edges by y is dy -> dx, graphdiff's dy -> de",
-        "e_add": "DiGress modulates every channel's attention by the edges (de -> dx); graphdiff one score per head "
-                 "beside an edge-width product (de -> n_heads + de)",
-        "e_mul": "DiGress modulates every channel's attention by the edges (de -> dx); graphdiff one score per head "
-                 "beside an edge-width product (de -> n_heads + de)",
-        "e_out": "DiGress maps the dx-wide attention to the edges, graphdiff the de-wide edge update",
-        "mlp_in": "the input features differ (DiGress's extra features are not graphdiff's)",
-        "mlp_out_y": "graphdiff's network predicts no graph features"}
+# the authors' dataset name -> ours
+DATASETS = {"qm9": "qm9", "planar": "planar", "sbm": "sbm", "comm20": "community_small", "moses": "moses",
+            "zinc": "zinc250k", "tree": "tree"}
+BONDS = ("none", "SINGLE", "DOUBLE", "TRIPLE", "AROMATIC")
+TIME_EMBEDDING = {"digress": 0, "defog": 64}
 
 
-def our_name(name: str) -> str | None:
-    """Our tensor name for a DiGress/DeFoG one (without ``model.``), or ``None`` when it has no counterpart."""
-    m = re.match(r"(.*?)\.(weight|bias)$", name)
-    if m is None:
-        return None
-    module, leaf = m.groups()
-    layer = re.match(r"tf_layers\.(\d+)\.(.*)$", module)
-    key = f"tf_layers.{{i}}.{layer.group(2)}" if layer else module
-    target = NAMES.get(key)
-    if target is None:
-        return None
-    return f"{target.format(i=layer.group(1)) if layer else target}.{leaf}"
+def _get(d, path: str, src: str, where: str = "hyper_parameters.cfg"):
+    cur = d
+    for part in path.split("."):
+        if not isinstance(cur, dict) or part not in cur:
+            raise CheckpointError(f"{src}: {where}.{path} is missing")
+        cur = cur[part]
+    return cur
 
 
-def _why(name: str) -> str:
-    return next((v for k, v in _WHY.items() if k in name), "the layouts differ")
+def _attrs(obj) -> dict:
+    """An inert record's (or a dict's) attributes."""
+    from ...data.safe_pickle import Record, plain
+
+    if isinstance(obj, Record):
+        return {k: plain(v) for k, v in (obj.state if isinstance(obj.state, dict) else {}).items()}
+    return obj if isinstance(obj, dict) else {}
 
 
 def _size(tensors: dict, name: str, dim: int, src: str, label: str) -> int:
@@ -71,42 +62,137 @@ def _size(tensors: dict, name: str, dim: int, src: str, label: str) -> int:
     return int(tensors[name].shape[dim])
 
 
-def _network(tensors: dict, hp: dict, src: str, label: str):
-    """Our graph transformer with the sizes DiGress's tensors imply (no extra features, no condition)."""
-    from ...nn.transformer import GraphTransformerDenoiser
+def _floats(v, what: str, src: str) -> list[float]:
+    import torch
 
+    if isinstance(v, torch.Tensor):
+        return [float(a) for a in v.reshape(-1).tolist()]
+    if isinstance(v, dict):
+        v = list(v.values())
+    if not isinstance(v, (list, tuple)) or not all(isinstance(a, (int, float)) for a in v):
+        raise CheckpointError(f"{src}: hyper_parameters.dataset_infos.{what} is not a list of numbers")
+    return [float(a) for a in v]
+
+
+def network_spec(tensors: dict, cfg: dict, infos: dict, fmt: str, src: str) -> dict:
+    """The keyword arguments of :class:`~graphdiff.nn.DiGressTransformerDenoiser` the checkpoint implies."""
+    from ...nn.digress_features import MODES, DiGressFeatures
+
+    label = LABELS[fmt]
     layers = {int(m.group(1)) for k in tensors if (m := re.match(r"tf_layers\.(\d+)\.", k))}
     if not layers:
         raise CheckpointError(f"{src}: state_dict has no 'model.tf_layers.*' tensors (not a {label} GraphTransformer)")
     dx = _size(tensors, "tf_layers.0.self_attn.q.weight", 0, src, label)
-    heads = None
-    try:
-        heads = hp["cfg"]["model"]["hidden_dims"]["n_head"]
-    except (KeyError, TypeError):
-        pass
+    heads = _get(cfg, "model.hidden_dims.n_head", src)
     if not (isinstance(heads, int) and heads > 0 and dx % heads == 0):
-        heads = next(h for h in (8, 4, 2, 1) if dx % h == 0)
-    return GraphTransformerDenoiser(
-        node_dim=_size(tensors, "mlp_out_X.2.weight", 0, src, label),
-        edge_dim=_size(tensors, "mlp_out_E.2.weight", 0, src, label), max_nodes=1, n_layers=max(layers) + 1,
-        hidden_x=dx, hidden_e=_size(tensors, "tf_layers.0.linE1.weight", 1, src, label),
-        hidden_y=_size(tensors, "tf_layers.0.lin_y1.weight", 1, src, label), n_heads=heads,
-        ff_x=_size(tensors, "tf_layers.0.linX1.weight", 0, src, label),
-        ff_e=_size(tensors, "tf_layers.0.linE1.weight", 0, src, label),
-        ff_y=_size(tensors, "tf_layers.0.lin_y1.weight", 0, src, label), extra_features=())
+        raise CheckpointError(f"{src}: hyper_parameters.cfg.model.hidden_dims.n_head={heads!r} does not divide the "
+                              f"attention width {dx} of 'model.tf_layers.0.self_attn.q.weight'")
+    mode = _get(cfg, "model.extra_features", src)
+    if mode is not None and (mode not in MODES or (mode == "rrwp" and fmt == "digress")):
+        raise CheckpointError(f"{src}: hyper_parameters.cfg.model.extra_features={mode!r} has no graphdiff "
+                              f"counterpart (known: null, {', '.join(MODES)})")
+    molecule = "atom_decoder" in infos
+    molecular = None
+    if molecule and (mode is not None or fmt == "defog"):  # DiGress adds them with the extra features only
+        molecular = {"valencies": _floats(_get(infos, "valencies", src, "hyper_parameters.dataset_infos"),
+                                          "valencies", src),
+                     "atom_weights": _floats(_get(infos, "atom_weights", src, "hyper_parameters.dataset_infos"),
+                                             "atom_weights", src),
+                     "max_weight": float(_get(infos, "max_weight", src, "hyper_parameters.dataset_infos"))}
+    max_nodes = int(_get(infos, "max_n_nodes", src, "hyper_parameters.dataset_infos"))
+    rrwp = int(cfg["model"].get("rrwp_steps", 12)) if isinstance(cfg.get("model"), dict) else 12
+    node_out = _size(tensors, "mlp_out_X.2.weight", 0, src, label)
+    edge_out = _size(tensors, "mlp_out_E.2.weight", 0, src, label)
+    fn, fe, fg = DiGressFeatures(mode, variant=fmt, max_nodes=max_nodes, rrwp_steps=rrwp, molecular=molecular).dims
+    te = TIME_EMBEDDING[fmt]
+    for name, got, want, what in (
+            ("mlp_in_X.0.weight", _size(tensors, "mlp_in_X.0.weight", 1, src, label), node_out + fn,
+             f"{node_out} categories + {fn} features"),
+            ("mlp_in_E.0.weight", _size(tensors, "mlp_in_E.0.weight", 1, src, label), edge_out + fe,
+             f"{edge_out} categories + {fe} features"),
+            ("mlp_in_y.0.weight", _size(tensors, "mlp_in_y.0.weight", 1, src, label), fg + 1 + te,
+             f"{fg} features + t" + (f" + {te} time embedding" if te else "") + ", no condition")):
+        if got != want:
+            raise CheckpointError(f"{src}: {label} tensor 'model.{name}' reads {got} inputs, extra_features={mode!r}"
+                                  f"{' with molecular features' if molecular else ''} gives {want} ({what})")
+    return dict(node_dim=node_out, edge_dim=edge_out, node_out=node_out, edge_out=edge_out,
+                y_out=_size(tensors, "mlp_out_y.2.weight", 0, src, label), max_nodes=max_nodes,
+                n_layers=max(layers) + 1, hidden_mlp_x=_size(tensors, "mlp_in_X.0.weight", 0, src, label),
+                hidden_mlp_e=_size(tensors, "mlp_in_E.0.weight", 0, src, label),
+                hidden_mlp_y=_size(tensors, "mlp_in_y.0.weight", 0, src, label), dx=dx,
+                de=_size(tensors, "tf_layers.0.self_attn.e_add.weight", 1, src, label),
+                dy=_size(tensors, "tf_layers.0.self_attn.y_y.weight", 0, src, label), n_head=heads,
+                ff_x=_size(tensors, "tf_layers.0.linX1.weight", 0, src, label),
+                ff_e=_size(tensors, "tf_layers.0.linE1.weight", 0, src, label),
+                ff_y=_size(tensors, "tf_layers.0.lin_y1.weight", 0, src, label), extra_features=mode, variant=fmt,
+                rrwp_steps=rrwp, molecular=molecular, time_embedding=te)
+
+
+def _schema(infos: dict, spec: dict, src: str):
+    from ...schema import Schema
+
+    where = "hyper_parameters.dataset_infos"
+    max_nodes = spec["max_nodes"]
+    probs = _floats(_get(infos, "n_nodes", src, where), "n_nodes", src)
+    if len(probs) > max_nodes + 1 or sum(probs) <= 0:
+        raise CheckpointError(f"{src}: {where}.n_nodes has {len(probs)} entries (sum {sum(probs):g}), max_n_nodes "
+                              f"is {max_nodes}")
+    hist = tuple(round(p / sum(probs) * 1_000_000) for p in probs) + (0,) * (max_nodes + 1 - len(probs))
+    kx, ke = spec["node_out"], spec["edge_out"]
+    node_m = _floats(_get(infos, "node_types", src, where), "node_types", src)
+    edge_m = _floats(_get(infos, "edge_types", src, where), "edge_types", src)
+    if len(node_m) != kx or len(edge_m) != ke:
+        raise CheckpointError(f"{src}: {where} has {len(node_m)} node and {len(edge_m)} edge marginals, the network "
+                              f"predicts {kx} and {ke} categories")
+    if "atom_decoder" in infos:
+        atoms = tuple(str(a) for a in infos["atom_decoder"])
+        if len(atoms) != kx or ke not in (4, 5):
+            raise CheckpointError(f"{src}: {where}.atom_decoder has {len(atoms)} atoms and the network {kx} node and "
+                                  f"{ke} edge categories (bonds: none, single, double, triple[, aromatic])")
+        return Schema(node_categories=atoms, edge_categories=BONDS[:ke], kind="molecule", max_nodes=max_nodes,
+                      node_count_hist=hist, node_marginals=tuple(node_m), edge_marginals=tuple(edge_m))
+    nodes = ("node",) if kx == 1 else tuple(f"type{i}" for i in range(kx))
+    edges = ("none", "edge") if ke == 2 else ("none",) + tuple(f"edge{i}" for i in range(1, ke))
+    return Schema(node_categories=nodes, edge_categories=edges, kind="graph", max_nodes=max_nodes,
+                  node_count_hist=hist, node_marginals=tuple(node_m), edge_marginals=tuple(edge_m))
+
+
+def _process_and_sampler(cfg: dict, fmt: str, src: str) -> tuple[dict, dict]:
+    transition = _get(cfg, "model.transition", src)
+    if transition not in ("marginal", "uniform"):
+        raise CheckpointError(f"{src}: hyper_parameters.cfg.model.transition={transition!r} is not one graphdiff "
+                              "imports (marginal, uniform)")
+    if fmt == "digress":
+        schedule = _get(cfg, "model.diffusion_noise_schedule", src)
+        if schedule != "cosine":
+            raise CheckpointError(f"{src}: hyper_parameters.cfg.model.diffusion_noise_schedule={schedule!r}: "
+                                  "graphdiff's DiGress has the cosine schedule only")
+        steps = int(_get(cfg, "model.diffusion_steps", src))
+        return ({"name": "digress", "transition": transition, "T": steps, "schedule": "cosine"},
+                {"sampler": "ancestral", "steps": steps})
+    sample = cfg.get("sample") if isinstance(cfg.get("sample"), dict) else {}
+    model = cfg["model"]
+    pick = lambda k, default: sample.get(k, model.get(k, default))  # noqa: E731  (older configs: model section)
+    return ({"name": "defog", "limit": transition},
+            {"sampler": "ctmc", "steps": int(pick("sample_steps", 1000)),
+             "time_distortion": str(pick("time_distortion", "identity")), "eta": float(pick("eta", 0.0)),
+             "omega": float(pick("omega", 0.0))})
 
 
 def convert(path: Path, out: Path, *, fmt: str, dataset: str | None = None, root=None) -> dict:
-    """Map a DiGress/DeFoG checkpoint's tensors onto graphdiff's graph transformer.
+    """Convert the DiGress / DeFoG checkpoint ``path`` into the checkpoint folder ``out``; returns a summary.
 
     Raises:
-        CheckpointError: always today, at the first tensor that does not map (or a file that is not a Lightning
-            checkpoint of that network); the message names the file and the tensor.
+        CheckpointError: a file that is not a Lightning checkpoint of that network, a config graphdiff cannot
+            follow, or a tensor that is missing, unexpected or misshapen; one line naming the file and the key.
     """
     import torch
 
+    from ...config import RunConfig
     from ...data.safe_pickle import plain, safe_load_torch
     from ...errors import DataError
+    from ...nn.digress_transformer import DiGressTransformerDenoiser
+    from ...train.checkpoint import save_checkpoint
 
     src, label = str(path), LABELS[fmt]
     try:
@@ -124,20 +210,46 @@ def convert(path: Path, out: Path, *, fmt: str, dataset: str | None = None, root
     bad = next((k for k, v in tensors.items() if not isinstance(v, torch.Tensor)), None)
     if bad is not None:
         raise CheckpointError(f"{src}: state_dict['model.{bad}'] is a {type(tensors[bad]).__name__}, not a tensor")
-    hp = plain(ck.get("hyper_parameters") or {})
-    own = _network(tensors, hp if isinstance(hp, dict) else {}, src, label).state_dict()
-    # the transformer layers first: their layout, not the input width, is what decides
-    order = sorted(tensors, key=lambda k: (not k.startswith("tf_layers."), list(tensors).index(k)))
-    mapped = set()
-    for name in order:
-        value, target = tensors[name], our_name(name)
-        if target is None or target not in own:
+    hp = ck.get("hyper_parameters")
+    hp = hp if isinstance(hp, dict) else {}
+    cfg = plain(hp.get("cfg"))
+    if not isinstance(cfg, dict) or not isinstance(cfg.get("model"), dict):
+        raise CheckpointError(f"{src}: hyper_parameters.cfg.model is missing (not a {label} Lightning checkpoint)")
+    infos = _attrs(hp.get("dataset_infos"))
+    if not infos:
+        raise CheckpointError(f"{src}: hyper_parameters.dataset_infos is missing (the node-count distribution and "
+                              "marginals live there)")
+    spec = network_spec(tensors, cfg, infos, fmt, src)
+    net = DiGressTransformerDenoiser(**spec)
+    own = net.state_dict()
+    for name, value in tensors.items():
+        if name not in own:
             raise CheckpointError(f"{src}: {label} tensor 'model.{name}' {tuple(value.shape)} has no counterpart in "
-                                  f"graphdiff's graph_transformer ({_why(name)})")
-        if tuple(own[target].shape) != tuple(value.shape):
-            raise CheckpointError(f"{src}: {label} tensor 'model.{name}' {tuple(value.shape)} does not map onto "
-                                  f"graphdiff's {target!r} {tuple(own[target].shape)} ({_why(name)})")
-        mapped.add(target)
-    first = next(k for k in own if k not in mapped)  # q_e, k_e, score_to_e have no DiGress counterpart
-    raise CheckpointError(f"{src}: graphdiff's graph_transformer tensor {first!r} {tuple(own[first].shape)} has no "
-                          f"{label} counterpart (graphdiff's per-head attention has no DiGress equivalent)")
+                                  "graphdiff's digress_transformer")
+        if tuple(own[name].shape) != tuple(value.shape):
+            raise CheckpointError(f"{src}: {label} tensor 'model.{name}' is {tuple(value.shape)}, graphdiff's is "
+                                  f"{tuple(own[name].shape)}")
+    missing = next((k for k in own if k not in tensors), None)
+    if missing is not None:
+        raise CheckpointError(f"{src}: state_dict has no 'model.{missing}' {tuple(own[missing].shape)} (graphdiff's "
+                              "digress_transformer needs it)")
+    net.load_state_dict({k: v.detach().to(own[k].dtype) for k, v in tensors.items()}, strict=True)
+
+    schema = _schema(infos, spec, src)
+    process, sample = _process_and_sampler(cfg, fmt, src)
+    sample["use_ema"] = False  # the authors' Lightning files hold the trained weights only
+    theirs = str(infos.get("name") or (cfg.get("dataset") or {}).get("name") or "unknown")
+    name = dataset or DATASETS.get(theirs, theirs)
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+    config = RunConfig.from_dict({
+        "name": f"{fmt}-imported-{name}",
+        "description": f"the {label} authors' checkpoint {Path(path).name} ({theirs}, sha256 {digest}...), imported "
+                       f"by graphdiff import-checkpoint; the authors' sampler settings",
+        "dataset": name, "process": process, "model": {"name": "digress_transformer", **spec},
+        "sample": sample, "schema": schema.to_dict(),
+    }, where=src)
+    save_checkpoint(out, config=config.to_dict(), model=net)
+    return {"format": fmt, "dataset": theirs, "graphdiff_dataset": name, "out": str(out), "tensors": len(tensors),
+            "dropped_unused": [], "ema": False, "sample": sample, "node_categories": list(schema.node_categories),
+            "node_counts": "the checkpoint's dataset_infos.n_nodes", "extra_features": spec["extra_features"],
+            "molecular_features": spec["molecular"] is not None}
