@@ -1,6 +1,8 @@
 """``graphdiff bench run guidance``: steering a bundled or trained molecule model toward QED at matched budgets.
 
-For each entry (a model: the bundled QM9 model by default, ``--model`` for another) every method draws
+For each entry (a model: the bundled QM9 model by default, ``--model`` for another, e.g. the GDSS authors' ZINC250k
+weights imported by ``graphdiff import-checkpoint``; a model folder is scored against the packed reference of the
+bundled model of its dataset) every method draws
 ``--samples`` molecules (default 512) at the entry's sampling steps (``--steps``), seed 0:
 
 - ``pretrained``: the unguided sampler;
@@ -167,20 +169,25 @@ def run_guidance(suite, *, out, minutes=None, samples=None, overrides=None, mode
         name = model or BUNDLED.get(entry.name, entry.name)
         pipe = GraphDiffusionPipeline.from_pretrained(name)
         info = model_index().get(name)
+        if info is None:  # a model folder: the packed reference of the bundled model trained on the same data
+            info = next((i for i in model_index().values() if i.dataset == pipe.config.dataset and i.reference),
+                        None)
         if info is None or not getattr(info, "reference", None):
-            raise ConfigError(f"bench run guidance: {name} has no packed reference (a bundled molecule model)")
+            raise ConfigError(f"bench run guidance: {name} has no packed reference (a bundled molecule model, or a "
+                              f"model of a dataset one was trained on)")
         packed = load_packed_reference(info.reference)
+        ename = pipe.config.name or entry.name if model else entry.name  # rows are named after the model run
         st = int((steps or [None])[0] or (entry.steps or (pipe.config.sample.steps,))[0])
 
         for key in cfg["methods"]:
             label = LABELS[key].format(k=cfg["candidates"], alpha=cfg["alpha"], paths=cfg["paths"],
                                        m=cfg["candidates"] // cfg["paths"], scale=cfg["scale"])
-            print(f"== guidance: {entry.name} ({name}): {label}", flush=True)
+            print(f"== guidance: {ename} ({name}): {label}", flush=True)
             t = time.perf_counter()
             mols, values, cost = run_method(key, pipe, n, st, cfg, qed, regressor_source=functools.partial(
-                _regressor, pipe, entry.name, cfg, out, float(minutes or 10.0), root, progress))
+                _regressor, pipe, ename, cfg, out, float(minutes or 10.0), root, progress))
             sec = time.perf_counter() - t
-            row = {"entry": entry.name, "model": name, "method": label, "key": key, "samples": n, "steps": st,
+            row = {"entry": ename, "model": name, "method": label, "key": key, "samples": n, "steps": st,
                    **score_molecules(mols, values, packed),
                    "network_calls_per_sample": cost["network_calls_per_sample"],
                    "reward_calls_per_sample": cost["reward_calls_per_sample"],
@@ -188,7 +195,7 @@ def run_guidance(suite, *, out, minutes=None, samples=None, overrides=None, mode
                    "seconds": round(sec, 1), "cost": cost}
             results["rows"].append(row)
             best = np.argsort(-np.asarray(values, dtype=float))[:12]
-            draw_molecules([mols[i] for i in best], out / f"top_{entry.name}_{key}.png",
+            draw_molecules([mols[i] for i in best], out / f"top_{ename}_{key}.png",
                            legends=[f"QED {values[i]:.3f}" for i in best])
             results["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
             write_results(out, results, markdown(results))

@@ -40,3 +40,17 @@ def test_guidance_suite_rows_costs_and_files(tmp_path, capsys):
     capsys.readouterr()
     assert main(argv[:-2] + ["--set", "guidance.budget=3"]) == 2
     assert "unknown key 'budget'" in capsys.readouterr().err
+
+
+def test_a_model_folder_is_scored_against_the_bundled_reference_of_its_dataset(tmp_path):
+    """``--model DIR`` (an imported or trained QM9 model, not bundled): rows named after the model run, scored with
+    the packed reference of the bundled model trained on the same dataset."""
+    pipe = GraphDiffusionPipeline.from_pretrained("qm9-defog")
+    pipe.save_pretrained(tmp_path / "mine")
+    out = tmp_path / "out"
+    argv = ["bench", "run", "guidance", "--model", str(tmp_path / "mine"), "--samples", "2", "--steps", "2",
+            "--out", str(out), "--quiet", "--set", "guidance.methods=[pretrained]"]
+    assert main(argv) == 0
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    assert len(rows) == 1 and rows[0]["entry"] == pipe.config.name and rows[0]["model"] == str(tmp_path / "mine")
+    assert rows[0]["novelty"] is not None and 0 <= rows[0]["validity"] <= 1
