@@ -179,3 +179,61 @@ def test_graphs_finetune_from_the_bundled_multi_domain_base_by_default(tmp_path,
     rec = ft.config.finetune.lineage[-1]
     assert rec["base"] == "lggm-base" and rec["steps"] == 2
     assert len(ft.sample(3, steps=2, seed=0, output="networkx", progress=False)) == 3
+
+
+@pytest.mark.parametrize("x_type,time_cond", [("gcn", False), ("gmh", True)])
+def test_grown_gdss_starts_from_the_base_scores(x_type, time_cond):
+    """GDSS reads node channels by position: new atom types are appended; every layer reading the node features
+    gets new columns, the node score new rows; on old-category inputs every old output is unchanged."""
+    from graphdiff.errors import SchemaError
+    from graphdiff.nn import GDSSDenoiser
+
+    torch.manual_seed(0)
+    x_net = {"type": x_type, "depth": 2, "nhid": 8, "time_cond": time_cond}
+    if x_type == "gmh":
+        x_net.update(adim=8, num_heads=2, c_init=2, c_hid=4)
+    kw = dict(x_net=x_net, adj_net={"nhid": 8, "num_layers": 2, "c_init": 2, "c_hid": 4, "c_final": 2, "adim": 8,
+                                    "num_heads": 2, "conv": "MLP", "time_cond": time_cond}, x_dim=3, max_nodes=6)
+    base, grown = GDSSDenoiser(**kw).eval(), GDSSDenoiser(**kw).eval()
+    grown.load_state_dict(base.state_dict())
+    grown.grow(node_new=2, max_nodes=9)
+    assert grown.x_dim == 5 and grown.max_nodes == 9
+    mask = torch.tensor([[True] * 6, [True] * 4 + [False] * 2])
+    x = torch.randn(2, 6, 3) * mask[..., None]
+    adj = torch.rand(2, 6, 6)
+    adj = (adj + adj.transpose(1, 2)) * (mask[:, :, None] & mask[:, None, :])
+    t = torch.tensor([0.3, 0.8])
+    with torch.no_grad():
+        a = base(GraphState(x=x, e=adj[..., None], mask=mask), t)
+        b = grown(GraphState(x=torch.cat([x, torch.zeros(2, 6, 2)], -1), e=adj[..., None], mask=mask), t)
+        # the new channels are read: an input there changes the scores
+        c = grown(GraphState(x=torch.cat([x, torch.ones(2, 6, 2) * mask[..., None]], -1), e=adj[..., None],
+                             mask=mask), t)
+    assert b.x.shape == (2, 6, 5)
+    torch.testing.assert_close(b.x[..., :3], a.x)
+    torch.testing.assert_close(b.e, a.e)
+    assert not torch.allclose(c.e, a.e)
+    grown.train()
+    out = grown(GraphState(x=torch.cat([x, torch.ones(2, 6, 2) * mask[..., None]], -1), e=adj[..., None],
+                           mask=mask), t)
+    (out.x * torch.randn_like(out.x)).sum().backward()
+    assert grown.x_net.final.linears[-1].weight.grad[3:].abs().sum() > 0  # the new scores train
+    with pytest.raises(SchemaError, match="new bond type"):
+        grown.grow(edge_new=1)
+
+
+def test_finetune_grows_a_gdss_model_for_new_atoms(data):
+    (data / "cno.smi").write_text("\n".join(["CCO", "CCN", "CC(=O)O", "NCC=O", "COC", "CC#N", "OCCO", "CNC"] * 4)
+                                  + "\n")
+    base = GraphDiffusionPipeline.fit(str(data / "cno.smi"), preset="gdss-qm9", out=data / "gdss-base",
+                                      root=data / "root", progress=False,
+                                      overrides={"train": {"max_steps": 2, "batch_size": 16, "ckpt_every": 0}})
+    old = base.schema.node_categories
+    ft = base.finetune(str(data / "new.smi"), out=data / "gdss-ft", root=data / "root", max_steps=2, progress=False,
+                       overrides={"train": {"batch_size": 16}})
+    cats = ft.schema.node_categories
+    assert cats[:len(old)] == old and {"S", "Cl", "Br"} <= set(cats)
+    assert ft.denoiser.x_dim == len(cats) and ft.config.finetune.lineage[-1]["new_node_categories"]
+    again = GraphDiffusionPipeline.from_pretrained(data / "gdss-ft")
+    assert again.sample(3, steps=3, seed=1, output="smiles", progress=False) == \
+        ft.sample(3, steps=3, seed=1, output="smiles", progress=False)
