@@ -104,3 +104,18 @@ def test_other_processes_are_refused(tmp_path):
                                       progress=False)
     with pytest.raises(ConfigError, match="faros switches node categories of the discrete processes.*'gdss'"):
         pipe.sample(2, steps=2, guide="faros", progress=False)
+
+
+def test_cli_sample_with_faros(pipe, tmp_path, capsys):
+    from graphdiff.cli import main
+
+    run = tmp_path / "model"
+    pipe.save_pretrained(run)
+    out = tmp_path / "s.jsonl"
+    assert main(["sample", "--model", str(run), "-n", "3", "--steps", "2", "--guide", "faros", "--switch-time", "1",
+                 "--fraction", "0.5", "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "faros on minus the parity gap" in printed and "2 network calls" in printed
+    assert len(out.read_text().splitlines()) == 3
+    assert main(["sample", "--model", str(run), "-n", "3", "--switch-time", "1", "--out", str(out)]) == 2
+    assert capsys.readouterr().err.strip() == "error: --switch-time and --fraction need --guide faros"
