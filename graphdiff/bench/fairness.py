@@ -2,7 +2,7 @@
 
 For each entry (a DiGress or DeFoG preset trained for ``--minutes`` on ``synth_sbm_attr``, whose node category is a
 sensitive group attribute that the edges depend on; or ``--model DIR`` with ``--only ENTRY``) every method draws
-``--samples`` graphs (default 128) at the entry's sampling steps (``--steps``), seed 0:
+``--samples`` graphs (default 64) at the entry's sampling steps (``--steps``), seed 0:
 
 - ``unguided``: the pretrained sampler;
 - ``faros t=T``: :func:`graphdiff.guidance.faros.faros`, every group node's category redrawn from equal group
@@ -38,7 +38,7 @@ def _settings(overrides: dict | None) -> tuple[dict, dict]:
     over = dict(overrides or {})
     s = dict(over.pop("fairness", None) or {})
     check_keys(s, KEYS, "--set fairness")
-    times = s.get("switch_times", [0.5, 0.8, 0.9, 1.0])
+    times = s.get("switch_times", [0.5, 0.9, 1.0])
     times = [times] if isinstance(times, (int, float)) else list(times)
     if not times or not all(isinstance(t, (int, float)) and 0.0 <= float(t) <= 1.0 for t in times):
         raise ConfigError(f"--set fairness.switch_times: fractions of the trajectory in [0, 1], got {times!r}")
@@ -46,6 +46,11 @@ def _settings(overrides: dict | None) -> tuple[dict, dict]:
     if not 0.0 <= fraction <= 1.0:
         raise ConfigError(f"--set fairness.fraction must be in [0, 1], got {fraction}")
     return {"switch_times": [float(t) for t in times], "fraction": fraction, "seed": int(s.get("seed", 0))}, over
+
+
+def entry_samples(entries) -> int:
+    """The suite's default sample count (its first entry's)."""
+    return int(next((e.samples for e in entries if e.samples), 64))
 
 
 def score_graphs(graphs, test) -> dict:
@@ -80,7 +85,7 @@ def run_fairness(suite, *, out, minutes=None, samples=None, overrides=None, mode
     entries = [e for e in suite.entries if not only or e.name in only]
     if model is not None and len(entries) != 1:
         raise ConfigError("bench run fairness --model: pick one entry with --only")
-    n, seed = int(samples or 128), cfg["seed"]
+    n, seed = int(samples or entry_samples(entries)), cfg["seed"]
     started, t_start = machine(), time.time()
     results = {"suite": suite.name, "description": suite.description, "kind": suite.kind,
                "command": command or "graphdiff " + " ".join(sys.argv[1:]),
