@@ -64,6 +64,10 @@ def cmd_bench_run(args) -> int:
         from .bench.guidance import run_guidance
 
         run = lambda name, **kw: run_guidance(suite, **kw)  # noqa: E731
+    elif suite.kind == "fairness":  # FAROS against the unguided model: its own loop over switch times
+        from .bench.fairness import run_fairness
+
+        run = lambda name, **kw: run_fairness(suite, **kw)  # noqa: E731
     elif suite.kind == "kernels":  # kernel timings: no preset, no training
         from .bench.kernels import run_kernels
 

@@ -211,12 +211,14 @@ def cmd_sample(args) -> int:
         raise ConfigError("--regressor needs --guide regressor, minority or svdd (SVDD-MC's value network)")
     if args.guide != "regressor" and args.target_value is not None:
         raise ConfigError("--target-value needs --guide regressor")
+    if args.guide != "faros" and (args.switch_time is not None or args.fraction is not None):
+        raise ConfigError("--switch-time and --fraction need --guide faros")
     if args.guide is not None:
         from .guidance import get_reward, parse_reward_args
 
         if info is not None or shard is not None:
             raise ConfigError("--guide runs unsharded (each sample's search is whole); drop --shard / torchrun")
-        if args.reward is None and args.guide not in ("regressor", "minority"):
+        if args.reward is None and args.guide not in ("regressor", "minority", "faros"):
             raise ConfigError(f"--guide {args.guide} needs --reward NAME or module:function")
         if args.guide in ("regressor", "minority") and args.regressor is None:
             raise ConfigError(f"--guide {args.guide} needs --regressor DIR (made by graphdiff train-regressor)")
@@ -227,12 +229,14 @@ def cmd_sample(args) -> int:
                 {"regressor": args.regressor, "target": args.target_value, "direction": args.direction,
                  "scale": args.scale} if args.guide == "regressor" else
                 {"regressor": args.regressor, "scale": args.scale} if args.guide == "minority" else
+                {"switch_time": args.switch_time, "fraction": args.fraction} if args.guide == "faros" else
                 {"K": args.paths, "M": args.candidates})
         state = pipe.sample(n, steps=args.steps, sampler=args.sampler, seed=args.seed, progress=not args.quiet,
                             guide=args.guide, reward=reward, guide_options=opts, **kw)
         g = pipe.last_guidance
-        what = reward.name if reward is not None else f"the regressor's {g.cost.get('target')}"
-        print(f"{args.guide} on {what}: median reward {float(np.median(g.rewards)):.4g}; per sample "
+        what = (reward.name if reward is not None else "minus the parity gap" if args.guide == "faros" else
+                f"the regressor's {g.cost.get('target')}")
+        print(f"{args.guide} on {what}: median reward {float(np.nanmedian(g.rewards)):.4g}; per sample "
               f"{g.cost['network_calls_per_sample']:g} network calls, {g.cost['reward_calls_per_sample']:g} reward "
               "calls")
     else:
@@ -317,7 +321,8 @@ def add_model_commands(sub) -> None:
     s.add_argument("--device", default="cpu")
     s.add_argument("--out", required=True,
                    help=".smi (molecules), .sdf / .xyz (3D molecules), .jsonl (edge lists) or .png")
-    s.add_argument("--guide", default=None, choices=["best_of_n", "svdd", "noise_search", "regressor", "minority"],
+    s.add_argument("--guide", default=None,
+                   choices=["best_of_n", "svdd", "noise_search", "regressor", "minority", "faros"],
                    help="steer toward --reward")
     s.add_argument("--reward", default=None, help="reward name (qed, sa, logp, similarity, ...) or module:function")
     s.add_argument("--reward-arg", action="append", metavar="KEY=VALUE", default=None,
@@ -333,6 +338,10 @@ def add_model_commands(sub) -> None:
     s.add_argument("--direction", default="max", choices=["max", "min"],
                    help="regressor: without --target-value, raise or lower the property")
     s.add_argument("--scale", type=float, default=1.0, help="regressor: guidance strength lambda")
+    s.add_argument("--switch-time", type=float, default=None,
+                   help="faros: switch the sensitive node categories at this fraction of the trajectory (0.5)")
+    s.add_argument("--fraction", type=float, default=None,
+                   help="faros: share of each graph's nodes switched (default 1: all redrawn, equal groups)")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_sample)
 

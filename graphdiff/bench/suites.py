@@ -85,7 +85,7 @@ class Suite:
     description: str
     entries: tuple[Entry, ...]
     expected_minutes: float
-    kind: str = "quality"  # or "speed", "threads", "lggm", "guidance", "kernels", "images"
+    kind: str = "quality"  # or "speed", "threads", "lggm", "guidance", "kernels", "images", "fairness"
     datasets: tuple[str, ...] = ()  # raw files to place with --raw-from
 
 
@@ -239,6 +239,18 @@ _add(Suite(
     (Entry("defog-qm9", steps=(50,), samples=512),),
     # 512 molecules x (1 + 10 + ~11 + ~11 + 1) x 50 network calls at ~90 mol/s, and the regressor's 10 minutes
     expected_minutes=30, kind="guidance", datasets=("qm9",)))
+
+_add(Suite(
+    "fairness",
+    "FAROS attribute switching on attributed SBM graphs (synth_sbm_attr: 20-40 nodes, a group attribute that the "
+    "edges depend on): DiGress and DeFoG trained for --minutes, 64 graphs per method at 25 steps, unguided against "
+    "faros at switch times 0.5 / 0.9 / 1.0; dyadic parity gap, edge rates, group balance, degree and "
+    "clustering MMD against the test graphs, network calls per graph",
+    tuple(Entry(f"{p}-community_small", label=p, steps=(25,), samples=64, dataset="synth_sbm_attr", minutes=5,
+                cpu={"model": {**CPU_MODELS["graph_transformer"], "n_layers": 2}, "train": {"batch_size": 32}})
+          for p in ("digress", "defog")),
+    # 2 x 5 min of training and 2 x 4 x 64 graphs at 25 steps (DiGress: 30-70 s per method at load average 6)
+    expected_minutes=17, kind="fairness"))
 
 _add(Suite(
     "smoke",

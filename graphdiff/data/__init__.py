@@ -33,6 +33,7 @@ _REGISTRY: dict[str, str] = {
     "synth_grid": "synthetic:SynthGrid",
     "synth_planar": "synthetic:SynthPlanar",
     "synth_sbm": "synthetic:SynthSBM",
+    "synth_sbm_attr": "synthetic:SynthSBMAttr",
     "tree": "synthetic:Tree",
     "lobster": "synthetic:Lobster",
     # molecules

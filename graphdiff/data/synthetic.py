@@ -135,6 +135,36 @@ def sbm(num_graphs: int = 200, seed: int = 0, *, min_communities: int = 2, max_c
     return graphs
 
 
+def sbm_attr(num_graphs: int = 200, seed: int = 0, *, num_blocks: int = 2, min_size: int = 10, max_size: int = 20,
+             p_intra: float = 0.4, p_inter: float = 0.05, homophily: float = 0.9,
+             require_connected: bool = True) -> list[nx.Graph]:
+    """Stochastic block model graphs whose nodes carry a sensitive attribute correlated with their block, for
+    fair-generation tests (FAROS, Badaoui et al. 2025, measures edge independence of a sensitive attribute).
+
+    Per graph: ``num_blocks`` blocks of sizes ``~ U{min_size..max_size}``, ``nx.stochastic_block_model`` with
+    ``p_intra`` / ``p_inter``; each node's attribute ``group`` (an int in ``0..num_blocks-1``) is its block with
+    probability ``homophily``, else one of the other groups uniformly. Edges therefore depend on the attribute
+    (intra-group pairs are joined far more often than inter-group ones). Disconnected graphs are redrawn.
+    """
+    rng = np.random.default_rng(seed)
+    graphs = []
+    while len(graphs) < num_graphs:
+        sizes = [int(s) for s in rng.integers(min_size, max_size + 1, size=num_blocks)]
+        probs = np.full((num_blocks, num_blocks), p_inter)
+        np.fill_diagonal(probs, p_intra)
+        g = nx.Graph(nx.stochastic_block_model(sizes, probs.tolist(), seed=_child_seed(rng)))
+        g.graph.clear()
+        blocks = np.repeat(np.arange(num_blocks), sizes)
+        other = (blocks + rng.integers(1, max(num_blocks, 2), size=len(blocks))) % num_blocks
+        group = np.where(rng.random(len(blocks)) < homophily, blocks, other)
+        for v in g.nodes:
+            g.nodes[v].clear()
+            g.nodes[v]["group"] = int(group[v])
+        if not require_connected or nx.is_connected(g):
+            graphs.append(g)
+    return graphs
+
+
 def tree(num_graphs: int = 200, seed: int = 0, *, num_nodes: int = 64) -> list[nx.Graph]:
     """Uniformly random labelled trees on ``num_nodes`` nodes (a uniform Prüfer sequence), the "tree" dataset
     of ESGG (Bergmeister et al., 2024; ``nx.random_tree(64)``) reused by ConStruct and DeFoG."""
@@ -223,6 +253,7 @@ class SyntheticDataset(GraphDataset):
 
     generator: Callable[..., list[nx.Graph]]
     split_rule: str = "spectre"
+    node_attr: str | None = None  # an int node attribute that becomes the node category (else one category)
 
     def __init__(self, root=None, split: str | None = None, *, download: bool = True, force_reload: bool = False,
                  num_graphs: int | None = None, seed: int | None = None):
@@ -254,12 +285,17 @@ class SyntheticDataset(GraphDataset):
     def process(self):
         graphs = type(self).generator(self.num_graphs, self.seed)
         edges = [edge_array(g) for g in graphs]
-        node_types = [np.zeros(g.number_of_nodes(), dtype=np.int64) for g in graphs]
+        if self.node_attr is None:
+            names = ("node",)
+            node_types = [np.zeros(g.number_of_nodes(), dtype=np.int64) for g in graphs]
+        else:  # an int attribute 0..k-1 on every node: categories g0..g{k-1}
+            node_types = [np.array([g.nodes[v][self.node_attr] for v in g.nodes], dtype=np.int64) for g in graphs]
+            names = tuple(f"g{i}" for i in range(int(max(int(t.max()) for t in node_types)) + 1))
         store = GraphStore.from_lists(node_types, edges, split=make_split(self.split_rule, len(graphs)))
         info = graph_counts(store)
         info["invalid"] = {"count": 0, "examples": []}
         info["generator"] = self.generator_info()
-        return store, store.schema(("node",), ("none", "edge")), info
+        return store, store.schema(names, ("none", "edge")), info
 
 
 class SynthCommunitySmall(SyntheticDataset):
@@ -294,6 +330,16 @@ class SynthSBM(SyntheticDataset):
     split_rule = "spectre"
 
 
+class SynthSBMAttr(SyntheticDataset):
+    """Two-block SBM graphs of 20-40 nodes whose node category is a sensitive ``group`` attribute (``g0``, ``g1``)
+    correlated with the block, 200 graphs, SPECTRE split 128/32/40 (:func:`sbm_attr`)."""
+
+    name = "synth_sbm_attr"
+    generator = staticmethod(sbm_attr)
+    split_rule = "spectre"
+    node_attr = "group"
+
+
 class Tree(SyntheticDataset):
     """64-node uniformly random labelled trees (ESGG definition), 200 graphs, ESGG split 128/32/40 in order."""
 
@@ -310,4 +356,5 @@ class Lobster(SyntheticDataset):
     split_rule = "gran"
 
 
-DATASETS = {cls.name: cls for cls in (SynthCommunitySmall, SynthGrid, SynthPlanar, SynthSBM, Tree, Lobster)}
+DATASETS = {cls.name: cls for cls in (SynthCommunitySmall, SynthGrid, SynthPlanar, SynthSBM, SynthSBMAttr, Tree,
+                                      Lobster)}

@@ -6,6 +6,7 @@
 
 from .rewards import REWARDS, Reward, RewardError, get_reward, parse_reward_args
 from .guides import GUIDES, run_guide
+from .faros import faros
 from .minority import minority_guidance, minority_scores
 from .noise_search import noise_search
 from .regressor import Regressor, regressor_guidance, train_regressor
@@ -15,4 +16,4 @@ from .svdd import svdd
 __all__ = ["REWARDS", "Reward", "RewardError", "get_reward", "parse_reward_args", "GUIDES", "CallCounter",
            "GuidedSamples", "best_of_n", "run_guide", "svdd", "noise_search",
            "Regressor", "regressor_guidance", "train_regressor",
-           "minority_guidance", "minority_scores"]
+           "minority_guidance", "minority_scores", "faros"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..errors import ConfigError
+from .faros import faros
 from .minority import minority_guidance
 from .noise_search import noise_search
 from .regressor import regressor_guidance
@@ -11,10 +12,10 @@ from .self_guidance import self_guidance
 from .svdd import svdd
 
 GUIDES = {"best_of_n": best_of_n, "svdd": svdd, "noise_search": noise_search, "regressor": regressor_guidance,
-          "minority": minority_guidance, "self": self_guidance}
+          "minority": minority_guidance, "self": self_guidance, "faros": faros}
 # guides that steer without a reward (one scores their samples when given; "self", TSDiff's observation
-# self-guidance, steers toward observed values)
-REWARD_OPTIONAL = {"regressor", "minority", "self"}
+# self-guidance, steers toward observed values; "faros" switches a sensitive node attribute)
+REWARD_OPTIONAL = {"regressor", "minority", "self", "faros"}
 
 
 def run_guide(pipe, n: int, guide: str, reward, **kwargs) -> GuidedSamples:
