@@ -6,6 +6,7 @@ from torch import nn
 
 from ..errors import SchemaError
 from .cnn import ConvDenoiser
+from .cnn1d import Conv1dDenoiser
 from .e3nn_tp import E3nnTPDenoiser
 from .eqgat import EQGATDenoiser
 from .gdss import (
@@ -25,7 +26,8 @@ from .transformer import GraphTransformerDenoiser
 DENOISERS: dict[str, type[nn.Module]] = {"gdss": GDSSDenoiser, "graph_transformer": GraphTransformerDenoiser,
                                          "ppgn_transformer": PPGNTransformerDenoiser, "eqgat": EQGATDenoiser,
                                          "e3nn_tp": E3nnTPDenoiser,
-                                         "grid_mpnn": GridDenoiser, "cnn": ConvDenoiser}
+                                         "grid_mpnn": GridDenoiser, "cnn": ConvDenoiser,
+                                         "cnn1d": Conv1dDenoiser}
 
 
 def build_denoiser(name: str, **kwargs) -> nn.Module:
@@ -52,6 +54,7 @@ __all__ = [
     "E3nnTPDenoiser",
     "GridDenoiser",
     "ConvDenoiser",
+    "Conv1dDenoiser",
     "ScoreNetworkX",
     "ScoreNetworkX_GMH",
     "ScoreNetworkA",
