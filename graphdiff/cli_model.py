@@ -3,6 +3,8 @@
     graphdiff train --preset gdss-qm9 [--out runs/qm9] [--max-minutes 30] [--resume] [--set train.lr=0.001]
     graphdiff sample --model runs/qm9 [-n 1000] [--steps 500] [--sampler pc|em|s4|ode] [--seed 0] [--set snr=0.2]
                      [--shard i/K] --out qm9.smi
+    graphdiff sample --model runs/digits --guide self --observed digit.npy --observed-mask bottom --out filled.png
+                     (image inpainting / series completion by self-guidance: graphdiff.cli_observe)
     torchrun --nproc_per_node K -m graphdiff.cli sample ...   (each process samples its share; rank 0 writes)
     graphdiff demo [--out demo] [-n 1000] [--model qm9-defog]    (--train [--minutes 2]: train from scratch)
 """
@@ -177,6 +179,12 @@ def cmd_sample(args) -> int:
     from .pipeline import GraphDiffusionPipeline
     from .train import distributed as D
 
+    if args.guide == "self":  # observation self-guidance: inpainting / series completion (graphdiff.cli_observe)
+        from .cli_observe import sample_observed
+
+        return sample_observed(args)
+    if args.observed is not None or args.observed_mask is not None or args.variant is not None:
+        raise ConfigError("--observed, --observed-mask and --variant need --guide self")
     if args.n is not None and args.n < 1:
         raise ConfigError(f"-n must be at least 1, got {args.n}")
     if args.steps is not None and args.steps < 1:
@@ -322,8 +330,15 @@ def add_model_commands(sub) -> None:
     s.add_argument("--out", required=True,
                    help=".smi (molecules), .sdf / .xyz (3D molecules), .jsonl (edge lists) or .png")
     s.add_argument("--guide", default=None,
-                   choices=["best_of_n", "svdd", "noise_search", "regressor", "minority", "faros"],
-                   help="steer toward --reward")
+                   choices=["best_of_n", "svdd", "noise_search", "regressor", "minority", "faros", "self"],
+                   help="steer toward --reward; faros: switch sensitive node categories; self: complete "
+                        "--observed (image inpainting, series windows)")
+    s.add_argument("--observed", default=None, metavar="FILE",
+                   help="self: the known values (images .npy/.png, series .csv/.npy; NaN = unknown)")
+    s.add_argument("--observed-mask", default=None, metavar="FILE|bottom|top|left|right",
+                   help="self: .npy of known entries (nonzero = known), or the image half to fill in")
+    s.add_argument("--variant", default=None, choices=["mse", "quantile"],
+                   help="self: observation likelihood (default mse for images, quantile for series)")
     s.add_argument("--reward", default=None, help="reward name (qed, sa, logp, similarity, ...) or module:function")
     s.add_argument("--reward-arg", action="append", metavar="KEY=VALUE", default=None,
                    help="reward argument, e.g. target=CCO (repeatable)")
@@ -337,7 +352,7 @@ def add_model_commands(sub) -> None:
     s.add_argument("--target-value", type=float, default=None, help="regressor: steer toward this property value")
     s.add_argument("--direction", default="max", choices=["max", "min"],
                    help="regressor: without --target-value, raise or lower the property")
-    s.add_argument("--scale", type=float, default=1.0, help="regressor: guidance strength lambda")
+    s.add_argument("--scale", type=float, default=1.0, help="regressor, self: guidance strength (scale)")
     s.add_argument("--switch-time", type=float, default=None,
                    help="faros: switch the sensitive node categories at this fraction of the trajectory (0.5)")
     s.add_argument("--fraction", type=float, default=None,

@@ -8,7 +8,11 @@ Per series (entries are named after them; ``--only taylor wineind``):
   on the training windows (or loaded from ``--model DIR/<series>``), forecasting by TSDiff self-guided sampling
   (quantile variant). The guidance scale is chosen per series, as TSDiff reports it, by the lowest CRPS on the
   validation windows (the last ``min(2, test_windows)`` windows before the test part) over :data:`SCALES`;
-  ``--set diffusion=false`` leaves the diffusion rows out (baselines only), ``--set scales=[2.0]`` fixes the grid.
+  ``--set diffusion=false`` leaves the diffusion rows out (baselines only), ``--set scales=[2.0]`` fixes the grid;
+* a 1-D convolution row beside it (the ``edm-tsdiff_cnn-<series>`` preset, :class:`graphdiff.nn.Conv1dDenoiser`):
+  the same process, training minutes, scale selection and forecasting, with the width matched to the parameter count
+  of the path-graph denoiser just trained (as ``bench run images`` matches its CNN); ``--set cnn=false`` leaves it
+  out; with ``--model DIR`` it is loaded from ``DIR/<series>_cnn`` when that folder exists.
 
 Scores (:mod:`graphdiff.metrics.forecast`): CRPS normalised by ``sum |y|`` (properscoring), mean weighted quantile
 loss (levels 0.05..0.95) and MASE with the seasonal error of each window's history; ``--samples`` paths per window
@@ -59,19 +63,39 @@ def _plot(ts, res: dict, path: Path, label: str) -> str:
     return str(path)
 
 
-def _diffusion(entry, ts, *, out: Path, minutes, overrides, model, samples, steps, scales, progress, root):
+def cnn_preset(preset: str) -> str:
+    """The 1-D convolution baseline of a path-graph preset: ``edm-tsdiff-X`` -> ``edm-tsdiff_cnn-X``."""
+    return preset.replace("edm-tsdiff-", "edm-tsdiff_cnn-", 1)
+
+
+def _matched(preset: str, overrides: dict, ts, target: int) -> dict:
+    """``overrides`` with the model width whose parameter count is closest to ``target``."""
+    from ..config import load_preset
+    from .images import match_width
+
+    task = ts.task
+    spec = {k: v for k, v in load_preset(preset, overrides).model.items() if k not in ("x_dim", "max_nodes")}
+    return merge(overrides, {"model": match_width(spec, ts.values.shape[1], task.context_length +
+                                                  task.prediction_length, target)})
+
+
+def _diffusion(entry, ts, *, out: Path, minutes, overrides, model, samples, steps, scales, progress, root,
+               preset=None, run=None, target_params=None):
     from ..forecast.diffusion import DiffusionForecaster
     from ..forecast.evaluate import evaluate_forecaster
     from ..pipeline import GraphDiffusionPipeline
 
+    preset, run = preset or entry.preset, run or ts.name
     t0 = time.perf_counter()
     if model is not None:
-        src = Path(model) / ts.name if (Path(model) / ts.name).is_dir() else Path(model)
+        src = Path(model) / run if (Path(model) / run).is_dir() else Path(model)
         pipe = GraphDiffusionPipeline.from_pretrained(src)
         train = {"loaded_from": str(src), "train_steps": getattr(pipe, "trained_steps", None)}
     else:
         over = merge(overrides, {"train": {"ckpt_every": 0}})
-        pipe = GraphDiffusionPipeline.fit(None, preset=entry.preset, out=out / "runs" / ts.name, overrides=over,
+        if target_params:  # equal parameters: the baseline's width is matched to the path-graph denoiser
+            over = _matched(preset, over, ts, target_params)
+        pipe = GraphDiffusionPipeline.fit(None, preset=preset, out=out / "runs" / run, overrides=over,
                                           max_minutes=minutes, root=root, progress=progress)
         train = {"minutes": minutes, "train_steps": int(pipe.summary["steps"]),
                  "final_loss": pipe.summary.get("loss")}
@@ -86,7 +110,8 @@ def _diffusion(entry, ts, *, out: Path, minutes, overrides, model, samples, step
     fc = DiffusionForecaster(pipe, scale=chosen, steps=steps)
     res = evaluate_forecaster(fc, ts, num_samples=samples, keep_samples=True)
     params = sum(p.numel() for p in pipe.denoiser.parameters())
-    return res, {"preset": entry.preset, "guidance_scale": chosen, "validation_crps_by_scale": val_crps,
+    return res, {"preset": preset, "network": pipe.config.model["name"], "guidance_scale": chosen,
+                 "validation_crps_by_scale": val_crps,
                  "network_calls_per_sample": fc.last_cost.get("network_calls_per_sample"),
                  "sampling_steps": steps or pipe.config.sample.steps, "parameters": params, **train}
 
@@ -103,6 +128,7 @@ def run_timeseries(suite, *, out, minutes: float | None = None, samples: int | N
     out.mkdir(parents=True, exist_ok=True)
     over = dict(overrides or {})
     with_diffusion = bool(over.pop("diffusion", True))
+    with_cnn = bool(over.pop("cnn", True)) and with_diffusion
     scales = tuple(float(s) for s in over.pop("scales", SCALES))
     n = int(samples or 100)
     names = [e.name for e in suite.entries]
@@ -113,6 +139,7 @@ def run_timeseries(suite, *, out, minutes: float | None = None, samples: int | N
     results = {"suite": suite.name, "description": suite.description, "kind": suite.kind,
                "command": command or "graphdiff bench run timeseries",
                "settings": {"samples": n, "minutes": minutes, "steps": step, "diffusion": with_diffusion,
+                            "cnn": with_cnn,
                             "scales": list(scales), "overrides": over, "model": None if model is None else str(model),
                             "only": list(only or [])},
                "started": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": machine(), "rows": []}
@@ -130,43 +157,67 @@ def run_timeseries(suite, *, out, minutes: float | None = None, samples: int | N
             print(f"  {b}: CRPS {res['summary']['crps']:.4f}, MASE {res['summary']['mase']:.3f} "
                   f"({res['seconds']}s)", flush=True)
             if b == "ets":
-                best = (res, "ETS")
+                best = (res, "ETS", results["rows"][-1])
         if with_diffusion:
-            res, extra = _diffusion(entry, ts, out=out, minutes=minutes if minutes is not None else entry.minutes,
-                                    overrides=over, model=model, samples=n, steps=step, scales=scales,
-                                    progress=progress, root=root)
+            kw = dict(out=out, minutes=minutes if minutes is not None else entry.minutes, overrides=over, model=model,
+                      samples=n, steps=step, scales=scales, progress=progress, root=root)
+            res, extra = _diffusion(entry, ts, **kw)
             results["rows"].append(_row(ts.name, "diffusion", res, **extra))
-            best = (res, f"self-guided diffusion (scale {extra['guidance_scale']:g})")
-            print(f"  diffusion: CRPS {res['summary']['crps']:.4f}, MASE {res['summary']['mase']:.3f}, scale "
+            best = (res, f"self-guided diffusion (scale {extra['guidance_scale']:g})", results["rows"][-1])
+            print(f"  diffusion ({extra['network']}, {extra['parameters']:,} parameters): CRPS "
+                  f"{res['summary']['crps']:.4f}, MASE {res['summary']['mase']:.3f}, scale "
                   f"{extra['guidance_scale']:g} ({res['seconds']}s sampling)", flush=True)
-        results["rows"][-1]["plot"] = _plot(ts, best[0], out / "plots" / f"{ts.name}.png", best[1])
+            if with_cnn and (model is None or (Path(model) / f"{ts.name}_cnn").is_dir()):
+                res_c, extra_c = _diffusion(entry, ts, preset=cnn_preset(entry.preset), run=f"{ts.name}_cnn",
+                                            target_params=extra["parameters"], **kw)
+                row = _row(ts.name, "diffusion", res_c, **extra_c)
+                row["plot"] = _plot(ts, res_c, out / "plots" / f"{ts.name}_cnn.png",
+                                    f"1-D CNN self-guided diffusion (scale {extra_c['guidance_scale']:g})")
+                results["rows"].append(row)
+                print(f"  diffusion ({extra_c['network']}, {extra_c['parameters']:,} parameters): CRPS "
+                      f"{res_c['summary']['crps']:.4f}, MASE {res_c['summary']['mase']:.3f}, scale "
+                      f"{extra_c['guidance_scale']:g} ({res_c['seconds']}s sampling)", flush=True)
+        best[2]["plot"] = _plot(ts, best[0], out / "plots" / f"{ts.name}.png", best[1])
         results["baseline_fallbacks"] = fallbacks()
         _write(out, results)
     return finish_results(out, results, markdown, t_start)
 
 
+def _network(r: dict) -> str:
+    return {"grid_mpnn": "path graph", "cnn1d": "1-D CNN"}.get(r.get("network", "grid_mpnn"), r.get("network"))
+
+
 def markdown(results: dict) -> str:
     lines = header_lines(results)
-    lines += ["| series | forecaster | CRPS (normalised) | mean wQL | MASE | windows x H | guidance scale | seconds |",
-              "|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines += ["| series | forecaster | network | parameters | CRPS (normalised) | mean wQL | MASE | windows x H | "
+              "guidance scale | seconds |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results["rows"]:
+        diff = r["kind"] == "diffusion"
         scale = f"{r['guidance_scale']:g}" if "guidance_scale" in r else ""
-        lines.append(f"| {r['series']} | {r['forecaster']} | {r['crps']:.4f} | {r['wql']:.4f} | {r['mase']:.3f} | "
-                     f"{r['windows']} x {r['task']['prediction_length']} | {scale} | {r['seconds']} |")
+        params = f"{r['parameters']:,}" if r.get("parameters") else ""
+        lines.append(f"| {r['series']} | {r['forecaster']} | {_network(r) if diff else ''} | {params} | "
+                     f"{r['crps']:.4f} | {r['wql']:.4f} | {r['mase']:.3f} | {r['windows']} x "
+                     f"{r['task']['prediction_length']} | {scale} | {r['seconds']} |")
     diff = [r for r in results["rows"] if r["kind"] == "diffusion"]
     if diff:
-        lines += ["", "| series | diffusion CRPS | x seasonal naive | x ETS | x ARIMA | train steps | network calls "
-                  "per sample |", "|---|---:|---:|---:|---:|---:|---:|"]
+        lines += ["", "| series | network | parameters | diffusion CRPS | x seasonal naive | x ETS | x ARIMA | "
+                  "x path graph | train minutes | train steps | network calls per sample |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for d in diff:
             base = {r["forecaster"]: r["crps"] for r in results["rows"] if r["series"] == d["series"]
                     and r["kind"] == "baseline"}
             ratio = [f"{d['crps'] / base[b]:.2f}" if base.get(b) else "-" for b in BASELINE_NAMES]
-            lines.append(f"| {d['series']} | {d['crps']:.4f} | {' | '.join(ratio)} | {d.get('train_steps')} | "
+            graph = [r for r in diff if r["series"] == d["series"] and r.get("network", "grid_mpnn") == "grid_mpnn"]
+            vs = f"{d['crps'] / graph[0]['crps']:.2f}" if graph and graph[0]["crps"] else "-"
+            lines.append(f"| {d['series']} | {_network(d)} | {d.get('parameters') or 0:,} | {d['crps']:.4f} | "
+                         f"{' | '.join(ratio)} | {vs} | {d.get('minutes', '')} | {d.get('train_steps')} | "
                          f"{d.get('network_calls_per_sample')} |")
     s = results["settings"]
     lines += ["", f"{s['samples']} sample paths per window; CRPS = sum of properscoring's ensemble CRPS / sum |y| "
               "over every test point; wQL over the levels 0.05..0.95; MASE with the seasonal error of each window's "
-              "history. Point forecasts (seasonal naive) have CRPS = normalised absolute error."]
+              "history. Point forecasts (seasonal naive) have CRPS = normalised absolute error. Networks: the "
+              "path-graph message-passing denoiser (grid_mpnn) and its dilated 1-D convolution baseline (cnn1d), each "
+              "trained for the same minutes, the CNN's width matched to the graph denoiser's parameter count."]
     if results.get("baseline_fallbacks"):
         lines.append(f"Baseline fits that fell back to seasonal naive: {results['baseline_fallbacks']}.")
     return "\n".join(lines) + "\n"
@@ -176,4 +227,4 @@ def _write(out: Path, results: dict) -> None:
     write_results(out, results, markdown(results))
 
 
-__all__ = ["run_timeseries", "markdown", "validation_series", "SCALES", "BASELINE_NAMES"]
+__all__ = ["run_timeseries", "markdown", "cnn_preset", "validation_series", "SCALES", "BASELINE_NAMES"]

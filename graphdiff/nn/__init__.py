@@ -6,6 +6,7 @@ from torch import nn
 
 from ..errors import SchemaError
 from .cnn import ConvDenoiser
+from .cnn1d import Conv1dDenoiser
 from .digress_transformer import DiGressTransformerDenoiser
 from .e3nn_tp import E3nnTPDenoiser
 from .eqgat import EQGATDenoiser
@@ -27,7 +28,8 @@ DENOISERS: dict[str, type[nn.Module]] = {"gdss": GDSSDenoiser, "graph_transforme
                                          "digress_transformer": DiGressTransformerDenoiser,
                                          "ppgn_transformer": PPGNTransformerDenoiser, "eqgat": EQGATDenoiser,
                                          "e3nn_tp": E3nnTPDenoiser,
-                                         "grid_mpnn": GridDenoiser, "cnn": ConvDenoiser}
+                                         "grid_mpnn": GridDenoiser, "cnn": ConvDenoiser,
+                                         "cnn1d": Conv1dDenoiser}
 
 
 def build_denoiser(name: str, **kwargs) -> nn.Module:
@@ -55,6 +57,7 @@ __all__ = [
     "E3nnTPDenoiser",
     "GridDenoiser",
     "ConvDenoiser",
+    "Conv1dDenoiser",
     "ScoreNetworkX",
     "ScoreNetworkX_GMH",
     "ScoreNetworkA",

@@ -46,3 +46,33 @@ def test_baseline_rows_of_one_series(tmp_path, capsys):
     md = (out / "results.md").read_text()
     assert "| airpassengers | ets |" in md and "load average" in md
     assert (out / "plots" / "airpassengers.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@WHEEL_DATA
+def test_cnn_rows_sit_beside_the_path_graph_rows_at_equal_parameters(tmp_path):
+    from graphdiff.bench.record import machine
+    from graphdiff.bench.timeseries import _diffusion, cnn_preset, markdown
+    from graphdiff.data.series import load_builtin
+
+    entry = next(e for e in SUITES["timeseries"].entries if e.name == "wineind")
+    ts = load_builtin("wineind")
+    over = {"model": {"hidden": 16, "levels": 2, "blocks": 1},
+            "train": {"max_steps": 3, "batch_size": 8, "warmup_steps": 0, "log_every": 1}}
+    kw = dict(out=tmp_path, minutes=1.0, overrides=over, model=None, samples=4, steps=2, scales=(2.0,),
+              progress=False, root=None)
+    rows = []
+    for preset, run, target in ((entry.preset, "wineind", None), (cnn_preset(entry.preset), "wineind_cnn", True)):
+        res, extra = _diffusion(entry, ts, preset=preset, run=run,
+                                target_params=rows[0]["parameters"] if target else None, **kw)
+        rows.append({"series": "wineind", "kind": "diffusion", "forecaster": res["forecaster"], **res["summary"],
+                     "seconds": res["seconds"], "task": res["task"], **extra})
+    grid, cnn = rows
+    assert (grid["network"], cnn["network"]) == ("grid_mpnn", "cnn1d")
+    assert cnn["preset"] == "edm-tsdiff_cnn-wineind" and (tmp_path / "runs" / "wineind_cnn").is_dir()
+    assert abs(cnn["parameters"] - grid["parameters"]) / grid["parameters"] < 0.1
+    assert grid["train_steps"] == cnn["train_steps"] == 3 and 0 < cnn["crps"] < 10
+    md = markdown({"suite": "timeseries", "description": "", "command": "c", "machine": machine(), "rows": rows,
+                   "started": "now", "settings": {"samples": 4}})
+    assert f"| wineind | 1-D CNN | {cnn['parameters']:,} |" in md
+    assert f"| wineind | path graph | {grid['parameters']:,} |" in md
+    assert f"| {cnn['crps'] / grid['crps']:.2f} |" in md  # the CNN's CRPS over the path graph's
