@@ -19,7 +19,6 @@ the same way, the floor of the MMD columns and the gap the model learns from.
 from __future__ import annotations
 
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -76,7 +75,7 @@ def run_fairness(suite, *, out, minutes=None, samples=None, overrides=None, mode
     from ..guidance.faros import faros
     from ..guidance.search import CallCounter
     from ..pipeline import GraphDiffusionPipeline
-    from .record import entry_overrides, finish_results, machine, write_results
+    from .record import entry_overrides, finish_results, machine, new_results, write_results
 
     cfg, user = _settings(overrides)
     out = Path(out)
@@ -87,10 +86,8 @@ def run_fairness(suite, *, out, minutes=None, samples=None, overrides=None, mode
         raise ConfigError("bench run fairness --model: pick one entry with --only")
     n, seed = int(samples or entry_samples(entries)), cfg["seed"]
     started, t_start = machine(), time.time()
-    results = {"suite": suite.name, "description": suite.description, "kind": suite.kind,
-               "command": command or "graphdiff " + " ".join(sys.argv[1:]),
-               "settings": {"samples": n, "steps": steps, "minutes": minutes, **cfg},
-               "started": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": started, "rows": []}
+    results = new_results(suite, command, {"samples": n, "steps": steps, "minutes": minutes, **cfg},
+                          machine_info=started)
     for entry in entries:
         t = time.perf_counter()
         if model is not None:

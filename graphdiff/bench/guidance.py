@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import functools
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -148,7 +147,7 @@ def run_guidance(suite, *, out, minutes=None, samples=None, overrides=None, mode
     from ..pipeline import GraphDiffusionPipeline
     from ..viz import draw_molecules
     from .offline import link_raw
-    from .record import finish_results, machine, write_results
+    from .record import finish_results, machine, new_results, write_results
 
     cfg = _settings(overrides)
     out = Path(out)
@@ -161,10 +160,8 @@ def run_guidance(suite, *, out, minutes=None, samples=None, overrides=None, mode
     n = int(samples or 512)
     qed = get_reward("qed", connected=cfg["connected"])
     started, t_start = machine(), time.time()
-    results = {"suite": suite.name, "description": suite.description, "kind": suite.kind,
-               "command": command or "graphdiff " + " ".join(sys.argv[1:]),
-               "settings": {"samples": n, "steps": steps, "minutes": minutes, **cfg},
-               "started": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": started, "rows": []}
+    results = new_results(suite, command, {"samples": n, "steps": steps, "minutes": minutes, **cfg},
+                          machine_info=started)
     for entry in entries:
         name = model or BUNDLED.get(entry.name, entry.name)
         pipe = GraphDiffusionPipeline.from_pretrained(name)

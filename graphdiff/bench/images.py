@@ -19,7 +19,7 @@ import torch
 
 from ..config import merge
 from ..errors import ConfigError
-from .record import machine, write_results
+from .record import new_results, write_results
 
 
 def match_width(model: dict, x_dim: int, max_nodes: int, target: int) -> dict:
@@ -88,13 +88,11 @@ def run_images(suite, *, out, minutes: float | None = None, samples: int | None 
     clf = digits_classifier(seed=0, root=root)
     floor = classifier_fd(train_x[torch.randperm(len(train_x), generator=torch.Generator().manual_seed(0))[:n]],
                           test_x, clf)
-    results = {"suite": "images", "description": suite.description, "kind": "images",
-               "command": command or "graphdiff bench run images",
-               "settings": {"minutes_per_entry": minutes, "samples": n, "steps": steps_list,
-                            "overrides": overrides or {}, "only": list(only or [])},
-               "classifier": {"test_accuracy": clf.accuracy, "seed": clf.seed, "train_size": clf.train_size,
-                              "test_size": clf.test_size, "fd_train_vs_test": floor["fd"]},
-               "started": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": machine(), "rows": []}
+    settings = {"minutes_per_entry": minutes, "samples": n, "steps": steps_list, "overrides": overrides or {},
+                "only": list(only or [])}
+    results = new_results(suite, command or "graphdiff bench run images", settings,
+                          classifier={"test_accuracy": clf.accuracy, "seed": clf.seed, "train_size": clf.train_size,
+                                      "test_size": clf.test_size, "fd_train_vs_test": floor["fd"]})
     grid_params, models = None, {}
     for label, preset, over in ENTRIES:
         if only and label not in only:

@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
 from ..errors import ConfigError
-from .record import error_text, finish_results, header_lines, machine, write_results
+from .record import error_text, finish_results, header_lines, new_results, write_results
 from .suites import Suite
 
 __all__ = ["run_kernels", "markdown", "DEFAULTS", "PEAK_BANDWIDTH_GBS"]
@@ -232,10 +231,8 @@ def _run(torch, suite, out, settings, cuda, routes_only, only, command, progress
     note = (f"GPU: Triton kernels included; bandwidth against a peak of {peak_bw / 1e9:.0f} GB/s" if peak_bw else
             "GPU: Triton kernels included; device peak bandwidth unknown" if cuda else
             "CPU only: the Triton routes need a CUDA device and were not run; CPU comparisons only")
-    results = {"suite": suite.name, "description": suite.description, "kind": suite.kind,
-               "command": command or "graphdiff " + " ".join(sys.argv[1:]), "settings": settings, "note": note,
-               "routes_only": sorted(routes_only) if routes_only else None,
-               "started": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": machine(), "rows": []}
+    results = new_results(suite, command, settings, note=note,
+                          routes_only=sorted(routes_only) if routes_only else None)
     t_start = time.time()
     cases = []
     for kernel in KERNELS[:2]:

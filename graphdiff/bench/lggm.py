@@ -37,7 +37,6 @@ about half of it. An 8-minute pre-training is only a few hundred steps on a CPU 
 from __future__ import annotations
 
 import os
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -316,7 +315,7 @@ def run_lggm(suite, *, out, minutes=None, samples=None, overrides=None, model=No
 
     from ..checks import suggest
     from .offline import link_raw
-    from .record import entry_overrides, machine
+    from .record import entry_overrides, new_results
 
     if model is not None:
         raise ConfigError("--model: the lggm suite pre-trains and fine-tunes its own models; run it without --model")
@@ -338,15 +337,12 @@ def run_lggm(suite, *, out, minutes=None, samples=None, overrides=None, model=No
     linked = link_raw(root, suite.datasets, raw_from)
     cuda = torch.cuda.is_available()
     t_start = time.time()
-    results = {"suite": suite.name, "description": suite.description, "kind": suite.kind,
-               "command": command or "graphdiff " + " ".join(sys.argv[1:]),
-               "settings": {"held_out": domains, "train_graphs": list(proto.train_graphs),
-                            "finetune_steps": proto.finetune_steps, "pretrain_minutes": proto.pretrain_minutes,
-                            "pretrain_steps": proto.pretrain_steps, "sample_steps": proto.sample_steps,
-                            "samples": proto.samples, "sample_batch": proto.sample_batch, "bootstrap": bootstrap,
-                            "seed": proto.seed, "node_counts": NODE_COUNTS, "overrides": user,
-                            "raw_files_linked": len(linked)},
-               "started": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": machine(), "rows": []}
+    settings = {"held_out": domains, "train_graphs": list(proto.train_graphs), "finetune_steps": proto.finetune_steps,
+                "pretrain_minutes": proto.pretrain_minutes, "pretrain_steps": proto.pretrain_steps,
+                "sample_steps": proto.sample_steps, "samples": proto.samples, "sample_batch": proto.sample_batch,
+                "bootstrap": bootstrap, "seed": proto.seed, "node_counts": NODE_COUNTS, "overrides": user,
+                "raw_files_linked": len(linked)}
+    results = new_results(suite, command, settings)
     template = suite.entries[0]
     for domain in domains:
         entry = entries.get(domain) or dataclasses.replace(template, held_out=domain)

@@ -10,6 +10,8 @@ import json
 import os
 import platform
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 from ..config import merge
@@ -56,6 +58,15 @@ def _calls_per_graph(pipe, steps: int):
     if stats and stats.get("graphs"):
         return round(stats["network_calls"] / stats["graphs"], 1)
     return 2 * steps if pipe.process.name == "gdss" and pipe.config.sample.sampler == "pc" else steps
+
+
+def new_results(suite, command: str | None, settings: dict, *, machine_info: dict | None = None, **extra) -> dict:
+    """The head of a suite's ``results.json``: the suite, the command (default: this process's ``graphdiff``
+    arguments), the settings, ``extra`` fields, the start time and the machine (``machine_info``, else now), no rows
+    yet."""
+    return {"suite": suite.name, "description": suite.description, "kind": suite.kind,
+            "command": command or "graphdiff " + " ".join(sys.argv[1:]), "settings": settings, **extra,
+            "started": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": machine_info or machine(), "rows": []}
 
 
 def error_text(exc: Exception) -> str:

@@ -9,14 +9,14 @@ rows of :mod:`graphdiff.bench.references`, then the budget of each row). Each en
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 
 from ..config import load_preset
 from ..errors import ConfigError
 from .offline import link_raw
-from .record import _calls_per_graph, entry_overrides, finish_results, header_lines, machine, write_results
+from .record import (_calls_per_graph, entry_overrides, finish_results, header_lines, machine, new_results,
+                     write_results)
 from .references import format_table, metrics_from_result, reference_rows
 from .suites import Entry, Suite, get_suite
 
@@ -188,12 +188,10 @@ def run_suite(name: str, *, out, minutes: float | None = None, samples: int | No
     cpu = not torch.cuda.is_available()
     started = machine()
     t_start = time.time()
-    results = {"suite": suite.name, "description": suite.description, "kind": suite.kind,
-               "command": command or "graphdiff " + " ".join(sys.argv[1:]),
-               "settings": {"minutes": minutes, "samples": samples, "steps": steps, "overrides": overrides or {},
-                            "bootstrap": bootstrap, "model": None if model is None else str(model),
-                            "only": list(only or []), "raw_files_linked": len(linked)},
-               "started": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": started, "rows": []}
+    settings = {"minutes": minutes, "samples": samples, "steps": steps, "overrides": overrides or {},
+                "bootstrap": bootstrap, "model": None if model is None else str(model), "only": list(only or []),
+                "raw_files_linked": len(linked)}
+    results = new_results(suite, command, settings, machine_info=started)
     for entry in entries:
         if entry.imported and model is None:
             print(f"== {suite.name}: {entry.name} skipped (the authors' weights: give the converted folder with "

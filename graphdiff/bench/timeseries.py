@@ -29,7 +29,7 @@ from pathlib import Path
 
 from ..config import merge
 from ..errors import ConfigError
-from .record import finish_results, header_lines, machine, write_results
+from .record import finish_results, header_lines, new_results, write_results
 
 BASELINE_NAMES = ("seasonal_naive", "ets", "arima")
 SCALES = (2.0, 4.0, 8.0, 16.0)
@@ -136,13 +136,10 @@ def run_timeseries(suite, *, out, minutes: float | None = None, samples: int | N
         if o not in names:
             raise ConfigError(f"--only {o!r} is not an entry of suite timeseries; entries: {', '.join(names)}")
     step = (steps or [None])[0]
-    results = {"suite": suite.name, "description": suite.description, "kind": suite.kind,
-               "command": command or "graphdiff bench run timeseries",
-               "settings": {"samples": n, "minutes": minutes, "steps": step, "diffusion": with_diffusion,
-                            "cnn": with_cnn,
-                            "scales": list(scales), "overrides": over, "model": None if model is None else str(model),
-                            "only": list(only or [])},
-               "started": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": machine(), "rows": []}
+    settings = {"samples": n, "minutes": minutes, "steps": step, "diffusion": with_diffusion, "cnn": with_cnn,
+                "scales": list(scales), "overrides": over, "model": None if model is None else str(model),
+                "only": list(only or [])}
+    results = new_results(suite, command or "graphdiff bench run timeseries", settings)
     t_start = time.time()
     for entry in suite.entries:
         if only and entry.name not in only:
