@@ -9,6 +9,9 @@ the searches are written once:
   ``x0 = (x_t + std(t)^2 score(x_t, t)) / mean_coef(t)`` of each component, decoded as the process decodes samples.
   The last step returns the predictor's mean (GDSS's noise removal), which is the same for every candidate, so the
   last step costs no extra network call.
+- :class:`EQGATStepper` (EQGAT-diff, 3D): candidates draw the coordinate posterior's noise and the categories of
+  one reverse step; the clean guess is the denoiser's own clean prediction at the candidate (coordinates, and the
+  argmax of atom types, charges and bonds), decoded as the process decodes samples.
 """
 
 from __future__ import annotations
@@ -109,10 +112,53 @@ class SDEStepper:
         return float(self.times[k + 1])
 
 
+class EQGATStepper:
+    """Per-step proposals of EQGAT-diff's ancestral chain (:func:`graphdiff.samplers.eqgat_diff.ancestral_3d`; see
+    the module docstring). ``knobs``: ``cond``, ``guidance``."""
+
+    def __init__(self, process, denoiser, steps: int, times, knobs: dict):
+        self.process, self.denoiser, self.steps, self.times, self.knobs = process, denoiser, steps, times, knobs
+
+    def prior(self, sizes: torch.Tensor, generator) -> GraphState:
+        return self.process.prior(sizes, generator=generator)
+
+    def _predict(self, state: GraphState, t: float):
+        tt = torch.full((state.batch_size,), t / self.process.T, device=state.device, dtype=state.pos.dtype)
+        return self.process.predict(self.denoiser, state, tt, cond=self.knobs.get("cond"),
+                                    guidance=self.knobs.get("guidance", 0.0))
+
+    def propose(self, state: GraphState, k: int, rep: torch.Tensor, noise, path_noise=None) -> GraphState:
+        process = self.process
+        t, s = self.times[k], self.times[k + 1]
+        pos0, la, lc, le = self._predict(state, t)
+        ka, kc = process.ka, process.kc
+        xa, xc = state.x[..., :ka], state.x[..., ka: ka + kc]
+        pa = process.reverse_categorical(la.exp(), xa, process.abar_x, process.m_a, t, s)
+        pc = process.reverse_categorical(lc.exp(), xc, process.abar_x, process.m_c, t, s)
+        pe = process.reverse_categorical(le.exp(), state.e, process.abar_e, process.m_e, t, s)
+        mask = state.mask[rep]
+        eps = process.gaussian(mask, noise, state.pos.dtype)
+        pos = process.reverse_pos(state.pos[rep], pos0.to(state.pos.dtype)[rep], t, s, mask, eps)
+        return process.sample_state(pa[rep], pc[rep], pe[rep], pos, mask, noise, state.x.dtype)
+
+    def clean(self, cands: GraphState, k: int) -> GraphState:
+        process = self.process
+        if k == self.steps - 1:  # the candidates are clean samples
+            return process.decode(cands)
+        pos0, la, lc, le = self._predict(cands, self.times[k + 1])
+        guess = process.onehot(la.argmax(-1), lc.argmax(-1), le.argmax(-1), pos0, cands.mask, cands.pos.dtype)
+        return process.decode(guess)
+
+    def value_time(self, k: int) -> float:
+        return self.times[k + 1] / self.process.T
+
+
+STEPPERS = {"gdss": SDEStepper, "eqgat_diff": EQGATStepper, "defog": DiscreteStepper, "digress": DiscreteStepper}
+
+
 def make_stepper(pipe, steps: int, times, knobs: dict):
     """The stepper of ``pipe``'s process (see the module docstring)."""
-    cls = SDEStepper if pipe.process.name == "gdss" else DiscreteStepper
-    return cls(pipe.process, pipe.denoiser, steps, times, knobs)
+    return STEPPERS[pipe.process.name](pipe.process, pipe.denoiser, steps, times, knobs)
 
 
-__all__ = ["DiscreteStepper", "SDEStepper", "make_stepper"]
+__all__ = ["DiscreteStepper", "SDEStepper", "EQGATStepper", "STEPPERS", "make_stepper"]

@@ -10,9 +10,9 @@ from ..errors import ConfigError
 from ..samplers.noise import SampleNoise
 from ..state import GraphState
 
-PROCESSES = ("defog", "digress", "gdss")
+PROCESSES = ("defog", "digress", "gdss", "eqgat_diff")
 SAMPLER_KNOBS = {"defog": ("time_distortion", "eta", "omega"), "digress": (),
-                 "gdss": ("predictor", "snr", "scale_eps", "n_corrector", "eps")}
+                 "gdss": ("predictor", "snr", "scale_eps", "n_corrector", "eps"), "eqgat_diff": ()}
 
 
 def _transition(process, denoiser, state: GraphState, k: int, times, steps: int, knobs: dict):

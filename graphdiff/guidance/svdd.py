@@ -8,11 +8,12 @@ non-differentiable reward works and nothing is trained. At the last step the can
 scored directly.
 
 Implemented for DeFoG (the CTMC of :mod:`graphdiff.samplers.defog`), DiGress (the ancestral chain of
-:mod:`graphdiff.samplers.digress`) and GDSS (the predictor-corrector sampler of :mod:`graphdiff.samplers.sde`, the
-candidates differing in the predictor's noise, the value from Tweedie's clean estimate; see
-:mod:`graphdiff.guidance.steppers`). Cost per returned sample: ``steps`` transition calls (GDSS: times one plus the
-corrector steps) plus ``M`` value calls per step but the last, and ``M`` reward calls per step (at GDSS's last step
-the candidates share the noise-free mean, so its selection changes nothing); network calls are counted.
+:mod:`graphdiff.samplers.digress`), EQGAT-diff (3D, :mod:`graphdiff.samplers.eqgat_diff`) and GDSS (the
+predictor-corrector sampler of :mod:`graphdiff.samplers.sde`, the candidates differing in the predictor's noise, the
+value from Tweedie's clean estimate; see :mod:`graphdiff.guidance.steppers`). Cost per returned sample: ``steps``
+transition calls (GDSS: times one plus the corrector steps) plus ``M`` value calls per step but the last, and ``M``
+reward calls per step (at GDSS's last step the candidates share the noise-free mean, so its selection changes
+nothing); network calls are counted.
 """
 
 from __future__ import annotations
