@@ -129,6 +129,20 @@ class GraphDiffusionPipeline:
         pipe._dataset = ds
         return pipe
 
+    def compile(self, **options) -> "GraphDiffusionPipeline":
+        """Run the denoiser through ``torch.compile(denoiser, dynamic=True, **options)`` from now on (the weights
+        are shared; :attr:`denoiser` stays the plain module for saving and training). The first call of each batch
+        shape compiles (tens of seconds on a CPU); the samples are those of the plain module up to float rounding
+        (identical SMILES for ``qm9-defog``: ``benchmarks/sampling_compile.py``, 1.48x on one CPU thread)."""
+        self._compiled = torch.compile(self.denoiser, **{"dynamic": True, **options})
+        return self
+
+    @property
+    def _network(self):
+        """What sampling calls: the compiled denoiser after :meth:`compile`, else the denoiser."""
+        compiled = getattr(self, "_compiled", None)
+        return compiled if compiled is not None and compiled._orig_mod is self.denoiser else self.denoiser
+
     # ---- persistence --------------------------------------------------------------------------------
     @classmethod
     def from_pretrained(cls, path, *, use_ema: bool | None = None, device="cpu",
@@ -260,7 +274,7 @@ class GraphDiffusionPipeline:
             idx = order[start:start + bs]
             if cond is not None:
                 knobs["cond"] = cond[idx].to(self.device)
-            parts.append(sample(self.process, self.denoiser, sizes[idx], steps=int(steps), sampler=name,
+            parts.append(sample(self.process, self._network, sizes[idx], steps=int(steps), sampler=name,
                                 noise=noise.subset(idx), callback=callback, progress=progress, **knobs))
         state = GraphState.cat(parts)[torch.argsort(order)]
         return self._convert(state, output)

@@ -103,3 +103,18 @@ def test_bad_condition_column_is_one_line(tmp_path):
         load_dataset(str(csv), root=tmp_path / "d", condition_columns=["p"])
     with pytest.raises(DataError, match="condition column 'q' not in header"):
         load_dataset(str(csv), root=tmp_path / "d2", condition_columns=["q"])
+
+
+def test_compiled_sampling_gives_the_same_graphs(tmp_path):
+    """``pipe.compile()`` (``graphdiff sample --compile``): sampling through torch.compile of the denoiser, the
+    same samples as the plain module, which stays what is saved."""
+    pipe = GraphDiffusionPipeline.fit(
+        "synth_community_small", preset="defog-community_small", out=tmp_path / "run", root=tmp_path / "data",
+        overrides={"model": {"n_layers": 1, "hidden_x": 16, "hidden_e": 8, "hidden_y": 8, "n_heads": 2, "ff_x": 16,
+                             "ff_e": 8, "ff_y": 8, "extra_features": [], "rrwp_steps": 4},
+                   "train": {"max_steps": 2, "batch_size": 16, "ckpt_every": 0}}, progress=False)
+    plain = pipe.sample(6, steps=3, seed=2, progress=False)
+    assert pipe.compile() is pipe and pipe._network is not pipe.denoiser
+    again = pipe.sample(6, steps=3, seed=2, progress=False)
+    assert torch.equal(plain.mask, again.mask) and torch.equal(plain.e, again.e) and torch.equal(plain.x, again.x)
+    assert type(pipe.denoiser).__name__ == "GraphTransformerDenoiser"
