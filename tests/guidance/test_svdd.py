@@ -121,3 +121,31 @@ def test_svdd_mc_value_network_is_refused_for_gdss_in_one_line(gdss, tmp_path):
     with pytest.raises(ConfigError, match="gdss") as info:
         svdd(gdss, 2, get_reward("density"), value=fake)
     assert "\n" not in str(info.value)
+
+
+def test_a_single_gdss_candidate_is_the_pc_samplers_own_step(gdss):
+    """One candidate per path drawing from the sampler's own noise stream is exactly the predictor-corrector step."""
+    import torch
+
+    from graphdiff.guidance.steppers import make_stepper
+    from graphdiff.guidance.steps import search_setup
+    from graphdiff.samplers.noise import SampleNoise
+    from graphdiff.samplers.sde import predictor_corrector
+
+    steps, b = 5, 3
+    n_steps, _, knobs, times, _ = search_setup(gdss, b, steps, 0, {}, "test")
+    stepper = make_stepper(gdss, n_steps, times, knobs)
+    sizes = torch.tensor([6, 9, 12])
+    noise = SampleNoise.for_run(0, 0, b)
+    state = stepper.prior(sizes, noise)
+    got = [stepper.propose(state, 0, torch.arange(b), noise, noise)]
+    got.append(stepper.propose(got[0], 1, torch.arange(b), noise, noise))
+    seen = []
+    ref = SampleNoise.for_run(0, 0, b)
+    sample_knobs = {k: v for k, v in knobs.items() if k in ("predictor", "snr", "scale_eps", "n_corrector")}
+    predictor_corrector(gdss.process, gdss.denoiser, gdss.process.prior(sizes, generator=ref), steps=steps,
+                        noise=ref, eps=float(gdss.config.sample.knobs.get("eps", 1e-4)),
+                        callback=lambda k, t, st: seen.append(st), **sample_knobs)
+    for mine, theirs in zip(got, seen[:2]):
+        torch.testing.assert_close(mine.x, theirs.x)
+        torch.testing.assert_close(mine.e, theirs.e)
