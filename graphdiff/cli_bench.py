@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import shlex
 import sys
@@ -15,6 +16,12 @@ import textwrap
 from pathlib import Path
 
 from .errors import ConfigError
+
+# suite kinds that run their own loop: kind -> (module of graphdiff.bench, function(suite, **run options))
+OWN_LOOPS = {"timeseries": ("timeseries", "run_timeseries"), "lggm": ("lggm", "run_lggm"),
+             "images": ("images", "run_images"), "guidance": ("guidance", "run_guidance"),
+             "fairness": ("fairness", "run_fairness"), "minority": ("minority", "run_minority"),
+             "kernels": ("kernels", "run_kernels")}
 
 
 def cmd_bench_list(args) -> int:
@@ -48,32 +55,13 @@ def cmd_bench_run(args) -> int:
     out = Path(args.out or f"bench/{suite.name}-{device}")
     raw_from = args.raw_from or os.environ.get("GRAPHDIFF_RAW")
     command = "graphdiff " + " ".join(shlex.quote(a) for a in getattr(args, "argv", sys.argv[1:]))
-    if suite.kind == "timeseries":  # forecasting: baselines and self-guided diffusion on rolling windows
-        from .bench.timeseries import run_timeseries
-
-        run = lambda name, **kw: run_timeseries(suite, **kw)  # noqa: E731
-    elif suite.kind == "lggm":  # leave-one-domain-out: its own loop (pre-train, fine-tune, scratch per domain)
-        from .bench.lggm import run_lggm
-
-        run = lambda name, **kw: run_lggm(suite, **kw)  # noqa: E731
-    elif suite.kind == "images":  # digits: its own loop (classifier features, inpainting, equal-parameter CNN)
-        from .bench.images import run_images
-
-        run = lambda name, **kw: run_images(suite, **kw)  # noqa: E731
-    elif suite.kind == "guidance":  # steering bundled models: its own loop over methods
-        from .bench.guidance import run_guidance
-
-        run = lambda name, **kw: run_guidance(suite, **kw)  # noqa: E731
-    elif suite.kind == "fairness":  # FAROS against the unguided model: its own loop over switch times
-        from .bench.fairness import run_fairness
-
-        run = lambda name, **kw: run_fairness(suite, **kw)  # noqa: E731
-    elif suite.kind == "kernels":  # kernel timings: no preset, no training
-        from .bench.kernels import run_kernels
-
-        run = lambda name, **kw: run_kernels(suite, **kw)  # noqa: E731
-    else:
+    runner = OWN_LOOPS.get(suite.kind)
+    if runner is None:
         run = run_suite
+    else:  # protocols with their own loop (baselines, leave-one-domain-out, guides, kernel timings)
+        module, fn = runner
+        fn = getattr(importlib.import_module(f".bench.{module}", __package__), fn)
+        run = lambda name, **kw: fn(suite, **kw)  # noqa: E731
     res = run(suite.name, out=out, minutes=args.minutes, samples=args.samples,
                     overrides=parse_overrides(args.set), model=args.model, root=args.root, raw_from=raw_from,
                     only=args.only, bootstrap=args.bootstrap, progress=not args.quiet, command=command,

@@ -137,13 +137,26 @@ def run_method(key: str, pipe, n: int, steps: int, cfg: dict, reward, regressor_
     return g.samples, g.rewards, g.cost
 
 
+def packed_reference_for(pipe, name, suite: str):
+    """The packed evaluation reference of model ``name``: its own (a bundled model), else that of the bundled model
+    trained on the same dataset (a model folder)."""
+    from ..hub import model_index
+    from ..metrics.packed_reference import load_packed_reference
+
+    info = model_index().get(str(name))
+    if info is None:
+        info = next((i for i in model_index().values() if i.dataset == pipe.config.dataset and i.reference), None)
+    if info is None or not getattr(info, "reference", None):
+        raise ConfigError(f"bench run {suite}: {name} has no packed reference (a bundled molecule model, or a model "
+                          f"of a dataset one was trained on)")
+    return load_packed_reference(info.reference)
+
+
 def run_guidance(suite, *, out, minutes=None, samples=None, overrides=None, model=None, root=None, raw_from=None,
                  only=None, bootstrap=None, progress=False, command=None, steps=None) -> dict:
     """Run the guidance suite (see the module docstring); writes ``results.json`` / ``results.md`` after every
     method and returns the results."""
     from ..guidance import get_reward
-    from ..hub import model_index
-    from ..metrics.packed_reference import load_packed_reference
     from ..pipeline import GraphDiffusionPipeline
     from ..viz import draw_molecules
     from .offline import link_raw
@@ -165,14 +178,7 @@ def run_guidance(suite, *, out, minutes=None, samples=None, overrides=None, mode
     for entry in entries:
         name = model or BUNDLED.get(entry.name, entry.name)
         pipe = GraphDiffusionPipeline.from_pretrained(name)
-        info = model_index().get(name)
-        if info is None:  # a model folder: the packed reference of the bundled model trained on the same data
-            info = next((i for i in model_index().values() if i.dataset == pipe.config.dataset and i.reference),
-                        None)
-        if info is None or not getattr(info, "reference", None):
-            raise ConfigError(f"bench run guidance: {name} has no packed reference (a bundled molecule model, or a "
-                              f"model of a dataset one was trained on)")
-        packed = load_packed_reference(info.reference)
+        packed = packed_reference_for(pipe, name, "guidance")
         ename = pipe.config.name or entry.name if model else entry.name  # rows are named after the model run
         st = int((steps or [None])[0] or (entry.steps or (pipe.config.sample.steps,))[0])
 
@@ -229,4 +235,4 @@ def markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["run_guidance", "markdown", "score_molecules", "internal_diversity", "METHODS"]
+__all__ = ["run_guidance", "markdown", "score_molecules", "internal_diversity", "packed_reference_for", "METHODS"]

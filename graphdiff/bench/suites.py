@@ -85,7 +85,7 @@ class Suite:
     description: str
     entries: tuple[Entry, ...]
     expected_minutes: float
-    kind: str = "quality"  # or "speed", "threads", "lggm", "guidance", "kernels", "images", "fairness"
+    kind: str = "quality"  # or "speed", "threads", "lggm", "guidance", "kernels", "images", "fairness", "minority"
     datasets: tuple[str, ...] = ()  # raw files to place with --raw-from
 
 
@@ -240,6 +240,18 @@ _add(Suite(
     (Entry("defog-qm9", steps=(50,), samples=512),),
     # 512 molecules x (1 + 10 + ~11 + ~11 + 1) x 50 network calls at ~90 mol/s, and the regressor's 10 minutes
     expected_minutes=30, kind="guidance", datasets=("qm9",)))
+
+_add(Suite(
+    "minority",
+    "Minority guidance with the bundled QM9 model: a regressor of the model's own minority score trained on its "
+    "noisy states for --minutes, then 512 molecules from the pretrained sampler and at guidance scales 1 / 3 / 10 "
+    "(50 steps) beside 512 test molecules; validity, uniqueness, novelty, the share in the training set's "
+    "lowest-density decile (k-NN Tanimoto distance of Morgan fingerprints), the model's own minority score, "
+    "network and regressor calls per molecule",
+    (Entry("defog-qm9", steps=(50,), samples=512),),
+    # 10 minutes of regressor training, the density reference (~1 min) and 4 x 512 molecules at 50 steps with
+    # minority scores of each (the guided rows ~2 min each on 2 cores)
+    expected_minutes=22, kind="minority", datasets=("qm9",)))
 
 _add(Suite(
     "fairness",
