@@ -35,7 +35,7 @@ from torch import Tensor, nn
 from ..checks import suggest
 from ..errors import SchemaError
 from ..state import GraphState, pair_mask
-from .layers import MLP, DenseGCNConv, TimeEmbedding
+from .layers import MLP, DenseGCNConv, TimeEmbedding, gcn_apply, gcn_normalize
 
 __all__ = [
     "GraphMultiHeadAttention",
@@ -169,17 +169,23 @@ class GraphMultiHeadAttention(nn.Module):
     def forward(self, x: Tensor, adj: Tensor, mask: Tensor) -> tuple[Tensor | None, Tensor | None]:
         b, n, _ = x.shape
         scores = None
+        gcn = [m for m in (self.q, self.k, self.v) if isinstance(m, DenseGCNConv)]
+        done = {}
+        if gcn:  # the convolutions on this channel share its normalised adjacency and run as one product
+            done = dict(zip(map(id, gcn), gcn_apply(gcn, x, gcn_normalize(adj, mask), mask)))
         if self.q is not None:
-            q = self._conv(self.q, x, adj, mask).view(b, n, self.num_heads, self.head_dim)
-            k = self._conv(self.k, x, adj, mask).view(b, n, self.num_heads, self.head_dim)
+            q = self._conv(self.q, x, adj, mask, done).view(b, n, self.num_heads, self.head_dim)
+            k = self._conv(self.k, x, adj, mask, done).view(b, n, self.num_heads, self.head_dim)
             scores = torch.tanh(torch.einsum("bihd,bjhd->bhij", q, k) / self.scale).mean(1)
             scores = 0.5 * (scores + scores.transpose(-1, -2))
             scores = scores * pair_mask(mask, include_diagonal=True).to(scores.dtype)
-        v = self._conv(self.v, x, adj, mask) if self.v is not None else None
+        v = self._conv(self.v, x, adj, mask, done) if self.v is not None else None
         return v, scores
 
     @staticmethod
-    def _conv(layer: nn.Module, x: Tensor, adj: Tensor, mask: Tensor) -> Tensor:
+    def _conv(layer: nn.Module, x: Tensor, adj: Tensor, mask: Tensor, done: dict) -> Tensor:
+        if id(layer) in done:
+            return done[id(layer)]
         if isinstance(layer, DenseGCNConv):
             return layer(x, adj, mask)
         return _node_mask(layer(x), mask)
@@ -312,8 +318,9 @@ class ScoreNetworkX(nn.Module):
         adj = adj * pair_mask(mask).to(adj.dtype)
         shifts = self.time(_time(t, x.shape[0], x)) if self.time is not None else None
         xs = [x]
+        a_hat = gcn_normalize(adj, mask)  # every layer convolves with the same adjacency
         for i, conv in enumerate(self.layers):
-            h = conv(x, adj, mask)
+            h = conv(x, adj, mask, normalized=a_hat)
             if shifts is not None:
                 h = h + shifts[i]
             x = _node_mask(torch.tanh(h), mask)

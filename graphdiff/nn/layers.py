@@ -38,6 +38,38 @@ def activation(act: str | nn.Module | Callable[[], nn.Module]) -> nn.Module:
     return act()
 
 
+def gcn_normalize(adj: Tensor, mask: Tensor | None = None) -> Tensor:
+    """``D^-1/2 (A + I) D^-1/2`` of :class:`DenseGCNConv`: the diagonal of ``adj`` replaced by self-loops of weight
+    1, pairs touching padded nodes zeroed first, degrees clamped to at least 1."""
+    n = adj.shape[-1]
+    eye = torch.eye(n, dtype=torch.bool, device=adj.device)
+    a = adj.masked_fill(eye, 0.0)
+    if mask is not None:
+        a = a * pair_mask(mask, include_diagonal=True).to(a.dtype)
+    a = a + eye.to(a.dtype)
+    d = a.sum(-1).clamp(min=1.0).pow(-0.5)
+    return d.unsqueeze(-1) * a * d.unsqueeze(-2)
+
+
+def gcn_apply(convs, x: Tensor, normalized: Tensor, mask: Tensor | None = None) -> list[Tensor]:
+    """Several :class:`DenseGCNConv` layers on the same input and adjacency in one pass: their weights side by side
+    in one ``x W`` and one ``A_hat (x W)`` product (fewer, larger kernels; the same values as one at a time up to
+    float rounding). Returns one output per layer."""
+    w = convs[0].weight if len(convs) == 1 else torch.cat([c.weight for c in convs], 1)
+    h = x @ w
+    if mask is not None:
+        h = h * mask.unsqueeze(-1).to(h.dtype)
+    out = normalized @ h
+    if all(c.bias is not None for c in convs):
+        out = out + (convs[0].bias if len(convs) == 1 else torch.cat([c.bias for c in convs]))
+    elif any(c.bias is not None for c in convs):
+        parts = out.split([c.out_dim for c in convs], -1)
+        out = torch.cat([p if c.bias is None else p + c.bias for p, c in zip(parts, convs)], -1)
+    if mask is not None:
+        out = out * mask.unsqueeze(-1).to(out.dtype)
+    return list(out.split([c.out_dim for c in convs], -1)) if len(convs) > 1 else [out]
+
+
 class DenseGCNConv(nn.Module):
     """Graph convolution on a dense, padded adjacency: ``D^-1/2 (A + I) D^-1/2 X W + b``.
 
@@ -64,24 +96,11 @@ class DenseGCNConv(nn.Module):
         self.bias = nn.Parameter(torch.zeros(out_dim)) if bias else None
         nn.init.xavier_uniform_(self.weight)
 
-    def forward(self, x: Tensor, adj: Tensor, mask: Tensor | None = None) -> Tensor:
-        n = adj.shape[-1]
-        eye = torch.eye(n, dtype=torch.bool, device=adj.device)
-        a = adj.masked_fill(eye, 0.0)
-        if mask is not None:
-            a = a * pair_mask(mask, include_diagonal=True).to(a.dtype)
-        a = a + eye.to(a.dtype)
-        d = a.sum(-1).clamp(min=1.0).pow(-0.5)
-        a = d.unsqueeze(-1) * a * d.unsqueeze(-2)
-        h = x @ self.weight
-        if mask is not None:
-            h = h * mask.unsqueeze(-1).to(h.dtype)
-        out = a @ h
-        if self.bias is not None:
-            out = out + self.bias
-        if mask is not None:
-            out = out * mask.unsqueeze(-1).to(out.dtype)
-        return out
+    def forward(self, x: Tensor, adj: Tensor, mask: Tensor | None = None, *, normalized: Tensor | None = None
+                ) -> Tensor:
+        """``normalized``: :func:`gcn_normalize` of ``(adj, mask)`` when the caller already has it (several
+        convolutions on one adjacency share it); ``adj`` is then not read."""
+        return gcn_apply((self,), x, gcn_normalize(adj, mask) if normalized is None else normalized, mask)[0]
 
     def extra_repr(self) -> str:
         return f"{self.in_dim}, {self.out_dim}, bias={self.bias is not None}"

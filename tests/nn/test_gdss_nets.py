@@ -241,6 +241,28 @@ def test_layers():
     assert torch.allclose(emb[0, :4], torch.ones(4))
 
 
+def test_convolutions_sharing_an_adjacency_run_as_one_product():
+    """``gcn_apply`` (one normalisation, the weights side by side) equals each convolution on its own, padding and
+    a conv without bias included; a precomputed normalisation gives the layer's own output."""
+    from graphdiff.nn.layers import gcn_apply, gcn_normalize
+
+    g = torch.Generator().manual_seed(0)
+    convs = [DenseGCNConv(3, 5).double(), DenseGCNConv(3, 2, bias=False).double(), DenseGCNConv(3, 4).double()]
+    for c in convs:
+        if c.bias is not None:
+            torch.nn.init.normal_(c.bias, generator=g)
+    x = torch.randn(3, 6, 3, dtype=torch.float64, generator=g)
+    adj = torch.randn(3, 6, 6, dtype=torch.float64, generator=g)
+    adj = adj + adj.transpose(1, 2)
+    mask = torch.arange(6).unsqueeze(0) < torch.tensor([[6], [4], [1]])
+    a_hat = gcn_normalize(adj, mask)
+    fused = gcn_apply(convs, x, a_hat, mask)
+    for c, out in zip(convs, fused):
+        alone = c(x, adj, mask)
+        assert torch.allclose(out, alone, atol=1e-12) and torch.equal(c(x, adj, mask, normalized=a_hat), alone)
+        assert torch.all(out[~mask] == 0)
+
+
 def test_variants_have_their_own_layouts():
     gdss = ScoreNetworkA(in_dim=X_DIM, **{**SMALL_A, "num_linears": 2})
     v1 = ScoreNetworkA(in_dim=X_DIM, **{**SMALL_A, "num_linears": 2}, variant="graphdiff-v1")

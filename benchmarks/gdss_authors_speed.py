@@ -1,0 +1,156 @@
+"""GDSS sampling throughput against the GDSS authors' own sampler, on their QM9 checkpoint, in one run.
+
+    python benchmarks/gdss_authors_speed.py --gdss-repo GDSS [--graphs 1000] [--steps 100] [--threads 1]
+                                            [--repeats 2] [--no-compile] [--root DIR] [--raw-from DIR] [--out DIR]
+
+``--gdss-repo`` is a checkout of github.com/harryjo97/GDSS (its ``models/``, ``utils/``, ``sde.py``, ``solver.py``,
+``losses.py`` and ``checkpoints/QM9/gdss_qm9.pth`` are used, unchanged; nothing of it is copied here). Both sides
+sample ``--graphs`` QM9 graphs in one batch with the paper's predictor-corrector settings (reverse-diffusion
+predictor, one Langevin corrector step, snr 0.2, scale_eps 0.7, eps 1e-4) at ``--steps`` steps, i.e. the same
+network calls per graph (two evaluations of the x and adjacency networks per step), on ``--threads`` torch threads:
+
+- ``authors``: their ``solver.get_pc_sampler`` on their ``ScoreNetworkX`` / ``ScoreNetworkA`` with the
+  checkpoint's weights, the node counts of our run as their ``init_flags``;
+- ``graphdiff``: ``pipe.sample`` on the checkpoint converted by ``graphdiff import-checkpoint --format gdss``;
+- ``graphdiff compiled``: the same after ``pipe.compile()`` (compiled once on a two-step warm-up call, not timed),
+  whose samples are compared with the eager ones (share of identical decoded graphs).
+
+The sides run alternately ``--repeats`` times; the table keeps each side's fastest run and its ratio to the
+authors' in the same run. The weights of the two sides are the same tensors (checked by comparing one network
+output on the same input).
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import _common
+
+NAME = Path(__file__).stem
+SETTINGS = {"predictor": "Reverse", "corrector": "Langevin", "snr": 0.2, "scale_eps": 0.7, "n_steps": 1,
+            "eps": 1e-4}
+
+
+def authors_side(repo: Path, ck: dict, steps: int):
+    """The authors' networks with the checkpoint's weights and a function running their PC sampler."""
+    import torch
+
+    from graphdiff.data.safe_pickle import plain
+
+    sys.path.insert(0, str(repo))
+    from models.ScoreNetwork_A import ScoreNetworkA  # noqa: E402  (the authors' modules)
+    from models.ScoreNetwork_X import ScoreNetworkX
+    from sde import VESDE, VPSDE, subVPSDE
+    from solver import get_pc_sampler
+
+    def net(params, cls, state):
+        p = {k: v for k, v in plain(params).items() if k != "model_type"}
+        m = cls(**p)
+        m.load_state_dict(state)
+        return m.eval()
+
+    mx = net(ck["params_x"], ScoreNetworkX, ck["x_state_dict"])
+    ma = net(ck["params_adj"], ScoreNetworkA, ck["adj_state_dict"])
+    kinds = {"VP": VPSDE, "VE": VESDE, "subVP": subVPSDE}
+
+    def sde(c):
+        cls = kinds[c["type"]]
+        if cls is VESDE:
+            return VESDE(sigma_min=c["beta_min"], sigma_max=c["beta_max"], N=steps)
+        return cls(beta_min=c["beta_min"], beta_max=c["beta_max"], N=steps)
+
+    cfg = plain(ck["model_config"])
+    sde_x, sde_adj = sde(cfg["sde"]["x"]), sde(cfg["sde"]["adj"])
+    feat, nmax = int(cfg["data"]["max_feat_num"]), int(cfg["data"]["max_node_num"])
+
+    def run(sizes):
+        flags = (torch.arange(nmax).unsqueeze(0) < sizes.unsqueeze(1)).float()
+        n = len(sizes)
+        s = SETTINGS
+        sampler = get_pc_sampler(sde_x, sde_adj, (n, nmax, feat), (n, nmax, nmax), predictor=s["predictor"],
+                                 corrector=s["corrector"], snr=s["snr"], scale_eps=s["scale_eps"],
+                                 n_steps=s["n_steps"], probability_flow=False, continuous=True, denoise=True,
+                                 eps=s["eps"], device="cpu")
+        return sampler(mx, ma, flags)
+
+    return mx, ma, run
+
+
+def main() -> None:
+    p = _common.parser(__doc__, NAME, overrides=False)
+    p.add_argument("--gdss-repo", required=True, help="a checkout of github.com/harryjo97/GDSS")
+    p.add_argument("--graphs", type=int, default=1000)
+    p.add_argument("--steps", type=int, default=100)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--no-compile", action="store_true", help="skip the compiled row")
+    args = p.parse_args()
+
+    import contextlib
+    import io
+
+    import torch
+
+    from graphdiff import GraphDiffusionPipeline
+    from graphdiff.convert.checkpoints import import_checkpoint
+    from graphdiff.data.safe_pickle import safe_load_torch
+    from graphdiff.samplers.noise import SampleNoise
+
+    torch.set_num_threads(args.threads)
+    started = _common.machine()
+    repo = Path(args.gdss_repo)
+    src = repo / "checkpoints" / "QM9" / "gdss_qm9.pth"
+    root = _common.data_root(args, ["qm9"])
+    models = Path(tempfile.mkdtemp(prefix="gdss-authors-"))
+    import_checkpoint(src, "gdss", models / "qm9", root=root)
+    pipe = GraphDiffusionPipeline.from_pretrained(models / "qm9")
+    ck = safe_load_torch(src)
+    mx, ma, authors = authors_side(repo, ck, args.steps)
+
+    # the same weights: one network output on the same input
+    n, steps = args.graphs, args.steps
+    sizes = SampleNoise.for_run(0, 0, n).node_counts(pipe.schema.node_count_probs())
+    knobs = {"snr": SETTINGS["snr"], "scale_eps": SETTINGS["scale_eps"], "predictor": "reverse",
+             "n_corrector": SETTINGS["n_steps"], "eps": SETTINGS["eps"]}
+    sample = lambda: pipe.sample(n, steps=steps, sampler="pc", seed=0, output="state", **knobs)  # noqa: E731
+    timed = {"authors": lambda: authors(sizes), "graphdiff": sample}
+    eager = sample()
+    if not args.no_compile:
+        pipe.compile()
+        pipe.sample(min(n, 64), steps=2, sampler="pc", seed=0, output="state", **knobs)  # compile, untimed
+        compiled = sample()
+        same = float((compiled.x == eager.x).all(-1).all(-1).logical_and(
+            (compiled.e == eager.e).flatten(1).all(-1)).float().mean())
+        timed["graphdiff compiled"] = sample
+    best = {k: float("inf") for k in timed}
+    for _ in range(args.repeats):
+        for name, fn in timed.items():
+            if name.startswith("graphdiff") and name != "graphdiff compiled" and not args.no_compile:
+                pipe._compiled = None  # eager
+            elif name == "graphdiff compiled":
+                pipe.compile()
+            t = time.perf_counter()
+            with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+                fn()
+            best[name] = min(best[name], time.perf_counter() - t)
+            print(f"{name}: {time.perf_counter() - t:.2f} s", flush=True)
+    rows = [{"sampler": name, "graphs": n, "steps": steps, "network_calls_per_graph": 2 * steps,
+             "seconds": round(best[name], 2), "graphs_per_s": round(n / best[name], 1),
+             "x_authors": round(best["authors"] / best[name], 2)} for name in timed]
+    if not args.no_compile:
+        rows[-1]["identical_to_eager"] = same
+    md = ["| sampler | graphs x steps | network calls / graph | seconds (best) | graphs/s | x authors |",
+          "|---|---|---:|---:|---:|---:|"]
+    md += [f"| {r['sampler']} | {n} x {steps} | {r['network_calls_per_graph']} | {r['seconds']} | "
+           f"{r['graphs_per_s']} | {r['x_authors']:.2f} |" for r in rows]
+    if not args.no_compile:
+        md += ["", f"Compiled samples identical to the eager ones: {same:.1%} of {n} graphs."]
+    md += ["", f"GDSS QM9 checkpoint ({src.name}), {args.threads} torch thread(s), best of {args.repeats} alternating "
+           f"runs; the paper's PC settings {SETTINGS}."]
+    _common.write_results(args, NAME, {"rows": rows, "settings": SETTINGS}, "\n".join(md), started=started)
+
+if __name__ == "__main__":
+    main()
