@@ -66,6 +66,53 @@ def test_grown_transformer_starts_from_the_base_predictions(mask_channel):
     assert grown.out_x[2].weight.grad[kx:].abs().sum() > 0 and grown.out_e[2].weight.grad[ke:].abs().sum() > 0
 
 
+@pytest.mark.parametrize("variant, features", [("digress", "all"), ("defog", "rrwp")])
+def test_grown_digress_transformer_starts_from_the_base_predictions(variant, features):
+    """The authors' DiGress / DeFoG transformer (imported checkpoints) grows as ours does: new categories, a larger
+    max_nodes (the n / max_nodes feature re-scaled) and new condition columns leave the old logits unchanged."""
+    from graphdiff.nn.digress_transformer import DiGressTransformerDenoiser
+
+    torch.manual_seed(0)
+    kx, ke = 4, 3
+    sizes = dict(node_dim=kx, edge_dim=ke, max_nodes=9, n_layers=2, hidden_mlp_x=16, hidden_mlp_e=8,
+                 hidden_mlp_y=8, dx=16, de=8, dy=8, n_head=2, ff_x=16, ff_e=8, ff_y=16, extra_features=features,
+                 variant=variant, rrwp_steps=4, cond_dim=1, time_embedding=8 if variant == "defog" else 0)
+    base = DiGressTransformerDenoiser(**sizes).eval()
+    grown = DiGressTransformerDenoiser(**sizes).eval()
+    grown.load_state_dict(base.state_dict())
+    grown.grow(node_new=2, edge_new=1, max_nodes=30, cond_dim=3)
+    assert (grown.node_dim, grown.node_out, grown.edge_dim, grown.max_nodes, grown.cond_dim) == \
+        (kx + 2, kx + 2, ke + 1, 30, 3)
+    st = _state(kx, ke)
+    t = torch.full((3,), 0.4)
+    with torch.no_grad():
+        a = base(st, t, torch.zeros(3, 1))  # the old condition columns are dropped: compare at zero
+        x = torch.cat([st.x, torch.zeros(3, 5, 2)], -1)
+        e = torch.cat([st.e, torch.zeros(3, 5, 5, 1)], -1)
+        b = grown(GraphState(x=x, e=e, mask=st.mask), t, torch.randn(3, 3))
+    assert torch.allclose(b.x[..., :kx], a.x, atol=1e-5) and torch.allclose(b.e[..., :ke], a.e, atol=1e-5)
+    assert not torch.allclose(b.x[..., kx:], torch.zeros(()))  # the new logits start at the mean old bias
+    grown.train()
+    out = grown(GraphState(x=x, e=e, mask=st.mask), t, torch.randn(3, 3))
+    (out.x[..., kx:].sum() + out.e[..., ke:].sum()).backward()  # the new rows are trainable
+    assert grown.mlp_out_X[2].weight.grad[kx:].abs().sum() > 0 and grown.mlp_out_E[2].weight.grad[ke:].abs().sum() > 0
+
+
+def test_a_digress_transformer_with_molecular_features_refuses_new_categories_in_one_line():
+    from graphdiff.nn.digress_transformer import DiGressTransformerDenoiser
+
+    net = DiGressTransformerDenoiser(node_dim=4, edge_dim=5, max_nodes=9, n_layers=1, hidden_mlp_x=8, hidden_mlp_e=8,
+                                     hidden_mlp_y=8, dx=8, de=8, dy=8, n_head=2, ff_x=8, ff_e=8, ff_y=8,
+                                     extra_features="cycles", molecular={"valencies": [4, 3, 2, 1],
+                                                                          "atom_weights": [12, 14, 16, 19],
+                                                                          "max_weight": 150})
+    with pytest.raises(ConfigError, match="molecular features") as info:
+        net.grow(node_new=1)
+    assert "\n" not in str(info.value) and net.node_dim == 4  # nothing changed
+    net.grow(max_nodes=12)  # sizes alone are fine
+    assert net.max_nodes == net.features.max_nodes == 12
+
+
 def test_alignment_is_by_name_not_position():
     base = Schema(node_categories=("C", "N", "O"), edge_categories=("none", "SINGLE", "DOUBLE"), kind="molecule",
                   max_nodes=9, node_count_hist=(0,) * 10, node_marginals=(0.6, 0.2, 0.2),
