@@ -21,6 +21,7 @@ from .errors import ConfigError
 OWN_LOOPS = {"timeseries": ("timeseries", "run_timeseries"), "lggm": ("lggm", "run_lggm"),
              "images": ("images", "run_images"), "guidance": ("guidance", "run_guidance"),
              "fairness": ("fairness", "run_fairness"), "minority": ("minority", "run_minority"),
+             "targeting": ("targeting", "run_targeting"),
              "kernels": ("kernels", "run_kernels")}
 
 

@@ -158,14 +158,15 @@ class Regressor:
 
 # ---- training --------------------------------------------------------------------------------------------------
 def target_values(pipe, split, target: str, *, chunk: int = 1024, reward_args: dict | None = None,
-                  scorer=None) -> np.ndarray:
+                  scorer=None, columns=None) -> np.ndarray:
     """One value per graph of ``split``: ``scorer(pipe, batch)`` when given (a score the model computes, e.g.
-    :func:`graphdiff.guidance.minority.minority_scores`), else its graph-level column ``target`` or the reward
-    ``target`` of the decoded graph (an invalid molecule gets the reward's invalid value)."""
+    :func:`graphdiff.guidance.minority.minority_scores`), else its graph-level column ``target`` (``columns``: the
+    data's graph-level columns, default the model's) or the reward ``target`` of the decoded graph (an invalid
+    molecule gets the reward's invalid value)."""
     if scorer is not None:
         return np.concatenate([np.asarray(scorer(pipe, split.batch(range(lo, min(len(split), lo + chunk)))),
                                           dtype=np.float64) for lo in range(0, len(split), chunk)])
-    features = list(pipe.schema.graph_features)
+    features = list(pipe.schema.graph_features if columns is None else columns)
     if target in features:
         col = features.index(target)
         return np.concatenate([split.batch(range(lo, min(len(split), lo + chunk))).y[:, col].double().numpy()
@@ -234,7 +235,8 @@ def train_regressor(pipe, target: str, *, dataset=None, root=None, out=None, max
     if len(idx) < 20:
         raise DataError(f"train-regressor: {ds.name} has {len(idx)} training graphs; need at least 20")
     t0 = time.perf_counter()
-    values = target_values(pipe, _subset(split, idx), target, reward_args=reward_args, scorer=scorer)
+    values = target_values(pipe, _subset(split, idx), target, reward_args=reward_args, scorer=scorer,
+                           columns=train_schema(ds).graph_features)
     finite = np.isfinite(values)
     if finite.sum() < 20:
         raise DataError(f"train-regressor: target {target!r} is finite on {int(finite.sum())} of {len(values)} "
