@@ -21,6 +21,8 @@ Columns: the property, the target, the method, strict validity, uniqueness, the 
 the target over the valid samples (``mae_to_target``), their oracle mean and the share within one oracle
 held-out MAE of the target; the cost per molecule (network and regressor calls, seconds). The unconditional rows
 score the same samples against each target: the baseline that guidance must beat.
+``<out>/closest_<entry>_<property>_<target>_<method>.png`` draws each row's 12 valid molecules whose oracle value
+is closest to the target.
 """
 
 from __future__ import annotations
@@ -129,7 +131,18 @@ def _score(mols, packed, oracle, target: float) -> dict:
     return {"validity": pm["validity"], "uniqueness": pm["uniqueness"],
             "mae_to_target": float(err.mean()) if ok.any() else None,
             "oracle_mean": float(pred[ok].mean()) if ok.any() else None,
-            "within_oracle_mae": float((err <= tol).mean()) if ok.any() else None}
+            "within_oracle_mae": float((err <= tol).mean()) if ok.any() else None,
+            "_sanitized": sanitized, "_pred": pred}
+
+
+def _draw(row: dict, path: Path, unit: str) -> None:
+    """The 12 valid molecules whose oracle value is closest to the row's target, with their values."""
+    from ..viz import draw_molecules
+
+    mols, pred = row.pop("_sanitized"), row.pop("_pred")
+    ok = np.flatnonzero(np.isfinite(pred))
+    best = ok[np.argsort(np.abs(pred[ok] - row["target"]))][:12]
+    draw_molecules([mols[i] for i in best], path, legends=[f"oracle {pred[i]:.3g} {unit}" for i in best])
 
 
 def run_targeting(suite, *, out, minutes=None, samples=None, overrides=None, model=None, root=None, raw_from=None,
@@ -187,20 +200,23 @@ def run_targeting(suite, *, out, minutes=None, samples=None, overrides=None, mod
         for prop in cfg["properties"]:
             reg, folder = _regressor(pipe, ename, prop, ds, cfg, out, float(minutes or 5.0), progress)
             for target in targets[prop]:
-                results["rows"].append({**base, "property": prop, "target": target, "method": "unconditional",
-                                        "key": "unconditional", "scale": None,
-                                        **_score(plain, packed, oracles[prop], target), **plain_cost})
+                row = {**base, "property": prop, "target": target, "method": "unconditional", "key": "unconditional",
+                       "scale": None, **_score(plain, packed, oracles[prop], target), **plain_cost}
+                _draw(row, out / f"closest_{ename}_{prop}_{target:.4g}_unconditional.png", UNITS.get(prop, ""))
+                results["rows"].append(row)
                 for scale in cfg["scales"]:
                     print(f"== targeting: {ename}: {prop} -> {target:.4g}, scale {scale:g}", flush=True)
                     t = time.perf_counter()
                     g = regressor_guidance(pipe, n, regressor=reg, target=target, scale=scale, steps=st, seed=seed)
                     sec = time.perf_counter() - t
-                    results["rows"].append({
-                        **base, "property": prop, "target": target, "method": f"regressor (scale {scale:g})",
-                        "key": "regressor", "scale": scale, "regressor": folder, "regressor_info": dict(reg.info),
-                        **_score(pipe._convert(g.state, "rdkit"), packed, oracles[prop], target),
-                        "network_calls_per_sample": g.cost["network_calls_per_sample"],
-                        "regressor_calls_per_sample": g.cost["regressor_calls_per_sample"], "seconds": round(sec, 1)})
+                    row = {**base, "property": prop, "target": target, "method": f"regressor (scale {scale:g})",
+                           "key": "regressor", "scale": scale, "regressor": folder, "regressor_info": dict(reg.info),
+                           **_score(pipe._convert(g.state, "rdkit"), packed, oracles[prop], target),
+                           "network_calls_per_sample": g.cost["network_calls_per_sample"],
+                           "regressor_calls_per_sample": g.cost["regressor_calls_per_sample"],
+                           "seconds": round(sec, 1)}
+                    _draw(row, out / f"closest_{ename}_{prop}_{target:.4g}_scale{scale:g}.png", UNITS.get(prop, ""))
+                    results["rows"].append(row)
                     results["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
                     write_results(out, results, markdown(results))
     return finish_results(out, results, markdown, t_start)

@@ -37,6 +37,7 @@ def test_targeting_suite_rows_and_oracles(tmp_path):
     assert (out / "regressors" / "defog-qm9-mu" / "regressor.json").is_file()
     md = (out / "results.md").read_text()
     assert "oracle of mu (D)" in md and "| mu |" in md
+    assert len(list(out.glob("closest_defog-qm9_mu_*.png"))) == 2  # one picture per row
 
 
 @pytest.mark.parametrize("setting, message", [
