@@ -22,10 +22,10 @@ import os
 import time
 from pathlib import Path
 
-import numpy as np
 
 from ..checks import check_keys
 from ..errors import ConfigError
+from .record import cell
 
 KEYS = ("switch_times", "fraction", "seed")
 COLUMNS = ("method", "parity_gap", "intra_edge_rate", "inter_edge_rate", "group_pair_gap", "group_balance",
@@ -130,11 +130,6 @@ def run_fairness(suite, *, out, minutes=None, samples=None, overrides=None, mode
     return finish_results(out, results, markdown, t_start)
 
 
-def _cell(v) -> str:
-    if v is None or (isinstance(v, float) and np.isnan(v)):
-        return "-"
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
-
 
 def markdown(results: dict) -> str:
     """The results as one table per entry, with the training budget, the command and the machine's load."""
@@ -143,11 +138,11 @@ def markdown(results: dict) -> str:
         rows = [r for r in results["rows"] if r["entry"] == entry]
         tr = rows[0]["train"]
         how = (f"loaded from {tr['loaded_from']}" if "loaded_from" in tr else
-               f"trained {tr.get('minutes')} min ({tr.get('steps')} steps, final loss {_cell(tr.get('final_loss'))})")
+               f"trained {tr.get('minutes')} min ({tr.get('steps')} steps, final loss {cell(tr.get('final_loss'))})")
         lines += [f"## {entry}: {how}; {rows[0]['samples']} graphs per method, {rows[0]['steps']} steps, seed "
                   f"{results['settings'].get('seed', 0)}", "",
                   "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-        lines += ["| " + " | ".join(_cell(r.get(c)) for c in COLUMNS) + " |" for r in rows]
+        lines += ["| " + " | ".join(cell(r.get(c)) for c in COLUMNS) + " |" for r in rows]
         lines.append("")
     m = results.get("machine", {})
     lines += [f"`{results['command']}`", "",

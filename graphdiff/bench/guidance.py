@@ -152,35 +152,39 @@ def packed_reference_for(pipe, name, suite: str):
     return load_packed_reference(info.reference)
 
 
+def entry_model(entry, model, steps, who: str):
+    """The model of a molecule suite's entry (the bundled model it names, or ``--model``), its packed reference,
+    the row name (the model run's name for a folder) and the sampling steps: ``(pipe, name, row_name, packed,
+    steps)``."""
+    from ..pipeline import GraphDiffusionPipeline
+
+    name = model or BUNDLED.get(entry.name, entry.name)
+    pipe = GraphDiffusionPipeline.from_pretrained(name)
+    if pipe.schema.kind != "molecule":
+        raise ConfigError(f"bench run {who}: {name} generates {pipe.schema.kind}s; the suite scores molecules")
+    packed = packed_reference_for(pipe, name, who)
+    ename = pipe.config.name or entry.name if model else entry.name  # rows are named after the model run
+    st = int((steps or [None])[0] or (entry.steps or (pipe.config.sample.steps,))[0])
+    return pipe, name, ename, packed, st
+
+
 def run_guidance(suite, *, out, minutes=None, samples=None, overrides=None, model=None, root=None, raw_from=None,
                  only=None, bootstrap=None, progress=False, command=None, steps=None) -> dict:
     """Run the guidance suite (see the module docstring); writes ``results.json`` / ``results.md`` after every
     method and returns the results."""
     from ..guidance import get_reward
-    from ..pipeline import GraphDiffusionPipeline
     from ..viz import draw_molecules
-    from .offline import link_raw
-    from .record import finish_results, machine, new_results, write_results
+    from .record import finish_results, machine, new_results, open_run, write_results
 
     cfg = _settings(overrides)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    root = Path(root) if root is not None else out / "data"
-    link_raw(root, suite.datasets, raw_from)
-    entries = [e for e in suite.entries if not only or e.name in only]
-    if model is not None and len(entries) != 1:
-        raise ConfigError("bench run guidance --model: pick one entry with --only")
+    out, root, entries = open_run(suite, out, root, raw_from, only, model, "guidance")
     n = int(samples or 512)
     qed = get_reward("qed", connected=cfg["connected"])
     started, t_start = machine(), time.time()
     results = new_results(suite, command, {"samples": n, "steps": steps, "minutes": minutes, **cfg},
                           machine_info=started)
     for entry in entries:
-        name = model or BUNDLED.get(entry.name, entry.name)
-        pipe = GraphDiffusionPipeline.from_pretrained(name)
-        packed = packed_reference_for(pipe, name, "guidance")
-        ename = pipe.config.name or entry.name if model else entry.name  # rows are named after the model run
-        st = int((steps or [None])[0] or (entry.steps or (pipe.config.sample.steps,))[0])
+        pipe, name, ename, packed, st = entry_model(entry, model, steps, "guidance")
 
         for key in cfg["methods"]:
             label = LABELS[key].format(k=cfg["candidates"], alpha=cfg["alpha"], paths=cfg["paths"],
@@ -235,4 +239,5 @@ def markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["run_guidance", "markdown", "score_molecules", "internal_diversity", "packed_reference_for", "METHODS"]
+__all__ = ["run_guidance", "markdown", "score_molecules", "internal_diversity", "packed_reference_for", "entry_model",
+           "METHODS"]

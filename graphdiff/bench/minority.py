@@ -32,6 +32,7 @@ import numpy as np
 
 from ..checks import check_keys
 from ..errors import ConfigError
+from .record import cell
 
 KEYS = ("scales", "regressor", "regressor_limit", "reference_size", "held_out", "k", "draws", "seed")
 COLUMNS = ("method", "validity", "uniqueness", "novelty", "low_density_share", "low_density_share_valid",
@@ -130,32 +131,18 @@ def run_minority(suite, *, out, minutes=None, samples=None, overrides=None, mode
     from ..guidance.minority import minority_guidance
     from ..guidance.search import CallCounter
     from ..metrics.density import density_reference
-    from ..pipeline import GraphDiffusionPipeline
     from ..viz import draw_molecules
-    from .guidance import BUNDLED, packed_reference_for
-    from .offline import link_raw
-    from .record import finish_results, machine, new_results, write_results
+    from .guidance import entry_model
+    from .record import finish_results, machine, new_results, open_run, write_results
 
     cfg = _settings(overrides)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    root = Path(root) if root is not None else out / "data"
-    link_raw(root, suite.datasets, raw_from)
-    entries = [e for e in suite.entries if not only or e.name in only]
-    if model is not None and len(entries) != 1:
-        raise ConfigError("bench run minority --model: pick one entry with --only")
+    out, root, entries = open_run(suite, out, root, raw_from, only, model, "minority")
     n, seed = int(samples or 512), cfg["seed"]
     started, t_start = machine(), time.time()
     results = new_results(suite, command, {"samples": n, "steps": steps, "minutes": minutes, **cfg},
                           machine_info=started)
     for entry in entries:
-        name = model or BUNDLED.get(entry.name, entry.name)
-        pipe = GraphDiffusionPipeline.from_pretrained(name)
-        if pipe.schema.kind != "molecule":
-            raise ConfigError(f"bench run minority: {name} generates {pipe.schema.kind}s; the suite scores molecules")
-        packed = packed_reference_for(pipe, name, "minority")
-        ename = pipe.config.name or entry.name if model else entry.name
-        st = int((steps or [None])[0] or (entry.steps or (pipe.config.sample.steps,))[0])
+        pipe, name, ename, packed, st = entry_model(entry, model, steps, "minority")
         ds = load_dataset(pipe.config.dataset, root=root)
         t = time.perf_counter()
         ref = density_reference(_training_molecules(ds, cfg["reference_size"] + cfg["held_out"], seed),
@@ -203,11 +190,6 @@ def run_minority(suite, *, out, minutes=None, samples=None, overrides=None, mode
     return finish_results(out, results, markdown, t_start)
 
 
-def _cell(v) -> str:
-    if v is None or (isinstance(v, float) and np.isnan(v)):
-        return "-"
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
-
 
 def markdown(results: dict) -> str:
     """The results as one table per model, with the regressor's errors, the threshold and the command."""
@@ -219,15 +201,15 @@ def markdown(results: dict) -> str:
         lines += [f"## {model} ({r0['samples']} molecules per method, {r0['steps']} steps, seed "
                   f"{results['settings'].get('seed', 0)})", "",
                   "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-        lines += ["| " + " | ".join(_cell(r.get(c)) for c in COLUMNS) + " |" for r in rows]
+        lines += ["| " + " | ".join(cell(r.get(c)) for c in COLUMNS) + " |" for r in rows]
         lines += ["", f"Minority-score regressor ({r0['regressor']}): {ri.get('steps')} steps in {ri.get('seconds')} s "
-                  f"on {ri.get('train_graphs')} molecules; held-out MAE {_cell(ri.get('held_out_mae_clean'))} on "
-                  f"clean graphs, {_cell(ri.get('held_out_mae_noisy'))} on noisy ones, "
-                  f"{_cell(ri.get('held_out_mae_mean'))} for the training mean.", ""]
+                  f"on {ri.get('train_graphs')} molecules; held-out MAE {cell(ri.get('held_out_mae_clean'))} on "
+                  f"clean graphs, {cell(ri.get('held_out_mae_noisy'))} on noisy ones, "
+                  f"{cell(ri.get('held_out_mae_mean'))} for the training mean.", ""]
     ref = results.get("density_reference", {})
     m = results.get("machine", {})
     lines += [f"Low density: mean Tanimoto distance (Morgan radius 2, 2048 bits) to the {ref.get('k')} nearest of "
-              f"{ref.get('reference')} training molecules above {_cell(ref.get('threshold'))}, the 90th percentile of "
+              f"{ref.get('reference')} training molecules above {cell(ref.get('threshold'))}, the 90th percentile of "
               f"held-out training molecules (so about 10% of the training distribution); an invalid molecule is not "
               f"counted as low density. minority_score_mean: the model's own minority score of the valid samples.",
               "", f"`{results['command']}`", "",

@@ -69,6 +69,30 @@ def new_results(suite, command: str | None, settings: dict, *, machine_info: dic
             "started": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": machine_info or machine(), "rows": []}
 
 
+def cell(v) -> str:
+    """A results table's cell: 4 significant digits for floats, ``-`` for a missing or NaN value."""
+    if v is None or (isinstance(v, float) and v != v):
+        return "-"
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def open_run(suite, out, root, raw_from, only, model, who: str) -> tuple[Path, Path, list]:
+    """The start of a suite with its own loop: the results folder (made), the dataset root (default
+    ``<out>/data``, with the suite's offline raw files linked in) and the entries picked by ``only`` (one with
+    ``--model``)."""
+    from ..errors import ConfigError
+    from .offline import link_raw
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    root = Path(root) if root is not None else out / "data"
+    link_raw(root, suite.datasets, raw_from)
+    entries = [e for e in suite.entries if not only or e.name in only]
+    if model is not None and len(entries) != 1:
+        raise ConfigError(f"bench run {who} --model: pick one entry with --only")
+    return out, root, entries
+
+
 def error_text(exc: Exception) -> str:
     """A result row's one-line account of an exception: its type and the first line of its message."""
     text = str(exc).splitlines()[0] if str(exc) else ""

@@ -35,6 +35,7 @@ import numpy as np
 
 from ..checks import check_keys
 from ..errors import ConfigError
+from .record import cell
 
 KEYS = ("properties", "quantiles", "scales", "molecules", "regressor_limit", "seed")
 COLUMNS = ("property", "target", "method", "validity", "uniqueness", "mae_to_target", "oracle_mean",
@@ -153,23 +154,15 @@ def run_targeting(suite, *, out, minutes=None, samples=None, overrides=None, mod
     from ..guidance.regressor import regressor_guidance
     from ..guidance.search import CallCounter
     from ..metrics.property_oracle import PropertyOracle
-    from ..pipeline import GraphDiffusionPipeline
-    from .guidance import BUNDLED, packed_reference_for
-    from .offline import link_raw
-    from .record import finish_results, machine, new_results, write_results
+    from .guidance import entry_model
+    from .record import finish_results, machine, new_results, open_run, write_results
 
     cfg = _settings(overrides)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    root = Path(root) if root is not None else out / "data"
-    link_raw(root, suite.datasets, raw_from)
+    out, root, entries = open_run(suite, out, root, raw_from, only, model, "targeting")
     npz = root / "qm9_3d" / "raw" / "qm9_3d_qm9pack.npz"
     if not npz.is_file():
         raise ConfigError(f"bench run targeting: {npz} is missing (the QM9-3D raw file; --raw-from DIR or "
                           f"GRAPHDIFF_RAW names a folder holding it)")
-    entries = [e for e in suite.entries if not only or e.name in only]
-    if model is not None and len(entries) != 1:
-        raise ConfigError("bench run targeting --model: pick one entry with --only")
     n, seed = int(samples or 512), cfg["seed"]
     started, t_start = machine(), time.time()
     results = new_results(suite, command, {"samples": n, "steps": steps, "minutes": minutes, **cfg},
@@ -185,11 +178,7 @@ def run_targeting(suite, *, out, minutes=None, samples=None, overrides=None, mod
     results["oracles_seconds"] = round(time.perf_counter() - t, 1)
     results["targets"] = targets
     for entry in entries:
-        name = model or BUNDLED.get(entry.name, entry.name)
-        pipe = GraphDiffusionPipeline.from_pretrained(name)
-        packed = packed_reference_for(pipe, name, "targeting")
-        ename = pipe.config.name or entry.name if model else entry.name
-        st = int((steps or [None])[0] or (entry.steps or (pipe.config.sample.steps,))[0])
+        pipe, name, ename, packed, st = entry_model(entry, model, steps, "targeting")
         base = {"entry": ename, "model": str(name), "samples": n, "steps": st}
         print(f"== targeting: {ename}: unconditional", flush=True)
         t = time.perf_counter()
@@ -222,11 +211,6 @@ def run_targeting(suite, *, out, minutes=None, samples=None, overrides=None, mod
     return finish_results(out, results, markdown, t_start)
 
 
-def _cell(v) -> str:
-    if v is None or (isinstance(v, float) and np.isnan(v)):
-        return "-"
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
-
 
 def markdown(results: dict) -> str:
     """One table per model, the oracles' and regressors' errors, the command and the machine."""
@@ -236,20 +220,20 @@ def markdown(results: dict) -> str:
         lines += [f"## {model} ({rows[0]['samples']} molecules per row, {rows[0]['steps']} steps, seed "
                   f"{results['settings'].get('seed', 0)})", "",
                   "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-        lines += ["| " + " | ".join(_cell(r.get(c)) for c in COLUMNS) + " |" for r in rows]
+        lines += ["| " + " | ".join(cell(r.get(c)) for c in COLUMNS) + " |" for r in rows]
         lines.append("")
         for prop in dict.fromkeys(r["property"] for r in rows):
             ri = next((r["regressor_info"] for r in rows if r["property"] == prop and r.get("regressor_info")), {})
             if ri:
                 lines.append(f"- guidance regressor of {prop} ({UNITS.get(prop, '')}): {ri.get('steps')} steps in "
                              f"{ri.get('seconds')} s on {ri.get('train_graphs')} molecules; held-out MAE "
-                             f"{_cell(ri.get('held_out_mae_clean'))} clean, {_cell(ri.get('held_out_mae_noisy'))} "
-                             f"noisy, {_cell(ri.get('held_out_mae_mean'))} for the training mean")
+                             f"{cell(ri.get('held_out_mae_clean'))} clean, {cell(ri.get('held_out_mae_noisy'))} "
+                             f"noisy, {cell(ri.get('held_out_mae_mean'))} for the training mean")
         lines.append("")
     for prop, info in results.get("oracles", {}).items():
         lines.append(f"- oracle of {prop} ({UNITS.get(prop, '')}): {info['model']}, {info['train']} molecules; "
-                     f"held-out MAE {_cell(info['held_out_mae'])} on {info['held_out']} (the training mean: "
-                     f"{_cell(info['held_out_mae_mean'])}; std {_cell(info['std'])})")
+                     f"held-out MAE {cell(info['held_out_mae'])} on {info['held_out']} (the training mean: "
+                     f"{cell(info['held_out_mae_mean'])}; std {cell(info['std'])})")
     m = results.get("machine", {})
     lines += ["", "Targets: quantiles " + ", ".join(f"{q:g}" for q in results["settings"]["quantiles"]) +
               " of each property over the molecules; mae_to_target and oracle_mean over the valid samples; "
