@@ -18,7 +18,6 @@ the same way, the floor of the MMD columns and the gap the model learns from.
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -75,7 +74,7 @@ def run_fairness(suite, *, out, minutes=None, samples=None, overrides=None, mode
     from ..guidance.faros import faros
     from ..guidance.search import CallCounter
     from ..pipeline import GraphDiffusionPipeline
-    from .record import entry_overrides, finish_results, machine, new_results, write_results
+    from .record import entry_overrides, finish_results, machine, new_results, save_progress
 
     cfg, user = _settings(overrides)
     out = Path(out)
@@ -125,8 +124,7 @@ def run_fairness(suite, *, out, minutes=None, samples=None, overrides=None, mode
                                     "network_calls_per_sample": cost["network_calls_per_sample"],
                                     "changed_nodes_per_sample": cost["changed_nodes_per_sample"],
                                     "seconds": round(sec, 1), "cost": cost})
-            results["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
-            write_results(out, results, markdown(results))
+            save_progress(out, results, markdown)
     return finish_results(out, results, markdown, t_start)
 
 

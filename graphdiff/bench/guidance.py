@@ -31,7 +31,6 @@ The SVDD paper's ZINC row (GDSS base, 1000 steps, M = 10) is printed beside from
 from __future__ import annotations
 
 import functools
-import os
 import time
 from pathlib import Path
 
@@ -174,7 +173,7 @@ def run_guidance(suite, *, out, minutes=None, samples=None, overrides=None, mode
     method and returns the results."""
     from ..guidance import get_reward
     from ..viz import draw_molecules
-    from .record import finish_results, machine, new_results, open_run, write_results
+    from .record import finish_results, machine, new_results, open_run, save_progress
 
     cfg = _settings(overrides)
     out, root, entries = open_run(suite, out, root, raw_from, only, model, "guidance")
@@ -204,8 +203,7 @@ def run_guidance(suite, *, out, minutes=None, samples=None, overrides=None, mode
             best = np.argsort(-np.asarray(values, dtype=float))[:12]
             draw_molecules([mols[i] for i in best], out / f"top_{ename}_{key}.png",
                            legends=[f"QED {values[i]:.3f}" for i in best])
-            results["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
-            write_results(out, results, markdown(results))
+            save_progress(out, results, markdown)
     return finish_results(out, results, markdown, t_start)
 
 

@@ -24,7 +24,6 @@ farthest from the training set.
 from __future__ import annotations
 
 import functools
-import os
 import time
 from pathlib import Path
 
@@ -133,7 +132,7 @@ def run_minority(suite, *, out, minutes=None, samples=None, overrides=None, mode
     from ..metrics.density import density_reference
     from ..viz import draw_molecules
     from .guidance import entry_model
-    from .record import finish_results, machine, new_results, open_run, write_results
+    from .record import finish_results, machine, new_results, open_run, save_progress
 
     cfg = _settings(overrides)
     out, root, entries = open_run(suite, out, root, raw_from, only, model, "minority")
@@ -185,8 +184,7 @@ def run_minority(suite, *, out, minutes=None, samples=None, overrides=None, mode
             tag = key if scale is None else f"{key}_{scale:g}"
             draw_molecules([sanitized[i] for i in far], out / f"lowest_density_{ename}_{tag}.png",
                            legends=[f"k-NN distance {d[i]:.3f}" for i in far])
-            results["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
-            write_results(out, results, markdown(results))
+            save_progress(out, results, markdown)
     return finish_results(out, results, markdown, t_start)
 
 

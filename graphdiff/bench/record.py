@@ -124,6 +124,12 @@ def finish_results(out: Path, results: dict, markdown, t_start: float) -> dict:
     return results
 
 
+def save_progress(out: Path, results: dict, markdown) -> None:
+    """Write the results so far (after each row of a long suite), with the load average now."""
+    results["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
+    write_results(out, results, markdown(results))
+
+
 def write_results(out: Path, results: dict, markdown: str) -> None:
     """``results.json`` (written atomically) and ``results.md``."""
     tmp = out / "results.json.tmp"

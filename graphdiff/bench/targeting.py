@@ -27,7 +27,6 @@ is closest to the target.
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -155,7 +154,7 @@ def run_targeting(suite, *, out, minutes=None, samples=None, overrides=None, mod
     from ..guidance.search import CallCounter
     from ..metrics.property_oracle import PropertyOracle
     from .guidance import entry_model
-    from .record import finish_results, machine, new_results, open_run, write_results
+    from .record import finish_results, machine, new_results, open_run, save_progress
 
     cfg = _settings(overrides)
     out, root, entries = open_run(suite, out, root, raw_from, only, model, "targeting")
@@ -206,8 +205,7 @@ def run_targeting(suite, *, out, minutes=None, samples=None, overrides=None, mod
                            "seconds": round(sec, 1)}
                     _draw(row, out / f"closest_{ename}_{prop}_{target:.4g}_scale{scale:g}.png", UNITS.get(prop, ""))
                     results["rows"].append(row)
-                    results["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
-                    write_results(out, results, markdown(results))
+                    save_progress(out, results, markdown)
     return finish_results(out, results, markdown, t_start)
 
 

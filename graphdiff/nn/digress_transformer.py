@@ -255,19 +255,13 @@ class DiGressTransformerDenoiser(nn.Module):
         are dropped). On inputs of the old categories and sizes the outputs for the old categories are unchanged.
         New categories are refused when the network reads the authors' molecular features, which need each atom
         type's valency and weight and each bond type's order."""
-        from .growth import append_outputs, insert_inputs, replace_inputs, scale_input
+        from .growth import grow_categories, replace_inputs, scale_input
 
         if (node_new or edge_new) and self.features.molecular is not None:
             raise ConfigError(f"this DiGress transformer reads molecular features (valencies and weights per atom "
                               f"type, orders per bond type) and cannot take {node_new} new atom and {edge_new} new "
                               f"bond types; fine-tune it on data with the base model's categories")
-        kx, ke = self.node_out, self.edge_out
-        self.mlp_in_X[0] = insert_inputs(self.mlp_in_X[0], kx, node_new, like=(0, kx))
-        self.mlp_in_E[0] = insert_inputs(self.mlp_in_E[0], ke, edge_new, like=(1, ke))
-        self.mlp_out_X[2] = append_outputs(self.mlp_out_X[2], node_new)
-        self.mlp_out_E[2] = append_outputs(self.mlp_out_E[2], edge_new)
-        self.node_dim, self.node_out = self.node_dim + node_new, self.node_out + node_new
-        self.edge_dim, self.edge_out = self.edge_dim + edge_new, self.edge_out + edge_new
+        grow_categories(self, node_new, edge_new, ("mlp_in_X", "mlp_in_E", "mlp_out_X", "mlp_out_E"))
         if max_nodes is not None and int(max_nodes) != self.max_nodes:
             if self.features.mode is not None:  # n / max_nodes is the first graph feature, after the conditions
                 scale_input(self.mlp_in_y[0], self.cond_dim, int(max_nodes) / self.max_nodes)

@@ -76,15 +76,18 @@ def scale_input(linear: nn.Linear, column: int, factor: float) -> None:
     linear.weight[:, column] *= factor
 
 
-def grow_categories(net, node_new: int, edge_new: int) -> None:
-    """Widen a graph transformer (``in_x[0]``, ``in_e[0]`` inputs, ``out_x[2]``, ``out_e[2]`` outputs, the
-    DiGress / DeFoG and PARD layout) for ``node_new`` / ``edge_new`` categories appended after the old ones, and
-    update its ``node_dim`` / ``node_out`` / ``edge_dim`` / ``edge_out``."""
+def grow_categories(net, node_new: int, edge_new: int,
+                    layers: tuple[str, str, str, str] = ("in_x", "in_e", "out_x", "out_e")) -> None:
+    """Widen a graph transformer for ``node_new`` / ``edge_new`` categories appended after the old ones, and update
+    its ``node_dim`` / ``node_out`` / ``edge_dim`` / ``edge_out``. ``layers`` names its node and edge input MLPs
+    (their first linear map reads the categories) and output MLPs (their third module writes the logits): graphdiff's
+    transformer (DiGress / DeFoG, PARD) by default; the authors' DiGress transformer passes its own names."""
+    in_x, in_e, out_x, out_e = (getattr(net, name) for name in layers)
     kx, ke = net.node_out, net.edge_out
-    net.in_x[0] = insert_inputs(net.in_x[0], kx, node_new, like=(0, kx))
-    net.in_e[0] = insert_inputs(net.in_e[0], ke, edge_new, like=(1, ke))
-    net.out_x[2] = append_outputs(net.out_x[2], node_new)
-    net.out_e[2] = append_outputs(net.out_e[2], edge_new)
+    in_x[0] = insert_inputs(in_x[0], kx, node_new, like=(0, kx))
+    in_e[0] = insert_inputs(in_e[0], ke, edge_new, like=(1, ke))
+    out_x[2] = append_outputs(out_x[2], node_new)
+    out_e[2] = append_outputs(out_e[2], edge_new)
     net.node_dim, net.node_out = net.node_dim + node_new, net.node_out + node_new
     net.edge_dim, net.edge_out = net.edge_dim + edge_new, net.edge_out + edge_new
 
