@@ -128,7 +128,6 @@ def run_fairness(suite, *, out, minutes=None, samples=None, overrides=None, mode
     return finish_results(out, results, markdown, t_start)
 
 
-
 def markdown(results: dict) -> str:
     """The results as one table per entry, with the training budget, the command and the machine's load."""
     lines = [f"# {results['suite']}", "", results["description"], ""]

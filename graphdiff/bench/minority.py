@@ -188,7 +188,6 @@ def run_minority(suite, *, out, minutes=None, samples=None, overrides=None, mode
     return finish_results(out, results, markdown, t_start)
 
 
-
 def markdown(results: dict) -> str:
     """The results as one table per model, with the regressor's errors, the threshold and the command."""
     lines = [f"# {results['suite']}", "", results["description"], ""]

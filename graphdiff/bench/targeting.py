@@ -209,7 +209,6 @@ def run_targeting(suite, *, out, minutes=None, samples=None, overrides=None, mod
     return finish_results(out, results, markdown, t_start)
 
 
-
 def markdown(results: dict) -> str:
     """One table per model, the oracles' and regressors' errors, the command and the machine."""
     lines = [f"# {results['suite']}", "", results["description"], ""]
