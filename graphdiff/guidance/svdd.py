@@ -7,13 +7,14 @@ here is SVDD-PM's: the reward of the denoiser's clean prediction at the candidat
 non-differentiable reward works and nothing is trained. At the last step the candidates are clean samples and are
 scored directly.
 
-Implemented for DeFoG (the CTMC of :mod:`graphdiff.samplers.defog`), DiGress (the ancestral chain of
-:mod:`graphdiff.samplers.digress`), EQGAT-diff (3D, :mod:`graphdiff.samplers.eqgat_diff`) and GDSS (the
-predictor-corrector sampler of :mod:`graphdiff.samplers.sde`, the candidates differing in the predictor's noise, the
-value from Tweedie's clean estimate; see :mod:`graphdiff.guidance.steppers`). Cost per returned sample: ``steps``
-transition calls (GDSS: times one plus the corrector steps) plus ``M`` value calls per step but the last, and ``M``
-reward calls per step (at GDSS's last step the candidates share the noise-free mean, so its selection changes
-nothing); network calls are counted.
+PARD runs the block-level variant of :mod:`graphdiff.guidance.svdd_blocks` (the value: the reward of the clean
+graph so far). The per-step search is implemented for DeFoG (the CTMC of :mod:`graphdiff.samplers.defog`),
+DiGress (the ancestral chain of :mod:`graphdiff.samplers.digress`), EQGAT-diff (3D,
+:mod:`graphdiff.samplers.eqgat_diff`) and GDSS (the predictor-corrector sampler of :mod:`graphdiff.samplers.sde`,
+the candidates differing in the predictor's noise, the value from Tweedie's clean estimate; see
+:mod:`graphdiff.guidance.steppers`). Cost per returned sample: ``steps`` transition calls (GDSS: times one plus the
+corrector steps) plus ``M`` value calls per step but the last, and ``M`` reward calls per step (at GDSS's last step
+the candidates share the noise-free mean, so its selection changes nothing); network calls are counted.
 """
 
 from __future__ import annotations
@@ -64,6 +65,14 @@ def svdd(pipe, n: int, reward, *, M: int = 10, alpha: float = 0.0, steps: int | 
         raise ConfigError(f"svdd: M must be a positive integer, got {M!r}")
     if not float(alpha) >= 0:
         raise ConfigError(f"svdd: alpha must be >= 0 (0 = argmax), got {alpha!r}")
+    if pipe.process.name == "pard":  # blocks: the value is the reward of the clean graph so far
+        if value is not None:
+            raise ConfigError("svdd: PARD's block-level search scores clean prefixes with the reward; it takes no "
+                              "value network")
+        from .svdd_blocks import svdd_blocks
+
+        return svdd_blocks(pipe, n, reward, M=M, alpha=alpha, steps=steps, seed=seed, batch_size=batch_size,
+                           progress=progress, **knobs)
     steps, seed, knobs, times, _ = search_setup(pipe, n, steps, seed, knobs, "svdd")
     stepper = make_stepper(pipe, steps, times, knobs)
     if value is not None:

@@ -122,7 +122,7 @@ def _takes_cache(denoiser) -> bool:
 @torch.no_grad()
 def block_ancestral(process, denoiser, state: GraphState, *, steps: int, noise: SampleNoise, callback=None,
                     progress: bool = False, cond=None, guidance: float = 0.0, max_blocks: int | None = None,
-                    prefix_cache: bool = True) -> GraphState:
+                    prefix_cache: bool = True, select=None) -> GraphState:
     """Generate graphs block by block with PARD (see the module docstring).
 
     Args:
@@ -138,6 +138,10 @@ def block_ancestral(process, denoiser, state: GraphState, *, steps: int, noise: 
         prefix_cache: recompute only the rows of the levels that changed since the previous network call
             (:class:`~graphdiff.nn.ppgn_cache.PrefixCache`; the same results up to float rounding; used when the
             denoiser's ``forward`` takes ``cache=``); ``False`` runs the whole network in every call.
+        select: ``select(r, graphs, active) -> [B]`` long, called after every round ``r`` that had active samples
+            with the clean graphs so far (a state with ``blocks``) and which samples are still growing; row ``i``
+            then continues from row ``select(...)[i]``'s graph and sampler state, with its own noise stream (the
+            block-level search of :mod:`graphdiff.guidance.svdd_blocks`). ``None``: no selection.
 
     Returns:
         the final process state: one-hot, the generated nodes in slots ``0..n-1`` (``process.decode`` compacts it).
@@ -243,6 +247,17 @@ def block_ancestral(process, denoiser, state: GraphState, *, steps: int, noise: 
                          None if node_deg is None else node_deg[idx, :cap], caches)
         cx[idx, :cap], ce[idx, :cap, :cap], nx[idx, :cap], ne[idx, :cap, :cap], node_time[idx, :cap] = out[:5]
         calls[idx.cpu()] += out[5]
+        if select is not None:
+            pick = torch.as_tensor(select(r, GraphState(x=cx, e=ce, mask=blocks >= 0, schema=process.schema,
+                                                        blocks=blocks), active.clone()), dtype=torch.long, device=dev)
+            if not torch.equal(pick, torch.arange(b, device=dev)):  # rows continue from the chosen rows' graphs
+                for tensor in (cx, ce, nx, ne, node_time, blocks, count, active, hit, cut) + \
+                        ((node_deg,) if node_deg is not None else ()):
+                    tensor.copy_(tensor[pick])
+                if caches is not None:
+                    for c in caches:
+                        c.clear()
+                    layout[0] = None
 
     n_blocks = (blocks.amax(1) + 1).cpu()
     stats = {"network_calls": calls, "blocks": n_blocks, "nodes": count.cpu(), "hit_max_blocks": int(hit.sum()),
