@@ -25,7 +25,7 @@ import torch
 
 from ..errors import ConfigError
 from ..state import GraphState
-from .regressor import PROCESSES, Regressor, noisy_states, regressor_guidance
+from .regressor import CATEGORICAL, Regressor, noisy_states, regressor_guidance
 
 TARGET = "minority"
 
@@ -36,8 +36,8 @@ def minority_scores(pipe, batch: GraphState, *, draws: int = 2, seed: int = 0) -
     from ..processes.categorical import categorical_ce
 
     process, denoiser = pipe.process, pipe.denoiser
-    if process.name not in PROCESSES:
-        raise ConfigError(f"minority scores are implemented for the processes {PROCESSES}, not {process.name!r}")
+    if process.name not in CATEGORICAL:
+        raise ConfigError(f"minority scores are implemented for the processes {CATEGORICAL}, not {process.name!r}")
     if isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:
         raise ConfigError(f"minority scores: draws must be a positive integer, got {draws!r}")
     batch = batch.to(pipe.device)

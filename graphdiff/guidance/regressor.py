@@ -20,8 +20,10 @@ the graphs out and reports their mean absolute error at random noise levels and 
 writes holds ``regressor.json`` (process, categories, target, normalisation, sizes, figures) and
 ``model.safetensors``; :meth:`Regressor.load` reads no pickle.
 
-Implemented for the discrete processes (DiGress, DeFoG), whose states are one-hot. Cost per sample: the
-unguided sampler's network calls plus one regressor forward and backward per step (``regressor_calls``).
+Implemented for the discrete processes (DiGress, DeFoG), whose states are one-hot, and for GDSS, whose
+continuous states take the regressor's gradient in the score (:mod:`graphdiff.guidance.regressor_sde`). Cost per
+sample: the unguided sampler's network calls plus one regressor forward and backward per step (GDSS: per score
+evaluation) (``regressor_calls``).
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ from ..errors import ConfigError, DataError
 from ..state import GraphState
 from .search import GuidedSamples, counted_inference, score_states
 
-PROCESSES = ("defog", "digress")
+PROCESSES = ("defog", "digress", "gdss")
+CATEGORICAL = ("defog", "digress")  # one-hot states: DiGress's first-order guidance
 FILE = "regressor.json"
 DEFAULT_SIZES = {"n_layers": 3, "hidden_x": 64, "hidden_e": 32, "hidden_y": 32, "n_heads": 4, "ff_x": 128,
                  "ff_e": 64, "ff_y": 64, "extra_features": ["rrwp"], "rrwp_steps": 8}
@@ -46,12 +49,14 @@ DEFAULT_SIZES = {"n_layers": 3, "hidden_x": 64, "hidden_e": 32, "hidden_y": 32, 
 
 # ---- noisy states ----------------------------------------------------------------------------------------------
 def noisy_states(process, batch: GraphState, generator: torch.Generator | None = None, *, mid: bool = False):
-    """A noisy one-hot state of each graph of the data ``batch`` and its time as the network reads it (``[B]``):
-    at a random time drawn as the process trains (DiGress: uniform ``t`` in ``1..T``; DeFoG: its training time
-    distortion), or with ``mid=True`` at the process's mid time (DiGress ``t = T / 2``, DeFoG ``t = 0.5``)."""
-    x0, e0 = process.categories(batch)
+    """A noisy state of each graph of the data ``batch`` (one-hot for DiGress / DeFoG, continuous ``(X, A)`` for
+    GDSS) and its time as the network reads it (``[B]``): at a random time drawn as the process trains (DiGress:
+    uniform ``t`` in ``1..T``; DeFoG: its training time distortion; GDSS: uniform in ``[eps, 1]``), or with
+    ``mid=True`` at the process's mid time (DiGress ``t = T / 2``, DeFoG and GDSS ``t = 0.5``)."""
     b, dev = batch.batch_size, batch.device
     gdev = generator.device if generator is not None else dev
+    if process.name in CATEGORICAL:
+        x0, e0 = process.categories(batch)
     if process.name == "digress":
         t = (torch.full((b,), process.T // 2, dtype=torch.long) if mid
              else torch.randint(1, process.T + 1, (b,), generator=generator, device=gdev)).to(dev)
@@ -65,14 +70,42 @@ def noisy_states(process, batch: GraphState, generator: torch.Generator | None =
                      process.train_distortion, "process.train_distortion"))
         px, pe = process.path_probs(x0, e0, t)
         t_model = t.float()
+    elif process.name == "gdss":  # the SDEs' perturbation kernels, as GDSS trains (t uniform in [eps, 1])
+        from ..processes.sde import _bc
+        from ..samplers.noise import symmetric_randn
+        from ..state import pair_mask
+
+        clean = process.encode(batch)
+        mask = clean.mask
+        t = (torch.full((b,), 0.5, device=dev) if mid else
+             (torch.rand(b, generator=generator, device=gdev) * (1.0 - process.eps) + process.eps).to(dev))
+        zx = torch.randn(clean.x.shape, generator=generator, device=gdev).to(dev) * mask.unsqueeze(-1)
+        za = symmetric_randn(clean.e.shape[:3], generator=generator, device=dev) * pair_mask(mask)
+        mx, sx = process.sde_x.marginal(clean.x, t)
+        ma, sa = process.sde_adj.marginal(clean.e[..., 0], t)
+        x = (mx + _bc(sx, mx) * zx) * mask.unsqueeze(-1)
+        a = (ma + _bc(sa, ma) * za) * pair_mask(mask)
+        return GraphState(x=x.float(), e=a.float().unsqueeze(-1), mask=mask), t.float()
     else:
         raise ConfigError(f"regressor guidance is implemented for the processes {PROCESSES}, not "
                           f"{process.name!r}")
     return process.sample_state(px, pe, batch.mask, generator, torch.float32), t_model
 
 
+def regressor_view(process_name: str, state: GraphState) -> GraphState:
+    """What the regressor network reads: the state itself for the one-hot processes; for GDSS's continuous
+    ``(X, A)`` the adjacency as two channels ``[1 - A, A]`` (so the network's structural features see the pairs
+    with ``A > 0.5`` as edges, and the gradient reaches ``A`` through both)."""
+    if process_name != "gdss":
+        return state
+    a = state.e[..., :1]
+    return GraphState(x=state.x, e=torch.cat([1.0 - a, a], -1), mask=state.mask)
+
+
 def clean_time(process) -> float:
-    """The network time of (nearly) clean graphs: DiGress's ``t = 1`` step, DeFoG's ``t = 1``."""
+    """The network time of (nearly) clean graphs: DiGress's ``t = 1`` step, DeFoG's ``t = 1``, GDSS's ``eps``."""
+    if process.name == "gdss":
+        return float(process.eps)
     return 1.0 / process.T if process.name == "digress" else 1.0
 
 
@@ -97,8 +130,8 @@ class Regressor:
     info: dict = field(default_factory=dict)
 
     def normalised(self, state: GraphState, t: torch.Tensor) -> torch.Tensor:
-        """The prediction in normalised units (``(y - mean) / std``), ``[B]``."""
-        return self.net(state, t)[:, 0]
+        """The prediction in normalised units (``(y - mean) / std``), ``[B]``, for a state of the process."""
+        return self.net(regressor_view(self.process, state), t)[:, 0]
 
     @torch.no_grad()
     def predict(self, state: GraphState, t: float | torch.Tensor) -> np.ndarray:
@@ -250,7 +283,10 @@ def train_regressor(pipe, target: str, *, dataset=None, root=None, out=None, max
         f"std {std:.4g}; targets took {time.perf_counter() - t0:.0f} s")
 
     sz = {**DEFAULT_SIZES, **(sizes or {})}
-    sz.update(node_dim=process.node_states, edge_dim=process.ke, max_nodes=pipe.schema.max_nodes, n_targets=1)
+    if process.name == "gdss":  # continuous X and the two-channel view of A (regressor_view)
+        sz.update(node_dim=process.x_dim, edge_dim=2, max_nodes=pipe.schema.max_nodes, n_targets=1)
+    else:
+        sz.update(node_dim=process.node_states, edge_dim=process.ke, max_nodes=pipe.schema.max_nodes, n_targets=1)
     torch.manual_seed(seed)
     net = GraphRegressor(**sz)
     opt = torch.optim.AdamW(net.parameters(), lr=lr)
@@ -266,7 +302,7 @@ def train_regressor(pipe, target: str, *, dataset=None, root=None, out=None, max
         pick = torch.randint(0, len(tr_idx), (min(batch_size, len(tr_idx)),), generator=gen)
         batch = split.batch([int(tr_idx[i]) for i in pick])
         noisy, t = noisy_states(process, batch, gen)
-        loss = torch.nn.functional.mse_loss(net(noisy, t)[:, 0], yn[pick])
+        loss = torch.nn.functional.mse_loss(net(regressor_view(process.name, noisy), t)[:, 0], yn[pick])
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
@@ -343,6 +379,11 @@ def regressor_guidance(pipe, n: int, reward=None, *, regressor, target: float | 
         raise ConfigError(f"regressor guidance: scale must be > 0, got {scale!r}")
     if target is None and direction not in ("max", "min"):
         raise ConfigError(f"regressor guidance: direction must be 'max' or 'min', got {direction!r}")
+    if pipe.process.name == "gdss":  # continuous: the regressor's gradient added to the scores
+        from .regressor_sde import sde_regressor_guidance
+
+        return sde_regressor_guidance(pipe, n, reward, reg=reg, target=target, direction=direction, scale=scale,
+                                      steps=steps, seed=seed, batch_size=batch_size, progress=progress, **knobs)
     process, denoiser = pipe.process, pipe.denoiser
     steps, seed, knobs, times, _ = search_setup(pipe, n, steps, seed, knobs, "regressor guidance")
     device = pipe.device

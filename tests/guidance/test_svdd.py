@@ -113,16 +113,6 @@ def test_svdd_and_noise_search_steer_gdss_and_count_its_calls(gdss):
     assert len(ns.state) == 4 and ns.cost["network_calls_per_sample"] == 2 * (2 * steps) + 4 * (steps - 1)
 
 
-def test_svdd_mc_value_network_is_refused_for_gdss_in_one_line(gdss, tmp_path):
-    from graphdiff.guidance.regressor import Regressor
-
-    fake = Regressor(net=None, target="qed", mean=0.0, std=1.0, process="gdss", node_categories=(),
-                     edge_categories=(), sizes={})
-    with pytest.raises(ConfigError, match="gdss") as info:
-        svdd(gdss, 2, get_reward("density"), value=fake)
-    assert "\n" not in str(info.value)
-
-
 def test_a_single_gdss_candidate_is_the_pc_samplers_own_step(gdss):
     """One candidate per path drawing from the sampler's own noise stream is exactly the predictor-corrector step."""
     import torch
