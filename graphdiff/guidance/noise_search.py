@@ -6,7 +6,7 @@ search over the per-step noise); each child is scored like SVDD-PM, by the rewar
 prediction; the ``K`` best of the ``K * M`` children survive (greedy beam). At the end the best path is returned.
 ``K = 1`` is SVDD-PM with argmax selection; ``M = 1`` keeps ``K`` independent unguided paths and is best-of-``K``
 scored on the clean predictions. DeFoG, DiGress and GDSS, as :mod:`graphdiff.guidance.svdd`; cost counted the same
-way.
+way. PARD searches over blocks (:func:`graphdiff.guidance.svdd_blocks.block_search`).
 """
 
 from __future__ import annotations
@@ -33,6 +33,11 @@ def noise_search(pipe, n: int, reward, *, K: int = 4, M: int = 4, steps: int | N
         batch_size: samples per chunk (each carries ``K * M`` children); default ``max(1, 1000 // (K * M))``.
         knobs: the sampler's knobs (``time_distortion``, ``eta``, ``omega``, ``cond``, ``guidance``).
     """
+    if pipe.process.name == "pard":  # blocks: K paths of M replicas, valued by the clean graph so far
+        from .svdd_blocks import block_search
+
+        return block_search(pipe, n, reward, K=K, M=M, steps=steps, seed=seed, batch_size=batch_size,
+                            progress=progress, **knobs)
     denoiser = pipe.denoiser
     for name, v in (("K", K), ("M", M)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:

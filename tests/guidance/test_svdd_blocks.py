@@ -51,3 +51,17 @@ def test_replicas_steer_toward_the_reward_and_cost_more(pard):
         svdd(pard, 2, reward, M=2, value="somewhere")
     with pytest.raises(ConfigError, match="M must be a positive integer"):
         svdd(pard, 2, reward, M=0)
+
+
+def test_noise_search_on_pard_keeps_k_paths_and_counts_them(pard):
+    from graphdiff.guidance import noise_search
+
+    reward = get_reward("n_nodes")
+    one = svdd(pard, 6, reward, M=1, steps=3, seed=2)
+    g = noise_search(pard, 6, reward, K=2, M=2, steps=3, seed=2)
+    got = np.array([h.number_of_nodes() for h in g.samples])
+    assert np.array_equal(got, g.rewards) and g.cost["paths"] == 2 and g.cost["candidates"] == 2
+    assert got.mean() >= np.mean([h.number_of_nodes() for h in one.samples])
+    assert g.cost["network_calls_per_sample"] > 2 * one.cost["network_calls_per_sample"]
+    with pytest.raises(ConfigError, match="K must be a positive integer"):
+        noise_search(pard, 2, reward, K=0, M=2)
