@@ -58,7 +58,6 @@ def sde_regressor_guidance(pipe, n: int, reward=None, *, reg, target: float | No
     :func:`graphdiff.guidance.regressor.regressor_guidance`'s, the regressor checked)."""
     from ..samplers import sample as run_sampler
     from ..samplers.noise import SampleNoise
-    from .regressor import clean_time
     from .steps import search_setup
 
     import inspect
@@ -93,7 +92,8 @@ def sde_regressor_guidance(pipe, n: int, reward=None, *, reg, target: float | No
     else:
         samples = None
         clean = process.encode(out)
-        values = np.concatenate([reg.predict(clean[i:i + 256], clean_time(process)) for i in range(0, n, 256)])
+        values = np.concatenate([reg.predict(clean[i:i + 256], float(process.eps))  # GDSS's clean time
+                                 for i in range(0, n, 256)])
     cost = {"network_calls_per_sample": counter.graph_calls / n, "regressor_calls_per_sample": guided.calls / n,
             "reward_calls_per_sample": 1.0 if reward is not None else 0.0, "scale": float(scale),
             "target": target if target is not None else direction}

@@ -80,6 +80,19 @@ def score_states(pipe, state: GraphState, reward) -> tuple[list, np.ndarray]:
     return samples, values
 
 
+def choose(values: np.ndarray, alpha: float, rng: np.random.Generator) -> np.ndarray:
+    """Per row of ``values [n, M]``: the argmax (``alpha = 0``) or a draw with weights ``exp(v / alpha)``."""
+    if alpha == 0:
+        return values.argmax(1)
+    v = values / alpha
+    finite = np.isfinite(v)
+    top = np.where(finite.any(1), np.where(finite, v, -np.inf).max(1), 0.0)
+    w = np.where(finite, np.exp(v - top[:, None]), 0.0)
+    w[w.sum(1) == 0] = 1.0  # every candidate invalid: uniform
+    w /= w.sum(1, keepdims=True)
+    return np.array([rng.choice(w.shape[1], p=row) for row in w])
+
+
 def best_of_n(pipe, n: int, reward, *, N: int = 10, steps: int | None = None, seed: int | None = None,
               batch_size: int | None = None, progress: bool = False, **sample_kwargs) -> GuidedSamples:
     """Best-of-``N`` sampling: ``n`` samples, each the highest-reward of ``N`` independent candidates.
@@ -112,4 +125,4 @@ def best_of_n(pipe, n: int, reward, *, N: int = 10, steps: int | None = None, se
     return GuidedSamples(state=cands[idx], rewards=values[best], cost=cost, samples=[decoded[i] for i in best])
 
 
-__all__ = ["CallCounter", "counted_inference", "GuidedSamples", "score_states", "best_of_n"]
+__all__ = ["CallCounter", "counted_inference", "GuidedSamples", "score_states", "choose", "best_of_n"]

@@ -26,22 +26,9 @@ from ..errors import ConfigError
 from ..progress import maybe
 from ..samplers.noise import SampleNoise
 from ..state import GraphState
-from .search import GuidedSamples, counted_inference, score_states
+from .search import GuidedSamples, choose, counted_inference, score_states
 from .steppers import make_stepper
 from .steps import PROCESSES, search_setup
-
-def _choose(values: np.ndarray, alpha: float, rng: np.random.Generator) -> np.ndarray:
-    """Per row of ``values [n, M]``: the argmax (``alpha = 0``) or a draw with weights ``exp(v / alpha)``."""
-    if alpha == 0:
-        return values.argmax(1)
-    v = values / alpha
-    finite = np.isfinite(v)
-    top = np.where(finite.any(1), np.where(finite, v, -np.inf).max(1), 0.0)
-    w = np.where(finite, np.exp(v - top[:, None]), 0.0)
-    w[w.sum(1) == 0] = 1.0  # every candidate invalid: uniform
-    w /= w.sum(1, keepdims=True)
-    return np.array([rng.choice(w.shape[1], p=row) for row in w])
-
 
 def svdd(pipe, n: int, reward, *, M: int = 10, alpha: float = 0.0, steps: int | None = None,
          seed: int | None = None, batch_size: int | None = None, progress: bool = False, value=None,
@@ -108,7 +95,7 @@ def svdd(pipe, n: int, reward, *, M: int = 10, alpha: float = 0.0, steps: int | 
                 else:
                     clean = stepper.clean(cands, k)
                     samples, values = score_states(pipe, clean, reward)
-                pick = _choose(values.reshape(hi - lo, M), float(alpha), rng) + np.arange(hi - lo) * M
+                pick = choose(values.reshape(hi - lo, M), float(alpha), rng) + np.arange(hi - lo) * M
                 state = cands[torch.as_tensor(pick, dtype=torch.long, device=device)]
                 if last:
                     states.append(clean[torch.as_tensor(pick, dtype=torch.long)])

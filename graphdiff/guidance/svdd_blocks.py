@@ -23,7 +23,7 @@ import torch
 from ..errors import ConfigError
 from ..samplers.noise import SampleNoise
 from ..state import GraphState
-from .search import GuidedSamples, counted_inference, score_states
+from .search import GuidedSamples, choose, counted_inference, score_states
 
 
 def svdd_blocks(pipe, n: int, reward, *, M: int = 10, alpha: float = 0.0, steps: int | None = None,
@@ -41,7 +41,6 @@ def block_search(pipe, n: int, reward, *, K: int = 1, M: int = 10, alpha: float 
     """The block-level search with ``K`` paths of ``M`` replicas per sample (see the module docstring); ``alpha``
     draws the survivor with weights ``exp(value / alpha)`` instead of the argmax (``K = 1`` only)."""
     from ..samplers import sample as run_sampler
-    from .svdd import _choose
 
     process = pipe.process
     if process.name != "pard":
@@ -77,7 +76,7 @@ def block_search(pipe, n: int, reward, *, K: int = 1, M: int = 10, alpha: float 
                 v = values.reshape(groups, width)
                 base = (np.arange(groups) * width)[:, None]
                 if K == 1:
-                    keep = _choose(v, float(alpha), rng)[:, None] + base
+                    keep = choose(v, float(alpha), rng)[:, None] + base
                 else:  # the K best replicas survive, each continued by M rows
                     keep = np.argsort(-v, axis=1, kind="stable")[:, :K] + base
                 return torch.as_tensor(np.repeat(keep.reshape(-1), M))

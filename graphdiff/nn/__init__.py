@@ -12,13 +12,13 @@ from .e3nn_tp import E3nnTPDenoiser
 from .eqgat import EQGATDenoiser
 from .gdss import (
     AttentionLayer,
-    GDSSDenoiser,
     GraphMultiHeadAttention,
     ScoreNetworkA,
     ScoreNetworkX,
     ScoreNetworkX_GMH,
     adjacency_powers,
 )
+from .gdss_denoiser import GDSSDenoiser
 from .layers import MLP, DenseGCNConv, TimeEmbedding, timestep_embedding
 from .grid import GridDenoiser
 from .ppgn import PPGNTransformerDenoiser

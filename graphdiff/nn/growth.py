@@ -112,8 +112,8 @@ def _widen_reader(layer: nn.Module, old: int, n_new: int) -> nn.Module:
 @torch.no_grad()
 def grow_gdss_node_inputs(net: nn.Module, old: int, n_new: int, *, node_score: bool) -> None:
     """Widen one GDSS score network (:mod:`graphdiff.nn.gdss`) for ``n_new`` node channels after its ``old`` ones
-    (see :meth:`~graphdiff.nn.gdss.GDSSDenoiser.grow`); ``node_score``: a node-score network, whose final MLP reads
-    the node features first and writes one score per channel."""
+    (see :meth:`~graphdiff.nn.gdss_denoiser.GDSSDenoiser.grow`); ``node_score``: a node-score network, whose final
+    MLP reads the node features first and writes one score per channel."""
     first = net.layers[0]
     if isinstance(first, DenseGCNConv):  # ScoreNetworkX
         _widen_reader(first, old, n_new)

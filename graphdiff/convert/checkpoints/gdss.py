@@ -188,7 +188,7 @@ def convert(path: Path, out: Path, *, dataset: str | None = None, root=None) -> 
     from ...data import load_dataset
     from ...data.safe_pickle import plain, safe_load_torch
     from ...errors import DataError
-    from ...nn.gdss import GDSSDenoiser
+    from ...nn.gdss_denoiser import GDSSDenoiser
     from ...train.checkpoint import save_checkpoint
 
     src = str(path)
