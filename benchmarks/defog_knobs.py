@@ -21,7 +21,8 @@ NAME = "defog_knobs"
 
 def main() -> None:
     p = _common.parser(__doc__, NAME, root=False, raw_from=False, overrides=False)
-    p.add_argument("--model", default="qm9-defog")
+    p.add_argument("--model", default="qm9-defog", help="a bundled model, or a model or run folder of a dataset "
+                   "one was trained on")
     p.add_argument("--samples", type=int, default=1000)
     p.add_argument("--steps", type=int, default=50)
     p.add_argument("--seed", type=int, default=0)
@@ -32,11 +33,11 @@ def main() -> None:
     started = _common.machine()
 
     from graphdiff import GraphDiffusionPipeline
-    from graphdiff.hub import model_index
-    from graphdiff.metrics.packed_reference import load_packed_reference, packed_metrics
+    from graphdiff.bench.guidance import packed_reference_for
+    from graphdiff.metrics.packed_reference import packed_metrics
 
     pipe = GraphDiffusionPipeline.from_pretrained(args.model)
-    packed = load_packed_reference(model_index()[args.model].reference)
+    packed = packed_reference_for(pipe, args.model, "defog_knobs")  # a run folder: its dataset's bundled reference
     rows = []
     for dist, eta, omega in itertools.product(args.distortion, args.eta, args.omega):
         t = time.perf_counter()
