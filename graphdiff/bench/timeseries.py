@@ -9,6 +9,8 @@ Per series (entries are named after them; ``--only taylor wineind``):
   (quantile variant). The guidance scale is chosen per series, as TSDiff reports it, by the lowest CRPS on the
   validation windows (the last ``min(2, test_windows)`` windows before the test part) over :data:`SCALES`;
   ``--set diffusion=false`` leaves the diffusion rows out (baselines only), ``--set scales=[2.0]`` fixes the grid;
+* a refinement row: the ETS sample paths refined by the path-graph model (TSDiff Sec. 3.2,
+  :class:`graphdiff.forecast.diffusion.RefinedForecaster`, 20 MAP steps); ``--set refine=false`` leaves it out;
 * a 1-D convolution row beside it (the ``edm-tsdiff_cnn-<series>`` preset, :class:`graphdiff.nn.Conv1dDenoiser`):
   the same process, training minutes, scale selection and forecasting, with the width matched to the parameter count
   of the path-graph denoiser just trained (as ``bench run images`` matches its CNN); ``--set cnn=false`` leaves it
@@ -113,7 +115,19 @@ def _diffusion(entry, ts, *, out: Path, minutes, overrides, model, samples, step
     return res, {"preset": preset, "network": pipe.config.model["name"], "guidance_scale": chosen,
                  "validation_crps_by_scale": val_crps,
                  "network_calls_per_sample": fc.last_cost.get("network_calls_per_sample"),
-                 "sampling_steps": steps or pipe.config.sample.steps, "parameters": params, **train}
+                 "sampling_steps": steps or pipe.config.sample.steps, "parameters": params, **train}, pipe
+
+
+def _refined(pipe, ts, *, samples: int, base: str = "ets", iterations: int = 20):
+    """The refinement row: ``base``'s sample paths refined by the trained path-graph model (TSDiff Sec. 3.2)."""
+    from ..forecast.diffusion import RefinedForecaster
+    from ..forecast.evaluate import evaluate_forecaster
+
+    fc = RefinedForecaster(pipe, base=base, iterations=iterations)
+    res = evaluate_forecaster(fc, ts, num_samples=samples, keep_samples=True)
+    return res, {"network": pipe.config.model["name"], "refines": base, "iterations": iterations,
+                 "network_calls_per_sample": fc.last_cost.get("network_calls_per_sample"),
+                 "parameters": sum(p.numel() for p in pipe.denoiser.parameters())}
 
 
 def run_timeseries(suite, *, out, minutes: float | None = None, samples: int | None = None,
@@ -129,6 +143,7 @@ def run_timeseries(suite, *, out, minutes: float | None = None, samples: int | N
     over = dict(overrides or {})
     with_diffusion = bool(over.pop("diffusion", True))
     with_cnn = bool(over.pop("cnn", True)) and with_diffusion
+    with_refine = bool(over.pop("refine", True)) and with_diffusion
     scales = tuple(float(s) for s in over.pop("scales", SCALES))
     n = int(samples or 100)
     names = [e.name for e in suite.entries]
@@ -137,6 +152,7 @@ def run_timeseries(suite, *, out, minutes: float | None = None, samples: int | N
             raise ConfigError(f"--only {o!r} is not an entry of suite timeseries; entries: {', '.join(names)}")
     step = (steps or [None])[0]
     settings = {"samples": n, "minutes": minutes, "steps": step, "diffusion": with_diffusion, "cnn": with_cnn,
+                "refine": with_refine,
                 "scales": list(scales), "overrides": over, "model": None if model is None else str(model),
                 "only": list(only or [])}
     results = new_results(suite, command or "graphdiff bench run timeseries", settings)
@@ -158,15 +174,15 @@ def run_timeseries(suite, *, out, minutes: float | None = None, samples: int | N
         if with_diffusion:
             kw = dict(out=out, minutes=minutes if minutes is not None else entry.minutes, overrides=over, model=model,
                       samples=n, steps=step, scales=scales, progress=progress, root=root)
-            res, extra = _diffusion(entry, ts, **kw)
+            res, extra, pipe = _diffusion(entry, ts, **kw)
             results["rows"].append(_row(ts.name, "diffusion", res, **extra))
             best = (res, f"self-guided diffusion (scale {extra['guidance_scale']:g})", results["rows"][-1])
             print(f"  diffusion ({extra['network']}, {extra['parameters']:,} parameters): CRPS "
                   f"{res['summary']['crps']:.4f}, MASE {res['summary']['mase']:.3f}, scale "
                   f"{extra['guidance_scale']:g} ({res['seconds']}s sampling)", flush=True)
             if with_cnn and (model is None or (Path(model) / f"{ts.name}_cnn").is_dir()):
-                res_c, extra_c = _diffusion(entry, ts, preset=cnn_preset(entry.preset), run=f"{ts.name}_cnn",
-                                            target_params=extra["parameters"], **kw)
+                res_c, extra_c, _ = _diffusion(entry, ts, preset=cnn_preset(entry.preset), run=f"{ts.name}_cnn",
+                                               target_params=extra["parameters"], **kw)
                 row = _row(ts.name, "diffusion", res_c, **extra_c)
                 row["plot"] = _plot(ts, res_c, out / "plots" / f"{ts.name}_cnn.png",
                                     f"1-D CNN self-guided diffusion (scale {extra_c['guidance_scale']:g})")
@@ -174,6 +190,11 @@ def run_timeseries(suite, *, out, minutes: float | None = None, samples: int | N
                 print(f"  diffusion ({extra_c['network']}, {extra_c['parameters']:,} parameters): CRPS "
                       f"{res_c['summary']['crps']:.4f}, MASE {res_c['summary']['mase']:.3f}, scale "
                       f"{extra_c['guidance_scale']:g} ({res_c['seconds']}s sampling)", flush=True)
+            if with_refine:  # TSDiff's refinement of the ETS paths by the path-graph model
+                res_r, extra_r = _refined(pipe, ts, samples=n)
+                results["rows"].append(_row(ts.name, "refinement", res_r, **extra_r))
+                print(f"  refinement of ETS: CRPS {res_r['summary']['crps']:.4f}, MASE {res_r['summary']['mase']:.3f} "
+                      f"({res_r['seconds']}s)", flush=True)
         best[2]["plot"] = _plot(ts, best[0], out / "plots" / f"{ts.name}.png", best[1])
         results["baseline_fallbacks"] = fallbacks()
         _write(out, results)
@@ -189,13 +210,13 @@ def markdown(results: dict) -> str:
     lines += ["| series | forecaster | network | parameters | CRPS (normalised) | mean wQL | MASE | windows x H | "
               "guidance scale | seconds |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results["rows"]:
-        diff = r["kind"] == "diffusion"
+        diff = r["kind"] in ("diffusion", "refinement")
         scale = f"{r['guidance_scale']:g}" if "guidance_scale" in r else ""
         params = f"{r['parameters']:,}" if r.get("parameters") else ""
         lines.append(f"| {r['series']} | {r['forecaster']} | {_network(r) if diff else ''} | {params} | "
                      f"{r['crps']:.4f} | {r['wql']:.4f} | {r['mase']:.3f} | {r['windows']} x "
                      f"{r['task']['prediction_length']} | {scale} | {r['seconds']} |")
-    diff = [r for r in results["rows"] if r["kind"] == "diffusion"]
+    diff = [r for r in results["rows"] if r["kind"] in ("diffusion", "refinement")]
     if diff:
         lines += ["", "| series | network | parameters | diffusion CRPS | x seasonal naive | x ETS | x ARIMA | "
                   "x path graph | train minutes | train steps | network calls per sample |",
@@ -204,9 +225,11 @@ def markdown(results: dict) -> str:
             base = {r["forecaster"]: r["crps"] for r in results["rows"] if r["series"] == d["series"]
                     and r["kind"] == "baseline"}
             ratio = [f"{d['crps'] / base[b]:.2f}" if base.get(b) else "-" for b in BASELINE_NAMES]
-            graph = [r for r in diff if r["series"] == d["series"] and r.get("network", "grid_mpnn") == "grid_mpnn"]
+            graph = [r for r in diff if r["series"] == d["series"] and r.get("network", "grid_mpnn") == "grid_mpnn"
+                     and r["kind"] == "diffusion"]
             vs = f"{d['crps'] / graph[0]['crps']:.2f}" if graph and graph[0]["crps"] else "-"
-            lines.append(f"| {d['series']} | {_network(d)} | {d.get('parameters') or 0:,} | {d['crps']:.4f} | "
+            net = _network(d) + (f", refining {d['refines']}" if d["kind"] == "refinement" else "")
+            lines.append(f"| {d['series']} | {net} | {d.get('parameters') or 0:,} | {d['crps']:.4f} | "
                          f"{' | '.join(ratio)} | {vs} | {d.get('minutes', '')} | {d.get('train_steps')} | "
                          f"{d.get('network_calls_per_sample')} |")
     s = results["settings"]

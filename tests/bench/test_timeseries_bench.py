@@ -60,12 +60,13 @@ def test_cnn_rows_sit_beside_the_path_graph_rows_at_equal_parameters(tmp_path):
             "train": {"max_steps": 3, "batch_size": 8, "warmup_steps": 0, "log_every": 1}}
     kw = dict(out=tmp_path, minutes=1.0, overrides=over, model=None, samples=4, steps=2, scales=(2.0,),
               progress=False, root=None)
-    rows = []
+    rows, pipes = [], []
     for preset, run, target in ((entry.preset, "wineind", None), (cnn_preset(entry.preset), "wineind_cnn", True)):
-        res, extra = _diffusion(entry, ts, preset=preset, run=run,
-                                target_params=rows[0]["parameters"] if target else None, **kw)
+        res, extra, pipe = _diffusion(entry, ts, preset=preset, run=run,
+                                      target_params=rows[0]["parameters"] if target else None, **kw)
         rows.append({"series": "wineind", "kind": "diffusion", "forecaster": res["forecaster"], **res["summary"],
                      "seconds": res["seconds"], "task": res["task"], **extra})
+        pipes.append(pipe)
     grid, cnn = rows
     assert (grid["network"], cnn["network"]) == ("grid_mpnn", "cnn1d")
     assert cnn["preset"] == "edm-tsdiff_cnn-wineind" and (tmp_path / "runs" / "wineind_cnn").is_dir()
@@ -76,3 +77,36 @@ def test_cnn_rows_sit_beside_the_path_graph_rows_at_equal_parameters(tmp_path):
     assert f"| wineind | 1-D CNN | {cnn['parameters']:,} |" in md
     assert f"| wineind | path graph | {grid['parameters']:,} |" in md
     assert f"| {cnn['crps'] / grid['crps']:.2f} |" in md  # the CNN's CRPS over the path graph's
+
+
+def test_the_refinement_row_refines_the_ets_paths_with_the_trained_model(tmp_path):
+    """TSDiff's refinement of ETS's sample paths: rows of their own, costed, beside the ETS row in the ratio
+    table; with no refinement step budget the refined paths keep the base forecast's shape (the context pins it)."""
+    import numpy as np
+
+    from graphdiff.bench.record import machine
+    from graphdiff.bench.timeseries import _diffusion, _refined, markdown
+    from graphdiff.data.series import load_builtin
+    from graphdiff.forecast.baselines import get_forecaster
+    from graphdiff.forecast.diffusion import RefinedForecaster
+
+    entry = next(e for e in SUITES["timeseries"].entries if e.name == "wineind")
+    ts = load_builtin("wineind")
+    over = {"model": {"hidden": 16, "levels": 2, "blocks": 1},
+            "train": {"max_steps": 3, "batch_size": 8, "warmup_steps": 0, "log_every": 1}}
+    _, _, pipe = _diffusion(entry, ts, out=tmp_path, minutes=1.0, overrides=over, model=None, samples=4, steps=2,
+                            scales=(2.0,), progress=False, root=None)
+    res, extra = _refined(pipe, ts, samples=4, iterations=2)
+    assert extra["refines"] == "ets" and extra["network_calls_per_sample"] == 2  # one call per refinement step
+    assert "refinement of ets" in res["forecaster"] and 0 < res["summary"]["crps"] < 10
+    hist, h = ts.values[:-12], 12
+    tiny = RefinedForecaster(pipe, base="ets", iterations=1, step_size=1e-9)
+    base = get_forecaster("ets")(hist, h, season=12, num_samples=3, seed=0)
+    assert np.allclose(tiny(hist, h, season=12, num_samples=3, seed=0), base, rtol=1e-4, atol=1e-3)
+    rows = [{"series": "wineind", "kind": "baseline", "forecaster": "ets", "crps": 0.05, "wql": 0.05, "mase": 1.0,
+             "windows": 2, "task": {"prediction_length": 12}, "seconds": 0.1},
+            {"series": "wineind", "kind": "refinement", **res["summary"], "forecaster": res["forecaster"],
+             "seconds": res["seconds"], "task": res["task"], **extra}]
+    md = markdown({"suite": "timeseries", "description": "", "command": "c", "machine": machine(), "rows": rows,
+                   "started": "now", "settings": {"samples": 4}})
+    assert "path graph, refining ets" in md and f"| {res['summary']['crps'] / 0.05:.2f} |" in md
