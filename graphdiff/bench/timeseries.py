@@ -19,7 +19,7 @@ Per series (entries are named after them; ``--only taylor wineind``):
 Scores (:mod:`graphdiff.metrics.forecast`): CRPS normalised by ``sum |y|`` (properscoring), mean weighted quantile
 loss (levels 0.05..0.95) and MASE with the seasonal error of each window's history; ``--samples`` paths per window
 (default 100). A plot of the last test window of each series (context, truth, median, 10-90% band) goes to
-``<out>/plots/<series>.png``.
+``<out>/plots/<series>.png`` (the refinement's: ``<series>_refined.png``).
 """
 
 from __future__ import annotations
@@ -192,7 +192,10 @@ def run_timeseries(suite, *, out, minutes: float | None = None, samples: int | N
                       f"{extra_c['guidance_scale']:g} ({res_c['seconds']}s sampling)", flush=True)
             if with_refine:  # TSDiff's refinement of the ETS paths by the path-graph model
                 res_r, extra_r = _refined(pipe, ts, samples=n)
-                results["rows"].append(_row(ts.name, "refinement", res_r, **extra_r))
+                row = _row(ts.name, "refinement", res_r, **extra_r)
+                row["plot"] = _plot(ts, res_r, out / "plots" / f"{ts.name}_refined.png",
+                                    "ETS paths refined by the path-graph model")
+                results["rows"].append(row)
                 print(f"  refinement of ETS: CRPS {res_r['summary']['crps']:.4f}, MASE {res_r['summary']['mase']:.3f} "
                       f"({res_r['seconds']}s)", flush=True)
         best[2]["plot"] = _plot(ts, best[0], out / "plots" / f"{ts.name}.png", best[1])
