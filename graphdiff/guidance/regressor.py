@@ -38,7 +38,7 @@ import torch
 
 from ..errors import ConfigError, DataError
 from ..state import GraphState
-from .search import GuidedSamples, counted_inference, score_states
+from .search import GuidedSamples, counted_inference, reward_or_prediction, score_states
 
 PROCESSES = ("defog", "digress", "gdss")
 CATEGORICAL = ("defog", "digress")  # one-hot states: DiGress's first-order guidance
@@ -416,12 +416,7 @@ def regressor_guidance(pipe, n: int, reward=None, *, regressor, target: float | 
                                              state.mask, sub, state.x.dtype)
             states.append(process.decode(process.fill_masks(state, log_px)))
     out = GraphState.cat(states)
-    if reward is not None:
-        samples, values = score_states(pipe, out, reward)
-    else:
-        samples = None
-        clean = process.encode(out)
-        values = np.concatenate([reg.predict(clean[i:i + 256], clean_time(process)) for i in range(0, n, 256)])
+    samples, values = reward_or_prediction(pipe, out, reward, reg, clean_time(process))
     cost = {"network_calls_per_sample": counter.graph_calls / n, "regressor_calls_per_sample": float(steps),
             "reward_calls_per_sample": 1.0 if reward is not None else 0.0, "scale": float(scale),
             "target": target if target is not None else direction}

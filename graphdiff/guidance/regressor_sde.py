@@ -16,11 +16,10 @@ calls plus one regressor forward and backward per score evaluation (``regressor_
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from ..state import GraphState, pair_mask
-from .search import GuidedSamples, counted_inference, score_states
+from .search import GuidedSamples, counted_inference, reward_or_prediction
 
 
 class GuidedScores:
@@ -87,13 +86,7 @@ def sde_regressor_guidance(pipe, n: int, reward=None, *, reg, target: float | No
             states.append(run_sampler(guided, denoiser, sizes[lo:hi], steps=steps, sampler=name,
                                       noise=noise.subset(range(lo, hi)), progress=progress, **knobs))
     out = GraphState.cat(states)
-    if reward is not None:
-        samples, values = score_states(pipe, out, reward)
-    else:
-        samples = None
-        clean = process.encode(out)
-        values = np.concatenate([reg.predict(clean[i:i + 256], float(process.eps))  # GDSS's clean time
-                                 for i in range(0, n, 256)])
+    samples, values = reward_or_prediction(pipe, out, reward, reg, float(process.eps))  # GDSS's clean time
     cost = {"network_calls_per_sample": counter.graph_calls / n, "regressor_calls_per_sample": guided.calls / n,
             "reward_calls_per_sample": 1.0 if reward is not None else 0.0, "scale": float(scale),
             "target": target if target is not None else direction}

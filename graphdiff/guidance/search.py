@@ -80,6 +80,15 @@ def score_states(pipe, state: GraphState, reward) -> tuple[list, np.ndarray]:
     return samples, values
 
 
+def reward_or_prediction(pipe, state: GraphState, reward, reg, t_clean: float) -> tuple[list | None, np.ndarray]:
+    """The returned samples' values: the reward's (with the decoded samples) when one is given, else the
+    regressor ``reg``'s prediction on each clean sample at network time ``t_clean`` (and no decoded samples)."""
+    if reward is not None:
+        return score_states(pipe, state, reward)
+    clean = pipe.process.encode(state)
+    return None, np.concatenate([reg.predict(clean[i:i + 256], t_clean) for i in range(0, len(clean), 256)])
+
+
 def choose(values: np.ndarray, alpha: float, rng: np.random.Generator) -> np.ndarray:
     """Per row of ``values [n, M]``: the argmax (``alpha = 0``) or a draw with weights ``exp(v / alpha)``."""
     if alpha == 0:
@@ -125,4 +134,5 @@ def best_of_n(pipe, n: int, reward, *, N: int = 10, steps: int | None = None, se
     return GuidedSamples(state=cands[idx], rewards=values[best], cost=cost, samples=[decoded[i] for i in best])
 
 
-__all__ = ["CallCounter", "counted_inference", "GuidedSamples", "score_states", "choose", "best_of_n"]
+__all__ = ["CallCounter", "counted_inference", "GuidedSamples", "score_states", "reward_or_prediction", "choose",
+           "best_of_n"]
