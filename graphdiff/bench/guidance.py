@@ -209,16 +209,12 @@ def run_guidance(suite, *, out, minutes=None, samples=None, overrides=None, mode
 
 def markdown(results: dict) -> str:
     """The results as tables, one per model, with the published SVDD row and the command."""
+    from .record import model_tables
     from .references import format_table, reference_rows
 
     lines = [f"# {results['suite']}", "", results["description"], ""]
-    for model in dict.fromkeys(r["model"] for r in results["rows"]):
-        rows = [r for r in results["rows"] if r["model"] == model]
-        lines += [f"## {model} ({rows[0]['samples']} molecules per method, {rows[0]['steps']} steps, seed 0)", "",
-                  "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-        for r in rows:
-            lines.append("| " + " | ".join(f"{r[c]:.4g}" if isinstance(r[c], float) else str(r[c])
-                                           for c in COLUMNS) + " |")
+    for rows, table in model_tables(results, COLUMNS):
+        lines += table
         reg = next((r["cost"] for r in rows if r["key"] == "regressor"), None)
         if reg:
             lines += ["", f"Regressor: {reg.get('steps')} steps in {reg.get('seconds')} s on {reg.get('train_graphs')} "

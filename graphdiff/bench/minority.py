@@ -31,7 +31,7 @@ import numpy as np
 
 from ..checks import check_keys
 from ..errors import ConfigError
-from .record import cell
+from .record import cell, model_tables
 
 KEYS = ("scales", "regressor", "regressor_limit", "reference_size", "held_out", "k", "draws", "seed")
 COLUMNS = ("method", "validity", "uniqueness", "novelty", "low_density_share", "low_density_share_valid",
@@ -191,14 +191,10 @@ def run_minority(suite, *, out, minutes=None, samples=None, overrides=None, mode
 def markdown(results: dict) -> str:
     """The results as one table per model, with the regressor's errors, the threshold and the command."""
     lines = [f"# {results['suite']}", "", results["description"], ""]
-    for model in dict.fromkeys(r["model"] for r in results["rows"]):
-        rows = [r for r in results["rows"] if r["model"] == model]
+    for rows, table in model_tables(results, COLUMNS):
         r0 = rows[0]
         ri = r0.get("regressor_info", {})
-        lines += [f"## {model} ({r0['samples']} molecules per method, {r0['steps']} steps, seed "
-                  f"{results['settings'].get('seed', 0)})", "",
-                  "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-        lines += ["| " + " | ".join(cell(r.get(c)) for c in COLUMNS) + " |" for r in rows]
+        lines += table
         lines += ["", f"Minority-score regressor ({r0['regressor']}): {ri.get('steps')} steps in {ri.get('seconds')} s "
                   f"on {ri.get('train_graphs')} molecules; held-out MAE {cell(ri.get('held_out_mae_clean'))} on "
                   f"clean graphs, {cell(ri.get('held_out_mae_noisy'))} on noisy ones, "

@@ -76,6 +76,18 @@ def cell(v) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
+def model_tables(results: dict, columns, what: str = "molecules per method"):
+    """For each model of the results (in run order): ``(rows, lines)``, its rows and the lines of its section (a
+    heading with the samples, steps and seed, then a table of ``columns``)."""
+    for model in dict.fromkeys(r["model"] for r in results["rows"]):
+        rows = [r for r in results["rows"] if r["model"] == model]
+        lines = [f"## {model} ({rows[0]['samples']} {what}, {rows[0]['steps']} steps, seed "
+                 f"{results['settings'].get('seed', 0)})", "",
+                 "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+        lines += ["| " + " | ".join(cell(r.get(c)) for c in columns) + " |" for r in rows]
+        yield rows, lines
+
+
 def open_run(suite, out, root, raw_from, only, model, who: str) -> tuple[Path, Path, list]:
     """The start of a suite with its own loop: the results folder (made), the dataset root (default
     ``<out>/data``, with the suite's offline raw files linked in) and the entries picked by ``only`` (one with

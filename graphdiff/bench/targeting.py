@@ -34,7 +34,7 @@ import numpy as np
 
 from ..checks import check_keys
 from ..errors import ConfigError
-from .record import cell
+from .record import cell, model_tables
 
 KEYS = ("properties", "quantiles", "scales", "molecules", "regressor_limit", "seed")
 COLUMNS = ("property", "target", "method", "validity", "uniqueness", "mae_to_target", "oracle_mean",
@@ -212,13 +212,8 @@ def run_targeting(suite, *, out, minutes=None, samples=None, overrides=None, mod
 def markdown(results: dict) -> str:
     """One table per model, the oracles' and regressors' errors, the command and the machine."""
     lines = [f"# {results['suite']}", "", results["description"], ""]
-    for model in dict.fromkeys(r["model"] for r in results["rows"]):
-        rows = [r for r in results["rows"] if r["model"] == model]
-        lines += [f"## {model} ({rows[0]['samples']} molecules per row, {rows[0]['steps']} steps, seed "
-                  f"{results['settings'].get('seed', 0)})", "",
-                  "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-        lines += ["| " + " | ".join(cell(r.get(c)) for c in COLUMNS) + " |" for r in rows]
-        lines.append("")
+    for rows, table in model_tables(results, COLUMNS, "molecules per row"):
+        lines += table + [""]
         for prop in dict.fromkeys(r["property"] for r in rows):
             ri = next((r["regressor_info"] for r in rows if r["property"] == prop and r.get("regressor_info")), {})
             if ri:
