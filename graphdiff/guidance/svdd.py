@@ -56,10 +56,10 @@ def svdd(pipe, n: int, reward, *, M: int = 10, alpha: float = 0.0, steps: int | 
         if value is not None:
             raise ConfigError("svdd: PARD's block-level search scores clean prefixes with the reward; it takes no "
                               "value network")
-        from .svdd_blocks import svdd_blocks
+        from .svdd_blocks import block_search
 
-        return svdd_blocks(pipe, n, reward, M=M, alpha=alpha, steps=steps, seed=seed, batch_size=batch_size,
-                           progress=progress, **knobs)
+        return block_search(pipe, n, reward, K=1, M=M, alpha=alpha, steps=steps, seed=seed, batch_size=batch_size,
+                            progress=progress, **knobs)
     steps, seed, knobs, times, _ = search_setup(pipe, n, steps, seed, knobs, "svdd")
     stepper = make_stepper(pipe, steps, times, knobs)
     if value is not None:

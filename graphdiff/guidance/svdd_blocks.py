@@ -26,15 +26,6 @@ from ..state import GraphState
 from .search import GuidedSamples, choose, counted_inference, score_states
 
 
-def svdd_blocks(pipe, n: int, reward, *, M: int = 10, alpha: float = 0.0, steps: int | None = None,
-                seed: int | None = None, batch_size: int | None = None, progress: bool = False,
-                **knobs) -> GuidedSamples:
-    """SVDD over PARD's blocks for ``n`` samples with ``M`` replicas each (see the module docstring); ``knobs``: the
-    block sampler's own (``cond``, ``guidance``, ``max_blocks``, ``prefix_cache``)."""
-    return block_search(pipe, n, reward, K=1, M=M, alpha=alpha, steps=steps, seed=seed, batch_size=batch_size,
-                        progress=progress, **knobs)
-
-
 def block_search(pipe, n: int, reward, *, K: int = 1, M: int = 10, alpha: float = 0.0, steps: int | None = None,
                  seed: int | None = None, batch_size: int | None = None, progress: bool = False,
                  **knobs) -> GuidedSamples:
@@ -96,4 +87,4 @@ def block_search(pipe, n: int, reward, *, K: int = 1, M: int = 10, alpha: float 
     return GuidedSamples(state=GraphState.cat(states), rewards=np.concatenate(rewards), cost=cost, samples=decoded)
 
 
-__all__ = ["svdd_blocks", "block_search"]
+__all__ = ["block_search"]
