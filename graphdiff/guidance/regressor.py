@@ -71,20 +71,11 @@ def noisy_states(process, batch: GraphState, generator: torch.Generator | None =
         px, pe = process.path_probs(x0, e0, t)
         t_model = t.float()
     elif process.name == "gdss":  # the SDEs' perturbation kernels, as GDSS trains (t uniform in [eps, 1])
-        from ..processes.sde import _bc
-        from ..samplers.noise import symmetric_randn
-        from ..state import pair_mask
-
         clean = process.encode(batch)
-        mask = clean.mask
         t = (torch.full((b,), 0.5, device=dev) if mid else
              (torch.rand(b, generator=generator, device=gdev) * (1.0 - process.eps) + process.eps).to(dev))
-        zx = torch.randn(clean.x.shape, generator=generator, device=gdev).to(dev) * mask.unsqueeze(-1)
-        za = symmetric_randn(clean.e.shape[:3], generator=generator, device=dev) * pair_mask(mask)
-        mx, sx = process.sde_x.marginal(clean.x, t)
-        ma, sa = process.sde_adj.marginal(clean.e[..., 0], t)
-        x = (mx + _bc(sx, mx) * zx) * mask.unsqueeze(-1)
-        a = (ma + _bc(sa, ma) * za) * pair_mask(mask)
+        noisy, _, _ = process.perturb(clean, t, generator)
+        x, a, mask = noisy["x"], noisy["adj"], clean.mask
         return GraphState(x=x.float(), e=a.float().unsqueeze(-1), mask=mask), t.float()
     else:
         raise ConfigError(f"regressor guidance is implemented for the processes {PROCESSES}, not "

@@ -186,6 +186,19 @@ class GDSSProcess:
         return res
 
     # ---- training -----------------------------------------------------------------------------------
+    def perturb(self, clean: GraphState, t: Tensor, generator: torch.Generator | None = None):
+        """The SDEs' perturbation of the continuous state ``clean`` at times ``t`` ([B]): the noisy components,
+        the standard-normal draws ``(zx, za)`` (``za`` symmetric) and the marginal stds ``(sx, sa)``."""
+        mask, dev = clean.mask, clean.device
+        gdev = generator.device if generator is not None else dev
+        zx = torch.randn(clean.x.shape, generator=generator, device=gdev).to(dev) * mask.unsqueeze(-1)
+        za = symmetric_randn(clean.e.shape[:3], generator=generator, device=dev) * pair_mask(mask)
+        mx, sx = self.sde_x.marginal(clean.x, t)
+        ma, sa = self.sde_adj.marginal(clean.e[..., 0], t)
+        noisy = {"x": (mx + _bc(sx, mx) * zx) * mask.unsqueeze(-1),
+                 "adj": (ma + _bc(sa, ma) * za) * pair_mask(mask)}
+        return noisy, (zx, za), (sx, sa)
+
     def loss(self, denoiser, batch: GraphState, *, generator: torch.Generator | None = None) -> Tensor:
         """Per-graph denoising score-matching loss ``|s * std + z|^2`` summed over X and A entries (eq. 7)."""
         if batch.schema is not None and batch.schema.num_node_types != self.schema.num_node_types:
@@ -193,15 +206,9 @@ class GDSSProcess:
                               f"for {self.schema.num_node_types}")
         clean = self.encode(batch)
         mask, dev = clean.mask, clean.device
-        b = mask.shape[0]
         gdev = generator.device if generator is not None else dev
-        t = (torch.rand(b, generator=generator, device=gdev) * (1.0 - self.eps) + self.eps).to(dev)
-        zx = torch.randn(clean.x.shape, generator=generator, device=gdev).to(dev) * mask.unsqueeze(-1)
-        za = symmetric_randn(clean.e.shape[:3], generator=generator, device=dev) * pair_mask(mask)
-        mx, sx = self.sde_x.marginal(clean.x, t)
-        ma, sa = self.sde_adj.marginal(clean.e[..., 0], t)
-        noisy = {"x": (mx + _bc(sx, mx) * zx) * mask.unsqueeze(-1),
-                 "adj": (ma + _bc(sa, ma) * za) * pair_mask(mask)}
+        t = (torch.rand(mask.shape[0], generator=generator, device=gdev) * (1.0 - self.eps) + self.eps).to(dev)
+        noisy, (zx, za), (sx, sa) = self.perturb(clean, t, generator)
         s = self.scores(denoiser, noisy, mask, t)
         lx = (s["x"] * _bc(sx, zx) + zx).pow(2).sum((1, 2))
         la = (s["adj"] * _bc(sa, za) + za).pow(2).sum((1, 2))
