@@ -129,19 +129,40 @@ class GraphDiffusionPipeline:
         pipe._dataset = ds
         return pipe
 
-    def compile(self, **options) -> "GraphDiffusionPipeline":
-        """Run the denoiser through ``torch.compile(denoiser, dynamic=True, **options)`` from now on (the weights
-        are shared; :attr:`denoiser` stays the plain module for saving and training). The first call of each batch
-        shape compiles (tens of seconds on a CPU); the samples are those of the plain module up to float rounding
-        (identical SMILES for ``qm9-defog``: ``benchmarks/sampling_compile.py``, 1.48x on one CPU thread)."""
+    def compile(self, *, freeze: bool = True, **options) -> "GraphDiffusionPipeline":
+        """Sample through ``torch.compile(denoiser, dynamic=True, **options)`` from now on (:attr:`denoiser` stays
+        the plain module for saving and training). The first call of each batch shape compiles (about a minute on a
+        2-core CPU); the samples are those of the plain module up to float rounding (identical SMILES for
+        ``qm9-defog``: ``benchmarks/sampling_compile.py``).
+
+        Args:
+            freeze: let inductor treat the weights as constants (``freezing``: weights pre-packed for the CPU's
+                matrix kernels, constant folding). The compiled module is dropped, and sampling falls back to the
+                plain module, as soon as any weight changes in place (training, ``load_state_dict``); call
+                :meth:`compile` again after training.
+            options: passed to ``torch.compile`` (``mode=...`` replaces the inductor options ``freeze`` sets).
+        """
+        if freeze and "mode" not in options:
+            options["options"] = {"freezing": True, **(options.get("options") or {})}
         self._compiled = torch.compile(self.denoiser, **{"dynamic": True, **options})
+        self._compiled_weights = self._weight_versions() if freeze else None
         return self
+
+    def _weight_versions(self) -> tuple:
+        return tuple((id(t), t._version) for t in (*self.denoiser.parameters(), *self.denoiser.buffers()))
 
     @property
     def _network(self):
-        """What sampling calls: the compiled denoiser after :meth:`compile`, else the denoiser."""
+        """What sampling calls: the compiled denoiser after :meth:`compile`, else the denoiser (also when the
+        weights changed since a frozen compilation)."""
         compiled = getattr(self, "_compiled", None)
-        return compiled if compiled is not None and compiled._orig_mod is self.denoiser else self.denoiser
+        if compiled is None or compiled._orig_mod is not self.denoiser:
+            return self.denoiser
+        frozen = getattr(self, "_compiled_weights", None)
+        if frozen is not None and frozen != self._weight_versions():
+            self._compiled = None
+            return self.denoiser
+        return compiled
 
     # ---- persistence --------------------------------------------------------------------------------
     @classmethod
