@@ -20,8 +20,10 @@ the graphs out and reports their mean absolute error at random noise levels and 
 writes holds ``regressor.json`` (process, categories, target, normalisation, sizes, figures) and
 ``model.safetensors``; :meth:`Regressor.load` reads no pickle.
 
-Implemented for the discrete processes (DiGress, DeFoG), whose states are one-hot, and for GDSS, whose
-continuous states take the regressor's gradient in the score (:mod:`graphdiff.guidance.regressor_sde`). Cost per
+Implemented for the discrete processes (DiGress, DeFoG), whose states are one-hot, for GDSS, whose
+continuous states take the regressor's gradient in the score (:mod:`graphdiff.guidance.regressor_sde`), and for
+EQGAT-diff's 3D molecules, coordinates and categories guided together, the regressor reading interatomic
+distances (:mod:`graphdiff.guidance.regressor_3d`). Cost per
 sample: the unguided sampler's network calls plus one regressor forward and backward per step (GDSS: per score
 evaluation) (``regressor_calls``).
 """
@@ -40,7 +42,7 @@ from ..errors import ConfigError, DataError
 from ..state import GraphState
 from .search import GuidedSamples, counted_inference, reward_or_prediction, score_states
 
-PROCESSES = ("defog", "digress", "gdss")
+PROCESSES = ("defog", "digress", "gdss", "eqgat_diff")
 CATEGORICAL = ("defog", "digress")  # one-hot states: DiGress's first-order guidance
 FILE = "regressor.json"
 DEFAULT_SIZES = {"n_layers": 3, "hidden_x": 64, "hidden_e": 32, "hidden_y": 32, "n_heads": 4, "ff_x": 128,
@@ -70,6 +72,10 @@ def noisy_states(process, batch: GraphState, generator: torch.Generator | None =
                      process.train_distortion, "process.train_distortion"))
         px, pe = process.path_probs(x0, e0, t)
         t_model = t.float()
+    elif process.name == "eqgat_diff":  # coordinates and categories, as EQGAT-diff trains
+        from .regressor_3d import noisy_3d
+
+        return noisy_3d(process, batch, generator, mid=mid)
     elif process.name == "gdss":  # the SDEs' perturbation kernels, as GDSS trains (t uniform in [eps, 1])
         clean = process.encode(batch)
         t = (torch.full((b,), 0.5, device=dev) if mid else
@@ -86,7 +92,12 @@ def noisy_states(process, batch: GraphState, generator: torch.Generator | None =
 def regressor_view(process_name: str, state: GraphState) -> GraphState:
     """What the regressor network reads: the state itself for the one-hot processes; for GDSS's continuous
     ``(X, A)`` the adjacency as two channels ``[1 - A, A]`` (so the network's structural features see the pairs
-    with ``A > 0.5`` as edges, and the gradient reaches ``A`` through both)."""
+    with ``A > 0.5`` as edges, and the gradient reaches ``A`` through both); for EQGAT-diff the bonds followed by a
+    radial basis of the interatomic distances (:func:`graphdiff.guidance.regressor_3d.view_3d`)."""
+    if process_name == "eqgat_diff":
+        from .regressor_3d import view_3d
+
+        return view_3d(state)
     if process_name != "gdss":
         return state
     a = state.e[..., :1]
@@ -94,15 +105,18 @@ def regressor_view(process_name: str, state: GraphState) -> GraphState:
 
 
 def clean_time(process) -> float:
-    """The network time of (nearly) clean graphs: DiGress's ``t = 1`` step, DeFoG's ``t = 1``, GDSS's ``eps``."""
+    """The network time of (nearly) clean graphs: DiGress's ``t = 1`` step, DeFoG's ``t = 1``, GDSS's ``eps``,
+    EQGAT-diff's ``t = 0``."""
     if process.name == "gdss":
         return float(process.eps)
+    if process.name == "eqgat_diff":
+        return 0.0
     return 1.0 / process.T if process.name == "digress" else 1.0
 
 
 def current_time(process, times, k: int) -> float:
     """The network time of the state entering reverse step ``k`` on the grid ``times``."""
-    return times[k] / process.T if process.name == "digress" else float(times[k])
+    return times[k] / process.T if process.name in ("digress", "eqgat_diff") else float(times[k])
 
 
 # ---- the trained regressor -------------------------------------------------------------------------------------
@@ -276,6 +290,12 @@ def train_regressor(pipe, target: str, *, dataset=None, root=None, out=None, max
     sz = {**DEFAULT_SIZES, **(sizes or {})}
     if process.name == "gdss":  # continuous X and the two-channel view of A (regressor_view)
         sz.update(node_dim=process.x_dim, edge_dim=2, max_nodes=pipe.schema.max_nodes, n_targets=1)
+    elif process.name == "eqgat_diff":  # element | charge one-hots; bonds and the distances' radial basis
+        from .regressor_3d import N_RBF
+
+        sz = {**DEFAULT_SIZES, "extra_features": [], **(sizes or {})}  # the structural features read bonds only
+        sz.update(node_dim=process.ka + process.kc, edge_dim=process.ke + N_RBF, max_nodes=pipe.schema.max_nodes,
+                  n_targets=1)
     else:
         sz.update(node_dim=process.node_states, edge_dim=process.ke, max_nodes=pipe.schema.max_nodes, n_targets=1)
     torch.manual_seed(seed)
@@ -339,13 +359,6 @@ def held_out_errors(reg: Regressor, process, split, y: np.ndarray, seed: int = 0
 
 
 # ---- guided sampling -------------------------------------------------------------------------------------------
-def _guided(p: torch.Tensor, grad: torch.Tensor, scale: float) -> torch.Tensor:
-    """``p * exp(-scale * grad)`` renormalised over the last axis; impossible categories stay impossible."""
-    logp = torch.where(p > 0, p.clamp(min=1e-300).log() - scale * grad.to(p.dtype), torch.full_like(p, -torch.inf))
-    out = torch.softmax(logp, -1)
-    return torch.where(torch.isfinite(logp).any(-1, keepdim=True), out, p)
-
-
 def regressor_guidance(pipe, n: int, reward=None, *, regressor, target: float | None = None,
                        direction: str = "max", scale: float = 1.0, steps: int | None = None, seed: int | None = None,
                        batch_size: int | None = None, progress: bool = False, **knobs) -> GuidedSamples:
@@ -362,7 +375,7 @@ def regressor_guidance(pipe, n: int, reward=None, *, regressor, target: float | 
     """
     from ..progress import maybe
     from ..samplers.noise import SampleNoise
-    from .steps import _transition, search_setup
+    from .steps import _transition, reweighted, search_setup
 
     reg = regressor if isinstance(regressor, Regressor) else Regressor.load(regressor)
     reg.check(pipe)
@@ -375,6 +388,11 @@ def regressor_guidance(pipe, n: int, reward=None, *, regressor, target: float | 
 
         return sde_regressor_guidance(pipe, n, reward, reg=reg, target=target, direction=direction, scale=scale,
                                       steps=steps, seed=seed, batch_size=batch_size, progress=progress, **knobs)
+    if pipe.process.name == "eqgat_diff":  # coordinates by the posterior mean, categories by reweighting
+        from .regressor_3d import regressor_guidance_3d
+
+        return regressor_guidance_3d(pipe, n, reward, reg=reg, target=target, direction=direction, scale=scale,
+                                     steps=steps, seed=seed, batch_size=batch_size, progress=progress, **knobs)
     process, denoiser = pipe.process, pipe.denoiser
     steps, seed, knobs, times, _ = search_setup(pipe, n, steps, seed, knobs, "regressor guidance")
     device = pipe.device
@@ -403,7 +421,7 @@ def regressor_guidance(pipe, n: int, reward=None, *, regressor, target: float | 
                 gx = torch.zeros_like(x) if gx is None else gx  # a regressor may read only nodes or only pairs
                 ge = torch.zeros_like(e) if ge is None else ge
                 ge = ge + ge.transpose(1, 2)
-                state = process.sample_state(_guided(px, gx, float(scale)), _guided(pe, ge, float(scale)),
+                state = process.sample_state(reweighted(px, gx, float(scale)), reweighted(pe, ge, float(scale)),
                                              state.mask, sub, state.x.dtype)
             states.append(process.decode(process.fill_masks(state, log_px)))
     out = GraphState.cat(states)

@@ -43,6 +43,14 @@ def _clean_guess(process, denoiser, state: GraphState, t_model: float, knobs: di
     return process.decode(guess)
 
 
+def reweighted(p: torch.Tensor, grad: torch.Tensor, scale: float) -> torch.Tensor:
+    """DiGress's first-order guidance of next-state probabilities: ``p * exp(-scale * grad)`` renormalised over the
+    last axis; impossible categories stay impossible."""
+    logp = torch.where(p > 0, p.clamp(min=1e-300).log() - scale * grad.to(p.dtype), torch.full_like(p, -torch.inf))
+    out = torch.softmax(logp, -1)
+    return torch.where(torch.isfinite(logp).any(-1, keepdim=True), out, p)
+
+
 def search_setup(pipe, n: int, steps, seed, knobs: dict, who: str):
     """What the per-step searches share: checked ``n`` and options, the model's step count, seed and sampler
     knobs, the time grid, and the molecule sizes drawn as ``pipe.sample`` draws them (seed for seed)."""
@@ -70,4 +78,4 @@ def search_setup(pipe, n: int, steps, seed, knobs: dict, who: str):
     return steps, seed, knobs, times, sizes
 
 
-__all__ = ["PROCESSES", "search_setup"]
+__all__ = ["PROCESSES", "reweighted", "search_setup"]

@@ -22,7 +22,8 @@ def pipe(request, tmp_path_factory):
     tmp = tmp_path_factory.mktemp(request.param)
     return GraphDiffusionPipeline.fit(
         "synth_sbm_attr", preset=f"{request.param}-community_small", out=tmp / "run", root=tmp / "data",
-        overrides={"model": TINY, "train": {"max_steps": 2, "batch_size": 16, "ckpt_every": 0}}, progress=False)
+        overrides={"model": TINY, "train": {"max_steps": 2, "batch_size": 16, "ckpt_every": 0, "threads": 1}},
+        progress=False)
 
 
 def shares(pipe, state) -> np.ndarray:
