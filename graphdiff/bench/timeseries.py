@@ -11,6 +11,9 @@ Per series (entries are named after them; ``--only taylor wineind``):
   ``--set diffusion=false`` leaves the diffusion rows out (baselines only), ``--set scales=[2.0]`` fixes the grid;
 * a refinement row: the ETS sample paths refined by the path-graph model (TSDiff Sec. 3.2,
   :class:`graphdiff.forecast.diffusion.RefinedForecaster`, 20 MAP steps); ``--set refine=false`` leaves it out;
+* a "chosen" row: TSDiff's two uses of the one unconditional model, self-guided sampling and the refinement of
+  ETS, compared on the validation windows; the test scores of the one with the lower validation CRPS (so no test
+  window decides the choice). It needs both rows;
 * a 1-D convolution row beside it (the ``edm-tsdiff_cnn-<series>`` preset, :class:`graphdiff.nn.Conv1dDenoiser`):
   the same process, training minutes, scale selection and forecasting, with the width matched to the parameter count
   of the path-graph denoiser just trained (as ``bench run images`` matches its CNN); ``--set cnn=false`` leaves it
@@ -119,15 +122,32 @@ def _diffusion(entry, ts, *, out: Path, minutes, overrides, model, samples, step
 
 
 def _refined(pipe, ts, *, samples: int, base: str = "ets", iterations: int = 20):
-    """The refinement row: ``base``'s sample paths refined by the trained path-graph model (TSDiff Sec. 3.2)."""
+    """The refinement row: ``base``'s sample paths refined by the trained path-graph model (TSDiff Sec. 3.2), with
+    its CRPS on the validation windows."""
     from ..forecast.diffusion import RefinedForecaster
     from ..forecast.evaluate import evaluate_forecaster
 
     fc = RefinedForecaster(pipe, base=base, iterations=iterations)
+    val = evaluate_forecaster(fc, validation_series(ts), num_samples=samples)["summary"]["crps"]
     res = evaluate_forecaster(fc, ts, num_samples=samples, keep_samples=True)
     return res, {"network": pipe.config.model["name"], "refines": base, "iterations": iterations,
+                 "validation_crps": round(val, 5),
                  "network_calls_per_sample": fc.last_cost.get("network_calls_per_sample"),
                  "parameters": sum(p.numel() for p in pipe.denoiser.parameters())}
+
+
+def chosen_row(guided: dict, refined: dict) -> dict:
+    """The row of whichever of the self-guided and the refinement rows of one series has the lower validation CRPS
+    (the self-guided one's at its chosen scale); its test scores are that row's."""
+    val_g = guided["validation_crps_by_scale"].get(guided["guidance_scale"])
+    val_r = refined["validation_crps"]
+    pick = refined if val_g is None or val_r < val_g else guided
+    which = "refinement of ETS" if pick is refined else f"self-guided (scale {guided['guidance_scale']:g})"
+    keep = ("series", "crps", "wql", "mase", "windows", "task", "seconds", "network", "parameters", "train_steps",
+            "minutes", "network_calls_per_sample")
+    return {**{k: pick[k] for k in keep if k in pick}, "kind": "chosen", "forecaster": f"TSDiff, chosen: {which}",
+            "choice": "refinement" if pick is refined else "self-guided",
+            "validation_crps": {"self-guided": val_g, "refinement": val_r}}
 
 
 def run_timeseries(suite, *, out, minutes: float | None = None, samples: int | None = None,
@@ -198,6 +218,9 @@ def run_timeseries(suite, *, out, minutes: float | None = None, samples: int | N
                 results["rows"].append(row)
                 print(f"  refinement of ETS: CRPS {res_r['summary']['crps']:.4f}, MASE {res_r['summary']['mase']:.3f} "
                       f"({res_r['seconds']}s)", flush=True)
+                guided = next(r for r in results["rows"] if r["series"] == ts.name and r["kind"] == "diffusion")
+                results["rows"].append(chosen_row(guided, row))
+                print(f"  chosen on validation: {results['rows'][-1]['choice']}", flush=True)
         best[2]["plot"] = _plot(ts, best[0], out / "plots" / f"{ts.name}.png", best[1])
         results["baseline_fallbacks"] = fallbacks()
         _write(out, results)
@@ -213,13 +236,13 @@ def markdown(results: dict) -> str:
     lines += ["| series | forecaster | network | parameters | CRPS (normalised) | mean wQL | MASE | windows x H | "
               "guidance scale | seconds |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results["rows"]:
-        diff = r["kind"] in ("diffusion", "refinement")
+        diff = r["kind"] in ("diffusion", "refinement", "chosen")
         scale = f"{r['guidance_scale']:g}" if "guidance_scale" in r else ""
         params = f"{r['parameters']:,}" if r.get("parameters") else ""
         lines.append(f"| {r['series']} | {r['forecaster']} | {_network(r) if diff else ''} | {params} | "
                      f"{r['crps']:.4f} | {r['wql']:.4f} | {r['mase']:.3f} | {r['windows']} x "
                      f"{r['task']['prediction_length']} | {scale} | {r['seconds']} |")
-    diff = [r for r in results["rows"] if r["kind"] in ("diffusion", "refinement")]
+    diff = [r for r in results["rows"] if r["kind"] in ("diffusion", "refinement", "chosen")]
     if diff:
         lines += ["", "| series | network | parameters | diffusion CRPS | x seasonal naive | x ETS | x ARIMA | "
                   "x path graph | train minutes | train steps | network calls per sample |",
@@ -232,6 +255,7 @@ def markdown(results: dict) -> str:
                      and r["kind"] == "diffusion"]
             vs = f"{d['crps'] / graph[0]['crps']:.2f}" if graph and graph[0]["crps"] else "-"
             net = _network(d) + (f", refining {d['refines']}" if d["kind"] == "refinement" else "")
+            net += f", chosen: {d['choice']}" if d["kind"] == "chosen" else ""
             lines.append(f"| {d['series']} | {net} | {d.get('parameters') or 0:,} | {d['crps']:.4f} | "
                          f"{' | '.join(ratio)} | {vs} | {d.get('minutes', '')} | {d.get('train_steps')} | "
                          f"{d.get('network_calls_per_sample')} |")
@@ -250,4 +274,4 @@ def _write(out: Path, results: dict) -> None:
     write_results(out, results, markdown(results))
 
 
-__all__ = ["run_timeseries", "markdown", "cnn_preset", "validation_series", "SCALES", "BASELINE_NAMES"]
+__all__ = ["run_timeseries", "markdown", "chosen_row", "cnn_preset", "validation_series", "SCALES", "BASELINE_NAMES"]

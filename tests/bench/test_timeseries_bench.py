@@ -110,3 +110,17 @@ def test_the_refinement_row_refines_the_ets_paths_with_the_trained_model(tmp_pat
     md = markdown({"suite": "timeseries", "description": "", "command": "c", "machine": machine(), "rows": rows,
                    "started": "now", "settings": {"samples": 4}})
     assert "path graph, refining ets" in md and f"| {res['summary']['crps'] / 0.05:.2f} |" in md
+    # the chosen row: whichever of self-guided and refined has the lower validation CRPS, with its test scores
+    assert extra["validation_crps"] > 0
+    from graphdiff.bench.timeseries import chosen_row
+
+    guided = {**rows[0], "kind": "diffusion", "forecaster": "tsdiff", "crps": 0.04, "guidance_scale": 4.0,
+              "network": "grid_mpnn", "validation_crps_by_scale": {2.0: 0.01, 4.0: 2 * extra["validation_crps"]}}
+    pick = chosen_row(guided, rows[1])
+    assert pick["choice"] == "refinement" and pick["crps"] == res["summary"]["crps"] and pick["kind"] == "chosen"
+    guided["validation_crps_by_scale"][4.0] = extra["validation_crps"] / 2
+    pick = chosen_row(guided, rows[1])
+    assert pick["choice"] == "self-guided" and pick["crps"] == 0.04 and "scale 4" in pick["forecaster"]
+    md = markdown({"suite": "timeseries", "description": "", "command": "c", "machine": machine(),
+                   "rows": rows + [pick], "started": "now", "settings": {"samples": 4}})
+    assert "chosen: self-guided" in md
