@@ -136,10 +136,10 @@ class GraphDiffusionPipeline:
         ``qm9-defog``: ``benchmarks/sampling_compile.py``).
 
         Args:
-            freeze: let inductor treat the weights as constants (``freezing``: weights pre-packed for the CPU's
-                matrix kernels, constant folding). The compiled module is dropped, and sampling falls back to the
-                plain module, as soon as any weight changes in place (training, ``load_state_dict``); call
-                :meth:`compile` again after training.
+            freeze: let inductor treat the weights as constants (its ``freezing`` option: what depends only on
+                the weights is computed once, at compilation). The compiled module is dropped, and sampling falls
+                back to the plain module, as soon as any weight changes in place (training, ``load_state_dict``);
+                call :meth:`compile` again after training.
             options: passed to ``torch.compile`` (``mode=...`` replaces the inductor options ``freeze`` sets).
         """
         if freeze and "mode" not in options:
