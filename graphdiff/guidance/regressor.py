@@ -388,11 +388,6 @@ def regressor_guidance(pipe, n: int, reward=None, *, regressor, target: float | 
 
         return sde_regressor_guidance(pipe, n, reward, reg=reg, target=target, direction=direction, scale=scale,
                                       steps=steps, seed=seed, batch_size=batch_size, progress=progress, **knobs)
-    if pipe.process.name == "eqgat_diff":  # coordinates by the posterior mean, categories by reweighting
-        from .regressor_3d import regressor_guidance_3d
-
-        return regressor_guidance_3d(pipe, n, reward, reg=reg, target=target, direction=direction, scale=scale,
-                                     steps=steps, seed=seed, batch_size=batch_size, progress=progress, **knobs)
     process, denoiser = pipe.process, pipe.denoiser
     steps, seed, knobs, times, _ = search_setup(pipe, n, steps, seed, knobs, "regressor guidance")
     device = pipe.device
@@ -408,6 +403,14 @@ def regressor_guidance(pipe, n: int, reward=None, *, regressor, target: float | 
             hi = min(n, lo + chunk)
             sub = noise.subset(range(lo, hi))
             state = process.prior(sizes[lo:hi], generator=sub)
+            if process.name == "eqgat_diff":  # coordinates by the posterior mean, categories by reweighting
+                from .regressor_3d import ancestral_3d_guided
+
+                state = ancestral_3d_guided(process, denoiser, state, reg=reg, goal=goal, sign=sign,
+                                            scale=float(scale), steps=steps, noise=sub, cond=knobs.get("cond"),
+                                            guidance=knobs.get("guidance", 0.0), progress=progress)
+                states.append(process.decode(state))
+                continue
             log_px = None
             for k in maybe(range(steps), progress, "regressor"):
                 (px, pe), log_px, _ = _transition(process, denoiser, state, k, times, steps, knobs)

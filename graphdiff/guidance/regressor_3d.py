@@ -129,41 +129,4 @@ def ancestral_3d_guided(process, denoiser, state: GraphState, *, reg, goal, sign
 
 
 
-def regressor_guidance_3d(pipe, n: int, reward=None, *, reg, target: float | None, direction: str, scale: float,
-                          steps: int | None = None, seed: int | None = None, batch_size: int | None = None,
-                          progress: bool = False, **knobs):
-    """EQGAT-diff sampling of ``n`` molecules with regressor guidance (the arguments are
-    :func:`graphdiff.guidance.regressor.regressor_guidance`'s, the regressor checked); a
-    :class:`~graphdiff.guidance.search.GuidedSamples`."""
-    from ..samplers.noise import SampleNoise
-    from .search import GuidedSamples, counted_inference, reward_or_prediction
-    from .steps import search_setup
-
-    process, denoiser = pipe.process, pipe.denoiser
-    steps, seed, knobs, _, sizes = search_setup(pipe, n, steps, seed, knobs, "regressor guidance")
-    device = pipe.device
-    reg.net.to(device).eval()
-    goal = None if target is None else (float(target) - reg.mean) / reg.std
-    sign = 1.0 if direction == "min" else -1.0
-    noise = SampleNoise.for_run(seed, 0, n, device)
-    noise.node_counts(pipe.schema.node_count_probs())  # the streams as pipe.sample uses them
-    chunk = int(batch_size or pipe.config.sample.batch_size or 256)
-    states = []
-    with counted_inference(denoiser) as counter:
-        for lo in range(0, n, chunk):
-            hi = min(n, lo + chunk)
-            sub = noise.subset(range(lo, hi))
-            prior = process.prior(sizes[lo:hi], generator=sub)
-            out = ancestral_3d_guided(process, denoiser, prior, reg=reg, goal=goal, sign=sign, scale=float(scale),
-                                      steps=steps, noise=sub, cond=knobs.get("cond"),
-                                      guidance=knobs.get("guidance", 0.0), progress=progress)
-            states.append(process.decode(out))
-    out = GraphState.cat(states)
-    samples, values = reward_or_prediction(pipe, out, reward, reg, 0.0)  # network time 0: clean
-    cost = {"network_calls_per_sample": counter.graph_calls / n, "regressor_calls_per_sample": float(steps),
-            "reward_calls_per_sample": 1.0 if reward is not None else 0.0, "scale": float(scale),
-            "target": target if target is not None else direction}
-    return GuidedSamples(state=out, rewards=values, cost=cost, samples=samples)
-
-
-__all__ = ["ancestral_3d_guided", "noisy_3d", "rbf", "regressor_guidance_3d", "view_3d"]
+__all__ = ["ancestral_3d_guided", "noisy_3d", "rbf", "view_3d"]
