@@ -4,9 +4,9 @@ model's packed reference (strict validity, uniqueness, novelty, FCD against the 
 
     python benchmarks/defog_knobs.py [--model qm9-defog] [--samples 1000] [--steps 50] [--seed 0]
                                      [--omega 0 0.05 0.1 0.2] [--eta 0 10 50] [--distortion polydec identity]
-                                     [--compile]
+                                     [--sample-compiled]
 
-Every combination samples the same seed; the rows are sorted as run. ``--compile`` samples through
+Every combination samples the same seed; the rows are sorted as run. ``--sample-compiled`` samples through
 ``pipe.compile()`` (the same molecules, faster past the first combination, whose time includes the compilation).
 A combination worth keeping is confirmed on more samples with ``graphdiff models pack ... --set sample.omega=...
 --set sample.eta=...`` (the model card).
@@ -32,7 +32,7 @@ def main() -> None:
     p.add_argument("--omega", type=float, nargs="+", default=[0.0, 0.05, 0.1, 0.2])
     p.add_argument("--eta", type=float, nargs="+", default=[0.0, 10.0, 50.0])
     p.add_argument("--distortion", nargs="+", default=["polydec"])
-    p.add_argument("--compile", action="store_true", help="sample through pipe.compile()")
+    p.add_argument("--sample-compiled", action="store_true", help="sample through pipe.compile()")
     args = p.parse_args()
     started = _common.machine()
 
@@ -42,7 +42,7 @@ def main() -> None:
 
     pipe = GraphDiffusionPipeline.from_pretrained(args.model)
     packed = packed_reference_for(pipe, args.model, "defog_knobs")  # a run folder: its dataset's bundled reference
-    if args.compile:
+    if args.sample_compiled:
         pipe.compile()
     rows = []
     for dist, eta, omega in itertools.product(args.distortion, args.eta, args.omega):
