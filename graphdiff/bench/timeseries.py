@@ -13,7 +13,8 @@ Per series (entries are named after them; ``--only taylor wineind``):
   :class:`graphdiff.forecast.diffusion.RefinedForecaster`, 20 MAP steps); ``--set refine=false`` leaves it out;
 * a "chosen" row: TSDiff's two uses of the one unconditional model, self-guided sampling and the refinement of
   ETS, compared on the validation windows; the test scores of the one with the lower validation CRPS (so no test
-  window decides the choice). It needs both rows;
+  window decides the choice). It needs both rows and a grid of several guidance scales (with one scale no
+  validation CRPS is measured, and the row is left out);
 * a 1-D convolution row beside it (the ``edm-tsdiff_cnn-<series>`` preset, :class:`graphdiff.nn.Conv1dDenoiser`):
   the same process, training minutes, scale selection and forecasting, with the width matched to the parameter count
   of the path-graph denoiser just trained (as ``bench run images`` matches its CNN); ``--set cnn=false`` leaves it
@@ -136,12 +137,15 @@ def _refined(pipe, ts, *, samples: int, base: str = "ets", iterations: int = 20)
                  "parameters": sum(p.numel() for p in pipe.denoiser.parameters())}
 
 
-def chosen_row(guided: dict, refined: dict) -> dict:
+def chosen_row(guided: dict, refined: dict) -> dict | None:
     """The row of whichever of the self-guided and the refinement rows of one series has the lower validation CRPS
-    (the self-guided one's at its chosen scale); its test scores are that row's."""
+    (the self-guided one's at its chosen scale); its test scores are that row's. ``None`` when the self-guided row
+    has no validation CRPS (a single guidance scale, so none was measured)."""
     val_g = guided["validation_crps_by_scale"].get(guided["guidance_scale"])
     val_r = refined["validation_crps"]
-    pick = refined if val_g is None or val_r < val_g else guided
+    if val_g is None:
+        return None
+    pick = refined if val_r < val_g else guided
     which = "refinement of ETS" if pick is refined else f"self-guided (scale {guided['guidance_scale']:g})"
     keep = ("series", "crps", "wql", "mase", "windows", "task", "seconds", "network", "parameters", "train_steps",
             "minutes", "network_calls_per_sample")
@@ -219,8 +223,10 @@ def run_timeseries(suite, *, out, minutes: float | None = None, samples: int | N
                 print(f"  refinement of ETS: CRPS {res_r['summary']['crps']:.4f}, MASE {res_r['summary']['mase']:.3f} "
                       f"({res_r['seconds']}s)", flush=True)
                 guided = next(r for r in results["rows"] if r["series"] == ts.name and r["kind"] == "diffusion")
-                results["rows"].append(chosen_row(guided, row))
-                print(f"  chosen on validation: {results['rows'][-1]['choice']}", flush=True)
+                chosen = chosen_row(guided, row)
+                if chosen is not None:
+                    results["rows"].append(chosen)
+                    print(f"  chosen on validation: {chosen['choice']}", flush=True)
         best[2]["plot"] = _plot(ts, best[0], out / "plots" / f"{ts.name}.png", best[1])
         results["baseline_fallbacks"] = fallbacks()
         _write(out, results)

@@ -124,3 +124,5 @@ def test_the_refinement_row_refines_the_ets_paths_with_the_trained_model(tmp_pat
     md = markdown({"suite": "timeseries", "description": "", "command": "c", "machine": machine(),
                    "rows": rows + [pick], "started": "now", "settings": {"samples": 4}})
     assert "chosen: self-guided" in md
+    guided["validation_crps_by_scale"] = {}  # one scale: nothing measured on validation, no choice
+    assert chosen_row(guided, rows[1]) is None
