@@ -375,7 +375,7 @@ def regressor_guidance(pipe, n: int, reward=None, *, regressor, target: float | 
     """
     from ..progress import maybe
     from ..samplers.noise import SampleNoise
-    from .steps import _transition, reweighted, search_setup
+    from .steps import _transition, guidance_gradients, reweighted, search_setup
 
     reg = regressor if isinstance(regressor, Regressor) else Regressor.load(regressor)
     reg.check(pipe)
@@ -414,16 +414,8 @@ def regressor_guidance(pipe, n: int, reward=None, *, regressor, target: float | 
             log_px = None
             for k in maybe(range(steps), progress, "regressor"):
                 (px, pe), log_px, _ = _transition(process, denoiser, state, k, times, steps, knobs)
-                with torch.enable_grad():
-                    x = state.x.detach().float().requires_grad_(True)
-                    e = state.e.detach().float().requires_grad_(True)
-                    t = torch.full((hi - lo,), current_time(process, times, k), device=device)
-                    g = reg.normalised(GraphState(x=x, e=e, mask=state.mask), t)
-                    loss = (g - goal) ** 2 if goal is not None else sign * g
-                    gx, ge = torch.autograd.grad(loss.sum(), (x, e), allow_unused=True)
-                gx = torch.zeros_like(x) if gx is None else gx  # a regressor may read only nodes or only pairs
-                ge = torch.zeros_like(e) if ge is None else ge
-                ge = ge + ge.transpose(1, 2)
+                t = torch.full((hi - lo,), current_time(process, times, k), device=device)
+                gx, ge, _ = guidance_gradients(reg, state, t, goal, sign)
                 state = process.sample_state(reweighted(px, gx, float(scale)), reweighted(pe, ge, float(scale)),
                                              state.mask, sub, state.x.dtype)
             states.append(process.decode(process.fill_masks(state, log_px)))

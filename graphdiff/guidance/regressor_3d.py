@@ -68,21 +68,6 @@ def noisy_3d(process, batch: GraphState, generator=None, *, mid: bool = False) -
     return noisy, t.float() / process.T
 
 
-def _grads(reg, state: GraphState, t: torch.Tensor, goal, sign: float):
-    """``dL/dx``, ``dL/de`` (symmetrised) and ``dL/dpos`` of the guidance loss at ``state``."""
-    with torch.enable_grad():
-        x = state.x.detach().float().requires_grad_(True)
-        e = state.e.detach().float().requires_grad_(True)
-        pos = state.pos.detach().float().requires_grad_(True)
-        g = reg.normalised(GraphState(x=x, e=e, mask=state.mask, pos=pos), t)
-        loss = (g - goal) ** 2 if goal is not None else sign * g
-        gx, ge, gp = torch.autograd.grad(loss.sum(), (x, e, pos), allow_unused=True)
-    gx = torch.zeros_like(x) if gx is None else gx
-    ge = torch.zeros_like(e) if ge is None else ge
-    gp = torch.zeros_like(pos) if gp is None else gp
-    return gx, ge + ge.transpose(1, 2), gp
-
-
 def ancestral_3d_guided(process, denoiser, state: GraphState, *, reg, goal, sign: float, scale: float, steps: int,
                         noise, cond=None, guidance: float = 0.0, progress: bool = False) -> GraphState:
     """EQGAT-diff's ancestral sampler with each step guided by the regressor ``reg`` (see the module docstring).
@@ -98,7 +83,7 @@ def ancestral_3d_guided(process, denoiser, state: GraphState, *, reg, goal, sign
     """
     from ..processes.mixed3d import centre
     from ..progress import maybe
-    from .steps import reweighted
+    from .steps import guidance_gradients, reweighted
 
     times = process.timesteps(steps)
     b, mask = state.batch_size, state.mask
@@ -109,7 +94,7 @@ def ancestral_3d_guided(process, denoiser, state: GraphState, *, reg, goal, sign
         tt = torch.full((b,), t / process.T, device=state.device, dtype=state.pos.dtype)
         with torch.no_grad():
             pos0, la, lc, le = process.predict(denoiser, state, tt, cond=cond, guidance=guidance)
-        gx, ge, gp = _grads(reg, state, tt.float(), goal, sign)
+        gx, ge, gp = guidance_gradients(reg, state, tt.float(), goal, sign)
         eps = process.gaussian(mask, noise, state.pos.dtype)
         pos = process.reverse_pos(state.pos, pos0.to(state.pos.dtype), t, s, mask, eps)
         if s > 0:  # Dhariwal & Nichol 2021, Alg. 1: the posterior mean moves by scale * Sigma * grad log p(y | x)
@@ -125,8 +110,6 @@ def ancestral_3d_guided(process, denoiser, state: GraphState, *, reg, goal, sign
         pe = reweighted(pe, ge, scale)
         state = process.sample_state(pa, pc, pe, pos.detach(), mask, noise, state.x.dtype)
     return state
-
-
 
 
 __all__ = ["ancestral_3d_guided", "noisy_3d", "rbf", "view_3d"]

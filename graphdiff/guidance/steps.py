@@ -51,6 +51,23 @@ def reweighted(p: torch.Tensor, grad: torch.Tensor, scale: float) -> torch.Tenso
     return torch.where(torch.isfinite(logp).any(-1, keepdim=True), out, p)
 
 
+def guidance_gradients(reg, state: GraphState, t: torch.Tensor, goal, sign: float):
+    """The gradients of regressor guidance's loss (``(g - goal)^2``, or ``sign * g`` without a goal, ``g`` the
+    regressor ``reg``'s normalised prediction) at ``state``: ``dL/dx``, ``dL/de`` (symmetrised: a pair's two entries
+    are one variable) and ``dL/dpos`` (``None`` for a state without coordinates); zeros where ``g`` does not read."""
+    with torch.enable_grad():
+        x = state.x.detach().float().requires_grad_(True)
+        e = state.e.detach().float().requires_grad_(True)
+        leaves = [x, e]
+        if state.pos is not None:
+            leaves.append(state.pos.detach().float().requires_grad_(True))
+        g = reg.normalised(GraphState(x=x, e=e, mask=state.mask, pos=leaves[2] if len(leaves) > 2 else None), t)
+        loss = (g - goal) ** 2 if goal is not None else sign * g
+        grads = torch.autograd.grad(loss.sum(), leaves, allow_unused=True)
+    gx, ge, *gp = (torch.zeros_like(v) if d is None else d for v, d in zip(leaves, grads))
+    return gx, ge + ge.transpose(1, 2), gp[0] if gp else None
+
+
 def search_setup(pipe, n: int, steps, seed, knobs: dict, who: str):
     """What the per-step searches share: checked ``n`` and options, the model's step count, seed and sampler
     knobs, the time grid, and the molecule sizes drawn as ``pipe.sample`` draws them (seed for seed)."""
@@ -78,4 +95,4 @@ def search_setup(pipe, n: int, steps, seed, knobs: dict, who: str):
     return steps, seed, knobs, times, sizes
 
 
-__all__ = ["PROCESSES", "reweighted", "search_setup"]
+__all__ = ["PROCESSES", "guidance_gradients", "reweighted", "search_setup"]

@@ -144,22 +144,21 @@ class EQGATDiffusion(Mixed3DProcess):
         """
         if s == 0:
             return centre(pos0, mask)
+        c_t, c_0, var = self._posterior(t, s)
+        return centre(c_t * pos_t + c_0 * pos0 + math.sqrt(var) * eps, mask)
+
+    def _posterior(self, t: int, s: int) -> tuple[float, float, float]:
+        """``q(pos_s | pos_t, pos_0)``'s mean coefficients of ``pos_t`` and ``pos_0`` and its variance (``s > 0``)."""
         a_t, a_s = float(self.abar_pos[t]), float(self.abar_pos[s])
         s2_t, s2_s = max(1 - a_t ** 2, 1e-12), max(1 - a_s ** 2, 0.0)
         a_ts = a_t / max(a_s, 1e-12)
         s2_ts = max(s2_t - a_ts ** 2 * s2_s, 0.0)
-        mean = (a_ts * s2_s / s2_t) * pos_t + (a_s * s2_ts / s2_t) * pos0
-        return centre(mean + math.sqrt(self.posterior_variance(t, s)) * eps, mask)
+        return a_ts * s2_s / s2_t, a_s * s2_ts / s2_t, s2_ts * s2_s / s2_t
 
     def posterior_variance(self, t: int, s: int) -> float:
         """The variance ``sigma_{t|s}^2 sigma_s^2 / sigma_t^2`` of ``q(pos_s | pos_t, pos_0)`` per coordinate (0 at
         ``s = 0``)."""
-        if s == 0:
-            return 0.0
-        a_t, a_s = float(self.abar_pos[t]), float(self.abar_pos[s])
-        s2_t, s2_s = max(1 - a_t ** 2, 1e-12), max(1 - a_s ** 2, 0.0)
-        s2_ts = max(s2_t - (a_t / max(a_s, 1e-12)) ** 2 * s2_s, 0.0)
-        return s2_ts * s2_s / s2_t
+        return 0.0 if s == 0 else self._posterior(t, s)[2]
 
     def reverse_categorical(self, p0: Tensor, xt: Tensor, abar: Tensor, m: Tensor, t: int, s: int) -> Tensor:
         """DiGress's ``p(x_s | x_t) = sum_x0 q(x_s | x_t, x0) p(x0 | x_t)`` for one modality.
