@@ -22,6 +22,7 @@ from pathlib import Path
 
 import yaml
 
+from . import yamlio
 from .checks import accepted_kwargs, check_choice, check_keys, check_kwargs, suggest
 from .errors import ConfigError
 from .train.config import TrainConfig
@@ -404,7 +405,7 @@ def preset_path(name: str | Path) -> Path:
 def _read(path: Path, seen=()) -> dict:
     """A preset's YAML, with ``extends: OTHER`` resolved (OTHER's sections first, this file's merged on top)."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yamlio.load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
@@ -471,7 +472,7 @@ def parse_override(text: str) -> dict:
     if not parts:
         raise ConfigError(f"--set: empty key in {text!r}")
     try:
-        value = yaml.safe_load(val)
+        value = yamlio.load(val)
     except yaml.YAMLError:
         value = val
     out: dict = {}

@@ -69,12 +69,12 @@ class ModelEntry:
 
 def model_index() -> dict[str, ModelEntry]:
     """The named models, in the index's order."""
-    import yaml
+    from . import yamlio
 
     if not INDEX.is_file():
         return {}
     with open(INDEX, encoding="utf-8") as fh:
-        raw = yaml.safe_load(fh) or {}
+        raw = yamlio.load(fh) or {}
     out = {}
     for name, d in (raw.get("models") or {}).items():
         d = dict(d or {})

@@ -72,6 +72,16 @@ def test_overrides_merge_and_are_checked(tmp_path):
         parse_override("train.lr")
 
 
+def test_exponent_numbers_are_floats_everywhere(tmp_path):
+    # YAML 1.1 (PyYAML's default) reads "1e-4" as a string; --set and preset files read it as the number.
+    assert parse_override("finetune.lr=1e-4") == {"finetune": {"lr": 1e-4}}
+    assert parse_override("sample.omega=5E-2")["sample"]["omega"] == 0.05
+    assert parse_override("sample.eta=.5e1")["sample"]["eta"] == 5.0
+    assert parse_override("x.name=e5")["x"]["name"] == "e5" and parse_override("x.v=1e")["x"]["v"] == "1e"
+    cfg = load_preset(write(tmp_path, BASE + "finetune: {lr: 3e-5}\n"), parse_override("sample.snr=2e-1"))
+    assert cfg.finetune.lr == 3e-5 and cfg["sample"]["snr"] == 0.2
+
+
 def test_extends_merges_on_top_of_another_preset(tmp_path):
     base = write(tmp_path, BASE + "train: {lr: 0.01, batch_size: 8}\n")
     child = tmp_path / "child.yaml"

@@ -136,9 +136,9 @@ class Published(float):
 
 
 def _yaml_loader():
-    import yaml
+    from .. import yamlio
 
-    class Loader(yaml.SafeLoader):
+    class Loader(yamlio.Loader):
         pass
 
     def number(loader, node):

@@ -23,8 +23,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-import yaml
 
+from .. import yamlio
 from ..errors import ChecksumError, DataError, MissingFileError
 from ..schema import Schema
 from ..state import GraphState
@@ -55,7 +55,7 @@ def load_card(name: str) -> dict:
     f = _cards_dir() / f"{name}.yaml"
     if not f.is_file():
         raise DataError(f"no dataset card {name}.yaml in {_cards_dir()}")
-    return yaml.safe_load(f.read_text())
+    return yamlio.load(f.read_text())
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
