@@ -2,14 +2,18 @@
 (issue 20's CPU goal: sampling throughput by fusion, samples unchanged).
 
     python benchmarks/sampling_compile.py [--model qm9-defog] [--samples 250] [--steps 50] [--threads 1]
-                                          [--no-freeze]
+                                          [--processes K]
 
 In one process, from the same weights and seed: an eager run, then ``pipe.compile()`` (``torch.compile(denoiser,
-dynamic=True)`` with inductor's weight freezing unless ``--no-freeze``; its
-warm-up, two steps on the timed run's batch shapes, timed apart: that is the compilation; a warm-up on other shapes
-leaves a recompilation inside the timed run), the compiled run, and a second eager run (the
+dynamic=True)``; its warm-up, two steps on the timed run's batch shapes, timed apart: that is the compilation; a
+warm-up on other shapes leaves a recompilation inside the timed run), the compiled run, and a second eager run (the
 machine's drift between the two eager runs bounds what the ratio means). The ratio is compiled graphs/s over the mean
 of the two eager runs; the outputs are compared sample by sample (canonical SMILES for molecules).
+
+``--processes K`` (K > 1) adds two rows: K worker processes of one thread each (what ``graphdiff sample --shard
+i/K`` runs), each sampling its contiguous shard of the same samples, eager and then compiled; each worker warms up
+(and compiles) first, then all start each timed run together, and a row's time is the slowest worker's. Their
+samples, concatenated in shard order, are compared with the single-process eager run's.
 """
 
 from __future__ import annotations
@@ -21,13 +25,58 @@ import _common
 NAME = "sampling_compile"
 
 
+def _worker(model, samples, steps, index, count, barrier, queue):
+    import torch
+
+    from graphdiff import GraphDiffusionPipeline
+
+    torch.set_num_threads(1)
+    pipe = GraphDiffusionPipeline.from_pretrained(model)
+    out = "smiles" if pipe.schema.kind == "molecule" else "networkx"
+    shard = (index, count)
+    got = {}
+    for mode in ("eager", "compiled"):
+        if mode == "compiled":
+            pipe.compile()
+        pipe.sample(samples, steps=2, seed=0, output="state", progress=False, shard=shard)  # warm-up / compilation
+        barrier.wait()
+        t = time.perf_counter()
+        got[mode] = (pipe.sample(samples, steps=steps, seed=0, output=out, progress=False, shard=shard),
+                     time.perf_counter() - t)
+    queue.put((index, got))
+
+
+def _sharded(args, reference) -> list[dict]:
+    """Rows for K one-thread worker processes, eager and compiled."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    barrier, queue = ctx.Barrier(args.processes), ctx.Queue()
+    procs = [ctx.Process(target=_worker, args=(args.model, args.samples, args.steps, i, args.processes, barrier,
+                                               queue)) for i in range(args.processes)]
+    for p in procs:
+        p.start()
+    results = dict(queue.get() for _ in procs)
+    for p in procs:
+        p.join()
+    rows = []
+    for mode in ("eager", "compiled"):
+        merged = [s for i in range(args.processes) for s in results[i][mode][0]]
+        seconds = max(results[i][mode][1] for i in range(args.processes))
+        same = sum(a == b for a, b in zip(reference, merged)) if isinstance(reference[0], str) else None
+        rows.append({"run": f"{args.processes} processes x 1 thread, {mode}", "seconds": round(seconds, 2),
+                     "graphs_per_s": round(args.samples / seconds, 1), "identical_samples": same})
+    return rows
+
+
 def main() -> None:
     p = _common.parser(__doc__, NAME, root=False, raw_from=False, overrides=False)
     p.add_argument("--model", default="qm9-defog")
     p.add_argument("--samples", type=int, default=250)
     p.add_argument("--steps", type=int, default=50)
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--no-freeze", action="store_true", help="compile without inductor's weight freezing")
+    p.add_argument("--processes", type=int, default=1,
+                   help="also time this many one-thread worker processes, each sampling a shard (eager, compiled)")
     args = p.parse_args()
     started = _common.machine()
 
@@ -49,7 +98,7 @@ def main() -> None:
 
     warm()  # lazy initialisation
     eager, t_eager = run()
-    pipe.compile(freeze=not args.no_freeze)
+    pipe.compile()
     t = time.perf_counter()
     warm()
     warmup = time.perf_counter() - t
@@ -58,18 +107,27 @@ def main() -> None:
     _, t_eager2 = run()
     same = sum(a == b for a, b in zip(eager, compiled)) if out == "smiles" else None
     mean_eager = (t_eager + t_eager2) / 2
-    row = {"model": args.model, "samples": args.samples, "steps": args.steps, "threads": args.threads,
-           "freeze": not args.no_freeze, "eager_s": round(t_eager, 2), "eager_again_s": round(t_eager2, 2),
-           "compile_warmup_s": round(warmup, 1),
-           "compiled_s": round(t_comp, 2), "ratio": round(mean_eager / t_comp, 2), "identical_samples": same}
-    print(row, flush=True)
-    md = ("| model | samples x steps | threads | freezing | eager s (two runs) | compile warm-up s | compiled s | "
-          "ratio | identical samples |\n|---|---|---:|---|---|---:|---:|---:|---:|\n"
-          f"| {args.model} | {args.samples} x {args.steps} | {args.threads} | {'yes' if row['freeze'] else 'no'} | "
-          f"{row['eager_s']} / "
-          f"{row['eager_again_s']} | {row['compile_warmup_s']} | {row['compiled_s']} | {row['ratio']} | "
-          f"{same if same is not None else '-'} / {args.samples} |")
-    _common.write_results(args, NAME, {"rows": [row]}, md, started=started)
+    threads = f"{args.threads} thread" + ("s" if args.threads > 1 else "")
+    rows = [{"run": f"1 process x {threads}, eager (two runs)", "seconds": round(mean_eager, 2),
+             "eager_s": round(t_eager, 2), "eager_again_s": round(t_eager2, 2),
+             "graphs_per_s": round(args.samples / mean_eager, 1), "identical_samples": None},
+            {"run": f"1 process x {threads}, compiled", "seconds": round(t_comp, 2),
+             "compile_warmup_s": round(warmup, 1), "graphs_per_s": round(args.samples / t_comp, 1),
+             "identical_samples": same}]
+    if args.processes > 1:
+        del pipe
+        rows += _sharded(args, eager)
+    for row in rows:
+        row["ratio"] = round(mean_eager / row["seconds"], 2)
+        print(row, flush=True)
+    md = (f"{args.model}, {args.samples} samples x {args.steps} steps; ratio: graphs/s over the mean of the two "
+          f"eager one-process runs ({rows[0]['eager_s']} / {rows[0]['eager_again_s']} s); compilation (warm-up) "
+          f"{rows[1]['compile_warmup_s']} s, not in the timed runs\n\n"
+          "| run | seconds | graphs/s | ratio | identical samples |\n|---|---:|---:|---:|---:|\n")
+    md += "".join(f"| {r['run']} | {r['seconds']} | {r['graphs_per_s']} | {r['ratio']} | "
+                  f"{'-' if r['identical_samples'] is None else r['identical_samples']} / {args.samples} |\n"
+                  for r in rows)
+    _common.write_results(args, NAME, {"rows": rows}, md, started=started)
 
 
 if __name__ == "__main__":

@@ -129,38 +129,26 @@ class GraphDiffusionPipeline:
         pipe._dataset = ds
         return pipe
 
-    def compile(self, *, freeze: bool = True, **options) -> "GraphDiffusionPipeline":
+    def compile(self, **options) -> "GraphDiffusionPipeline":
         """Sample through ``torch.compile(denoiser, dynamic=True, **options)`` from now on (:attr:`denoiser` stays
         the plain module for saving and training). The first call of each batch shape compiles (about a minute on a
         2-core CPU); the samples are those of the plain module up to float rounding (identical SMILES for
-        ``qm9-defog``: ``benchmarks/sampling_compile.py``).
+        ``qm9-defog``: ``benchmarks/sampling_compile.py``). The weights stay inputs of the compiled graph, so
+        training or ``load_state_dict`` after compiling is what the compiled module samples with. (Inductor's weight
+        freezing is not used: a module compiled again after training would reuse a frozen graph with the old
+        weights.)
 
         Args:
-            freeze: let inductor treat the weights as constants (its ``freezing`` option: what depends only on
-                the weights is computed once, at compilation). The compiled module is dropped, and sampling falls
-                back to the plain module, as soon as any weight changes in place (training, ``load_state_dict``);
-                call :meth:`compile` again after training.
-            options: passed to ``torch.compile`` (``mode=...`` replaces the inductor options ``freeze`` sets).
+            options: passed to ``torch.compile``.
         """
-        if freeze and "mode" not in options:
-            options["options"] = {"freezing": True, **(options.get("options") or {})}
         self._compiled = torch.compile(self.denoiser, **{"dynamic": True, **options})
-        self._compiled_weights = self._weight_versions() if freeze else None
         return self
-
-    def _weight_versions(self) -> tuple:
-        return tuple((id(t), t._version) for t in (*self.denoiser.parameters(), *self.denoiser.buffers()))
 
     @property
     def _network(self):
-        """What sampling calls: the compiled denoiser after :meth:`compile`, else the denoiser (also when the
-        weights changed since a frozen compilation)."""
+        """What sampling calls: the compiled denoiser after :meth:`compile`, else the denoiser."""
         compiled = getattr(self, "_compiled", None)
         if compiled is None or compiled._orig_mod is not self.denoiser:
-            return self.denoiser
-        frozen = getattr(self, "_compiled_weights", None)
-        if frozen is not None and frozen != self._weight_versions():
-            self._compiled = None
             return self.denoiser
         return compiled
 
