@@ -71,6 +71,34 @@ def _run_facts(run: Path, step: int | None = None) -> dict:
     return {"seconds": float(last["seconds"]), "threads": sorted(threads)}
 
 
+def _base_steps(lineage: list) -> str:
+    """`` (this fine-tune), after the base model's N`` for a fine-tuned model's card, else nothing."""
+    if not lineage:
+        return ""
+    last = lineage[-1]
+    base = last.get("base_steps")
+    return f" (this fine-tune), after {base:,} of `{last.get('base', '?')}`" if isinstance(base, int) else \
+        " (this fine-tune)"
+
+
+def _count(v) -> str:
+    return f"{v:,}" if isinstance(v, int) else "?"
+
+
+def _lineage_lines(lineage: list) -> list[str]:
+    """One card line per fine-tune the model went through, oldest first."""
+    out = []
+    for rec in lineage:
+        sha = f", sha256 {rec['base_sha256'][:12]}" if rec.get("base_sha256") else ""
+        new = rec.get("new_node_categories") or []
+        trained = rec.get("trainable_parameters")
+        out.append(f"- fine-tuned from `{rec.get('base', '?')}` ({_count(rec.get('base_steps'))} steps{sha}) on "
+                   f"`{rec.get('data', '?')}` for {_count(rec.get('steps'))} steps, {rec.get('method', 'full')}"
+                   + (f", {_count(trained)} of {_count(rec.get('parameters'))} parameters trained" if trained else "")
+                   + (f", new node categories {', '.join(new)}" if new else ""))
+    return out
+
+
 def _fmt(v) -> str:
     if isinstance(v, float):
         return f"{v:.4f}"
@@ -87,7 +115,9 @@ def cmd_models_pack(args) -> int:
         raise ConfigError(f"--samples must be >= 1, got {args.samples}")
     run = Path(args.run)
     ckpt_dir = resolve_checkpoint(run)
-    run_dir = ckpt_dir.parent if ckpt_dir.name == "checkpoint" else ckpt_dir
+    # a run's checkpoint/ or a fine-tune's model/: the run folder (log.jsonl, command.txt) is the parent
+    run_dir = ckpt_dir.parent if ckpt_dir.name == "checkpoint" or (
+        ckpt_dir.name == "model" and (ckpt_dir.parent / "log.jsonl").is_file()) else ckpt_dir
     pipe = GraphDiffusionPipeline.from_pretrained(run)
     over = parse_overrides(args.set)
     if args.steps is not None:
@@ -140,8 +170,10 @@ def cmd_models_pack(args) -> int:
         "",
         f"- command: `{command or 'not recorded'}`",
         f"- data: `{dataset}` train split ({res.get('settings', {}).get('train_smiles', 'train split')})",
-        f"- trained steps: {pipe.trained_steps:,}",
-        f"- wall time: {wall / 60:.1f} min" if wall else "- wall time: not recorded",
+        f"- trained steps: {pipe.trained_steps:,}" + _base_steps(pipe.config.finetune.lineage),
+        *_lineage_lines(pipe.config.finetune.lineage),
+        (f"- wall time: {wall / 60:.1f} min" + (" (this fine-tune)" if pipe.config.finetune.lineage else "")
+         if wall else "- wall time: not recorded"),
         f"- device: CPU ({platform.machine()}, {os.cpu_count()} cores), torch threads "
         f"{', '.join(map(str, facts.get('threads', []))) or 'not recorded'}",
         f"- weights: {'EMA' if pipe.config.sample.use_ema else 'raw'} weights of the final checkpoint",

@@ -154,6 +154,14 @@ def test_finetune_grows_the_bundled_model_for_new_atoms_and_records_lineage(data
     assert a == ft.sample(6, seed=3, output="smiles", progress=False)
     cfg = json.loads((data / "full" / "model" / "config.json").read_text())
     assert cfg["finetune"]["lineage"][-1]["data"] == ft.config.dataset
+    # `models pack` of the fine-tune's model/ folder: the card names the base and reads the run's log
+    assert main(["models", "pack", str(data / "full" / "model"), "--name", "ft", "--out", str(data / "packed"),
+                 "--samples", "6", "--steps", "2", "--dataset", str(data / "new.smi"),
+                 "--root", str(data / "root")]) == 0
+    card = (data / "packed" / "README.md").read_text()
+    assert f"- trained steps: 6 (this fine-tune), after {base.trained_steps:,} of `qm9-defog`" in card
+    assert f"- fine-tuned from `qm9-defog` ({base.trained_steps:,} steps, sha256 {rec['base_sha256'][:12]})" in card
+    assert "new node categories" in card and "min (this fine-tune)" in card
 
 
 def test_lora_trains_adapters_only_and_merges(data):
