@@ -28,18 +28,18 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import CheckpointError, ConfigError, TrainingError
+from ..errors import ConfigError, TrainingError
 from . import distributed as D
+from . import resume
 from .amp import AutocastForward, cpu_has_bf16
 from .batching import graph_sizes, group_by_size
-from .checkpoint import MODEL, TRAINING_STATE, load_checkpoint, load_weights, resolve_checkpoint, save_checkpoint
+from .checkpoint import save_checkpoint
 from .config import TrainConfig
 from .compile import compile_errors, compile_module
 from .ema import EMA
 from .schedule import LRSchedule, derive_seed
 from .threads import ThreadPolicy
 
-STATE_VERSION = 1
 MAX_SKIPPED_IN_A_ROW = 10
 
 Callback = Callable[["Trainer", str, dict], Any]
@@ -442,36 +442,14 @@ class Trainer:
         D.barrier()
 
     # ---- checkpoints -------------------------------------------------------------------------------
-    def _rng_state(self) -> dict:
-        state = {"cpu": torch.get_rng_state()}
-        if torch.cuda.is_available():
-            state["cuda"] = [s.cpu() for s in torch.cuda.get_rng_state_all()]
-        return state
-
-    def _training_state(self, rng_states: list[dict]) -> dict:
-        return {
-            "version": STATE_VERSION,
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.schedule.state_dict(),
-            "step": self.step,
-            "epoch": self.epoch,
-            "batch_in_epoch": self.batch_in_epoch,
-            "elapsed": float(self.elapsed()),
-            "batch_size": self.batch_size,
-            "grad_accum": self.config.grad_accum,
-            "world_size": self.world_size,
-            "seed": self.config.seed,
-            "rng": rng_states,
-        }
-
     def _checkpoint(self) -> None:
-        rng_states = D.all_gather_object(self._rng_state())  # every rank's RNG, written by rank 0
+        rng_states = D.all_gather_object(resume.rng_state())  # every rank's RNG, written by rank 0
         if self.is_main:
             config = {**self.run_config, "step": self.step, "epoch": self.epoch}
             save_checkpoint(
                 self.checkpoint_dir, config=config, model=self._model,
                 ema=self._ema.module if self._ema is not None else None,
-                training_state=self._training_state(rng_states),
+                training_state=resume.training_state(self, rng_states),
             )
         self.last_checkpoint_step = self.step
         if self.is_main:
@@ -479,72 +457,4 @@ class Trainer:
                 cb(self, "checkpoint", {"step": self.step, "epoch": self.epoch, "path": str(self.checkpoint_dir)})
 
     def _resume(self) -> bool:
-        try:
-            folder = resolve_checkpoint(self.checkpoint_dir)
-        except CheckpointError:
-            warnings.warn(f"resume asked for but {self.out_dir} holds no checkpoint; starting from scratch",
-                          stacklevel=3)
-            return False
-        ckpt = load_checkpoint(folder, map_location=self.device, training_state=True)
-        theirs = ckpt.config.get("process")
-        theirs = theirs.get("name") if isinstance(theirs, dict) else None
-        ours = self.run_config.get("process")
-        ours = ours.get("name") if isinstance(ours, dict) else getattr(self.process, "name", None)
-        if theirs is not None and ours is not None and theirs != ours:
-            raise CheckpointError(
-                f"{folder / 'config.json'}: checkpoint was trained with process {theirs!r}, this run uses {ours!r}"
-            )
-        load_weights(self._model, ckpt.model_state, str(folder / MODEL))
-        if self._ema is not None:
-            if ckpt.ema_state is None:
-                warnings.warn(f"{folder} has no EMA weights; the EMA restarts from the model", stacklevel=3)
-                self._ema.module.load_state_dict(self._model.state_dict())
-            else:
-                self._ema.load_state_dict(ckpt.ema_state, str(folder / "ema.safetensors"))
-
-        where = folder / TRAINING_STATE
-        ts = ckpt.training_state
-        missing = [k for k in ("optimizer", "step", "epoch", "batch_in_epoch") if k not in ts]
-        if missing:
-            raise CheckpointError(f"{where}: missing required key(s) {', '.join(repr(k) for k in missing)}")
-        try:
-            self.optimizer.load_state_dict(ts["optimizer"])
-        except (ValueError, KeyError, TypeError) as exc:
-            raise CheckpointError(f"{where}: the optimizer state does not fit this model ({exc})") from None
-        self.step, self.epoch = int(ts["step"]), int(ts["epoch"])
-        position = int(ts["batch_in_epoch"])
-        old_bs = int(ts.get("batch_size", self.batch_size))
-        if old_bs != self.batch_size:
-            warnings.warn(f"{where}: resuming with batch_size {self.batch_size} (checkpoint: {old_bs}); "
-                          "the rest of the current epoch is approximate", stacklevel=3)
-            position = (position * old_bs) // self.batch_size
-        self.batch_in_epoch = min(position, self.micro_batches_per_epoch)
-        self._elapsed_before = float(ts.get("elapsed", 0.0))
-        self.last_checkpoint_step = self.step
-
-        rng = ts.get("rng")
-        if isinstance(rng, list) and rng:
-            mine = rng[self.rank] if self.rank < len(rng) else rng[0]
-            torch.set_rng_state(mine["cpu"].cpu())
-            cuda = mine.get("cuda")
-            if cuda and torch.cuda.is_available():
-                for i, s in enumerate(cuda[: torch.cuda.device_count()]):
-                    torch.cuda.set_rng_state(s.cpu(), i)
-        if self.is_main:
-            self._trim_log(self.step)
-        return True
-
-    def _trim_log(self, step: int) -> None:
-        """Drop log lines of steps after ``step`` (written by a run that died after its last checkpoint)."""
-        if not self.log_path.is_file():
-            return
-        keep = []
-        for line in self.log_path.read_text().splitlines():
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut short by a kill
-            if isinstance(rec, dict) and isinstance(rec.get("step"), int) and rec["step"] > step:
-                continue
-            keep.append(line)
-        self.log_path.write_text("".join(s + "\n" for s in keep))
+        return resume.restore(self)

@@ -1,0 +1,124 @@
+"""What a checkpoint carries beyond the weights, and putting a :class:`~graphdiff.train.trainer.Trainer` back where
+its checkpoint left it.
+
+:func:`training_state` is the ``training_state.pt`` payload (optimizer, schedule, step, epoch, position within the
+epoch, elapsed seconds, batch size, every rank's RNG states); :func:`restore` loads a run folder's checkpoint into a
+trainer (weights, EMA, optimizer, position, this rank's RNG) and drops log lines written after it, so that training
+``K`` steps at once or ``K/2`` steps then resuming gives identical parameters.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import torch
+
+from ..errors import CheckpointError
+from .checkpoint import MODEL, TRAINING_STATE, load_checkpoint, load_weights, resolve_checkpoint
+
+STATE_VERSION = 1
+
+
+def rng_state() -> dict:
+    """This process's torch RNG states (CPU, and every CUDA device's when there is one)."""
+    state = {"cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = [s.cpu() for s in torch.cuda.get_rng_state_all()]
+    return state
+
+
+def training_state(trainer, rng_states: list[dict]) -> dict:
+    """The resumable state of ``trainer`` beside its weights; ``rng_states``: one :func:`rng_state` per rank."""
+    return {
+        "version": STATE_VERSION,
+        "optimizer": trainer.optimizer.state_dict(),
+        "scheduler": trainer.schedule.state_dict(),
+        "step": trainer.step,
+        "epoch": trainer.epoch,
+        "batch_in_epoch": trainer.batch_in_epoch,
+        "elapsed": float(trainer.elapsed()),
+        "batch_size": trainer.batch_size,
+        "grad_accum": trainer.config.grad_accum,
+        "world_size": trainer.world_size,
+        "seed": trainer.config.seed,
+        "rng": rng_states,
+    }
+
+
+def restore(trainer) -> bool:
+    """Load the checkpoint in ``trainer.checkpoint_dir`` into ``trainer``; ``False`` (with a warning) when there
+    is none. A checkpoint of another process, or whose optimizer state does not fit, is a one-line error."""
+    try:
+        folder = resolve_checkpoint(trainer.checkpoint_dir)
+    except CheckpointError:
+        warnings.warn(f"resume asked for but {trainer.out_dir} holds no checkpoint; starting from scratch",
+                      stacklevel=4)
+        return False
+    ckpt = load_checkpoint(folder, map_location=trainer.device, training_state=True)
+    theirs = ckpt.config.get("process")
+    theirs = theirs.get("name") if isinstance(theirs, dict) else None
+    ours = trainer.run_config.get("process")
+    ours = ours.get("name") if isinstance(ours, dict) else getattr(trainer.process, "name", None)
+    if theirs is not None and ours is not None and theirs != ours:
+        raise CheckpointError(
+            f"{folder / 'config.json'}: checkpoint was trained with process {theirs!r}, this run uses {ours!r}"
+        )
+    load_weights(trainer._model, ckpt.model_state, str(folder / MODEL))
+    ema = trainer._ema
+    if ema is not None:
+        if ckpt.ema_state is None:
+            warnings.warn(f"{folder} has no EMA weights; the EMA restarts from the model", stacklevel=4)
+            ema.module.load_state_dict(trainer._model.state_dict())
+        else:
+            ema.load_state_dict(ckpt.ema_state, str(folder / "ema.safetensors"))
+
+    where = folder / TRAINING_STATE
+    ts = ckpt.training_state
+    missing = [k for k in ("optimizer", "step", "epoch", "batch_in_epoch") if k not in ts]
+    if missing:
+        raise CheckpointError(f"{where}: missing required key(s) {', '.join(repr(k) for k in missing)}")
+    try:
+        trainer.optimizer.load_state_dict(ts["optimizer"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"{where}: the optimizer state does not fit this model ({exc})") from None
+    trainer.step, trainer.epoch = int(ts["step"]), int(ts["epoch"])
+    position = int(ts["batch_in_epoch"])
+    old_bs = int(ts.get("batch_size", trainer.batch_size))
+    if old_bs != trainer.batch_size:
+        warnings.warn(f"{where}: resuming with batch_size {trainer.batch_size} (checkpoint: {old_bs}); "
+                      "the rest of the current epoch is approximate", stacklevel=4)
+        position = (position * old_bs) // trainer.batch_size
+    trainer.batch_in_epoch = min(position, trainer.micro_batches_per_epoch)
+    trainer._elapsed_before = float(ts.get("elapsed", 0.0))
+    trainer.last_checkpoint_step = trainer.step
+
+    rng = ts.get("rng")
+    if isinstance(rng, list) and rng:
+        mine = rng[trainer.rank] if trainer.rank < len(rng) else rng[0]
+        torch.set_rng_state(mine["cpu"].cpu())
+        cuda = mine.get("cuda")
+        if cuda and torch.cuda.is_available():
+            for i, s in enumerate(cuda[: torch.cuda.device_count()]):
+                torch.cuda.set_rng_state(s.cpu(), i)
+    if trainer.is_main:
+        trim_log(trainer.log_path, trainer.step)
+    return True
+
+
+def trim_log(path: Path, step: int) -> None:
+    """Drop the lines of ``log.jsonl`` for steps after ``step`` (written by a run that died after its last
+    checkpoint); lines cut short by a kill go too."""
+    if not path.is_file():
+        return
+    keep = []
+    for line in path.read_text().splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(rec, dict) and isinstance(rec.get("step"), int) and rec["step"] > step:
+            continue
+        keep.append(line)
+    path.write_text("".join(s + "\n" for s in keep))
