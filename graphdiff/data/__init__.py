@@ -42,7 +42,7 @@ _REGISTRY: dict[str, str] = {
     "moses": "molecules:MOSES",
     # 3D molecules (coordinates, explicit hydrogens)
     "qm9_3d": "molecules3d:QM93D",
-    "geom_drugs": "molecules3d:GEOMDrugs",
+    "geom_drugs": "geom_drugs:GEOMDrugs",
     # multi-domain corpus (LGGM protocol)
     "lggm": "multidomain:LGGMCorpus",
     # images on the grid graph

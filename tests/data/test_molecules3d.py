@@ -20,9 +20,9 @@ from graphdiff.data.molecules3d import (
     R_ATOMS,
     R_GRAPH,
     R_SMILES,
-    GEOMDrugs,
     derive_molecule,
 )
+from graphdiff.data.geom_drugs import GEOMDrugs
 from graphdiff.errors import DataError, MissingFileError
 from tests.conftest import shared_root
 
