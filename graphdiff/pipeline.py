@@ -158,9 +158,11 @@ class GraphDiffusionPipeline:
                         sha256: str | None = None) -> "GraphDiffusionPipeline":
         """Load a model: a checkpoint folder (or a run folder holding ``checkpoint/``), a bundled model's name
         (``graphdiff models list``), an archive URL with ``#sha256=...``, or ``hf:owner/repo`` (see
-        :mod:`graphdiff.hub`). Never unpickles code."""
+        :mod:`graphdiff.hub`). Never unpickles code. Subnormal weights are set to zero
+        (:func:`~graphdiff.train.checkpoint.flush_subnormal_`; their count is ``pipe.flushed_subnormal``): the
+        outputs stay the same up to float rounding, and CPU sampling does not pay for subnormal arithmetic."""
         from .hub import resolve_model
-        from .train.checkpoint import load_checkpoint, load_weights, resolve_checkpoint
+        from .train.checkpoint import flush_subnormal_, load_checkpoint, load_weights, resolve_checkpoint
 
         ckpt = load_checkpoint(resolve_checkpoint(resolve_model(path, sha256=sha256)))
         for key in ("process", "model", "schema"):
@@ -177,9 +179,11 @@ class GraphDiffusionPipeline:
             use_ema = config.sample.use_ema
         state = ckpt.ema_state if (use_ema and ckpt.ema_state is not None) else ckpt.model_state
         load_weights(denoiser, state, str(ckpt.path))
+        flushed = flush_subnormal_(denoiser)
         denoiser.eval()
         pipe = cls(process, denoiser, config).to(device)
         pipe.trained_steps = ckpt.step
+        pipe.flushed_subnormal = flushed
         pipe.source = {"model": str(path), "folder": str(ckpt.path)}
         return pipe
 

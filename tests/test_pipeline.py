@@ -141,3 +141,38 @@ def test_resuming_a_run_with_another_process_is_refused(trained, tmp_path):
                                    overrides={"model": {"n_layers": 1, "hidden_x": 8, "hidden_e": 4, "hidden_y": 4,
                                                         "n_heads": 2}})
     assert "\n" not in str(err.value)
+
+
+def test_subnormal_weights_are_flushed_on_load_without_changing_samples(tmp_path):
+    """Weights below float32's smallest normal (as in the GDSS authors' QM9 checkpoint) are set to zero by
+    ``from_pretrained``: the samples are those of the unflushed weights, and a resumed run is not touched."""
+    import shutil
+    from pathlib import Path
+
+    import safetensors.torch
+
+    from graphdiff.train.checkpoint import flush_subnormal_
+
+    legacy = Path(__file__).parent / "fixtures" / "legacy_v1" / "gdss"
+    folder = tmp_path / "m"
+    shutil.copytree(legacy, folder)
+    weights = safetensors.torch.load_file(folder / "model.safetensors")
+    name = max((k for k, v in weights.items() if v.dim() == 2), key=lambda k: weights[k].numel())
+    w = weights[name].clone()
+    w.view(-1)[::3] = torch.tensor(3e-40).expand_as(w.view(-1)[::3])  # a third of a matrix subnormal
+    weights[name] = w
+    safetensors.torch.save_file(weights, folder / "model.safetensors")
+    n_sub = int(((w != 0) & (w.abs() < torch.finfo(w.dtype).tiny)).sum())
+    assert n_sub > 0
+
+    pipe = GraphDiffusionPipeline.from_pretrained(folder)
+    assert pipe.flushed_subnormal == n_sub
+    got = dict(pipe.denoiser.state_dict())[name]
+    assert int((got == 0).sum()) >= n_sub and torch.equal(got[w.abs() >= 1e-30], w[w.abs() >= 1e-30])
+    flushed = pipe.sample(5, steps=4, seed=1, progress=False)
+    pipe.denoiser.load_state_dict(weights)  # the subnormal weights back in place
+    back = dict(pipe.denoiser.state_dict())[name]
+    assert int(((back != 0) & (back.abs() < 1e-38)).sum()) == n_sub
+    raw = pipe.sample(5, steps=4, seed=1, progress=False)
+    assert torch.equal(flushed.x, raw.x) and torch.equal(flushed.e, raw.e)
+    assert flush_subnormal_(pipe.denoiser) == n_sub and flush_subnormal_(pipe.denoiser) == 0

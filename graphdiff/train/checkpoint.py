@@ -335,3 +335,25 @@ def load_weights(module: nn.Module, state_dict: dict[str, Any], where: str) -> N
                 f"{where}: unexpected key {key!r} (shape {tuple(value.shape)}); the model has no such entry"
             )
     module.load_state_dict(state_dict, strict=True)
+
+
+def flush_subnormal_(module: nn.Module) -> int:
+    """Set the subnormal entries of ``module``'s floating-point parameters and buffers (``0 < |w| <
+    torch.finfo(dtype).tiny``, about 1.2e-38 in float32) to zero, in place; returns how many there were.
+
+    Weights that training decayed toward zero can end up subnormal (the GDSS authors' QM9 checkpoint has about a
+    thousand). They change no output beyond float rounding, but every product with them is subnormal too, and x86
+    CPUs compute those in microcode: on that checkpoint a GCN product ran 30x slower and sampling 1.5x slower than
+    with the entries at zero. Loading for sampling (:meth:`GraphDiffusionPipeline.from_pretrained`) calls this;
+    resuming training does not (a resumed run stays bit-identical to an uninterrupted one).
+    """
+    n = 0
+    with torch.no_grad():
+        for t in (*module.parameters(), *module.buffers()):
+            if t.is_floating_point():
+                tiny = (t != 0) & (t.abs() < torch.finfo(t.dtype).tiny)
+                k = int(tiny.sum())
+                if k:
+                    t.masked_fill_(tiny, 0.0)
+                    n += k
+    return n
