@@ -4,11 +4,12 @@
     python benchmarks/sampling_compile.py [--model qm9-defog] [--samples 250] [--steps 50] [--threads 1]
                                           [--processes K]
 
-In one process, from the same weights and seed: an eager run, then ``pipe.compile()`` (``torch.compile(denoiser,
-dynamic=True)``; its warm-up, two steps on the timed run's batch shapes, timed apart: that is the compilation; a
-warm-up on other shapes leaves a recompilation inside the timed run), the compiled run, and a second eager run (the
-machine's drift between the two eager runs bounds what the ratio means). The ratio is compiled graphs/s over the mean
-of the two eager runs; the outputs are compared sample by sample (canonical SMILES for molecules).
+In one process, from the same weights and seed: an eager run, then ``pipe.compile()`` (``torch.compile(denoiser)``:
+static shapes first, dynamic from a second shape on; its warm-up, two steps on the timed run's batch shapes, timed
+apart: that is the compilation; a warm-up on other shapes leaves a recompilation inside the timed run), the compiled
+run, and a second eager run (the machine's drift between the two eager runs bounds what the ratio means). The ratio
+is compiled graphs/s over the mean of the two eager runs; the outputs are compared sample by sample (canonical
+SMILES for molecules).
 
 ``--processes K`` (K > 1) adds two rows: K worker processes of one thread each (what ``graphdiff sample --shard
 i/K`` runs), each sampling its contiguous shard of the same samples, eager and then compiled; each worker warms up
