@@ -8,6 +8,9 @@ Per series (entries are named after them; ``--only taylor wineind``):
   on the training windows (or loaded from ``--model DIR/<series>``), forecasting by TSDiff self-guided sampling
   (quantile variant). The guidance scale is chosen per series, as TSDiff reports it, by the lowest CRPS on the
   validation windows (the last ``min(2, test_windows)`` windows before the test part) over :data:`SCALES`;
+  those windows are part of the model's training data unless ``--set holdout=true`` trains it without them
+  (``dataset_options.holdout``, :class:`graphdiff.data.series_windows.SeriesWindows`), so that the scale and
+  the chosen row below are picked out of sample, at the cost of the most recent training windows;
   ``--set diffusion=false`` leaves the diffusion rows out (baselines only), ``--set scales=[2.0]`` fixes the grid;
 * a refinement row: the ETS sample paths refined by the path-graph model (TSDiff Sec. 3.2,
   :class:`graphdiff.forecast.diffusion.RefinedForecaster`, 20 MAP steps); ``--set refine=false`` leaves it out;
@@ -29,7 +32,6 @@ loss (levels 0.05..0.95) and MASE with the seasonal error of each window's histo
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from pathlib import Path
 
 
@@ -41,13 +43,16 @@ BASELINE_NAMES = ("seasonal_naive", "ets", "arima")
 SCALES = (2.0, 4.0, 8.0, 16.0)
 
 
+def validation_windows(ts) -> int:
+    """How many windows before the test part the choices of a series are validated on: ``min(2, test_windows)``."""
+    return min(2, ts.task.test_windows)
+
+
 def validation_series(ts):
-    """``ts`` cut before its test windows, with ``min(2, test_windows)`` windows of its own to validate on."""
-    task = ts.task
-    end = len(ts) - task.test_windows * task.prediction_length
-    n_val = min(2, task.test_windows)
-    cut = replace(ts, values=ts.values[:end], timestamps=None if ts.timestamps is None else ts.timestamps[:end])
-    return cut.with_task(test_windows=n_val)
+    """``ts`` cut before its test windows, with :func:`validation_windows` windows of its own to validate on."""
+    from ..data.series_windows import holdout_series
+
+    return holdout_series(ts, validation_windows(ts))
 
 
 def _row(series: str, kind: str, res: dict, **extra) -> dict:
@@ -86,7 +91,7 @@ def _matched(preset: str, overrides: dict, ts, target: int) -> dict:
 
 
 def _diffusion(entry, ts, *, out: Path, minutes, overrides, model, samples, steps, scales, progress, root,
-               preset=None, run=None, target_params=None):
+               preset=None, run=None, target_params=None, holdout: bool = False):
     from ..forecast.diffusion import DiffusionForecaster
     from ..forecast.evaluate import evaluate_forecaster
     from ..pipeline import GraphDiffusionPipeline
@@ -99,12 +104,14 @@ def _diffusion(entry, ts, *, out: Path, minutes, overrides, model, samples, step
         train = {"loaded_from": str(src), "train_steps": getattr(pipe, "trained_steps", None)}
     else:
         over = merge(overrides, {"train": {"ckpt_every": 0}})
+        if holdout:  # the validation windows stay out of training: the scale is chosen out of sample
+            over = merge(over, {"dataset_options": {"holdout": validation_windows(ts)}})
         if target_params:  # equal parameters: the baseline's width is matched to the path-graph denoiser
             over = _matched(preset, over, ts, target_params)
         pipe = GraphDiffusionPipeline.fit(None, preset=preset, out=out / "runs" / run, overrides=over,
                                           max_minutes=minutes, root=root, progress=progress)
         train = {"minutes": minutes, "train_steps": int(pipe.summary["steps"]),
-                 "final_loss": pipe.summary.get("loss")}
+                 "final_loss": pipe.summary.get("loss"), "holdout_windows": validation_windows(ts) if holdout else 0}
     train["train_seconds"] = round(time.perf_counter() - t0, 1)
     val = validation_series(ts)
     chosen, val_crps = scales[0], {}
@@ -169,6 +176,10 @@ def run_timeseries(suite, *, out, minutes: float | None = None, samples: int | N
     with_cnn = bool(over.pop("cnn", True)) and with_diffusion
     with_refine = bool(over.pop("refine", True)) and with_diffusion
     scales = tuple(float(s) for s in over.pop("scales", SCALES))
+    holdout = bool(over.pop("holdout", False))
+    if holdout and model is not None:
+        raise ConfigError("--set holdout=true trains the models without the validation windows; it does not apply "
+                          "to models loaded with --model")
     n = int(samples or 100)
     names = [e.name for e in suite.entries]
     for o in only or ():
@@ -176,7 +187,7 @@ def run_timeseries(suite, *, out, minutes: float | None = None, samples: int | N
             raise ConfigError(f"--only {o!r} is not an entry of suite timeseries; entries: {', '.join(names)}")
     step = (steps or [None])[0]
     settings = {"samples": n, "minutes": minutes, "steps": step, "diffusion": with_diffusion, "cnn": with_cnn,
-                "refine": with_refine,
+                "refine": with_refine, "holdout": holdout,
                 "scales": list(scales), "overrides": over, "model": None if model is None else str(model),
                 "only": list(only or [])}
     results = new_results(suite, command or "graphdiff bench run timeseries", settings)
@@ -197,7 +208,7 @@ def run_timeseries(suite, *, out, minutes: float | None = None, samples: int | N
                 best = (res, "ETS", results["rows"][-1])
         if with_diffusion:
             kw = dict(out=out, minutes=minutes if minutes is not None else entry.minutes, overrides=over, model=model,
-                      samples=n, steps=step, scales=scales, progress=progress, root=root)
+                      samples=n, steps=step, scales=scales, progress=progress, root=root, holdout=holdout)
             res, extra, pipe = _diffusion(entry, ts, **kw)
             results["rows"].append(_row(ts.name, "diffusion", res, **extra))
             best = (res, f"self-guided diffusion (scale {extra['guidance_scale']:g})", results["rows"][-1])
@@ -271,6 +282,9 @@ def markdown(results: dict) -> str:
               "history. Point forecasts (seasonal naive) have CRPS = normalised absolute error. Networks: the "
               "path-graph message-passing denoiser (grid_mpnn) and its dilated 1-D convolution baseline (cnn1d), each "
               "trained for the same minutes, the CNN's width matched to the graph denoiser's parameter count."]
+    if s.get("holdout"):
+        lines.append("The diffusion models were trained without the validation windows (`--set holdout=true`): "
+                     "guidance scales and the chosen rows were picked out of sample.")
     if results.get("baseline_fallbacks"):
         lines.append(f"Baseline fits that fell back to seasonal naive: {results['baseline_fallbacks']}.")
     return "\n".join(lines) + "\n"
@@ -280,4 +294,5 @@ def _write(out: Path, results: dict) -> None:
     write_results(out, results, markdown(results))
 
 
-__all__ = ["run_timeseries", "markdown", "chosen_row", "cnn_preset", "validation_series", "SCALES", "BASELINE_NAMES"]
+__all__ = ["run_timeseries", "markdown", "chosen_row", "cnn_preset", "validation_series", "validation_windows",
+           "SCALES", "BASELINE_NAMES"]

@@ -129,12 +129,15 @@ def evaluation_windows(series: TimeSeries, task: ForecastTask | None = None) -> 
             for k in range(n)]
 
 
-def training_windows(series: TimeSeries, task: ForecastTask | None = None, stride: int = 1) -> np.ndarray:
+def training_windows(series: TimeSeries, task: ForecastTask | None = None, stride: int = 1,
+                     holdout: int = 0) -> np.ndarray:
     """All windows of ``context_length + prediction_length`` points inside the training part, ``[W, L + H, C]``
-    (NaN where values are missing); empty when the training part is shorter than one window."""
+    (NaN where values are missing); empty when the training part is shorter than one window. ``holdout``: also
+    leave out the last ``holdout * prediction_length`` points before the test windows (validation windows that
+    no training window overlaps)."""
     task = task or series.task or default_task(len(series), series.freq)
     span = task.context_length + task.prediction_length
-    end = len(series) - task.test_windows * task.prediction_length
+    end = len(series) - (task.test_windows + int(holdout)) * task.prediction_length
     starts = range(0, max(end - span + 1, 0), stride)
     if not len(starts):
         return np.zeros((0, span, series.values.shape[1]))

@@ -4,7 +4,8 @@ TSDiff trains one unconditional model on windows of ``context_length + predictio
 part of the series before the test windows; forecasting then guides it with the observed context. ``train`` holds
 those windows (stride 1 by default; windows with a missing value are dropped unless none is complete); ``test``
 holds the rolling test windows (context and target) of :func:`graphdiff.data.series.evaluation_windows`; there is
-no ``val`` split. Each window is scaled by its own context (the adapter's mean scaling).
+no ``val`` split unless ``holdout`` keeps the last windows before the test part out of training
+(:func:`holdout_series`). Each window is scaled by its own context (the adapter's mean scaling).
 
 The datasets give the trainer what it reads from a graph dataset: ``len``, ``batch(indices)``, ``split(name)``,
 ``num_nodes()``, ``schema``, ``name``, ``info``.
@@ -31,12 +32,16 @@ class SeriesWindows:
         prediction_length, context_length: override the series' forecast task.
         stride: steps between consecutive training windows.
         lags: lag edges of the path graph (default ``(1, season)``).
+        holdout: keep the last ``holdout`` prediction lengths before the test windows out of every training window;
+            they become the ``val`` split (rolling windows like the test ones), so a choice made on them (a
+            guidance scale) is made out of sample. 0 (default): train on everything before the test windows,
+            ``val`` empty.
     """
 
     kind = "graph"
 
     def __init__(self, series, root=None, split: str | None = None, *, prediction_length: int | None = None,
-                 context_length: int | None = None, stride: int = 1, lags=None):
+                 context_length: int | None = None, stride: int = 1, lags=None, holdout: int = 0):
         from ..adapters.series import TimeSeriesPath
 
         ts = series if isinstance(series, TimeSeries) else load_series(series)
@@ -44,9 +49,11 @@ class SeriesWindows:
             ts = ts.with_task(prediction_length=prediction_length, context_length=context_length)
         if int(stride) < 1:
             raise DataError(f"{ts.name}: stride must be >= 1, got {stride}")
+        if isinstance(holdout, bool) or not isinstance(holdout, int) or holdout < 0:
+            raise DataError(f"{ts.name}: holdout must be an integer >= 0, got {holdout!r}")
         task = ts.task
         self.series, self.task, self.name = ts, task, ts.name
-        train = training_windows(ts, task, int(stride))
+        train = training_windows(ts, task, int(stride), holdout)
         complete = ~np.isnan(train).any(axis=(1, 2))
         if complete.any():
             train = train[complete]
@@ -54,14 +61,19 @@ class SeriesWindows:
             raise DataError(f"{ts.name}: no training window of {task.context_length} + {task.prediction_length} "
                             f"steps before the test windows ({len(ts)} points); lower the context length")
         tests = [np.concatenate([w.context(task.context_length), w.target]) for w in evaluation_windows(ts, task)]
-        self.windows = {"train": train.astype(np.float32), "val": train[:0].astype(np.float32),
+        val = train[:0]
+        if holdout:
+            cut = holdout_series(ts, holdout)
+            val = np.stack([np.concatenate([w.context(task.context_length), w.target])
+                            for w in evaluation_windows(cut, cut.task)])
+        self.windows = {"train": train.astype(np.float32), "val": val.astype(np.float32),
                         "test": np.stack(tests).astype(np.float32)}
         self.path = TimeSeriesPath(task.context_length + task.prediction_length, ts.values.shape[1], task.season,
                                    lags, prediction_length=task.prediction_length)
         self.schema = self.path.schema(len(train))
         self.info = {"series": ts.name, "points": len(ts), "frequency": ts.freq, "season": task.season,
                      "prediction_length": task.prediction_length, "context_length": task.context_length,
-                     "test_windows": task.test_windows, "stride": int(stride),
+                     "test_windows": task.test_windows, "stride": int(stride), "holdout": holdout,
                      "dropped_incomplete": int((~complete).sum()) if complete.any() else 0}
         if split is not None and split not in SPLITS:
             raise DataError(f"{ts.name}: unknown split {split!r}; choose from {list(SPLITS)}")
@@ -129,10 +141,10 @@ def _named(series: str) -> type[SeriesWindows]:
     """A dataset class for one built-in series (what the dataset registry instantiates by name)."""
 
     def __init__(self, root=None, split: str | None = None, *, prediction_length: int | None = None,
-                 context_length: int | None = None, stride: int = 1, lags=None, download: bool = True,
-                 force_reload: bool = False):
+                 context_length: int | None = None, stride: int = 1, lags=None, holdout: int = 0,
+                 download: bool = True, force_reload: bool = False):
         SeriesWindows.__init__(self, series, root, split, prediction_length=prediction_length,
-                               context_length=context_length, stride=stride, lags=lags)
+                               context_length=context_length, stride=stride, lags=lags, holdout=holdout)
 
     return type(f"{series.title().replace('_', '')}Windows", (SeriesWindows,), {"__init__": __init__,
                                                                                 "__doc__": SeriesWindows.__doc__})
@@ -141,4 +153,16 @@ def _named(series: str) -> type[SeriesWindows]:
 Taylor, Wineind, AirPassengers, Sunspots, MSFT, ElecEquip = (
     _named(n) for n in ("taylor", "wineind", "airpassengers", "sunspots", "msft", "elec_equip"))
 
-__all__ = ["SeriesWindows", "Taylor", "Wineind", "AirPassengers", "Sunspots", "MSFT", "ElecEquip"]
+__all__ = ["SeriesWindows", "Taylor", "Wineind", "AirPassengers", "Sunspots", "MSFT", "ElecEquip", "holdout_series"]
+
+
+def holdout_series(ts: TimeSeries, windows: int) -> TimeSeries:
+    """``ts`` cut before its test windows, with its last ``windows`` prediction lengths as its own test windows: the
+    validation series of a model trained with ``holdout=windows`` (or, with any model, the last ``windows`` before
+    the test part)."""
+    from dataclasses import replace
+
+    task = ts.task
+    end = len(ts) - task.test_windows * task.prediction_length
+    cut = replace(ts, values=ts.values[:end], timestamps=None if ts.timestamps is None else ts.timestamps[:end])
+    return cut.with_task(test_windows=int(windows))

@@ -23,6 +23,41 @@ def test_validation_windows_lie_before_the_test_windows():
     assert evaluation_windows(ts)[0].start == 85
 
 
+def test_holdout_keeps_the_validation_windows_out_of_training():
+    """``SeriesWindows(holdout=k)``: no training window reaches into the last k prediction lengths before the test
+    part, and those windows are the val split, the same as the bench's validation windows."""
+    from graphdiff.data.series_windows import SeriesWindows
+
+    ts = TimeSeries("ramp", np.arange(100.0), "D", task=ForecastTask(5, 10, 3, 7))
+    plain, held = SeriesWindows(ts), SeriesWindows(ts, holdout=2)
+    assert held.split_sizes()["val"] == 2 and plain.split_sizes()["val"] == 0
+    assert plain.windows["train"][:, -1].max() == 84 and held.windows["train"][:, -1].max() == 74  # ends at 85 / 75
+    val = validation_series(ts)
+    expect = [ts.values[w.start - 10:w.start + 5, 0] for w in evaluation_windows(val)]
+    assert np.array_equal(held.windows["val"][:, :, 0], np.stack(expect))
+    assert held.info["holdout"] == 2
+    with pytest.raises(Exception, match="holdout must be an integer >= 0"):
+        SeriesWindows(ts, holdout=-1)
+
+
+@WHEEL_DATA
+def test_bench_holdout_trains_without_the_validation_windows(tmp_path):
+    from graphdiff.bench.timeseries import _diffusion
+    from graphdiff.data.series import load_builtin
+
+    entry = next(e for e in SUITES["timeseries"].entries if e.name == "wineind")
+    ts = load_builtin("wineind")
+    over = {"model": {"hidden": 8, "levels": 1, "blocks": 1},
+            "train": {"max_steps": 1, "batch_size": 8, "warmup_steps": 0, "log_every": 1}}
+    _, extra, pipe = _diffusion(entry, ts, out=tmp_path, minutes=1.0, overrides=over, model=None, samples=2,
+                                steps=2, scales=(2.0,), progress=False, root=None, holdout=True)
+    assert extra["holdout_windows"] == 2 and pipe.config.dataset_options["holdout"] == 2
+    cfg = json.loads((tmp_path / "runs" / "wineind" / "checkpoint" / "config.json").read_text())
+    assert cfg["dataset_options"]["holdout"] == 2
+    assert main(["bench", "run", "timeseries", "--only", "wineind", "--model", str(tmp_path / "runs"), "--set",
+                 "holdout=true", "--out", str(tmp_path / "x"), "--quiet"]) == 2
+
+
 def test_suite_entries_are_the_series_with_presets_named_after_the_process():
     suite = SUITES["timeseries"]
     assert [e.name for e in suite.entries] == ["taylor", "wineind", "airpassengers", "sunspots", "msft",
