@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 def cmd_import_checkpoint(args) -> int:
     from .convert.checkpoints import import_checkpoint
@@ -19,6 +21,17 @@ def cmd_import_checkpoint(args) -> int:
     print(f"node categories: {', '.join(s['node_categories'])}; node counts from {counts}")
     print(f"sampler: {', '.join(f'{k}={v}' for k, v in knobs.items())}; {s['sample']['steps']} steps"
           + ("; EMA weights" if s["sample"]["use_ema"] else ""))
+    import safetensors.torch
+
+    from .train.checkpoint import count_subnormal
+
+    folder = Path(s["out"])
+    used = folder / ("ema.safetensors" if s["sample"].get("use_ema") and (folder / "ema.safetensors").is_file()
+                     else "model.safetensors")  # the weights sampling reads
+    sub, total = count_subnormal(safetensors.torch.load_file(str(used)).values())
+    if sub:
+        print(f"subnormal weights: {sub:,} of {total:,} (below float32's smallest normal; set to zero when the "
+              "checkpoint is loaded for sampling, which spares CPUs their slow subnormal arithmetic)")
     print(f"checkpoint: {s['out']}  (graphdiff sample --model {s['out']} ...)")
     return 0
 

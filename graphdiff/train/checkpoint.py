@@ -350,10 +350,27 @@ def flush_subnormal_(module: nn.Module) -> int:
     n = 0
     with torch.no_grad():
         for t in (*module.parameters(), *module.buffers()):
-            if t.is_floating_point():
-                tiny = (t != 0) & (t.abs() < torch.finfo(t.dtype).tiny)
-                k = int(tiny.sum())
-                if k:
-                    t.masked_fill_(tiny, 0.0)
-                    n += k
+            tiny = subnormal_mask(t)
+            k = int(tiny.sum()) if tiny is not None else 0
+            if k:
+                t.masked_fill_(tiny, 0.0)
+                n += k
     return n
+
+
+def subnormal_mask(t: torch.Tensor) -> torch.Tensor | None:
+    """Where ``t`` is subnormal (nonzero, below ``torch.finfo(t.dtype).tiny`` in magnitude); ``None`` for
+    tensors that are not floating point."""
+    if not t.is_floating_point():
+        return None
+    return (t != 0) & (t.abs() < torch.finfo(t.dtype).tiny)
+
+
+def count_subnormal(tensors) -> tuple[int, int]:
+    """``(subnormal entries, floating-point entries)`` over an iterable of tensors (a state dict's values)."""
+    n = total = 0
+    for t in tensors:
+        mask = subnormal_mask(t)
+        if mask is not None:
+            n, total = n + int(mask.sum()), total + t.numel()
+    return n, total

@@ -195,6 +195,15 @@ def test_cli_import_checkpoint(tmp_path, capsys, data_root):
         assert err.startswith(f"error: {argv[2]}") and "\n" not in err
     with pytest.raises(SystemExit):
         main(["import-checkpoint", "--format", "pard", str(tmp_path / "g.pth"), "--out", str(tmp_path / "o3")])
+    # subnormal weights (as in the authors' checkpoints) are counted, and zero once loaded for sampling
+    ck = gdss_file(tmp_path / "s.pth", sampler=EULER_LANGEVIN)  # sampled with the EMA weights
+    first = next(i for i, v in enumerate(ck["adj_state_dict"].values()) if v.dim() == 2)
+    ck["ema_adj"]["shadow_params"][first].view(-1)[:5] = 1e-40
+    torch.save(ck, tmp_path / "s.pth")
+    assert main(["import-checkpoint", "--format", "gdss", str(tmp_path / "s.pth"), "--out", str(tmp_path / "o4"),
+                 "--dataset", "synth_community_small", "--root", str(data_root)]) == 0
+    assert "subnormal weights: 5 of " in capsys.readouterr().out
+    assert GraphDiffusionPipeline.from_pretrained(tmp_path / "o4").flushed_subnormal == 5
 
 
 def test_gcn_node_network_is_the_authors_too():
