@@ -4,12 +4,11 @@
     python benchmarks/sampling_compile.py [--model qm9-defog] [--samples 250] [--steps 50] [--threads 1]
                                           [--processes K]
 
-In one process, from the same weights and seed: an eager run, then ``pipe.compile()`` (``torch.compile(denoiser)``:
-static shapes first, dynamic from a second shape on; its warm-up, two steps on the timed run's batch shapes, timed
-apart: that is the compilation; a warm-up on other shapes leaves a recompilation inside the timed run), the compiled
-run, and a second eager run (the machine's drift between the two eager runs bounds what the ratio means). The ratio
-is compiled graphs/s over the mean of the two eager runs; the outputs are compared sample by sample (canonical
-SMILES for molecules).
+In one process, from the same weights and seed: an eager run, then ``pipe.compile()`` (``torch.compile(denoiser,
+dynamic=True)``; its warm-up, two steps on the timed run's batch shapes, timed apart: that is the compilation; a
+warm-up on other shapes leaves a recompilation inside the timed run), the compiled run, and a second eager run (the
+machine's drift between the two eager runs bounds what the ratio means). The ratio is compiled graphs/s over the
+mean of the two eager runs; the outputs are compared sample by sample (canonical SMILES for molecules).
 
 ``--processes K`` (K > 1) adds two rows: K worker processes of one thread each (what ``graphdiff sample --shard
 i/K`` runs), each sampling its contiguous shard of the same samples, eager and then compiled; each worker warms up
@@ -47,7 +46,7 @@ def _worker(model, samples, steps, index, count, barrier, queue):
     queue.put((index, got))
 
 
-def _sharded(args, reference) -> list[dict]:
+def _sharded(args, reference, smiles: bool) -> list[dict]:
     """Rows for K one-thread worker processes, eager and compiled."""
     import multiprocessing as mp
 
@@ -64,7 +63,7 @@ def _sharded(args, reference) -> list[dict]:
     for mode in ("eager", "compiled"):
         merged = [s for i in range(args.processes) for s in results[i][mode][0]]
         seconds = max(results[i][mode][1] for i in range(args.processes))
-        same = sum(a == b for a, b in zip(reference, merged)) if isinstance(reference[0], str) else None
+        same = sum(a == b for a, b in zip(reference, merged)) if smiles else None
         rows.append({"run": f"{args.processes} processes x 1 thread, {mode}", "seconds": round(seconds, 2),
                      "graphs_per_s": round(args.samples / seconds, 1), "identical_samples": same})
     return rows
@@ -117,7 +116,7 @@ def main() -> None:
              "identical_samples": same}]
     if args.processes > 1:
         del pipe
-        rows += _sharded(args, eager)
+        rows += _sharded(args, eager, out == "smiles")
     for row in rows:
         row["ratio"] = round(mean_eager / row["seconds"], 2)
         print(row, flush=True)

@@ -130,20 +130,19 @@ class GraphDiffusionPipeline:
         return pipe
 
     def compile(self, **options) -> "GraphDiffusionPipeline":
-        """Sample through ``torch.compile(denoiser, **options)`` from now on (:attr:`denoiser` stays the plain
-        module for saving and training). The first batch shape compiles with static shapes (about half a minute on a
-        2-core CPU); a second shape compiles once more with dynamic shapes, which then serve every other shape
-        (torch's automatic dynamic shapes; ``dynamic=True`` compiles dynamic from the start). Static kernels can be
-        much faster on a CPU (GDSS on QM9: ``benchmarks/gdss_authors_speed.py``). The samples are those of the plain
-        module up to float rounding (identical SMILES for ``qm9-defog``: ``benchmarks/sampling_compile.py``). The
-        weights stay inputs of the compiled graph, so training or ``load_state_dict`` after compiling is what the
-        compiled module samples with. (Inductor's weight freezing is not used: a module compiled again after
-        training would reuse a frozen graph with the old weights.)
+        """Sample through ``torch.compile(denoiser, dynamic=True, **options)`` from now on (:attr:`denoiser` stays
+        the plain module for saving and training): one compiled graph serves every batch shape (the first call
+        compiles, about a minute on a 2-core CPU). ``dynamic=False`` compiles static kernels per batch shape, which
+        can be faster where one shape dominates (GDSS on QM9: ``benchmarks/gdss_authors_speed.py``). The samples
+        are those of the plain module up to float rounding (identical SMILES for ``qm9-defog``:
+        ``benchmarks/sampling_compile.py``). The weights stay inputs of the compiled graph, so training or
+        ``load_state_dict`` after compiling is what the compiled module samples with. (Inductor's weight freezing
+        is not used: a module compiled again after training would reuse a frozen graph with the old weights.)
 
         Args:
             options: passed to ``torch.compile``.
         """
-        self._compiled = torch.compile(self.denoiser, **options)
+        self._compiled = torch.compile(self.denoiser, **{"dynamic": True, **options})
         return self
 
     @property
