@@ -40,15 +40,21 @@ def test_holdout_keeps_the_validation_windows_out_of_training():
         SeriesWindows(ts, holdout=-1)
 
 
-@WHEEL_DATA
-def test_bench_holdout_trains_without_the_validation_windows(tmp_path):
-    from graphdiff.bench.timeseries import _diffusion
+def _wineind(hidden: int, levels: int, max_steps: int):
+    """The wineind entry, its series and overrides for a tiny path-graph model trained ``max_steps`` steps."""
     from graphdiff.data.series import load_builtin
 
     entry = next(e for e in SUITES["timeseries"].entries if e.name == "wineind")
-    ts = load_builtin("wineind")
-    over = {"model": {"hidden": 8, "levels": 1, "blocks": 1},
-            "train": {"max_steps": 1, "batch_size": 8, "warmup_steps": 0, "log_every": 1}}
+    over = {"model": {"hidden": hidden, "levels": levels, "blocks": 1},
+            "train": {"max_steps": max_steps, "batch_size": 8, "warmup_steps": 0, "log_every": 1}}
+    return entry, load_builtin("wineind"), over
+
+
+@WHEEL_DATA
+def test_bench_holdout_trains_without_the_validation_windows(tmp_path):
+    from graphdiff.bench.timeseries import _diffusion
+
+    entry, ts, over = _wineind(8, 1, 1)
     _, extra, pipe = _diffusion(entry, ts, out=tmp_path, minutes=1.0, overrides=over, model=None, samples=2,
                                 steps=2, scales=(2.0,), progress=False, root=None, holdout=True)
     assert extra["holdout_windows"] == 2 and pipe.config.dataset_options["holdout"] == 2
@@ -87,12 +93,8 @@ def test_baseline_rows_of_one_series(tmp_path, capsys):
 def test_cnn_rows_sit_beside_the_path_graph_rows_at_equal_parameters(tmp_path):
     from graphdiff.bench.record import machine
     from graphdiff.bench.timeseries import _diffusion, cnn_preset, markdown
-    from graphdiff.data.series import load_builtin
 
-    entry = next(e for e in SUITES["timeseries"].entries if e.name == "wineind")
-    ts = load_builtin("wineind")
-    over = {"model": {"hidden": 16, "levels": 2, "blocks": 1},
-            "train": {"max_steps": 3, "batch_size": 8, "warmup_steps": 0, "log_every": 1}}
+    entry, ts, over = _wineind(16, 2, 3)
     kw = dict(out=tmp_path, minutes=1.0, overrides=over, model=None, samples=4, steps=2, scales=(2.0,),
               progress=False, root=None)
     rows, pipes = [], []
