@@ -50,6 +50,8 @@ def draw_molecules(mols, out: str | Path, *, ncols: int = 4, legends=None, size:
     from rdkit.Chem import Draw
 
     mols = [m if m is not None else Chem.Mol() for m in mols]
+    if not mols:  # RDKit's drawer fails on an empty grid: one empty cell that says so
+        mols, legends = [Chem.Mol()], ["no molecules"]
     legends = legends or [Chem.MolToSmiles(m) if m.GetNumAtoms() else "invalid" for m in mols]
     img = Draw.MolsToGridImage(mols, molsPerRow=ncols, subImgSize=(size, size), legends=[str(x) for x in legends])
     out = Path(out)

@@ -119,3 +119,15 @@ def test_draw_molecules_3d_writes_a_png(tmp_path):
     assert img.shape[0] > 400 and img.shape[1] > 600
     # not blank: a good share of pixels differ from the white background
     assert (img[..., :3] < 0.9).any(-1).mean() > 0.005
+
+
+def test_draw_molecules_grid_of_none_or_no_molecules(tmp_path):
+    """The 2D grid draws invalid molecules as empty cells, and an empty list as one cell that says so (RDKit's
+    drawer raises on an empty grid)."""
+    from rdkit import Chem
+
+    from graphdiff.viz import draw_molecules
+
+    assert draw_molecules([], tmp_path / "none.png").read_bytes()[:4] == b"\x89PNG"
+    two = draw_molecules([Chem.MolFromSmiles("CCO"), None], tmp_path / "two.png", ncols=2)
+    assert two.read_bytes()[:4] == b"\x89PNG" and two.stat().st_size > (tmp_path / "none.png").stat().st_size
