@@ -341,11 +341,12 @@ def flush_subnormal_(module: nn.Module) -> int:
     """Set the subnormal entries of ``module``'s floating-point parameters and buffers (``0 < |w| <
     torch.finfo(dtype).tiny``, about 1.2e-38 in float32) to zero, in place; returns how many there were.
 
-    Weights that training decayed toward zero can end up subnormal (the GDSS authors' QM9 checkpoint has about a
-    thousand). They change no output beyond float rounding, but every product with them is subnormal too, and x86
-    CPUs compute those in microcode: on that checkpoint a GCN product ran 30x slower and sampling 1.5x slower than
-    with the entries at zero. Loading for sampling (:meth:`GraphDiffusionPipeline.from_pretrained`) calls this;
-    resuming training does not (a resumed run stays bit-identical to an uninterrupted one).
+    Weights that training decayed toward zero can end up subnormal (the GDSS authors' checkpoints hold thousands;
+    ``graphdiff import-checkpoint`` counts them). They change no output beyond float rounding, but every product
+    with them is subnormal too, and x86 CPUs compute those in microcode (what flushing is worth on the authors' QM9
+    checkpoint: ``benchmarks/gdss_authors_speed.py``). Loading for sampling
+    (:meth:`GraphDiffusionPipeline.from_pretrained`) calls this; resuming training does not (a resumed run stays
+    bit-identical to an uninterrupted one).
     """
     n = 0
     with torch.no_grad():
