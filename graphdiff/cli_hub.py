@@ -76,9 +76,7 @@ def _base_steps(lineage: list) -> str:
     if not lineage:
         return ""
     last = lineage[-1]
-    base = last.get("base_steps")
-    return f" (this fine-tune), after {base:,} of `{last.get('base', '?')}`" if isinstance(base, int) else \
-        " (this fine-tune)"
+    return f" (this fine-tune), after {_count(last.get('base_steps'))} of `{last.get('base', '?')}`"
 
 
 def _count(v) -> str:

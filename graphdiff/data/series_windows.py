@@ -60,14 +60,9 @@ class SeriesWindows:
         if not len(train):
             raise DataError(f"{ts.name}: no training window of {task.context_length} + {task.prediction_length} "
                             f"steps before the test windows ({len(ts)} points); lower the context length")
-        tests = [np.concatenate([w.context(task.context_length), w.target]) for w in evaluation_windows(ts, task)]
-        val = train[:0]
-        if holdout:
-            cut = holdout_series(ts, holdout)
-            val = np.stack([np.concatenate([w.context(task.context_length), w.target])
-                            for w in evaluation_windows(cut, cut.task)])
+        val = _rolling_windows(holdout_series(ts, holdout)) if holdout else train[:0]
         self.windows = {"train": train.astype(np.float32), "val": val.astype(np.float32),
-                        "test": np.stack(tests).astype(np.float32)}
+                        "test": _rolling_windows(ts).astype(np.float32)}
         self.path = TimeSeriesPath(task.context_length + task.prediction_length, ts.values.shape[1], task.season,
                                    lags, prediction_length=task.prediction_length)
         self.schema = self.path.schema(len(train))
@@ -154,6 +149,12 @@ Taylor, Wineind, AirPassengers, Sunspots, MSFT, ElecEquip = (
     _named(n) for n in ("taylor", "wineind", "airpassengers", "sunspots", "msft", "elec_equip"))
 
 __all__ = ["SeriesWindows", "Taylor", "Wineind", "AirPassengers", "Sunspots", "MSFT", "ElecEquip", "holdout_series"]
+
+
+def _rolling_windows(ts: TimeSeries) -> np.ndarray:
+    """The context + target of each of ``ts``'s evaluation windows, ``[W, L + H, C]``."""
+    L = ts.task.context_length
+    return np.stack([np.concatenate([w.context(L), w.target]) for w in evaluation_windows(ts, ts.task)])
 
 
 def holdout_series(ts: TimeSeries, windows: int) -> TimeSeries:

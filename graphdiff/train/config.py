@@ -62,7 +62,8 @@ def _check_number(key: str, value: Any, where: str) -> int | float | None:
         raise ConfigError(f"{where}: {key} must be {want}, got null")
     orig = value
     if kind == "float" and isinstance(value, str):
-        # YAML 1.1 reads "1e-3" (no dot) as a string; accept any string that is a plain number.
+        # a string that is a plain number ("1e-3" from Python callers; YAML files and --set go through
+        # graphdiff.yamlio, which reads it as a float already)
         try:
             value = float(value)
         except ValueError:
