@@ -261,7 +261,7 @@ def finetune(pipe, dataset, *, out, root=None, max_minutes: float | None = None,
         raise ConfigError("fine-tune: nothing left to train (every parameter frozen)")
 
     source = getattr(pipe, "source", None) or {}
-    record = {"base": base_name or source.get("model") or base_cfg.name, "base_steps": pipe.trained_steps,
+    record = {"base": base_name or source.get("model") or base_cfg.name, "base_steps": pipe.total_steps,
               "data": ds.name, "new_node_categories": list(a.new_nodes), "new_edge_categories": list(a.new_edges),
               "trainable_parameters": trainable, "parameters": total,
               "method": f"LoRA rank {ft.lora_rank} (peft)" if ft.lora_rank else "full" + (

@@ -66,6 +66,15 @@ class GraphDiffusionPipeline:
         self.source: dict | None = None  # where from_pretrained loaded it from
         self.trained_steps = 0  # optimizer steps behind these weights (config.json's "step")
 
+    @property
+    def total_steps(self) -> int:
+        """Optimizer steps behind these weights, counting every fine-tune and the base it started from (a fine-tuned
+        model's ``trained_steps`` counts only its own fine-tune)."""
+        lineage = self.config.finetune.lineage
+        if lineage and isinstance(lineage[-1].get("base_steps"), int):
+            return int(lineage[-1]["base_steps"]) + int(self.trained_steps)
+        return int(self.trained_steps)
+
     def with_denoiser(self, denoiser: torch.nn.Module) -> "GraphDiffusionPipeline":
         """The same process and config around other weights (validation samples from the training EMA)."""
         return type(self)(self.process, denoiser, self.config)

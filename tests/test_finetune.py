@@ -150,6 +150,8 @@ def test_finetune_grows_the_bundled_model_for_new_atoms_and_records_lineage(data
     assert counts.sum() > 0 and ft.schema.node_marginals[cats.index("S")] > 0  # taken from the new data
     loaded = GraphDiffusionPipeline.from_pretrained(data / "full")  # <out>/model
     assert loaded.schema.node_categories == cats and loaded.trained_steps == 6
+    # the bundled model is itself a fine-tune: the record counts every step behind the base's weights
+    assert rec["base_steps"] == base.total_steps and loaded.total_steps == base.total_steps + 6
     a = loaded.sample(6, seed=3, output="smiles", progress=False)
     assert a == ft.sample(6, seed=3, output="smiles", progress=False)
     cfg = json.loads((data / "full" / "model" / "config.json").read_text())
@@ -159,8 +161,8 @@ def test_finetune_grows_the_bundled_model_for_new_atoms_and_records_lineage(data
                  "--samples", "6", "--steps", "2", "--dataset", str(data / "new.smi"),
                  "--root", str(data / "root")]) == 0
     card = (data / "packed" / "README.md").read_text()
-    assert f"- trained steps: 6 (this fine-tune), after {base.trained_steps:,} of `qm9-defog`" in card
-    assert f"- fine-tuned from `qm9-defog` ({base.trained_steps:,} steps, sha256 {rec['base_sha256'][:12]})" in card
+    assert f"- trained steps: 6 (this fine-tune), after {base.total_steps:,} of `qm9-defog`" in card
+    assert f"- fine-tuned from `qm9-defog` ({base.total_steps:,} steps, sha256 {rec['base_sha256'][:12]})" in card
     assert "new node categories" in card and "min (this fine-tune)" in card
 
 

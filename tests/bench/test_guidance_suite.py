@@ -48,9 +48,10 @@ def test_a_model_folder_is_scored_against_the_bundled_reference_of_its_dataset(t
     pipe = GraphDiffusionPipeline.from_pretrained("qm9-defog")
     pipe.save_pretrained(tmp_path / "mine")
     out = tmp_path / "out"
-    argv = ["bench", "run", "guidance", "--model", str(tmp_path / "mine"), "--samples", "2", "--steps", "2",
+    argv = ["bench", "run", "guidance", "--model", str(tmp_path / "mine"), "--samples", "6", "--steps", "10",
             "--out", str(out), "--quiet", "--set", "guidance.methods=[pretrained]"]
     assert main(argv) == 0
     rows = json.loads((out / "results.json").read_text())["rows"]
     assert len(rows) == 1 and rows[0]["entry"] == pipe.config.name and rows[0]["model"] == str(tmp_path / "mine")
-    assert rows[0]["novelty"] is not None and 0 <= rows[0]["validity"] <= 1
+    # novelty needs the packed training set (None only when no sample is valid: 10 steps give valid molecules)
+    assert rows[0]["novelty"] is not None and 0 < rows[0]["validity"] <= 1

@@ -12,6 +12,7 @@ from graphdiff import GraphDiffusionPipeline
 from graphdiff.cli import main
 from graphdiff.errors import ConfigError
 from graphdiff.guidance import Regressor, get_reward, regressor_guidance, train_regressor
+from graphdiff.guidance.steps import guidance_gradients
 
 TINY = {"n_layers": 1, "hidden_x": 16, "hidden_e": 8, "hidden_y": 8, "n_heads": 2, "ff_x": 16, "ff_e": 8, "ff_y": 8,
         "extra_features": [], "rrwp_steps": 4}
@@ -50,10 +51,20 @@ def test_the_gradient_steers_toward_the_direction_and_the_target(qm9):
     # without a reward the rewards are the regressor's values on the clean samples
     assert np.allclose(up.rewards, bonds(up.state))
     assert up.cost["network_calls_per_sample"] == steps and up.cost["regressor_calls_per_sample"] == steps
-    # a target value pulls from both sides toward it
-    target = float(np.median(bonds(plain)))
-    aimed = regressor_guidance(qm9, n, regressor=reg, target=target, scale=3.0, steps=steps, seed=1)
-    assert np.abs(bonds(aimed.state) - target).mean() < np.abs(bonds(plain) - target).mean()
+    # a target value pulls from both sides toward it: a target above the samples raises the bond count, one below
+    # lowers it, and the loss (g - target)^2 has no gradient at the target itself
+    b = bonds(plain)
+    above = regressor_guidance(qm9, n, regressor=reg, target=float(b.max()) + 5, scale=3.0, steps=steps, seed=1)
+    below = regressor_guidance(qm9, n, regressor=reg, target=max(0.0, float(b.min()) - 5), scale=3.0, steps=steps,
+                               seed=1)
+    assert bonds(below.state).mean() < b.mean() < bonds(above.state).mean()
+    state = qm9.process.prior(torch.tensor([6, 9]), generator=torch.Generator().manual_seed(0))
+    t = torch.full((2,), 0.5)
+    g = reg.normalised(state, t).detach()
+    for goal, sign in ((g + 1.0, -1.0), (g - 1.0, 1.0)):  # above: the loss falls as bonds rise; below: the reverse
+        _, ge, _ = guidance_gradients(reg, state, t, goal, 1.0)
+        assert (sign * ge[..., 1:][state.mask[:, :, None] & state.mask[:, None, :]] > 0).all()
+    assert guidance_gradients(reg, state, t, g, 1.0)[1].abs().max() < 1e-6
     # through pipe.sample with a reward to score the samples
     qed = get_reward("qed")
     mols = qm9.sample(6, steps=4, guide="regressor", reward=qed, guide_options={"regressor": reg, "scale": 1.0},
