@@ -2,7 +2,7 @@
 
     graphdiff train --preset gdss-qm9 [--out runs/qm9] [--max-minutes 30] [--resume] [--set train.lr=0.001]
     graphdiff sample --model runs/qm9 [-n 1000] [--steps 500] [--sampler pc|em|s4|ode] [--seed 0] [--set snr=0.2]
-                     [--shard i/K] --out qm9.smi
+                     [--shard i/K | --workers K] [--compile] --out qm9.smi
     graphdiff sample --model runs/digits --guide self --observed digit.npy --observed-mask bottom --out filled.png
                      (image inpainting / series completion by self-guidance: graphdiff.cli_observe)
     torchrun --nproc_per_node K -m graphdiff.cli sample ...   (each process samples its share; rank 0 writes)
@@ -196,6 +196,10 @@ def cmd_sample(args) -> int:
     world = int(os.environ.get("WORLD_SIZE", "1") or 1)
     if shard is not None and world > 1:
         raise ConfigError("--shard and torchrun both split the samples; use one of them")
+    if args.workers is not None and args.workers < 1:
+        raise ConfigError(f"--workers must be a positive integer, got {args.workers}")
+    if args.workers not in (None, 1) and (shard is not None or world > 1 or args.guide is not None):
+        raise ConfigError("--workers splits the samples itself; drop --shard / torchrun / --guide")
     pipe = GraphDiffusionPipeline.from_pretrained(args.model, device=args.device)
     if args.compile:
         pipe.compile()
@@ -251,7 +255,7 @@ def cmd_sample(args) -> int:
               "calls")
     else:
         state = pipe.sample(n, steps=args.steps, sampler=args.sampler, seed=args.seed, progress=not args.quiet,
-                            shard=shard, **kw)
+                            shard=shard, workers=args.workers, **kw)
     if info is not None:  # rank 0 gathers the shards in rank order and writes one file
         parts = D.all_gather_object(state.to("cpu"))
         D.cleanup()
@@ -328,6 +332,8 @@ def add_model_commands(sub) -> None:
                    help="a sampler knob, e.g. snr=0.2 (pc) or prefix_cache=false (block)")
     s.add_argument("--shard", default=None, metavar="I/K",
                    help="sample only shard I of K (contiguous; the K files concatenated = one unsharded run)")
+    s.add_argument("--workers", type=int, default=None, metavar="K",
+                   help="sample in K one-thread processes on CPU, each a shard; one file, the same samples")
     s.add_argument("--device", default="cpu")
     s.add_argument("--compile", action="store_true",
                    help="sample through torch.compile of the denoiser (same samples; pays off past a few hundred "

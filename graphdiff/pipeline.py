@@ -152,6 +152,7 @@ class GraphDiffusionPipeline:
             options: passed to ``torch.compile``.
         """
         self._compiled = torch.compile(self.denoiser, **{"dynamic": True, **options})
+        self._compile_options = dict(options)  # what worker processes compile with (sample(..., workers=K))
         return self
 
     @property
@@ -217,7 +218,7 @@ class GraphDiffusionPipeline:
                generator: torch.Generator | None = None, n_nodes=None, batch_size: int | None = None,
                callback=None, output: str = "state", progress: bool = True, cond=None, guidance: float | None = None,
                shard: tuple[int, int] | None = None, num_steps: int | None = None, guide: str | None = None,
-               reward=None, guide_options: dict | None = None, **sampler_kwargs):
+               reward=None, guide_options: dict | None = None, workers: int | None = None, **sampler_kwargs):
         """Generate ``n`` graphs.
 
         Args:
@@ -238,7 +239,25 @@ class GraphDiffusionPipeline:
             guide: steer the samples toward a ``reward`` (``"best_of_n"``; see :mod:`graphdiff.guidance`), with
                 ``guide_options`` (e.g. ``{"N": 10}``); the chosen samples' rewards and the cost per sample
                 (network calls, reward calls) are kept in ``pipe.last_guidance``.
+            workers: sample in this many one-thread worker processes on CPU, each drawing a contiguous shard (the
+                same samples as one process; see :mod:`graphdiff.sample_workers`). Not with ``guide``, ``shard`` or
+                ``callback``.
         """
+        if workers is not None and workers != 1:
+            from .sample_workers import check_workers, sample_in_workers
+
+            check_workers(workers)
+            for name, value in (("guide", guide), ("shard", shard), ("callback", callback)):
+                if value is not None:
+                    raise ConfigError(f"workers and {name}: a {name} does not run in worker processes; drop one")
+            if output not in OUTPUTS:
+                raise ConfigError(f"output must be one of {OUTPUTS}, got {output!r}")
+            if generator is not None:
+                seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+            state = sample_in_workers(self, n, workers, steps=steps, sampler=sampler, seed=seed, n_nodes=n_nodes,
+                                      batch_size=batch_size, cond=cond, guidance=guidance, num_steps=num_steps,
+                                      **sampler_kwargs)
+            return self._convert(state, output)
         if guide is not None:
             from .guidance.guides import run_guide
 

@@ -55,3 +55,31 @@ def test_torchrun_two_processes_write_the_single_process_samples(tmp_path):
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     assert out.read_text().splitlines() == whole
     assert proc.stdout.count("wrote 7 samples") == 1  # rank 0 writes, once
+
+
+def test_workers_write_the_single_process_samples(tmp_path, capsys):
+    """``--workers 2``: two one-thread processes, one file, the samples of one process (7 = shards of 4 and 3)."""
+    whole = _sample(tmp_path / "all.jsonl")
+    assert _sample(tmp_path / "workers.jsonl", "--workers", "2") == whole
+    assert "wrote 7 samples" in capsys.readouterr().out
+    for extra in (["--workers", "2", "--shard", "0/2"], ["--workers", "0"]):
+        assert main(["sample", "--model", str(MODEL), "-n", "4", *extra, "--out", str(tmp_path / "x.jsonl")]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: --workers") and err.count("\n") == 1
+    assert not (tmp_path / "x.jsonl").exists()
+
+
+def test_pipe_sample_in_workers_matches_and_compiles_there(tmp_path):
+    from graphdiff import GraphDiffusionPipeline
+    from graphdiff.errors import ConfigError
+
+    pipe = GraphDiffusionPipeline.from_pretrained(MODEL)
+    one = pipe.sample(5, steps=3, seed=9, output="state", progress=False)
+    # a compiled pipeline is compiled again in each worker with its options (the eager backend: no compile time)
+    pipe.compile(backend="eager")
+    two = pipe.sample(5, steps=3, seed=9, output="state", progress=False, workers=2)
+    assert torch.equal(one.mask, two.mask) and torch.equal(one.x, two.x) and torch.equal(one.e, two.e)
+    for kw in ({"workers": 0}, {"workers": 2, "shard": (0, 2)}, {"workers": 2, "callback": print},
+               {"workers": 2.5}):
+        with pytest.raises(ConfigError, match="workers"):
+            pipe.sample(4, steps=2, progress=False, **kw)
