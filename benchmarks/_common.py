@@ -171,3 +171,34 @@ def write_results(args, name: str, payload: dict, markdown: str | None = None, *
         print(text, flush=True)
     print(f"wrote {path}", flush=True)
     return path
+
+
+def _timed_worker(target, index, count, payload, barrier, queue, received):
+    import torch
+
+    torch.set_num_threads(1)
+    run = target(index, count, payload)  # prepares (loads, compiles, warms up) and returns the timed call
+    barrier.wait()
+    t = time.perf_counter()
+    result = run()
+    queue.put((index, result, time.perf_counter() - t))
+    received.wait()  # tensors travel as shared memory: stay alive until the caller has them
+
+
+def in_processes(target, count: int, payload) -> tuple[list, float]:
+    """Time ``count`` one-thread worker processes started together: ``target(index, count, payload)`` (a function
+    of the calling script, run in each worker) prepares and returns a callable; after every worker has prepared,
+    all call theirs at once. Returns the callables' results in worker order and the slowest worker's seconds."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    barrier, queue, received = ctx.Barrier(count), ctx.Queue(), ctx.Event()
+    procs = [ctx.Process(target=_timed_worker, args=(target, i, count, payload, barrier, queue, received))
+             for i in range(count)]
+    for p in procs:
+        p.start()
+    got = sorted((queue.get() for _ in procs), key=lambda g: g[0])
+    received.set()
+    for p in procs:
+        p.join()
+    return [g[1] for g in got], max(g[2] for g in got)

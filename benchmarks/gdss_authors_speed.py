@@ -1,7 +1,8 @@
 """GDSS sampling throughput against the GDSS authors' own sampler, on their QM9 checkpoint, in one run.
 
     python benchmarks/gdss_authors_speed.py --gdss-repo GDSS [--graphs 1000] [--steps 100] [--threads 1]
-                                            [--repeats 2] [--no-compile] [--root DIR] [--raw-from DIR] [--out DIR]
+                                            [--repeats 2] [--no-compile] [--processes K] [--root DIR]
+                                            [--raw-from DIR] [--out DIR]
 
 ``--gdss-repo`` is a checkout of github.com/harryjo97/GDSS (its ``models/``, ``utils/``, ``sde.py``, ``solver.py``,
 ``losses.py`` and ``checkpoints/QM9/gdss_qm9.pth`` are used, unchanged; nothing of it is copied here). Both sides
@@ -18,6 +19,11 @@ network calls per graph (two evaluations of the x and adjacency networks per ste
 - ``graphdiff compiled``: the same after ``pipe.compile(dynamic=False)`` (static kernels for the one batch shape;
   compiled once on a two-step warm-up call, not timed), whose samples are compared with the eager ones (share of
   identical decoded graphs).
+
+``--processes K`` adds rows for K one-thread processes started together, each sampling a contiguous share of the
+graphs (what ``graphdiff sample --workers K`` runs): the authors' sampler as shipped and flushed (each process
+their sampler on its share of the node counts), and graphdiff compiled (its shards concatenated are compared with
+its one-process eager samples). On K cores, compare them with the one-process rows at ``--threads K``.
 
 The sides run alternately ``--repeats`` times; the table keeps each side's fastest run and its ratio to the
 authors' in the same run. Both sides load the same checkpoint tensors.
@@ -87,6 +93,42 @@ def authors_side(repo: Path, ck: dict, steps: int, flush: bool = False):
     return mx, ma, run
 
 
+def _authors_worker(index, count, payload):
+    """One worker of a sharded authors' row: their sampler on this worker's contiguous share of the graphs."""
+    from graphdiff.data.safe_pickle import safe_load_torch
+    from graphdiff.pipeline import shard_range
+
+    repo, src, steps, sizes, flush = payload
+    _, _, run = authors_side(Path(repo), safe_load_torch(src), steps, flush=flush)
+    lo, hi = shard_range(len(sizes), index, count)
+    run(sizes[lo:lo + 4])  # warm-up (first-call allocations), untimed
+    return lambda: run(sizes[lo:hi]) and None
+
+
+def _graphdiff_worker(index, count, payload):
+    """One worker of the sharded graphdiff row: the converted model, compiled, sampling its shard."""
+    from graphdiff import GraphDiffusionPipeline
+
+    model, n, steps, knobs = payload
+    pipe = GraphDiffusionPipeline.from_pretrained(model).compile(dynamic=False)
+    shard = (index, count)
+    pipe.sample(n, steps=2, sampler="pc", seed=0, output="state", progress=False, shard=shard, **knobs)  # compiles
+    return lambda: pipe.sample(n, steps=steps, sampler="pc", seed=0, output="state", progress=False, shard=shard,
+                               **knobs)
+
+
+def _same_graphs(parts, whole) -> float:
+    """Share of graphs of ``whole`` (one run) equal to the shards' (each padded to its own largest graph)."""
+    same, i = 0, 0
+    for part in parts:
+        for j in range(len(part)):
+            m = int(part.mask[j].sum())
+            same += int(int(whole.mask[i].sum()) == m and bool((part.x[j, :m] == whole.x[i, :m]).all())
+                        and bool((part.e[j, :m, :m] == whole.e[i, :m, :m]).all()))
+            i += 1
+    return same / len(whole)
+
+
 def main() -> None:
     p = _common.parser(__doc__, NAME, overrides=False)
     p.add_argument("--gdss-repo", required=True, help="a checkout of github.com/harryjo97/GDSS")
@@ -95,6 +137,9 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--no-compile", action="store_true", help="skip the compiled row")
+    p.add_argument("--processes", type=int, default=1,
+                   help="also time K one-thread processes, each a share of the graphs: the authors' sampler (as "
+                        "shipped and flushed) and graphdiff compiled")
     args = p.parse_args()
 
     import contextlib
@@ -150,12 +195,30 @@ def main() -> None:
              "x_authors": round(best["authors"] / best[name], 2)} for name in timed]
     if not args.no_compile:
         rows[-1]["identical_to_eager"] = same
+    if args.processes > 1:
+        k = args.processes
+        for label, flush in (("authors", False), ("authors, subnormal weights flushed", True)):
+            _, seconds = _common.in_processes(_authors_worker, k, (str(repo), str(src), steps, sizes, flush))
+            rows.append({"sampler": f"{label}, {k} processes x 1 thread"})
+            rows[-1].update(seconds=round(seconds, 2))
+        parts, seconds = _common.in_processes(_graphdiff_worker, k, (str(models / "qm9"), n, steps, knobs))
+        rows.append({"sampler": f"graphdiff compiled, {k} processes x 1 thread", "seconds": round(seconds, 2),
+                     "identical_to_eager": _same_graphs(parts, eager)})
+        for r in rows[-3:]:
+            r.update(graphs=n, steps=steps, network_calls_per_graph=2 * steps,
+                     graphs_per_s=round(n / r["seconds"], 1), x_authors=round(best["authors"] / r["seconds"], 2))
     md = ["| sampler | graphs x steps | network calls / graph | seconds (best) | graphs/s | x authors |",
           "|---|---|---:|---:|---:|---:|"]
     md += [f"| {r['sampler']} | {n} x {steps} | {r['network_calls_per_graph']} | {r['seconds']} | "
            f"{r['graphs_per_s']} | {r['x_authors']:.2f} |" for r in rows]
     if not args.no_compile:
         md += ["", f"Compiled samples identical to the eager ones: {same:.1%} of {n} graphs."]
+    if args.processes > 1:
+        md += ["", f"Sharded rows: {args.processes} one-thread processes started together after loading and warm-up "
+               f"(graphdiff: compilation), each sampling a contiguous share of the graphs; a row's time is the "
+               f"slowest process's. x authors: over the one-process authors' row ({args.threads} thread(s)). "
+               f"graphdiff's shards concatenated equal its eager one-process run on "
+               f"{rows[-1]['identical_to_eager']:.1%} of the graphs."]
     md += ["", f"GDSS QM9 checkpoint ({src.name}), {args.threads} torch thread(s), best of {args.repeats} alternating "
            f"runs; the paper's PC settings {SETTINGS}."]
     _common.write_results(args, NAME, {"rows": rows, "settings": SETTINGS}, "\n".join(md), started=started)

@@ -27,44 +27,26 @@ import _common
 NAME = "sampling_compile"
 
 
-def _worker(model, samples, steps, index, count, barrier, queue):
-    import torch
-
+def _prepare(index, count, payload):
+    """One worker of a sharded row: load, compile if asked, warm up on its shard; return the timed sampling call."""
     from graphdiff import GraphDiffusionPipeline
 
-    torch.set_num_threads(1)
+    model, samples, steps, mode = payload
     pipe = GraphDiffusionPipeline.from_pretrained(model)
     out = "smiles" if pipe.schema.kind == "molecule" else "networkx"
+    if mode == "compiled":
+        pipe.compile()
     shard = (index, count)
-    got = {}
-    for mode in ("eager", "compiled"):
-        if mode == "compiled":
-            pipe.compile()
-        pipe.sample(samples, steps=2, seed=0, output="state", progress=False, shard=shard)  # warm-up / compilation
-        barrier.wait()
-        t = time.perf_counter()
-        got[mode] = (pipe.sample(samples, steps=steps, seed=0, output=out, progress=False, shard=shard),
-                     time.perf_counter() - t)
-    queue.put((index, got))
+    pipe.sample(samples, steps=2, seed=0, output="state", progress=False, shard=shard)  # warm-up / compilation
+    return lambda: pipe.sample(samples, steps=steps, seed=0, output=out, progress=False, shard=shard)
 
 
 def _sharded(args, reference, smiles: bool) -> list[dict]:
     """Rows for K one-thread worker processes, eager and compiled."""
-    import multiprocessing as mp
-
-    ctx = mp.get_context("spawn")
-    barrier, queue = ctx.Barrier(args.processes), ctx.Queue()
-    procs = [ctx.Process(target=_worker, args=(args.model, args.samples, args.steps, i, args.processes, barrier,
-                                               queue)) for i in range(args.processes)]
-    for p in procs:
-        p.start()
-    results = dict(queue.get() for _ in procs)
-    for p in procs:
-        p.join()
     rows = []
     for mode in ("eager", "compiled"):
-        merged = [s for i in range(args.processes) for s in results[i][mode][0]]
-        seconds = max(results[i][mode][1] for i in range(args.processes))
+        parts, seconds = _common.in_processes(_prepare, args.processes, (args.model, args.samples, args.steps, mode))
+        merged = [s for part in parts for s in part]
         same = sum(a == b for a, b in zip(reference, merged)) if smiles else None
         rows.append({"run": f"{args.processes} processes x 1 thread, {mode}", "seconds": round(seconds, 2),
                      "graphs_per_s": round(args.samples / seconds, 1), "identical_samples": same})
