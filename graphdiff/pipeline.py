@@ -18,6 +18,7 @@ import torch
 
 from .config import SAMPLER_ARGS, RunConfig, load_preset
 from .errors import CheckpointError, ConfigError, TrainingError
+from .sample_workers import check_workers
 from .state import GraphState
 
 OUTPUTS = ("state", "networkx", "rdkit", "smiles", "pyg")
@@ -243,10 +244,9 @@ class GraphDiffusionPipeline:
                 same samples as one process; see :mod:`graphdiff.sample_workers`). Not with ``guide``, ``shard`` or
                 ``callback``.
         """
-        if workers is not None and workers != 1:
-            from .sample_workers import check_workers, sample_in_workers
+        if workers is not None and check_workers(workers) > 1:
+            from .sample_workers import sample_in_workers
 
-            check_workers(workers)
             for name, value in (("guide", guide), ("shard", shard), ("callback", callback)):
                 if value is not None:
                     raise ConfigError(f"workers and {name}: a {name} does not run in worker processes; drop one")

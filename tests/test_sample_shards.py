@@ -80,6 +80,6 @@ def test_pipe_sample_in_workers_matches_and_compiles_there(tmp_path):
     two = pipe.sample(5, steps=3, seed=9, output="state", progress=False, workers=2)
     assert torch.equal(one.mask, two.mask) and torch.equal(one.x, two.x) and torch.equal(one.e, two.e)
     for kw in ({"workers": 0}, {"workers": 2, "shard": (0, 2)}, {"workers": 2, "callback": print},
-               {"workers": 2.5}):
+               {"workers": 2.5}, {"workers": True}):
         with pytest.raises(ConfigError, match="workers"):
             pipe.sample(4, steps=2, progress=False, **kw)
