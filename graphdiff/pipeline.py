@@ -244,20 +244,11 @@ class GraphDiffusionPipeline:
                 same samples as one process; see :mod:`graphdiff.sample_workers`). Not with ``guide``, ``shard`` or
                 ``callback``.
         """
-        if workers is not None and check_workers(workers) > 1:
-            from .sample_workers import sample_in_workers
-
+        workers = 1 if workers is None else check_workers(workers)
+        if workers > 1:
             for name, value in (("guide", guide), ("shard", shard), ("callback", callback)):
                 if value is not None:
                     raise ConfigError(f"workers and {name}: a {name} does not run in worker processes; drop one")
-            if output not in OUTPUTS:
-                raise ConfigError(f"output must be one of {OUTPUTS}, got {output!r}")
-            if generator is not None:
-                seed = int(torch.randint(0, 2**62, (1,), generator=generator))
-            state = sample_in_workers(self, n, workers, steps=steps, sampler=sampler, seed=seed, n_nodes=n_nodes,
-                                      batch_size=batch_size, cond=cond, guidance=guidance, num_steps=num_steps,
-                                      **sampler_kwargs)
-            return self._convert(state, output)
         if guide is not None:
             from .guidance.guides import run_guide
 
@@ -300,6 +291,12 @@ class GraphDiffusionPipeline:
         if generator is not None:
             seed = int(torch.randint(0, 2**62, (1,), generator=generator))
         seed = defaults.seed if seed is None else int(seed)
+        if workers > 1:  # every argument checked here; each worker samples its shard (graphdiff.sample_workers)
+            from .sample_workers import sample_in_workers
+
+            state = sample_in_workers(self, n, workers, steps=int(steps), sampler=name, seed=seed, n_nodes=n_nodes,
+                                      batch_size=batch_size, cond=cond, guidance=guidance, **sampler_kwargs)
+            return self._convert(state, output)
         lo, hi = (0, n) if shard is None else shard_range(n, *shard)
         sizes = self._sizes(n, n_nodes)
         bs = int(batch_size or defaults.batch_size or 1000)
