@@ -36,13 +36,13 @@ class GaussianOracle(nn.Module):
 
 
 def gaussian_pipeline(cov: torch.Tensor, mu: torch.Tensor | None = None, pfgm_D: float | None = None,
-                      height: int = 2, width: int = 4) -> GraphDiffusionPipeline:
+                      height: int = 2, width: int = 4, sigma_data: float = 0.5) -> GraphDiffusionPipeline:
     grid = ImageGrid(height, width, value_range=(-1, 1))
     schema = grid.schema(10)
-    kw = {"sigma_max": 20.0, "sigma_data": 0.5}
+    kw = {"sigma_max": 20.0, "sigma_data": sigma_data}
     process = EDMProcess(schema, **kw) if pfgm_D is None else PFGMPPProcess(schema, D=pfgm_D, **kw)
     mu = torch.zeros(grid.n_nodes) if mu is None else mu
-    oracle = GaussianOracle(mu, cov, 0.5)
+    oracle = GaussianOracle(mu, cov, sigma_data)
     config = {"dataset": "digits", "process": process.to_dict(), "model": {"name": "grid_mpnn", "x_dim": 1,
               "max_nodes": grid.n_nodes}, "schema": schema.to_dict(), "sample": {"sampler": "heun", "steps": 12}}
     return GraphDiffusionPipeline(process, oracle, config)

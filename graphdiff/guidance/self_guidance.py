@@ -158,11 +158,14 @@ def self_guidance(pipe, n: int, reward=None, *, observed=None, observed_mask=Non
 
 
 def refine(pipe, base, observed, observed_mask, *, iterations: int = 20, step_size: float = 0.05,
-           weight: float = 1.0, temperature: float = 0.0, sigma_max: float = 1.0, sigma_min: float = 0.05,
-           seed: int = 0, variant: str = "mse", levels: Tensor | None = None, cond=None) -> GuidedSamples:
+           weight: float = 1.0, temperature: float = 0.0, sigma_max: float | None = None,
+           sigma_min: float | None = None, seed: int = 0, variant: str = "mse", levels: Tensor | None = None,
+           cond=None) -> GuidedSamples:
     """TSDiff's refinement of a base prediction ``base [n, N, C]`` (state space): ``iterations`` steps of
     ``y <- y - step_size grad E(y) + sqrt(2 step_size temperature) xi`` on the energy of the module docstring,
-    sigma going geometrically from ``sigma_max`` to ``sigma_min``; ``temperature = 0`` is MAP refinement."""
+    sigma going geometrically from ``sigma_max`` to ``sigma_min`` (default ``2`` and ``0.1`` times the process's
+    ``sigma_data``: 1.0 and 0.05 for EDM's 0.5, so a model of data with a smaller spread is asked about noise of the
+    data's own size); ``temperature = 0`` is MAP refinement."""
     process, den = pipe.process, pipe.denoiser
     base = torch.as_tensor(np.asarray(base, dtype=np.float32) if not torch.is_tensor(base) else base).float()
     n = base.shape[0]
@@ -173,6 +176,11 @@ def refine(pipe, base, observed, observed_mask, *, iterations: int = 20, step_si
         raise ConfigError(f"refine: need iterations >= 1, step_size > 0, temperature >= 0; got {iterations}, "
                           f"{step_size}, {temperature}")
     levels = _levels(n, variant, None) if levels is None else levels
+    sd = float(getattr(process, "sigma_data", 0.5))
+    sigma_max = 2.0 * sd if sigma_max is None else float(sigma_max)
+    sigma_min = 0.1 * sd if sigma_min is None else float(sigma_min)
+    if not 0 < sigma_min <= sigma_max:
+        raise ConfigError(f"refine: need 0 < sigma_min <= sigma_max, got {sigma_min}, {sigma_max}")
     dev = pipe.device
     noise = SampleNoise.for_run(seed, 0, n, dev)
     mask = torch.ones(n, process.schema.max_nodes, dtype=torch.bool, device=dev)

@@ -49,6 +49,26 @@ def test_refinement_improves_a_mean_imputation():
     assert inpainting_mse(r.x, truth, known) < 0.5 * inpainting_mse(base, truth, known)
 
 
+def test_refinement_noise_ladder_follows_sigma_data():
+    """Data ten times narrower, with a process whose sigma_data says so: the default ladder (2 to 0.1 sigma_data)
+    refines as well as at unit scale, and better than EDM's absolute 1.0 to 0.05, which spends most steps at noise
+    far above the data's spread."""
+    cov = factor_cov(8, common=0.8, own=0.1)
+    _, truth, known = _problem(32)
+    pipe = gaussian_pipeline(cov * 0.01, sigma_data=0.05)
+    truth, base = truth * 0.1, torch.zeros_like(truth)
+    opts = {"base": base, "iterations": 30, "step_size": 0.05}
+    errs = {}
+    for name, extra in (("default", {}), ("absolute", {"sigma_max": 1.0, "sigma_min": 0.05})):
+        r = pipe.sample(32, guide="self", observed=truth, observed_mask=known, progress=False,
+                        guide_options={**opts, **extra})
+        errs[name] = inpainting_mse(r.x, truth, known) / inpainting_mse(base, truth, known)
+    assert errs["default"] < 0.5 and errs["default"] < 0.8 * errs["absolute"]
+    with pytest.raises(ConfigError, match="sigma_min <= sigma_max"):
+        pipe.sample(4, guide="self", observed=truth[:4], observed_mask=known[:4], progress=False,
+                    guide_options={"base": base[:4], "sigma_max": 0.01, "sigma_min": 0.1})
+
+
 def test_pinball_loss_values():
     pred, obs, known = torch.zeros(2, 1, 1), torch.ones(2, 1, 1), torch.ones(2, 1, 1, dtype=torch.bool)
     out = observation_loss(pred, obs, known, "quantile", torch.tensor([0.1, 0.9]))
