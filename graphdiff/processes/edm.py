@@ -14,8 +14,10 @@ weighs the squared error by ``lambda = (sigma^2 + sigma_data^2) / (sigma sigma_d
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -26,8 +28,33 @@ from ..state import GraphState, pair_mask
 from ..samplers.noise import SampleNoise, symmetric_randn
 
 
+EDM_SIGMA_DATA, EDM_P_MEAN = 0.5, -1.2  # Karras et al. 2022, Table 1: the training noise centred for data of spread 0.5
+
+
 def _bc(v: Tensor, like: Tensor) -> Tensor:
     return v.reshape(-1, *([1] * (like.dim() - 1)))
+
+
+def resolve_data_scale(spec: dict, dataset=None) -> dict:
+    """``spec`` with ``sigma_data: auto`` and ``P_mean: auto`` replaced by numbers measured on ``dataset`` (see
+    :meth:`EDMProcess.resolve`)."""
+    spec = dict(spec)
+    if spec.get("sigma_data") == "auto":
+        if dataset is None or not len(dataset):
+            raise ConfigError("process.sigma_data: 'auto' needs the training data")
+        idx = np.unique(np.linspace(0, len(dataset) - 1, min(len(dataset), 4096)).round().astype(int))
+        batch = dataset.batch(idx)
+        values = batch.x[batch.mask].double()
+        sd = float(values.std()) if values.numel() > 1 else 0.0
+        if not np.isfinite(sd) or sd <= 0:
+            raise ConfigError(f"process.sigma_data: 'auto' measured {sd} on the training values; give a number")
+        spec["sigma_data"] = float(f"{sd:.4g}")
+    if spec.get("P_mean") == "auto":
+        sd = spec.get("sigma_data", 0.5)
+        if not isinstance(sd, (int, float)) or sd <= 0:
+            raise ConfigError(f"process.P_mean: 'auto' needs a positive sigma_data, got {sd!r}")
+        spec["P_mean"] = round(math.log(sd) + EDM_P_MEAN - math.log(EDM_SIGMA_DATA), 4)
+    return spec
 
 
 class EDMProcess:
@@ -36,7 +63,8 @@ class EDMProcess:
     Args:
         schema: the dataset schema; ``extra["fixed_graph"]`` selects the fixed-graph mode.
         sigma_min, sigma_max, rho: the sampling noise levels and the Karras schedule exponent (eq. 5).
-        sigma_data: the data standard deviation of the preconditioning.
+        sigma_data: the data standard deviation of the preconditioning (a preset may say ``auto``:
+            :meth:`resolve` measures it on the training data).
         P_mean, P_std: the log-normal training distribution of sigma.
         cond_drop: probability of dropping a graph's condition ``y`` in training (classifier-free guidance).
         node_features, max_feat_num, adj_scale: the GDSS encoding of ordinary graphs (ignored on fixed graphs).
@@ -96,8 +124,14 @@ class EDMProcess:
 
     @staticmethod
     def resolve(spec: dict, schema: Schema, dataset=None) -> dict:
+        """Fill data-dependent values. Fixed graphs: ``sigma_data: auto`` is the standard deviation of the
+        training values (up to 4,096 graphs, evenly spaced), ``P_mean: auto`` is ``ln(sigma_data) + ln(2) - 1.2``
+        (EDM's -1.2 for its 0.5, moved with the data's spread). Ordinary graphs: as GDSS."""
         if fixed_graph_spec(schema) is not None:
-            return dict(spec)
+            return resolve_data_scale(spec, dataset)
+        if "auto" in (spec.get("sigma_data"), spec.get("P_mean")):
+            raise ConfigError("process.sigma_data / P_mean: 'auto' applies to fixed-graph data (images, time "
+                              "series); give numbers for graphs")
         from .gdss import GDSSProcess
 
         return GDSSProcess.resolve(spec, schema, dataset)

@@ -131,3 +131,38 @@ def test_pfgm_trains_and_samples_gdss_graphs_through_the_same_code():
     assert any(q.grad is not None and q.grad.abs().sum() > 0 for q in net.parameters())
     out = sample(p, net, torch.tensor([3, 5]), steps=3, sampler="euler", seed=0)
     assert out.e.shape[-1] == 2 and torch.equal(out.edge_types(), out.edge_types().transpose(1, 2))
+
+
+def test_sigma_data_and_P_mean_auto_are_measured_on_the_training_data():
+    """A series whose windows vary by a few percent of their level: ``auto`` puts sigma_data at the spread of the
+    scaled training values and moves EDM's P_mean (-1.2 for 0.5) with it; the saved config holds the numbers."""
+    import math
+
+    import numpy as np
+
+    from graphdiff.data.series import ForecastTask, TimeSeries
+    from graphdiff.data.series_windows import SeriesWindows
+    from graphdiff.pipeline import GraphDiffusionPipeline
+
+    t = np.arange(200)
+    ts = TimeSeries("calm", 100 + 2 * np.sin(2 * np.pi * t / 8), "D",
+                    np.datetime64("2020-01-01") + t.astype("timedelta64[D]"),
+                    task=ForecastTask(prediction_length=8, context_length=16, test_windows=2, season=8))
+    ds = SeriesWindows(ts, stride=2)
+    pipe = GraphDiffusionPipeline.from_preset("edm-tsdiff-taylor", ds,
+                                              overrides={"process": {"sigma_data": "auto", "P_mean": "auto"}})
+    train = ds.split("train")
+    batch = train.batch(np.arange(len(train)))
+    want = float(batch.x[batch.mask].double().std())
+    assert 0.005 < want < 0.05  # far from EDM's 0.5
+    assert pipe.process.sigma_data == pytest.approx(want, rel=1e-3)
+    assert pipe.process.P_mean == pytest.approx(math.log(want) + math.log(2) - 1.2, abs=1e-3)
+    assert pipe.config.process["sigma_data"] == pipe.process.sigma_data
+    only_p = GraphDiffusionPipeline.from_preset("edm-tsdiff-taylor", ds, overrides={"process": {"P_mean": "auto"}})
+    assert only_p.process.sigma_data == 0.5 and only_p.process.P_mean == pytest.approx(-1.2)
+
+
+def test_sigma_data_auto_is_for_fixed_graphs():
+    with pytest.raises(ConfigError, match="applies to fixed-graph data"):
+        EDMProcess.resolve({"name": "edm", "sigma_data": "auto"},
+                           Schema(node_categories=("node",), edge_categories=("none", "edge"), max_nodes=5))
