@@ -78,6 +78,10 @@ class EDMProcess:
     def __init__(self, schema: Schema, *, sigma_min: float = 0.002, sigma_max: float = 80.0, sigma_data: float = 0.5,
                  rho: float = 7.0, P_mean: float = -1.2, P_std: float = 1.2, cond_drop: float = 0.0,
                  node_features: str = "auto", max_feat_num: int | None = None, adj_scale: float = 1.0):
+        for key, v in (("sigma_data", sigma_data), ("P_mean", P_mean)):
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise ConfigError(f"process.{key}: need a number, got {v!r} ('auto' is measured on the training "
+                                  f"data when a preset is trained)")
         if not 0 < sigma_min < sigma_max:
             raise ConfigError(f"process: need 0 < sigma_min < sigma_max, got {sigma_min}, {sigma_max}")
         if sigma_data <= 0 or P_std <= 0 or rho <= 0:

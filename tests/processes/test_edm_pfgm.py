@@ -166,3 +166,5 @@ def test_sigma_data_auto_is_for_fixed_graphs():
     with pytest.raises(ConfigError, match="applies to fixed-graph data"):
         EDMProcess.resolve({"name": "edm", "sigma_data": "auto"},
                            Schema(node_categories=("node",), edge_categories=("none", "edge"), max_nodes=5))
+    with pytest.raises(ConfigError, match="process.sigma_data: need a number, got 'auto'"):
+        EDMProcess(ImageGrid(4, 4).schema(1), sigma_data="auto")
