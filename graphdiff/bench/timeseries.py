@@ -11,7 +11,9 @@ Per series (entries are named after them; ``--only taylor wineind``):
   those windows are part of the model's training data unless ``--set holdout=true`` trains it without them
   (``dataset_options.holdout``, :class:`graphdiff.data.series_windows.SeriesWindows`), so that the scale and
   the chosen row below are picked out of sample, at the cost of the most recent training windows;
-  ``--set diffusion=false`` leaves the diffusion rows out (baselines only), ``--set scales=[2.0]`` fixes the grid;
+  ``--set diffusion=false`` leaves the diffusion rows out (baselines only), ``--set scales=[2.0]`` fixes the grid,
+  ``--set 'variants=[quantile,mse]'`` searches both of TSDiff's self-guidance variants (each scale with each) on the
+  same validation windows;
 * a refinement row: the ETS sample paths refined by the path-graph model (TSDiff Sec. 3.2,
   :class:`graphdiff.forecast.diffusion.RefinedForecaster`, 20 MAP steps); ``--set refine=false`` leaves it out;
 * a "chosen" row: TSDiff's two uses of the one unconditional model, self-guided sampling and the refinement of
@@ -91,7 +93,7 @@ def _matched(preset: str, overrides: dict, ts, target: int) -> dict:
 
 
 def _diffusion(entry, ts, *, out: Path, minutes, overrides, model, samples, steps, scales, progress, root,
-               preset=None, run=None, target_params=None, holdout: bool = False):
+               preset=None, run=None, target_params=None, holdout: bool = False, variants=("quantile",)):
     from ..forecast.diffusion import DiffusionForecaster
     from ..forecast.evaluate import evaluate_forecaster
     from ..pipeline import GraphDiffusionPipeline
@@ -114,19 +116,27 @@ def _diffusion(entry, ts, *, out: Path, minutes, overrides, model, samples, step
                  "final_loss": pipe.summary.get("loss"), "holdout_windows": validation_windows(ts) if holdout else 0}
     train["train_seconds"] = round(time.perf_counter() - t0, 1)
     val = validation_series(ts)
-    chosen, val_crps = scales[0], {}
-    for s in scales if len(scales) > 1 else ():
-        r = evaluate_forecaster(DiffusionForecaster(pipe, scale=s, steps=steps), val, num_samples=samples)
-        val_crps[s] = round(r["summary"]["crps"], 5)
+    grid = [(v, s) for v in variants for s in scales]
+    (variant, chosen), val_crps = grid[0], {}
+    for v, s in grid if len(grid) > 1 else ():
+        r = evaluate_forecaster(DiffusionForecaster(pipe, scale=s, variant=v, steps=steps), val, num_samples=samples)
+        val_crps[_choice_key(v, s, variants)] = round(r["summary"]["crps"], 5)
     if val_crps:
-        chosen = min(val_crps, key=val_crps.get)
-    fc = DiffusionForecaster(pipe, scale=chosen, steps=steps)
+        variant, chosen = grid[list(val_crps.values()).index(min(val_crps.values()))]
+    fc = DiffusionForecaster(pipe, scale=chosen, variant=variant, steps=steps)
     res = evaluate_forecaster(fc, ts, num_samples=samples, keep_samples=True)
     params = sum(p.numel() for p in pipe.denoiser.parameters())
     return res, {"preset": preset, "network": pipe.config.model["name"], "guidance_scale": chosen,
+                 "guidance_variant": variant, "validation_key": _choice_key(variant, chosen, variants),
                  "validation_crps_by_scale": val_crps,
                  "network_calls_per_sample": fc.last_cost.get("network_calls_per_sample"),
                  "sampling_steps": steps or pipe.config.sample.steps, "parameters": params, **train}, pipe
+
+
+def _choice_key(variant: str, scale: float, variants) -> float | str:
+    """Key of a (variant, scale) pair in ``validation_crps_by_scale``: the scale alone when one variant is searched
+    (as before variants were), else ``"variant scale"``."""
+    return scale if len(variants) == 1 else f"{variant} {scale:g}"
 
 
 def _refined(pipe, ts, *, samples: int, base: str = "ets", iterations: int = 20):
@@ -148,12 +158,13 @@ def chosen_row(guided: dict, refined: dict) -> dict | None:
     """The row of whichever of the self-guided and the refinement rows of one series has the lower validation CRPS
     (the self-guided one's at its chosen scale); its test scores are that row's. ``None`` when the self-guided row
     has no validation CRPS (a single guidance scale, so none was measured)."""
-    val_g = guided["validation_crps_by_scale"].get(guided["guidance_scale"])
+    val_g = guided["validation_crps_by_scale"].get(guided.get("validation_key", guided["guidance_scale"]))
     val_r = refined["validation_crps"]
     if val_g is None:
         return None
     pick = refined if val_r < val_g else guided
-    which = "refinement of ETS" if pick is refined else f"self-guided (scale {guided['guidance_scale']:g})"
+    variant = f"{guided['guidance_variant']}, " if guided.get("guidance_variant", "quantile") != "quantile" else ""
+    which = "refinement of ETS" if pick is refined else f"self-guided ({variant}scale {guided['guidance_scale']:g})"
     keep = ("series", "crps", "wql", "mase", "windows", "task", "seconds", "network", "parameters", "train_steps",
             "minutes", "network_calls_per_sample")
     return {**{k: pick[k] for k in keep if k in pick}, "kind": "chosen", "forecaster": f"TSDiff, chosen: {which}",
@@ -176,6 +187,14 @@ def run_timeseries(suite, *, out, minutes: float | None = None, samples: int | N
     with_cnn = bool(over.pop("cnn", True)) and with_diffusion
     with_refine = bool(over.pop("refine", True)) and with_diffusion
     scales = tuple(float(s) for s in over.pop("scales", SCALES))
+    variants = tuple(over.pop("variants", ("quantile",)))
+    from ..guidance.self_guidance import VARIANTS
+
+    if not variants or any(v not in VARIANTS for v in variants) or len(set(variants)) < len(variants):
+        raise ConfigError(f"--set variants: a list of distinct self-guidance variants out of {list(VARIANTS)}, got "
+                          f"{list(variants)}")
+    if not scales or any(s <= 0 for s in scales):
+        raise ConfigError(f"--set scales: a list of positive guidance scales, got {list(scales)}")
     holdout = bool(over.pop("holdout", False))
     if holdout and model is not None:
         raise ConfigError("--set holdout=true trains the models without the validation windows; it does not apply "
@@ -188,7 +207,7 @@ def run_timeseries(suite, *, out, minutes: float | None = None, samples: int | N
     step = (steps or [None])[0]
     settings = {"samples": n, "minutes": minutes, "steps": step, "diffusion": with_diffusion, "cnn": with_cnn,
                 "refine": with_refine, "holdout": holdout,
-                "scales": list(scales), "overrides": over, "model": None if model is None else str(model),
+                "scales": list(scales), "variants": list(variants), "overrides": over, "model": None if model is None else str(model),
                 "only": list(only or [])}
     results = new_results(suite, command or "graphdiff bench run timeseries", settings)
     t_start = time.time()
@@ -208,7 +227,8 @@ def run_timeseries(suite, *, out, minutes: float | None = None, samples: int | N
                 best = (res, "ETS", results["rows"][-1])
         if with_diffusion:
             kw = dict(out=out, minutes=minutes if minutes is not None else entry.minutes, overrides=over, model=model,
-                      samples=n, steps=step, scales=scales, progress=progress, root=root, holdout=holdout)
+                      samples=n, steps=step, scales=scales, progress=progress, root=root, holdout=holdout,
+                      variants=variants)
             res, extra, pipe = _diffusion(entry, ts, **kw)
             results["rows"].append(_row(ts.name, "diffusion", res, **extra))
             best = (res, f"self-guided diffusion (scale {extra['guidance_scale']:g})", results["rows"][-1])

@@ -163,3 +163,27 @@ def test_the_refinement_row_refines_the_ets_paths_with_the_trained_model(tmp_pat
     assert "chosen: self-guided" in md
     guided["validation_crps_by_scale"] = {}  # one scale: nothing measured on validation, no choice
     assert chosen_row(guided, rows[1]) is None
+
+
+@WHEEL_DATA
+def test_variants_and_scales_are_chosen_together_on_the_validation_windows(tmp_path, capsys):
+    from graphdiff.bench.timeseries import _diffusion, chosen_row
+
+    entry, ts, over = _wineind(8, 1, 1)
+    res, extra, _ = _diffusion(entry, ts, out=tmp_path, minutes=1.0, overrides=over, model=None, samples=2,
+                               steps=2, scales=(2.0, 8.0), progress=False, root=None,
+                               variants=("quantile", "mse"))
+    val = extra["validation_crps_by_scale"]
+    assert set(val) == {"quantile 2", "quantile 8", "mse 2", "mse 8"}
+    best = min(val, key=val.get)
+    assert extra["validation_key"] == best == f"{extra['guidance_variant']} {extra['guidance_scale']:g}"
+    assert f"self-guidance {extra['guidance_variant']}, scale {extra['guidance_scale']:g}" in res["forecaster"]
+    refined = {"validation_crps": 10.0, "crps": 1.0, "series": "wineind", "forecaster": "r"}
+    guided = {**extra, "series": "wineind", "crps": 0.5, "forecaster": res["forecaster"]}
+    assert chosen_row(guided, refined)["validation_crps"]["self-guided"] == val[best]
+    for bad in ("variants=[l1]", "variants=[mse,mse]", "scales=[0]"):
+        assert main(["bench", "run", "timeseries", "--only", "wineind", "--set", bad, "--out",
+                     str(tmp_path / "x"), "--quiet"]) == 2
+        err = capsys.readouterr().err.strip()
+        last = err.splitlines()[-1]
+        assert "Traceback" not in err and last.startswith("error: --set ") and bad.split("=")[0] in last
