@@ -207,7 +207,8 @@ def run_timeseries(suite, *, out, minutes: float | None = None, samples: int | N
     step = (steps or [None])[0]
     settings = {"samples": n, "minutes": minutes, "steps": step, "diffusion": with_diffusion, "cnn": with_cnn,
                 "refine": with_refine, "holdout": holdout,
-                "scales": list(scales), "variants": list(variants), "overrides": over, "model": None if model is None else str(model),
+                "scales": list(scales), "variants": list(variants), "overrides": over,
+                "model": None if model is None else str(model),
                 "only": list(only or [])}
     results = new_results(suite, command or "graphdiff bench run timeseries", settings)
     t_start = time.time()
