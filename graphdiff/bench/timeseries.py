@@ -16,6 +16,8 @@ Per series (entries are named after them; ``--only taylor wineind``):
   same validation windows;
 * a refinement row: the ETS sample paths refined by the path-graph model (TSDiff Sec. 3.2,
   :class:`graphdiff.forecast.diffusion.RefinedForecaster`, 20 MAP steps); ``--set refine=false`` leaves it out;
+  ``--set 'ladders=[[2,0.1],[8,0.4]]'`` chooses its noise ladder (sigma_max, sigma_min in multiples of the model's
+  sigma_data; default 2 to 0.1) on the validation windows;
 * a "chosen" row: TSDiff's two uses of the one unconditional model, self-guided sampling and the refinement of
   ETS, compared on the validation windows; the test scores of the one with the lower validation CRPS (so no test
   window decides the choice). It needs both rows and a grid of several guidance scales (with one scale no
@@ -43,6 +45,7 @@ from .record import finish_results, header_lines, new_results, write_results
 
 BASELINE_NAMES = ("seasonal_naive", "ets", "arima")
 SCALES = (2.0, 4.0, 8.0, 16.0)
+LADDERS = ((2.0, 0.1),)  # the refinement's noise ladder in multiples of sigma_data (1.0 to 0.05 at EDM's 0.5)
 
 
 def validation_windows(ts) -> int:
@@ -139,17 +142,29 @@ def _choice_key(variant: str, scale: float, variants) -> float | str:
     return scale if len(variants) == 1 else f"{variant} {scale:g}"
 
 
-def _refined(pipe, ts, *, samples: int, base: str = "ets", iterations: int = 20):
+def _refined(pipe, ts, *, samples: int, base: str = "ets", iterations: int = 20, ladders=LADDERS):
     """The refinement row: ``base``'s sample paths refined by the trained path-graph model (TSDiff Sec. 3.2), with
-    its CRPS on the validation windows."""
+    its CRPS on the validation windows. ``ladders``: noise ladders ``(sigma_max, sigma_min)`` in multiples of the
+    model's ``sigma_data``; with several, the one with the lowest validation CRPS refines the test windows."""
     from ..forecast.diffusion import RefinedForecaster
     from ..forecast.evaluate import evaluate_forecaster
 
-    fc = RefinedForecaster(pipe, base=base, iterations=iterations)
-    val = evaluate_forecaster(fc, validation_series(ts), num_samples=samples)["summary"]["crps"]
+    sd = float(getattr(pipe.process, "sigma_data", 0.5))
+    val_by, fcs = {}, {}
+    for hi, lo in ladders:
+        key = f"{hi:g} to {lo:g}"
+        fcs[key] = RefinedForecaster(pipe, base=base, iterations=iterations, sigma_max=hi * sd, sigma_min=lo * sd)
+        val = evaluate_forecaster(fcs[key], validation_series(ts), num_samples=samples)["summary"]["crps"]
+        val_by[key] = round(val, 5)
+    key = min(val_by, key=val_by.get)
+    fc = fcs[key]
     res = evaluate_forecaster(fc, ts, num_samples=samples, keep_samples=True)
+    if len(val_by) > 1:
+        res["forecaster"] += f", ladder {key} sigma_data"
     return res, {"network": pipe.config.model["name"], "refines": base, "iterations": iterations,
-                 "validation_crps": round(val, 5),
+                 "validation_crps": val_by[key], "ladder_sigma_data": key,
+                 "ladder": [round(fc.sigma_max, 6), round(fc.sigma_min, 6)],
+                 "validation_crps_by_ladder": val_by if len(val_by) > 1 else {},
                  "network_calls_per_sample": fc.last_cost.get("network_calls_per_sample"),
                  "parameters": sum(p.numel() for p in pipe.denoiser.parameters())}
 
@@ -193,6 +208,13 @@ def run_timeseries(suite, *, out, minutes: float | None = None, samples: int | N
     if not variants or any(v not in VARIANTS for v in variants) or len(set(variants)) < len(variants):
         raise ConfigError(f"--set variants: a list of distinct self-guidance variants out of {list(VARIANTS)}, got "
                           f"{list(variants)}")
+    try:
+        ladders = tuple((float(hi), float(lo)) for hi, lo in over.pop("ladders", LADDERS))
+    except (TypeError, ValueError):
+        ladders = ()
+    if not ladders or any(not 0 < lo <= hi for hi, lo in ladders):
+        raise ConfigError("--set ladders: a list of [sigma_max, sigma_min] pairs in multiples of sigma_data, "
+                          "0 < sigma_min <= sigma_max, e.g. '[[2,0.1],[8,0.4]]'")
     if not scales or any(s <= 0 for s in scales):
         raise ConfigError(f"--set scales: a list of positive guidance scales, got {list(scales)}")
     holdout = bool(over.pop("holdout", False))
@@ -207,7 +229,8 @@ def run_timeseries(suite, *, out, minutes: float | None = None, samples: int | N
     step = (steps or [None])[0]
     settings = {"samples": n, "minutes": minutes, "steps": step, "diffusion": with_diffusion, "cnn": with_cnn,
                 "refine": with_refine, "holdout": holdout,
-                "scales": list(scales), "variants": list(variants), "overrides": over,
+                "scales": list(scales), "variants": list(variants), "ladders": [list(v) for v in ladders],
+                "overrides": over,
                 "model": None if model is None else str(model),
                 "only": list(only or [])}
     results = new_results(suite, command or "graphdiff bench run timeseries", settings)
@@ -247,7 +270,7 @@ def run_timeseries(suite, *, out, minutes: float | None = None, samples: int | N
                       f"{res_c['summary']['crps']:.4f}, MASE {res_c['summary']['mase']:.3f}, scale "
                       f"{extra_c['guidance_scale']:g} ({res_c['seconds']}s sampling)", flush=True)
             if with_refine:  # TSDiff's refinement of the ETS paths by the path-graph model
-                res_r, extra_r = _refined(pipe, ts, samples=n)
+                res_r, extra_r = _refined(pipe, ts, samples=n, ladders=ladders)
                 row = _row(ts.name, "refinement", res_r, **extra_r)
                 row["plot"] = _plot(ts, res_r, out / "plots" / f"{ts.name}_refined.png",
                                     "ETS paths refined by the path-graph model")

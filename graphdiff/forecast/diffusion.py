@@ -75,16 +75,18 @@ class RefinedForecaster(DiffusionForecaster):
         pipe: as :class:`DiffusionForecaster`.
         base: the base forecaster (a name of :mod:`graphdiff.forecast.baselines`, e.g. ``"ets"``, or a callable).
         iterations, step_size, temperature: the refinement's (``temperature = 0``: MAP refinement of each path).
+        sigma_max, sigma_min: the refinement's noise ladder (default: 2 and 0.1 times the model's ``sigma_data``).
     """
 
     def __init__(self, pipe, *, base="ets", iterations: int = 20, step_size: float = 0.05, temperature: float = 0.0,
-                 batch_size: int | None = None):
+                 batch_size: int | None = None, sigma_max: float | None = None, sigma_min: float | None = None):
         super().__init__(pipe, scale=1.0, variant="mse", batch_size=batch_size)
         from .baselines import get_forecaster
 
         self.base = get_forecaster(base) if isinstance(base, str) else base
         self.base_name = base if isinstance(base, str) else getattr(base, "__name__", "base")
         self.iterations, self.step_size, self.temperature = int(iterations), float(step_size), float(temperature)
+        self.sigma_max, self.sigma_min = sigma_max, sigma_min
         self.__name__ = f"diffusion refinement of {self.base_name} ({self.iterations} steps)"
 
     def __call__(self, history, horizon: int, *, season: int = 1, num_samples: int = 100, seed: int = 0):
@@ -105,7 +107,8 @@ class RefinedForecaster(DiffusionForecaster):
         base_state = self.path.to_state(torch.tensor(window, dtype=torch.float32),
                                         scale=scale.expand(num_samples, -1, -1)).x
         g = refine(self.pipe, base_state, values.expand(num_samples, -1, -1), known.expand(num_samples, -1, -1),
-                   iterations=self.iterations, step_size=self.step_size, temperature=self.temperature, seed=seed)
+                   iterations=self.iterations, step_size=self.step_size, temperature=self.temperature, seed=seed,
+                   sigma_max=self.sigma_max, sigma_min=self.sigma_min)
         self.last_cost = dict(g.cost)
         out = self.path.from_state(g.state, scale.expand(num_samples, -1, -1))
         return out[:, -horizon:, :].double().numpy()

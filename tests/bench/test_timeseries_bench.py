@@ -167,10 +167,10 @@ def test_the_refinement_row_refines_the_ets_paths_with_the_trained_model(tmp_pat
 
 @WHEEL_DATA
 def test_variants_and_scales_are_chosen_together_on_the_validation_windows(tmp_path, capsys):
-    from graphdiff.bench.timeseries import _diffusion, chosen_row
+    from graphdiff.bench.timeseries import _diffusion, _refined, chosen_row
 
     entry, ts, over = _wineind(8, 1, 1)
-    res, extra, _ = _diffusion(entry, ts, out=tmp_path, minutes=1.0, overrides=over, model=None, samples=2,
+    res, extra, pipe = _diffusion(entry, ts, out=tmp_path, minutes=1.0, overrides=over, model=None, samples=2,
                                steps=2, scales=(2.0, 8.0), progress=False, root=None,
                                variants=("quantile", "mse"))
     val = extra["validation_crps_by_scale"]
@@ -181,7 +181,13 @@ def test_variants_and_scales_are_chosen_together_on_the_validation_windows(tmp_p
     refined = {"validation_crps": 10.0, "crps": 1.0, "series": "wineind", "forecaster": "r"}
     guided = {**extra, "series": "wineind", "crps": 0.5, "forecaster": res["forecaster"]}
     assert chosen_row(guided, refined)["validation_crps"]["self-guided"] == val[best]
-    for bad in ("variants=[l1]", "variants=[mse,mse]", "scales=[0]"):
+    # the refinement's noise ladder, in multiples of sigma_data, chosen on the same validation windows
+    _, ref = _refined(pipe, ts, samples=2, iterations=1, ladders=((2.0, 0.1), (8.0, 0.4)))
+    by = ref["validation_crps_by_ladder"]
+    assert set(by) == {"2 to 0.1", "8 to 0.4"} and ref["ladder_sigma_data"] == min(by, key=by.get)
+    hi, lo = map(float, ref["ladder_sigma_data"].split(" to "))
+    assert ref["ladder"] == pytest.approx([hi * 0.5, lo * 0.5])  # the preset's sigma_data is 0.5
+    for bad in ("variants=[l1]", "variants=[mse,mse]", "scales=[0]", "ladders=[[0.1,2]]", "ladders=[3]"):
         assert main(["bench", "run", "timeseries", "--only", "wineind", "--set", bad, "--out",
                      str(tmp_path / "x"), "--quiet"]) == 2
         err = capsys.readouterr().err.strip()
