@@ -255,10 +255,11 @@ def run_timeseries(suite, *, out, minutes: float | None = None, samples: int | N
                       variants=variants)
             res, extra, pipe = _diffusion(entry, ts, **kw)
             results["rows"].append(_row(ts.name, "diffusion", res, **extra))
-            best = (res, f"self-guided diffusion (scale {extra['guidance_scale']:g})", results["rows"][-1])
+            best = (res, f"self-guided diffusion ({extra['guidance_variant']}, scale {extra['guidance_scale']:g})",
+                    results["rows"][-1])
             print(f"  diffusion ({extra['network']}, {extra['parameters']:,} parameters): CRPS "
                   f"{res['summary']['crps']:.4f}, MASE {res['summary']['mase']:.3f}, scale "
-                  f"{extra['guidance_scale']:g} ({res['seconds']}s sampling)", flush=True)
+                  f"{extra['guidance_scale']:g}, {extra['guidance_variant']} ({res['seconds']}s sampling)", flush=True)
             if with_cnn and (model is None or (Path(model) / f"{ts.name}_cnn").is_dir()):
                 res_c, extra_c, _ = _diffusion(entry, ts, preset=cnn_preset(entry.preset), run=f"{ts.name}_cnn",
                                                target_params=extra["parameters"], **kw)
