@@ -65,6 +65,51 @@ def adjacency_powers(adj: Tensor, c: int, mask: Tensor | None = None) -> Tensor:
     return torch.stack(out, dim=1)
 
 
+def head_dots(q: Tensor, k: Tensor, heads: int) -> Tensor:
+    """Per-head dot products of every pair of nodes, ``q, k [B, N, H D] -> [B, H, N, N]``: the sums of
+    ``einsum("bihd,bjhd->bhij")``, which is what runs eager; under ``torch.compile``, :func:`block_head_dots`."""
+    if torch.compiler.is_compiling():
+        return block_head_dots(q, k, heads)
+    b, n, hd = q.shape
+    return torch.einsum("bihd,bjhd->bhij", q.view(b, n, heads, hd // heads), k.view(b, n, heads, hd // heads))
+
+
+def block_head_dots(q: Tensor, k: Tensor, heads: int) -> Tensor:
+    """:func:`head_dots` as one ``B``-batched product of block-diagonal queries with the keys: row ``(h, i)`` holds
+    node ``i``'s head-``h`` query in block ``h`` and zeros elsewhere, so the extra terms add exact zeros. At GDSS's
+    sizes (head size 4) the ``B H`` tiny products of the ``einsum`` cost more than this 4x larger product; under
+    ``torch.compile`` it is the faster form on CPU (eager it is not, so eager keeps the einsum)."""
+    b, n, hd = q.shape
+    blocks = torch.eye(heads, dtype=q.dtype, device=q.device).view(1, heads, 1, heads, 1)
+    spread = (q.view(b, 1, n, heads, hd // heads) * blocks).view(b, heads * n, hd)
+    return torch.bmm(spread, k.transpose(1, 2)).view(b, heads, n, n)
+
+
+def _triangle(n: int, diagonal: bool, device) -> tuple[Tensor, Tensor]:
+    """Flat indices ``i N + j`` and ``j N + i`` of the pairs ``i < j`` (``i <= j`` with ``diagonal``)."""
+    i, j = torch.triu_indices(n, n, 0 if diagonal else 1, device=device)
+    return i * n + j, j * n + i
+
+
+def symmetric_pair_mlp(mlp: nn.Module, channels: list[Tensor], diagonal: bool) -> Tensor:
+    """``mlp`` on every pair's channel vector of symmetric channels: ``channels`` (each ``[B, N, N, C_k]``, their
+    concatenation the MLP's input) -> ``[B, N, N, C_out]``.
+
+    The channels GDSS feeds its pair MLPs (adjacency powers, symmetrised attention maps and symmetrised adjacency
+    outputs) are symmetric in ``(i, j)``, so the MLP runs on the upper triangle only (``i <= j`` with
+    ``diagonal``, else ``i < j`` and a zero diagonal) and its output is mirrored: 45 of 81 pairs at ``N = 9``, the
+    same function at about half the work. Where rounding makes ``(i, j)`` and ``(j, i)`` of an input differ (the
+    powers ``A^k``), the value at ``i < j`` is the one read."""
+    b, n = channels[0].shape[:2]
+    up, low = _triangle(n, diagonal, channels[0].device)
+    feats = torch.cat(channels, -1).reshape(b, n * n, -1)  # one contiguous copy, channels last
+    y = mlp(feats.index_select(1, up))  # [B, P, C_out]
+    out = y.new_zeros(b, n * n, y.shape[-1])
+    out[:, up] = y
+    out[:, low] = y
+    return out.view(b, n, n, -1)
+
+
 def _node_mask(x: Tensor, mask: Tensor) -> Tensor:
     return x * mask.unsqueeze(-1).to(x.dtype)
 
@@ -173,9 +218,9 @@ class GraphMultiHeadAttention(nn.Module):
         if gcn:  # the convolutions on this channel share its normalised adjacency and run as one product
             done = dict(zip(map(id, gcn), gcn_apply(gcn, x, gcn_normalize(adj, mask), mask)))
         if self.q is not None:
-            q = self._conv(self.q, x, adj, mask, done).view(b, n, self.num_heads, self.head_dim)
-            k = self._conv(self.k, x, adj, mask, done).view(b, n, self.num_heads, self.head_dim)
-            scores = torch.tanh(torch.einsum("bihd,bjhd->bhij", q, k) / self.scale).mean(1)
+            q = self._conv(self.q, x, adj, mask, done)
+            k = self._conv(self.k, x, adj, mask, done)
+            scores = torch.tanh(head_dots(q, k, self.num_heads) / self.scale).mean(1)
             scores = 0.5 * (scores + scores.transpose(-1, -2))
             scores = scores * pair_mask(mask, include_diagonal=True).to(scores.dtype)
         v = self._conv(self.v, x, adj, mask, done) if self.v is not None else None
@@ -262,9 +307,9 @@ class AttentionLayer(nn.Module):
             x_new = _node_mask(torch.tanh(self.x_out(h)), mask)
         adj_new = None
         if self.adj_mlp is not None:
-            feats = torch.cat([torch.stack(maps, -1), adj.permute(0, 2, 3, 1)], dim=-1)
-            a = self.adj_mlp(feats).permute(0, 3, 1, 2)
-            a = self.adj_sym * (a + a.transpose(-1, -2))
+            # M + M^T of a symmetric M is 2 M: the MLP runs on one triangle (symmetric_pair_mlp)
+            a = symmetric_pair_mlp(self.adj_mlp, [torch.stack(maps, -1), adj.permute(0, 2, 3, 1)], diagonal=True)
+            a = (2.0 * self.adj_sym) * a.permute(0, 3, 1, 2)
             adj_new = a * pair_mask(mask, include_diagonal=True).unsqueeze(1).to(a.dtype)
         return x_new, adj_new
 
@@ -487,6 +532,5 @@ class ScoreNetworkA(nn.Module):
     def forward(self, x: Tensor, adj: Tensor, mask: Tensor, t: Tensor | None = None) -> Tensor:
         mask = mask.bool()
         _, adjs = _run_attention(self, x, adj, mask, t)
-        out = self.final(torch.cat(adjs, 1).permute(0, 2, 3, 1)).squeeze(-1)
-        out = 0.5 * (out + out.transpose(-1, -2))  # the inputs are symmetric: this only removes rounding
+        out = symmetric_pair_mlp(self.final, [a.permute(0, 2, 3, 1) for a in adjs], diagonal=False).squeeze(-1)
         return out * pair_mask(mask).to(out.dtype)

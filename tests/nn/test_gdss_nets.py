@@ -282,3 +282,50 @@ def test_variants_have_their_own_layouts():
         ScoreNetworkX_GMH(in_dim=X_DIM, **SMALL_GMH, num_linears=3, variant="graphdiff-v1")
     with pytest.raises(SchemaError, match="did you mean 'gdss'"):
         ScoreNetworkA(in_dim=X_DIM, variant="gdsss")
+
+
+def test_symmetric_pair_mlp_is_the_mlp_on_every_pair():
+    """The pair MLPs run on one triangle and are mirrored: on symmetric channels that is the MLP on every pair (the
+    diagonal zero without ``diagonal``); on an asymmetric input the value at ``i < j`` is the one read."""
+    from graphdiff.nn.gdss import symmetric_pair_mlp
+
+    g = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    mlp = MLP(5, 7, 3, 3, "elu").double()
+    sym = []
+    for c in (2, 3):
+        t = torch.randn(4, 6, 6, c, generator=g, dtype=torch.float64)
+        sym.append(t + t.transpose(1, 2))
+    full = mlp(torch.cat(sym, -1))
+    assert torch.allclose(symmetric_pair_mlp(mlp, sym, diagonal=True), full, atol=1e-12)
+    off = symmetric_pair_mlp(mlp, sym, diagonal=False)
+    eye = torch.eye(6, dtype=torch.bool)
+    assert torch.allclose(off[:, ~eye], full[:, ~eye], atol=1e-12) and torch.all(off[:, eye] == 0)
+    skew = [torch.randn(2, 5, 5, 5, generator=g, dtype=torch.float64)]
+    out = symmetric_pair_mlp(mlp, skew, diagonal=True)
+    i, j = torch.triu_indices(5, 5)
+    assert torch.equal(out, out.transpose(1, 2)) and torch.allclose(out[:, i, j], mlp(skew[0])[:, i, j], atol=1e-12)
+
+
+@pytest.mark.parametrize("heads,n", [(1, 5), (2, 7), (4, 9)])
+def test_block_head_dots_equal_the_einsum(heads, n):
+    from graphdiff.nn.gdss import block_head_dots, head_dots
+
+    g = torch.Generator().manual_seed(heads)
+    q, k = (torch.randn(3, n, heads * 3, generator=g, dtype=torch.float64) for _ in range(2))
+    ref = torch.einsum("bihd,bjhd->bhij", q.view(3, n, heads, 3), k.view(3, n, heads, 3))
+    assert torch.equal(head_dots(q, k, heads), ref)  # eager: the einsum itself
+    assert torch.allclose(block_head_dots(q, k, heads), ref, atol=1e-12)
+
+
+@pytest.mark.parametrize("conv", ["GCN", "MLP"])
+def test_adjacency_network_under_compile_equals_eager(conv):
+    """Under torch.compile the attention takes the block product (``head_dots``); traced by dynamo with the eager
+    backend (no code generation) the network gives the eager outputs."""
+    torch._dynamo.reset()
+    torch.manual_seed(0)
+    net = ScoreNetworkA(in_dim=X_DIM, **SMALL_A, conv=conv).double()
+    s = make_state()
+    eager = net(s.x, s.e[..., 0], s.mask)
+    traced = torch.compile(net, backend="eager", dynamic=False)(s.x, s.e[..., 0], s.mask)
+    assert torch.allclose(traced, eager, atol=1e-12) and not torch.equal(eager, torch.zeros_like(eager))
