@@ -329,3 +329,27 @@ def test_adjacency_network_under_compile_equals_eager(conv):
     eager = net(s.x, s.e[..., 0], s.mask)
     traced = torch.compile(net, backend="eager", dynamic=False)(s.x, s.e[..., 0], s.mask)
     assert torch.allclose(traced, eager, atol=1e-12) and not torch.equal(eager, torch.zeros_like(eager))
+
+
+def test_triangle_pair_mlps_train_as_the_full_ones(monkeypatch):
+    """Loss and parameter gradients of the adjacency network are those of the MLPs applied to every pair (then
+    symmetrised), so training is unchanged by the triangle evaluation."""
+    import graphdiff.nn.gdss as gdss
+
+    def every_pair(mlp, channels, diagonal):
+        out = mlp(torch.cat(channels, -1))
+        out = 0.5 * (out + out.transpose(1, 2))
+        return out if diagonal else out * (1 - torch.eye(out.shape[1], dtype=out.dtype)).unsqueeze(-1)
+
+    s = make_state()
+    grads = []
+    for fn in (gdss.symmetric_pair_mlp, every_pair):
+        monkeypatch.setattr(gdss, "symmetric_pair_mlp", fn)
+        torch.manual_seed(0)
+        net = ScoreNetworkA(in_dim=X_DIM, **SMALL_A).double()
+        loss = (net(s.x, s.e[..., 0], s.mask) ** 2).sum()
+        loss.backward()
+        grads.append((loss.detach(), [p.grad.clone() for p in net.parameters()]))
+    (l1, g1), (l2, g2) = grads
+    assert torch.allclose(l1, l2, atol=1e-12) and l1 > 0
+    assert all(torch.allclose(a, b, atol=1e-10) for a, b in zip(g1, g2))
