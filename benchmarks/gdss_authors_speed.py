@@ -242,8 +242,10 @@ def main() -> None:
         md += ["", f"Compiled samples identical to the eager ones: {same:.1%} of {n} graphs."]
         if bs is not None:
             md += [f"Compiled in batches of {bs}: identical to the one-batch eager ones on {same_batched:.1%} of "
-                   f"the graphs (sample i depends only on the seed and i). Batched rows: the authors' sampler on "
-                   f"consecutive shares of the same node counts, graphdiff with `batch_size={bs}`."]
+                   f"the graphs (sample i depends only on the seed and i)."]
+    if bs is not None:
+        md += ["", f"Batched rows: the authors' sampler on consecutive shares of the same node counts, graphdiff with "
+               f"`batch_size={bs}`."]
     if args.processes > 1:
         md += ["", f"Sharded rows: {args.processes} one-thread processes started together after loading and warm-up "
                f"(graphdiff: compilation), each sampling a contiguous share of the graphs; a row's time is the "
