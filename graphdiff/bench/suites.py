@@ -220,8 +220,9 @@ _add(Suite(
     "lggm",
     "LGGM leave-one-domain-out on the multi-domain corpus (generated families + the standard files): for each "
     "held-out domain (planar, SBM, ENZYMES, ego-small) pre-train DiGress (small CPU network, conditioned on the "
-    "domain) on the other 14 domains for 8 min, then fine-tune it on 10 and on 50 train graphs of the held-out "
-    "domain for 300 steps against the same preset trained from scratch on the same graphs for 300 steps, and the "
+    "domain) on the other 14 domains (8 min by default, --minutes), then fine-tune it on 10 and on 50 train graphs "
+    "of the held-out domain (300 steps by default) against the same preset trained from scratch on the same graphs "
+    "for as many steps, and the "
     "pre-trained model zero-shot; SPECTRE MMD^2 (degree, clustering, orbit, spectral) with bootstrap intervals and "
     "V.U.N. where defined, 50 sampling steps, the test graphs' node counts",
     tuple(Entry("digress-lggm", steps=(50,), protocol="spectre", cpu=_cpu("graph_transformer", "lggm"), minutes=8,
