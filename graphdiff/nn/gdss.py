@@ -211,7 +211,6 @@ class GraphMultiHeadAttention(nn.Module):
         self.v = make(out_dim, True) if compute_value else None
 
     def forward(self, x: Tensor, adj: Tensor, mask: Tensor) -> tuple[Tensor | None, Tensor | None]:
-        b, n, _ = x.shape
         scores = None
         gcn = [m for m in (self.q, self.k, self.v) if isinstance(m, DenseGCNConv)]
         done = {}
