@@ -22,6 +22,11 @@ Per series (entries are named after them; ``--only taylor wineind``):
   ETS, compared on the validation windows; the test scores of the one with the lower validation CRPS (so no test
   window decides the choice). It needs both rows and a grid of several guidance scales (with one scale no
   validation CRPS is measured, and the row is left out);
+* ``--set pooled=true``: the series of a built-in pool (:data:`POOLS`; ``monthly``: wineind, airpassengers,
+  elec_equip) are forecast by one model of the pool's preset (``edm-tsdiff-monthly``), trained once per run for
+  ``--minutes`` on every member's training windows (:class:`graphdiff.data.series_pool.SeriesPool`), as TSDiff
+  trains one model per dataset of series (loaded from ``DIR/monthly`` with ``--model DIR``); the guidance scale
+  is still chosen per series on that series' validation windows;
 * a 1-D convolution row beside it (the ``edm-tsdiff_cnn-<series>`` preset, :class:`graphdiff.nn.Conv1dDenoiser`):
   the same process, training minutes, scale selection and forecasting, with the width matched to the parameter count
   of the path-graph denoiser just trained (as ``bench run images`` matches its CNN); ``--set cnn=false`` leaves it
@@ -46,6 +51,7 @@ from .record import finish_results, header_lines, new_results, write_results
 BASELINE_NAMES = ("seasonal_naive", "ets", "arima")
 SCALES = (2.0, 4.0, 8.0, 16.0)
 LADDERS = ((2.0, 0.1),)  # the refinement's noise ladder in multiples of sigma_data (1.0 to 0.05 at EDM's 0.5)
+POOLS = ("monthly",)  # built-in series pools (graphdiff.data.series_pool) that --set pooled=true trains one model on
 
 
 def validation_windows(ts) -> int:
@@ -84,26 +90,38 @@ def cnn_preset(preset: str) -> str:
     return preset.replace("edm-tsdiff-", "edm-tsdiff_cnn-", 1)
 
 
-def _matched(preset: str, overrides: dict, ts, target: int) -> dict:
-    """``overrides`` with the model width whose parameter count is closest to ``target``."""
+def _matched(preset: str, overrides: dict, channels: int, length: int, target: int) -> dict:
+    """``overrides`` with the model width whose parameter count is closest to ``target`` (windows of ``length``
+    steps and ``channels`` channels)."""
     from ..config import load_preset
     from .images import match_width
 
-    task = ts.task
     spec = {k: v for k, v in load_preset(preset, overrides).model.items() if k not in ("x_dim", "max_nodes")}
-    return merge(overrides, {"model": match_width(spec, ts.values.shape[1], task.context_length +
-                                                  task.prediction_length, target)})
+    return merge(overrides, {"model": match_width(spec, channels, length, target)})
+
+
+def pool_of(series: str, pooled: bool) -> str | None:
+    """The built-in pool (:data:`POOLS`) whose model forecasts ``series`` under ``--set pooled=true``, else None."""
+    from ..data.series_pool import pool_members
+
+    return next((p for p in POOLS if series in pool_members(p)), None) if pooled else None
 
 
 def _diffusion(entry, ts, *, out: Path, minutes, overrides, model, samples, steps, scales, progress, root,
-               preset=None, run=None, target_params=None, holdout: bool = False, variants=("quantile",)):
+               preset=None, run=None, target_params=None, holdout: bool = False, variants=("quantile",),
+               trained: dict | None = None, length: int | None = None):
+    """Self-guided forecasts of ``ts`` by the model of ``preset`` (trained, loaded from ``model``, or taken from
+    ``trained[run]`` when an earlier entry of the run trained it: a pool's model serves each of its series)."""
     from ..forecast.diffusion import DiffusionForecaster
     from ..forecast.evaluate import evaluate_forecaster
     from ..pipeline import GraphDiffusionPipeline
 
     preset, run = preset or entry.preset, run or ts.name
     t0 = time.perf_counter()
-    if model is not None:
+    if trained is not None and run in trained:
+        pipe, train = trained[run]
+        train = {**train, "shared": True}
+    elif model is not None:
         src = Path(model) / run if (Path(model) / run).is_dir() else Path(model)
         pipe = GraphDiffusionPipeline.from_pretrained(src)
         train = {"loaded_from": str(src), "train_steps": getattr(pipe, "trained_steps", None)}
@@ -112,12 +130,17 @@ def _diffusion(entry, ts, *, out: Path, minutes, overrides, model, samples, step
         if holdout:  # the validation windows stay out of training: the scale is chosen out of sample
             over = merge(over, {"dataset_options": {"holdout": validation_windows(ts)}})
         if target_params:  # equal parameters: the baseline's width is matched to the path-graph denoiser
-            over = _matched(preset, over, ts, target_params)
+            task = ts.task
+            over = _matched(preset, over, ts.values.shape[1], length or task.context_length + task.prediction_length,
+                            target_params)
         pipe = GraphDiffusionPipeline.fit(None, preset=preset, out=out / "runs" / run, overrides=over,
                                           max_minutes=minutes, root=root, progress=progress)
         train = {"minutes": minutes, "train_steps": int(pipe.summary["steps"]),
                  "final_loss": pipe.summary.get("loss"), "holdout_windows": validation_windows(ts) if holdout else 0}
-    train["train_seconds"] = round(time.perf_counter() - t0, 1)
+    if "train_seconds" not in train:
+        train["train_seconds"] = round(time.perf_counter() - t0, 1)
+    if trained is not None:
+        trained.setdefault(run, (pipe, train))
     val = validation_series(ts)
     grid = [(v, s) for v in variants for s in scales]
     (variant, chosen), val_crps = grid[0], {}
@@ -181,7 +204,7 @@ def chosen_row(guided: dict, refined: dict) -> dict | None:
     variant = f"{guided['guidance_variant']}, " if guided.get("guidance_variant", "quantile") != "quantile" else ""
     which = "refinement of ETS" if pick is refined else f"self-guided ({variant}scale {guided['guidance_scale']:g})"
     keep = ("series", "crps", "wql", "mase", "windows", "task", "seconds", "network", "parameters", "train_steps",
-            "minutes", "network_calls_per_sample")
+            "minutes", "network_calls_per_sample", "pool")
     return {**{k: pick[k] for k in keep if k in pick}, "kind": "chosen", "forecaster": f"TSDiff, chosen: {which}",
             "choice": "refinement" if pick is refined else "self-guided",
             "validation_crps": {"self-guided": val_g, "refinement": val_r}}
@@ -218,6 +241,7 @@ def run_timeseries(suite, *, out, minutes: float | None = None, samples: int | N
     if not scales or any(s <= 0 for s in scales):
         raise ConfigError(f"--set scales: a list of positive guidance scales, got {list(scales)}")
     holdout = bool(over.pop("holdout", False))
+    pooled = bool(over.pop("pooled", False))
     if holdout and model is not None:
         raise ConfigError("--set holdout=true trains the models without the validation windows; it does not apply "
                           "to models loaded with --model")
@@ -228,13 +252,14 @@ def run_timeseries(suite, *, out, minutes: float | None = None, samples: int | N
             raise ConfigError(f"--only {o!r} is not an entry of suite timeseries; entries: {', '.join(names)}")
     step = (steps or [None])[0]
     settings = {"samples": n, "minutes": minutes, "steps": step, "diffusion": with_diffusion, "cnn": with_cnn,
-                "refine": with_refine, "holdout": holdout,
+                "refine": with_refine, "holdout": holdout, "pooled": pooled,
                 "scales": list(scales), "variants": list(variants), "ladders": [list(v) for v in ladders],
                 "overrides": over,
                 "model": None if model is None else str(model),
                 "only": list(only or [])}
     results = new_results(suite, command or "graphdiff bench run timeseries", settings)
     t_start = time.time()
+    trained: dict = {}  # run name -> (pipeline, training record): a pool's models are trained once per run
     for entry in suite.entries:
         if only and entry.name not in only:
             continue
@@ -250,19 +275,25 @@ def run_timeseries(suite, *, out, minutes: float | None = None, samples: int | N
             if b == "ets":
                 best = (res, "ETS", results["rows"][-1])
         if with_diffusion:
+            pool = pool_of(ts.name, pooled)
             kw = dict(out=out, minutes=minutes if minutes is not None else entry.minutes, overrides=over, model=model,
                       samples=n, steps=step, scales=scales, progress=progress, root=root, holdout=holdout,
-                      variants=variants)
-            res, extra, pipe = _diffusion(entry, ts, **kw)
+                      variants=variants, trained=trained, length=_pool_length(pool))
+            preset, run = (f"edm-tsdiff-{pool}", pool) if pool else (entry.preset, ts.name)
+            res, extra, pipe = _diffusion(entry, ts, preset=preset, run=run, **kw)
+            if pool:
+                extra["pool"] = pool
             results["rows"].append(_row(ts.name, "diffusion", res, **extra))
             best = (res, f"self-guided diffusion ({extra['guidance_variant']}, scale {extra['guidance_scale']:g})",
                     results["rows"][-1])
             print(f"  diffusion ({extra['network']}, {extra['parameters']:,} parameters): CRPS "
                   f"{res['summary']['crps']:.4f}, MASE {res['summary']['mase']:.3f}, scale "
                   f"{extra['guidance_scale']:g}, {extra['guidance_variant']} ({res['seconds']}s sampling)", flush=True)
-            if with_cnn and (model is None or (Path(model) / f"{ts.name}_cnn").is_dir()):
-                res_c, extra_c, _ = _diffusion(entry, ts, preset=cnn_preset(entry.preset), run=f"{ts.name}_cnn",
+            if with_cnn and (model is None or (Path(model) / f"{run}_cnn").is_dir()):
+                res_c, extra_c, _ = _diffusion(entry, ts, preset=cnn_preset(preset), run=f"{run}_cnn",
                                                target_params=extra["parameters"], **kw)
+                if pool:
+                    extra_c["pool"] = pool
                 row = _row(ts.name, "diffusion", res_c, **extra_c)
                 row["plot"] = _plot(ts, res_c, out / "plots" / f"{ts.name}_cnn.png",
                                     f"1-D CNN self-guided diffusion (scale {extra_c['guidance_scale']:g})")
@@ -272,6 +303,8 @@ def run_timeseries(suite, *, out, minutes: float | None = None, samples: int | N
                       f"{extra_c['guidance_scale']:g} ({res_c['seconds']}s sampling)", flush=True)
             if with_refine:  # TSDiff's refinement of the ETS paths by the path-graph model
                 res_r, extra_r = _refined(pipe, ts, samples=n, ladders=ladders)
+                if pool:
+                    extra_r["pool"] = pool
                 row = _row(ts.name, "refinement", res_r, **extra_r)
                 row["plot"] = _plot(ts, res_r, out / "plots" / f"{ts.name}_refined.png",
                                     "ETS paths refined by the path-graph model")
@@ -289,8 +322,19 @@ def run_timeseries(suite, *, out, minutes: float | None = None, samples: int | N
     return finish_results(out, results, markdown, t_start)
 
 
+def _pool_length(pool: str | None) -> int | None:
+    """Window length (context + prediction) of a pool's model, from its card."""
+    if pool is None:
+        return None
+    from ..data.base import load_card
+
+    split = load_card(pool)["split"]
+    return int(split["context_length"]) + int(split["prediction_length"])
+
+
 def _network(r: dict) -> str:
-    return {"grid_mpnn": "path graph", "cnn1d": "1-D CNN"}.get(r.get("network", "grid_mpnn"), r.get("network"))
+    net = {"grid_mpnn": "path graph", "cnn1d": "1-D CNN"}.get(r.get("network", "grid_mpnn"), r.get("network"))
+    return net + (f" (pool {r['pool']})" if r.get("pool") else "")
 
 
 def markdown(results: dict) -> str:
@@ -330,6 +374,14 @@ def markdown(results: dict) -> str:
     if s.get("holdout"):
         lines.append("The diffusion models were trained without the validation windows (`--set holdout=true`): "
                      "guidance scales and the chosen rows were picked out of sample.")
+    if s.get("pooled"):
+        from ..data.series_pool import pool_members
+
+        pools = "; ".join(f"{p}: {', '.join(pool_members(p))}" for p in POOLS)
+        lines.append(f"`--set pooled=true`: the series of a pool ({pools}) were forecast by one model trained for the "
+                     "run's minutes on the pool's training windows (each series' own training part, at the pool's "
+                     "context length), as TSDiff trains one model per dataset of series; the other series by their "
+                     "own models.")
     if results.get("baseline_fallbacks"):
         lines.append(f"Baseline fits that fell back to seasonal naive: {results['baseline_fallbacks']}.")
     return "\n".join(lines) + "\n"
@@ -340,4 +392,4 @@ def _write(out: Path, results: dict) -> None:
 
 
 __all__ = ["run_timeseries", "markdown", "chosen_row", "cnn_preset", "validation_series", "validation_windows",
-           "SCALES", "BASELINE_NAMES"]
+           "pool_of", "SCALES", "BASELINE_NAMES", "POOLS"]

@@ -20,7 +20,7 @@ _REGISTRY: dict[str, str] = {
     # time series from installed wheels, as windows on the path graph (graphdiff.data.series)
     "taylor": "series_windows:Taylor", "wineind": "series_windows:Wineind",
     "airpassengers": "series_windows:AirPassengers", "sunspots": "series_windows:Sunspots",
-    "msft": "series_windows:MSFT", "elec_equip": "series_windows:ElecEquip",
+    "msft": "series_windows:MSFT", "elec_equip": "series_windows:ElecEquip", "monthly": "series_pool:Monthly",
     # standard files
     "community_small": "graphs:CommunitySmall",
     "ego_small": "graphs:EgoSmall",

@@ -193,3 +193,31 @@ def test_variants_and_scales_are_chosen_together_on_the_validation_windows(tmp_p
         err = capsys.readouterr().err.strip()
         last = err.splitlines()[-1]
         assert "Traceback" not in err and last.startswith("error: --set ") and bad.split("=")[0] in last
+
+
+@WHEEL_DATA
+def test_pooled_trains_one_monthly_model_that_forecasts_each_member(tmp_path):
+    """``--set pooled=true``: the monthly series share one model of ``edm-tsdiff-monthly`` trained once on the
+    pooled windows; a series outside the pool keeps its own; ``--model`` loads the pool's folder."""
+    out = tmp_path / "p"
+    args = ["bench", "run", "timeseries", "--only", "wineind", "airpassengers", "--samples", "2", "--steps", "2",
+            "--set", "pooled=true", "--set", "cnn=false", "--set", "refine=false", "--set", "scales=[2.0]",
+            "--set", "model.hidden=8", "--set", "model.levels=1", "--set", "model.blocks=1",
+            "--set", "train.max_steps=2", "--set", "train.batch_size=8", "--set", "train.warmup_steps=0",
+            "--quiet"]
+    assert main(args + ["--out", str(out)]) == 0
+    res = json.loads((out / "results.json").read_text())
+    rows = [r for r in res["rows"] if r["kind"] == "diffusion"]
+    assert [(r["series"], r["pool"], r["preset"]) for r in rows] == [
+        ("wineind", "monthly", "edm-tsdiff-monthly"), ("airpassengers", "monthly", "edm-tsdiff-monthly")]
+    assert sorted(p.name for p in (out / "runs").iterdir()) == ["monthly"]  # trained once
+    assert "shared" not in rows[0] and rows[1]["shared"] is True and rows[0]["train_steps"] == 2
+    cfg = json.loads((out / "runs" / "monthly" / "checkpoint" / "config.json").read_text())
+    assert cfg["dataset"] == "monthly"
+    md = (out / "results.md").read_text()
+    assert "| wineind | path graph (pool monthly) |" in md and "`--set pooled=true`" in md
+    loaded = tmp_path / "q"
+    assert main(args + ["--model", str(out / "runs"), "--out", str(loaded)]) == 0
+    again = [r for r in json.loads((loaded / "results.json").read_text())["rows"] if r["kind"] == "diffusion"]
+    assert [r["loaded_from"] for r in again] == [str(out / "runs" / "monthly")] * 2
+    assert again[0]["crps"] == pytest.approx(rows[0]["crps"])  # the same model, the same seeds
