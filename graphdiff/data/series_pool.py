@@ -47,9 +47,9 @@ class SeriesPool(SeriesWindows):
             raise DataError(f"a series pool needs a list of series (names or .csv paths), got {series!r}")
         members = [s if isinstance(s, TimeSeries) else load_series(s) for s in series]
         first = members[0]
-        if first.task is None:
-            raise DataError(f"{first.name}: a series pool's first member needs a forecast task (a built-in series, "
-                            f"or give prediction_length and context_length)")
+        if first.task is None and not (prediction_length and context_length):
+            raise DataError(f"{first.name}: has no forecast task; give the pool's prediction_length and "
+                            f"context_length")
         h = int(prediction_length or first.task.prediction_length)
         ctx = int(context_length or first.task.context_length)
         if int(stride) < 1:

@@ -40,7 +40,7 @@ def test_pool_task_overrides_the_members_and_mismatches_are_one_line_errors():
         SeriesPool([_ramp("short", 12, 0.0)])
 
 
-def test_the_monthly_pool_is_its_cards_members_at_the_cards_task():
+def test_the_monthly_pool_is_its_cards_members_at_the_cards_task(tmp_path):
     pytest.importorskip("pmdarima")
     from graphdiff.data import load_dataset
 
@@ -52,3 +52,10 @@ def test_the_monthly_pool_is_its_cards_members_at_the_cards_task():
     # elec_equip's card has context 48; in the pool it is cut to 36, so it gives 12 more windows than on its own
     assert counts["elec_equip"] == len(load_dataset("elec_equip").split("train")) + 12
     assert len(load_dataset("monthly", series=["wineind", "airpassengers"]).split("train")) == 105 + 73
+    # a user's .csv joins the pool at the pool's task (its own test windows from the default task of its length)
+    f = tmp_path / "mine.csv"
+    f.write_text("date,v\n" + "".join(f"{1990 + i // 12}-{i % 12 + 1:02d}-01,{100 + i}\n" for i in range(120)))
+    mine = load_dataset("monthly", series=["wineind", str(f)])
+    assert mine.name == "wineind+mine" and mine.path.n_nodes == 48
+    own = mine.windows["train"][-mine.info["members"]["mine"]:, :, 0]  # the members' windows, in member order
+    assert own.max() == 100 + 120 - 12 * mine.info["test_windows"]["mine"] - 1
