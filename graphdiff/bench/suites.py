@@ -190,7 +190,8 @@ _add(Suite(
     "seasonal naive, statsmodels ETS and ARIMA, and one unconditional edm-tsdiff model per series forecasting by "
     "TSDiff self-guidance (scale chosen on validation windows), beside its dilated 1-D CNN baseline of equal "
     "parameters and training minutes (edm-tsdiff_cnn; --set cnn=false leaves it out); CRPS (properscoring), mean wQL "
-    "and MASE per series; --set diffusion=false gives the baseline rows only (about 4 min)",
+    "and MASE per series; --set pooled=true forecasts the monthly series with one model of their pool "
+    "(edm-tsdiff-monthly); --set diffusion=false gives the baseline rows only (about 4 min)",
     tuple(Entry(f"edm-tsdiff-{d}", label=d, minutes=5) for d in (
         "taylor", "wineind", "airpassengers", "sunspots", "msft", "elec_equip")),
     expected_minutes=6 * 2 * 5 + 30, kind="timeseries"))
