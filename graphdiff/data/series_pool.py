@@ -102,7 +102,7 @@ class SeriesPool(SeriesWindows):
 
 class Monthly(SeriesPool):
     """The built-in monthly pool (card ``monthly``): its members, context and prediction lengths from the card;
-    ``series`` replaces the members."""
+    ``series`` (``dataset_options.series``) replaces the members, and ``info["series"]`` says which they were."""
 
     def __init__(self, root=None, split: str | None = None, *, series=None, prediction_length: int | None = None,
                  context_length: int | None = None, stride: int = 1, lags=None, holdout: int = 0,
@@ -112,7 +112,7 @@ class Monthly(SeriesPool):
         super().__init__(list(series) if series is not None else list(card["members"]), root, split,
                          prediction_length=prediction_length or s["prediction_length"],
                          context_length=context_length or s["context_length"], stride=stride, lags=lags,
-                         holdout=holdout, name="monthly" if series is None else None)
+                         holdout=holdout, name="monthly")  # the registry's name: what a checkpoint reloads
 
 
 def pool_members(name: str) -> tuple[str, ...]:

@@ -56,6 +56,6 @@ def test_the_monthly_pool_is_its_cards_members_at_the_cards_task(tmp_path):
     f = tmp_path / "mine.csv"
     f.write_text("date,v\n" + "".join(f"{1990 + i // 12}-{i % 12 + 1:02d}-01,{100 + i}\n" for i in range(120)))
     mine = load_dataset("monthly", series=["wineind", str(f)])
-    assert mine.name == "wineind+mine" and mine.path.n_nodes == 48
+    assert mine.name == "monthly" and mine.info["series"] == ["wineind", "mine"] and mine.path.n_nodes == 48
     own = mine.windows["train"][-mine.info["members"]["mine"]:, :, 0]  # the members' windows, in member order
     assert own.max() == 100 + 120 - 12 * mine.info["test_windows"]["mine"] - 1
