@@ -26,7 +26,9 @@ Per series (entries are named after them; ``--only taylor wineind``):
   elec_equip) are forecast by one model of the pool's preset (``edm-tsdiff-monthly``), trained once per run for
   ``--minutes`` on every member's training windows (:class:`graphdiff.data.series_pool.SeriesPool`), as TSDiff
   trains one model per dataset of series (loaded from ``DIR/monthly`` with ``--model DIR``); the guidance scale
-  is still chosen per series on that series' validation windows;
+  is still chosen per series on that series' validation windows, or with ``--set scale_per=pool`` once per pool
+  by the mean validation CRPS over its members (TSDiff reports one scale per dataset; the pool's three series
+  give six validation windows instead of two);
 * a 1-D convolution row beside it (the ``edm-tsdiff_cnn-<series>`` preset, :class:`graphdiff.nn.Conv1dDenoiser`):
   the same process, training minutes, scale selection and forecasting, with the width matched to the parameter count
   of the path-graph denoiser just trained (as ``bench run images`` matches its CNN); ``--set cnn=false`` leaves it
@@ -109,9 +111,12 @@ def pool_of(series: str, pooled: bool) -> str | None:
 
 def _diffusion(entry, ts, *, out: Path, minutes, overrides, model, samples, steps, scales, progress, root,
                preset=None, run=None, target_params=None, holdout: bool = False, variants=("quantile",),
-               trained: dict | None = None, length: int | None = None):
+               trained: dict | None = None, length: int | None = None, pool_scale: str | None = None,
+               pool_validation: dict | None = None):
     """Self-guided forecasts of ``ts`` by the model of ``preset`` (trained, loaded from ``model``, or taken from
-    ``trained[run]`` when an earlier entry of the run trained it: a pool's model serves each of its series)."""
+    ``trained[run]`` when an earlier entry of the run trained it: a pool's model serves each of its series).
+    ``pool_scale``: the name of the pool whose members' validation windows choose the scale together (the mean of
+    their CRPS), cached per model in ``pool_validation``; else ``ts``'s own validation windows choose it."""
     from ..forecast.diffusion import DiffusionForecaster
     from ..forecast.evaluate import evaluate_forecaster
     from ..pipeline import GraphDiffusionPipeline
@@ -141,14 +146,25 @@ def _diffusion(entry, ts, *, out: Path, minutes, overrides, model, samples, step
         train["train_seconds"] = round(time.perf_counter() - t0, 1)
     if trained is not None:
         trained.setdefault(run, (pipe, train))
-    val = validation_series(ts)
     grid = [(v, s) for v in variants for s in scales]
-    (variant, chosen), val_crps = grid[0], {}
-    for v, s in grid if len(grid) > 1 else ():
-        r = evaluate_forecaster(DiffusionForecaster(pipe, scale=s, variant=v, steps=steps), val, num_samples=samples)
-        val_crps[_choice_key(v, s, variants)] = round(r["summary"]["crps"], 5)
-    if val_crps:
-        variant, chosen = grid[list(val_crps.values()).index(min(val_crps.values()))]
+    (variant, chosen), val_crps, judge, pool_extra = grid[0], {}, {}, {}
+    if len(grid) > 1:
+        if pool_scale:  # one scale for the pool, as TSDiff reports one per dataset: every member's windows judge
+            from ..data.series import load_builtin
+            from ..data.series_pool import pool_members
+
+            key, cache = (run, tuple(grid)), pool_validation if pool_validation is not None else {}
+            if key not in cache:
+                cache[key] = {m: _validation_crps(pipe, ts if m == ts.name else load_builtin(m), grid, variants,
+                                                  steps, samples) for m in pool_members(pool_scale)}
+            by_series = cache[key]
+            val_crps = by_series[ts.name]
+            judge = {k: round(sum(v[k] for v in by_series.values()) / len(by_series), 5) for k in val_crps}
+            pool_extra = {"scale_per": "pool", "validation_crps_pool_mean": judge,
+                          "validation_series": list(by_series)}
+        else:
+            val_crps = judge = _validation_crps(pipe, ts, grid, variants, steps, samples)
+        variant, chosen = grid[list(judge.values()).index(min(judge.values()))]
     fc = DiffusionForecaster(pipe, scale=chosen, variant=variant, steps=steps)
     res = evaluate_forecaster(fc, ts, num_samples=samples, keep_samples=True)
     params = sum(p.numel() for p in pipe.denoiser.parameters())
@@ -156,7 +172,19 @@ def _diffusion(entry, ts, *, out: Path, minutes, overrides, model, samples, step
                  "guidance_variant": variant, "validation_key": _choice_key(variant, chosen, variants),
                  "validation_crps_by_scale": val_crps,
                  "network_calls_per_sample": fc.last_cost.get("network_calls_per_sample"),
-                 "sampling_steps": steps or pipe.config.sample.steps, "parameters": params, **train}, pipe
+                 "sampling_steps": steps or pipe.config.sample.steps, "parameters": params, **pool_extra, **train}, pipe
+
+
+def _validation_crps(pipe, ts, grid, variants, steps, samples) -> dict:
+    """CRPS on ``ts``'s validation windows of each (variant, scale) of ``grid``, keyed by :func:`_choice_key`."""
+    from ..forecast.diffusion import DiffusionForecaster
+    from ..forecast.evaluate import evaluate_forecaster
+
+    val, out = validation_series(ts), {}
+    for v, s in grid:
+        r = evaluate_forecaster(DiffusionForecaster(pipe, scale=s, variant=v, steps=steps), val, num_samples=samples)
+        out[_choice_key(v, s, variants)] = round(r["summary"]["crps"], 5)
+    return out
 
 
 def _choice_key(variant: str, scale: float, variants) -> float | str:
@@ -242,6 +270,12 @@ def run_timeseries(suite, *, out, minutes: float | None = None, samples: int | N
         raise ConfigError(f"--set scales: a list of positive guidance scales, got {list(scales)}")
     holdout = bool(over.pop("holdout", False))
     pooled = bool(over.pop("pooled", False))
+    scale_per = str(over.pop("scale_per", "series"))
+    if scale_per not in ("series", "pool"):
+        raise ConfigError(f"--set scale_per: 'series' (each series' validation windows choose its scale) or 'pool' "
+                          f"(with pooled=true, the pool's members choose one scale together), got {scale_per!r}")
+    if scale_per == "pool" and not pooled:
+        raise ConfigError("--set scale_per=pool chooses one scale per pool: it needs --set pooled=true")
     if holdout and model is not None:
         raise ConfigError("--set holdout=true trains the models without the validation windows; it does not apply "
                           "to models loaded with --model")
@@ -252,7 +286,7 @@ def run_timeseries(suite, *, out, minutes: float | None = None, samples: int | N
             raise ConfigError(f"--only {o!r} is not an entry of suite timeseries; entries: {', '.join(names)}")
     step = (steps or [None])[0]
     settings = {"samples": n, "minutes": minutes, "steps": step, "diffusion": with_diffusion, "cnn": with_cnn,
-                "refine": with_refine, "holdout": holdout, "pooled": pooled,
+                "refine": with_refine, "holdout": holdout, "pooled": pooled, "scale_per": scale_per,
                 "scales": list(scales), "variants": list(variants), "ladders": [list(v) for v in ladders],
                 "overrides": over,
                 "model": None if model is None else str(model),
@@ -260,6 +294,7 @@ def run_timeseries(suite, *, out, minutes: float | None = None, samples: int | N
     results = new_results(suite, command or "graphdiff bench run timeseries", settings)
     t_start = time.time()
     trained: dict = {}  # run name -> (pipeline, training record): a pool's models are trained once per run
+    pool_validation: dict = {}  # (run, grid) -> {member: validation CRPS by scale} with scale_per=pool
     for entry in suite.entries:
         if only and entry.name not in only:
             continue
@@ -278,7 +313,8 @@ def run_timeseries(suite, *, out, minutes: float | None = None, samples: int | N
             pool = pool_of(ts.name, pooled)
             kw = dict(out=out, minutes=minutes if minutes is not None else entry.minutes, overrides=over, model=model,
                       samples=n, steps=step, scales=scales, progress=progress, root=root, holdout=holdout,
-                      variants=variants, trained=trained, length=_pool_length(pool))
+                      variants=variants, trained=trained, length=_pool_length(pool),
+                      pool_scale=pool if scale_per == "pool" else None, pool_validation=pool_validation)
             preset, run = (f"edm-tsdiff-{pool}", pool) if pool else (entry.preset, ts.name)
             res, extra, pipe = _diffusion(entry, ts, preset=preset, run=run, **kw)
             if pool:
@@ -381,7 +417,9 @@ def markdown(results: dict) -> str:
         lines.append(f"`--set pooled=true`: the series of a pool ({pools}) were forecast by one model trained for the "
                      "run's minutes on the pool's training windows (each series' own training part, at the pool's "
                      "context length), as TSDiff trains one model per dataset of series; the other series by their "
-                     "own models.")
+                     "own models." + (" One guidance scale per pool (`--set scale_per=pool`): the one with the "
+                                      "lowest mean validation CRPS over the pool's series." if s.get("scale_per") ==
+                                      "pool" else ""))
     if results.get("baseline_fallbacks"):
         lines.append(f"Baseline fits that fell back to seasonal naive: {results['baseline_fallbacks']}.")
     return "\n".join(lines) + "\n"

@@ -221,3 +221,17 @@ def test_pooled_trains_one_monthly_model_that_forecasts_each_member(tmp_path):
     again = [r for r in json.loads((loaded / "results.json").read_text())["rows"] if r["kind"] == "diffusion"]
     assert [r["loaded_from"] for r in again] == [str(out / "runs" / "monthly")] * 2
     assert again[0]["crps"] == pytest.approx(rows[0]["crps"])  # the same model, the same seeds
+    # one scale per pool: the mean validation CRPS over the pool's three series chooses it for each member
+    one = tmp_path / "r"
+    pool_args = [a if a != "scales=[2.0]" else "scales=[2.0,8.0]" for a in args]
+    assert main(pool_args + ["--model", str(out / "runs"), "--set", "scale_per=pool", "--out", str(one)]) == 0
+    res = json.loads((one / "results.json").read_text())
+    pooled = [r for r in res["rows"] if r["kind"] == "diffusion"]
+    assert res["settings"]["scale_per"] == "pool" and len({r["guidance_scale"] for r in pooled}) == 1
+    for r in pooled:
+        assert r["validation_series"] == ["wineind", "airpassengers", "elec_equip"] and r["scale_per"] == "pool"
+        mean = r["validation_crps_pool_mean"]
+        assert r["guidance_scale"] == float(min(mean, key=mean.get))
+    assert pooled[0]["validation_crps_pool_mean"] == pooled[1]["validation_crps_pool_mean"]
+    assert "One guidance scale per pool" in (one / "results.md").read_text()
+    assert main(args[:-1] + ["--set", "scale_per=pool", "--set", "pooled=false", "--out", str(one), "--quiet"]) == 2
