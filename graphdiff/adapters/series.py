@@ -11,6 +11,10 @@ mean absolute value of its *observed context* (the first ``L - prediction_length
 never set their own scale; 1 where nothing is observed or the mean is 0), then shifted by -1 (``center=True``) so
 that a typical window sits around 0 as EDM's preconditioning assumes. :meth:`TimeSeriesPath.scale` returns the
 scale, :meth:`to_state` and :meth:`from_state` take it so that a forecast is mapped back with its context's scale.
+``scaling="std"`` standardises instead (GluonTS's ``StdScaler``): each window and channel minus the mean of its
+observed context, divided by the context's standard deviation (1 where it is 0 or nothing is observed), so a series
+whose moves are small against its level (a stock price) keeps them at unit size; :meth:`scale` then returns the
+context's mean and standard deviation stacked, ``[B, 2, C]``.
 
 Missing values (NaN) become 0 in ``x``; :meth:`observation` says which values were observed. Variable lengths:
 ``lengths`` puts series of ``n < L`` steps on slots ``0..n-1`` and masks the rest (``mask``).
@@ -38,7 +42,9 @@ class TimeSeriesPath(FixedGraphAdapter):
         lags: lags joined by edges (default ``(1, m)``, ``(1,)`` when ``m = 1``); each is its own edge kind.
         prediction_length: the last H steps of a window are the forecast part: the scale is taken from the steps
             before them.
-        center: subtract 1 after scaling.
+        center: subtract 1 after scaling (mean scaling).
+        scaling: ``"mean"`` (divide by the context's mean absolute value, TSDiff) or ``"std"`` (subtract the
+            context's mean, divide by its standard deviation).
 
     Shapes:
         windows ``[B, L, C]`` (``[B, L]`` when C = 1); state ``x [B, L, C]``, ``e [B, L, L, 1 + len(lags)]``,
@@ -48,7 +54,7 @@ class TimeSeriesPath(FixedGraphAdapter):
     kind = "path"
 
     def __init__(self, length: int, channels: int = 1, season: int = 1, lags=None, prediction_length: int = 0,
-                 center: bool = True):
+                 center: bool = True, scaling: str = "mean"):
         length, channels, season = int(length), int(channels), int(season)
         if min(length, channels, season) < 1:
             raise DataError(f"TimeSeriesPath needs length, channels, season >= 1, got {length}, {channels}, {season}")
@@ -58,7 +64,9 @@ class TimeSeriesPath(FixedGraphAdapter):
         if not lags or lags[0] < 1 or lags[-1] >= length:
             raise DataError(f"TimeSeriesPath lags must lie in [1, {length - 1}], got {list(lags)}")
         self.n_nodes, self.channels, self.season, self.lags = length, channels, season, lags
-        self.prediction_length, self.center = int(prediction_length), bool(center)
+        if scaling not in SCALINGS:
+            raise DataError(f"TimeSeriesPath scaling must be one of {list(SCALINGS)}, got {scaling!r}")
+        self.prediction_length, self.center, self.scaling = int(prediction_length), bool(center), scaling
         self.edge_kinds = tuple(f"lag{k}" for k in lags)
 
     @property
@@ -71,7 +79,8 @@ class TimeSeriesPath(FixedGraphAdapter):
 
     def to_dict(self) -> dict:
         return {"adapter": self.kind, "length": self.n_nodes, "channels": self.channels, "season": self.season,
-                "lags": list(self.lags), "prediction_length": self.prediction_length, "center": self.center}
+                "lags": list(self.lags), "prediction_length": self.prediction_length, "center": self.center,
+                "scaling": self.scaling}
 
     def channel_names(self) -> tuple[str, ...]:
         return ("value",) if self.channels == 1 else tuple(f"value_{i}" for i in range(self.channels))
@@ -115,7 +124,8 @@ class TimeSeriesPath(FixedGraphAdapter):
 
     def scale(self, data, known=None, lengths=None) -> Tensor:
         """``[B, 1, C]`` mean absolute observed value of each window's context (1 where none is observed or the
-        mean is 0); the context is the first ``L - prediction_length`` steps (of ``lengths`` when given)."""
+        mean is 0); the context is the first ``L - prediction_length`` steps (of ``lengths`` when given). With
+        ``scaling="std"``: ``[B, 2, C]``, the context's mean and standard deviation (1 where it is 0)."""
         data = self._check(data)
         seen = ~torch.isnan(data)
         if known is not None:
@@ -124,18 +134,36 @@ class TimeSeriesPath(FixedGraphAdapter):
             torch.full((data.shape[0],), self.n_nodes)
         ctx = torch.arange(self.n_nodes).unsqueeze(0) < (n - self.prediction_length).clamp(min=1).unsqueeze(1)
         seen = seen & ctx.unsqueeze(-1)
-        total = torch.where(seen, data.abs(), torch.zeros_like(data)).sum(1, keepdim=True)
         count = seen.sum(1, keepdim=True)
+        if self.scaling == "std":
+            loc = torch.where(seen, data, torch.zeros_like(data)).sum(1, keepdim=True) / count.clamp(min=1)
+            dev = torch.where(seen, data - loc, torch.zeros_like(data))
+            sd = (dev.square().sum(1, keepdim=True) / count.clamp(min=1)).sqrt()
+            return torch.cat([loc, torch.where(sd > 0, sd, torch.ones_like(sd))], 1)
+        total = torch.where(seen, data.abs(), torch.zeros_like(data)).sum(1, keepdim=True)
         s = total / count.clamp(min=1)
         return torch.where((count > 0) & (s > 0), s, torch.ones_like(s))
 
+    def _normalise(self, data: Tensor, scale) -> Tensor:
+        if self.scaling == "std":
+            s = torch.as_tensor(scale).float().reshape(data.shape[0], 2, -1)
+            return (data - s[:, :1]) / s[:, 1:]
+        return data / torch.as_tensor(scale).float().reshape(data.shape[0], 1, -1) - (1.0 if self.center else 0.0)
+
+    def _denormalise(self, x: Tensor, scale) -> Tensor:
+        if self.scaling == "std":
+            s = torch.as_tensor(scale, dtype=x.dtype, device=x.device).reshape(x.shape[0], 2, -1)
+            return x * s[:, 1:] + s[:, :1]
+        s = torch.as_tensor(scale, dtype=x.dtype, device=x.device).reshape(x.shape[0], 1, -1)
+        return (x + (1.0 if self.center else 0.0)) * s
+
     def to_state(self, data, y: Tensor | None = None, scale: Tensor | None = None, lengths=None) -> GraphState:
-        """Windows ``[B, L, C]`` (NaN = missing) -> state with ``x = data / scale - 1`` (``center``); NaN and
-        padded steps are 0. ``scale`` defaults to :meth:`scale` of the windows."""
+        """Windows ``[B, L, C]`` (NaN = missing) -> state with ``x = data / scale - 1`` (``center``; with
+        ``scaling="std"``: ``(data - mean) / std``); NaN and padded steps are 0. ``scale`` defaults to
+        :meth:`scale` of the windows."""
         data = self._check(data)
         b = data.shape[0]
-        s = self.scale(data, lengths=lengths) if scale is None else torch.as_tensor(scale).float().reshape(b, 1, -1)
-        x = data / s - (1.0 if self.center else 0.0)
+        x = self._normalise(data, self.scale(data, lengths=lengths) if scale is None else scale)
         mask = self._length_mask(b, lengths)
         x = torch.where(torch.isnan(x) | ~mask.unsqueeze(-1), torch.zeros_like(x), x)
         t = self.template(b)
@@ -146,8 +174,7 @@ class TimeSeriesPath(FixedGraphAdapter):
         values); padded steps are NaN."""
         x = state.x[..., : self.channels].float()
         if scale is not None:
-            s = torch.as_tensor(scale, dtype=x.dtype, device=x.device).reshape(x.shape[0], 1, -1)
-            x = (x + (1.0 if self.center else 0.0)) * s
+            x = self._denormalise(x, scale)
         return torch.where(state.mask.unsqueeze(-1), x, torch.full_like(x, float("nan")))
 
     def observation(self, data, known=None, scale: Tensor | None = None, lengths=None) -> tuple[Tensor, Tensor]:
@@ -176,4 +203,6 @@ class TimeSeriesPath(FixedGraphAdapter):
         return values, known, s
 
 
-__all__ = ["TimeSeriesPath"]
+SCALINGS = ("mean", "std")
+
+__all__ = ["TimeSeriesPath", "SCALINGS"]

@@ -32,7 +32,8 @@ class SeriesPool(SeriesWindows):
         series: the members: built-in names, ``.csv`` paths or :class:`TimeSeries` (at least one).
         split: ``"train"``, ``"val"``, ``"test"`` or ``None`` (train and test).
         prediction_length, context_length: the pool's task (default: the first member's).
-        stride, lags, holdout: as :class:`~graphdiff.data.series_windows.SeriesWindows`, for every member.
+        stride, lags, holdout, scaling: as :class:`~graphdiff.data.series_windows.SeriesWindows`, for every
+            member.
         name: the pool's name (default: the members' names joined by ``+``).
 
     ``info["members"]`` counts each member's training windows.
@@ -40,7 +41,7 @@ class SeriesPool(SeriesWindows):
 
     def __init__(self, series, root=None, split: str | None = None, *, prediction_length: int | None = None,
                  context_length: int | None = None, stride: int = 1, lags=None, holdout: int = 0,
-                 name: str | None = None):
+                 scaling: str = "mean", name: str | None = None):
         from ..adapters.series import TimeSeriesPath
 
         if isinstance(series, (str, TimeSeries)) or not len(series):
@@ -82,7 +83,8 @@ class SeriesPool(SeriesWindows):
         self.windows = {"train": train.astype(np.float32), "val": val.astype(np.float32),
                         "test": np.concatenate([_rolling_windows(m) for m in self.members]).astype(np.float32)}
         self.series, self.task, self.name = self.members[0], task, name or "+".join(names)
-        self.path = TimeSeriesPath(ctx + h, first.values.shape[1], task.season, lags, prediction_length=h)
+        self.path = TimeSeriesPath(ctx + h, first.values.shape[1], task.season, lags, prediction_length=h,
+                                   scaling=scaling)
         self.schema = self.path.schema(len(train))
         self.info = {"series": names, "members": counts, "frequency": first.freq, "season": task.season,
                      "prediction_length": h, "context_length": ctx,
@@ -106,13 +108,14 @@ class Monthly(SeriesPool):
 
     def __init__(self, root=None, split: str | None = None, *, series=None, prediction_length: int | None = None,
                  context_length: int | None = None, stride: int = 1, lags=None, holdout: int = 0,
-                 download: bool = True, force_reload: bool = False):
+                 scaling: str = "mean", download: bool = True, force_reload: bool = False):
         card = load_card("monthly")
         s = card["split"]
         super().__init__(list(series) if series is not None else list(card["members"]), root, split,
                          prediction_length=prediction_length or s["prediction_length"],
                          context_length=context_length or s["context_length"], stride=stride, lags=lags,
-                         holdout=holdout, name="monthly")  # the registry's name: what a checkpoint reloads
+                         holdout=holdout, scaling=scaling,
+                         name="monthly")  # the registry's name: what a checkpoint reloads
 
 
 def pool_members(name: str) -> tuple[str, ...]:

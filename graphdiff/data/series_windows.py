@@ -5,7 +5,8 @@ part of the series before the test windows; forecasting then guides it with the 
 those windows (stride 1 by default; windows with a missing value are dropped unless none is complete); ``test``
 holds the rolling test windows (context and target) of :func:`graphdiff.data.series.evaluation_windows`; there is
 no ``val`` split unless ``holdout`` keeps the last windows before the test part out of training
-(:func:`holdout_series`). Each window is scaled by its own context (the adapter's mean scaling).
+(:func:`holdout_series`). Each window is scaled by its own context (the adapter's mean scaling, or with
+``scaling="std"`` its standardisation).
 
 The datasets give the trainer what it reads from a graph dataset: ``len``, ``batch(indices)``, ``split(name)``,
 ``num_nodes()``, ``schema``, ``name``, ``info``.
@@ -32,6 +33,8 @@ class SeriesWindows:
         prediction_length, context_length: override the series' forecast task.
         stride: steps between consecutive training windows.
         lags: lag edges of the path graph (default ``(1, season)``).
+        scaling: how each window is normalised by its context, ``"mean"`` (TSDiff) or ``"std"``
+            (:class:`~graphdiff.adapters.series.TimeSeriesPath`).
         holdout: keep the last ``holdout`` prediction lengths before the test windows out of every training window;
             they become the ``val`` split (rolling windows like the test ones), so a choice made on them (a
             guidance scale) is made out of sample. 0 (default): train on everything before the test windows,
@@ -41,7 +44,8 @@ class SeriesWindows:
     kind = "graph"
 
     def __init__(self, series, root=None, split: str | None = None, *, prediction_length: int | None = None,
-                 context_length: int | None = None, stride: int = 1, lags=None, holdout: int = 0):
+                 context_length: int | None = None, stride: int = 1, lags=None, holdout: int = 0,
+                 scaling: str = "mean"):
         from ..adapters.series import TimeSeriesPath
 
         ts = series if isinstance(series, TimeSeries) else load_series(series)
@@ -64,7 +68,7 @@ class SeriesWindows:
         self.windows = {"train": train.astype(np.float32), "val": val.astype(np.float32),
                         "test": _rolling_windows(ts).astype(np.float32)}
         self.path = TimeSeriesPath(task.context_length + task.prediction_length, ts.values.shape[1], task.season,
-                                   lags, prediction_length=task.prediction_length)
+                                   lags, prediction_length=task.prediction_length, scaling=scaling)
         self.schema = self.path.schema(len(train))
         self.info = {"series": ts.name, "points": len(ts), "frequency": ts.freq, "season": task.season,
                      "prediction_length": task.prediction_length, "context_length": task.context_length,
@@ -137,9 +141,10 @@ def _named(series: str) -> type[SeriesWindows]:
 
     def __init__(self, root=None, split: str | None = None, *, prediction_length: int | None = None,
                  context_length: int | None = None, stride: int = 1, lags=None, holdout: int = 0,
-                 download: bool = True, force_reload: bool = False):
+                 scaling: str = "mean", download: bool = True, force_reload: bool = False):
         SeriesWindows.__init__(self, series, root, split, prediction_length=prediction_length,
-                               context_length=context_length, stride=stride, lags=lags, holdout=holdout)
+                               context_length=context_length, stride=stride, lags=lags, holdout=holdout,
+                               scaling=scaling)
 
     return type(f"{series.title().replace('_', '')}Windows", (SeriesWindows,), {"__init__": __init__,
                                                                                 "__doc__": SeriesWindows.__doc__})

@@ -72,3 +72,31 @@ def test_forecast_observation_marks_the_horizon_unknown():
     path = TimeSeriesPath(8, season=2, prediction_length=3)
     values, known, scale = path.forecast_observation(torch.arange(1.0, 6.0).reshape(1, 5, 1))
     assert known[0, :, 0].tolist() == [True] * 5 + [False] * 3 and scale.item() == pytest.approx(3.0)
+
+
+def test_std_scaling_standardises_each_window_by_its_context():
+    path = TimeSeriesPath(12, channels=2, season=4, prediction_length=3, scaling="std")
+    w = _windows()
+    s = path.scale(w)
+    assert s.shape == (2, 2, 2)
+    torch.testing.assert_close(s[:, 0], w[:, :9].mean(1))
+    torch.testing.assert_close(s[0, 1], w[0, :9].std(0, unbiased=False))
+    assert s[1, 1, 1] == 1.0  # a constant context: standard deviation 0 -> divisor 1
+    x = path.to_state(w).x
+    torch.testing.assert_close(x[0, :9].mean(0), torch.zeros(2), atol=1e-5, rtol=0)
+    torch.testing.assert_close(x[0, :9].std(0, unbiased=False), torch.ones(2))
+    torch.testing.assert_close(x[1, :, 1], w[1, :, 1] - 3.0)
+    torch.testing.assert_close(path.from_state(path.to_state(w, scale=s), s), w)
+    # a level shift leaves the standardised window unchanged (mean scaling would shrink its moves)
+    torch.testing.assert_close(path.to_state(w + 1000.0).x, x, atol=1e-3, rtol=0)
+    w2 = w.clone()
+    w2[:, 9:] *= 50
+    torch.testing.assert_close(path.scale(w2), s)  # the forecast part does not set the scale
+    values, known, fs = path.forecast_observation(w[:1, :9])
+    torch.testing.assert_close(fs, s[:1])
+    torch.testing.assert_close(values[0, :9], x[0, :9])
+    assert not known[0, 9:].any()
+    again = adapter_from_schema(path.schema(3))
+    assert again.scaling == "std" and again.to_dict() == path.to_dict()
+    with pytest.raises(DataError, match=r"scaling must be one of \['mean', 'std'\], got 'z'"):
+        TimeSeriesPath(12, scaling="z")

@@ -235,3 +235,20 @@ def test_pooled_trains_one_monthly_model_that_forecasts_each_member(tmp_path):
     assert pooled[0]["validation_crps_pool_mean"] == pooled[1]["validation_crps_pool_mean"]
     assert "One guidance scale per pool" in (one / "results.md").read_text()
     assert main(args[:-1] + ["--set", "scale_per=pool", "--set", "pooled=false", "--out", str(one), "--quiet"]) == 2
+
+
+@WHEEL_DATA
+def test_std_scaling_is_a_dataset_option_the_saved_model_forecasts_with(tmp_path):
+    from graphdiff.adapters import adapter_from_schema
+    from graphdiff.bench.timeseries import _diffusion
+    from graphdiff.pipeline import GraphDiffusionPipeline
+
+    entry, ts, over = _wineind(8, 1, 1)
+    over["dataset_options"] = {"scaling": "std"}
+    res, extra, pipe = _diffusion(entry, ts, out=tmp_path, minutes=1.0, overrides=over, model=None, samples=2,
+                                  steps=2, scales=(2.0,), progress=False, root=None)
+    loaded = GraphDiffusionPipeline.from_pretrained(tmp_path / "runs" / "wineind")
+    assert adapter_from_schema(loaded.schema).scaling == "std" and loaded.config.dataset_options["scaling"] == "std"
+    paths = res["samples"][-1]["samples"]
+    # forecasts are in the data's units: wine sales in the tens of thousands, not standardised values near 0
+    assert np.isfinite(paths).all() and np.median(paths) > 1000

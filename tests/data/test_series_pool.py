@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from graphdiff.data.series import ForecastTask, TimeSeries, training_windows
 from graphdiff.data.series_pool import SeriesPool, pool_members
@@ -21,6 +22,10 @@ def test_pool_holds_every_members_training_windows_and_none_of_their_test_values
     # a's test part starts at 34, b's at 1000 + 21: no training window reaches either
     assert train[train < 1000].max() == 33 and train[train >= 1000].max() == 1020
     assert len(pool.windows["test"]) == 2 + 3 and pool.path.n_nodes == 9 and pool.name == "a+b"
+    std = SeriesPool([a, b], scaling="std")
+    assert std.path.scaling == "std" and std.path.schema(1).extra["fixed_graph"]["scaling"] == "std"
+    x = std.batch(range(len(std))).x[:, :6, 0]  # every context standardised, the 1000 offset of b gone
+    assert x.abs().max() < 2 and torch.allclose(x.mean(1), torch.zeros(len(std)), atol=1e-5)
     held = SeriesPool([a, b], holdout=1)
     assert held.split_sizes()["val"] == 2 and held.windows["train"][:, :, 0].max() == 1017
 
