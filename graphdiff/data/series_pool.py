@@ -5,8 +5,8 @@ one per series. :class:`SeriesPool` does that for any list of series that share 
 forecast task (``context_length`` and ``prediction_length`` are the pool's; each member keeps its own number of
 test windows): ``train`` holds every member's training windows (each cut from the part of that member before its
 own test windows, so no member's test values are trained on), ``test`` every member's rolling test windows, ``val``
-with ``holdout`` the windows each member holds out. Windows are mean-scaled by their own context as for one series
-(:class:`~graphdiff.adapters.series.TimeSeriesPath`), so series of different levels share one model.
+with ``holdout`` the windows each member holds out. Each window is scaled by its own context as for one series
+(``scaling``, :class:`~graphdiff.adapters.series.TimeSeriesPath`), so series of different levels share one model.
 
 The model forecasts any series of the pool (or any other series of its frequency) from the pool's context length:
 ``DiffusionForecaster`` reads the last ``context_length`` points of whatever history it is given.
@@ -89,7 +89,7 @@ class SeriesPool(SeriesWindows):
         self.info = {"series": names, "members": counts, "frequency": first.freq, "season": task.season,
                      "prediction_length": h, "context_length": ctx,
                      "test_windows": {m.name: m.task.test_windows for m in self.members}, "stride": int(stride),
-                     "holdout": holdout}
+                     "holdout": holdout, "scaling": scaling}
         if split is not None and split not in SPLITS:
             raise DataError(f"{self.name}: unknown split {split!r}; choose from {list(SPLITS)}")
         self._split = split

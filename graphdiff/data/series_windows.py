@@ -72,7 +72,7 @@ class SeriesWindows:
         self.schema = self.path.schema(len(train))
         self.info = {"series": ts.name, "points": len(ts), "frequency": ts.freq, "season": task.season,
                      "prediction_length": task.prediction_length, "context_length": task.context_length,
-                     "test_windows": task.test_windows, "stride": int(stride), "holdout": holdout,
+                     "test_windows": task.test_windows, "stride": int(stride), "holdout": holdout, "scaling": scaling,
                      "dropped_incomplete": int((~complete).sum()) if complete.any() else 0}
         if split is not None and split not in SPLITS:
             raise DataError(f"{ts.name}: unknown split {split!r}; choose from {list(SPLITS)}")
