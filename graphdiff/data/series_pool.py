@@ -22,7 +22,8 @@ import numpy as np
 from ..errors import DataError
 from .base import load_card
 from .series import TimeSeries, load_series, training_windows
-from .series_windows import SPLITS, SeriesWindows, _rolling_windows, holdout_series
+from .series_windows import (SPLITS, SeriesWindows, _rolling_windows, check_window_options, complete_windows,
+                             holdout_series)
 
 
 class SeriesPool(SeriesWindows):
@@ -53,10 +54,7 @@ class SeriesPool(SeriesWindows):
                             f"context_length")
         h = int(prediction_length or first.task.prediction_length)
         ctx = int(context_length or first.task.context_length)
-        if int(stride) < 1:
-            raise DataError(f"series pool: stride must be >= 1, got {stride}")
-        if isinstance(holdout, bool) or not isinstance(holdout, int) or holdout < 0:
-            raise DataError(f"series pool: holdout must be an integer >= 0, got {holdout!r}")
+        check_window_options("series pool", stride, holdout)
         names = [m.name for m in members]
         if len(set(names)) < len(names):
             raise DataError(f"series pool: a series is listed twice: {names}")
@@ -69,8 +67,7 @@ class SeriesPool(SeriesWindows):
                                 f"a pool's series share both")
         parts, counts = [], {}
         for m in self.members:
-            w = training_windows(m, m.task, int(stride), holdout)
-            w = w[~np.isnan(w).any(axis=(1, 2))] if len(w) else w
+            w, _ = complete_windows(training_windows(m, m.task, int(stride), holdout))
             counts[m.name] = int(len(w))
             if len(w):
                 parts.append(w)

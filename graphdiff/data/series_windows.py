@@ -51,16 +51,10 @@ class SeriesWindows:
         ts = series if isinstance(series, TimeSeries) else load_series(series)
         if prediction_length or context_length:
             ts = ts.with_task(prediction_length=prediction_length, context_length=context_length)
-        if int(stride) < 1:
-            raise DataError(f"{ts.name}: stride must be >= 1, got {stride}")
-        if isinstance(holdout, bool) or not isinstance(holdout, int) or holdout < 0:
-            raise DataError(f"{ts.name}: holdout must be an integer >= 0, got {holdout!r}")
+        check_window_options(ts.name, stride, holdout)
         task = ts.task
         self.series, self.task, self.name = ts, task, ts.name
-        train = training_windows(ts, task, int(stride), holdout)
-        complete = ~np.isnan(train).any(axis=(1, 2))
-        if complete.any():
-            train = train[complete]
+        train, dropped = complete_windows(training_windows(ts, task, int(stride), holdout))
         if not len(train):
             raise DataError(f"{ts.name}: no training window of {task.context_length} + {task.prediction_length} "
                             f"steps before the test windows ({len(ts)} points); lower the context length")
@@ -73,7 +67,7 @@ class SeriesWindows:
         self.info = {"series": ts.name, "points": len(ts), "frequency": ts.freq, "season": task.season,
                      "prediction_length": task.prediction_length, "context_length": task.context_length,
                      "test_windows": task.test_windows, "stride": int(stride), "holdout": holdout, "scaling": scaling,
-                     "dropped_incomplete": int((~complete).sum()) if complete.any() else 0}
+                     "dropped_incomplete": dropped}
         if split is not None and split not in SPLITS:
             raise DataError(f"{ts.name}: unknown split {split!r}; choose from {list(SPLITS)}")
         self._split = split
@@ -154,6 +148,22 @@ Taylor, Wineind, AirPassengers, Sunspots, MSFT, ElecEquip = (
     _named(n) for n in ("taylor", "wineind", "airpassengers", "sunspots", "msft", "elec_equip"))
 
 __all__ = ["SeriesWindows", "Taylor", "Wineind", "AirPassengers", "Sunspots", "MSFT", "ElecEquip", "holdout_series"]
+
+
+def check_window_options(where: str, stride, holdout) -> None:
+    """One-line errors for a window dataset's ``stride`` (>= 1) and ``holdout`` (an integer >= 0)."""
+    if int(stride) < 1:
+        raise DataError(f"{where}: stride must be >= 1, got {stride}")
+    if isinstance(holdout, bool) or not isinstance(holdout, int) or holdout < 0:
+        raise DataError(f"{where}: holdout must be an integer >= 0, got {holdout!r}")
+
+
+def complete_windows(windows: np.ndarray) -> tuple[np.ndarray, int]:
+    """The windows without a missing value, and how many were dropped (all are kept when none is complete)."""
+    complete = ~np.isnan(windows).any(axis=(1, 2)) if len(windows) else np.zeros(0, bool)
+    if not complete.any():
+        return windows, 0
+    return windows[complete], int((~complete).sum())
 
 
 def _rolling_windows(ts: TimeSeries) -> np.ndarray:
