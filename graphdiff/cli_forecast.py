@@ -1,12 +1,14 @@
 """``graphdiff forecast``: quantile forecasts of a series from a baseline or a trained diffusion model.
 
-    graphdiff forecast --model DIR|seasonal_naive|ets|arima --context FILE.csv|SERIES --horizon H [--samples S]
-                       --out forecast.csv [--plot forecast.png] [--holdout] [--season M] [--scale W]
+    graphdiff forecast --model DIR|NAME|seasonal_naive|ets|arima --context FILE.csv|SERIES --horizon H
+                       [--samples S] --out forecast.csv [--plot forecast.png] [--holdout] [--season M] [--scale W]
 
 ``--context`` is a CSV (a date column, then value columns; :func:`graphdiff.data.series.read_series_csv`) or a
 built-in series name. ``--holdout`` forecasts the last H points from the points before them, draws them as the
-truth and prints CRPS and MASE. With ``--model DIR`` the pipeline in DIR forecasts by self-guided sampling
-(``guide="self"``, :mod:`graphdiff.forecast.diffusion`).
+truth and prints CRPS and MASE. With ``--model DIR`` (or a bundled model's name, ``graphdiff models list``, e.g.
+``monthly-tsdiff``) the pipeline forecasts by self-guided sampling (``guide="self"``,
+:mod:`graphdiff.forecast.diffusion`) at the model's stored guidance scale (``sample.self_guidance``, chosen on
+validation windows when the model was packed) unless ``--scale`` gives one.
 """
 
 from __future__ import annotations
@@ -24,15 +26,24 @@ def _forecaster(args):
     name = args.model.replace("-", "_")
     if name in BASELINES:
         return get_forecaster(name), name
-    if not Path(args.model).exists():
+    remote = args.model.startswith(("https://", "http://", "file://", "hf:"))
+    if not (Path(args.model).exists() or remote or args.model in _model_names()):
         from .checks import suggest
 
-        raise ConfigError(f"--model {args.model!r} is neither a model folder nor a baseline"
-                          f"{suggest(name, BASELINES)}; baselines: {', '.join(BASELINES)}")
+        names = _model_names()
+        raise ConfigError(f"--model {args.model!r} is neither a model folder, a model name nor a baseline"
+                          f"{suggest(args.model, [*BASELINES, *names])}; baselines: {', '.join(BASELINES)}; "
+                          f"models: {', '.join(names) or 'none bundled'}")
     from .forecast.diffusion import DiffusionForecaster
 
     fc = DiffusionForecaster(args.model, scale=args.scale, variant=args.variant, steps=args.steps)
     return fc, fc.__name__
+
+
+def _model_names() -> list[str]:
+    from .hub import model_names
+
+    return model_names()
 
 
 def cmd_forecast(args) -> int:
@@ -79,7 +90,8 @@ def cmd_forecast(args) -> int:
 def add_forecast_commands(sub) -> None:
     f = sub.add_parser("forecast", help="quantile forecasts of a series (baseline or diffusion model) to CSV")
     f.add_argument("--model", required=True,
-                   help="a trained time-series model folder, or a baseline: seasonal_naive, ets, arima")
+                   help="a trained time-series model folder or name (graphdiff models list), or a baseline: "
+                        "seasonal_naive, ets, arima")
     f.add_argument("--context", required=True, help="a CSV (date column, value columns) or a built-in series name")
     f.add_argument("--horizon", type=int, required=True, help="steps to forecast")
     f.add_argument("--samples", type=int, default=100, help="sample paths the quantiles are taken from")
@@ -90,9 +102,10 @@ def add_forecast_commands(sub) -> None:
                    help="forecast the last H points from the rest; draw them as truth, print CRPS and MASE")
     f.add_argument("--season", type=int, default=None, help="season length (default from the dates' frequency)")
     f.add_argument("--seed", type=int, default=0)
-    f.add_argument("--scale", type=float, default=1.0, help="diffusion model: self-guidance scale")
-    f.add_argument("--variant", default="quantile", choices=["quantile", "mse"],
-                   help="diffusion model: self-guidance likelihood")
+    f.add_argument("--scale", type=float, default=None,
+                   help="diffusion model: self-guidance scale (default: the model's stored scale, else 1)")
+    f.add_argument("--variant", default=None, choices=["quantile", "mse"],
+                   help="diffusion model: self-guidance likelihood (default: the model's, else quantile)")
     f.add_argument("--steps", type=int, default=None, help="diffusion model: sampling steps (default the model's)")
     f.set_defaults(func=cmd_forecast)
 

@@ -4,12 +4,16 @@
     graphdiff models info NAME_OR_FOLDER
     graphdiff models pack RUN --name NAME [--out DIR] [--samples 10000] [--steps 50] [--set sample.steps=50]
                           [--command "graphdiff train ..."] [--reference-out FILE] [--root DIR]
+                          [--scales 2 4 8 16] [--plots DIR]
 
-``pack`` writes the weights the run samples with (EMA when present) and its resolved config, samples
-``--samples`` graphs, scores them with the pinned evaluator against the dataset's test split and writes the model
-card (``README.md``): the training command, data and split, trained steps, wall time, threads and machine, and
-the measured figures. ``--reference-out`` also packs the dataset's molecule reference
-(:mod:`graphdiff.metrics.packed_reference`) for scoring without the dataset.
+``pack`` writes the weights the run samples with (EMA when present) and its resolved config, measures the model
+and writes the model card (``README.md``): the training command, data and split, trained steps, wall time, threads
+and machine, and the measured figures. Graph and molecule models sample ``--samples`` graphs scored by the pinned
+evaluator against the dataset's test split (``--reference-out`` also packs the dataset's molecule reference,
+:mod:`graphdiff.metrics.packed_reference`, for scoring without the dataset); time-series and image models are
+measured by :mod:`graphdiff.pack_fixed_graph` (self-guided forecasts against seasonal naive and ETS, with the
+guidance scale chosen on validation windows stored as the model's default; images: the digits Frechet distance
+and a grid of samples).
 """
 
 from __future__ import annotations
@@ -103,13 +107,48 @@ def _fmt(v) -> str:
     return "-" if v is None else str(v)
 
 
-def cmd_models_pack(args) -> int:
-    from .config import RunConfig, merge, parse_overrides
+def _measure_graphs(pipe, args, dataset: str) -> dict:
+    """Sample ``--samples`` graphs and score them with the pinned evaluator against the test split."""
     from .metrics.evaluate import evaluate_samples
+    from .train.threads import ThreadPolicy
+
+    n = args.samples or 10_000
+    threads = ThreadPolicy("auto")
+    threads_line = threads.start()
+    t = time.perf_counter()
+    try:
+        samples = pipe.sample(n, seed=0, output="smiles" if pipe.schema.kind == "molecule" else "networkx")
+    finally:
+        threads.restore()
+    sample_s = time.perf_counter() - t
+    res = evaluate_samples(samples, dataset, root=args.root, subsets=0, protocol=args.protocol)
+    if args.reference_out and pipe.schema.kind == "molecule":
+        from .data import load_dataset
+        from .metrics.packed_reference import pack_reference
+
+        pack_reference(load_dataset(dataset, root=args.root), args.reference_out)
+    keys = (["validity_strict", "uniqueness", "novelty", "valid_unique_novel", "fcd", "nspdk", "snn", "frag", "scaf",
+             "filters"] if res["kind"] == "molecules" else [])
+    rows = [(k, res.get(k)) for k in keys if k in res]
+    if res["kind"] == "graphs":
+        rows += [(f"MMD^2 {k} ({res['mmd']['protocol']})", d.get("mmd2")) for k, d in res["mmd"]["stats"].items()]
+        rows += [(k, v) for k, v in (res.get("vun") or {}).items() if isinstance(v, float)]
+    line = (f"{n:,} samples (seed 0) with the {pipe.config.sample.sampler or 'default'} sampler at "
+            f"{pipe.config.sample.steps} steps in {sample_s:.1f} s ({n / sample_s:.1f} graphs/s; {threads_line}), "
+            f"scored by `graphdiff evaluate` against the {res.get('reference_split', 'test')} split")
+    split = res.get("settings", {}).get("train_smiles", "train split")
+    return {"table": ["| metric | value |", "|---|---:|", *[f"| {k} | {_fmt(v)} |" for k, v in rows]],
+            "line": line, "data": f"`{dataset}` train split ({split})",
+            "metrics": {"samples": n, "steps": pipe.config.sample.steps, "sample_seconds": round(sample_s, 2), **res}}
+
+
+def cmd_models_pack(args) -> int:
+    from .adapters import fixed_graph_spec
+    from .config import RunConfig, merge, parse_overrides
     from .pipeline import GraphDiffusionPipeline
     from .train.checkpoint import resolve_checkpoint
 
-    if args.samples < 1:
+    if args.samples is not None and args.samples < 1:
         raise ConfigError(f"--samples must be >= 1, got {args.samples}")
     run = Path(args.run)
     ckpt_dir = resolve_checkpoint(run)
@@ -128,35 +167,22 @@ def cmd_models_pack(args) -> int:
         command = (run_dir / "command.txt").read_text(encoding="utf-8").strip()
     facts = _run_facts(run_dir, pipe.trained_steps)
     n_params = sum(p.numel() for p in pipe.denoiser.parameters())
-
-    from .train.threads import ThreadPolicy
-
-    steps = pipe.config.sample.steps
-    threads = ThreadPolicy("auto")
-    threads_line = threads.start()
-    t = time.perf_counter()
-    try:
-        samples = pipe.sample(args.samples, seed=0,
-                              output="smiles" if pipe.schema.kind == "molecule" else "networkx")
-    finally:
-        threads.restore()
-    sample_s = time.perf_counter() - t
     dataset = args.dataset or pipe.config.dataset
-    res = evaluate_samples(samples, dataset, root=args.root, subsets=0, protocol=args.protocol)
+    kind = (fixed_graph_spec(pipe.schema) or {}).get("adapter")
+    if kind == "path":
+        from .pack_fixed_graph import measure_series
+
+        m = measure_series(pipe, dataset=dataset, samples=args.samples or 100, scales=args.scales, plots=args.plots)
+    elif kind == "grid":
+        from .pack_fixed_graph import measure_images
+
+        m = measure_images(pipe, dataset=dataset, samples=args.samples, root=args.root)
+    else:
+        m = _measure_graphs(pipe, args, dataset)
     pipe.save_pretrained(out)
+    if "write" in m:
+        m["write"](out)
     size = (out / "model.safetensors").stat().st_size
-    if args.reference_out and pipe.schema.kind == "molecule":
-        from .data import load_dataset
-        from .metrics.packed_reference import pack_reference
-
-        pack_reference(load_dataset(dataset, root=args.root), args.reference_out)
-
-    keys = (["validity_strict", "uniqueness", "novelty", "valid_unique_novel", "fcd", "nspdk", "snn", "frag", "scaf",
-             "filters"] if res["kind"] == "molecules" else [])
-    rows = [(k, res.get(k)) for k in keys if k in res]
-    if res["kind"] == "graphs":
-        rows += [(f"MMD^2 {k} ({res['mmd']['protocol']})", d.get("mmd2")) for k, d in res["mmd"]["stats"].items()]
-        rows += [(k, v) for k, v in (res.get("vun") or {}).items() if isinstance(v, float)]
     wall = facts.get("seconds")
     card = [
         f"# {args.name}",
@@ -167,7 +193,7 @@ def cmd_models_pack(args) -> int:
         "## Training",
         "",
         f"- command: `{command or 'not recorded'}`",
-        f"- data: `{dataset}` train split ({res.get('settings', {}).get('train_smiles', 'train split')})",
+        f"- data: {m['data']}",
         f"- trained steps: {pipe.trained_steps:,}" + _base_steps(pipe.config.finetune.lineage),
         *_lineage_lines(pipe.config.finetune.lineage),
         (f"- wall time: {wall / 60:.1f} min" + (" (this fine-tune)" if pipe.config.finetune.lineage else "")
@@ -178,22 +204,15 @@ def cmd_models_pack(args) -> int:
         "",
         "## Measured",
         "",
-        f"`graphdiff {shlex.join(getattr(args, 'argv', []))}`: "
-        f"{args.samples:,} samples (seed 0) with the {pipe.config.sample.sampler or 'default'} sampler at "
-        f"{steps} steps in {sample_s:.1f} s ({args.samples / sample_s:.1f} graphs/s; {threads_line}), "
-        f"scored by `graphdiff evaluate` against the {res.get('reference_split', 'test')} split.",
+        f"`graphdiff {shlex.join(getattr(args, 'argv', []))}`: {m['line']}.",
         "",
-        "| metric | value |",
-        "|---|---:|",
-        *[f"| {k} | {_fmt(v)} |" for k, v in rows],
+        *m["table"],
         "",
         f"Packed {time.strftime('%Y-%m-%d')} by graphdiff {_version()}.",
         "",
     ]
     (out / "README.md").write_text("\n".join(card), encoding="utf-8")
-    (out / "metrics.json").write_text(json.dumps({"samples": args.samples, "steps": steps,
-                                                  "sample_seconds": round(sample_s, 2), **res}, indent=1,
-                                                 default=str), encoding="utf-8")
+    (out / "metrics.json").write_text(json.dumps(m["metrics"], indent=1, default=str), encoding="utf-8")
     print("\n".join(card))
     print(f"wrote {out}")
     return 0
@@ -216,7 +235,9 @@ def add_hub_commands(sub) -> None:
     q.add_argument("run", help="run folder (or checkpoint folder)")
     q.add_argument("--name", required=True)
     q.add_argument("--out", default=None, help="model folder (default models/NAME)")
-    q.add_argument("--samples", type=int, default=10_000, help="samples scored for the card")
+    q.add_argument("--samples", type=int, default=None,
+                   help="samples scored for the card (graphs: 10,000; series: sample paths per window, 100; "
+                        "images: as many as the test split)")
     q.add_argument("--steps", type=int, default=None, help="sampling steps (stored as sample.steps)")
     q.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override the stored config")
     q.add_argument("--command", default=None, help="the training command (default: the run's command.txt)")
@@ -225,4 +246,7 @@ def add_hub_commands(sub) -> None:
     q.add_argument("--dataset", default=None, help="dataset name or file to score against (default: the model's; "
                                                     "a custom dataset needs its file)")
     q.add_argument("--root", default=None, help="dataset root")
+    q.add_argument("--scales", type=float, nargs="+", default=[2.0, 4.0, 8.0, 16.0],
+                   help="series: self-guidance scales the validation windows choose from (the model's default)")
+    q.add_argument("--plots", default=None, help="series: draw each series' last test window to DIR/SERIES.png")
     q.set_defaults(func=cmd_models_pack)

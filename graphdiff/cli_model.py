@@ -238,11 +238,12 @@ def cmd_sample(args) -> int:
             raise ConfigError(f"--guide {args.guide} needs --regressor DIR (made by graphdiff train-regressor)")
         reward = (get_reward(args.reward, **parse_reward_args(args.reward_arg or [])) if args.reward is not None
                   else None)
+        strength = 1.0 if args.scale is None else args.scale
         opts = ({"N": args.candidates} if args.guide == "best_of_n" else
                 {"M": args.candidates, "alpha": args.alpha, "value": args.regressor} if args.guide == "svdd" else
                 {"regressor": args.regressor, "target": args.target_value, "direction": args.direction,
-                 "scale": args.scale} if args.guide == "regressor" else
-                {"regressor": args.regressor, "scale": args.scale} if args.guide == "minority" else
+                 "scale": strength} if args.guide == "regressor" else
+                {"regressor": args.regressor, "scale": strength} if args.guide == "minority" else
                 {"switch_time": args.switch_time, "fraction": args.fraction} if args.guide == "faros" else
                 {"K": args.paths, "M": args.candidates})
         state = pipe.sample(n, steps=args.steps, sampler=args.sampler, seed=args.seed, progress=not args.quiet,
@@ -363,7 +364,8 @@ def add_model_commands(sub) -> None:
     s.add_argument("--target-value", type=float, default=None, help="regressor: steer toward this property value")
     s.add_argument("--direction", default="max", choices=["max", "min"],
                    help="regressor: without --target-value, raise or lower the property")
-    s.add_argument("--scale", type=float, default=1.0, help="regressor, self: guidance strength (scale)")
+    s.add_argument("--scale", type=float, default=None,
+                   help="regressor, minority, self: guidance strength (default 1; self: the model's stored scale)")
     s.add_argument("--switch-time", type=float, default=None,
                    help="faros: switch the sensitive node categories at this fraction of the trajectory (0.5)")
     s.add_argument("--fraction", type=float, default=None,

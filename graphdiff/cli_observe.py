@@ -181,11 +181,14 @@ def sample_observed(args) -> int:
         values, known_x = adapter.observation(raw, known, scale=scale)
     else:
         values, known_x = adapter.observation(raw, known)
-    variant = args.variant or ("quantile" if kind == "path" else "mse")
+    from .guidance.self_guidance import self_guidance_defaults
+
+    variant, guide_scale = self_guidance_defaults(pipe, args.variant, args.scale,
+                                                  fallback="quantile" if kind == "path" else "mse")
     state = pipe.sample(n, steps=args.steps, sampler=args.sampler, seed=args.seed, progress=not args.quiet,
                         guide="self", observed=values if b > 1 else values[0],
                         observed_mask=known_x if b > 1 else known_x[0], batch_size=args.batch_size,
-                        guide_options={"scale": args.scale, "variant": variant})
+                        guide_options={"scale": guide_scale, "variant": variant})
     g = pipe.last_guidance
     out.parent.mkdir(parents=True, exist_ok=True)
     if kind == "grid":
@@ -204,7 +207,7 @@ def sample_observed(args) -> int:
             from .forecast.output import forecast_table, write_forecast_csv
 
             write_forecast_csv(forecast_table(paths, channels=adapter.channel_names()), out)
-    print(f"self-guidance ({variant}, scale {args.scale:g}) from {observed.name}: {int(known.sum())} of "
+    print(f"self-guidance ({variant}, scale {guide_scale:g}) from {observed.name}: {int(known.sum())} of "
           f"{known[0].numel() * b} values observed; median observation loss {float(np.median(g.rewards)):.4g}; "
           f"{g.cost['network_calls_per_sample']:g} network calls per sample")
     print(f"wrote {n} completions to {out}")

@@ -91,6 +91,9 @@ class SampleConfig:
         seed: the seed of :meth:`GraphDiffusionPipeline.sample` when none is given.
         use_ema: sample with the EMA weights when the checkpoint has them.
         knobs: the sampler's own settings (``snr``, ``eta``, ``time_distortion``, ``prefix_cache``, ...).
+        self_guidance: defaults of observation self-guidance (``guide="self"``, forecasting, inpainting) for a
+            model on a fixed grid or path graph: ``scale`` and ``variant`` (``mse`` or ``quantile``), e.g. the
+            scale ``graphdiff models pack`` chose on validation windows; arguments given at sampling time win.
     """
 
     sampler: str | None = None
@@ -100,8 +103,9 @@ class SampleConfig:
     seed: int = 0
     use_ema: bool = True
     knobs: dict = field(default_factory=dict)
+    self_guidance: dict = field(default_factory=dict)
 
-    FIELDS = ("sampler", "steps", "batch_size", "num_samples", "seed", "use_ema")
+    FIELDS = ("sampler", "steps", "batch_size", "num_samples", "seed", "use_ema", "self_guidance")
 
     @classmethod
     def from_dict(cls, d: dict | None, process: str, where: str = "sample") -> "SampleConfig":
@@ -123,12 +127,34 @@ class SampleConfig:
         out.seed = _positive_int(out.seed, "seed", where, optional=False, minimum=0)
         if not isinstance(out.use_ema, bool):
             raise ConfigError(f"{where}: use_ema must be true or false, got {out.use_ema!r}")
+        out.self_guidance = _self_guidance_defaults(out.self_guidance, f"{where}: self_guidance")
         return out
 
     def to_dict(self) -> dict:
-        out = {k: getattr(self, k) for k in self.FIELDS if getattr(self, k) is not None}
+        out = {k: getattr(self, k) for k in self.FIELDS if getattr(self, k) not in (None, {})}
         out.update(self.knobs)
         return out
+
+
+SELF_GUIDANCE_VARIANTS = ("mse", "quantile")
+
+
+def _self_guidance_defaults(d, where: str) -> dict:
+    """A checked copy of ``sample.self_guidance`` (``scale`` > 0, ``variant`` mse/quantile; nothing else)."""
+    if d is None:
+        return {}
+    if not isinstance(d, dict):
+        raise ConfigError(f"{where}: expected a mapping with scale and variant, got {d!r}")
+    check_keys(d, ["scale", "variant"], where)
+    out = dict(d)
+    if "scale" in out:
+        s = out["scale"]
+        if isinstance(s, bool) or not isinstance(s, (int, float)) or not s >= 0:
+            raise ConfigError(f"{where}: scale must be a number >= 0, got {s!r}")
+        out["scale"] = float(s)
+    if "variant" in out:
+        check_choice(out["variant"], SELF_GUIDANCE_VARIANTS, f"{where}: variant")
+    return out
 
 
 @dataclass

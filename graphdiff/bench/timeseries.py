@@ -73,7 +73,9 @@ def _row(series: str, kind: str, res: dict, **extra) -> dict:
             "seconds": res["seconds"], "task": res["task"], "windows_detail": res["windows"], **extra}
 
 
-def _plot(ts, res: dict, path: Path, label: str) -> str:
+def plot_last_window(ts, res: dict, path: Path, label: str) -> str:
+    """Draw the last test window of ``res`` (an :func:`evaluate_forecaster` result with ``keep_samples``): four
+    horizons of context, the truth, the median and the 10-90% band."""
     from ..forecast.output import plot_forecast
 
     last = res["samples"][-1]
@@ -331,7 +333,7 @@ def run_timeseries(suite, *, out, minutes: float | None = None, samples: int | N
                 if pool:
                     extra_c["pool"] = pool
                 row = _row(ts.name, "diffusion", res_c, **extra_c)
-                row["plot"] = _plot(ts, res_c, out / "plots" / f"{ts.name}_cnn.png",
+                row["plot"] = plot_last_window(ts, res_c, out / "plots" / f"{ts.name}_cnn.png",
                                     f"1-D CNN self-guided diffusion (scale {extra_c['guidance_scale']:g})")
                 results["rows"].append(row)
                 print(f"  diffusion ({extra_c['network']}, {extra_c['parameters']:,} parameters): CRPS "
@@ -342,7 +344,7 @@ def run_timeseries(suite, *, out, minutes: float | None = None, samples: int | N
                 if pool:
                     extra_r["pool"] = pool
                 row = _row(ts.name, "refinement", res_r, **extra_r)
-                row["plot"] = _plot(ts, res_r, out / "plots" / f"{ts.name}_refined.png",
+                row["plot"] = plot_last_window(ts, res_r, out / "plots" / f"{ts.name}_refined.png",
                                     "ETS paths refined by the path-graph model")
                 results["rows"].append(row)
                 print(f"  refinement of ETS: CRPS {res_r['summary']['crps']:.4f}, MASE {res_r['summary']['mase']:.3f} "
@@ -352,7 +354,7 @@ def run_timeseries(suite, *, out, minutes: float | None = None, samples: int | N
                 if chosen is not None:
                     results["rows"].append(chosen)
                     print(f"  chosen on validation: {chosen['choice']}", flush=True)
-        best[2]["plot"] = _plot(ts, best[0], out / "plots" / f"{ts.name}.png", best[1])
+        best[2]["plot"] = plot_last_window(ts, best[0], out / "plots" / f"{ts.name}.png", best[1])
         results["baseline_fallbacks"] = fallbacks()
         _write(out, results)
     return finish_results(out, results, markdown, t_start)

@@ -22,12 +22,14 @@ class DiffusionForecaster:
     Args:
         pipe: a :class:`~graphdiff.pipeline.GraphDiffusionPipeline` whose schema is a ``path`` fixed graph, or the
             folder of one.
-        scale: the self-guidance scale (TSDiff reports it per dataset).
-        variant: ``"quantile"`` (sample ``i`` guided at level ``(i + 0.5) / S``) or ``"mse"``.
+        scale: the self-guidance scale (TSDiff reports it per dataset); default: the model's
+            ``sample.self_guidance`` scale (what ``graphdiff models pack`` chose on validation windows), else 1.
+        variant: ``"quantile"`` (sample ``i`` guided at level ``(i + 0.5) / S``) or ``"mse"``; default: the
+            model's, else ``"quantile"``.
         steps: sampling steps (default: the model's).
     """
 
-    def __init__(self, pipe, *, scale: float = 1.0, variant: str = "quantile", steps: int | None = None,
+    def __init__(self, pipe, *, scale: float | None = None, variant: str | None = None, steps: int | None = None,
                  batch_size: int | None = None):
         if isinstance(pipe, (str, bytes)) or hasattr(pipe, "__fspath__"):
             pipe = load_forecast_model(pipe)
@@ -38,6 +40,9 @@ class DiffusionForecaster:
         if getattr(self.path, "kind", "") != "path":
             raise ConfigError(f"forecasting needs a time-series model (path graph); this one is "
                               f"{getattr(self.path, 'kind', '?')!r}")
+        from ..guidance.self_guidance import self_guidance_defaults
+
+        variant, scale = self_guidance_defaults(pipe, variant, scale, fallback="quantile")
         self.scale, self.variant, self.steps, self.batch_size = float(scale), variant, steps, batch_size
         self.__name__ = f"diffusion(self-guidance {variant}, scale {scale:g})"
         self.last_cost: dict = {}

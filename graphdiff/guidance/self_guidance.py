@@ -90,8 +90,18 @@ def make_steer(observed: Tensor, known: Tensor, scale: float, variant: str = "ms
     return steer
 
 
-def self_guidance(pipe, n: int, reward=None, *, observed=None, observed_mask=None, variant: str = "mse",
-                  scale: float = 1.0, quantile: float | None = None, base=None, keep_observed: bool = True,
+def self_guidance_defaults(pipe, variant: str | None = None, scale: float | None = None,
+                           fallback: str = "mse") -> tuple[str, float]:
+    """``(variant, scale)``: the given ones, else the model's ``sample.self_guidance``, else ``fallback`` and 1.0."""
+    stored = getattr(getattr(pipe, "config", None), "sample", None)
+    stored = getattr(stored, "self_guidance", None) or {}
+    variant = variant if variant is not None else stored.get("variant", fallback)
+    scale = float(scale) if scale is not None else float(stored.get("scale", 1.0))
+    return variant, scale
+
+
+def self_guidance(pipe, n: int, reward=None, *, observed=None, observed_mask=None, variant: str | None = None,
+                  scale: float | None = None, quantile: float | None = None, base=None, keep_observed: bool = True,
                   steps: int | None = None, sampler: str | None = None, seed: int | None = None,
                   batch_size: int | None = None, cond=None, guidance: float | None = None, progress: bool = False,
                   callback=None, generator=None, n_nodes=None, num_steps: int | None = None,
@@ -100,7 +110,9 @@ def self_guidance(pipe, n: int, reward=None, *, observed=None, observed_mask=Non
 
     Args:
         observed, observed_mask: ``[n, N, C]`` (or ``[N, C]``, shared) values and known-entry mask in state space.
-        variant: ``"mse"`` or ``"quantile"``; scale: the guidance scale (0 = unguided sampling).
+        variant: ``"mse"`` or ``"quantile"``; scale: the guidance scale (0 = unguided sampling). When not given,
+            the model's ``sample.self_guidance`` defaults (e.g. the scale chosen on validation windows when the
+            model was packed), else ``"mse"`` and 1.0.
         quantile: one level for every sample (quantile variant); ``None`` spreads levels over the samples.
         base: ``[n, N, C]`` base prediction: run :func:`refine` on it instead (``options`` go to it).
         keep_observed: paste the observed values into the returned states.
@@ -113,8 +125,9 @@ def self_guidance(pipe, n: int, reward=None, *, observed=None, observed_mask=Non
         raise ConfigError(f"number of samples must be a positive integer, got {n!r}")
     process, den = pipe.process, pipe.denoiser
     obs, known = _check_observation(process, n, observed, observed_mask)
-    levels = _levels(n, variant, quantile)
     cfg = pipe.config.sample
+    variant, scale = self_guidance_defaults(pipe, variant, scale)
+    levels = _levels(n, variant, quantile)
     seed = cfg.seed if seed is None else int(seed)
     if generator is not None:
         seed = int(torch.randint(0, 2**62, (1,), generator=generator))

@@ -42,7 +42,7 @@ def test_forecast_cli_future_dates_without_holdout(tmp_path):
 
 
 @pytest.mark.parametrize("argv, expect", [
-    (["--model", "holt_winters"], "neither a model folder nor a baseline"),
+    (["--model", "holt_winters"], "neither a model folder, a model name nor a baseline"),
     (["--horizon", "0"], "--horizon must be at least 1"),
     (["--context", "BAD"], "'x' is not a number"),
 ])

@@ -1,0 +1,147 @@
+"""What ``graphdiff models pack`` measures for a model on a fixed graph: time series (path) and images (grid).
+
+* A time-series model forecasts the rolling test windows of the series it was trained on (every member of a pool,
+  :mod:`graphdiff.data.series_pool`) by TSDiff self-guidance, beside seasonal naive and statsmodels ETS on the same
+  windows (:func:`graphdiff.forecast.evaluate.evaluate_forecaster`). The guidance scale is chosen once per model,
+  as TSDiff reports one per dataset: the lowest mean CRPS over the members' validation windows (the windows just
+  before the test part, :func:`graphdiff.bench.timeseries.validation_series`), and it is stored as the model's
+  default (``sample.self_guidance``), so ``graphdiff forecast --model NAME`` uses it unless ``--scale`` says
+  otherwise.
+* An image model samples as many images as the test split holds; on the digits the card gives the Frechet distance
+  to the test split in the feature space of the digits classifier (:mod:`graphdiff.metrics.images`), with the
+  classifier's test accuracy and the distance of training images to the test split as the floor. A grid of 64
+  samples goes into the model folder (``samples.png``).
+
+Each measure returns ``{"table": [markdown lines], "line": what was run, "data": the data line, "metrics": {...}}``
+and, when it has files for the model folder, ``"write": write(folder)``, called once the model is saved.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+from .errors import ConfigError
+
+
+def series_members(pipe, dataset: str) -> list:
+    """The series a time-series model is scored on: a pool's members (its ``dataset_options.series`` when the model
+    swapped them), else the dataset itself (a built-in series or a ``.csv``), each with the model's window
+    lengths."""
+    from .adapters import adapter_from_schema
+    from .data.series import load_series
+    from .data.series_pool import pool_members
+
+    path = adapter_from_schema(pipe.schema)
+    options = pipe.config.dataset_options if dataset == pipe.config.dataset else {}
+    names = list(options.get("series") or pool_members(dataset) or [dataset])
+    out = []
+    for name in names:
+        ts = load_series(name)
+        task = ts.task
+        if task is None or (task.prediction_length, task.context_length) != (path.prediction_length,
+                                                                              path.context_length):
+            ts = ts.with_task(prediction_length=path.prediction_length, context_length=path.context_length)
+        out.append(ts)
+    return out
+
+
+def measure_series(pipe, *, dataset: str, samples: int, scales, plots=None) -> dict:
+    """Self-guided forecasts against seasonal naive and ETS on each member's test windows (module docstring);
+    sets ``pipe.config.sample.self_guidance`` to the chosen scale (quantile variant)."""
+    from .bench.timeseries import validation_series
+    from .forecast.diffusion import DiffusionForecaster
+    from .forecast.evaluate import evaluate_forecaster
+
+    scales = [float(s) for s in scales]
+    if not scales or any(not s > 0 for s in scales):
+        raise ConfigError(f"--scales: positive guidance scales, got {scales}")
+    members = series_members(pipe, dataset)
+    steps = pipe.config.sample.steps
+    t0 = time.perf_counter()
+    by_scale = {}
+    for s in scales:
+        fc = DiffusionForecaster(pipe, scale=s, variant="quantile", steps=steps)
+        crps = [evaluate_forecaster(fc, validation_series(ts), num_samples=samples)["summary"]["crps"]
+                for ts in members]
+        by_scale[s] = sum(crps) / len(crps)
+    chosen = min(by_scale, key=by_scale.get) if len(scales) > 1 else scales[0]
+    pipe.config = pipe.config.replace(sample=dataclasses.replace(
+        pipe.config.sample, self_guidance={"scale": chosen, "variant": "quantile"}))
+    fc = DiffusionForecaster(pipe, steps=steps)
+    rows, table = [], []
+    for ts in members:
+        res = evaluate_forecaster(fc, ts, num_samples=samples, keep_samples=plots is not None)
+        base = {b: evaluate_forecaster(b, ts, num_samples=samples)["summary"] for b in ("seasonal_naive", "ets")}
+        s, t = res["summary"], res["task"]
+        rows.append({"series": ts.name, "windows": t["test_windows"], "horizon": t["prediction_length"],
+                     "crps": s["crps"], "mase": s["mase"], "seasonal_naive_crps": base["seasonal_naive"]["crps"],
+                     "ets_crps": base["ets"]["crps"], "x_ets": s["crps"] / base["ets"]["crps"]})
+        if plots is not None:
+            from .bench.timeseries import plot_last_window
+
+            plot_last_window(ts, res, Path(plots) / f"{ts.name}.png", f"self-guided, scale {chosen:g}")
+    seconds = time.perf_counter() - t0
+    table = ["| series | test windows x H | seasonal naive CRPS | ETS CRPS | self-guided CRPS | x ETS | MASE |",
+             "|---|---|---:|---:|---:|---:|---:|",
+             *[f"| {r['series']} | {r['windows']} x {r['horizon']} | {r['seasonal_naive_crps']:.4f} | "
+               f"{r['ets_crps']:.4f} | {r['crps']:.4f} | {r['x_ets']:.2f} | {r['mase']:.3f} |" for r in rows],
+             "", "Mean validation CRPS by guidance scale (the lowest is the model's default): "
+             + ", ".join(f"{s:g}: {v:.4f}" for s, v in by_scale.items()) + "."]
+    line = (f"{samples} sample paths per window (seed 0 + window), the {pipe.config.sample.sampler or 'default'} "
+            f"sampler at {steps} steps, quantile self-guidance at scale {chosen:g} (chosen on the validation "
+            f"windows, the {len(members)} series' {sum(min(2, ts.task.test_windows) for ts in members)} windows "
+            f"before their test parts), CRPS normalised by sum |y| (properscoring), {seconds:.0f} s in all")
+    names = ", ".join(ts.name for ts in members)
+    return {"table": table, "line": line, "data": f"training windows of {names}, cut before the test windows",
+            "metrics": {"kind": "timeseries", "guidance_scale": chosen, "guidance_variant": "quantile",
+                        "validation_crps_by_scale": by_scale, "series": rows, "samples": samples, "steps": steps,
+                        "seconds": round(seconds, 1)}}
+
+
+def measure_images(pipe, *, dataset: str, samples: int | None, root=None) -> dict:
+    """Samples against the test split (digits: classifier Frechet distance); its ``write(folder)`` draws 64 of them
+    to ``samples.png`` in the packed model's folder."""
+    import torch
+
+    from .adapters import adapter_from_schema, save_image_grid
+    from .data import load_dataset
+
+    grid = adapter_from_schema(pipe.schema)
+    data = load_dataset(dataset, root=root, **(pipe.config.dataset_options if dataset == pipe.config.dataset else {}))
+    test_x = grid.to_state(torch.from_numpy(data.split("test").arrays()[0])).x
+    n = samples or len(test_x)
+    steps = pipe.config.sample.steps
+    t0 = time.perf_counter()
+    state = pipe.sample(n, seed=0, progress=False)
+    secs = time.perf_counter() - t0
+    x = state.x.clamp(-1, 1)
+    shown = grid.from_state(state)[:64]
+
+    def write(folder: Path) -> None:
+        save_image_grid(shown, Path(folder) / "samples.png", value_range=grid.value_range)
+
+    line = (f"{n:,} samples (seed 0) with the {pipe.config.sample.sampler or 'default'} sampler at {steps} steps in "
+            f"{secs:.1f} s ({n / secs:.1f} images/s); 64 of them in `samples.png`")
+    metrics = {"kind": "images", "samples": n, "steps": steps, "sample_seconds": round(secs, 2)}
+    if dataset != "digits":
+        return {"table": [f"No pinned image metric for `{dataset}` (the Frechet distance here uses the digits "
+                          "classifier)."], "line": line, "data": f"`{dataset}` train split", "metrics": metrics,
+                "write": write}
+    from .metrics.images import classifier_fd, digits_classifier
+
+    clf = digits_classifier(seed=0, root=root)
+    train_x = grid.to_state(torch.from_numpy(data.split("train").arrays()[0])).x
+    pick = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(0))[:n]
+    fd, floor = classifier_fd(x, test_x, clf)["fd"], classifier_fd(train_x[pick], test_x, clf)["fd"]
+    metrics.update(fd=fd, fd_floor_train_vs_test=floor, classifier_accuracy=clf.accuracy, test_images=len(test_x))
+    table = ["| metric | value |", "|---|---:|",
+             f"| Frechet distance to the test split ({len(test_x)} images), classifier features | {fd:.1f} |",
+             f"| the same for {len(pick)} training images (floor) | {floor:.1f} |",
+             f"| classifier test accuracy (seed 0) | {clf.accuracy:.3f} |"]
+    return {"table": table, "line": line, "data": "`digits` train split (scikit-learn's 8x8 digits)",
+            "metrics": metrics, "write": write}
+
+
+__all__ = ["measure_images", "measure_series", "series_members"]

@@ -1,0 +1,106 @@
+"""``graphdiff models pack`` for time-series and image models, and the stored self-guidance default it writes."""
+
+import json
+
+import numpy as np
+import pytest
+
+from graphdiff.cli import main
+from graphdiff.errors import ConfigError
+from graphdiff.pipeline import GraphDiffusionPipeline
+from tests.conftest import one_error_line
+
+TINY_SERIES = ["--set", "train.max_steps=3", "--set", "train.batch_size=16", "--set", "train.warmup_steps=0",
+               "--set", "model.hidden=8", "--set", "model.levels=2", "--set", "model.blocks=1"]
+
+
+@pytest.fixture(scope="module")
+def series_run(tmp_path_factory):
+    """A tiny path-graph model trained by ``graphdiff train`` on a pool of one monthly CSV (H = 12, L = 36)."""
+    d = tmp_path_factory.mktemp("pack_series")
+    t = np.arange(180)
+    months = np.datetime64("2000-01") + t
+    csv = d / "wave.csv"
+    csv.write_text("date,value\n" + "".join(f"{m},{20 + 5 * np.sin(2 * np.pi * i / 12) + 0.05 * i:.4f}\n"
+                                             for i, m in zip(t, months)))
+    assert main(["train", "--preset", "edm-tsdiff-monthly", "--set", f"dataset_options.series=[{csv}]",
+                 "--out", str(d / "run"), "--quiet", *TINY_SERIES]) == 0
+    return d
+
+
+def test_pack_series_measures_forecasts_and_stores_the_validated_scale(series_run, tmp_path, capsys):
+    dest = tmp_path / "packed"
+    plots = tmp_path / "plots"
+    assert main(["models", "pack", str(series_run / "run"), "--name", "wave-tsdiff", "--out", str(dest),
+                 "--samples", "4", "--steps", "3", "--scales", "0.5", "4", "--plots", str(plots)]) == 0
+    measured = json.loads((dest / "metrics.json").read_text())
+    by_scale = {float(k): v for k, v in measured["validation_crps_by_scale"].items()}
+    assert set(by_scale) == {0.5, 4.0}
+    chosen = min(by_scale, key=by_scale.get)  # the lowest validation CRPS, not a test window, picks the scale
+    assert measured["guidance_scale"] == chosen
+    (row,) = measured["series"]
+    assert row["series"] == "wave" and row["windows"] >= 1 and row["horizon"] == 12
+    assert row["crps"] > 0 and row["ets_crps"] > 0
+    assert row["x_ets"] == pytest.approx(row["crps"] / row["ets_crps"])
+    card = (dest / "README.md").read_text()
+    assert f"| wave | {row['windows']} x 12 | {row['seasonal_naive_crps']:.4f} | {row['ets_crps']:.4f} | " \
+           f"{row['crps']:.4f} |" in card
+    assert f"scale {chosen:g} (chosen on the validation windows" in card
+    assert (plots / "wave.png").stat().st_size > 1000
+    pipe = GraphDiffusionPipeline.from_pretrained(dest)
+    assert pipe.config.sample.self_guidance == {"scale": chosen, "variant": "quantile"}
+    assert pipe.config.sample.steps == 3
+
+
+def test_forecast_uses_the_stored_scale_unless_told(series_run, tmp_path, capsys):
+    from graphdiff.forecast.diffusion import DiffusionForecaster
+
+    dest = tmp_path / "packed"
+    assert main(["models", "pack", str(series_run / "run"), "--name", "w", "--out", str(dest), "--samples", "2",
+                 "--steps", "2", "--scales", "3"]) == 0
+    capsys.readouterr()
+    assert DiffusionForecaster(dest).scale == 3.0 and DiffusionForecaster(dest).variant == "quantile"
+    assert DiffusionForecaster(dest, scale=1.5, variant="mse").scale == 1.5
+    base = dict(context=str(series_run / "wave.csv"), out=str(tmp_path / "f.csv"))
+    argv = ["forecast", "--model", str(dest), "--context", base["context"], "--horizon", "12", "--samples", "2",
+            "--out", base["out"]]
+    assert main(argv) == 0 and "scale 3)" in capsys.readouterr().out
+    assert main([*argv, "--scale", "0.25"]) == 0 and "scale 0.25)" in capsys.readouterr().out
+    # a model without a stored default keeps the old default of 1
+    assert DiffusionForecaster(series_run / "run").scale == 1.0
+
+
+def test_self_guidance_defaults_are_checked(tmp_path):
+    from graphdiff.config import SampleConfig
+
+    assert SampleConfig.from_dict({"self_guidance": {"scale": 2}}, "edm").self_guidance == {"scale": 2.0}
+    assert "self_guidance" not in SampleConfig.from_dict({}, "edm").to_dict()
+    for bad, expect in (({"scale": -1}, "scale must be a number >= 0"), ({"variant": "l1"}, "unknown 'l1'"),
+                        ({"sigma": 1}, "sigma"), ("high", "expected a mapping")):
+        with pytest.raises(ConfigError, match=expect):
+            SampleConfig.from_dict({"self_guidance": bad}, "edm")
+
+
+def test_pack_images_scores_digits_and_draws_samples(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--preset", "edm-digits", "--out", str(run), "--quiet", "--set", "train.max_steps=2",
+                 "--set", "train.batch_size=8", "--set", "model.hidden=8", "--set", "model.levels=2",
+                 "--set", "model.blocks=1"]) == 0
+    dest = tmp_path / "packed"
+    assert main(["models", "pack", str(run), "--name", "digits-tiny", "--out", str(dest), "--samples", "16",
+                 "--steps", "2"]) == 0
+    measured = json.loads((dest / "metrics.json").read_text())
+    assert measured["samples"] == 16 and measured["fd"] > measured["fd_floor_train_vs_test"] > 0
+    assert 0.8 < measured["classifier_accuracy"] <= 1.0
+    card = (dest / "README.md").read_text()
+    assert f"| {measured['fd']:.1f} |" in card and "- data: `digits` train split" in card
+    from PIL import Image
+
+    assert Image.open(dest / "samples.png").size[0] > 8
+
+
+def test_pack_series_bad_scales_is_one_line(series_run, tmp_path, capsys):
+    rc = main(["models", "pack", str(series_run / "run"), "--name", "w", "--out", str(tmp_path / "p"),
+               "--scales", "0", "2"])
+    assert rc == 2 and "--scales: positive guidance scales" in one_error_line(capsys)
+    assert not (tmp_path / "p").exists()
