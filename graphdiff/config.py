@@ -394,8 +394,13 @@ def _check_model(spec, where: str, data_filled: bool) -> dict:
 def _dataset_options(dataset: str):
     import inspect
 
-    from .data import dataset_class, is_custom
+    from .data import dataset_class, is_custom, is_series_file
 
+    if is_series_file(dataset):  # the file is the series: every other constructor argument is an option
+        from .data.series_windows import SeriesWindows
+
+        sig = inspect.signature(SeriesWindows.__init__)
+        return [p for p in sig.parameters if p not in ("self", "series", "root", "split")]
     if is_custom(dataset):
         from .data.custom import CustomDataset
 

@@ -3,7 +3,9 @@
 ``load_dataset(name_or_path, root=None, split=None, **options)`` is the one entry point. A name picks a
 registered dataset (``list_datasets()``); a path to a ``.smi``/``.csv``/``.sdf``/``.xyz``/``.jsonl`` file loads it as
 a custom dataset with its schema derived automatically (``with_pos=True`` keeps ``.sdf`` coordinates; ``.xyz`` is
-always 3D).
+always 3D). A ``.csv`` without a ``smiles`` column whose rows start with a date is a time series: its windows on the
+path graph (:class:`graphdiff.data.series_windows.SeriesWindows`, options ``prediction_length``,
+``context_length``, ``stride``, ``holdout``, ``scaling``, ...).
 """
 
 from __future__ import annotations
@@ -76,6 +78,14 @@ def is_custom(name: str) -> bool:
     return any(str(name).lower().endswith(s) for s in CUSTOM_SUFFIXES) or Path(str(name)).is_file()
 
 
+def is_series_file(name, options: dict | None = None) -> bool:
+    """A ``.csv`` path that loads as a time series (:func:`graphdiff.data.series.looks_like_series_csv`), unless a
+    ``smiles_column`` option says it holds molecules."""
+    from .series import looks_like_series_csv
+
+    return not (options or {}).get("smiles_column") and looks_like_series_csv(name)
+
+
 def load_dataset(name: str, root=None, split: str | None = None, **options) -> GraphDataset:
     """A registered dataset by name, a custom file by path (see :mod:`graphdiff.data.custom`), or images (a
     ``.npy`` array or a folder of PNGs, :mod:`graphdiff.data.images`)."""
@@ -85,6 +95,10 @@ def load_dataset(name: str, root=None, split: str | None = None, **options) -> G
         from .images import load_images
 
         return load_images(name, root=root, split=split, **options)
+    if is_series_file(name, options):
+        from .series_windows import SeriesWindows
+
+        return SeriesWindows(name, root=root, split=split, **options)
     if is_custom(name):
         from .custom import load_custom
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -254,6 +255,30 @@ def _parse_time(text: str, path: Path, line: int, column: str) -> np.datetime64:
                         f"(expected YYYY-MM-DD, YYYY-MM or YYYY-MM-DD HH:MM[:SS])") from None
 
 
+def looks_like_series_csv(path) -> bool:
+    """Whether ``path`` reads as a series CSV rather than a molecule CSV: a ``.csv`` file whose header has no
+    ``smiles`` column and whose first data row starts with a date (``YYYY-MM...``)."""
+    p = Path(path)
+    if not str(path).lower().endswith(".csv") or not p.is_file():
+        return False
+    try:
+        with open(p, encoding="utf-8", newline="") as fh:
+            reader = csv.reader(fh)
+            header = next(reader, None)
+            first = next((r for r in reader if any(c.strip() for c in r)), None)
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return False
+    if not header or not first or any(h.strip().lower() == "smiles" for h in header):
+        return False
+    if not re.match(r"\s*\d{4}-\d{2}", first[0]):
+        return False
+    try:
+        _parse_time(first[0], p, 2, header[0])
+    except DataError:
+        return False
+    return True
+
+
 def _infer_freq(stamps: list[np.datetime64], path: Path, lines: list[int]) -> tuple[str, np.ndarray, np.ndarray]:
     """Frequency code, the regular grid of timestamps and each row's position on it."""
     months = np.array([s.astype("datetime64[M]").astype(np.int64) for s in stamps])
@@ -351,4 +376,5 @@ def read_series_csv(path, *, date_column: str | None = None, value_columns: list
 
 
 __all__ = ["ForecastTask", "TimeSeries", "Window", "SEASON_BY_FREQ", "default_task", "evaluation_windows",
+           "looks_like_series_csv",
            "training_windows", "list_series", "load_builtin", "load_series", "read_series_csv"]
