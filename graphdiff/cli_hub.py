@@ -107,19 +107,13 @@ def _fmt(v) -> str:
     return "-" if v is None else str(v)
 
 
-def _measure_graphs(pipe, args, dataset: str) -> dict:
+def _measure_graphs(pipe, args, dataset: str, threads_line: str) -> dict:
     """Sample ``--samples`` graphs and score them with the pinned evaluator against the test split."""
     from .metrics.evaluate import evaluate_samples
-    from .train.threads import ThreadPolicy
 
     n = args.samples or 10_000
-    threads = ThreadPolicy("auto")
-    threads_line = threads.start()
     t = time.perf_counter()
-    try:
-        samples = pipe.sample(n, seed=0, output="smiles" if pipe.schema.kind == "molecule" else "networkx")
-    finally:
-        threads.restore()
+    samples = pipe.sample(n, seed=0, output="smiles" if pipe.schema.kind == "molecule" else "networkx")
     sample_s = time.perf_counter() - t
     res = evaluate_samples(samples, dataset, root=args.root, subsets=0, protocol=args.protocol)
     if args.reference_out and pipe.schema.kind == "molecule":
@@ -169,16 +163,26 @@ def cmd_models_pack(args) -> int:
     n_params = sum(p.numel() for p in pipe.denoiser.parameters())
     dataset = args.dataset or pipe.config.dataset
     kind = (fixed_graph_spec(pipe.schema) or {}).get("adapter")
-    if kind == "path":
-        from .pack_fixed_graph import measure_series
+    from .train.threads import ThreadPolicy
 
-        m = measure_series(pipe, dataset=dataset, samples=args.samples or 100, scales=args.scales, plots=args.plots)
-    elif kind == "grid":
-        from .pack_fixed_graph import measure_images
+    threads = ThreadPolicy("auto")
+    threads_line = threads.start()
+    try:
+        if kind == "path":
+            from .pack_fixed_graph import measure_series
 
-        m = measure_images(pipe, dataset=dataset, samples=args.samples, root=args.root)
-    else:
-        m = _measure_graphs(pipe, args, dataset)
+            m = measure_series(pipe, dataset=dataset, samples=args.samples or 100, scales=args.scales,
+                               plots=args.plots)
+        elif kind == "grid":
+            from .pack_fixed_graph import measure_images
+
+            m = measure_images(pipe, dataset=dataset, samples=args.samples, root=args.root)
+        else:
+            m = _measure_graphs(pipe, args, dataset, threads_line)
+    finally:
+        threads.restore()
+    if kind in ("path", "grid"):
+        m["line"] += f" ({threads_line})"
     pipe.save_pretrained(out)
     if "write" in m:
         m["write"](out)
