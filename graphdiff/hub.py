@@ -45,8 +45,8 @@ class ModelEntry:
         path: the bundled folder (``None`` for a remote model).
         url: archive to download (remote models).
         sha256: of the archive (remote models).
-        task: ``molecules`` or ``graphs``.
-        process: the diffusion process (``defog``, ``digress``, ``gdss``, ``pard``).
+        task: ``molecules``, ``graphs``, ``timeseries`` or ``images``.
+        process: the diffusion process (``defog``, ``digress``, ``gdss``, ``pard``, ``edm``, ...).
         dataset: what it was trained on.
         reference: the packed molecule reference its samples are scored against without the dataset
             (:mod:`graphdiff.metrics.packed_reference`), when bundled.

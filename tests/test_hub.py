@@ -47,9 +47,10 @@ def test_every_bundled_model_loads_and_has_a_measured_card():
         weights = entry.path / "model.safetensors"
         assert weights.stat().st_size <= MAX_BYTES, name
         card = (entry.path / "README.md").read_text()
-        for field in ("- command: `graphdiff ", "- trained steps:", "- wall time:", "- device:", "| metric |"):
+        table = "| series |" if entry.task == "timeseries" else "| metric |"
+        for field in ("- command: `graphdiff ", "- trained steps:", "- wall time:", "- device:", table):
             assert field in card, (name, field)
-        assert "- command: `graphdiff train" in card or "- command: `graphdiff finetune" in card, name
+        assert any(f"- command: `graphdiff {c}" in card for c in ("train", "finetune", "bench run")), name
         measured = json.loads((entry.path / "metrics.json").read_text())
         pipe = GraphDiffusionPipeline.from_pretrained(name)
         assert pipe.config.dataset == entry.dataset and pipe.process.name == entry.process
@@ -57,6 +58,12 @@ def test_every_bundled_model_loads_and_has_a_measured_card():
         key = "validity_strict" if entry.task == "molecules" else None
         if key:  # the card's table shows the measured file's figure
             assert f"| {key} | {measured[key]:.4f} |" in card
+        if entry.task == "timeseries":  # the scale chosen on validation windows is the model's default
+            assert pipe.config.sample.self_guidance == {"scale": measured["guidance_scale"], "variant": "quantile"}
+            for row in measured["series"]:
+                assert f"| {row['series']} | {row['windows']} x {row['horizon']} |" in card
+        if entry.task == "images":
+            assert f"| {measured['fd']:.1f} |" in card and (entry.path / "samples.png").is_file()
         if entry.reference is not None:
             assert entry.reference.is_file()
 

@@ -104,3 +104,16 @@ def test_pack_series_bad_scales_is_one_line(series_run, tmp_path, capsys):
                "--scales", "0", "2"])
     assert rc == 2 and "--scales: positive guidance scales" in one_error_line(capsys)
     assert not (tmp_path / "p").exists()
+
+
+def test_the_bundled_series_model_forecasts_by_name_at_its_stored_scale(tmp_path, capsys):
+    from graphdiff.hub import model_index
+
+    entry = model_index()["monthly-tsdiff"]
+    scale = json.loads((entry.path / "metrics.json").read_text())["guidance_scale"]
+    out = tmp_path / "f.csv"
+    assert main(["forecast", "--model", "monthly-tsdiff", "--context", "airpassengers", "--horizon", "12",
+                 "--samples", "4", "--steps", "3", "--holdout", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert f"scale {scale:g})" in printed and "held-out 12 points: CRPS" in printed
+    assert len(out.read_text().splitlines()) == 13
