@@ -104,7 +104,8 @@ def cmd_finetune(args) -> int:
 
 def write_samples(samples, out: Path, schema) -> Path:
     """Write samples by suffix: ``.smi`` (SMILES, empty line = invalid), ``.jsonl`` (edge lists), ``.png``; 3D
-    molecules also ``.sdf`` and ``.xyz`` (an empty record where no molecule could be built)."""
+    molecules also ``.sdf`` and ``.xyz`` (an empty record where no molecule could be built); image models also
+    ``.npy`` (``[n, C, H, W]`` in the data's value range)."""
     from .adapters import fixed_graph_spec
     from .convert.networkx import to_networkx
 
@@ -119,6 +120,10 @@ def write_samples(samples, out: Path, schema) -> Path:
 
         mols = to_mols3d(samples, schema, sanitize=False)
         (write_sdf if suffix == ".sdf" else write_xyz)(mols, out)
+    elif suffix == ".npy":  # images (checked by the caller): the arrays, in the data's value range
+        from .adapters import adapter_from_schema
+
+        np.save(out, adapter_from_schema(schema).from_state(samples).numpy())
     elif suffix == ".png" and fixed_graph_spec(schema) is not None:  # images: a PNG grid of the samples
         from .adapters import adapter_from_schema, save_image_grid
 
@@ -190,8 +195,8 @@ def cmd_sample(args) -> int:
     if args.steps is not None and args.steps < 1:
         raise ConfigError(f"--steps must be a positive integer, got {args.steps}")
     out = Path(args.out)
-    if out.suffix.lower() not in (".smi", ".sdf", ".xyz", ".jsonl", ".png"):
-        raise ConfigError(f"--out must end in .smi, .sdf, .xyz, .jsonl or .png, got {out.name!r}")
+    if out.suffix.lower() not in (".smi", ".sdf", ".xyz", ".jsonl", ".png", ".npy"):
+        raise ConfigError(f"--out must end in .smi, .sdf, .xyz, .jsonl, .png or .npy, got {out.name!r}")
     shard = parse_shard(args.shard)
     world = int(os.environ.get("WORLD_SIZE", "1") or 1)
     if shard is not None and world > 1:
@@ -205,6 +210,10 @@ def cmd_sample(args) -> int:
         pipe.compile()
     if out.suffix.lower() == ".smi" and pipe.schema.kind != "molecule":
         raise ConfigError(f"{args.model} generates graphs; write them to .jsonl or .png, not .smi")
+    from .adapters import fixed_graph_spec
+
+    if out.suffix.lower() == ".npy" and (fixed_graph_spec(pipe.schema) or {}).get("adapter") != "grid":
+        raise ConfigError(f"--out {out.name}: .npy arrays are written for image models; {args.model} is not one")
     n = args.n or pipe.config.sample.num_samples
     if n is None:
         raise ConfigError(f"-n is required: {args.model} has no sample.num_samples")
@@ -340,7 +349,7 @@ def add_model_commands(sub) -> None:
                    help="sample through torch.compile of the denoiser (same samples; pays off past a few hundred "
                         "graphs: compiling takes tens of seconds)")
     s.add_argument("--out", required=True,
-                   help=".smi (molecules), .sdf / .xyz (3D molecules), .jsonl (edge lists) or .png")
+                   help=".smi (molecules), .sdf / .xyz (3D molecules), .jsonl (edge lists), .png or .npy (images)")
     s.add_argument("--guide", default=None,
                    choices=["best_of_n", "svdd", "noise_search", "regressor", "minority", "faros", "self"],
                    help="steer toward --reward; faros: switch sensitive node categories; self: complete "

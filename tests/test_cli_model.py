@@ -58,7 +58,7 @@ def test_sample_writes_jsonl_and_png(run, tmp_path, capsys):
     (["-n", "0"], "-n must be at least 1"),
     (["-n", "3", "--steps", "-2"], "--steps must be a positive integer"),
     (["-n", "3", "--out", "x.smi"], "generates graphs"),
-    (["-n", "3", "--out", "x.csv"], "must end in .smi, .sdf, .xyz, .jsonl or .png"),
+    (["-n", "3", "--out", "x.csv"], "must end in .smi, .sdf, .xyz, .jsonl, .png or .npy"),
     (["-n", "3", "--set", "snrr=0.2"], "snrr"),
     (["-n", "3", "--set", "sample.snr=0.2"], "sampler knobs as KEY=VALUE"),
 ])

@@ -117,3 +117,18 @@ def test_the_bundled_series_model_forecasts_by_name_at_its_stored_scale(tmp_path
     printed = capsys.readouterr().out
     assert f"scale {scale:g})" in printed and "held-out 12 points: CRPS" in printed
     assert len(out.read_text().splitlines()) == 13
+
+
+def test_the_bundled_digits_model_samples_by_name(tmp_path, capsys):
+    from PIL import Image
+
+    out = tmp_path / "d.png"
+    assert main(["sample", "--model", "digits-edm", "-n", "4", "--steps", "2", "--out", str(out)]) == 0
+    assert Image.open(out).size[0] > 8
+    npy = tmp_path / "d.npy"
+    assert main(["sample", "--model", "digits-edm", "-n", "4", "--steps", "2", "--out", str(npy)]) == 0
+    arr = np.load(npy)
+    assert arr.shape == (4, 1, 8, 8) and 0.0 <= arr.min() and arr.max() <= 16.0 and arr.std() > 0
+    capsys.readouterr()
+    assert main(["sample", "--model", "qm9-defog", "-n", "2", "--out", str(tmp_path / "m.npy")]) == 2
+    assert ".npy arrays are written for image models" in one_error_line(capsys)
