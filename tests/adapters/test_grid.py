@@ -53,3 +53,9 @@ def test_png_grid(tmp_path):
     p = save_image_grid(np.zeros((5, 1, 8, 8)), tmp_path / "g.png", nrow=3)
     im = np.asarray(Image.open(p))
     assert im.shape == (2 * (8 * 4 + 1) + 1, 3 * (8 * 4 + 1) + 1)
+    cell = 8 * 4 + 1
+    assert (im[1:cell - 1, 1:cell - 1] == 255).all()  # zero intensity draws as white paper (ink is dark)
+    assert (im[cell + 1:2 * cell - 1, 2 * cell + 1:3 * cell - 1] == 255).all()  # the sixth, empty cell is blank too
+    assert (im[0, :] == 0).all()  # the frame stays dark
+    rgb = np.asarray(Image.open(save_image_grid(np.zeros((5, 3, 8, 8)), tmp_path / "c.png", nrow=3)))
+    assert (rgb[cell + 1:2 * cell - 1, 2 * cell + 1:3 * cell - 1] == 255).all()  # white for colour grids too
