@@ -9,7 +9,8 @@
   otherwise.
 * An image model samples as many images as the test split holds; on the digits the card gives the Frechet distance
   to the test split in the feature space of the digits classifier (:mod:`graphdiff.metrics.images`), with the
-  classifier's test accuracy and the distance of training images to the test split as the floor. A grid of 64
+  classifier's test accuracy and the distance of training images to the test split as the floor; a class-conditional
+  model also samples the ten classes in turn (classifier-free guidance weight 1) for its class accuracy. A grid of 64
   samples goes into the model folder (``samples.png``).
 
 Each measure returns ``{"table": [markdown lines], "line": what was run, "data": the data line, "metrics": {...}}``
@@ -21,6 +22,8 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
+
+import numpy as np
 
 from .errors import ConfigError
 
@@ -140,6 +143,16 @@ def measure_images(pipe, *, dataset: str, samples: int | None, root=None) -> dic
              f"| Frechet distance to the test split ({len(test_x)} images), classifier features | {fd:.1f} |",
              f"| the same for {len(pick)} training images (floor) | {floor:.1f} |",
              f"| classifier test accuracy (seed 0) | {clf.accuracy:.3f} |"]
+    if getattr(pipe.process, "cond_dim", 0) == 10:  # class-conditional: digits asked for by class, CFG weight 1
+        from .metrics.images import class_accuracy
+
+        want = np.arange(n) % 10
+        cond = torch.nn.functional.one_hot(torch.as_tensor(want), 10).float()
+        xc = pipe.sample(n, seed=0, progress=False, cond=cond, guidance=1.0).x.clamp(-1, 1)
+        acc, fd_c = class_accuracy(xc, want, clf), classifier_fd(xc, test_x, clf)["fd"]
+        metrics.update(class_accuracy=acc, fd_conditional=fd_c, cfg_guidance=1.0)
+        table += [f"| class-conditional samples (classes 0..9 in turn, guidance 1): class accuracy | {acc:.3f} |",
+                  f"| the same samples: Frechet distance to the test split | {fd_c:.1f} |"]
     return {"table": table, "line": line, "data": "`digits` train split (scikit-learn's 8x8 digits)",
             "metrics": metrics, "write": write}
 

@@ -132,3 +132,15 @@ def test_the_bundled_digits_model_samples_by_name(tmp_path, capsys):
     capsys.readouterr()
     assert main(["sample", "--model", "qm9-defog", "-n", "2", "--out", str(tmp_path / "m.npy")]) == 2
     assert ".npy arrays are written for image models" in one_error_line(capsys)
+
+
+def test_pack_a_class_conditional_digits_model_measures_class_accuracy(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--preset", "edm-digits_cond", "--out", str(run), "--quiet", "--set", "train.max_steps=2",
+                 "--set", "train.batch_size=8", "--set", "model.hidden=8", "--set", "model.levels=2",
+                 "--set", "model.blocks=1"]) == 0
+    dest = tmp_path / "packed"
+    assert main(["models", "pack", str(run), "--name", "c", "--out", str(dest), "--samples", "20", "--steps", "2"]) == 0
+    measured = json.loads((dest / "metrics.json").read_text())
+    assert 0.0 <= measured["class_accuracy"] <= 1.0 and measured["fd_conditional"] > 0
+    assert f"class accuracy | {measured['class_accuracy']:.3f} |" in (dest / "README.md").read_text()
