@@ -140,7 +140,7 @@ SELF_GUIDANCE_VARIANTS = ("mse", "quantile")
 
 
 def _self_guidance_defaults(d, where: str) -> dict:
-    """A checked copy of ``sample.self_guidance`` (``scale`` > 0, ``variant`` mse/quantile; nothing else)."""
+    """A checked copy of ``sample.self_guidance`` (``scale`` >= 0, ``variant`` mse/quantile; nothing else)."""
     if d is None:
         return {}
     if not isinstance(d, dict):

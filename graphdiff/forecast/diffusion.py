@@ -20,8 +20,8 @@ class DiffusionForecaster:
     """A forecaster (``f(history, horizon, *, season, num_samples, seed) -> [S, H, C]``) from a trained pipeline.
 
     Args:
-        pipe: a :class:`~graphdiff.pipeline.GraphDiffusionPipeline` whose schema is a ``path`` fixed graph, or the
-            folder of one.
+        pipe: a :class:`~graphdiff.pipeline.GraphDiffusionPipeline` whose schema is a ``path`` fixed graph, or what
+            ``from_pretrained`` loads one from (a folder, a bundled model's name such as ``"monthly-tsdiff"``).
         scale: the self-guidance scale (TSDiff reports it per dataset); default: the model's
             ``sample.self_guidance`` scale (what ``graphdiff models pack`` chose on validation windows), else 1.
         variant: ``"quantile"`` (sample ``i`` guided at level ``(i + 0.5) / S``) or ``"mse"``; default: the
