@@ -53,7 +53,7 @@ def series_members(pipe, dataset: str) -> list:
 def measure_series(pipe, *, dataset: str, samples: int, scales, plots=None) -> dict:
     """Self-guided forecasts against seasonal naive and ETS on each member's test windows (module docstring);
     sets ``pipe.config.sample.self_guidance`` to the chosen scale (quantile variant)."""
-    from .bench.timeseries import validation_series
+    from .bench.timeseries import validation_series, validation_windows
     from .forecast.diffusion import DiffusionForecaster
     from .forecast.evaluate import evaluate_forecaster
 
@@ -73,7 +73,7 @@ def measure_series(pipe, *, dataset: str, samples: int, scales, plots=None) -> d
     pipe.config = pipe.config.replace(sample=dataclasses.replace(
         pipe.config.sample, self_guidance={"scale": chosen, "variant": "quantile"}))
     fc = DiffusionForecaster(pipe, steps=steps)
-    rows, table = [], []
+    rows = []
     for ts in members:
         res = evaluate_forecaster(fc, ts, num_samples=samples, keep_samples=plots is not None)
         base = {b: evaluate_forecaster(b, ts, num_samples=samples)["summary"] for b in ("seasonal_naive", "ets")}
@@ -94,7 +94,7 @@ def measure_series(pipe, *, dataset: str, samples: int, scales, plots=None) -> d
              + ", ".join(f"{s:g}: {v:.4f}" for s, v in by_scale.items()) + "."]
     line = (f"{samples} sample paths per window (seed 0 + window), the {pipe.config.sample.sampler or 'default'} "
             f"sampler at {steps} steps, quantile self-guidance at scale {chosen:g} (chosen on the validation "
-            f"windows, the {len(members)} series' {sum(min(2, ts.task.test_windows) for ts in members)} windows "
+            f"windows, the {len(members)} series' {sum(validation_windows(ts) for ts in members)} windows "
             f"before their test parts), CRPS normalised by sum |y| (properscoring), {seconds:.0f} s in all")
     names = ", ".join(ts.name for ts in members)
     return {"table": table, "line": line, "data": f"training windows of {names}, cut before the test windows",
