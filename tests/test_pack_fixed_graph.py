@@ -81,11 +81,17 @@ def test_self_guidance_defaults_are_checked(tmp_path):
             SampleConfig.from_dict({"self_guidance": bad}, "edm")
 
 
-def test_pack_images_scores_digits_and_draws_samples(tmp_path, capsys):
+def _tiny_digits_run(tmp_path, preset: str):
+    """A 2-step run of an image preset at a tiny width (trained by ``graphdiff train``)."""
     run = tmp_path / "run"
-    assert main(["train", "--preset", "edm-digits", "--out", str(run), "--quiet", "--set", "train.max_steps=2",
+    assert main(["train", "--preset", preset, "--out", str(run), "--quiet", "--set", "train.max_steps=2",
                  "--set", "train.batch_size=8", "--set", "model.hidden=8", "--set", "model.levels=2",
                  "--set", "model.blocks=1"]) == 0
+    return run
+
+
+def test_pack_images_scores_digits_and_draws_samples(tmp_path, capsys):
+    run = _tiny_digits_run(tmp_path, "edm-digits")
     dest = tmp_path / "packed"
     assert main(["models", "pack", str(run), "--name", "digits-tiny", "--out", str(dest), "--samples", "16",
                  "--steps", "2"]) == 0
@@ -135,10 +141,7 @@ def test_the_bundled_digits_model_samples_by_name(tmp_path, capsys):
 
 
 def test_pack_a_class_conditional_digits_model_measures_class_accuracy(tmp_path, capsys):
-    run = tmp_path / "run"
-    assert main(["train", "--preset", "edm-digits_cond", "--out", str(run), "--quiet", "--set", "train.max_steps=2",
-                 "--set", "train.batch_size=8", "--set", "model.hidden=8", "--set", "model.levels=2",
-                 "--set", "model.blocks=1"]) == 0
+    run = _tiny_digits_run(tmp_path, "edm-digits_cond")
     dest = tmp_path / "packed"
     assert main(["models", "pack", str(run), "--name", "c", "--out", str(dest), "--samples", "20", "--steps", "2"]) == 0
     measured = json.loads((dest / "metrics.json").read_text())
