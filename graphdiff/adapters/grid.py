@@ -118,12 +118,10 @@ def image_grid(images: Tensor | np.ndarray, nrow: int | None = None, value_range
     rows = int(np.ceil(b / nrow))
     canvas = torch.ones(c, rows * (h + pad) + pad, nrow * (w + pad) + pad)
     blank = 0.0 if c == 1 else 1.0  # cells past the last image: white paper (grey pictures are drawn inverted)
-    for i in range(b, rows * nrow):
+    for i in range(rows * nrow):
         r, q = divmod(i, nrow)
-        canvas[:, pad + r * (h + pad): pad + r * (h + pad) + h, pad + q * (w + pad): pad + q * (w + pad) + w] = blank
-    for i in range(b):
-        r, q = divmod(i, nrow)
-        canvas[:, pad + r * (h + pad): pad + r * (h + pad) + h, pad + q * (w + pad): pad + q * (w + pad) + w] = imgs[i]
+        canvas[:, pad + r * (h + pad): pad + r * (h + pad) + h,
+               pad + q * (w + pad): pad + q * (w + pad) + w] = imgs[i] if i < b else blank
     out = (canvas * 255).round().byte().numpy()
     return out[0] if c == 1 else np.moveaxis(out[:3], 0, -1)
 
