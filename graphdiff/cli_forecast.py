@@ -26,11 +26,12 @@ def _forecaster(args):
     name = args.model.replace("-", "_")
     if name in BASELINES:
         return get_forecaster(name), name
-    remote = args.model.startswith(("https://", "http://", "file://", "hf:"))
-    if not (Path(args.model).exists() or remote or args.model in _model_names()):
+    from .hub import REMOTE_PREFIXES, model_names
+
+    names = model_names()
+    if not (Path(args.model).exists() or args.model.startswith(REMOTE_PREFIXES) or args.model in names):
         from .checks import suggest
 
-        names = _model_names()
         raise ConfigError(f"--model {args.model!r} is neither a model folder, a model name nor a baseline"
                           f"{suggest(args.model, [*BASELINES, *names])}; baselines: {', '.join(BASELINES)}; "
                           f"models: {', '.join(names) or 'none bundled'}")
@@ -38,12 +39,6 @@ def _forecaster(args):
 
     fc = DiffusionForecaster(args.model, scale=args.scale, variant=args.variant, steps=args.steps)
     return fc, fc.__name__
-
-
-def _model_names() -> list[str]:
-    from .hub import model_names
-
-    return model_names()
 
 
 def cmd_forecast(args) -> int:

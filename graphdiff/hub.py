@@ -33,6 +33,8 @@ from .errors import CheckpointError, ChecksumError
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 INDEX = PRETRAINED_DIR / "index.yaml"
 CARD = "README.md"
+URL_PREFIXES = ("https://", "http://", "file://")  # a model archive to download (with its sha256)
+REMOTE_PREFIXES = (*URL_PREFIXES, "hf:")  # ... or a Hugging Face Hub id
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,7 @@ def resolve_model(spec: str | os.PathLike, *, sha256: str | None = None, cache: 
     if path.exists():
         return path
     cache = Path(cache) if cache is not None else models_cache()
-    if text.startswith(("https://", "http://", "file://")):
+    if text.startswith(URL_PREFIXES):
         url, _, frag = text.partition("#")
         want = sha256 or (frag[len("sha256="):] if frag.startswith("sha256=") else None)
         if not want:
