@@ -93,8 +93,7 @@ def make_steer(observed: Tensor, known: Tensor, scale: float, variant: str = "ms
 def self_guidance_defaults(pipe, variant: str | None = None, scale: float | None = None,
                            fallback: str = "mse") -> tuple[str, float]:
     """``(variant, scale)``: the given ones, else the model's ``sample.self_guidance``, else ``fallback`` and 1.0."""
-    stored = getattr(getattr(pipe, "config", None), "sample", None)
-    stored = getattr(stored, "self_guidance", None) or {}
+    stored = pipe.config.sample.self_guidance
     variant = variant if variant is not None else stored.get("variant", fallback)
     scale = float(scale) if scale is not None else float(stored.get("scale", 1.0))
     return variant, scale
