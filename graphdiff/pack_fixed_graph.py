@@ -132,16 +132,16 @@ def measure_images(pipe, *, dataset: str, samples: int | None, root=None) -> dic
         return {"table": [f"No pinned image metric for `{dataset}` (the Frechet distance here uses the digits "
                           "classifier)."], "line": line, "data": f"`{dataset}` train split", "metrics": metrics,
                 "write": write}
-    from .metrics.images import classifier_fd, digits_classifier
+    from .metrics.images import classifier_fd, classifier_fd_floor, digits_classifier
 
     clf = digits_classifier(seed=0, root=root)
     train_x = grid.to_state(torch.from_numpy(data.split("train").arrays()[0])).x
-    pick = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(0))[:n]
-    fd, floor = classifier_fd(x, test_x, clf)["fd"], classifier_fd(train_x[pick], test_x, clf)["fd"]
+    fd, floor = classifier_fd(x, test_x, clf)["fd"], classifier_fd_floor(train_x, test_x, clf, n)
+    floor, floor_n = floor["fd"], floor["samples"]
     metrics.update(fd=fd, fd_floor_train_vs_test=floor, classifier_accuracy=clf.accuracy, test_images=len(test_x))
     table = ["| metric | value |", "|---|---:|",
              f"| Frechet distance to the test split ({len(test_x)} images), classifier features | {fd:.1f} |",
-             f"| the same for {len(pick)} training images (floor) | {floor:.1f} |",
+             f"| the same for {floor_n} training images (floor) | {floor:.1f} |",
              f"| classifier test accuracy (seed 0) | {clf.accuracy:.3f} |"]
     if getattr(pipe.process, "cond_dim", 0) == 10:  # class-conditional: digits asked for by class, CFG weight 1
         from .metrics.images import class_accuracy

@@ -66,8 +66,8 @@ def run_images(suite, *, out, minutes: float | None = None, samples: int | None 
     """Train and score every entry (module docstring); writes ``results.json`` and ``results.md`` in ``out``."""
     from ..data.images import Digits
     from ..guidance.self_guidance import self_guidance
-    from ..metrics.images import (class_accuracy, classifier_fd, digits_classifier, inpainting_mse,
-                                  mean_imputation)
+    from ..metrics.images import (class_accuracy, classifier_fd, classifier_fd_floor, digits_classifier,
+                                  inpainting_mse, mean_imputation)
 
     if model is not None:
         raise ConfigError("bench images trains its own models; --model is not supported")
@@ -86,8 +86,7 @@ def run_images(suite, *, out, minutes: float | None = None, samples: int | None 
     train_x = grid.to_state(torch.from_numpy(ds.split("train").arrays()[0])).x
     n = samples or len(test_x)
     clf = digits_classifier(seed=0, root=root)
-    floor = classifier_fd(train_x[torch.randperm(len(train_x), generator=torch.Generator().manual_seed(0))[:n]],
-                          test_x, clf)
+    floor = classifier_fd_floor(train_x, test_x, clf, n)
     settings = {"minutes_per_entry": minutes, "samples": n, "steps": steps_list, "overrides": overrides or {},
                 "only": list(only or [])}
     results = new_results(suite, command or "graphdiff bench run images", settings,

@@ -114,6 +114,13 @@ def classifier_fd(samples: Tensor, reference: Tensor, clf: TrainedClassifier) ->
             "classifier_accuracy": clf.accuracy, "classifier_seed": clf.seed}
 
 
+def classifier_fd_floor(train: Tensor, reference: Tensor, clf: TrainedClassifier, n: int, seed: int = 0) -> dict:
+    """:func:`classifier_fd` of ``n`` training images (drawn with ``seed``) to ``reference``: what a perfect sampler
+    of the training data scores with ``n`` samples, the metric's floor at that size."""
+    pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:n]
+    return classifier_fd(train[pick], reference, clf)
+
+
 def class_accuracy(samples: Tensor, labels, clf: TrainedClassifier) -> float:
     """Share of class-conditional ``samples`` the classifier assigns to the class they were asked for."""
     return float((clf.predict(samples) == np.asarray(labels)).mean())
