@@ -2,6 +2,7 @@
 
     graphdiff forecast --model DIR|NAME|seasonal_naive|ets|arima --context FILE.csv|SERIES --horizon H
                        [--samples S] --out forecast.csv [--plot forecast.png] [--holdout] [--season M] [--scale W]
+                       [--variant quantile|mse] [--replace]
 
 ``--context`` is a CSV (a date column, then value columns; :func:`graphdiff.data.series.read_series_csv`) or a
 built-in series name. ``--holdout`` forecasts the last H points from the points before them, draws them as the
@@ -12,6 +13,8 @@ validation windows when the model was packed) unless ``--scale`` gives one.
 """
 
 from __future__ import annotations
+
+import argparse
 
 from pathlib import Path
 
@@ -37,7 +40,8 @@ def _forecaster(args):
                           f"models: {', '.join(names) or 'none bundled'}")
     from .forecast.diffusion import DiffusionForecaster
 
-    fc = DiffusionForecaster(args.model, scale=args.scale, variant=args.variant, steps=args.steps)
+    fc = DiffusionForecaster(args.model, scale=args.scale, variant=args.variant, steps=args.steps,
+                             replace=args.replace)
     return fc, fc.__name__
 
 
@@ -101,6 +105,9 @@ def add_forecast_commands(sub) -> None:
                    help="diffusion model: self-guidance scale (default: the model's stored scale, else 1)")
     f.add_argument("--variant", default=None, choices=["quantile", "mse"],
                    help="diffusion model: self-guidance likelihood (default: the model's, else quantile)")
+    f.add_argument("--replace", action=argparse.BooleanOptionalAction, default=None,
+                   help="diffusion model: feed the network the context noised to each step's level (default: the "
+                        "model's, else no)")
     f.add_argument("--steps", type=int, default=None, help="diffusion model: sampling steps (default the model's)")
     f.set_defaults(func=cmd_forecast)
 

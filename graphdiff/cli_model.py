@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 from pathlib import Path
@@ -188,8 +189,9 @@ def cmd_sample(args) -> int:
         from .cli_observe import sample_observed
 
         return sample_observed(args)
-    if args.observed is not None or args.observed_mask is not None or args.variant is not None:
-        raise ConfigError("--observed, --observed-mask and --variant need --guide self")
+    if (args.observed is not None or args.observed_mask is not None or args.variant is not None
+            or args.replace is not None):
+        raise ConfigError("--observed, --observed-mask, --variant and --replace need --guide self")
     if args.n is not None and args.n < 1:
         raise ConfigError(f"-n must be at least 1, got {args.n}")
     if args.steps is not None and args.steps < 1:
@@ -360,6 +362,9 @@ def add_model_commands(sub) -> None:
                    help="self: .npy of known entries (nonzero = known), or the image half to fill in")
     s.add_argument("--variant", default=None, choices=["mse", "quantile"],
                    help="self: observation likelihood (default mse for images, quantile for series)")
+    s.add_argument("--replace", action=argparse.BooleanOptionalAction, default=None,
+                   help="self: feed the network the observed values noised to each step's level (default: the "
+                        "model's, else no)")
     s.add_argument("--reward", default=None, help="reward name (qed, sa, logp, similarity, ...) or module:function")
     s.add_argument("--reward-arg", action="append", metavar="KEY=VALUE", default=None,
                    help="reward argument, e.g. target=CCO (repeatable)")

@@ -1,7 +1,7 @@
 """``graphdiff sample --guide self``: complete a partly observed image or series window with an unconditional model.
 
     graphdiff sample --model DIR --guide self --observed FILE [--observed-mask FILE|bottom|top|left|right]
-                     [--scale S] [--variant mse|quantile] [-n N] [--steps K] --out OUT
+                     [--scale S] [--variant mse|quantile] [--replace] [-n N] [--steps K] --out OUT
 
 TSDiff's observation self-guidance (:mod:`graphdiff.guidance.self_guidance`) from the command line: image
 inpainting and series completion / forecasting with a model trained on a fixed grid or path graph, no retraining.
@@ -183,12 +183,13 @@ def sample_observed(args) -> int:
         values, known_x = adapter.observation(raw, known)
     from .guidance.self_guidance import self_guidance_defaults
 
-    variant, guide_scale = self_guidance_defaults(pipe, args.variant, args.scale,
-                                                  fallback="quantile" if kind == "path" else "mse")
+    variant, guide_scale, replace = self_guidance_defaults(pipe, args.variant, args.scale,
+                                                           fallback="quantile" if kind == "path" else "mse",
+                                                           replace=args.replace)
     state = pipe.sample(n, steps=args.steps, sampler=args.sampler, seed=args.seed, progress=not args.quiet,
                         guide="self", observed=values if b > 1 else values[0],
                         observed_mask=known_x if b > 1 else known_x[0], batch_size=args.batch_size,
-                        guide_options={"scale": guide_scale, "variant": variant})
+                        guide_options={"scale": guide_scale, "variant": variant, "replace": replace})
     g = pipe.last_guidance
     out.parent.mkdir(parents=True, exist_ok=True)
     if kind == "grid":
@@ -207,7 +208,8 @@ def sample_observed(args) -> int:
             from .forecast.output import forecast_table, write_forecast_csv
 
             write_forecast_csv(forecast_table(paths, channels=adapter.channel_names()), out)
-    print(f"self-guidance ({variant}, scale {guide_scale:g}) from {observed.name}: {int(known.sum())} of "
+    how = f"{variant}, scale {guide_scale:g}" + (", replacement" if replace else "")
+    print(f"self-guidance ({how}) from {observed.name}: {int(known.sum())} of "
           f"{known[0].numel() * b} values observed; median observation loss {float(np.median(g.rewards)):.4g}; "
           f"{g.cost['network_calls_per_sample']:g} network calls per sample")
     print(f"wrote {n} completions to {out}")

@@ -140,12 +140,13 @@ SELF_GUIDANCE_VARIANTS = ("mse", "quantile")
 
 
 def _self_guidance_defaults(d, where: str) -> dict:
-    """A checked copy of ``sample.self_guidance`` (``scale`` >= 0, ``variant`` mse/quantile; nothing else)."""
+    """A checked copy of ``sample.self_guidance`` (``scale`` >= 0, ``variant`` mse/quantile, ``replace`` true/false;
+    nothing else)."""
     if d is None:
         return {}
     if not isinstance(d, dict):
         raise ConfigError(f"{where}: expected a mapping with scale and variant, got {d!r}")
-    check_keys(d, ["scale", "variant"], where)
+    check_keys(d, ["scale", "variant", "replace"], where)
     out = dict(d)
     if "scale" in out:
         s = out["scale"]
@@ -154,6 +155,8 @@ def _self_guidance_defaults(d, where: str) -> dict:
         out["scale"] = float(s)
     if "variant" in out:
         check_choice(out["variant"], SELF_GUIDANCE_VARIANTS, f"{where}: variant")
+    if "replace" in out and not isinstance(out["replace"], bool):
+        raise ConfigError(f"{where}: replace must be true or false, got {out['replace']!r}")
     return out
 
 

@@ -66,6 +66,8 @@ def test_forecast_uses_the_stored_scale_unless_told(series_run, tmp_path, capsys
             "--out", base["out"]]
     assert main(argv) == 0 and "scale 3)" in capsys.readouterr().out
     assert main([*argv, "--scale", "0.25"]) == 0 and "scale 0.25)" in capsys.readouterr().out
+    assert main([*argv, "--replace"]) == 0 and "scale 3, replacement)" in capsys.readouterr().out
+    assert DiffusionForecaster(dest, replace=True).replace and not DiffusionForecaster(dest).replace
     # a model without a stored default keeps the old default of 1
     assert DiffusionForecaster(series_run / "run").scale == 1.0
 
@@ -75,7 +77,9 @@ def test_self_guidance_defaults_are_checked(tmp_path):
 
     assert SampleConfig.from_dict({"self_guidance": {"scale": 2}}, "edm").self_guidance == {"scale": 2.0}
     assert "self_guidance" not in SampleConfig.from_dict({}, "edm").to_dict()
+    assert SampleConfig.from_dict({"self_guidance": {"replace": True}}, "edm").self_guidance == {"replace": True}
     for bad, expect in (({"scale": -1}, "scale must be a number >= 0"), ({"variant": "l1"}, "unknown 'l1'"),
+                        ({"replace": "yes"}, "replace must be true or false"),
                         ({"sigma": 1}, "sigma"), ("high", "expected a mapping")):
         with pytest.raises(ConfigError, match=expect):
             SampleConfig.from_dict({"self_guidance": bad}, "edm")

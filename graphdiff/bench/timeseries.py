@@ -13,7 +13,9 @@ Per series (entries are named after them; ``--only taylor wineind``):
   the chosen row below are picked out of sample, at the cost of the most recent training windows;
   ``--set diffusion=false`` leaves the diffusion rows out (baselines only), ``--set scales=[2.0]`` fixes the grid,
   ``--set 'variants=[quantile,mse]'`` searches both of TSDiff's self-guidance variants (each scale with each) on the
-  same validation windows;
+  same validation windows; a variant with ``+replace`` (``quantile+replace``) also feeds the network the context
+  noised to each step's level (replacement, :mod:`graphdiff.guidance.self_guidance`), where scale 0 is replacement
+  alone;
 * a refinement row: the ETS sample paths refined by the path-graph model (TSDiff Sec. 3.2,
   :class:`graphdiff.forecast.diffusion.RefinedForecaster`, 20 MAP steps); ``--set refine=false`` leaves it out;
   ``--set 'ladders=[[2,0.1],[8,0.4]]'`` chooses its noise ladder (sigma_max, sigma_min in multiples of the model's
@@ -167,7 +169,7 @@ def _diffusion(entry, ts, *, out: Path, minutes, overrides, model, samples, step
         else:
             val_crps = judge = _validation_crps(pipe, ts, grid, variants, steps, samples)
         variant, chosen = grid[list(judge.values()).index(min(judge.values()))]
-    fc = DiffusionForecaster(pipe, scale=chosen, variant=variant, steps=steps)
+    fc = DiffusionForecaster(pipe, scale=chosen, steps=steps, **_variant_options(variant))
     res = evaluate_forecaster(fc, ts, num_samples=samples, keep_samples=True)
     params = sum(p.numel() for p in pipe.denoiser.parameters())
     return res, {"preset": preset, "network": pipe.config.model["name"], "guidance_scale": chosen,
@@ -184,9 +186,16 @@ def _validation_crps(pipe, ts, grid, variants, steps, samples) -> dict:
 
     val, out = validation_series(ts), {}
     for v, s in grid:
-        r = evaluate_forecaster(DiffusionForecaster(pipe, scale=s, variant=v, steps=steps), val, num_samples=samples)
+        fc = DiffusionForecaster(pipe, scale=s, steps=steps, **_variant_options(v))
+        r = evaluate_forecaster(fc, val, num_samples=samples)
         out[_choice_key(v, s, variants)] = round(r["summary"]["crps"], 5)
     return out
+
+
+def _variant_options(spec: str) -> dict:
+    """``DiffusionForecaster`` options of a variant of ``--set variants``: ``"quantile"`` or ``"quantile+replace"``."""
+    variant, _, extra = spec.partition("+")
+    return {"variant": variant, "replace": extra == "replace"}
 
 
 def _choice_key(variant: str, scale: float, variants) -> float | str:
@@ -258,8 +267,9 @@ def run_timeseries(suite, *, out, minutes: float | None = None, samples: int | N
     variants = tuple(over.pop("variants", ("quantile",)))
     from ..guidance.self_guidance import VARIANTS
 
-    if not variants or any(v not in VARIANTS for v in variants) or len(set(variants)) < len(variants):
-        raise ConfigError(f"--set variants: a list of distinct self-guidance variants out of {list(VARIANTS)}, got "
+    allowed = [*VARIANTS, *(f"{v}+replace" for v in VARIANTS)]
+    if not variants or any(v not in allowed for v in variants) or len(set(variants)) < len(variants):
+        raise ConfigError(f"--set variants: a list of distinct self-guidance variants out of {allowed}, got "
                           f"{list(variants)}")
     try:
         ladders = tuple((float(hi), float(lo)) for hi, lo in over.pop("ladders", LADDERS))
@@ -268,8 +278,9 @@ def run_timeseries(suite, *, out, minutes: float | None = None, samples: int | N
     if not ladders or any(not 0 < lo <= hi for hi, lo in ladders):
         raise ConfigError("--set ladders: a list of [sigma_max, sigma_min] pairs in multiples of sigma_data, "
                           "0 < sigma_min <= sigma_max, e.g. '[[2,0.1],[8,0.4]]'")
-    if not scales or any(s <= 0 for s in scales):
-        raise ConfigError(f"--set scales: a list of positive guidance scales, got {list(scales)}")
+    if not scales or any(s < 0 for s in scales) or (0 in scales and not all("+replace" in v for v in variants)):
+        raise ConfigError(f"--set scales: a list of guidance scales, positive (0, no guidance, only with +replace "
+                          f"variants), got {list(scales)}")
     holdout = bool(over.pop("holdout", False))
     pooled = bool(over.pop("pooled", False))
     scale_per = str(over.pop("scale_per", "series"))

@@ -26,11 +26,13 @@ class DiffusionForecaster:
             ``sample.self_guidance`` scale (what ``graphdiff models pack`` chose on validation windows), else 1.
         variant: ``"quantile"`` (sample ``i`` guided at level ``(i + 0.5) / S``) or ``"mse"``; default: the
             model's, else ``"quantile"``.
+        replace: feed the network the observed context noised to each step's level
+            (:mod:`graphdiff.guidance.self_guidance`); default: the model's, else no.
         steps: sampling steps (default: the model's).
     """
 
     def __init__(self, pipe, *, scale: float | None = None, variant: str | None = None, steps: int | None = None,
-                 batch_size: int | None = None):
+                 batch_size: int | None = None, replace: bool | None = None):
         if isinstance(pipe, (str, bytes)) or hasattr(pipe, "__fspath__"):
             pipe = load_forecast_model(pipe)
         from ..adapters import adapter_from_schema
@@ -42,9 +44,10 @@ class DiffusionForecaster:
                               f"{getattr(self.path, 'kind', '?')!r}")
         from ..guidance.self_guidance import self_guidance_defaults
 
-        variant, scale = self_guidance_defaults(pipe, variant, scale, fallback="quantile")
+        variant, scale, replace = self_guidance_defaults(pipe, variant, scale, fallback="quantile", replace=replace)
         self.scale, self.variant, self.steps, self.batch_size = float(scale), variant, steps, batch_size
-        self.__name__ = f"diffusion(self-guidance {variant}, scale {scale:g})"
+        self.replace = replace
+        self.__name__ = f"diffusion(self-guidance {variant}, scale {scale:g}{', replacement' if replace else ''})"
         self.last_cost: dict = {}
 
     @property
@@ -64,7 +67,8 @@ class DiffusionForecaster:
         values, known, scale = self.path.forecast_observation(torch.tensor(ctx[None], dtype=torch.float32))
         state = self.pipe.sample(num_samples, guide="self", observed=values[0], observed_mask=known[0], seed=seed,
                                  steps=self.steps, batch_size=self.batch_size, progress=False,
-                                 guide_options={"variant": self.variant, "scale": self.scale})
+                                 guide_options={"variant": self.variant, "scale": self.scale,
+                                                "replace": self.replace})
         self.last_cost = dict(getattr(self.pipe.last_guidance, "cost", {}) or {})
         out = self.path.from_state(state, scale.expand(num_samples, -1, -1))
         return out[:, -horizon:, :].double().numpy()

@@ -10,6 +10,12 @@ horizon) and image inpainting (observed pixels, unknown holes) are the same call
   ``D~ = D - scale sigma^2 grad_x L`` (the score shifts by ``scale grad log p``). ``variant="mse"``: L is the squared
   error on the observed entries (Gaussian likelihood); ``"quantile"``: the pinball loss at a quantile level (an
   asymmetric Laplace likelihood), level ``(i + 0.5) / n`` for sample ``i`` unless one ``quantile`` is given.
+* Replacement (``replace=True``): before every denoiser evaluation the observed entries of the network's input are
+  set to the observation noised to the current level, ``y_obs + sigma z``, as in the replacement method of
+  imputation (Song et al., "Score-Based Generative Modeling through Stochastic Differential Equations", ICLR 2021;
+  RePaint, Lugmayr et al. 2022, without its resampling): the network sees the context itself instead of the
+  sampler's own noisy guess of it. It combines with the guidance gradient (taken through the same input, so it
+  reaches the unobserved entries through the network) or runs alone at ``scale = 0`` (no gradient, no backward pass).
 * Refinement (Sec. 3.2): a base prediction is improved by gradient (or Langevin, ``temperature > 0``) steps on the
   energy ``E(y) = |D(y + sigma z; sigma) - y|^2 + weight L(y, y_obs)``, with sigma running down a geometric ladder.
 
@@ -73,10 +79,18 @@ def _levels(n: int, variant: str, quantile: float | None) -> Tensor:
     return (torch.arange(n, dtype=torch.float32) + 0.5) / n
 
 
-def make_steer(observed: Tensor, known: Tensor, scale: float, variant: str = "mse", levels: Tensor | None = None):
-    """The sampler hook of guided sampling: ``steer(denoise, comps, sigma, mask) -> comps`` (module docstring)."""
+def make_steer(observed: Tensor, known: Tensor, scale: float, variant: str = "mse", levels: Tensor | None = None,
+               replace_noise: SampleNoise | None = None):
+    """The sampler hook of guided sampling: ``steer(denoise, comps, sigma, mask) -> comps`` (module docstring).
+    ``replace_noise``: the noise streams of replacement (``None``: no replacement)."""
 
     def steer(denoise, comps, sigma, mask):
+        if replace_noise is not None:
+            z = replace_noise.randn(*comps["x"].shape[1:]).to(comps["x"].dtype)
+            noisy = observed + sigma.reshape(-1, 1, 1).to(z.dtype) * z
+            comps = {**comps, "x": torch.where(known, noisy, comps["x"])}
+        if scale == 0:
+            return {k: v.detach() for k, v in denoise(comps).items()}
         with torch.enable_grad():
             x = comps["x"].detach().requires_grad_(True)
             den = denoise({**comps, "x": x})
@@ -91,16 +105,19 @@ def make_steer(observed: Tensor, known: Tensor, scale: float, variant: str = "ms
 
 
 def self_guidance_defaults(pipe, variant: str | None = None, scale: float | None = None,
-                           fallback: str = "mse") -> tuple[str, float]:
-    """``(variant, scale)``: the given ones, else the model's ``sample.self_guidance``, else ``fallback`` and 1.0."""
+                           fallback: str = "mse", replace: bool | None = None) -> tuple[str, float, bool]:
+    """``(variant, scale, replace)``: the given ones, else the model's ``sample.self_guidance``, else ``fallback``,
+    1.0 and no replacement."""
     stored = pipe.config.sample.self_guidance
     variant = variant if variant is not None else stored.get("variant", fallback)
     scale = float(scale) if scale is not None else float(stored.get("scale", 1.0))
-    return variant, scale
+    replace = bool(replace) if replace is not None else bool(stored.get("replace", False))
+    return variant, scale, replace
 
 
 def self_guidance(pipe, n: int, reward=None, *, observed=None, observed_mask=None, variant: str | None = None,
-                  scale: float | None = None, quantile: float | None = None, base=None, keep_observed: bool = True,
+                  scale: float | None = None, quantile: float | None = None, replace: bool | None = None, base=None,
+                  keep_observed: bool = True,
                   steps: int | None = None, sampler: str | None = None, seed: int | None = None,
                   batch_size: int | None = None, cond=None, guidance: float | None = None, progress: bool = False,
                   callback=None, generator=None, n_nodes=None, num_steps: int | None = None,
@@ -113,6 +130,8 @@ def self_guidance(pipe, n: int, reward=None, *, observed=None, observed_mask=Non
             the model's ``sample.self_guidance`` defaults (e.g. the scale chosen on validation windows when the
             model was packed), else ``"mse"`` and 1.0.
         quantile: one level for every sample (quantile variant); ``None`` spreads levels over the samples.
+        replace: feed the network the observation noised to the current level at the observed entries (module
+            docstring); default: the model's ``sample.self_guidance``, else no. Not used by ``base`` refinement.
         base: ``[n, N, C]`` base prediction: run :func:`refine` on it instead (``options`` go to it).
         keep_observed: paste the observed values into the returned states.
         other arguments: as :meth:`~graphdiff.pipeline.GraphDiffusionPipeline.sample`.
@@ -125,7 +144,7 @@ def self_guidance(pipe, n: int, reward=None, *, observed=None, observed_mask=Non
     process, den = pipe.process, pipe.denoiser
     obs, known = _check_observation(process, n, observed, observed_mask)
     cfg = pipe.config.sample
-    variant, scale = self_guidance_defaults(pipe, variant, scale)
+    variant, scale, replace = self_guidance_defaults(pipe, variant, scale, replace=replace)
     levels = _levels(n, variant, quantile)
     seed = cfg.seed if seed is None else int(seed)
     if generator is not None:
@@ -150,12 +169,15 @@ def self_guidance(pipe, n: int, reward=None, *, observed=None, observed_mask=Non
             for lo in range(0, n, bs):
                 hi = min(n, lo + bs)
                 noise = SampleNoise.for_run(seed, lo, hi - lo, dev)
+                # replacement draws from streams of their own, so the sampler's noise is the same with or without
+                swap = SampleNoise.for_run(seed + 1, lo, hi - lo, dev) if replace else None
                 sizes = torch.full((hi - lo,), process.schema.max_nodes, dtype=torch.long)
                 o, k, q = obs[lo:hi].to(dev), known[lo:hi].to(dev), levels[lo:hi].to(dev)
                 state = process.prior(sizes, generator=noise)
                 c = None if cond_t is None else cond_t[lo:hi].to(dev)
-                out = fn(process, den, state, steps=steps, noise=noise, steer=make_steer(o, k, scale, variant, q),
-                         cond=c, callback=callback, progress=progress, **knobs)
+                steer = make_steer(o, k, scale, variant, q, swap)
+                out = fn(process, den, state, steps=steps, noise=noise, steer=steer, cond=c, callback=callback,
+                         progress=progress, **knobs)
                 losses.append(observation_loss(out.x, o, k, variant, q).cpu())
                 if keep_observed:
                     out = GraphState(x=torch.where(k, o, out.x), e=out.e, mask=out.mask, pos=out.pos, y=out.y,
@@ -164,7 +186,7 @@ def self_guidance(pipe, n: int, reward=None, *, observed=None, observed_mask=Non
     finally:
         den.train(was_training)
     cost = {"network_calls_per_sample": counter.graph_calls / n, "reward_calls_per_sample": 0.0, "scale": scale,
-            "variant": variant}
+            "variant": variant, "replace": replace}
     return GuidedSamples(state=GraphState.cat(parts), rewards=torch.cat(losses).numpy(), cost=cost)
 
 

@@ -172,12 +172,15 @@ def test_variants_and_scales_are_chosen_together_on_the_validation_windows(tmp_p
     entry, ts, over = _wineind(8, 1, 1)
     res, extra, pipe = _diffusion(entry, ts, out=tmp_path, minutes=1.0, overrides=over, model=None, samples=2,
                                steps=2, scales=(2.0, 8.0), progress=False, root=None,
-                               variants=("quantile", "mse"))
+                               variants=("quantile", "mse", "quantile+replace"))
     val = extra["validation_crps_by_scale"]
-    assert set(val) == {"quantile 2", "quantile 8", "mse 2", "mse 8"}
+    assert set(val) == {"quantile 2", "quantile 8", "mse 2", "mse 8", "quantile+replace 2", "quantile+replace 8"}
+    assert len(set(val.values())) > 1  # the variants forecast differently
     best = min(val, key=val.get)
     assert extra["validation_key"] == best == f"{extra['guidance_variant']} {extra['guidance_scale']:g}"
-    assert f"self-guidance {extra['guidance_variant']}, scale {extra['guidance_scale']:g}" in res["forecaster"]
+    variant, _, replace = extra["guidance_variant"].partition("+")
+    assert f"self-guidance {variant}, scale {extra['guidance_scale']:g}" in res["forecaster"]
+    assert ("replacement" in res["forecaster"]) == (replace == "replace")
     refined = {"validation_crps": 10.0, "crps": 1.0, "series": "wineind", "forecaster": "r"}
     guided = {**extra, "series": "wineind", "crps": 0.5, "forecaster": res["forecaster"]}
     assert chosen_row(guided, refined)["validation_crps"]["self-guided"] == val[best]
@@ -187,7 +190,8 @@ def test_variants_and_scales_are_chosen_together_on_the_validation_windows(tmp_p
     assert set(by) == {"2 to 0.1", "8 to 0.4"} and ref["ladder_sigma_data"] == min(by, key=by.get)
     hi, lo = map(float, ref["ladder_sigma_data"].split(" to "))
     assert ref["ladder"] == pytest.approx([hi * 0.5, lo * 0.5])  # the preset's sigma_data is 0.5
-    for bad in ("variants=[l1]", "variants=[mse,mse]", "scales=[0]", "ladders=[[0.1,2]]", "ladders=[3]"):
+    for bad in ("variants=[l1]", "variants=[mse,mse]", "variants=[mse+paste]", "scales=[0]", "ladders=[[0.1,2]]",
+                "ladders=[3]"):
         assert main(["bench", "run", "timeseries", "--only", "wineind", "--set", bad, "--out",
                      str(tmp_path / "x"), "--quiet"]) == 2
         err = capsys.readouterr().err.strip()

@@ -31,6 +31,26 @@ def test_self_guidance_cuts_inpainting_error_against_unguided():
     assert pipe.last_guidance.cost["network_calls_per_sample"] == 23.0  # Heun: 2 * 12 - 1
 
 
+def test_replacement_conditions_without_gradients_and_keeps_the_sampler_noise():
+    """Replacement alone (scale 0) feeds the ideal denoiser the noised observation: its completions are close to the
+    conditional ones (well below an unguided draw's error) with no backward pass; with nothing observed it changes
+    nothing, because its noise comes from streams of its own."""
+    pipe, truth, known = _problem()
+    opts = dict(observed=truth, steps=12, progress=False, seed=3)
+    errs = {}
+    for name, go in (("unguided", {"scale": 0.0}), ("replace", {"scale": 0.0, "replace": True}),
+                     ("replace+guide", {"scale": 2.0, "replace": True})):
+        s = pipe.sample(len(truth), guide="self", observed_mask=known, guide_options=go, **opts)
+        errs[name] = inpainting_mse(s.x, truth, known)
+        assert pipe.last_guidance.cost["replace"] is go.get("replace", False)
+    assert errs["replace"] < 0.4 * errs["unguided"] and errs["replace+guide"] < 0.4 * errs["unguided"]
+    nothing = torch.zeros_like(known)
+    a = pipe.sample(len(truth), guide="self", observed_mask=nothing, guide_options={"scale": 0.0}, **opts)
+    b = pipe.sample(len(truth), guide="self", observed_mask=nothing, guide_options={"scale": 0.0, "replace": True},
+                    **opts)
+    torch.testing.assert_close(a.x, b.x)
+
+
 def test_quantile_guidance_orders_the_completions():
     pipe, truth, known = _problem(16)
     outs = {}
