@@ -4,7 +4,7 @@
     graphdiff models info NAME_OR_FOLDER
     graphdiff models pack RUN --name NAME [--out DIR] [--samples 10000] [--steps 50] [--set sample.steps=50]
                           [--command "graphdiff train ..."] [--reference-out FILE] [--root DIR]
-                          [--scales 2 4 8 16] [--plots DIR]
+                          [--scales 2 4 8 16] [--variants quantile ...] [--plots DIR]
 
 ``pack`` writes the weights the run samples with (EMA when present) and its resolved config, measures the model
 and writes the model card (``README.md``): the training command, data and split, trained steps, wall time, threads
@@ -172,7 +172,7 @@ def cmd_models_pack(args) -> int:
             from .pack_fixed_graph import measure_series
 
             m = measure_series(pipe, dataset=dataset, samples=args.samples or 100, scales=args.scales,
-                               plots=args.plots)
+                               plots=args.plots, variants=args.variants)
         elif kind == "grid":
             from .pack_fixed_graph import measure_images
 
@@ -252,5 +252,8 @@ def add_hub_commands(sub) -> None:
     q.add_argument("--root", default=None, help="dataset root")
     q.add_argument("--scales", type=float, nargs="+", default=[2.0, 4.0, 8.0, 16.0],
                    help="series: self-guidance scales the validation windows choose from (the model's default)")
+    q.add_argument("--variants", nargs="+", default=["quantile"],
+                   help="series: self-guidance variants tried with every scale (quantile, mse, quantile+replace, "
+                        "mse+replace)")
     q.add_argument("--plots", default=None, help="series: draw each series' last test window to DIR/SERIES.png")
     q.set_defaults(func=cmd_models_pack)

@@ -50,28 +50,40 @@ def series_members(pipe, dataset: str) -> list:
     return out
 
 
-def measure_series(pipe, *, dataset: str, samples: int, scales, plots=None) -> dict:
+def measure_series(pipe, *, dataset: str, samples: int, scales, plots=None, variants=("quantile",)) -> dict:
     """Self-guided forecasts against seasonal naive and ETS on each member's test windows (module docstring);
-    sets ``pipe.config.sample.self_guidance`` to the chosen scale (quantile variant)."""
-    from .bench.timeseries import validation_series, validation_windows
+    sets ``pipe.config.sample.self_guidance`` to the chosen scale and variant (``variants``: self-guidance
+    variants as ``graphdiff bench run timeseries`` names them, ``quantile``, ``mse``, ``quantile+replace``, ...;
+    every scale is tried with every variant)."""
+    from .bench.timeseries import _variant_options, validation_series, validation_windows
     from .forecast.diffusion import DiffusionForecaster
     from .forecast.evaluate import evaluate_forecaster
+    from .guidance.self_guidance import VARIANTS
 
     scales = [float(s) for s in scales]
     if not scales or any(not s > 0 for s in scales):
         raise ConfigError(f"--scales: positive guidance scales, got {scales}")
+    allowed = [*VARIANTS, *(f"{v}+replace" for v in VARIANTS)]
+    variants = list(variants)
+    if not variants or any(v not in allowed for v in variants) or len(set(variants)) < len(variants):
+        raise ConfigError(f"--variants: distinct self-guidance variants out of {allowed}, got {variants}")
     members = series_members(pipe, dataset)
     steps = pipe.config.sample.steps
     t0 = time.perf_counter()
-    by_scale = {}
-    for s in scales:
-        fc = DiffusionForecaster(pipe, scale=s, variant="quantile", steps=steps)
-        crps = [evaluate_forecaster(fc, validation_series(ts), num_samples=samples)["summary"]["crps"]
-                for ts in members]
-        by_scale[s] = sum(crps) / len(crps)
-    chosen = min(by_scale, key=by_scale.get) if len(scales) > 1 else scales[0]
-    pipe.config = pipe.config.replace(sample=dataclasses.replace(
-        pipe.config.sample, self_guidance={"scale": chosen, "variant": "quantile"}))
+    by_choice = {}
+    for v in variants:
+        for s in scales:
+            fc = DiffusionForecaster(pipe, scale=s, steps=steps, **_variant_options(v))
+            crps = [evaluate_forecaster(fc, validation_series(ts), num_samples=samples)["summary"]["crps"]
+                    for ts in members]
+            by_choice[(v, s)] = sum(crps) / len(crps)
+    variant, chosen = min(by_choice, key=by_choice.get) if len(by_choice) > 1 else (variants[0], scales[0])
+    opts = _variant_options(variant)
+    stored = {"scale": chosen, "variant": opts["variant"], **({"replace": True} if opts["replace"] else {})}
+    pipe.config = pipe.config.replace(sample=dataclasses.replace(pipe.config.sample, self_guidance=stored))
+    by_scale = ({s: v for (_, s), v in by_choice.items()} if len(variants) == 1
+                else {f"{k[0]} {k[1]:g}": v for k, v in by_choice.items()})
+    how = f"{opts['variant']} self-guidance{' with replacement' if opts['replace'] else ''}"
     fc = DiffusionForecaster(pipe, steps=steps)
     rows = []
     for ts in members:
@@ -84,21 +96,22 @@ def measure_series(pipe, *, dataset: str, samples: int, scales, plots=None) -> d
         if plots is not None:
             from .bench.timeseries import plot_last_window
 
-            plot_last_window(ts, res, Path(plots) / f"{ts.name}.png", f"self-guided, scale {chosen:g}")
+            plot_last_window(ts, res, Path(plots) / f"{ts.name}.png", f"{how}, scale {chosen:g}")
     seconds = time.perf_counter() - t0
     table = ["| series | test windows x H | seasonal naive CRPS | ETS CRPS | self-guided CRPS | x ETS | MASE |",
              "|---|---|---:|---:|---:|---:|---:|",
              *[f"| {r['series']} | {r['windows']} x {r['horizon']} | {r['seasonal_naive_crps']:.4f} | "
                f"{r['ets_crps']:.4f} | {r['crps']:.4f} | {r['x_ets']:.2f} | {r['mase']:.3f} |" for r in rows],
              "", "Mean validation CRPS by guidance scale (the lowest is the model's default): "
-             + ", ".join(f"{s:g}: {v:.4f}" for s, v in by_scale.items()) + "."]
+             + ", ".join(f"{s if isinstance(s, str) else format(s, 'g')}: {v:.4f}" for s, v in by_scale.items())
+             + "."]
     line = (f"{samples} sample paths per window (seed 0 + window), the {pipe.config.sample.sampler or 'default'} "
-            f"sampler at {steps} steps, quantile self-guidance at scale {chosen:g} (chosen on the validation "
+            f"sampler at {steps} steps, {how} at scale {chosen:g} (chosen on the validation "
             f"windows, the {len(members)} series' {sum(validation_windows(ts) for ts in members)} windows "
             f"before their test parts), CRPS normalised by sum |y| (properscoring), {seconds:.0f} s in all")
     names = ", ".join(ts.name for ts in members)
     return {"table": table, "line": line, "data": f"training windows of {names}, cut before the test windows",
-            "metrics": {"kind": "timeseries", "guidance_scale": chosen, "guidance_variant": "quantile",
+            "metrics": {"kind": "timeseries", "guidance_scale": chosen, "guidance_variant": variant,
                         "validation_crps_by_scale": by_scale, "series": rows, "samples": samples, "steps": steps,
                         "seconds": round(seconds, 1)}}
 

@@ -72,6 +72,29 @@ def test_forecast_uses_the_stored_scale_unless_told(series_run, tmp_path, capsys
     assert DiffusionForecaster(series_run / "run").scale == 1.0
 
 
+def test_pack_chooses_the_variant_with_the_scale_and_stores_replacement(series_run, tmp_path, capsys):
+    from graphdiff.forecast.diffusion import DiffusionForecaster
+
+    dest = tmp_path / "packed"
+    assert main(["models", "pack", str(series_run / "run"), "--name", "w", "--out", str(dest), "--samples", "2",
+                 "--steps", "2", "--scales", "3", "--variants", "quantile+replace"]) == 0
+    measured = json.loads((dest / "metrics.json").read_text())
+    assert measured["guidance_variant"] == "quantile+replace"
+    fc = DiffusionForecaster(dest)
+    assert fc.replace and fc.variant == "quantile" and fc.scale == 3.0
+    assert "quantile self-guidance with replacement at scale 3" in (dest / "README.md").read_text()
+    assert main(["models", "pack", str(series_run / "run"), "--name", "w", "--out", str(dest), "--samples", "2",
+                 "--steps", "2", "--scales", "1", "3", "--variants", "quantile", "quantile+replace"]) == 0
+    val = json.loads((dest / "metrics.json").read_text())["validation_crps_by_scale"]
+    assert set(val) == {"quantile 1", "quantile 3", "quantile+replace 1", "quantile+replace 3"}
+    best = min(val, key=val.get)
+    assert DiffusionForecaster(dest).replace == best.startswith("quantile+replace")
+    capsys.readouterr()
+    rc = main(["models", "pack", str(series_run / "run"), "--name", "w", "--out", str(tmp_path / "p2"),
+               "--variants", "median"])
+    assert rc == 2 and "--variants: distinct self-guidance variants" in one_error_line(capsys)
+
+
 def test_self_guidance_defaults_are_checked(tmp_path):
     from graphdiff.config import SampleConfig
 
