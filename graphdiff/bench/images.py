@@ -5,6 +5,9 @@ class accuracy of a class-conditional model, on scikit-learn's 8x8 digits.
 Quality is the Frechet distance to the test split in the feature space of a small classifier trained on the train
 split (:mod:`graphdiff.metrics.images`; the classifier's test accuracy and the train-vs-test floor are reported).
 Each entry trains for the same wall-clock budget; throughput is measured on the same machine in the same run.
+``--model DIR`` scores the entries an earlier run trained (``DIR/runs/<entry>`` or ``DIR/<entry>``: the ``--out`` of
+that run, or folders of the entries' names) instead of training them; their training steps and seconds come from
+each run's ``log.jsonl``.
 """
 
 from __future__ import annotations
@@ -39,6 +42,28 @@ def _images(pipe, n: int, steps: int, seed: int = 0, cond=None, guidance=None) -
     return s.x.clamp(-1, 1), time.perf_counter() - t0  # intensities live in [-1, 1] (ImageGrid.from_state clamps)
 
 
+def _load(model: Path, label: str):
+    """The entry ``label`` of an earlier run (module docstring) and its training record from ``log.jsonl``."""
+    import json
+
+    from ..pipeline import GraphDiffusionPipeline
+
+    src = next((d for d in (model / "runs" / label, model / label) if d.is_dir()), None)
+    if src is None:
+        raise ConfigError(f"--model {model}: no folder runs/{label} or {label} for entry {label!r}; give the --out "
+                          f"of an earlier bench run images (or --only the entries it holds)")
+    pipe = GraphDiffusionPipeline.from_pretrained(src)
+    steps, secs = int(pipe.trained_steps), None
+    log = src / "log.jsonl"
+    if log.is_file():
+        lines = [json.loads(x) for x in log.read_text().splitlines() if x.strip().startswith("{")]
+        timed = [x for x in lines if "seconds" in x and "step" in x]
+        if timed:
+            secs = float(timed[-1]["seconds"])
+    return pipe, {"train_steps": steps, "train_seconds": secs,
+                  "train_steps_per_s": round(steps / secs, 3) if secs else None, "loaded_from": str(src)}
+
+
 def _train(preset: str, out: Path, overrides: dict, minutes: float, root, progress: bool):
     from ..pipeline import GraphDiffusionPipeline
 
@@ -69,8 +94,6 @@ def run_images(suite, *, out, minutes: float | None = None, samples: int | None 
     from ..metrics.images import (class_accuracy, classifier_fd, classifier_fd_floor, digits_classifier,
                                   inpainting_mse, mean_imputation)
 
-    if model is not None:
-        raise ConfigError("bench images trains its own models; --model is not supported")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     minutes = 1.0 if minutes is None else float(minutes)
@@ -88,7 +111,7 @@ def run_images(suite, *, out, minutes: float | None = None, samples: int | None 
     clf = digits_classifier(seed=0, root=root)
     floor = classifier_fd_floor(train_x, test_x, clf, n)
     settings = {"minutes_per_entry": minutes, "samples": n, "steps": steps_list, "overrides": overrides or {},
-                "only": list(only or [])}
+                "only": list(only or []), "model": None if model is None else str(model)}
     results = new_results(suite, command or "graphdiff bench run images", settings,
                           classifier={"test_accuracy": clf.accuracy, "seed": clf.seed, "train_size": clf.train_size,
                                       "test_size": clf.test_size, "fd_train_vs_test": floor["fd"]})
@@ -103,7 +126,10 @@ def run_images(suite, *, out, minutes: float | None = None, samples: int | None 
 
             spec = {k: v for k, v in load_preset(preset, over).model.items() if k not in ("x_dim", "max_nodes")}
             over = merge(over, {"model": match_width(spec, grid.channels, grid.n_nodes, grid_params)})
-        pipe, tr = _train(preset, out / "runs" / label, over, minutes, root, progress)
+        if model is not None:
+            pipe, tr = _load(Path(model), label)
+        else:
+            pipe, tr = _train(preset, out / "runs" / label, over, minutes, root, progress)
         params = sum(p.numel() for p in pipe.denoiser.parameters())
         if label == "grid-edm":
             grid_params = params
@@ -173,19 +199,21 @@ def throughput(models: dict, state, reps: int = 5) -> dict:
 
 def _inpainting(pipe, test_x, train_x, steps, self_guidance, inpainting_mse, mean_imputation, n: int = 32) -> dict:
     """Bottom half of ``n`` test digits hidden: mean imputation, unguided samples, self-guided samples (MSE of one
-    sample and of the mean of 2), refinement of the mean imputation."""
+    sample and of the mean of 2), replacement alone and with self-guidance, refinement of the mean imputation."""
     truth = test_x[:n]
     known = torch.ones_like(truth, dtype=torch.bool)
     known[:, 32:] = False  # rows 4..7 of the 8 x 8 grid
     base = mean_imputation(train_x, truth)
     res = {"hidden": "bottom 4 rows", "images": n, "steps": steps,
            "mean_imputation": inpainting_mse(base, truth, known)}
-    for scale in (0.0, 1.0, 2.0):
+    for scale, swap in ((0.0, False), (1.0, False), (2.0, False), (0.0, True), (1.0, True)):
         draws = []
         for rep in range(2):
-            g = self_guidance(pipe, n, observed=truth, observed_mask=known, scale=scale, steps=steps, seed=rep)
+            g = self_guidance(pipe, n, observed=truth, observed_mask=known, scale=scale, steps=steps, seed=rep,
+                              replace=swap)
             draws.append(g.state.x.clamp(-1, 1))
-        key = "unguided" if scale == 0 else f"self_mse_scale{scale:g}"
+        key = ("replacement" if swap else "unguided") if scale == 0 else f"self_mse_scale{scale:g}"
+        key += "_replacement" if swap and scale else ""
         res[key] = inpainting_mse(draws[0], truth, known)
         res[key + "_mean_of_2"] = inpainting_mse(torch.stack(draws).mean(0), truth, known)
     ref = self_guidance(pipe, n, observed=truth, observed_mask=known, base=base)
@@ -204,14 +232,16 @@ def markdown(results: dict) -> str:
     for r in results["rows"]:
         for ev in r["evals"]:
             lines.append(f"| {r['entry']} | {r['process']} | {r['D'] or 'inf'} | {r['model']} | {r['parameters']:,} | "
-                         f"{r['train_steps']} | {r['train_steps_per_s']} | {ev['steps']} | "
+                         f"{r['train_steps']} | {r['train_steps_per_s'] or '-'} | {ev['steps']} | "
                          f"{ev['network_calls_per_image']} | {ev['images_per_s']} | {ev['fd']:.1f} | "
                          f"{ev.get('class_accuracy', '')} |")
     rows = {r["entry"]: r for r in results["rows"]}
     if "grid-edm" in rows and "cnn-edm" in rows:
         g, k = rows["grid-edm"], rows["cnn-edm"]
+        train = (f"{g['train_steps_per_s'] / k['train_steps_per_s']:.2f}" if g["train_steps_per_s"]
+                 and k["train_steps_per_s"] else "-")
         lines += ["", f"grid / CNN: FD ratio {g['evals'][0]['fd'] / k['evals'][0]['fd']:.2f}, training throughput "
-                  f"ratio {g['train_steps_per_s'] / k['train_steps_per_s']:.2f}, sampling throughput ratio "
+                  f"ratio {train}, sampling throughput ratio "
                   f"{g['evals'][0]['images_per_s'] / k['evals'][0]['images_per_s']:.2f} (parameters "
                   f"{g['parameters']:,} vs {k['parameters']:,})"]
     if "grid-edm" in rows and "inpainting" in rows["grid-edm"]:
@@ -219,8 +249,9 @@ def markdown(results: dict) -> str:
         lines += ["", f"## Inpainting ({inp['hidden']} hidden, {inp['images']} test digits, MSE on hidden pixels in "
                   "[-1, 1] units)", "", "| completion | MSE (one sample) | MSE (mean of 2) |", "|---|---|---|",
                   f"| mean imputation | {inp['mean_imputation']:.4f} | |"]
-        for key in ("unguided", "self_mse_scale1", "self_mse_scale2"):
-            lines.append(f"| {key} | {inp[key]:.4f} | {inp[key + '_mean_of_2']:.4f} |")
+        for key in ("unguided", "self_mse_scale1", "self_mse_scale2", "replacement", "self_mse_scale1_replacement"):
+            if key in inp:  # results of runs before replacement have no replacement rows
+                lines.append(f"| {key} | {inp[key]:.4f} | {inp[key + '_mean_of_2']:.4f} |")
         lines.append(f"| refined mean imputation | {inp['refined_mean_imputation']:.4f} | |")
     if "throughput" in results:
         tp = results["throughput"]
