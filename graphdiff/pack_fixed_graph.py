@@ -55,30 +55,29 @@ def measure_series(pipe, *, dataset: str, samples: int, scales, plots=None, vari
     sets ``pipe.config.sample.self_guidance`` to the chosen scale and variant (``variants``: self-guidance
     variants as ``graphdiff bench run timeseries`` names them, ``quantile``, ``mse``, ``quantile+replace``, ...;
     every scale is tried with every variant)."""
-    from .bench.timeseries import _variant_options, validation_series, validation_windows
+    from .bench.timeseries import validation_series, validation_windows
     from .forecast.diffusion import DiffusionForecaster
     from .forecast.evaluate import evaluate_forecaster
-    from .guidance.self_guidance import VARIANTS
+    from .guidance.self_guidance import VARIANT_SPECS, variant_options
 
     scales = [float(s) for s in scales]
     if not scales or any(not s > 0 for s in scales):
         raise ConfigError(f"--scales: positive guidance scales, got {scales}")
-    allowed = [*VARIANTS, *(f"{v}+replace" for v in VARIANTS)]
     variants = list(variants)
-    if not variants or any(v not in allowed for v in variants) or len(set(variants)) < len(variants):
-        raise ConfigError(f"--variants: distinct self-guidance variants out of {allowed}, got {variants}")
+    if not variants or any(v not in VARIANT_SPECS for v in variants) or len(set(variants)) < len(variants):
+        raise ConfigError(f"--variants: distinct self-guidance variants out of {list(VARIANT_SPECS)}, got {variants}")
     members = series_members(pipe, dataset)
     steps = pipe.config.sample.steps
     t0 = time.perf_counter()
     by_choice = {}
     for v in variants:
         for s in scales:
-            fc = DiffusionForecaster(pipe, scale=s, steps=steps, **_variant_options(v))
+            fc = DiffusionForecaster(pipe, scale=s, steps=steps, **variant_options(v))
             crps = [evaluate_forecaster(fc, validation_series(ts), num_samples=samples)["summary"]["crps"]
                     for ts in members]
             by_choice[(v, s)] = sum(crps) / len(crps)
     variant, chosen = min(by_choice, key=by_choice.get) if len(by_choice) > 1 else (variants[0], scales[0])
-    opts = _variant_options(variant)
+    opts = variant_options(variant)
     stored = {"scale": chosen, "variant": opts["variant"], **({"replace": True} if opts["replace"] else {})}
     pipe.config = pipe.config.replace(sample=dataclasses.replace(pipe.config.sample, self_guidance=stored))
     by_scale = ({s: v for (_, s), v in by_choice.items()} if len(variants) == 1

@@ -123,6 +123,7 @@ def _diffusion(entry, ts, *, out: Path, minutes, overrides, model, samples, step
     their CRPS), cached per model in ``pool_validation``; else ``ts``'s own validation windows choose it."""
     from ..forecast.diffusion import DiffusionForecaster
     from ..forecast.evaluate import evaluate_forecaster
+    from ..guidance.self_guidance import variant_options
     from ..pipeline import GraphDiffusionPipeline
 
     preset, run = preset or entry.preset, run or ts.name
@@ -169,7 +170,7 @@ def _diffusion(entry, ts, *, out: Path, minutes, overrides, model, samples, step
         else:
             val_crps = judge = _validation_crps(pipe, ts, grid, variants, steps, samples)
         variant, chosen = grid[list(judge.values()).index(min(judge.values()))]
-    fc = DiffusionForecaster(pipe, scale=chosen, steps=steps, **_variant_options(variant))
+    fc = DiffusionForecaster(pipe, scale=chosen, steps=steps, **variant_options(variant))
     res = evaluate_forecaster(fc, ts, num_samples=samples, keep_samples=True)
     params = sum(p.numel() for p in pipe.denoiser.parameters())
     return res, {"preset": preset, "network": pipe.config.model["name"], "guidance_scale": chosen,
@@ -183,19 +184,14 @@ def _validation_crps(pipe, ts, grid, variants, steps, samples) -> dict:
     """CRPS on ``ts``'s validation windows of each (variant, scale) of ``grid``, keyed by :func:`_choice_key`."""
     from ..forecast.diffusion import DiffusionForecaster
     from ..forecast.evaluate import evaluate_forecaster
+    from ..guidance.self_guidance import variant_options
 
     val, out = validation_series(ts), {}
     for v, s in grid:
-        fc = DiffusionForecaster(pipe, scale=s, steps=steps, **_variant_options(v))
+        fc = DiffusionForecaster(pipe, scale=s, steps=steps, **variant_options(v))
         r = evaluate_forecaster(fc, val, num_samples=samples)
         out[_choice_key(v, s, variants)] = round(r["summary"]["crps"], 5)
     return out
-
-
-def _variant_options(spec: str) -> dict:
-    """``DiffusionForecaster`` options of a variant of ``--set variants``: ``"quantile"`` or ``"quantile+replace"``."""
-    variant, _, extra = spec.partition("+")
-    return {"variant": variant, "replace": extra == "replace"}
 
 
 def _choice_key(variant: str, scale: float, variants) -> float | str:
@@ -265,12 +261,11 @@ def run_timeseries(suite, *, out, minutes: float | None = None, samples: int | N
     with_refine = bool(over.pop("refine", True)) and with_diffusion
     scales = tuple(float(s) for s in over.pop("scales", SCALES))
     variants = tuple(over.pop("variants", ("quantile",)))
-    from ..guidance.self_guidance import VARIANTS
+    from ..guidance.self_guidance import VARIANT_SPECS
 
-    allowed = [*VARIANTS, *(f"{v}+replace" for v in VARIANTS)]
-    if not variants or any(v not in allowed for v in variants) or len(set(variants)) < len(variants):
-        raise ConfigError(f"--set variants: a list of distinct self-guidance variants out of {allowed}, got "
-                          f"{list(variants)}")
+    if not variants or any(v not in VARIANT_SPECS for v in variants) or len(set(variants)) < len(variants):
+        raise ConfigError(f"--set variants: a list of distinct self-guidance variants out of "
+                          f"{list(VARIANT_SPECS)}, got {list(variants)}")
     try:
         ladders = tuple((float(hi), float(lo)) for hi, lo in over.pop("ladders", LADDERS))
     except (TypeError, ValueError):

@@ -34,6 +34,15 @@ from ..state import GraphState
 from .search import CallCounter, GuidedSamples
 
 VARIANTS = ("mse", "quantile")
+VARIANT_SPECS = (*VARIANTS, *(f"{v}+replace" for v in VARIANTS))  # how benches and cards name a variant choice
+
+
+def variant_options(spec: str) -> dict:
+    """``{"variant", "replace"}`` of a variant choice named as in :data:`VARIANT_SPECS` (``"quantile+replace"``)."""
+    if spec not in VARIANT_SPECS:
+        raise ConfigError(f"self-guidance variant {spec!r}: choose from {list(VARIANT_SPECS)}")
+    variant, _, extra = spec.partition("+")
+    return {"variant": variant, "replace": extra == "replace"}
 
 
 def observation_loss(pred: Tensor, observed: Tensor, known: Tensor, variant: str = "mse",
@@ -245,4 +254,5 @@ def refine(pipe, base, observed, observed_mask, *, iterations: int = 20, step_si
     return GuidedSamples(state=state.to("cpu"), rewards=losses, cost=cost)
 
 
-__all__ = ["self_guidance", "refine", "make_steer", "observation_loss", "VARIANTS"]
+__all__ = ["self_guidance", "refine", "make_steer", "observation_loss", "variant_options", "VARIANTS",
+           "VARIANT_SPECS"]
