@@ -15,7 +15,6 @@ validation windows when the model was packed) unless ``--scale`` gives one.
 from __future__ import annotations
 
 import argparse
-
 from pathlib import Path
 
 import numpy as np
