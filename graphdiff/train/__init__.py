@@ -15,7 +15,7 @@ from .checkpoint import (
     resolve_checkpoint,
     save_checkpoint,
 )
-from .config import LR_SCHEDULES, TrainConfig
+from .config import LR_HORIZONS, LR_SCHEDULES, TrainConfig
 from .distributed import DistInfo, all_reduce_mean, barrier, cleanup, init_from_env, is_main
 from .ema import EMA
 from .schedule import LRSchedule, derive_seed
@@ -26,6 +26,7 @@ __all__ = [
     "DistInfo",
     "EMA",
     "LRSchedule",
+    "LR_HORIZONS",
     "LR_SCHEDULES",
     "TrainConfig",
     "Trainer",

@@ -13,6 +13,7 @@ from ..checks import suggest
 from ..errors import ConfigError
 
 LR_SCHEDULES = ("constant", "exponential", "cosine")
+LR_HORIZONS = ("steps", "budget")
 
 # what error messages name while TrainConfig.from_dict builds a config (plain construction names the class)
 _WHERE: ContextVar[str] = ContextVar("train_config_where", default="TrainConfig")
@@ -102,6 +103,11 @@ class TrainConfig:
         warmup_steps: linear warm-up of the learning rate over this many optimizer steps.
         lr_schedule: ``"constant"``, ``"exponential"`` (times ``lr_gamma`` per epoch) or ``"cosine"`` (to 0 at
             the last planned step).
+        lr_horizon: where the cosine ends: ``"steps"`` (default) at the last planned step (``epochs`` or
+            ``max_steps``); ``"budget"`` at the last planned step or at the end of ``max_minutes``, whichever comes
+            first, so that a run stopped by its minutes still decays its learning rate (the cosine's position is
+            then the larger of the step and time fractions; the time fraction is rank 0's clock, and a resumed
+            run spreads the rest of the decay over its new minutes). Without ``max_minutes`` the two agree.
         lr_gamma: per-epoch factor of the exponential schedule.
         grad_clip: clip the global gradient norm to this value (``None``: no clipping; the norm is still logged).
         ema_decay: decay of the exponential moving average of the parameters (``None``: no EMA).
@@ -141,6 +147,7 @@ class TrainConfig:
     eps: float = 1e-8
     warmup_steps: int = 0
     lr_schedule: str = "constant"
+    lr_horizon: str = "steps"
     lr_gamma: float = 1.0
     grad_clip: float | None = 1.0
     ema_decay: float | None = 0.999
@@ -176,6 +183,9 @@ class TrainConfig:
         if self.lr_schedule not in LR_SCHEDULES:
             raise ConfigError(f"{where}: lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got "
                               f"{self.lr_schedule!r}{suggest(self.lr_schedule, LR_SCHEDULES)}")
+        if self.lr_horizon not in LR_HORIZONS:
+            raise ConfigError(f"{where}: lr_horizon must be one of {', '.join(LR_HORIZONS)}, got "
+                              f"{self.lr_horizon!r}{suggest(self.lr_horizon, LR_HORIZONS)}")
         t = self.threads
         if t != "auto" and (isinstance(t, bool) or not isinstance(t, int) or t < 1):
             raise ConfigError(f"{where}: threads must be 'auto' or a positive integer, got {t!r}")

@@ -147,6 +147,15 @@ def broadcast_flag(flag: bool, src: int = 0) -> bool:
     return bool(t.item())
 
 
+def broadcast_float(value: float, src: int = 0) -> float:
+    """Rank ``src``'s ``value`` on every process (e.g. the share of a time budget, read from rank 0's clock)."""
+    if not is_initialized():
+        return float(value)
+    t = torch.tensor([float(value)], dtype=torch.float64, device=_comm_device())
+    dist.broadcast(t, src=src)
+    return float(t.item())
+
+
 def all_gather_object(obj) -> list:
     """Every process's ``obj``, in rank order (``[obj]`` in a single process)."""
     if not is_initialized():

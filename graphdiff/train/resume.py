@@ -39,6 +39,7 @@ def training_state(trainer, rng_states: list[dict]) -> dict:
         "epoch": trainer.epoch,
         "batch_in_epoch": trainer.batch_in_epoch,
         "elapsed": float(trainer.elapsed()),
+        "lr_time_fraction": float(trainer._time_fraction),
         "batch_size": trainer.batch_size,
         "grad_accum": trainer.config.grad_accum,
         "world_size": trainer.world_size,
@@ -92,6 +93,7 @@ def restore(trainer) -> bool:
         position = (position * old_bs) // trainer.batch_size
     trainer.batch_in_epoch = min(position, trainer.micro_batches_per_epoch)
     trainer._elapsed_before = float(ts.get("elapsed", 0.0))
+    trainer._time_fraction = float(ts.get("lr_time_fraction", 0.0))
     trainer.last_checkpoint_step = trainer.step
 
     rng = ts.get("rng")

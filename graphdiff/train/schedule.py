@@ -25,7 +25,9 @@ class LRSchedule:
 
     Linear warm-up ``lr * (step + 1) / warmup_steps`` for the first ``warmup_steps`` steps, times
     ``lr_gamma ** epoch`` (exponential) or a half cosine from ``lr`` to 0 over the steps after warm-up up to
-    ``total_steps`` (cosine).
+    ``total_steps`` (cosine). With ``lr_horizon: budget`` the cosine's position is the larger of that step
+    fraction and ``time_fraction`` (the share of the time budget used, which the trainer passes), so it also ends
+    when the minutes do.
 
     Args:
         config: the training options.
@@ -36,8 +38,8 @@ class LRSchedule:
         self.config = config
         self.total_steps = max(1, int(total_steps))
 
-    def factor(self, step: int, epoch: int) -> float:
-        """The multiplier of ``config.lr``."""
+    def factor(self, step: int, epoch: int, time_fraction: float = 0.0) -> float:
+        """The multiplier of ``config.lr``; ``time_fraction`` in [0, 1] counts only with ``lr_horizon: budget``."""
         c = self.config
         warm = (step + 1) / c.warmup_steps if step < c.warmup_steps else 1.0
         if c.lr_schedule == "exponential":
@@ -45,19 +47,21 @@ class LRSchedule:
         elif c.lr_schedule == "cosine":
             span = max(1, self.total_steps - c.warmup_steps)
             t = min(max(step - c.warmup_steps, 0), span) / span
+            if c.lr_horizon == "budget":
+                t = max(t, min(max(float(time_fraction), 0.0), 1.0))
             decay = 0.5 * (1.0 + math.cos(math.pi * t))
         else:
             decay = 1.0
         return warm * decay
 
-    def __call__(self, step: int, epoch: int) -> float:
-        return self.config.lr * self.factor(step, epoch)
+    def __call__(self, step: int, epoch: int, time_fraction: float = 0.0) -> float:
+        return self.config.lr * self.factor(step, epoch, time_fraction)
 
     def state_dict(self) -> dict:
         """The schedule's settings (for the record; the rate itself is recomputed from step and epoch)."""
         c = self.config
         return {"schedule": c.lr_schedule, "lr": c.lr, "warmup_steps": c.warmup_steps, "lr_gamma": c.lr_gamma,
-                "total_steps": self.total_steps}
+                "lr_horizon": c.lr_horizon, "total_steps": self.total_steps}
 
 
 __all__ = ["LRSchedule", "derive_seed"]

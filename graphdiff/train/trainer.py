@@ -177,6 +177,8 @@ class Trainer:
         self.last_checkpoint_step: int | None = None
         self.lr = self.schedule(0, 0)
         self._elapsed_before = 0.0
+        self._time_fraction = 0.0  # share of the time budget used (lr_horizon: budget), carried across resumes
+        self._time_fraction0 = 0.0
         self._t0 = time.monotonic()
         self._skipped_in_a_row = 0
         self._bar = None
@@ -231,11 +233,13 @@ class Trainer:
         if not resumed:
             self.step = self.epoch = self.batch_in_epoch = 0
             self._elapsed_before = 0.0
+            self._time_fraction = 0.0
             torch.manual_seed(derive_seed(cfg.seed, "torch", self.rank))
             if self.is_main:
                 self.log_path.write_text("")
         D.barrier()
 
+        self._time_fraction0 = self._time_fraction
         self._t0 = time.monotonic()
         self._recent: collections.deque[float] = collections.deque(maxlen=cfg.log_every)
         self._pending: list[float] = []
@@ -301,6 +305,17 @@ class Trainer:
                 return "max_minutes"
         return None
 
+    def _budget_fraction(self) -> float:
+        """With ``lr_horizon: budget`` and ``max_minutes``, the share of the time budget used so far (a resumed
+        run continues from its checkpoint's share and spreads the rest over its own minutes); else 0."""
+        cfg = self.config
+        if cfg.lr_horizon != "budget" or cfg.max_minutes is None:
+            return 0.0
+        used = min(1.0, (time.monotonic() - self._t0) / (cfg.max_minutes * 60.0))
+        p0 = self._time_fraction0
+        self._time_fraction = D.broadcast_float(p0 + (1.0 - p0) * used)  # rank 0's clock: one rate on all ranks
+        return self._time_fraction
+
     def _epoch_order(self, epoch: int) -> torch.Tensor:
         """The epoch's permutation as one int64 tensor (no Python object per graph, even for MOSES)."""
         g = torch.Generator().manual_seed(derive_seed(self.config.seed, "epoch", epoch))
@@ -319,7 +334,7 @@ class Trainer:
         cfg, bs = self.config, self.batch_size
         first = self.batch_in_epoch
         micro = range(first, min(first + cfg.grad_accum, self.micro_batches_per_epoch))
-        self.lr = lr = self.schedule(self.step, self.epoch)
+        self.lr = lr = self.schedule(self.step, self.epoch, self._budget_fraction())
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self._loss_module.train()

@@ -35,7 +35,9 @@ def main() -> None:
     process = CountingProcess()
     # rank-dependent initialisation: DDP must broadcast rank 0's weights
     model = make_denoiser(dropout=0.1, seed=info.rank)
-    cfg = resume_config(batch_size=8, grad_accum=2, max_steps=6, ckpt_every=3, log_every=2)
+    # lr_horizon "budget": the rate reads the clock, and rank 0's must decide it, or the ranks' weights drift apart
+    cfg = resume_config(batch_size=8, grad_accum=2, max_steps=6, ckpt_every=3, log_every=2, lr_schedule="cosine",
+                        lr_horizon="budget", max_minutes=0.5)
     trainer = Trainer(process, model, load_train_set(data_root), cfg, out, run_config=RUN_CONFIG, progress=False)
     summary = trainer.fit()
     record = {"rank": info.rank, "world_size": info.world_size, "steps": summary["steps"],

@@ -220,6 +220,66 @@ def test_trainer_applies_the_schedule(train_set, tmp_path):
     assert [s[2] for s in seen] == [0, 0, 1, 1, 2]
 
 
+def test_budget_horizon_takes_the_larger_of_step_and_time_fractions():
+    lr = 1e-3
+    steps = LRSchedule(TrainConfig(lr=lr, lr_schedule="cosine", warmup_steps=10), total_steps=110)
+    budget = LRSchedule(TrainConfig(lr=lr, lr_schedule="cosine", warmup_steps=10, lr_horizon="budget"), 110)
+    assert steps(60, 0, 0.9) == pytest.approx(lr / 2)  # the step horizon ignores the clock
+    assert budget(10, 0, 0.5) == pytest.approx(lr / 2)  # half the minutes used: half-way down the cosine
+    assert budget(60, 0, 0.1) == pytest.approx(lr / 2)  # half the steps done, little time: the steps decide
+    assert budget(60, 0, 1.0) == pytest.approx(0.0)
+    assert budget(5, 0, 0.5) == pytest.approx(lr / 2 * 6 / 10)  # warm-up still applies
+    constant = LRSchedule(TrainConfig(lr=lr, lr_horizon="budget"), 110)
+    assert constant(50, 0, 0.7) == lr  # only the cosine has a horizon
+    with pytest.raises(ConfigError, match="lr_horizon must be one of steps, budget, got 'time'"):
+        TrainConfig(lr_horizon="time")
+
+
+@pytest.mark.parametrize("horizon", ["steps", "budget"])
+def test_budget_horizon_decays_a_run_stopped_by_its_minutes(train_set, tmp_path, horizon):
+    seen = []
+
+    def record(trainer, event, info):
+        if event == "step":
+            seen.append(info["lr"])
+
+    cfg = resume_config(epochs=1000, max_minutes=1.0 / 60, ckpt_every=0, warmup_steps=0, lr=1e-2,
+                        lr_schedule="cosine", lr_horizon=horizon)
+    summary = _trainer(train_set, tmp_path, cfg, process=SlowProcess(0.02), callbacks=[record]).fit()
+    assert summary["stopped_by"] == "max_minutes" and len(seen) >= 10
+    assert seen[0] == pytest.approx(1e-2, rel=0.05)
+    if horizon == "steps":  # 3,000 planned steps: a one-second run never leaves the top of the cosine
+        assert min(seen) > 0.99e-2
+    else:  # the minutes end the cosine: the last steps run at a small fraction of the peak rate
+        assert seen[-1] < 0.1e-2
+        assert all(a >= b for a, b in zip(seen, seen[1:]))
+        state = torch.load(resolve_checkpoint(tmp_path) / "training_state.pt", weights_only=True)
+        assert state["lr_time_fraction"] > 0.9
+
+
+def test_budget_horizon_resumes_where_the_cosine_was(train_set, tmp_path):
+    seen = []
+
+    def record(trainer, event, info):
+        if event == "step":
+            seen.append(info["lr"])
+            if len(seen) == 16:
+                raise KeyboardInterrupt  # interrupted after the step-15 checkpoint, part-way through the budget
+
+    cfg = resume_config(epochs=1000, max_minutes=2.0 / 60, ckpt_every=5, warmup_steps=0, lr=1e-2,
+                        lr_schedule="cosine", lr_horizon="budget")
+    with pytest.raises(KeyboardInterrupt):
+        _trainer(train_set, tmp_path, cfg, process=SlowProcess(0.03), callbacks=[record]).fit()
+    at_checkpoint = seen[14]
+    assert 0.05e-2 < at_checkpoint < 0.99e-2  # part of the budget used: part-way down the cosine
+    resumed = []
+    again = _trainer(train_set, tmp_path, cfg, process=SlowProcess(0.03),
+                     callbacks=[lambda t, e, i: resumed.append(i["lr"]) if e == "step" else None]).fit(resume=True)
+    assert again["stopped_by"] == "max_minutes"
+    assert abs(resumed[0] - at_checkpoint) < 0.5 * (1e-2 - at_checkpoint)  # no jump back to the peak rate
+    assert resumed[-1] < 0.1e-2
+
+
 def test_grad_accumulation_matches_one_big_batch(train_set, tmp_path):
     grads = {}
 
