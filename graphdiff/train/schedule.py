@@ -58,7 +58,8 @@ class LRSchedule:
         return self.config.lr * self.factor(step, epoch, time_fraction)
 
     def state_dict(self) -> dict:
-        """The schedule's settings (for the record; the rate itself is recomputed from step and epoch)."""
+        """The schedule's settings (for the record; the rate is recomputed from step, epoch and, with
+        ``lr_horizon: budget``, the time fraction the training state keeps)."""
         c = self.config
         return {"schedule": c.lr_schedule, "lr": c.lr, "warmup_steps": c.warmup_steps, "lr_gamma": c.lr_gamma,
                 "lr_horizon": c.lr_horizon, "total_steps": self.total_steps}
