@@ -21,6 +21,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import re
 from dataclasses import dataclass
@@ -236,7 +237,7 @@ def finetune(pipe, dataset, *, out, root=None, max_minutes: float | None = None,
     spec = process_class(name).resolve({k: v for k, v in base_cfg.process.items()}, a.schema, aligned)
     process = build_process(spec, a.schema)
     kwargs = process.denoiser_kwargs()
-    denoiser = pipe.denoiser
+    denoiser = copy.deepcopy(pipe.denoiser)  # the base pipeline stays as it was
     _grow(denoiser, a, kwargs, base_cfg.model)
 
     fresh = TrainConfig()  # the base run's machine settings (threads, device) are not this machine's

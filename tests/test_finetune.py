@@ -138,8 +138,15 @@ def test_alignment_is_by_name_not_position():
 def test_finetune_grows_the_bundled_model_for_new_atoms_and_records_lineage(data):
     base = GraphDiffusionPipeline.from_pretrained("qm9-defog")
     assert "S" not in base.schema.node_categories
+    before = {k: v.clone() for k, v in base.denoiser.state_dict().items()}
+    smiles = base.sample(4, seed=5, steps=3, output="smiles", progress=False)
     ft = base.finetune(str(data / "new.smi"), out=data / "full", root=data / "root", max_steps=6, progress=False,
                        overrides={"train": {"batch_size": 16}})
+    # the base pipeline is untouched: same weights, same schema, same samples
+    after = base.denoiser.state_dict()
+    assert after.keys() == before.keys() and all(torch.equal(before[k], after[k]) for k in before)
+    assert "S" not in base.schema.node_categories and base.denoiser.training is False
+    assert base.sample(4, seed=5, steps=3, output="smiles", progress=False) == smiles
     cats = ft.schema.node_categories
     assert cats[:len(base.schema.node_categories)] == base.schema.node_categories
     assert {"S", "Cl", "Br"} <= set(cats)

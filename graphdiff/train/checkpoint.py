@@ -97,6 +97,32 @@ def _finish_interrupted_swap(path: Path) -> None:
         _fsync_dir(path.parent)
 
 
+_OWN_FILES = frozenset({CONFIG, MODEL, EMA, TRAINING_STATE})
+
+
+def _check_replaceable(path: Path) -> list[Path]:
+    """What of an existing ``path`` the new checkpoint must keep: the entries that are not checkpoint files (a
+    model card, metrics, a run's log), which are copied into the new folder. ``path`` may be missing, an empty
+    folder or a checkpoint folder (a ``config.json`` with a ``"format"``); anything else is refused, so that
+    saving never deletes a user's files."""
+    if not path.exists() and not path.is_symlink():
+        return []
+    if not path.is_dir():
+        raise CheckpointError(f"{path} exists and is not a folder; choose another path for the checkpoint")
+    entries = sorted(path.iterdir())
+    if not entries:
+        return []
+    try:
+        meta = json.loads((path / CONFIG).read_text())
+    except (OSError, ValueError):
+        meta = None
+    if not isinstance(meta, dict) or "format" not in meta:
+        shown = ", ".join(e.name for e in entries[:3]) + (", ..." if len(entries) > 3 else "")
+        raise CheckpointError(f"{path} is a folder that holds no checkpoint ({shown}); saving there would replace "
+                              f"its files: choose a new or empty folder")
+    return [e for e in entries if e.name not in _OWN_FILES]
+
+
 def save_checkpoint(
     path: str | os.PathLike,
     *,
@@ -108,7 +134,9 @@ def save_checkpoint(
     """Write a checkpoint folder atomically.
 
     Args:
-        path: the checkpoint folder (created or replaced; its parent is created when missing).
+        path: the checkpoint folder (created or replaced; its parent is created when missing). An existing
+            checkpoint folder is replaced, keeping its files that are not checkpoint files (a model card, a run
+            log); an existing file or a non-empty folder that holds no checkpoint is refused.
         config: JSON-serialisable run config; ``"format"``, ``"graphdiff_version"`` and ``"checkpoint_files"``
             are added, ``"step"`` and ``"epoch"`` default to 0.
         model: the model (or its ``state_dict``) for ``model.safetensors``.
@@ -119,11 +147,14 @@ def save_checkpoint(
         The checkpoint folder.
 
     Raises:
-        CheckpointError: ``config`` is not JSON-serialisable.
+        CheckpointError: ``config`` is not JSON-serialisable; ``path`` is a file or a folder of other files.
     """
     path = Path(path)
+    if path.parent.exists() and not path.parent.is_dir():
+        raise CheckpointError(f"{path.parent} is a file, not a folder; choose another path for the checkpoint")
     path.parent.mkdir(parents=True, exist_ok=True)
     _finish_interrupted_swap(path)
+    keep = _check_replaceable(path)
     files = [MODEL] + ([EMA] if ema is not None else []) + ([TRAINING_STATE] if training_state is not None else [])
     meta = dict(config)
     meta.setdefault("step", 0)
@@ -144,6 +175,11 @@ def save_checkpoint(
             safetensors.torch.save_file(_plain_state(ema), str(tmp / EMA), metadata={"format": "pt"})
         if training_state is not None:
             torch.save(training_state, tmp / TRAINING_STATE)
+        for entry in keep:  # copies: the old folder stays whole until the swap
+            if entry.is_dir():
+                shutil.copytree(entry, tmp / entry.name, symlinks=True)
+            else:
+                shutil.copy2(entry, tmp / entry.name, follow_symlinks=False)
         (tmp / CONFIG).write_text(config_text)  # written last: a folder with config.json is complete
         for f in files + [CONFIG]:
             _fsync_file(tmp / f)

@@ -229,3 +229,33 @@ def test_tied_weights_can_be_saved(tmp_path):
     fresh["b"] = fresh["a"]
     load_weights(fresh, load_checkpoint(tmp_path / "c").model_state, "m")
     assert torch.equal(fresh["a"].weight, model[2].weight)
+
+
+def test_saving_never_deletes_a_users_files(tmp_path):
+    user = tmp_path / "notes"
+    (user / "sub").mkdir(parents=True)
+    (user / "notes.txt").write_text("important")
+    (user / "sub" / "data.csv").write_text("x")
+    _one_line_error(lambda: _save(user, seed=1, step=1), str(user), "holds no checkpoint", "notes.txt")
+    assert (user / "notes.txt").read_text() == "important" and (user / "sub" / "data.csv").read_text() == "x"
+    afile = tmp_path / "afile"
+    afile.write_text("keep")
+    _one_line_error(lambda: _save(afile, seed=1, step=1), "not a folder")
+    _one_line_error(lambda: _save(afile / "ckpt", seed=1, step=1), "is a file")
+    assert afile.read_text() == "keep" and sorted(os.listdir(tmp_path)) == ["afile", "notes"]
+    (tmp_path / "empty").mkdir()
+    _save(tmp_path / "empty", seed=1, step=1)  # an empty folder is fine
+    assert load_checkpoint(tmp_path / "empty").step == 1
+
+
+def test_replacing_a_checkpoint_keeps_its_other_files(tmp_path):
+    folder = tmp_path / "model"
+    _save(folder, seed=1, step=1)
+    (folder / "README.md").write_text("# card")
+    (folder / "figures").mkdir()
+    (folder / "figures" / "a.png").write_bytes(b"png")
+    _save(folder, seed=2, step=2, ema=False, state=False)
+    assert sorted(os.listdir(folder)) == ["README.md", "config.json", "figures", "model.safetensors"]
+    assert (folder / "README.md").read_text() == "# card" and (folder / "figures" / "a.png").read_bytes() == b"png"
+    ckpt = load_checkpoint(folder)
+    assert ckpt.step == 2 and ckpt.ema_state is None  # the old ema.safetensors is not carried over
