@@ -244,6 +244,17 @@ class GraphDiffusionPipeline:
                 same samples as one process; see :mod:`graphdiff.sample_workers`). Not with ``guide``, ``shard`` or
                 ``callback``.
         """
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ConfigError(f"number of samples must be a positive integer, got {n!r}")
+        if output not in OUTPUTS:
+            raise ConfigError(f"output must be one of {OUTPUTS}, got {output!r}")
+        for name, value in (("seed", seed), ("batch_size", batch_size)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))
+                                      or (name == "batch_size" and value < 1)):
+                what = "a positive integer" if name == "batch_size" else "an integer"
+                raise ConfigError(f"{name} must be {what}, got {value!r}")
+        if guide is None and (reward is not None or guide_options):
+            raise ConfigError("reward and guide_options steer a guide: name one with guide=... (e.g. 'best_of_n')")
         workers = 1 if workers is None else check_workers(workers)
         if workers > 1:
             for name, value in (("guide", guide), ("shard", shard), ("callback", callback)):
@@ -262,10 +273,6 @@ class GraphDiffusionPipeline:
         from .checks import check_kwargs
         from .samplers import SampleNoise, sample, sampler_fn
 
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise ConfigError(f"number of samples must be a positive integer, got {n!r}")
-        if output not in OUTPUTS:
-            raise ConfigError(f"output must be one of {OUTPUTS}, got {output!r}")
         if num_steps is not None:
             warnings.warn("sample(num_steps=...) is deprecated, use steps=... (the old name goes in the next "
                           "release)", DeprecationWarning, stacklevel=2)
@@ -277,7 +284,13 @@ class GraphDiffusionPipeline:
         name = sampler or defaults.sampler or "pc"
         fn = sampler_fn(self.process, name)
         check_kwargs(fn, sampler_kwargs, f"sampler {name!r}", skip=SAMPLER_ARGS)
-        accepted = set(inspect.signature(fn).parameters) - set(SAMPLER_ARGS)
+        params = inspect.signature(fn).parameters
+        accepted = set(params) - set(SAMPLER_ARGS)
+        for key, value in sampler_kwargs.items():  # a knob whose default is a number takes a number
+            default = params[key].default
+            if isinstance(default, (int, float)) and not isinstance(default, bool) and (
+                    isinstance(value, bool) or not isinstance(value, (int, float, np.number))):
+                raise ConfigError(f"sampler {name!r}: {key} must be a number, got {value!r}")
         knobs = {k: v for k, v in defaults.knobs.items() if k in accepted}
         knobs.update(sampler_kwargs)
         named = cond if isinstance(cond, Mapping) else {}
@@ -331,6 +344,8 @@ class GraphDiffusionPipeline:
         if c.dim() == 1:
             c = c.unsqueeze(0).expand(n, -1)
         width = len(self.schema.graph_features)
+        if width == 0:
+            raise ConfigError("cond: this model was trained without graph conditions; sample without cond")
         if c.dim() != 2 or c.shape[0] != n or c.shape[1] != width:
             raise ConfigError(f"cond must be [{width}] or [{n}, {width}] (graph features "
                               f"{list(self.schema.graph_features)}), got {list(c.shape)}")
@@ -339,7 +354,22 @@ class GraphDiffusionPipeline:
     def _sizes(self, n, n_nodes):
         if n_nodes is None:
             return None
-        sizes = torch.as_tensor([n_nodes] * n if isinstance(n_nodes, (int, np.integer)) else list(n_nodes))
+        ints = (int, np.integer)
+        if isinstance(n_nodes, torch.Tensor):
+            n_nodes = n_nodes.detach().cpu().numpy()
+        if isinstance(n_nodes, np.ndarray):
+            if n_nodes.dtype.kind not in "iu":
+                raise ConfigError(f"n_nodes must hold integers, got an array of {n_nodes.dtype}")
+            n_nodes = int(n_nodes) if n_nodes.ndim == 0 else [int(v) for v in n_nodes.reshape(-1)]
+        listed = [n_nodes] * n if isinstance(n_nodes, ints) else n_nodes
+        try:
+            ok = not isinstance(listed, (str, bytes)) and all(
+                isinstance(v, ints) and not isinstance(v, bool) for v in listed)
+        except TypeError:  # not iterable
+            ok = False
+        if not ok:
+            raise ConfigError(f"n_nodes must be an integer or a sequence of {n} integers, got {n_nodes!r}")
+        sizes = torch.as_tensor([int(v) for v in listed], dtype=torch.long)
         if len(sizes) != n:
             raise ConfigError(f"n_nodes has {len(sizes)} entries for {n} samples")
         if int(sizes.min()) < 1 or int(sizes.max()) > self.schema.max_nodes:

@@ -4,6 +4,7 @@ import json
 import shutil
 
 import networkx as nx
+import numpy as np
 import pytest
 import torch
 from rdkit import Chem
@@ -82,12 +83,35 @@ def test_save_and_load_pretrained_give_the_same_samples(trained, tmp_path):
     ({"n": 2, "steps": 0}, "steps must"), ({"n": 2, "sampler": "pcc"}, "did you mean 'pc'"),
     ({"n": 2, "snrr": 0.1}, "did you mean 'snr'"), ({"n": 2, "output": "smiles"}, "molecule model"),
     ({"n": 2, "output": "svg"}, "output must be one of"), ({"n": 2, "n_nodes": 99}, "max nodes"),
+    ({"n": 2, "seed": "a"}, "seed must be an integer"), ({"n": 2, "seed": 1.5}, "seed must be an integer"),
+    ({"n": 2, "batch_size": 0}, "batch_size must be a positive"), ({"n": 2, "batch_size": 2.5}, "batch_size must"),
+    ({"n": 2, "n_nodes": 3.5}, "n_nodes must be an integer"), ({"n": 2, "n_nodes": "5"}, "n_nodes must be"),
+    ({"n": 2, "n_nodes": torch.tensor([3.0, 4.0])}, "n_nodes must hold integers"),
+    ({"n": 2, "snr": "x"}, "snr must be a number"), ({"n": 2, "cond": [0.5]}, "takes no conditions"),
+    ({"n": 2, "reward": "qed"}, "name one with guide="),
+    ({"n": 2, "guide": "best_of_n", "reward": "qed", "output": "smile"}, "output must be one of"),
 ])
 def test_sample_bad_input(trained, kw, match):
     pipe, _ = trained
     n = kw.pop("n")
     with pytest.raises(ConfigError, match=match):
         pipe.sample(n, progress=False, **kw)
+
+
+def test_conditions_on_an_unconditional_discrete_model_are_one_line_errors():
+    pipe = GraphDiffusionPipeline.from_pretrained("qm9-defog")
+    with pytest.raises(ConfigError, match="trained without graph conditions"):
+        pipe.sample(2, cond=[0.5], progress=False)
+    with pytest.raises(ConfigError, match="eta must be a number"):
+        pipe.sample(2, eta="x", progress=False)
+
+
+def test_node_counts_as_integer_arrays(trained):
+    pipe, _ = trained
+    want = pipe.sample(2, steps=2, n_nodes=[3, 5], progress=False, seed=1)
+    for sizes in (torch.tensor([3, 5]), np.array([3, 5])):
+        got = pipe.sample(2, steps=2, n_nodes=sizes, progress=False, seed=1)
+        assert torch.equal(got.mask.sum(1), torch.tensor([3, 5])) and torch.equal(got.e, want.e)
 
 
 def test_broken_checkpoints_are_one_line_errors(trained, tmp_path):

@@ -138,7 +138,7 @@ def arrays_to_networkx(node_types, edge_index, edge_types, schema: Schema | None
     """One graph's arrays to ``nx.Graph``; labels are category names when a schema is given."""
     g = nx.Graph()
     for i, t in enumerate(np.asarray(node_types)):
-        if schema is None or schema.node_categories == ("node",):
+        if schema is None or schema.node_categories in ((), ("node",)):
             g.add_node(i)
         else:
             g.add_node(i, **{node_attr: schema.node_categories[int(t)]})
@@ -153,9 +153,16 @@ def arrays_to_networkx(node_types, edge_index, edge_types, schema: Schema | None
 
 def to_networkx(state: GraphState, schema: Schema | None = None, *, node_attr: str = "label",
                 edge_attr: str = "label") -> list[nx.Graph]:
-    """One ``nx.Graph`` per graph of the batch; real nodes are renumbered 0..n-1 in slot order."""
+    """One ``nx.Graph`` per graph of the batch; real nodes are renumbered 0..n-1 in slot order. Continuous node
+    channels (``schema.node_continuous``, e.g. a pixel's intensity) become float node attributes of their names, in
+    the state's units (an image model's ``[-1, 1]``; :meth:`ImageGrid.from_state` gives pixel values)."""
     schema = schema if schema is not None else state.schema
-    nt = state.node_types(schema).cpu()
+    if schema is not None and schema.num_node_types == 0:
+        nt = torch.zeros(state.mask.shape, dtype=torch.long)
+    else:
+        nt = state.node_types(schema).cpu()
+    continuous = tuple(schema.node_continuous) if schema is not None else ()
+    values = state.x[..., schema.num_node_types:].detach().float().cpu() if continuous else None
     et = state.edge_types().cpu()
     out = []
     for b in range(state.batch_size):
@@ -165,6 +172,10 @@ def to_networkx(state: GraphState, schema: Schema | None = None, *, node_attr: s
         t = sub[iu[0], iu[1]]
         keep = t > 0
         ei = iu[:, keep].T.numpy()
-        out.append(arrays_to_networkx(nt[b][real].numpy(), ei, t[keep].numpy(), schema,
-                                      node_attr=node_attr, edge_attr=edge_attr))
+        g = arrays_to_networkx(nt[b][real].numpy(), ei, t[keep].numpy(), schema, node_attr=node_attr,
+                               edge_attr=edge_attr)
+        if continuous:
+            for i, row in enumerate(values[b][real].tolist()):
+                g.nodes[i].update(zip(continuous, row))
+        out.append(g)
     return out

@@ -79,6 +79,13 @@ def search_setup(pipe, n: int, steps, seed, knobs: dict, who: str):
     for key in ("sampler", "generator", "n_nodes", "callback", "num_steps"):  # pipe.sample's, not the search's
         if knobs.pop(key, None) is not None:
             raise ConfigError(f"{who}: {key} is not supported (it runs the model's own sampler, sizes drawn)")
+    allowed = set(SAMPLER_KNOBS[process.name]) | {"cond", "guidance", "batch_size", "progress"}
+    unknown = sorted(set(knobs) - allowed)
+    if unknown:
+        from ..checks import suggest
+
+        raise ConfigError(f"{who}: unknown option {unknown[0]!r}{suggest(unknown[0], allowed)}; the {process.name} "
+                          f"sampler's knobs are {', '.join(SAMPLER_KNOBS[process.name]) or 'none'}")
     cfg = pipe.config.sample
     steps = int(steps or cfg.steps or 100)
     seed = cfg.seed if seed is None else int(seed)

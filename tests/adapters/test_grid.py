@@ -59,3 +59,15 @@ def test_png_grid(tmp_path):
     assert (im[0, :] == 0).all()  # the frame stays dark
     rgb = np.asarray(Image.open(save_image_grid(np.zeros((5, 3, 8, 8)), tmp_path / "c.png", nrow=3)))
     assert (rgb[cell + 1:2 * cell - 1, 2 * cell + 1:3 * cell - 1] == 255).all()  # white for colour grids too
+
+
+def test_an_image_model_samples_networkx_grid_graphs_with_intensities():
+    from graphdiff import GraphDiffusionPipeline
+
+    pipe = GraphDiffusionPipeline.from_pretrained("digits-edm")
+    state = pipe.sample(2, steps=2, seed=0, progress=False)
+    graphs = pipe.sample(2, steps=2, seed=0, progress=False, output="networkx")
+    g = graphs[1]
+    assert g.number_of_nodes() == 64 and g.number_of_edges() == 2 * 8 * 7  # the 4-neighbour 8x8 grid
+    values = torch.tensor([g.nodes[i]["intensity"] for i in range(64)])
+    assert torch.allclose(values, state.x[1, :, 0]) and "label" not in g.nodes[0]
