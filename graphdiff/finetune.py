@@ -225,8 +225,8 @@ def finetune(pipe, dataset, *, out, root=None, max_minutes: float | None = None,
     if freeze_pattern is not None:
         ft = dataclasses.replace(ft, freeze=freeze_pattern)
     if lora is not None:
-        if lora < 0:
-            raise ConfigError(f"--lora must be >= 0, got {lora}")
+        if isinstance(lora, bool) or not isinstance(lora, (int, np.integer)) or lora < 0:
+            raise ConfigError(f"--lora must be an integer >= 0, got {lora!r}")
         ft = dataclasses.replace(ft, lora_rank=int(lora))
     ds = load_dataset(dataset, root=root) if isinstance(dataset, (str, Path)) else dataset
     train_split = ds.split("train")

@@ -107,11 +107,14 @@ def _unknown(name: str) -> CheckpointError:
 
 def resolve_model(spec: str | os.PathLike, *, sha256: str | None = None, cache: str | os.PathLike | None = None
                   ) -> Path:
-    """The local folder for a model name, folder, URL or ``hf:`` id (see the module docstring)."""
+    """The local folder for a model name, folder, URL or ``hf:`` id (see the module docstring). For a folder or a
+    bundled model, ``sha256`` is checked against its weights' (:func:`model_sha256`, the lineage records' hash)."""
+    if not isinstance(spec, (str, os.PathLike)):
+        raise CheckpointError(f"a model is a name, a folder, a URL or an hf: id, got {spec!r}")
     text = str(spec)
     path = Path(spec).expanduser()
     if path.exists():
-        return path
+        return _check_local(path, sha256)
     cache = Path(cache) if cache is not None else models_cache()
     if text.startswith(URL_PREFIXES):
         url, _, frag = text.partition("#")
@@ -127,8 +130,16 @@ def resolve_model(spec: str | os.PathLike, *, sha256: str | None = None, cache: 
     if entry.bundled:
         if not (entry.path / "config.json").is_file():
             raise CheckpointError(f"bundled model {text!r}: {entry.path} holds no config.json (broken install?)")
-        return entry.path
+        return _check_local(entry.path, sha256)
     return download_model(entry.url, entry.sha256, cache / text)
+
+
+def _check_local(path: Path, sha256: str | None) -> Path:
+    if sha256 is not None:
+        got = model_sha256(path)
+        if got != str(sha256).lower():
+            raise CheckpointError(f"{path}: the weights' sha256 is {got}, not {sha256}")
+    return path
 
 
 def _sha256(path: Path) -> str:

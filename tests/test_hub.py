@@ -96,6 +96,14 @@ def test_folder_and_url_with_sha256(tiny_model, tmp_path):
         resolve_model(f"file://{archive}#sha256={'0' * 64}", cache=tmp_path / "cache2")
     with pytest.raises(CheckpointError, match="needs its sha256"):
         resolve_model(f"file://{archive}", cache=tmp_path / "cache3")
+    # a folder's sha256 is its weights'
+    weights = hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
+    assert resolve_model(folder, sha256=weights.upper()) == folder
+    with pytest.raises(CheckpointError, match="the weights' sha256 is"):
+        resolve_model(folder, sha256="00")
+    for bad in (None, 3):
+        with pytest.raises(CheckpointError, match="a model is a name, a folder"):
+            GraphDiffusionPipeline.from_pretrained(bad)
 
 
 def test_archive_members_outside_the_folder_are_refused(tmp_path):
