@@ -8,9 +8,15 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import os
 from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
 
 
 def suggest(value, choices: Iterable, *, cutoff: float = 0.5) -> str:
@@ -54,3 +60,56 @@ def check_kwargs(fn_or_cls, d: dict, where: str, skip: Iterable[str] = (), *,
 
 
 __all__ = ["suggest", "check_choice", "check_keys", "check_kwargs", "accepted_kwargs"]
+
+
+def _check_parent(path: Path, what: str) -> None:
+    for parent in path.parents:  # the nearest existing ancestor must be a writable folder
+        if parent.exists() or parent.is_symlink():
+            if not parent.is_dir():
+                raise ConfigError(f"{what} {path}: {parent} is a file, not a folder")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise ConfigError(f"{what} {path}: cannot write in {parent} (permission denied)")
+            return
+
+
+def check_output_file(path, what: str = "--out", suffixes: Iterable[str] | None = None) -> Path:
+    """``path`` as a file to write, checked before any work: not an existing folder, one of ``suffixes`` (with
+    the dot, any case) when given, and under a writable folder (missing folders are created later)."""
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{what} {path} is a folder; give a file name")
+    if suffixes is not None:
+        suffixes = tuple(suffixes)
+        if path.suffix.lower() not in suffixes:
+            listed = suffixes[0] if len(suffixes) == 1 else f"{', '.join(suffixes[:-1])} or {suffixes[-1]}"
+            raise ConfigError(f"{what} must end in {listed}, got {path.name!r}")
+    _check_parent(path, what)
+    return path
+
+
+def check_output_folder(path, what: str = "--out") -> Path:
+    """``path`` as a folder to create or fill, checked before any work: not an existing file, under a writable
+    folder."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{what} {path} is a file, not a folder")
+    _check_parent(path, what)
+    return path
+
+
+def check_device(device) -> torch.device:
+    """``device`` as a ``torch.device`` this machine has; one-line ``ConfigError`` otherwise."""
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ConfigError(f"device {device!r} is not a torch device ({str(exc).splitlines()[0]})") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device {device!r}: CUDA is not available here (torch {torch.__version__})")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ConfigError(f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"device {device!r}: MPS is not available here")
+    return dev

@@ -48,6 +48,9 @@ def _load(args, split=None, force=False):
     if "workers" in opts and (is_custom(args.name)
                               or "workers" not in inspect.signature(dataset_class(args.name).__init__).parameters):
         opts.pop("workers")
+    if "smiles_column" in opts and not is_custom(args.name):
+        raise GraphdiffError(f"--smiles-column is for a custom .csv of molecules; {args.name} is a registered "
+                             f"dataset")
     if force:
         opts["force_reload"] = True
     return load_dataset(args.name, root=args.root, split=split, **opts)
@@ -132,8 +135,11 @@ def cmd_prepare(args) -> int:
 def cmd_draw(args) -> int:
     from .viz import draw_graphs, draw_molecules
 
+    from .checks import check_output_file
+
     if args.n < 1:
         raise GraphdiffError(f"-n must be at least 1, got {args.n}")
+    check_output_file(args.out, "--out", (".png",))
     ds = _load(args, split=args.split)
     if len(ds) == 0:
         raise GraphdiffError(f"{ds.name}: split {args.split!r} is empty")
@@ -194,8 +200,14 @@ def _print_evaluation(res: dict) -> None:
 def cmd_evaluate(args) -> int:
     from .metrics.evaluate import evaluate_reference, evaluate_samples
 
+    from .checks import check_output_file
+
     if args.bootstrap < 0:
         raise GraphdiffError(f"--bootstrap must be >= 0, got {args.bootstrap}")
+    if args.n_molecules < 0:
+        raise GraphdiffError(f"--n-molecules must be >= 0 (0: the whole split), got {args.n_molecules}")
+    if args.json:
+        check_output_file(args.json, "--json")
     stats = tuple(args.stats.split(",")) if args.stats else None
     metrics = tuple(m.strip() for m in args.metrics.split(",") if m.strip()) if args.metrics else None
     kw = {k: v for k, v in (("stats", stats), ("workers", args.workers), ("metrics", metrics)) if v is not None}
@@ -264,7 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="molecules: comma-separated metrics (default: the dataset's protocol; MOSES has no nspdk)")
     e.add_argument("--bootstrap", type=int, default=100, help="bootstrap resamples for intervals (0: none)")
     e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--n-molecules", type=int, default=10_000, help="--reference train: molecules to draw")
+    e.add_argument("--n-molecules", type=int, default=10_000,
+                   help="--reference train: molecules to draw (0: the whole split)")
     e.add_argument("--subsets", type=int, default=5,
                    help="molecules: also score K disjoint subsets for intervals of non-fractions (0: off)")
     e.add_argument("--workers", type=int, default=None, help="processes for graph statistics")

@@ -55,6 +55,11 @@ def cmd_forecast(args) -> int:
         raise ConfigError(f"--samples must be at least 1, got {args.samples}")
     if args.season is not None and args.season < 1:
         raise ConfigError(f"--season must be at least 1, got {args.season}")
+    from .checks import check_output_file
+
+    check_output_file(args.out, "--out")
+    if args.plot:
+        check_output_file(args.plot, "--plot")
     ts = load_series(args.context)
     season = args.season or ts.season
     values, stamps = ts.values, ts.timestamps

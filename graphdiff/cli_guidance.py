@@ -21,6 +21,9 @@ def cmd_train_regressor(args) -> int:
     if bad:
         raise ConfigError(f"train-regressor --set takes model.KEY=VALUE with KEY in {sorted(DEFAULT_SIZES)}; got "
                           f"{sorted(bad)}")
+    from .checks import check_output_folder
+
+    check_output_folder(args.out)
     torch_threads(args.threads)
     pipe = GraphDiffusionPipeline.from_pretrained(args.model)
     reg = train_regressor(pipe, args.target, dataset=args.dataset, root=args.root, out=args.out,

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ConfigError
+from .checks import check_output_file, check_output_folder
 
 
 def _overrides(items) -> dict:
@@ -48,7 +49,7 @@ def cmd_train(args) -> int:
     if args.dataset:
         over["dataset"] = args.dataset
     cfg = load_preset(args.preset, over)  # read and checked once, before any data work; everything reads it
-    out = Path(args.out or f"runs/{cfg.name}")
+    out = check_output_folder(args.out or f"runs/{cfg.name}")
     try:
         pipe = GraphDiffusionPipeline.fit(args.dataset, preset=cfg, out=out, root=args.root,
                                           max_minutes=args.max_minutes, resume=args.resume, progress=not args.quiet)
@@ -71,6 +72,7 @@ def cmd_finetune(args) -> int:
         raise ConfigError(f"--max-minutes must be > 0, got {args.max_minutes}")
     if args.max_steps is not None and args.max_steps < 1:
         raise ConfigError(f"--max-steps must be >= 1, got {args.max_steps}")
+    check_output_folder(args.out)
     if args.base is None:  # the bundled base for the data's kind: molecules or unlabelled graphs
         from .data import load_dataset
         from .finetune import DEFAULT_BASE
@@ -87,7 +89,7 @@ def cmd_finetune(args) -> int:
                               f"{args.base} is {base.process.name}")
         over = {"train": cfg.train.to_dict(), "finetune": cfg.finetune.to_dict()}
     over = merge(over, _overrides(args.set))
-    out = Path(args.out)
+    out = check_output_folder(args.out)
     try:
         pipe = base.finetune(args.dataset, out=out, root=args.root, max_minutes=args.max_minutes,
                              max_steps=args.max_steps, overrides=over, freeze_pattern=args.freeze, lora=args.lora,
@@ -196,9 +198,7 @@ def cmd_sample(args) -> int:
         raise ConfigError(f"-n must be at least 1, got {args.n}")
     if args.steps is not None and args.steps < 1:
         raise ConfigError(f"--steps must be a positive integer, got {args.steps}")
-    out = Path(args.out)
-    if out.suffix.lower() not in (".smi", ".sdf", ".xyz", ".jsonl", ".png", ".npy"):
-        raise ConfigError(f"--out must end in .smi, .sdf, .xyz, .jsonl, .png or .npy, got {out.name!r}")
+    out = check_output_file(args.out, "--out", (".smi", ".sdf", ".xyz", ".jsonl", ".png", ".npy"))
     shard = parse_shard(args.shard)
     world = int(os.environ.get("WORLD_SIZE", "1") or 1)
     if shard is not None and world > 1:

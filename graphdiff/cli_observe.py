@@ -155,7 +155,9 @@ def sample_observed(args) -> int:
         raise ConfigError(f"-n must be at least 1, got {args.n}")
     if args.steps is not None and args.steps < 1:
         raise ConfigError(f"--steps must be a positive integer, got {args.steps}")
-    out, observed = Path(args.out), Path(args.observed)
+    from .checks import check_output_file
+
+    out, observed = check_output_file(args.out), Path(args.observed)
     pipe = GraphDiffusionPipeline.from_pretrained(args.model, device=args.device)
     if fixed_graph_spec(pipe.schema) is None:
         raise ConfigError(f"--guide self needs a model on a fixed grid or path graph (images, time series); "

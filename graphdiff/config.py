@@ -426,6 +426,8 @@ def preset_path(name: str | Path) -> Path:
     """A preset by name (``gdss-qm9``) or a path to a YAML file."""
     p = Path(name)
     if p.suffix in (".yaml", ".yml") or p.exists():
+        if p.is_dir():
+            raise ConfigError(f"preset {p} is a folder; give a preset name or a .yaml file")
         if not p.is_file():
             raise ConfigError(f"preset file {p} does not exist")
         return p

@@ -179,7 +179,10 @@ def merge_lora(module):
 
 def freeze(denoiser, pattern: str) -> int:
     """Stop training the parameters whose names match ``pattern``; returns how many tensors were frozen."""
-    rx = re.compile(pattern)
+    try:
+        rx = re.compile(pattern)
+    except re.error as exc:
+        raise ConfigError(f"--freeze {pattern!r} is not a regular expression ({exc})") from None
     hit = 0
     for name, p in denoiser.named_parameters():
         if rx.search(name):

@@ -90,7 +90,9 @@ class GraphDiffusionPipeline:
         return next(self.denoiser.parameters()).device
 
     def to(self, device) -> "GraphDiffusionPipeline":
-        self.denoiser.to(device)
+        from .checks import check_device
+
+        self.denoiser.to(check_device(device))
         return self
 
     # ---- building -----------------------------------------------------------------------------------

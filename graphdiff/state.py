@@ -193,8 +193,12 @@ class GraphState:
 
     # ---- indexing, splitting, concatenation --------------------------------------------------------
     def __getitem__(self, idx) -> "GraphState":
-        if isinstance(idx, int):
-            idx = slice(idx, idx + 1) if idx != -1 else slice(-1, None)
+        if isinstance(idx, int):  # one graph, kept as a batch of one; out of range ends iteration
+            b = self.batch_size
+            if not -b <= idx < b:
+                raise IndexError(f"graph index {idx} out of range for a batch of {b}")
+            idx = idx % b
+            idx = slice(idx, idx + 1)
         return replace(
             self, x=self.x[idx], e=self.e[idx], mask=self.mask[idx],
             pos=None if self.pos is None else self.pos[idx], y=None if self.y is None else self.y[idx],

@@ -119,3 +119,12 @@ def test_blocks_annotation_follows_every_node_operation():
     assert GraphState.cat([parts[0], random_state(b=1, n=3)]).blocks is None
     with pytest.raises(SchemaError, match="blocks must be integer"):
         GraphState(x=s.x, e=s.e, mask=s.mask, blocks=torch.zeros(4, 6, dtype=torch.long))
+
+
+def test_integer_indexing_and_iteration_stop_at_the_batch_end():
+    s = GraphState(x=torch.randn(3, 4, 2), e=torch.zeros(3, 4, 4, 2), mask=torch.ones(3, 4, dtype=torch.bool))
+    assert [len(g) for g in s] == [1, 1, 1] and len(list(s)) == 3
+    assert torch.equal(s[-1].x, s.x[2:]) and torch.equal(s[-3].x, s.x[:1])
+    for bad in (3, -4):
+        with pytest.raises(IndexError, match="out of range"):
+            s[bad]

@@ -159,7 +159,12 @@ def self_guidance(pipe, n: int, reward=None, *, observed=None, observed_mask=Non
     if generator is not None:
         seed = int(torch.randint(0, 2**62, (1,), generator=generator))
     if base is not None:
-        return refine(pipe, base, obs, known, seed=seed, variant=variant, levels=levels, cond=cond, **options)
+        res = refine(pipe, base, obs, known, seed=seed, variant=variant, levels=levels, cond=cond, **options)
+        if keep_observed:
+            s = res.state
+            res.state = GraphState(x=torch.where(known, obs, s.x), e=s.e, mask=s.mask, pos=s.pos, y=s.y,
+                                   schema=s.schema)
+        return res
     steps = int(steps or num_steps or cfg.steps or 18)
     name = sampler or cfg.sampler or "heun"
     fn = sampler_fn(process, name)
@@ -210,6 +215,8 @@ def refine(pipe, base, observed, observed_mask, *, iterations: int = 20, step_si
     ``sigma_data``: 1.0 and 0.05 for EDM's 0.5, so a model of data with a smaller spread is asked about noise of the
     data's own size); ``temperature = 0`` is MAP refinement."""
     process, den = pipe.process, pipe.denoiser
+    if isinstance(base, GraphState):
+        base = base.x
     base = torch.as_tensor(np.asarray(base, dtype=np.float32) if not torch.is_tensor(base) else base).float()
     n = base.shape[0]
     obs, known = _check_observation(process, n, observed, observed_mask)

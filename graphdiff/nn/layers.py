@@ -194,11 +194,18 @@ def check_sizes(sizes: dict, *, cond_dim: int, dropout: float) -> None:
     """One-line ConfigErrors for a denoiser's layer sizes (each >= 1), ``cond_dim`` (>= 0) and ``dropout``."""
     from ..errors import ConfigError
 
+    def whole(key, val) -> int:
+        if isinstance(val, bool) or not (isinstance(val, int) or (isinstance(val, float) and val.is_integer())):
+            raise ConfigError(f"{key} must be an integer, got {val!r}")
+        return int(val)
+
     for key, val in sizes.items():
-        if int(val) < 1:
+        if whole(key, val) < 1:
             raise ConfigError(f"{key} must be >= 1, got {val}")
-    if int(cond_dim) < 0:
+    if whole("cond_dim", cond_dim) < 0:
         raise ConfigError(f"cond_dim must be >= 0, got {cond_dim}")
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)):
+        raise ConfigError(f"dropout must be a number in [0, 1), got {dropout!r}")
     if not 0.0 <= float(dropout) < 1.0:
         raise ConfigError(f"dropout must be in [0, 1), got {dropout}")
 

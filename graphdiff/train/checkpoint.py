@@ -100,7 +100,7 @@ def _finish_interrupted_swap(path: Path) -> None:
 _OWN_FILES = frozenset({CONFIG, MODEL, EMA, TRAINING_STATE})
 
 
-def _check_replaceable(path: Path) -> list[Path]:
+def check_replaceable(path: Path) -> list[Path]:
     """What of an existing ``path`` the new checkpoint must keep: the entries that are not checkpoint files (a
     model card, metrics, a run's log), which are copied into the new folder. ``path`` may be missing, an empty
     folder or a checkpoint folder (a ``config.json`` with a ``"format"``); anything else is refused, so that
@@ -154,7 +154,7 @@ def save_checkpoint(
         raise CheckpointError(f"{path.parent} is a file, not a folder; choose another path for the checkpoint")
     path.parent.mkdir(parents=True, exist_ok=True)
     _finish_interrupted_swap(path)
-    keep = _check_replaceable(path)
+    keep = check_replaceable(path)
     files = [MODEL] + ([EMA] if ema is not None else []) + ([TRAINING_STATE] if training_state is not None else [])
     meta = dict(config)
     meta.setdefault("step", 0)

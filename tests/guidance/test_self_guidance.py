@@ -6,6 +6,7 @@ import torch
 from graphdiff.errors import ConfigError
 from graphdiff.guidance.self_guidance import observation_loss
 from graphdiff.metrics.images import inpainting_mse
+from graphdiff.state import GraphState
 from tests.gaussian_oracle import factor_cov, gaussian_pipeline
 
 
@@ -67,6 +68,15 @@ def test_refinement_improves_a_mean_imputation():
     r = pipe.sample(32, guide="self", observed=truth, observed_mask=known, progress=False,
                     guide_options={"base": base, "iterations": 30, "step_size": 0.05})
     assert inpainting_mse(r.x, truth, known) < 0.5 * inpainting_mse(base, truth, known)
+    assert torch.equal(r.x[known], truth[known])  # the observed values are pasted back, as without a base
+    # a GraphState as the base is read as its node values (it used to be iterated without end)
+    state = GraphState(x=base, e=r.e, mask=r.mask)
+    again = pipe.sample(32, guide="self", observed=truth, observed_mask=known, progress=False,
+                        guide_options={"base": state, "iterations": 30, "step_size": 0.05})
+    assert torch.equal(again.x, r.x)
+    loose = pipe.sample(32, guide="self", observed=truth, observed_mask=known, progress=False,
+                        guide_options={"base": base, "iterations": 30, "step_size": 0.05, "keep_observed": False})
+    assert torch.equal(loose.x[~known], r.x[~known]) and not torch.equal(loose.x[known], truth[known])
 
 
 def test_refinement_noise_ladder_follows_sigma_data():

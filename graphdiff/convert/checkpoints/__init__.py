@@ -41,8 +41,13 @@ def import_checkpoint(path, format: str, out, *, dataset: str | None = None, roo
 
     check_choice(format, FORMATS, "checkpoint format")
     path, out = Path(path), Path(out)
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a folder; give the authors' checkpoint file (.pth or .ckpt)")
     if not path.is_file():
         raise CheckpointError(f"{path}: no such file")
+    from ...train.checkpoint import check_replaceable
+
+    check_replaceable(out)  # before reading: a folder of other files is refused, not replaced
     if format == "gdss":
         from .gdss import convert
 

@@ -1,0 +1,57 @@
+"""Bad output paths and bad options on every CLI command that writes: a one-line ``error: ...`` (exit status 2)
+before any work, and nothing that was there is touched."""
+
+from __future__ import annotations
+
+import pytest
+
+from graphdiff.cli import main
+
+
+@pytest.fixture
+def place(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("keep")
+    (tmp_path / "adir").mkdir()
+    (tmp_path / "adir" / "notes.txt").write_text("keep")
+    (tmp_path / "ctx.csv").write_text("date,value\n" + "".join(f"2020-{m:02d}-01,{m}\n" for m in range(1, 13)))
+    (tmp_path / "mols.smi").write_text("CCO\nCCN\nc1ccccc1\n" * 5)
+    (tmp_path / "ckpt.pth").write_bytes(b"not read")
+    return tmp_path
+
+
+COMMANDS = [
+    (["datasets", "draw", "community_small", "--out", "adir"], "is a folder"),
+    (["datasets", "draw", "community_small", "--out", "x.txt"], "must end in .png"),
+    (["datasets", "draw", "community_small", "--out", "afile/x.png"], "afile is a file, not a folder"),
+    (["evaluate", "--dataset", "community_small", "--samples", "mols.smi", "--json", "adir"],
+     "--json adir is a folder"),
+    (["evaluate", "--dataset", "qm9", "--reference", "train", "--n-molecules", "-5"], "--n-molecules must be >= 0"),
+    (["sample", "--model", "qm9-defog", "-n", "2", "--out", "afile/x.smi"], "afile is a file"),
+    (["sample", "--model", "qm9-defog", "-n", "2", "--out", "adir"], "is a folder"),
+    (["sample", "--model", "qm9-defog", "-n", "2", "--out", "x.smi", "--device", "foo"], "not a torch device"),
+    (["train", "--preset", "gdss-demo", "--out", "afile"], "afile is a file, not a folder"),
+    (["train", "--preset", "adir"], "is a folder; give a preset name"),
+    (["finetune", "--from", "qm9-defog", "--dataset", "mols.smi", "--out", "afile", "--max-steps", "1"], "is a file"),
+    (["finetune", "--from", "qm9-defog", "--dataset", "mols.smi", "--out", "ft", "--max-steps", "1",
+      "--freeze", "[unclosed"], "not a regular expression"),
+    (["train-regressor", "--model", "qm9-defog", "--target", "qed", "--out", "afile"], "afile is a file"),
+    (["forecast", "--model", "ets", "--context", "ctx.csv", "--horizon", "3", "--out", "adir"], "is a folder"),
+    (["forecast", "--model", "ets", "--context", "ctx.csv", "--horizon", "3", "--out", "f.csv", "--plot", "adir"],
+     "--plot adir is a folder"),
+    (["models", "pack", "qm9-defog", "--name", "x", "--out", "adir"], "holds no checkpoint"),
+    (["models", "pack", "qm9-defog", "--name", "x", "--out", "afile"], "is a file, not a folder"),
+    (["import-checkpoint", "--format", "gdss", "adir", "--out", "o"], "adir is a folder; give the authors'"),
+    (["import-checkpoint", "--format", "gdss", "ckpt.pth", "--out", "adir"], "holds no checkpoint"),
+    (["datasets", "info", "qm9", "--smiles-column", "foo"], "--smiles-column is for a custom .csv"),
+]
+
+
+@pytest.mark.parametrize("argv,needle", COMMANDS, ids=[" ".join(a[:2]) + f" {i}" for i, (a, _) in
+                                                         enumerate(COMMANDS)])
+def test_bad_outputs_and_options_are_one_line_errors_that_keep_files(place, capsys, argv, needle):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and needle in err, err
+    assert (place / "afile").read_text() == "keep" and (place / "adir" / "notes.txt").read_text() == "keep"
+    assert sorted(p.name for p in (place / "adir").iterdir()) == ["notes.txt"]
