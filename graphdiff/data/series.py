@@ -26,7 +26,8 @@ from .base import load_card
 from .files import check_file, open_text
 
 # season length per frequency code (the GluonTS convention for MASE's seasonal error)
-SEASON_BY_FREQ = {"30min": 48, "h": 24, "D": 7, "B": 5, "W": 52, "M": 12, "Q": 4, "Y": 1}
+SEASON_BY_FREQ = {"30min": 48, "h": 24, "D": 7, "B": 5, "W": 52, "M": 12, "Q": 4, "Y": 1,
+                  "ME": 12, "QE": 4, "YE": 1}
 _MISSING = {"", "na", "nan", "null", "none", "?", "-"}
 
 
@@ -279,17 +280,32 @@ def looks_like_series_csv(path) -> bool:
     return True
 
 
+def _is_month_end(stamp: np.datetime64) -> bool:
+    day = stamp.astype("datetime64[D]")
+    return bool(stamp.astype("datetime64[s]") == day.astype("datetime64[s]")
+                and (day + 1).astype("datetime64[M]") != day.astype("datetime64[M]"))
+
+
+def month_ends(months: np.ndarray) -> np.ndarray:
+    """The last day of each month of ``months`` (``datetime64[M]``), as ``datetime64[D]``."""
+    return (np.asarray(months, "datetime64[M]") + 1).astype("datetime64[D]") - np.timedelta64(1, "D")
+
+
 def _infer_freq(stamps: list[np.datetime64], path: Path, lines: list[int]) -> tuple[str, np.ndarray, np.ndarray]:
     """Frequency code, the regular grid of timestamps and each row's position on it."""
     months = np.array([s.astype("datetime64[M]").astype(np.int64) for s in stamps])
     on_month_start = all(s.astype("datetime64[s]") == s.astype("datetime64[M]").astype("datetime64[s]")
                          for s in stamps)
-    if on_month_start and len(stamps) > 1:
+    on_month_end = not on_month_start and all(_is_month_end(s) for s in stamps)
+    if (on_month_start or on_month_end) and len(stamps) > 1:
         step = int(np.min(np.diff(months))) if len(months) > 1 else 1
         if step >= 1 and step in (1, 3, 12):
             pos, code, unit = months - months[0], {1: "M", 3: "Q", 12: "Y"}[step], np.timedelta64(step, "M")
             grid_start = stamps[0].astype("datetime64[M]")
-            return _place(pos, step, code, path, lines, lambda n: grid_start + unit * np.arange(n))
+            if on_month_start:
+                return _place(pos, step, code, path, lines, lambda n: grid_start + unit * np.arange(n))
+            return _place(pos, step, code + "E", path, lines,
+                          lambda n: month_ends(grid_start + unit * np.arange(n)))
     secs = np.array([s.astype("datetime64[s]").astype(np.int64) for s in stamps])
     step = int(np.min(np.diff(secs))) if len(secs) > 1 else 86400
     code = {1800: "30min", 3600: "h", 86400: "D", 7 * 86400: "W"}.get(step, f"{step}s")
@@ -319,7 +335,8 @@ def read_series_csv(path, *, date_column: str | None = None, value_columns: list
 
     Empty cells and ``NA``/``NaN``/``null`` are missing values (NaN, masked by the adapter); dates that skip grid
     points leave missing rows. Frequency is read from the dates (month starts: monthly, quarterly or yearly;
-    otherwise the smallest step: half-hourly, hourly, daily, weekly, or ``<n>s``).
+    month ends: the same, as codes ``ME``, ``QE``, ``YE``; otherwise the smallest step: half-hourly, hourly,
+    daily, weekly, or ``<n>s``).
 
     Raises:
         DataError: one line naming the file, the line, the column and the value: a cell that is not a number, a

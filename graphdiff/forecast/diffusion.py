@@ -10,6 +10,8 @@ back with the same scale (:class:`~graphdiff.adapters.series.TimeSeriesPath`).
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 
@@ -54,16 +56,40 @@ class DiffusionForecaster:
     def prediction_length(self) -> int:
         return self.path.prediction_length
 
-    def __call__(self, history, horizon: int, *, season: int = 1, num_samples: int = 100, seed: int = 0):
+    def _columns(self, history, horizon: int, run) -> np.ndarray:
+        """``run(hist)`` on the history ``[T, C]`` as the model takes it: whole when the channel counts agree, one
+        column at a time (each its own series) for a one-channel model; ``[S, H, C]``."""
         hist = np.asarray(history, np.float64).reshape(len(history), -1)
         if horizon != self.path.prediction_length:
             raise DataError(f"this model forecasts {self.path.prediction_length} steps (its prediction_length); "
                             f"--horizon {horizon} asked")
         if hist.shape[1] != self.path.channels:
-            raise DataError(f"this model has {self.path.channels} channel(s); the context has {hist.shape[1]}")
-        ctx = hist[-self.path.context_length:]
-        if len(ctx) < self.path.context_length:  # a short history: the missing start is unobserved
-            ctx = np.concatenate([np.full((self.path.context_length - len(ctx), hist.shape[1]), np.nan), ctx])
+            if self.path.channels != 1:
+                raise DataError(f"this model has {self.path.channels} channels; the context has {hist.shape[1]}")
+            return np.concatenate([run(hist[:, [c]]) for c in range(hist.shape[1])], axis=2)
+        return run(hist)
+
+    def _context(self, hist: np.ndarray) -> np.ndarray:
+        """The last ``context_length`` steps (NaN in front of a short history), checked to hold an observation."""
+        need = self.path.context_length
+        ctx = hist[-need:]
+        if len(ctx) < need:  # a short history: the missing start is unobserved
+            ctx = np.concatenate([np.full((need - len(ctx), hist.shape[1]), np.nan), ctx])
+        seen = np.isfinite(ctx)
+        if not seen.any(axis=0).all():
+            raise DataError(f"the model reads the last {need} steps of the context and they hold no observed value "
+                            f"(all missing); give a context that ends with observations")
+        if self.path.scaling == "mean" and (ctx[seen] < 0).any() and (ctx[seen] > 0).any():
+            warnings.warn("the context crosses zero: this model scales each window by its mean absolute value "
+                          "(TSDiff), which suits positive series; a model trained with scaling=std suits this one",
+                          UserWarning, stacklevel=3)
+        return ctx
+
+    def __call__(self, history, horizon: int, *, season: int = 1, num_samples: int = 100, seed: int = 0):
+        return self._columns(history, horizon, lambda hist: self._forecast(hist, horizon, season, num_samples, seed))
+
+    def _forecast(self, hist, horizon, season, num_samples, seed):
+        ctx = self._context(hist)
         values, known, scale = self.path.forecast_observation(torch.tensor(ctx[None], dtype=torch.float32))
         state = self.pipe.sample(num_samples, guide="self", observed=values[0], observed_mask=known[0], seed=seed,
                                  steps=self.steps, batch_size=self.batch_size, progress=False,
@@ -98,18 +124,12 @@ class RefinedForecaster(DiffusionForecaster):
         self.sigma_max, self.sigma_min = sigma_max, sigma_min
         self.__name__ = f"diffusion refinement of {self.base_name} ({self.iterations} steps)"
 
-    def __call__(self, history, horizon: int, *, season: int = 1, num_samples: int = 100, seed: int = 0):
+    def _forecast(self, hist, horizon, season, num_samples, seed):
         from ..guidance.self_guidance import refine
 
-        hist = np.asarray(history, np.float64).reshape(len(history), -1)
-        if horizon != self.path.prediction_length:
-            raise DataError(f"this model forecasts {self.path.prediction_length} steps (its prediction_length); "
-                            f"--horizon {horizon} asked")
+        ctx = self._context(hist)
         paths = np.asarray(self.base(hist, horizon, season=season, num_samples=num_samples, seed=seed), np.float64)
         paths = paths.reshape(num_samples, horizon, -1)
-        ctx = hist[-self.path.context_length:]
-        if len(ctx) < self.path.context_length:
-            ctx = np.concatenate([np.full((self.path.context_length - len(ctx), hist.shape[1]), np.nan), ctx])
         values, known, scale = self.path.forecast_observation(torch.tensor(ctx[None], dtype=torch.float32))
         window = np.concatenate([np.repeat(ctx[None], num_samples, 0), paths], 1)
         window = np.where(np.isnan(window), 0.0, window)  # unobserved context steps: the refinement fills them

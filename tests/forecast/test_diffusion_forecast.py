@@ -59,3 +59,43 @@ def test_a_diffusion_model_forecasts_only_its_own_horizon(model_dir, tmp_path, c
                str(tmp_path / "o.csv")])
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1 and "forecasts 8 steps" in err
+
+
+def test_a_one_channel_model_forecasts_each_column_and_refuses_an_unobserved_context(model_dir, tmp_path, capsys):
+    from graphdiff.errors import DataError
+    from graphdiff.forecast.diffusion import DiffusionForecaster, RefinedForecaster
+
+    ts = _series()
+    a, b = ts.values[:, 0], 3 * ts.values[::-1, 0]
+    for forecaster in (DiffusionForecaster(str(model_dir)), RefinedForecaster(str(model_dir), iterations=2)):
+        both = forecaster(np.stack([a, b], 1), 8, num_samples=4, seed=1)
+        assert both.shape == (4, 8, 2)
+        assert np.allclose(both[..., :1], forecaster(a, 8, num_samples=4, seed=1))
+        assert np.allclose(both[..., 1:], forecaster(b, 8, num_samples=4, seed=1))
+        with pytest.raises(DataError, match="last 16 steps of the context .* hold no observed value"):
+            forecaster(np.concatenate([a, np.full(16, np.nan)]), 8, num_samples=2)
+    with pytest.warns(UserWarning, match="crosses zero"):
+        DiffusionForecaster(str(model_dir))(a - 20, 8, num_samples=2)
+    # the CLI forecasts every column of a CSV with the one-channel model
+    ctx = tmp_path / "two.csv"
+    ctx.write_text("day,x,y\n" + "".join(f"{d},{u:.4f},{v:.4f}\n" for d, u, v in zip(ts.timestamps, a, b)))
+    assert main(["forecast", "--model", str(model_dir), "--context", str(ctx), "--horizon", "8", "--samples", "4",
+                 "--out", str(tmp_path / "f.csv")]) == 0, capsys.readouterr().err
+    rows = list(csv.DictReader((tmp_path / "f.csv").open()))
+    assert len(rows) == 16 and {r["series"] for r in rows} == {"x", "y"}
+
+
+def test_month_end_dates_read_as_monthly_and_continue_on_month_ends(tmp_path):
+    from graphdiff.data.series import read_series_csv
+    from graphdiff.forecast.output import future_timestamps
+
+    ends = ["2019-11-30", "2019-12-31", "2020-01-31", "2020-02-29", "2020-03-31"]
+    path = tmp_path / "me.csv"
+    path.write_text("date,v\n" + "".join(f"{d},{i}\n" for i, d in enumerate(ends)) + "2020-05-31,7\n")
+    ts = read_series_csv(path)
+    assert ts.freq == "ME" and ts.season == 12 and len(ts) == 7 and np.isnan(ts.values[5, 0])  # April missing
+    assert [str(d) for d in future_timestamps(ts.timestamps, 3)] == ["2020-06-30", "2020-07-31", "2020-08-31"]
+    quarterly = tmp_path / "qe.csv"
+    quarterly.write_text("date,v\n2020-03-31,1\n2020-06-30,2\n2020-09-30,3\n")
+    q = read_series_csv(quarterly)
+    assert q.freq == "QE" and [str(d) for d in future_timestamps(q.timestamps, 2)] == ["2020-12-31", "2021-03-31"]
