@@ -59,8 +59,9 @@ def _read_png(path: Path, grid) -> np.ndarray:
     return lo + a * (hi - lo)
 
 
-def _image_observation(grid, path: Path, mask_arg: str | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """``([B, C, H, W] values with NaN, [B, C, H, W] known)`` of an image model, B = 1 or the file's count."""
+def _image_observation(grid, path: Path, mask_arg: str | None) -> tuple[torch.Tensor, torch.Tensor, None]:
+    """``([B, C, H, W] values with NaN, [B, C, H, W] known, None)`` of an image model, B = 1 or the file's
+    count."""
     c, h, w = grid.channels, grid.height, grid.width
     suffix = path.suffix.lower()
     if suffix not in (".npy", ".png"):
@@ -88,7 +89,7 @@ def _image_observation(grid, path: Path, mask_arg: str | None) -> tuple[torch.Te
         known = known & ~hide
     elif mask_arg is not None:
         known = known & _mask_file(Path(mask_arg), values.shape, -3)
-    return values, known
+    return values, known, None
 
 
 def _mask_file(path: Path, shape, channel_axis: int) -> torch.Tensor:
@@ -106,14 +107,27 @@ def _mask_file(path: Path, shape, channel_axis: int) -> torch.Tensor:
                     f"(the same shape, or without the channel axis)")
 
 
-def _series_observation(path_adapter, path: Path, mask_arg: str | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """``([B, L, C] values with NaN, [B, L, C] known)`` of a series model; steps after the file's are unknown."""
+def _series_observation(path_adapter, path: Path, mask_arg: str | None) -> tuple[torch.Tensor, torch.Tensor, tuple]:
+    """``([B, L, C] values with NaN, [B, L, C] known, labels)`` of a series model; steps after the file's are
+    unknown. ``labels``: a CSV's ``(dates over the window, column names)``, else ``None``."""
     big_l, c = path_adapter.n_nodes, path_adapter.channels
     suffix = path.suffix.lower()
+    labels = None  # a CSV's dates (over the whole window) and column names, for the output table
     if suffix == ".csv":
         from .data.series import read_series_csv
 
-        arr = read_series_csv(path).values.astype(np.float32)
+        ts = read_series_csv(path)
+        arr = ts.values.astype(np.float32)
+        if len(arr) > big_l:
+            raise DataError(f"--observed {path}: {len(arr)} rows, more than this model's window of {big_l} steps; "
+                            f"to forecast a longer series use graphdiff forecast --context {path}")
+        if ts.values.shape[1] == c:
+            from .forecast.output import future_timestamps
+
+            stamps = ts.timestamps
+            if stamps is not None and len(arr) < big_l:
+                stamps = np.concatenate([stamps, future_timestamps(stamps, big_l - len(arr))])
+            labels = (stamps, tuple(ts.channels))
     elif suffix == ".npy":
         arr = _read_array(path, "--observed").astype(np.float32)
     else:
@@ -138,7 +152,7 @@ def _series_observation(path_adapter, path: Path, mask_arg: str | None) -> tuple
     if t < big_l:  # the rest of the window is to be filled in
         pad = torch.full((values.shape[0], big_l - t, c), float("nan"))
         values, known = torch.cat([values, pad], 1), torch.cat([known, torch.zeros_like(pad, dtype=torch.bool)], 1)
-    return values, known
+    return values, known, labels
 
 
 def sample_observed(args) -> int:
@@ -170,7 +184,7 @@ def sample_observed(args) -> int:
         raise ConfigError(f"--out {out.name}: a {'image' if kind == 'grid' else 'series'} model writes "
                           f"{' or '.join(OUTPUTS[kind])} with --guide self")
     read = _image_observation if kind == "grid" else _series_observation
-    raw, known = read(adapter, observed, args.observed_mask)
+    raw, known, labels = read(adapter, observed, args.observed_mask)
     if not known.any():
         raise DataError(f"--observed {observed}: no value is observed (all NaN or masked)")
     b = raw.shape[0]
@@ -209,7 +223,10 @@ def sample_observed(args) -> int:
         else:
             from .forecast.output import forecast_table, write_forecast_csv
 
-            write_forecast_csv(forecast_table(paths, channels=adapter.channel_names()), out)
+            stamps, names = labels or (None, adapter.channel_names())
+            if b > 1 or stamps is None or len(stamps) != paths.shape[1]:
+                stamps = None
+            write_forecast_csv(forecast_table(paths, stamps, names), out)
     how = f"{variant}, scale {guide_scale:g}" + (", replacement" if replace else "")
     print(f"self-guidance ({how}) from {observed.name}: {int(known.sum())} of "
           f"{known[0].numel() * b} values observed; median observation loss {float(np.median(g.rewards)):.4g}; "

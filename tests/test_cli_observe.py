@@ -101,6 +101,14 @@ def test_series_window_completion_keeps_the_context(series_model, tmp_path, caps
                  "--steps", "2", "--out", str(table), "--quiet"]) == 0
     rows = list(csv.DictReader(table.open()))
     assert len(rows) == 24 and float(rows[0]["0.5"]) == pytest.approx(ctx[0], abs=1e-3)
+    # the CSV's dates run on over the completed steps, under its own column name
+    assert [r["date"] for r in rows[15:17]] == ["2020-01-16", "2020-01-17"] and rows[-1]["date"] == "2020-01-24"
+    assert {r["series"] for r in rows} == {"level"}
+    long = tmp_path / "long.csv"
+    long.write_text("day,level\n" + "".join(f"2020-02-{d + 1:02d},{d}\n" for d in range(25)))
+    assert main(["sample", "--model", str(series_model), "--guide", "self", "--observed", str(long), "-n", "2",
+                 "--steps", "2", "--out", str(table), "--quiet"]) == 2
+    assert "more than this model's window of 24 steps" in one_error_line(capsys)
 
 
 @pytest.mark.parametrize("which, argv, expect", [

@@ -117,7 +117,8 @@ def adapter_from_schema(schema: Schema) -> FixedGraphAdapter:
     """Rebuild the adapter a fixed-graph schema was made with."""
     spec = fixed_graph_spec(schema)
     if spec is None:
-        raise DataError("schema has no extra['fixed_graph']: not an image / time-series schema")
+        raise DataError(f"a {schema.kind} model, not an image or time-series model (its schema has no "
+                        f"extra['fixed_graph'])")
     kind = spec.pop("adapter", None)
     if kind not in ADAPTERS:  # the package imports every adapter module, each registers itself
         raise DataError(f"schema extra['fixed_graph'].adapter {kind!r} is unknown; known: {sorted(ADAPTERS)}")
