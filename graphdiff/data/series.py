@@ -359,8 +359,8 @@ def read_series_csv(path, *, date_column: str | None = None, value_columns: list
     di = header.index(date_column) if date_column else 0
     vcols = list(value_columns) if value_columns else [h for i, h in enumerate(header) if i != di]
     if not vcols:
-        raise DataError(f"{path}: line 1: only one column, {header[di]!r}; a series CSV has a date column first, "
-                        f"then value columns")
+        raise DataError(f"{path}: line 1: no value column besides the date column {header[di]!r} (a series CSV "
+                        f"has a date column first, then value columns)")
     vi = [header.index(c) for c in vcols]
     if len(rows) < 3:
         raise DataError(f"{path}: {len(rows)} data rows; a series needs at least 3")
