@@ -269,7 +269,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--dataset", required=True, help="dataset name or custom file")
     e.add_argument("--samples", default=None,
                    help=".smi (one SMILES per line), .jsonl edge-list file, or .sdf / .xyz 3D molecules")
-    e.add_argument("--reference", default=None, choices=["train"], help="evaluate the train split itself")
+    e.add_argument("--reference", default=None, choices=["train"], help="score the dataset itself (the data row): the train split "
+                   "(3D datasets: the test split against the train split)")
     e.add_argument("--protocol", default="gdss", choices=["gdss", "spectre"], help="graph MMD conventions")
     e.add_argument("--stats", default=None, help="comma-separated graph statistics (default: the protocol's)")
     e.add_argument("--metrics", default=None,
@@ -277,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--bootstrap", type=int, default=100, help="bootstrap resamples for intervals (0: none)")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--n-molecules", type=int, default=10_000,
-                   help="--reference train: molecules to draw (0: the whole split)")
+                   help="--reference train: molecules to draw (0: the whole split; not read for 3D datasets)")
     e.add_argument("--subsets", type=int, default=5,
                    help="molecules: also score K disjoint subsets for intervals of non-fractions (0: off)")
     e.add_argument("--workers", type=int, default=None, help="processes for graph statistics")
