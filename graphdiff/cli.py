@@ -269,8 +269,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--dataset", required=True, help="dataset name or custom file")
     e.add_argument("--samples", default=None,
                    help=".smi (one SMILES per line), .jsonl edge-list file, or .sdf / .xyz 3D molecules")
-    e.add_argument("--reference", default=None, choices=["train"], help="score the dataset itself (the data row): the train split "
-                   "(3D datasets: the test split against the train split)")
+    e.add_argument("--reference", default=None, choices=["train"],
+                   help="score the dataset itself (the data row): the train split (3D datasets: the test split "
+                   "against the train split)")
     e.add_argument("--protocol", default="gdss", choices=["gdss", "spectre"], help="graph MMD conventions")
     e.add_argument("--stats", default=None, help="comma-separated graph statistics (default: the protocol's)")
     e.add_argument("--metrics", default=None,
