@@ -15,6 +15,7 @@ validation windows when the model was packed) unless ``--scale`` gives one.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -77,6 +78,10 @@ def cmd_forecast(args) -> int:
     out = write_forecast_csv(rows, args.out)
     print(f"{label}: {args.horizon} steps x {len(ts.channels)} channel(s) from {len(values)} points of {ts.name} "
           f"(season {season}), {args.samples} samples -> {out}")
+    model_season = getattr(getattr(forecaster, "path", None), "season", None)
+    if model_season is not None and int(model_season) != int(season):
+        print(f"note: the model was trained on series of season {model_season}; this one has season {season} "
+              f"(its lags and windows are the model's), so expect a poor fit", file=sys.stderr)
     if truth is not None:
         scores = ForecastScores()
         scores.add(truth, samples, values, season)

@@ -83,6 +83,10 @@ def test_a_one_channel_model_forecasts_each_column_and_refuses_an_unobserved_con
                  "--out", str(tmp_path / "f.csv")]) == 0, capsys.readouterr().err
     rows = list(csv.DictReader((tmp_path / "f.csv").open()))
     assert len(rows) == 16 and {r["series"] for r in rows} == {"x", "y"}
+    assert "trained on series of season 8; this one has season 7" in capsys.readouterr().err  # daily dates
+    assert main(["forecast", "--model", str(model_dir), "--context", str(ctx), "--horizon", "8", "--samples", "2",
+                 "--season", "8", "--out", str(tmp_path / "g.csv")]) == 0
+    assert "note: the model was trained" not in capsys.readouterr().err
 
 
 def test_month_end_dates_read_as_monthly_and_continue_on_month_ends(tmp_path):
