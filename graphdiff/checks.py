@@ -59,7 +59,8 @@ def check_kwargs(fn_or_cls, d: dict, where: str, skip: Iterable[str] = (), *,
     check_keys(d, accepted_kwargs(fn_or_cls, skip), where, error=error)
 
 
-__all__ = ["suggest", "check_choice", "check_keys", "check_kwargs", "accepted_kwargs"]
+__all__ = ["suggest", "check_choice", "check_keys", "check_kwargs", "accepted_kwargs", "check_output_file",
+           "check_output_folder", "check_device"]
 
 
 def _check_parent(path: Path, what: str) -> None:
@@ -93,7 +94,11 @@ def check_output_folder(path, what: str = "--out") -> Path:
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise ConfigError(f"{what} {path} is a file, not a folder")
-    _check_parent(path, what)
+    if path.is_dir():  # an existing folder is written into, so it is the one that must be writable
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise ConfigError(f"{what} {path}: cannot write in it (permission denied)")
+    else:
+        _check_parent(path, what)
     return path
 
 

@@ -139,7 +139,7 @@ def cmd_draw(args) -> int:
 
     if args.n < 1:
         raise GraphdiffError(f"-n must be at least 1, got {args.n}")
-    check_output_file(args.out, "--out", (".png",))
+    check_output_file(args.out, "--out", (".png", ".jpg", ".jpeg", ".pdf"))  # what both PIL and matplotlib write
     ds = _load(args, split=args.split)
     if len(ds) == 0:
         raise GraphdiffError(f"{ds.name}: split {args.split!r} is empty")

@@ -140,12 +140,14 @@ def cmd_models_pack(args) -> int:
     from .adapters import fixed_graph_spec
     from .config import RunConfig, merge, parse_overrides
     from .pipeline import GraphDiffusionPipeline
-    from .checks import check_output_folder
+    from .checks import check_output_file, check_output_folder
     from .train.checkpoint import check_replaceable, resolve_checkpoint
 
     if args.samples is not None and args.samples < 1:
         raise ConfigError(f"--samples must be >= 1, got {args.samples}")
     check_replaceable(check_output_folder(Path(args.out) if args.out else Path("models") / args.name))
+    if args.reference_out:
+        check_output_file(args.reference_out, "--reference-out")
     run = Path(args.run)
     ckpt_dir = resolve_checkpoint(run)
     # a run's checkpoint/ or a fine-tune's model/: the run folder (log.jsonl, command.txt) is the parent

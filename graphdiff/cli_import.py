@@ -12,6 +12,9 @@ from pathlib import Path
 def cmd_import_checkpoint(args) -> int:
     from .convert.checkpoints import import_checkpoint
 
+    from .checks import check_output_folder
+
+    check_output_folder(args.out)
     s = import_checkpoint(args.file, args.format, args.out, dataset=args.dataset, root=args.root)
     knobs = {k: v for k, v in s["sample"].items() if k not in ("steps", "use_ema", "num_samples")}
     print(f"imported {args.file} ({s['format']}, {s['dataset']}): {s['tensors']} tensors"

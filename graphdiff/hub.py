@@ -13,7 +13,9 @@ folder) and its ``sha256``, downloaded once into ``<cache>/models/<name>/``.
 - ``hf:<owner>/<repo>[@revision]``: a Hugging Face Hub snapshot (needs ``pip install huggingface_hub``), with
   ``sha256=`` checking ``model.safetensors``.
 
-Anything else is a one-line error that lists the model names.
+``sha256=`` is the archive's hash for a URL and the weights' (``model.safetensors``) for a Hub id, a folder or a
+bundled name; a mismatch is a :class:`~graphdiff.errors.ChecksumError`. Anything else is a one-line error that
+lists the model names.
 """
 
 from __future__ import annotations
@@ -138,7 +140,7 @@ def _check_local(path: Path, sha256: str | None) -> Path:
     if sha256 is not None:
         got = model_sha256(path)
         if got != str(sha256).lower():
-            raise CheckpointError(f"{path}: the weights' sha256 is {got}, not {sha256}")
+            raise ChecksumError(f"{path}: the weights' sha256 is {got}, not {sha256}")
     return path
 
 

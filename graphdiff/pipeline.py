@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import inspect
+import numbers
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -92,7 +93,9 @@ class GraphDiffusionPipeline:
     def to(self, device) -> "GraphDiffusionPipeline":
         from .checks import check_device
 
-        self.denoiser.to(check_device(device))
+        if isinstance(device, (str, torch.device)):  # anything else (None, a dtype) goes to nn.Module.to as is
+            device = check_device(device)
+        self.denoiser.to(device)
         return self
 
     # ---- building -----------------------------------------------------------------------------------
@@ -291,7 +294,7 @@ class GraphDiffusionPipeline:
         for key, value in sampler_kwargs.items():  # a knob whose default is a number takes a number
             default = params[key].default
             if isinstance(default, (int, float)) and not isinstance(default, bool) and (
-                    isinstance(value, bool) or not isinstance(value, (int, float, np.number))):
+                    isinstance(value, bool) or not isinstance(value, numbers.Real)):
                 raise ConfigError(f"sampler {name!r}: {key} must be a number, got {value!r}")
         knobs = {k: v for k, v in defaults.knobs.items() if k in accepted}
         knobs.update(sampler_kwargs)
@@ -306,6 +309,8 @@ class GraphDiffusionPipeline:
         if generator is not None:
             seed = int(torch.randint(0, 2**62, (1,), generator=generator))
         seed = defaults.seed if seed is None else int(seed)
+        sizes = self._sizes(n, n_nodes)  # checked (and a generator read) once, before any work
+        n_nodes = None if sizes is None else sizes.tolist()
         if workers > 1:  # every argument checked here; each worker samples its shard (graphdiff.sample_workers)
             from .sample_workers import sample_in_workers
 
@@ -313,7 +318,6 @@ class GraphDiffusionPipeline:
                                       batch_size=batch_size, cond=cond, guidance=guidance, **sampler_kwargs)
             return self._convert(state, output)
         lo, hi = (0, n) if shard is None else shard_range(n, *shard)
-        sizes = self._sizes(n, n_nodes)
         bs = int(batch_size or defaults.batch_size or 1000)
         if bs < 1:
             raise ConfigError(f"batch_size must be a positive integer, got {bs}")
@@ -356,22 +360,24 @@ class GraphDiffusionPipeline:
     def _sizes(self, n, n_nodes):
         if n_nodes is None:
             return None
-        ints = (int, np.integer)
+        from .state import _integer
+
         if isinstance(n_nodes, torch.Tensor):
             n_nodes = n_nodes.detach().cpu().numpy()
         if isinstance(n_nodes, np.ndarray):
             if n_nodes.dtype.kind not in "iu":
                 raise ConfigError(f"n_nodes must hold integers, got an array of {n_nodes.dtype}")
             n_nodes = int(n_nodes) if n_nodes.ndim == 0 else [int(v) for v in n_nodes.reshape(-1)]
-        listed = [n_nodes] * n if isinstance(n_nodes, ints) else n_nodes
+        one = None if isinstance(n_nodes, bool) else _integer(n_nodes)
         try:
-            ok = not isinstance(listed, (str, bytes)) and all(
-                isinstance(v, ints) and not isinstance(v, bool) for v in listed)
+            listed = [one] * n if one is not None else (
+                None if isinstance(n_nodes, (str, bytes)) else [None if isinstance(v, bool) else _integer(v)
+                                                                 for v in n_nodes])
         except TypeError:  # not iterable
-            ok = False
-        if not ok:
+            listed = None
+        if listed is None or any(v is None for v in listed):
             raise ConfigError(f"n_nodes must be an integer or a sequence of {n} integers, got {n_nodes!r}")
-        sizes = torch.as_tensor([int(v) for v in listed], dtype=torch.long)
+        sizes = torch.as_tensor(listed, dtype=torch.long)
         if len(sizes) != n:
             raise ConfigError(f"n_nodes has {len(sizes)} entries for {n} samples")
         if int(sizes.min()) < 1 or int(sizes.max()) > self.schema.max_nodes:

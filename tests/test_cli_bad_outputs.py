@@ -44,6 +44,9 @@ COMMANDS = [
     (["import-checkpoint", "--format", "gdss", "adir", "--out", "o"], "adir is a folder; give the authors'"),
     (["import-checkpoint", "--format", "gdss", "ckpt.pth", "--out", "adir"], "holds no checkpoint"),
     (["datasets", "info", "qm9", "--smiles-column", "foo"], "--smiles-column is for a custom .csv"),
+    (["import-checkpoint", "--format", "gdss", "ckpt.pth", "--out", "afile/sub"], "afile is a file"),
+    (["models", "pack", "qm9-defog", "--name", "x", "--out", "new", "--reference-out", "adir"],
+     "--reference-out adir is a folder"),
 ]
 
 
@@ -55,3 +58,4 @@ def test_bad_outputs_and_options_are_one_line_errors_that_keep_files(place, caps
     assert err.startswith("error: ") and "\n" not in err and needle in err, err
     assert (place / "afile").read_text() == "keep" and (place / "adir" / "notes.txt").read_text() == "keep"
     assert sorted(p.name for p in (place / "adir").iterdir()) == ["notes.txt"]
+    assert not (place / "new").exists() and not (place / "ft").exists()  # nothing made before the refusal

@@ -99,7 +99,7 @@ def test_folder_and_url_with_sha256(tiny_model, tmp_path):
     # a folder's sha256 is its weights'
     weights = hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
     assert resolve_model(folder, sha256=weights.upper()) == folder
-    with pytest.raises(CheckpointError, match="the weights' sha256 is"):
+    with pytest.raises(ChecksumError, match="the weights' sha256 is"):
         resolve_model(folder, sha256="00")
     for bad in (None, 3):
         with pytest.raises(CheckpointError, match="a model is a name, a folder"):

@@ -109,9 +109,12 @@ def test_conditions_on_an_unconditional_discrete_model_are_one_line_errors():
 def test_node_counts_as_integer_arrays(trained):
     pipe, _ = trained
     want = pipe.sample(2, steps=2, n_nodes=[3, 5], progress=False, seed=1)
-    for sizes in (torch.tensor([3, 5]), np.array([3, 5])):
+    for sizes in (torch.tensor([3, 5]), np.array([3, 5]), (k for k in (3, 5)), [np.int64(3), torch.tensor(5)]):
         got = pipe.sample(2, steps=2, n_nodes=sizes, progress=False, seed=1)
         assert torch.equal(got.mask.sum(1), torch.tensor([3, 5])) and torch.equal(got.e, want.e)
+    assert pipe.to(None) is pipe and pipe.to(torch.float32) is pipe  # nn.Module.to's other arguments pass
+    with pytest.raises(ConfigError, match="not a torch device"):
+        pipe.to("gpu0")
 
 
 def test_broken_checkpoints_are_one_line_errors(trained, tmp_path):

@@ -77,7 +77,8 @@ class DiffusionForecaster:
             ctx = np.concatenate([np.full((need - len(ctx), hist.shape[1]), np.nan), ctx])
         seen = np.isfinite(ctx)
         if not seen.any(axis=0).all():
-            raise DataError(f"the model reads the last {need} steps of the context and they hold no observed value "
+            empty = "they hold" if hist.shape[1] == 1 else f"column {int(np.argmin(seen.any(axis=0)))} of them holds"
+            raise DataError(f"the model reads the last {need} steps of the context and {empty} no observed value "
                             f"(all missing); give a context that ends with observations")
         if self.path.scaling == "mean" and (ctx[seen] < 0).any() and (ctx[seen] > 0).any():
             warnings.warn("the context crosses zero: this model scales each window by its mean absolute value "

@@ -24,6 +24,8 @@ Values and masks live in state space (``x``; see :meth:`graphdiff.adapters.Fixed
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -160,10 +162,10 @@ def self_guidance(pipe, n: int, reward=None, *, observed=None, observed_mask=Non
         seed = int(torch.randint(0, 2**62, (1,), generator=generator))
     if base is not None:
         res = refine(pipe, base, obs, known, seed=seed, variant=variant, levels=levels, cond=cond, **options)
+        if res.state.batch_size != n:
+            raise ConfigError(f"base holds {res.state.batch_size} items for {n} samples")
         if keep_observed:
-            s = res.state
-            res.state = GraphState(x=torch.where(known, obs, s.x), e=s.e, mask=s.mask, pos=s.pos, y=s.y,
-                                   schema=s.schema)
+            res.state = dataclasses.replace(res.state, x=torch.where(known, obs, res.state.x))
         return res
     steps = int(steps or num_steps or cfg.steps or 18)
     name = sampler or cfg.sampler or "heun"

@@ -7,6 +7,7 @@ node mask ``[B, N]``. Layers that mix nodes take the mask so that padded slots n
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 
 import torch
@@ -195,7 +196,8 @@ def check_sizes(sizes: dict, *, cond_dim: int, dropout: float) -> None:
     from ..errors import ConfigError
 
     def whole(key, val) -> int:
-        if isinstance(val, bool) or not (isinstance(val, int) or (isinstance(val, float) and val.is_integer())):
+        if isinstance(val, bool) or not (isinstance(val, numbers.Integral)
+                                         or (isinstance(val, numbers.Real) and float(val).is_integer())):
             raise ConfigError(f"{key} must be an integer, got {val!r}")
         return int(val)
 
@@ -204,7 +206,7 @@ def check_sizes(sizes: dict, *, cond_dim: int, dropout: float) -> None:
             raise ConfigError(f"{key} must be >= 1, got {val}")
     if whole("cond_dim", cond_dim) < 0:
         raise ConfigError(f"cond_dim must be >= 0, got {cond_dim}")
-    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)):
+    if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real):
         raise ConfigError(f"dropout must be a number in [0, 1), got {dropout!r}")
     if not 0.0 <= float(dropout) < 1.0:
         raise ConfigError(f"dropout must be in [0, 1), got {dropout}")

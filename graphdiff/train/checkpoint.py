@@ -110,8 +110,8 @@ def check_replaceable(path: Path) -> list[Path]:
     if not path.is_dir():
         raise CheckpointError(f"{path} exists and is not a folder; choose another path for the checkpoint")
     entries = sorted(path.iterdir())
-    if not entries:
-        return []
+    if all(e.name.startswith(".") for e in entries):  # empty, or only hidden files (.gitkeep, .DS_Store): kept
+        return entries
     try:
         meta = json.loads((path / CONFIG).read_text())
     except (OSError, ValueError):
@@ -152,6 +152,8 @@ def save_checkpoint(
     path = Path(path)
     if path.parent.exists() and not path.parent.is_dir():
         raise CheckpointError(f"{path.parent} is a file, not a folder; choose another path for the checkpoint")
+    if not _old_path(path).exists():
+        check_replaceable(path)  # refused before any folder is made
     path.parent.mkdir(parents=True, exist_ok=True)
     _finish_interrupted_swap(path)
     keep = check_replaceable(path)

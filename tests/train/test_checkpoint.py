@@ -246,6 +246,10 @@ def test_saving_never_deletes_a_users_files(tmp_path):
     (tmp_path / "empty").mkdir()
     _save(tmp_path / "empty", seed=1, step=1)  # an empty folder is fine
     assert load_checkpoint(tmp_path / "empty").step == 1
+    (tmp_path / "hidden").mkdir()
+    (tmp_path / "hidden" / ".gitkeep").write_text("")
+    _save(tmp_path / "hidden", seed=1, step=3)  # so is one of hidden files only, which stay
+    assert (tmp_path / "hidden" / ".gitkeep").exists() and load_checkpoint(tmp_path / "hidden").step == 3
 
 
 def test_replacing_a_checkpoint_keeps_its_other_files(tmp_path):
