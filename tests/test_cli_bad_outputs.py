@@ -1,5 +1,5 @@
 """Bad output paths and bad options on every CLI command that writes: a one-line ``error: ...`` (exit status 2)
-before any work, and nothing that was there is touched."""
+before the command's work (sampling, training, converting, measuring), and nothing that was there is touched."""
 
 from __future__ import annotations
 
