@@ -50,9 +50,14 @@ def cmd_train(args) -> int:
         over["dataset"] = args.dataset
     cfg = load_preset(args.preset, over)  # read and checked once, before any data work; everything reads it
     out = check_output_folder(args.out or f"runs/{cfg.name}")
+    if not args.resume and not args.overwrite:
+        from .train.trainer import check_fresh_run_folder
+
+        check_fresh_run_folder(out, hint="--resume continues it, --overwrite starts it afresh")
     try:
         pipe = GraphDiffusionPipeline.fit(args.dataset, preset=cfg, out=out, root=args.root,
-                                          max_minutes=args.max_minutes, resume=args.resume, progress=not args.quiet)
+                                          max_minutes=args.max_minutes, resume=args.resume, progress=not args.quiet,
+                                          overwrite=args.overwrite)
     finally:  # once training has made the run folder (bad input makes none), also when stopped
         _record_command(out, args)
     s = pipe.summary
@@ -73,6 +78,10 @@ def cmd_finetune(args) -> int:
     if args.max_steps is not None and args.max_steps < 1:
         raise ConfigError(f"--max-steps must be >= 1, got {args.max_steps}")
     check_output_folder(args.out)
+    if not args.resume and not args.overwrite:
+        from .train.trainer import check_fresh_run_folder
+
+        check_fresh_run_folder(Path(args.out), hint="--resume continues it, --overwrite starts it afresh")
     if args.base is None:  # the bundled base for the data's kind: molecules or unlabelled graphs
         from .data import load_dataset
         from .finetune import DEFAULT_BASE
@@ -93,7 +102,8 @@ def cmd_finetune(args) -> int:
     try:
         pipe = base.finetune(args.dataset, out=out, root=args.root, max_minutes=args.max_minutes,
                              max_steps=args.max_steps, overrides=over, freeze_pattern=args.freeze, lora=args.lora,
-                             resume=args.resume, progress=not args.quiet, base_name=str(args.base))
+                             resume=args.resume, progress=not args.quiet, base_name=str(args.base),
+                             overwrite=args.overwrite)
     finally:
         _record_command(out, args)
     s = pipe.summary
@@ -310,6 +320,8 @@ def add_model_commands(sub) -> None:
     t.add_argument("--out", default=None, help="run folder (default runs/<preset>)")
     t.add_argument("--max-minutes", type=float, default=None, help="wall-clock training budget")
     t.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
+    t.add_argument("--overwrite", action="store_true",
+                   help="start afresh in a run folder that holds a run (its checkpoint and log are replaced)")
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a preset value, e.g. train.lr=1e-3")
     t.add_argument("--root", default=None, help="dataset root")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -327,6 +339,7 @@ def add_model_commands(sub) -> None:
     f.add_argument("--freeze", default=None, metavar="PATTERN", help="regex of parameter names not to train")
     f.add_argument("--lora", type=int, default=None, metavar="RANK", help="train LoRA adapters of this rank (peft)")
     f.add_argument("--resume", action="store_true", help="continue an interrupted fine-tune in --out")
+    f.add_argument("--overwrite", action="store_true", help="start afresh in an --out that holds a fine-tune")
     f.add_argument("--set", action="append", metavar="KEY=VALUE", help="e.g. finetune.lr=1e-4, train.batch_size=64")
     f.add_argument("--root", default=None, help="dataset root")
     f.add_argument("--quiet", action="store_true")

@@ -43,7 +43,8 @@ def run_demo(out: Path = Path("demo"), *, minutes: float = 2.0, root=None, progr
     train, test = ds.split("train"), ds.split("test")
     print(f"data: {DATASET}, {len(train)} train / {len(test)} test graphs (generated offline, seed fixed)")
     print(f"training preset {PRESET} for at most {minutes:g} min ...")
-    pipe = GraphDiffusionPipeline.fit(ds, preset=PRESET, out=out / "run", max_minutes=minutes, progress=progress)
+    pipe = GraphDiffusionPipeline.fit(ds, preset=PRESET, out=out / "run", max_minutes=minutes, progress=progress,
+                                     overwrite=True)  # the demo's own scratch run
     t_train = time.perf_counter() - t0
     s = pipe.summary
     n = len(test)

@@ -207,7 +207,7 @@ def _check_data(ds, split) -> None:
 
 def finetune(pipe, dataset, *, out, root=None, max_minutes: float | None = None, max_steps: int | None = None,
              overrides: dict | None = None, freeze_pattern: str | None = None, lora: int | None = None,
-             resume: bool = False, progress: bool = True, base_name: str | None = None):
+             resume: bool = False, progress: bool = True, base_name: str | None = None, overwrite: bool = False):
     """Fine-tune ``pipe`` on ``dataset`` (a name, a file or a loaded dataset); returns the fine-tuned pipeline
     (see the module docstring). ``overrides`` are preset-shaped (``{"train": {...}, "finetune": {...}}``)."""
     from .config import FinetuneConfig, RunConfig, merge
@@ -283,7 +283,7 @@ def finetune(pipe, dataset, *, out, root=None, max_minutes: float | None = None,
 
     out = Path(out)
     trainer = Trainer(process, model, aligned, tc, out, run_config=cfg.to_dict(), progress=progress)
-    summary = trainer.fit(resume=resume)
+    summary = trainer.fit(resume=resume, overwrite=overwrite)
     if summary.get("loss") is not None and not np.isfinite(summary["loss"]):
         raise TrainingError(f"fine-tune: the loss is {summary.get('loss')}")
     use = trainer.ema_model if (cfg.sample.use_ema and trainer.ema_model is not None) else trainer.model

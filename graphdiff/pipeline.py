@@ -114,6 +114,12 @@ class GraphDiffusionPipeline:
         name = model.pop("name")
         if name not in DENOISERS:
             raise CheckpointError(f"model.name {name!r} is unknown; known: {sorted(DENOISERS)}")
+        params = inspect.signature(DENOISERS[name]).parameters.values()
+        missing = [p.name for p in params if p.default is inspect.Parameter.empty
+                   and p.kind is inspect.Parameter.KEYWORD_ONLY and p.name not in model]
+        if missing:
+            raise ConfigError(f"model {name!r} needs {', '.join(f'model.{k}' for k in missing)} (see the presets of "
+                              f"its process, e.g. graphdiff/presets/)")
         denoiser = DENOISERS[name](**model)
         return process, denoiser
 
@@ -409,13 +415,18 @@ class GraphDiffusionPipeline:
     # ---- training -----------------------------------------------------------------------------------
     @classmethod
     def _fit_new(cls, dataset=None, *, preset, out, root=None, overrides: dict | None = None,
-                 max_minutes: float | None = None, resume: bool = False, progress: bool = True, callbacks=()):
+                 max_minutes: float | None = None, resume: bool = False, progress: bool = True, callbacks=(),
+                 overwrite: bool = False):
+        if not resume and not overwrite:  # before any data work
+            from .train.trainer import check_fresh_run_folder
+
+            check_fresh_run_folder(Path(out))
         pipe = cls.from_preset(preset, dataset, root=root, overrides=overrides)
         return pipe._fit_existing(pipe._dataset, out=out, max_minutes=max_minutes, resume=resume,
-                                  progress=progress, callbacks=callbacks)
+                                  progress=progress, callbacks=callbacks, overwrite=overwrite)
 
     def _fit_existing(self, dataset=None, *, out, root=None, max_minutes: float | None = None, resume: bool = False,
-                      progress: bool = True, callbacks=(), train: dict | None = None):
+                      progress: bool = True, callbacks=(), train: dict | None = None, overwrite: bool = False):
         from .data import load_dataset
         from .train import Trainer, TrainConfig
         from .validation import make_validator
@@ -438,7 +449,7 @@ class GraphDiffusionPipeline:
         validate = make_validator(self, ds) if tc.val_every else None
         trainer = Trainer(self.process, self.denoiser, train_split, tc, Path(out), run_config=self.config.to_dict(),
                           validate=validate, progress=progress, callbacks=callbacks)
-        self.summary = trainer.fit(resume=resume)
+        self.summary = trainer.fit(resume=resume, overwrite=overwrite)
         use_ema = self.config.sample.use_ema
         self.denoiser = trainer.ema_model if (use_ema and trainer.ema_model is not None) else trainer.model
         self.denoiser.eval()

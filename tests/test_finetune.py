@@ -200,9 +200,11 @@ def test_finetune_resume_and_one_line_errors(data, capsys):
     assert main([*argv, "--max-steps", "4", "--resume"]) == 0  # already there: nothing to do, no error
     capsys.readouterr()
     assert json.loads((out / "checkpoint" / "config.json").read_text())["step"] == 4
-    for extra, match in ((["--max-steps", "2", "--freeze", "no_such_layer"], "matches no parameter"),
-                         (["--max-steps", "2", "--preset", "gdss-qm9"], "is a gdss preset but the base model"),
-                         (["--max-steps", "2", "--set", "model.n_layers=2"], "may set train, finetune")):
+    for extra, match in ((["--max-steps", "2", "--overwrite", "--freeze", "no_such_layer"], "matches no parameter"),
+                         (["--max-steps", "2", "--overwrite", "--preset", "gdss-qm9"],
+                          "is a gdss preset but the base model"),
+                         (["--max-steps", "2", "--overwrite", "--set", "model.n_layers=2"], "may set train, finetune"),
+                         (["--max-steps", "2"], "already holds a run (checkpoint at step 4)")):
         assert main([*argv, *extra]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and match in err[0], err

@@ -96,7 +96,8 @@ def run_fairness(suite, *, out, minutes=None, samples=None, overrides=None, mode
             over = entry_overrides(entry, user, cpu=not torch.cuda.is_available())
             budget = float(minutes if minutes is not None else entry.minutes)
             pipe = GraphDiffusionPipeline.fit(None, preset=load_preset(entry.preset, over), out=out / "runs" /
-                                              entry.name, root=root, max_minutes=budget, progress=progress)
+                                              entry.name, root=root, max_minutes=budget, progress=progress,
+                                              overwrite=True)
             s = pipe.summary
             train = {"minutes": budget, "steps": s["steps"], "final_loss": s["loss"], "stopped_by": s["stopped_by"]}
         train["seconds"] = round(time.perf_counter() - t, 1)

@@ -69,7 +69,7 @@ def _train(preset: str, out: Path, overrides: dict, minutes: float, root, progre
 
     t0 = time.perf_counter()
     pipe = GraphDiffusionPipeline.fit(None, preset=preset, out=out, overrides=overrides, max_minutes=minutes,
-                                      root=root, progress=progress)
+                                      root=root, progress=progress, overwrite=True)
     secs = time.perf_counter() - t0
     steps = int(pipe.summary["steps"])
     return pipe, {"train_steps": steps, "train_seconds": round(secs, 1), "train_steps_per_s": round(steps / secs, 3),

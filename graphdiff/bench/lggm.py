@@ -235,7 +235,7 @@ def run_domain(entry, domain: str, proto: Protocol, *, overrides: dict, root: Pa
     pre_over = merge(overrides, {"dataset_options": pre_opts, "train": {"max_steps": proto.pretrain_steps}})
     t = time.perf_counter()
     pipe = GraphDiffusionPipeline.from_preset(load_preset(entry.preset, pre_over), pre_ds, root=root)
-    pipe.fit(pre_ds, out=run / "pretrain", max_minutes=proto.pretrain_minutes, progress=progress)
+    pipe.fit(pre_ds, out=run / "pretrain", max_minutes=proto.pretrain_minutes, progress=progress, overwrite=True)
     s = pipe.summary
     pretrain = {"model": str(run / "pretrain"), "steps": s["steps"], "epochs": s["epochs"],
                 "minutes": proto.pretrain_minutes, "max_steps": proto.pretrain_steps, "stopped_by": s["stopped_by"],
@@ -293,7 +293,7 @@ def run_domain(entry, domain: str, proto: Protocol, *, overrides: dict, root: Pa
         t = time.perf_counter()
         sc = GraphDiffusionPipeline.from_preset(load_preset(entry.preset, merge(overrides, {"dataset_options": opts})),
                                                 ds, root=root)
-        sc.fit(ds, out=run / f"scratch-n{n}", progress=progress, train=budget)
+        sc.fit(ds, out=run / f"scratch-n{n}", progress=progress, train=budget, overwrite=True)
         sec = time.perf_counter() - t
         tc = sc.config.train
         yield row("scratch", n, sc, {"steps": sc.summary["steps"], "minutes": round(sec / 60, 3),

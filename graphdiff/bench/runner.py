@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from ..config import load_preset
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
 from .offline import link_raw
 from .record import (_calls_per_graph, entry_overrides, finish_results, header_lines, machine, new_results,
                      write_results)
@@ -81,7 +81,8 @@ def _train_or_load(entry: Entry, run: Path, *, minutes, overrides, model, root, 
                           "batch_size": pipe.config.train.batch_size}
     cfg = load_preset(entry.preset, overrides)
     t = time.perf_counter()
-    pipe = GraphDiffusionPipeline.fit(None, preset=cfg, out=run, root=root, max_minutes=minutes, progress=progress)
+    pipe = GraphDiffusionPipeline.fit(None, preset=cfg, out=run, root=root, max_minutes=minutes, progress=progress,
+                                      overwrite=True)  # a suite's runs are its own; a rerun replaces them
     s = pipe.summary
     return pipe, pipe._dataset, {"steps": s["steps"], "epochs": s["epochs"], "minutes": minutes,
                                  "stopped_by": s["stopped_by"], "final_loss": s["loss"],
@@ -306,6 +307,9 @@ def compare(folders) -> str:
     for folder in folders:
         res = read_results(folder)
         for r in res["rows"]:
+            if not isinstance(r, dict) or not {"metrics", "entry", "train"} <= set(r):
+                raise DataError(f"{folder}: the {res.get('suite', '?')!r} suite writes rows of its own kind; bench "
+                                f"compare reads the model suites' rows (see its results.md for this one)")
             all_rows.append((str(folder), res, r))
     if not all_rows:
         return "(no rows)\n"

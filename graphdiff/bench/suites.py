@@ -281,8 +281,9 @@ _add(Suite(
 
 _add(Suite(
     "smoke",
-    "Every process end to end on tiny data in about two minutes (no download): train a tiny network for 20 s on "
-    "generated community graphs, sample 16 graphs, score them (GDSS protocol); what CI runs",
+    "The four 2D graph processes (GDSS, DiGress, DeFoG, PARD) end to end on tiny data in about two minutes (no "
+    "download): train a tiny network for 20 s on generated community graphs, sample 16 graphs, score them (GDSS "
+    "protocol); what CI runs",
     (Entry("gdss-demo", steps=(20,), samples=16, overrides=_tiny("gdss"), minutes=1 / 3),
      Entry("digress-community_small", steps=(20,), samples=16, dataset="synth_community_small",
            overrides=_tiny("graph_transformer", {"model": {"extra_features": []}}), minutes=1 / 3),

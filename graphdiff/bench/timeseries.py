@@ -144,7 +144,7 @@ def _diffusion(entry, ts, *, out: Path, minutes, overrides, model, samples, step
             over = _matched(preset, over, ts.values.shape[1], length or task.context_length + task.prediction_length,
                             target_params)
         pipe = GraphDiffusionPipeline.fit(None, preset=preset, out=out / "runs" / run, overrides=over,
-                                          max_minutes=minutes, root=root, progress=progress)
+                                          max_minutes=minutes, root=root, progress=progress, overwrite=True)
         train = {"minutes": minutes, "train_steps": int(pipe.summary["steps"]),
                  "final_loss": pipe.summary.get("loss"), "holdout_windows": validation_windows(ts) if holdout else 0}
     if "train_seconds" not in train:

@@ -214,7 +214,8 @@ def wilson_interval(k: float, n: int, z: float = 1.96) -> tuple[float, float]:
 # fraction -> the count it is taken over (see graphdiff.metrics.molecules for the definitions)
 _DENOMINATORS = {"validity": "n_samples", "validity_strict": "n_samples", "validity_relaxed": "n_samples",
                  "validity_corrected": "n_samples", "validity_gdss_decoding": "n_samples", "uniqueness": "n_valid",
-                 "novelty": "n_unique", "valid_unique_novel": "n_samples", "filters": "n_valid"}
+                 "novelty": "n_unique", "valid_unique_novel": "n_samples", "filters": "n_valid",
+                 "valid_connected": "n_samples"}
 
 
 def fraction_intervals(res: dict) -> dict:

@@ -183,6 +183,10 @@ def save_checkpoint(
             else:
                 shutil.copy2(entry, tmp / entry.name, follow_symlinks=False)
         (tmp / CONFIG).write_text(config_text)  # written last: a folder with config.json is complete
+        mode = (tmp / CONFIG).stat().st_mode & 0o777  # what the umask gives; safetensors writes owner-only files
+        for f in (MODEL, EMA):
+            if (tmp / f).exists():
+                os.chmod(tmp / f, mode)
         for f in files + [CONFIG]:
             _fsync_file(tmp / f)
         _fsync_dir(tmp)

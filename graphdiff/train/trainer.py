@@ -61,6 +61,19 @@ def _dataset_name(ds) -> str:
     return f"{name!r}" + (f" (split {split!r})" if split else "")
 
 
+
+def check_fresh_run_folder(out_dir: Path, hint: str = "resume=True continues it, overwrite=True starts it afresh"
+                           ) -> None:
+    """Refuse a run folder that already holds a run (``checkpoint/config.json``), naming its step."""
+    ckpt = Path(out_dir) / "checkpoint" / "config.json"
+    if ckpt.is_file():
+        try:
+            step = json.loads(ckpt.read_text()).get("step", "?")
+        except (OSError, ValueError, AttributeError):
+            step = "?"
+        raise TrainingError(f"{out_dir} already holds a run (checkpoint at step {step}); {hint}, or choose "
+                            f"another folder (nothing was changed)")
+
 class Trainer:
     """Trains a denoiser with a diffusion process's loss: AdamW, warm-up and schedule, clipping, EMA, gradient
     accumulation, bf16 autocast of the forward pass (CUDA or CPU), checkpoints, ``log.jsonl``, validation and DDP
@@ -209,11 +222,13 @@ class Trainer:
         return self._elapsed_before + (time.monotonic() - self._t0)
 
     # ---- the loop ----------------------------------------------------------------------------------
-    def fit(self, resume: bool = False) -> dict:
+    def fit(self, resume: bool = False, overwrite: bool = False) -> dict:
         """Train until ``epochs``, ``max_steps`` or ``max_minutes`` (per call) is reached, then checkpoint.
 
         Args:
             resume: continue from ``out_dir/checkpoint`` (a missing checkpoint starts afresh with a warning).
+            overwrite: start afresh in an ``out_dir`` that holds a run (its checkpoint and log are replaced);
+                without it (or ``resume``) such a folder is refused before anything in it changes.
 
         Returns:
             ``{"steps", "epochs", "loss", "stopped_by", "seconds", "checkpoint"}``: optimizer steps and epochs done
@@ -226,6 +241,8 @@ class Trainer:
         """
         cfg = self.config
         call_start = time.monotonic()
+        if not resume and not overwrite:
+            check_fresh_run_folder(self.out_dir)
         if self.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
         D.barrier()

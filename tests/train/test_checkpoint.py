@@ -263,3 +263,14 @@ def test_replacing_a_checkpoint_keeps_its_other_files(tmp_path):
     assert (folder / "README.md").read_text() == "# card" and (folder / "figures" / "a.png").read_bytes() == b"png"
     ckpt = load_checkpoint(folder)
     assert ckpt.step == 2 and ckpt.ema_state is None  # the old ema.safetensors is not carried over
+
+
+def test_weight_files_get_the_same_permissions_as_the_config(tmp_path):
+    old = os.umask(0o022)
+    try:
+        _save(tmp_path / "c", seed=1, step=1)
+    finally:
+        os.umask(old)
+    modes = {f: (tmp_path / "c" / f).stat().st_mode & 0o777 for f in ("config.json", "model.safetensors",
+                                                                     "ema.safetensors")}
+    assert set(modes.values()) == {0o644}, modes

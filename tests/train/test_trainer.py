@@ -440,7 +440,10 @@ def test_fresh_fit_truncates_log_and_resume_appends(train_set, tmp_path):
     _trainer(train_set, tmp_path, resume_config(max_steps=6, log_every=1)).fit(resume=True)
     steps = [json.loads(s)["step"] for s in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert steps == [1, 2, 3, 4, 5, 6]
-    _trainer(train_set, tmp_path, resume_config(max_steps=2, log_every=1)).fit()
+    with pytest.raises(TrainingError, match=r"already holds a run \(checkpoint at step 6\).*nothing was changed"):
+        _trainer(train_set, tmp_path, resume_config(max_steps=2, log_every=1)).fit()  # a run is never dropped
+    assert len((tmp_path / "log.jsonl").read_text().splitlines()) == 6
+    _trainer(train_set, tmp_path, resume_config(max_steps=2, log_every=1)).fit(overwrite=True)
     steps = [json.loads(s)["step"] for s in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert steps == [1, 2]
 
