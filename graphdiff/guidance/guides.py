@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..errors import ConfigError
 from .faros import faros
 from .minority import minority_guidance
@@ -31,6 +33,14 @@ def run_guide(pipe, n: int, guide: str, reward, **kwargs) -> GuidedSamples:
         from .rewards import get_reward
 
         reward = get_reward(reward)
+    from .rewards import Reward, maximised
+
+    if isinstance(reward, Reward) and not reward.higher_is_better:  # the searches maximise: they see -reward
+        flipped = maximised(reward)
+        res = GUIDES[guide](pipe, n, flipped, **kwargs)
+        reward.n_scored += flipped.n_scored
+        res.rewards = -np.asarray(res.rewards, dtype=np.float64)  # reported in the reward's own units
+        return res
     return GUIDES[guide](pipe, n, reward, **kwargs)
 
 

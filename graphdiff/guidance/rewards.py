@@ -242,8 +242,28 @@ class Reward:
         return [self._check(v, i, s) for v, i, s in zip(values, indices, batch)]
 
 
-# --- built-in molecule rewards -----------------------------------------------------------------------------------
+class _Negated(Reward):
+    """A reward a maximising search can use for a lower-is-better one: the same samples, values negated."""
 
+    def __call__(self, samples: Iterable) -> np.ndarray:
+        return -super().__call__(samples)
+
+
+def maximised(reward: Reward) -> Reward:
+    """``reward`` as a higher-is-better reward: itself, or a copy whose values are negated (``sa``, ``logp``
+    toward lower, a user reward with ``higher_is_better=False``), so searches that keep the largest values move
+    toward the better end."""
+    if reward.higher_is_better:
+        return reward
+    flipped = copy.copy(reward)
+    flipped.__class__ = _Negated
+    flipped.higher_is_better = True
+    flipped.name = f"-{reward.name}"
+    flipped.n_scored = 0
+    return flipped
+
+
+# --- built-in molecule rewards -----------------------------------------------------------------------------------
 def _sa(mol: Chem.Mol) -> float:
     from ..metrics.sascore import sa_score
 
@@ -427,7 +447,8 @@ def parse_reward_args(items: Sequence[str]) -> dict:
     """Keyword arguments for :func:`get_reward` from ``key=value`` strings (the CLI's ``--reward-arg``).
 
     Each item splits at its first ``=``; the value is a Python literal where it parses as one (numbers, booleans,
-    lists), else the string itself (a SMILES such as ``C=O`` or a SMARTS pattern stays a string).
+    lists; ``true`` / ``false`` in any case are booleans too), else the string itself (a SMILES such as ``C=O`` or
+    a SMARTS pattern stays a string).
 
     Raises:
         ConfigError: An item without ``=``, an empty key or a key given twice.
@@ -440,6 +461,9 @@ def parse_reward_args(items: Sequence[str]) -> dict:
             raise ConfigError(f"reward argument {item!r}: expected key=value")
         if key in out:
             raise ConfigError(f"reward argument {item!r}: {key!r} given twice")
+        if text.strip().lower() in ("true", "false"):  # the shell's spelling of a flag as well as Python's
+            out[key] = text.strip().lower() == "true"
+            continue
         try:
             value = ast.literal_eval(text)
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):

@@ -229,6 +229,8 @@ def test_reward_object_and_parse_reward_args():
     args = parse_reward_args(["target=C=O", "invalid_value=-1", "pattern=[C,N]=O", "hist=[0, 2, 1]", "x=CCO"])
     assert args == {"target": "C=O", "invalid_value": -1, "pattern": "[C,N]=O", "hist": [0, 2, 1], "x": "CCO"}
     assert get_reward("similarity", **parse_reward_args(["target=CCO"])).score("CCO") == 1.0
+    assert parse_reward_args(["connected=true", "b=FALSE", "c=True"]) == {"connected": True, "b": False, "c": True}
+    assert get_reward("qed", **parse_reward_args(["connected=true"])).score("C.C") == 0.0  # two fragments: invalid
     for bad in (["target"], ["=CCO"], ["a=1", "a=2"]):
         with pytest.raises(ConfigError, match="reward argument"):
             parse_reward_args(bad)

@@ -57,6 +57,20 @@ def test_pipeline_sample_with_a_guide_and_a_named_reward(pipe):
         pipe.sample(2, steps=1, guide="best_of_n")
 
 
+def test_a_lower_is_better_reward_is_minimised_and_reported_in_its_own_units(pipe):
+    from graphdiff.guidance.rewards import Reward
+
+    fewer = Reward("heavy atoms", lambda m: float(m.GetNumHeavyAtoms()), higher_is_better=False)
+    n, N, steps = 6, 4, 3
+    pipe.sample(n, steps=steps, seed=5, guide="best_of_n", reward=fewer, guide_options={"N": N}, progress=False)
+    res = pipe.last_guidance
+    assert fewer.n_scored == n * N and fewer.higher_is_better is False  # counted on the user's reward, unchanged
+    plain = pipe.sample(n * N, steps=steps, seed=5, output="state", progress=False)
+    _, values = score_states(pipe, plain, fewer)  # invalid candidates score +inf, the worst end
+    assert np.array_equal(res.rewards, values.reshape(n, N).min(1))  # the smallest of each sample's candidates
+    assert np.array_equal(score_states(pipe, res.state, fewer)[1], res.rewards)
+
+
 def test_best_of_n_keeps_each_samples_size(pipe):
     g = best_of_n(pipe, 3, heavy_atoms, N=2, steps=2, seed=0, n_nodes=[4, 6, 8])
     assert g.state.n_nodes.tolist() == [4, 6, 8]
