@@ -31,7 +31,8 @@ def cmd_train_regressor(args) -> int:
                           lr=args.lr, limit=args.limit, sizes=sizes.get("model"), seed=args.seed,
                           reward_args=parse_reward_args(args.reward_arg or []), progress=not args.quiet,
                           scorer=minority_scores if args.target == TARGET else None)
-    print(f"regressor: {args.out} (graphdiff sample --model {args.model} --guide regressor --regressor {args.out} "
+    use = "minority" if args.target == TARGET else "regressor"
+    print(f"regressor: {args.out} (graphdiff sample --model {args.model} --guide {use} --regressor {args.out} "
           f"...); held-out MAE {reg.info['held_out_mae_clean']:.4g} on clean graphs, "
           f"{reg.info['held_out_mae_mean']:.4g} for the mean")
     return 0

@@ -248,6 +248,15 @@ def cmd_sample(args) -> int:
         raise ConfigError("--target-value needs --guide regressor")
     if args.guide != "faros" and (args.switch_time is not None or args.fraction is not None):
         raise ConfigError("--switch-time and --fraction need --guide faros")
+    for flag, value, guides in (("--candidates", args.candidates, ("best_of_n", "svdd", "noise_search")),
+                                ("--alpha", args.alpha, ("svdd",)), ("--paths", args.paths, ("noise_search",)),
+                                ("--direction", args.direction, ("regressor",))):
+        if value is not None and args.guide not in guides:
+            raise ConfigError(f"{flag} is read by --guide {' / '.join(guides)}, not by "
+                              f"{'unguided sampling' if args.guide is None else '--guide ' + args.guide}")
+    if args.direction is not None and args.target_value is not None:
+        raise ConfigError("--direction and --target-value: a target value sets the direction; give one of them")
+    candidates = 10 if args.candidates is None else args.candidates
     if args.guide is not None:
         from .guidance import get_reward, parse_reward_args
 
@@ -260,21 +269,21 @@ def cmd_sample(args) -> int:
         reward = (get_reward(args.reward, **parse_reward_args(args.reward_arg or [])) if args.reward is not None
                   else None)
         strength = 1.0 if args.scale is None else args.scale
-        opts = ({"N": args.candidates} if args.guide == "best_of_n" else
-                {"M": args.candidates, "alpha": args.alpha, "value": args.regressor} if args.guide == "svdd" else
-                {"regressor": args.regressor, "target": args.target_value, "direction": args.direction,
+        opts = ({"N": candidates} if args.guide == "best_of_n" else
+                {"M": candidates, "alpha": args.alpha or 0.0, "value": args.regressor} if args.guide == "svdd" else
+                {"regressor": args.regressor, "target": args.target_value, "direction": args.direction or "max",
                  "scale": strength} if args.guide == "regressor" else
                 {"regressor": args.regressor, "scale": strength} if args.guide == "minority" else
                 {"switch_time": args.switch_time, "fraction": args.fraction} if args.guide == "faros" else
-                {"K": args.paths, "M": args.candidates})
+                {"K": 4 if args.paths is None else args.paths, "M": candidates})
         state = pipe.sample(n, steps=args.steps, sampler=args.sampler, seed=args.seed, progress=not args.quiet,
                             guide=args.guide, reward=reward, guide_options=opts, **kw)
         g = pipe.last_guidance
         what = (reward.name if reward is not None else "minus the parity gap" if args.guide == "faros" else
                 f"the regressor's {g.cost.get('target')}")
-        print(f"{args.guide} on {what}: median reward {float(np.nanmedian(g.rewards)):.4g}; per sample "
-              f"{g.cost['network_calls_per_sample']:g} network calls, {g.cost['reward_calls_per_sample']:g} reward "
-              "calls")
+        calls = ", ".join(f"{v:g} {k[:-len('_calls_per_sample')].replace('_', ' ')} calls"
+                          for k, v in g.cost.items() if k.endswith("_calls_per_sample"))
+        print(f"{args.guide} on {what}: median reward {float(np.nanmedian(g.rewards)):.4g}; per sample {calls}")
     else:
         state = pipe.sample(n, steps=args.steps, sampler=args.sampler, seed=args.seed, progress=not args.quiet,
                             shard=shard, workers=args.workers, **kw)
@@ -381,16 +390,16 @@ def add_model_commands(sub) -> None:
     s.add_argument("--reward", default=None, help="reward name (qed, sa, logp, similarity, ...) or module:function")
     s.add_argument("--reward-arg", action="append", metavar="KEY=VALUE", default=None,
                    help="reward argument, e.g. target=CCO (repeatable)")
-    s.add_argument("--candidates", type=int, default=10,
-                   help="candidates per sample (best_of_n: N) or per step (svdd: M)")
-    s.add_argument("--alpha", type=float, default=0.0, help="svdd: selection temperature (0: argmax)")
-    s.add_argument("--paths", type=int, default=4, help="noise_search: paths kept per sample (K)")
+    s.add_argument("--candidates", type=int, default=None,
+                   help="candidates per sample (best_of_n: N) or per step (svdd, noise_search: M); default 10")
+    s.add_argument("--alpha", type=float, default=None, help="svdd: selection temperature (0, the default: argmax)")
+    s.add_argument("--paths", type=int, default=None, help="noise_search: paths kept per sample (K, default 4)")
     s.add_argument("--regressor", default=None,
                    help="regressor / minority: folder made by graphdiff train-regressor; svdd: a value network "
                         "(SVDD-MC)")
     s.add_argument("--target-value", type=float, default=None, help="regressor: steer toward this property value")
-    s.add_argument("--direction", default="max", choices=["max", "min"],
-                   help="regressor: without --target-value, raise or lower the property")
+    s.add_argument("--direction", default=None, choices=["max", "min"],
+                   help="regressor: without --target-value, raise (max, the default) or lower the property")
     s.add_argument("--scale", type=float, default=None,
                    help="regressor, minority, self: guidance strength (default 1; self: the model's stored scale)")
     s.add_argument("--switch-time", type=float, default=None,

@@ -212,8 +212,10 @@ class Reward:
         if number is None:
             return self._unscorable(f"returned {_one_line(repr(value), 60)} (not a number) for sample {index} "
                                     f"({_describe(sample)})")
-        if math.isnan(number):
-            return self._unscorable(f"returned NaN for sample {index} ({_describe(sample)})")
+        if not math.isfinite(number):
+            shown = "NaN" if math.isnan(number) else str(number)
+            return self._unscorable(f"returned {shown} for sample {index} ({_describe(sample)}); a reward is a "
+                                    f"finite number")
         return number
 
     def _call_one(self, sample, index: int):

@@ -176,6 +176,7 @@ def test_callable_reward_per_sample_and_batched():
     (lambda ms: [1.0], True, r"'bad': returned 1 values for a batch of 2 samples"),
     (lambda ms: [1.0, None], True, r"returned None \(not a number\) for sample 2 \(molecule 'c1ccccc1'\)"),
     (lambda ms: [1.0, float("nan")], True, r"returned NaN for sample 2"),
+    (lambda m: float("inf"), False, r"'bad': returned inf for sample 1"),
     (lambda ms: 1 / 0, True, r"raised ZeroDivisionError: division by zero on a batch of 2 samples"),
 ])
 def test_bad_user_rewards_are_one_line_errors(fn, batched, match):

@@ -107,3 +107,21 @@ def test_cli_sample_with_guide(tmp_path, capsys):
     assert "svdd on qed" in capsys.readouterr().out and len(out.read_text().splitlines()) == 2
     assert main(["sample", "--model", "qm9-defog", "-n", "2", "--reward", "qed", "--out", str(out)]) == 2
     assert "--reward needs --guide" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--guide", "svdd", "--reward", "qed", "--paths", "3"],
+     "--paths is read by --guide noise_search, not by --guide svdd"),
+    (["--guide", "best_of_n", "--reward", "qed", "--alpha", "0.3"], "--alpha is read by --guide svdd"),
+    (["--candidates", "3"], "not by unguided sampling"),
+    (["--guide", "regressor", "--regressor", "r", "--target-value", "0.6", "--direction", "min"],
+     "a target value sets the direction"),
+])
+def test_cli_guide_options_that_the_guide_does_not_read_are_refused(tmp_path, capsys, argv, needle):
+    from graphdiff.cli import main
+
+    assert main(["sample", "--model", "qm9-defog", "-n", "2", "--steps", "2", *argv, "--out",
+                 str(tmp_path / "x.smi"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and needle in err, err
+    assert not (tmp_path / "x.smi").exists()
