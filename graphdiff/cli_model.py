@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ConfigError
+from .errors import ConfigError, GraphdiffError, TrainingError
 from .checks import check_output_file, check_output_folder
 
 
@@ -37,6 +37,12 @@ def _record_command(out: Path, args) -> None:
         return
     with open(out / "command.txt", "a", encoding="utf-8") as fh:
         fh.write("graphdiff " + " ".join(shlex.quote(a) for a in args.argv) + "\n")
+
+
+def _trained(exc: BaseException) -> bool:
+    """Whether a train / finetune command that raised ``exc`` had trained (interrupted, or stopped by a
+    non-finite loss), so its command belongs in ``command.txt``; input refused before training did not."""
+    return isinstance(exc, TrainingError) or not isinstance(exc, GraphdiffError)
 
 
 def cmd_train(args) -> int:
@@ -58,8 +64,11 @@ def cmd_train(args) -> int:
         pipe = GraphDiffusionPipeline.fit(args.dataset, preset=cfg, out=out, root=args.root,
                                           max_minutes=args.max_minutes, resume=args.resume, progress=not args.quiet,
                                           overwrite=args.overwrite)
-    finally:  # once training has made the run folder (bad input makes none), also when stopped
-        _record_command(out, args)
+    except BaseException as exc:  # a run that trained and stopped is recorded; input refused before training not
+        if _trained(exc):
+            _record_command(out, args)
+        raise
+    _record_command(out, args)
     s = pipe.summary
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 reports
         return 0
@@ -104,8 +113,11 @@ def cmd_finetune(args) -> int:
                              max_steps=args.max_steps, overrides=over, freeze_pattern=args.freeze, lora=args.lora,
                              resume=args.resume, progress=not args.quiet, base_name=str(args.base),
                              overwrite=args.overwrite)
-    finally:
-        _record_command(out, args)
+    except BaseException as exc:
+        if _trained(exc):
+            _record_command(out, args)
+        raise
+    _record_command(out, args)
     s = pipe.summary
     rec = pipe.config.finetune.lineage[-1]
     print(f"fine-tuned {args.base} on {rec['data']}: {s['steps']} steps ({s['stopped_by']}) in {s['seconds']:.0f} s, "

@@ -155,3 +155,7 @@ def test_train_records_its_command(tiny_model, tmp_path):
                  "--set", "model.hidden_y=4", "--set", "model.n_heads=2", "--set", "model.extra_features=[]"]) == 0
     line = (run / "command.txt").read_text().strip()
     assert line.startswith("graphdiff train --preset defog-qm9") and "train.max_steps=1" in line
+    # a resume the run refuses (another process) is not recorded; nothing about the run changes
+    assert main(["train", "--preset", "digress-qm9", "--dataset", str(data), "--out", str(run), "--root",
+                 str(tmp_path / "data"), "--quiet", "--resume"]) == 2
+    assert (run / "command.txt").read_text().strip() == line

@@ -87,7 +87,7 @@ def _train_or_load(entry: Entry, run: Path, *, minutes, overrides, model, root, 
     return pipe, pipe._dataset, {"steps": s["steps"], "epochs": s["epochs"], "minutes": minutes,
                                  "stopped_by": s["stopped_by"], "final_loss": s["loss"],
                                  "seconds": round(time.perf_counter() - t, 1),
-                                 "batch_size": pipe.config.train.batch_size}
+                                 "batch_size": s.get("batch_size", pipe.config.train.batch_size)}
 
 
 def _degree_matched(pipe) -> dict:

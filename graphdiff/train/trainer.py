@@ -231,9 +231,10 @@ class Trainer:
                 without it (or ``resume``) such a folder is refused before anything in it changes.
 
         Returns:
-            ``{"steps", "epochs", "loss", "stopped_by", "seconds", "checkpoint"}``: optimizer steps and epochs done
-            in total, the mean loss of the last ``log_every`` steps of this call (``None`` when none ran), why
-            training stopped, the seconds of this call, and the checkpoint folder.
+            ``{"steps", "epochs", "loss", "stopped_by", "seconds", "checkpoint", "threads", "batch_size"}``:
+            optimizer steps and epochs done in total, the mean loss of the last ``log_every`` steps of this call
+            (``None`` when none ran), why training stopped, the seconds of this call, the checkpoint folder, the
+            CPU threads and the batch size used (the config's, capped at the dataset's size).
 
         Raises:
             TrainingError: a non-finite loss or gradient norm (the last good checkpoint is left as it was).
@@ -302,6 +303,7 @@ class Trainer:
             "seconds": time.monotonic() - call_start,
             "checkpoint": str(self.checkpoint_dir),
             "threads": None if self._threads is None else self._threads.threads,
+            "batch_size": self.batch_size,  # the one used: the config's, capped at the dataset's size
         }
 
     def _make_bar(self):
