@@ -109,7 +109,8 @@ def best_of_n(pipe, n: int, reward, *, N: int = 10, steps: int | None = None, se
     Args:
         pipe: a :class:`~graphdiff.pipeline.GraphDiffusionPipeline`.
         reward: a callable on a list of decoded samples returning one number per sample (see
-            :mod:`graphdiff.guidance.rewards`), higher is better.
+            :mod:`graphdiff.guidance.rewards`), higher is better (``pipe.sample(guide=...)`` hands a lower-is-better
+            :class:`~graphdiff.guidance.rewards.Reward` over negated).
         N: candidates per sample (>= 1; 1 is the unguided sampler).
         steps, seed, batch_size, sample_kwargs: passed to ``pipe.sample``.
 
@@ -123,9 +124,15 @@ def best_of_n(pipe, n: int, reward, *, N: int = 10, steps: int | None = None, se
     sizes = sample_kwargs.get("n_nodes")
     if sizes is not None and not isinstance(sizes, (int, np.integer)):  # one size per sample: each candidate's
         sample_kwargs["n_nodes"] = [int(v) for v in sizes for _ in range(N)]
-    with CallCounter(pipe.denoiser) as counter:
-        cands = pipe.sample(n * N, steps=steps, seed=seed, batch_size=batch_size, progress=progress,
-                            output="state", **sample_kwargs)
+    try:
+        with CallCounter(pipe.denoiser) as counter:
+            cands = pipe.sample(n * N, steps=steps, seed=seed, batch_size=batch_size, progress=progress,
+                                output="state", **sample_kwargs)
+    except ConfigError as exc:
+        if "unknown key" not in str(exc):
+            raise
+        raise ConfigError(f"best_of_n takes N, steps, seed and batch_size and passes the rest to the sampler, "
+                          f"which refused one: {exc}") from None
     decoded, values = score_states(pipe, cands, reward)
     best = values.reshape(n, N).argmax(1) + np.arange(n) * N
     idx = torch.as_tensor(best, dtype=torch.long)

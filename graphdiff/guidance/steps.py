@@ -84,8 +84,9 @@ def search_setup(pipe, n: int, steps, seed, knobs: dict, who: str):
     if unknown:
         from ..checks import suggest
 
-        raise ConfigError(f"{who}: unknown option {unknown[0]!r}{suggest(unknown[0], allowed)}; the {process.name} "
-                          f"sampler's knobs are {', '.join(SAMPLER_KNOBS[process.name]) or 'none'}")
+        raise ConfigError(f"{who}: unknown option {unknown[0]!r}{suggest(unknown[0], allowed)} (neither one of "
+                          f"{who}'s own options nor a {process.name} sampler knob: "
+                          f"{', '.join(SAMPLER_KNOBS[process.name]) or 'none'})")
     cfg = pipe.config.sample
     steps = int(steps or cfg.steps or 100)
     seed = cfg.seed if seed is None else int(seed)

@@ -125,3 +125,10 @@ def test_cli_guide_options_that_the_guide_does_not_read_are_refused(tmp_path, ca
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "\n" not in err and needle in err, err
     assert not (tmp_path / "x.smi").exists()
+
+
+def test_misspelt_guide_options_name_the_guide(pipe):
+    with pytest.raises(ConfigError, match="best_of_n takes N, steps, seed and batch_size .* unknown key 'M'"):
+        pipe.sample(2, steps=2, guide="best_of_n", reward="qed", guide_options={"M": 3}, progress=False)
+    with pytest.raises(ConfigError, match="svdd: unknown option 'm' .neither one of svdd's own options"):
+        pipe.sample(2, steps=2, guide="svdd", reward="qed", guide_options={"m": 3}, progress=False)
