@@ -59,7 +59,7 @@ def cmd_train(args) -> int:
     if not args.resume and not args.overwrite:
         from .train.trainer import check_fresh_run_folder
 
-        check_fresh_run_folder(out, hint="--resume continues it, --overwrite starts it afresh")
+        check_fresh_run_folder(out)  # refused before the command is recorded
     try:
         pipe = GraphDiffusionPipeline.fit(args.dataset, preset=cfg, out=out, root=args.root,
                                           max_minutes=args.max_minutes, resume=args.resume, progress=not args.quiet,
@@ -90,7 +90,7 @@ def cmd_finetune(args) -> int:
     if not args.resume and not args.overwrite:
         from .train.trainer import check_fresh_run_folder
 
-        check_fresh_run_folder(Path(args.out), hint="--resume continues it, --overwrite starts it afresh")
+        check_fresh_run_folder(Path(args.out))
     if args.base is None:  # the bundled base for the data's kind: molecules or unlabelled graphs
         from .data import load_dataset
         from .finetune import DEFAULT_BASE

@@ -280,10 +280,12 @@ def looks_like_series_csv(path) -> bool:
     return True
 
 
-def _is_month_end(stamp: np.datetime64) -> bool:
-    day = stamp.astype("datetime64[D]")
-    return bool(stamp.astype("datetime64[s]") == day.astype("datetime64[s]")
-                and (day + 1).astype("datetime64[M]") != day.astype("datetime64[M]"))
+def on_month_ends(stamps) -> bool:
+    """Whether every timestamp is midnight of a month's last day."""
+    t = np.asarray(stamps)
+    days = t.astype("datetime64[D]")
+    return bool(len(t) and (t.astype("datetime64[s]") == days.astype("datetime64[s]")).all()
+                and ((days + 1).astype("datetime64[M]") != days.astype("datetime64[M]")).all())
 
 
 def month_ends(months: np.ndarray) -> np.ndarray:
@@ -296,7 +298,7 @@ def _infer_freq(stamps: list[np.datetime64], path: Path, lines: list[int]) -> tu
     months = np.array([s.astype("datetime64[M]").astype(np.int64) for s in stamps])
     on_month_start = all(s.astype("datetime64[s]") == s.astype("datetime64[M]").astype("datetime64[s]")
                          for s in stamps)
-    on_month_end = not on_month_start and all(_is_month_end(s) for s in stamps)
+    on_month_end = not on_month_start and on_month_ends(stamps)
     if (on_month_start or on_month_end) and len(stamps) > 1:
         step = int(np.min(np.diff(months))) if len(months) > 1 else 1
         if step >= 1 and step in (1, 3, 12):

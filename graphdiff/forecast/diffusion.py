@@ -56,18 +56,18 @@ class DiffusionForecaster:
     def prediction_length(self) -> int:
         return self.path.prediction_length
 
-    def _columns(self, history, horizon: int, run) -> np.ndarray:
-        """``run(hist)`` on the history ``[T, C]`` as the model takes it: whole when the channel counts agree, one
-        column at a time (each its own series) for a one-channel model; ``[S, H, C]``."""
+    def __call__(self, history, horizon: int, *, season: int = 1, num_samples: int = 100, seed: int = 0):
+        """Sample paths ``[S, H, C]``; a one-channel model forecasts each column of the history as its own series."""
         hist = np.asarray(history, np.float64).reshape(len(history), -1)
         if horizon != self.path.prediction_length:
             raise DataError(f"this model forecasts {self.path.prediction_length} steps (its prediction_length); "
                             f"--horizon {horizon} asked")
-        if hist.shape[1] != self.path.channels:
-            if self.path.channels != 1:
-                raise DataError(f"this model has {self.path.channels} channels; the context has {hist.shape[1]}")
-            return np.concatenate([run(hist[:, [c]]) for c in range(hist.shape[1])], axis=2)
-        return run(hist)
+        if hist.shape[1] == self.path.channels:
+            return self._forecast(hist, horizon, season, num_samples, seed)
+        if self.path.channels != 1:
+            raise DataError(f"this model has {self.path.channels} channels; the context has {hist.shape[1]}")
+        return np.concatenate([self._forecast(hist[:, [c]], horizon, season, num_samples, seed)
+                               for c in range(hist.shape[1])], axis=2)
 
     def _context(self, hist: np.ndarray) -> np.ndarray:
         """The last ``context_length`` steps (NaN in front of a short history), checked to hold an observation."""
@@ -83,11 +83,8 @@ class DiffusionForecaster:
         if self.path.scaling == "mean" and (ctx[seen] < 0).any() and (ctx[seen] > 0).any():
             warnings.warn("the context crosses zero: this model scales each window by its mean absolute value "
                           "(TSDiff), which suits positive series; a model trained with scaling=std suits this one",
-                          UserWarning, stacklevel=3)
+                          UserWarning, stacklevel=4)
         return ctx
-
-    def __call__(self, history, horizon: int, *, season: int = 1, num_samples: int = 100, seed: int = 0):
-        return self._columns(history, horizon, lambda hist: self._forecast(hist, horizon, season, num_samples, seed))
 
     def _forecast(self, hist, horizon, season, num_samples, seed):
         ctx = self._context(hist)

@@ -14,10 +14,10 @@ def future_timestamps(timestamps: np.ndarray | None, horizon: int) -> np.ndarray
     """The ``horizon`` grid points after ``timestamps`` (same step as its last two), or ``None``."""
     if timestamps is None or len(timestamps) < 2:
         return None
-    ts = np.asarray(timestamps)
-    if ts.dtype == np.dtype("datetime64[D]") and ((ts + 1).astype("datetime64[M]") != ts.astype("datetime64[M]")).all():
-        from ..data.series import month_ends  # month-end dates: whole months on, each to its own last day
+    from ..data.series import month_ends, on_month_ends
 
+    ts = np.asarray(timestamps)
+    if ts.dtype == np.dtype("datetime64[D]") and on_month_ends(ts):  # whole months on, each to its last day
         months = ts.astype("datetime64[M]")
         return month_ends(months[-1] + (months[-1] - months[-2]) * np.arange(1, horizon + 1))
     step = timestamps[-1] - timestamps[-2]

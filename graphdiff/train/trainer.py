@@ -62,8 +62,7 @@ def _dataset_name(ds) -> str:
 
 
 
-def check_fresh_run_folder(out_dir: Path, hint: str = "resume=True continues it, overwrite=True starts it afresh"
-                           ) -> None:
+def check_fresh_run_folder(out_dir: Path) -> None:
     """Refuse a run folder that already holds a run (``checkpoint/config.json``), naming its step."""
     ckpt = Path(out_dir) / "checkpoint" / "config.json"
     if ckpt.is_file():
@@ -71,8 +70,9 @@ def check_fresh_run_folder(out_dir: Path, hint: str = "resume=True continues it,
             step = json.loads(ckpt.read_text()).get("step", "?")
         except (OSError, ValueError, AttributeError):
             step = "?"
-        raise TrainingError(f"{out_dir} already holds a run (checkpoint at step {step}); {hint}, or choose "
-                            f"another folder (nothing was changed)")
+        raise TrainingError(f"{out_dir} already holds a run (checkpoint at step {step}); --resume (resume=True) "
+                            f"continues it, --overwrite (overwrite=True) starts it afresh, or choose another folder "
+                            f"(nothing was changed)")
 
 class Trainer:
     """Trains a denoiser with a diffusion process's loss: AdamW, warm-up and schedule, clipping, EMA, gradient
