@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import operator
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -60,7 +61,18 @@ def check_kwargs(fn_or_cls, d: dict, where: str, skip: Iterable[str] = (), *,
 
 
 __all__ = ["suggest", "check_choice", "check_keys", "check_kwargs", "accepted_kwargs", "check_output_file",
-           "check_output_folder", "check_device"]
+           "check_output_folder", "check_device", "as_integer"]
+
+
+def as_integer(value) -> int | None:
+    """``value`` as a Python int when it is one integer (an int, a numpy integer, a 0-d integer tensor; not a
+    bool), else ``None``."""
+    if isinstance(value, bool) or (hasattr(value, "dim") and (value.dim() != 0 or value.dtype.is_floating_point)):
+        return None
+    try:
+        return operator.index(value)
+    except TypeError:
+        return None
 
 
 def _check_parent(path: Path, what: str) -> None:

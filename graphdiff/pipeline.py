@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 import numbers
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -366,22 +366,22 @@ class GraphDiffusionPipeline:
     def _sizes(self, n, n_nodes):
         if n_nodes is None:
             return None
-        from .state import _integer
+        from .checks import as_integer
 
         if isinstance(n_nodes, torch.Tensor):
             n_nodes = n_nodes.detach().cpu().numpy()
         if isinstance(n_nodes, np.ndarray):
             if n_nodes.dtype.kind not in "iu":
                 raise ConfigError(f"n_nodes must hold integers, got an array of {n_nodes.dtype}")
-            n_nodes = int(n_nodes) if n_nodes.ndim == 0 else [int(v) for v in n_nodes.reshape(-1)]
-        one = None if isinstance(n_nodes, bool) else _integer(n_nodes)
-        try:
-            listed = [one] * n if one is not None else (
-                None if isinstance(n_nodes, (str, bytes)) else [None if isinstance(v, bool) else _integer(v)
-                                                                 for v in n_nodes])
-        except TypeError:  # not iterable
+            n_nodes = n_nodes.tolist()
+        one = as_integer(n_nodes)
+        if one is not None:
+            listed = [one] * n
+        elif isinstance(n_nodes, (str, bytes)) or not isinstance(n_nodes, Iterable):
             listed = None
-        if listed is None or any(v is None for v in listed):
+        else:
+            listed = [as_integer(v) for v in n_nodes]
+        if listed is None or None in listed:
             raise ConfigError(f"n_nodes must be an integer or a sequence of {n} integers, got {n_nodes!r}")
         sizes = torch.as_tensor(listed, dtype=torch.long)
         if len(sizes) != n:

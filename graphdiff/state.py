@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-import operator
 from dataclasses import dataclass, field, replace
 from collections.abc import Sequence
 
 import torch
 from torch import Tensor
 
+from .checks import as_integer
 from .errors import SchemaError
 from .schema import Schema
 
-
-
-def _integer(value) -> int | None:
-    """``value`` as a Python int when it is one integer (an int, a numpy integer, a 0-d integer tensor)."""
-    if isinstance(value, Tensor) and (value.dim() != 0 or value.dtype.is_floating_point or value.dtype == torch.bool):
-        return None
-    try:
-        return operator.index(value)
-    except TypeError:
-        return None
 
 
 def pair_mask(mask: Tensor, include_diagonal: bool = False) -> Tensor:
@@ -206,9 +196,9 @@ class GraphState:
     def __getitem__(self, idx) -> "GraphState":
         if isinstance(idx, bool):
             raise IndexError("a GraphState is indexed by graph numbers, not by a bool")
-        if not isinstance(idx, (slice, list, tuple)) and _integer(idx) is not None:
-            idx = _integer(idx)
-        if isinstance(idx, int):  # one graph, kept as a batch of one; out of range ends iteration
+        one = as_integer(idx)  # an int, a numpy integer or a 0-d integer tensor
+        if one is not None:
+            idx = one  # one graph, kept as a batch of one; out of range ends iteration
             b = self.batch_size
             if not -b <= idx < b:
                 raise IndexError(f"graph index {idx} out of range for a batch of {b}")
