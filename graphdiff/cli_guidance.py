@@ -53,12 +53,14 @@ def add_guidance_commands(sub) -> None:
                                                "(for sample --guide regressor)")
     r.add_argument("--model", required=True, help="the model to guide: bundled name, folder, URL or hf: id")
     r.add_argument("--target", required=True,
-                   help="a graph-level column of the data, a reward name (qed, logp, sa, n_nodes, ...) or "
-                        "'minority' (the model's own minority score, for --guide minority)")
+                   help="a graph-level column of the data, a property it keeps (qm9_3d: gap, homo, lumo, mu, "
+                        "alpha, ...), a reward name (qed, logp, sa, n_nodes, ...) or 'minority' (the model's own "
+                        "minority score, for --guide minority)")
     r.add_argument("--reward-arg", action="append", metavar="KEY=VALUE", default=None,
                    help="argument of a reward target, e.g. target=CCO (repeatable)")
     r.add_argument("--out", required=True, help="folder to write (regressor.json, model.safetensors)")
-    r.add_argument("--dataset", default=None, help="training data (default: the model's own dataset)")
+    r.add_argument("--dataset", default=None, help="training data (default: the model's own dataset, with the "
+                                                  "options it was trained with)")
     r.add_argument("--root", default=None, help="dataset root")
     r.add_argument("--max-steps", type=int, default=None)
     r.add_argument("--max-minutes", type=float, default=None)

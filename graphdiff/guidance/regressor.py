@@ -196,11 +196,12 @@ class Regressor:
 
 # ---- training --------------------------------------------------------------------------------------------------
 def target_values(pipe, split, target: str, *, chunk: int = 1024, reward_args: dict | None = None,
-                  scorer=None, columns=None) -> np.ndarray:
+                  scorer=None, columns=None, data=None) -> np.ndarray:
     """One value per graph of ``split``: ``scorer(pipe, batch)`` when given (a score the model computes, e.g.
     :func:`graphdiff.guidance.minority.minority_scores`), else its graph-level column ``target`` (``columns``: the
     data's graph-level columns, default the model's) or the reward ``target`` of the decoded graph (an invalid
-    molecule gets the reward's invalid value)."""
+    molecule gets the reward's invalid value). ``data`` (the dataset the split comes from) only words the error for
+    a target that is none of these."""
     if scorer is not None:
         return np.concatenate([np.asarray(scorer(pipe, split.batch(range(lo, min(len(split), lo + chunk)))),
                                           dtype=np.float64) for lo in range(0, len(split), chunk)])
@@ -209,8 +210,15 @@ def target_values(pipe, split, target: str, *, chunk: int = 1024, reward_args: d
         col = features.index(target)
         return np.concatenate([split.batch(range(lo, min(len(split), lo + chunk))).y[:, col].double().numpy()
                                for lo in range(0, len(split), chunk)])
-    from .rewards import get_reward
+    from .rewards import REWARDS, get_reward
 
+    if ":" not in target and target not in REWARDS:
+        props = tuple(getattr(data, "property_names", ()))
+        known = [*features, *props, *REWARDS]
+        from ..checks import suggest
+
+        raise ConfigError(f"target {target!r} is not a graph-level column of the data, a property of it or a reward"
+                          f"{suggest(target, known)}; choose from {', '.join(known)} (or module:function)")
     reward = get_reward(target, **(reward_args or {}))
     out = []
     for lo in range(0, len(split), chunk):
@@ -237,8 +245,11 @@ def train_regressor(pipe, target: str, *, dataset=None, root=None, out=None, max
     """Train a noisy-graph regressor of ``target`` for ``pipe`` (see the module docstring) and save it to ``out``.
 
     Args:
-        target: a graph-level column of the data or a reward name (``qed``, ``logp``, ``n_nodes``, ...).
-        dataset: training data (default the model's own ``config.dataset``), aligned to the model's categories.
+        target: a graph-level column of the data, a property the data keeps beside its graphs (QM9-3D's DFT
+            properties, ``gap``, ``mu``, ...: in their own units) or a reward name (``qed``, ``logp``, ``n_nodes``,
+            ...).
+        dataset: training data (default the model's own ``config.dataset`` with its ``dataset_options``), aligned
+            to the model's categories.
         max_steps / max_minutes: the budget (at least one).
         limit: use at most this many training graphs (a seeded subset).
         scorer: ``scorer(pipe, batch) -> values``, the target computed by the model itself (``target`` names it).
@@ -260,7 +271,12 @@ def train_regressor(pipe, target: str, *, dataset=None, root=None, out=None, max
             raise ConfigError(f"train-regressor: {what} must be a positive integer, got {v!r}")
     if max_minutes is not None and not float(max_minutes) > 0:
         raise ConfigError(f"train-regressor: max_minutes must be > 0, got {max_minutes!r}")
-    ds = load_dataset(dataset or pipe.config.dataset, root=root) if not hasattr(dataset, "split") else dataset
+    if hasattr(dataset, "split"):
+        ds = dataset
+    else:  # the model's own dataset with the options it was trained with (a subset, the targets in y)
+        own = dataset is None or dataset == pipe.config.dataset
+        ds = load_dataset(dataset or pipe.config.dataset, root=root,
+                          **(pipe.config.dataset_options if own else {}))
     a = align(pipe.schema, train_schema(ds), where=f"train-regressor on {ds.name}")
     if a.new_nodes or a.new_edges:
         raise DataError(f"train-regressor: {ds.name} has categories the model does not know: "
@@ -273,8 +289,12 @@ def train_regressor(pipe, target: str, *, dataset=None, root=None, out=None, max
     if len(idx) < 20:
         raise DataError(f"train-regressor: {ds.name} has {len(idx)} training graphs; need at least 20")
     t0 = time.perf_counter()
-    values = target_values(pipe, _subset(split, idx), target, reward_args=reward_args, scorer=scorer,
-                           columns=train_schema(ds).graph_features)
+    train = ds.split("train")
+    if scorer is None and target in getattr(train, "property_names", ()):  # QM9-3D's DFT properties, raw units
+        values = np.asarray(train.property_values(target), dtype=np.float64)[idx]
+    else:
+        values = target_values(pipe, _subset(split, idx), target, reward_args=reward_args, scorer=scorer,
+                               columns=train_schema(ds).graph_features, data=train)
     finite = np.isfinite(values)
     if finite.sum() < 20:
         raise DataError(f"train-regressor: target {target!r} is finite on {int(finite.sum())} of {len(values)} "

@@ -144,3 +144,36 @@ def test_a_trained_3d_regressor_learns_from_noisy_molecules_and_guides(pipe3d):
     qm9 = GraphDiffusionPipeline.from_pretrained("qm9-defog")
     with pytest.raises(ConfigError, match="trained on the eqgat_diff process"):
         regressor_guidance(qm9, 2, regressor=again)
+
+
+TINY = {"n_layers": 1, "hidden_x": 16, "hidden_e": 8, "hidden_y": 8, "n_heads": 2, "ff_x": 16, "ff_e": 8, "ff_y": 8}
+
+
+def test_a_qm9_3d_property_is_a_target_in_its_own_units_from_the_models_own_subset(pipe3d):
+    pipe, root, tmp = pipe3d
+    from graphdiff.data import load_dataset
+
+    # no dataset given: the model's own qm9_3d with the options it trained with (limit 200), not the full set
+    reg = train_regressor(pipe, "gap", root=root, max_steps=2, batch_size=8, sizes=TINY, log=lambda *a: None)
+    gaps = load_dataset("qm9_3d", root=root, limit=200).split("train").property_values("gap")
+    assert reg.info["train_graphs"] + reg.info["held_out_graphs"] == len(gaps)
+    # hartree, as in QM9 (not the normalised condition scale, whose mean would be about 0 and std 1)
+    assert gaps.min() <= reg.mean <= gaps.max() and 0.15 < reg.mean < 0.4 and reg.std < 0.1
+    with pytest.raises(ConfigError, match=r"target 'gapp' .*did you mean 'gap'\?"):
+        train_regressor(pipe, "gapp", root=root, max_steps=1, sizes=TINY, log=lambda *a: None)
+
+
+def test_train_regressor_cli_takes_a_qm9_3d_property(pipe3d, capsys):
+    from graphdiff.cli import main
+
+    pipe, root, tmp = pipe3d
+    model = tmp / "model"
+    if not model.exists():
+        pipe.save_pretrained(model)
+    rc = main(["train-regressor", "--model", str(model), "--target", "homo", "--root", str(root), "--out",
+               str(tmp / "reg-homo"), "--max-steps", "2", "--batch-size", "8", "--quiet", "--set", "model.n_layers=1",
+               "--set", "model.hidden_x=16"])
+    assert rc == 0
+    reg = Regressor.load(tmp / "reg-homo")
+    assert reg.target == "homo" and -0.4 < reg.mean < -0.15  # HOMO energies are negative, in hartree
+    assert "held-out MAE" in capsys.readouterr().out
