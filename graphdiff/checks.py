@@ -85,12 +85,17 @@ def _check_parent(path: Path, what: str) -> None:
             return
 
 
-def check_output_file(path, what: str = "--out", suffixes: Iterable[str] | None = None) -> Path:
+def check_output_file(path, what: str = "--out", suffixes: Iterable[str] | None = None,
+                      inputs: dict | None = None) -> Path:
     """``path`` as a file to write, checked before any work: not an existing folder, one of ``suffixes`` (with
-    the dot, any case) when given, and under a writable folder (missing folders are created later)."""
+    the dot, any case) when given, not one of the command's ``inputs`` (``{"--samples": path, ...}``, so writing
+    never replaces what is read), and under a writable folder (missing folders are created later)."""
     path = Path(path)
     if path.is_dir():
         raise ConfigError(f"{what} {path} is a folder; give a file name")
+    for name, source in (inputs or {}).items():
+        if source is not None and Path(source).exists() and path.exists() and path.samefile(source):
+            raise ConfigError(f"{what} {path} is the {name} file; write to another name")
     if suffixes is not None:
         suffixes = tuple(suffixes)
         if path.suffix.lower() not in suffixes:

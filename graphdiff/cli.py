@@ -21,6 +21,7 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -207,7 +208,7 @@ def cmd_evaluate(args) -> int:
     if args.n_molecules < 0:
         raise GraphdiffError(f"--n-molecules must be >= 0 (0: the whole split), got {args.n_molecules}")
     if args.json:
-        check_output_file(args.json, "--json")
+        check_output_file(args.json, "--json", inputs={"--samples": args.samples})
     stats = tuple(args.stats.split(",")) if args.stats else None
     metrics = tuple(m.strip() for m in args.metrics.split(",") if m.strip()) if args.metrics else None
     kw = {k: v for k, v in (("stats", stats), ("workers", args.workers), ("metrics", metrics)) if v is not None}
@@ -226,6 +227,7 @@ def cmd_evaluate(args) -> int:
                                  seed=args.seed, n_molecules=args.n_molecules or None, **kw)
     _print_evaluation(res)
     if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         with open(args.json, "w") as fh:
             json.dump({"command": "graphdiff " + " ".join(sys.argv[1:]), **res}, fh, indent=1, default=str)
         print(f"wrote {args.json}")

@@ -58,9 +58,9 @@ def cmd_forecast(args) -> int:
         raise ConfigError(f"--season must be at least 1, got {args.season}")
     from .checks import check_output_file
 
-    check_output_file(args.out, "--out")
+    check_output_file(args.out, "--out", inputs={"--context": args.context})
     if args.plot:
-        check_output_file(args.plot, "--plot")
+        check_output_file(args.plot, "--plot", inputs={"--context": args.context, "--out": args.out})
     ts = load_series(args.context)
     season = args.season or ts.season
     values, stamps = ts.values, ts.timestamps

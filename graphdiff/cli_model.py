@@ -236,6 +236,10 @@ def cmd_sample(args) -> int:
         raise ConfigError(f"{args.model} generates graphs; write them to .jsonl or .png, not .smi")
     from .adapters import fixed_graph_spec
 
+    from .processes.mixed3d import Mixed3DProcess
+
+    if out.suffix.lower() in (".sdf", ".xyz") and not isinstance(pipe.process, Mixed3DProcess):
+        raise ConfigError(f"--out {out.name}: .sdf and .xyz need a 3D model (coordinates); {args.model} has none")
     if out.suffix.lower() == ".npy" and (fixed_graph_spec(pipe.schema) or {}).get("adapter") != "grid":
         raise ConfigError(f"--out {out.name}: .npy arrays are written for image models; {args.model} is not one")
     n = args.n or pipe.config.sample.num_samples

@@ -171,7 +171,8 @@ def sample_observed(args) -> int:
         raise ConfigError(f"--steps must be a positive integer, got {args.steps}")
     from .checks import check_output_file
 
-    out, observed = check_output_file(args.out), Path(args.observed)
+    out = check_output_file(args.out, inputs={"--observed": args.observed, "--observed-mask": args.observed_mask})
+    observed = Path(args.observed)
     pipe = GraphDiffusionPipeline.from_pretrained(args.model, device=args.device)
     if fixed_graph_spec(pipe.schema) is None:
         raise ConfigError(f"--guide self needs a model on a fixed grid or path graph (images, time series); "

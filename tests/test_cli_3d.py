@@ -53,7 +53,14 @@ def test_3d_presets_train_and_sample_to_sdf_xyz_png(tmp_path, capsys, preset, ne
     assert "EQGAT-diff (500 steps)" in (out / "results.md").read_text()
 
 
-def test_sdf_needs_a_3d_model(tmp_path, capsys):
-    assert main(["sample", "--model", "qm9-defog", "-n", "2", "--steps", "2", "--out", str(tmp_path / "x.sdf"),
-                 "--quiet"]) == 2
-    assert "need a 3D model" in capsys.readouterr().err
+def test_sdf_needs_a_3d_model_and_says_so_before_sampling(tmp_path, capsys, monkeypatch):
+    from graphdiff import GraphDiffusionPipeline
+
+    def refuse(*a, **k):
+        raise AssertionError("sampled before refusing the output")
+
+    monkeypatch.setattr(GraphDiffusionPipeline, "sample", refuse)
+    for suffix in (".sdf", ".xyz"):
+        assert main(["sample", "--model", "qm9-defog", "-n", "2", "--steps", "2", "--out",
+                     str(tmp_path / f"x{suffix}"), "--quiet"]) == 2
+        assert "need a 3D model" in capsys.readouterr().err

@@ -27,6 +27,10 @@ COMMANDS = [
     (["evaluate", "--dataset", "community_small", "--samples", "mols.smi", "--json", "adir"],
      "--json adir is a folder"),
     (["evaluate", "--dataset", "qm9", "--reference", "train", "--n-molecules", "-5"], "--n-molecules must be >= 0"),
+    (["evaluate", "--dataset", "community_small", "--samples", "mols.smi", "--json", "./mols.smi"],
+     "--json mols.smi is the --samples file"),
+    (["forecast", "--model", "ets", "--context", "ctx.csv", "--horizon", "3", "--out", "ctx.csv"],
+     "--out ctx.csv is the --context file"),
     (["sample", "--model", "qm9-defog", "-n", "2", "--out", "afile/x.smi"], "afile is a file"),
     (["sample", "--model", "qm9-defog", "-n", "2", "--out", "adir"], "is a folder"),
     (["sample", "--model", "qm9-defog", "-n", "2", "--out", "x.smi", "--device", "foo"], "not a torch device"),
@@ -58,4 +62,15 @@ def test_bad_outputs_and_options_are_one_line_errors_that_keep_files(place, caps
     assert err.startswith("error: ") and "\n" not in err and needle in err, err
     assert (place / "afile").read_text() == "keep" and (place / "adir" / "notes.txt").read_text() == "keep"
     assert sorted(p.name for p in (place / "adir").iterdir()) == ["notes.txt"]
+    assert (place / "mols.smi").read_text() == "CCO\nCCN\nc1ccccc1\n" * 5
+    assert (place / "ctx.csv").read_text().startswith("date,value")
     assert not (place / "new").exists() and not (place / "ft").exists()  # nothing made before the refusal
+
+
+def test_evaluate_json_goes_into_a_new_folder(place, capsys):
+    assert main(["evaluate", "--dataset", "qm9", "--samples", "mols.smi", "--metrics", "validity,uniqueness",
+                 "--json", "new/sub/scores.json"]) == 0
+    import json
+
+    res = json.loads((place / "new" / "sub" / "scores.json").read_text())
+    assert res["validity"] == 1.0 and res["n_samples"] == 15 and "command" in res
