@@ -162,8 +162,9 @@ def cmd_draw(args) -> int:
 
 
 def _print_evaluation(res: dict) -> None:
-    print(f"dataset {res['dataset']}, reference split {res['reference_split']}, generated: "
-          f"{res.get('generated', 'samples')}")
+    ref = res["reference_split"]
+    ref = "the whole file (reference and novelty)" if ref == "all" else f"split {ref}"
+    print(f"dataset {res['dataset']}, reference {ref}, generated: {res.get('generated', 'samples')}")
     if res["kind"] == "graphs":
         m = res["mmd"]
         print(f"protocol {m['protocol']} ({m['estimator']}), {m['n_generated']} generated "
@@ -189,10 +190,12 @@ def _print_evaluation(res: dict) -> None:
             print(f"{name + ' W1 / KL':22} {d['wasserstein']:>10.4f} / {d['kl']:.4f}")
         for k, why in (res.get("undefined") or {}).items():
             print(f"{k:22} {'-':>10}  ({why})")
-        if sv:
+        if "skipped" in sv:
+            print(f"no intervals of non-fractions: {sv['skipped']}")
+        elif sv:
             print(f"intervals of non-fractions: {sv['method']}, subsets of {sv['subset_size']}; set-level figures "
-                  "(FCD, NSPDK, Frag, Scaf) depend on the sample size, so their subset interval shows the spread and "
-                  "need not contain the full-set value")
+                  "(FCD, NSPDK, Frag, Scaf, IntDiv) depend on the sample size, so their subset interval shows the "
+                  "spread and need not contain the full-set value")
     if "note" in res:
         print(f"note: {res['note']}")
     print(f"({res['seconds']:.1f}s)")

@@ -265,11 +265,11 @@ class GraphDataset(torch.utils.data.Dataset):
         return self.store.to_state(self._idx[np.asarray(indices, dtype=np.int64)], self.schema, max_nodes)
 
     def split(self, split: str) -> "GraphDataset":
-        """The same dataset restricted to one split (shares the memory-mapped store)."""
+        """The same dataset restricted to one split (shares the memory-mapped store); ``"all"``: every graph."""
         view = object.__new__(type(self))
         view.__dict__.update(self.__dict__)
         view._split = split
-        view._idx = self.store.indices(split)
+        view._idx = self.store.indices(None if split == "all" else split)
         return view
 
     def split_sizes(self) -> dict[str, int]:

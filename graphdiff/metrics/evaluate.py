@@ -100,8 +100,9 @@ def _split(ds, name: str):
 # ---- evaluation ------------------------------------------------------------------------------------
 def evaluate_graphs(generated: Sequence[nx.Graph], ds, *, protocol: str = "gdss", reference: str = "test",
                     bootstrap: int = 100, seed: int = 0, stats=None, workers: int = 1, subsets: int = 0,
-                    metrics=None) -> dict:
-    """MMD (protocol), uniqueness / novelty and, where the dataset has a validity rule, V.U.N.
+                    metrics=None, novelty: str = "train") -> dict:
+    """MMD (protocol) against the ``reference`` split, uniqueness / novelty (against the ``novelty`` split) and,
+    where the dataset has a validity rule, V.U.N.
 
     MMD intervals come from ``bootstrap`` resamples; ``subsets`` is accepted for symmetry with molecules and
     unused (the bootstrap already gives every MMD figure an interval)."""
@@ -113,9 +114,9 @@ def evaluate_graphs(generated: Sequence[nx.Graph], ds, *, protocol: str = "gdss"
     if len(generated) == 0:
         raise DataError("no generated graphs to evaluate")
     ref = _split(ds, reference).to_networkx()
-    train = _split(ds, "train").to_networkx()
+    train = _split(ds, novelty).to_networkx()
     t = time.perf_counter()
-    result = {"kind": "graphs", "dataset": ds.name, "reference_split": reference,
+    result = {"kind": "graphs", "dataset": ds.name, "reference_split": reference, "novelty_split": novelty,
               "mmd": graph_mmd(generated, ref, protocol=protocol, stats=stats, bootstrap=bootstrap, seed=seed,
                                workers=workers)}
     validity = validity_for_dataset(ds.name.split("/")[-1])
@@ -136,8 +137,9 @@ PROTOCOL_METRICS = {"moses": ("validity", "uniqueness", "novelty", "fcd", "snn",
 
 def evaluate_molecules(generated: Sequence[str | None], ds, *, reference: str = "test", bootstrap: int = 100,
                        seed: int = 0, metrics=None, workers: int | None = None, stats=None, subsets: int = 5,
-                       cache: bool = True) -> dict:
-    """Molecule metrics of SMILES samples against the dataset's reference split (novelty against train).
+                       cache: bool = True, novelty: str = "train") -> dict:
+    """Molecule metrics of SMILES samples against the dataset's ``reference`` split (novelty against the
+    ``novelty`` split, train by default).
 
     Fractions come with 95% Wilson intervals over their own denominators. With ``subsets=K`` (default 5; 0 turns
     it off) the metrics are also computed on K disjoint random subsets of the samples (seeded) and every figure
@@ -173,11 +175,11 @@ def evaluate_molecules(generated: Sequence[str | None], ds, *, reference: str = 
     t = time.perf_counter()
     cache_dir = ds.processed_dir / "metrics" if cache else None
     inputs = {}
-    for split in (reference, "train"):
+    for split in dict.fromkeys((reference, novelty)):
         inputs[split] = split_smiles(_split(ds, split), split, workers=workers)
         if len(inputs[split].smiles) >= PROGRESS_MIN:
             stage(f"{ds.name} {split} split: {len(inputs[split].smiles):,} molecules, {inputs[split].how}")
-    ref_in, train_in = inputs[reference], inputs["train"]
+    ref_in, train_in = inputs[reference], inputs[novelty]
     provider = None
     if ds.name == "moses" and reference == "test":  # None unless the reference rows are the wheel's
         provider = moses_provider(getattr(ds, "subset", "test"), ref_in.smiles)
@@ -189,13 +191,16 @@ def evaluate_molecules(generated: Sequence[str | None], ds, *, reference: str = 
         kw["n_jobs"] = workers
     memo: dict = {}  # per-molecule work shared with the subset runs
     res = molecule_metrics(list(generated), ref, train, _memo=memo, **kw)
-    res = {"kind": "molecules", "dataset": ds.name, "reference_split": reference, **res}
+    res = {"kind": "molecules", "dataset": ds.name, "reference_split": reference, "novelty_split": novelty, **res}
     res["settings"]["reference_smiles"] = ref_in.how
     res["settings"]["train_smiles"] = train_in.how
     res["settings"]["cache_dir"] = None if cache_dir is None else str(cache_dir)
     res["intervals"] = fraction_intervals(res)
-    if subsets > 1:
+    if subsets > 1 and len(generated) // subsets >= MIN_SUBSET:
         res["subset_intervals"] = subset_intervals(list(generated), ref, train, subsets, seed, {**kw, "_memo": memo})
+    elif subsets > 1:
+        res["subset_intervals"] = {"skipped": f"{subsets} subsets of {len(generated) // subsets} samples; intervals "
+                                              f"of non-fractions need subsets of at least {MIN_SUBSET}"}
     res["seconds"] = round(time.perf_counter() - t, 3)
     return res
 
@@ -228,8 +233,15 @@ def fraction_intervals(res: dict) -> dict:
     return out
 
 
+# a subset interval needs subsets of this many samples (IntDiv of 1 molecule is 0, SNN of 2 is one pair)
+MIN_SUBSET = 10
+# metrics that are shares or similarities in [0, 1]; every other scalar molecule metric is a distance (>= 0)
+UNIT_RANGE = ("snn", "frag", "scaf", "intdiv1", "intdiv2", "filters")
+
+
 def subset_intervals(generated, ref, train, k: int, seed: int, kw: dict) -> dict:
-    """Mean +- 1.96 sd / sqrt(k) of every scalar metric over ``k`` disjoint random subsets of the samples."""
+    """Mean +- 1.96 sd / sqrt(k) of every scalar metric over ``k`` disjoint random subsets of the samples, cut to
+    the metric's range (no negative distance, no similarity above 1)."""
     from .molecules import molecule_metrics
 
     perm = np.random.default_rng(seed).permutation(len(generated))
@@ -242,19 +254,24 @@ def subset_intervals(generated, ref, train, k: int, seed: int, kw: dict) -> dict
         if isinstance(v, float) and all(isinstance(x, float) for x in vals):
             m, sd = float(np.mean(vals)), float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
             h = 1.96 * sd / np.sqrt(len(vals))
-            out[key] = {"mean": m, "sd": sd, "interval": (m - h, m + h)}
+            hi = min(m + h, 1.0) if key in UNIT_RANGE or key in _DENOMINATORS else m + h
+            out[key] = {"mean": m, "sd": sd, "interval": (max(m - h, 0.0), hi)}
     return out
 
 
-def evaluate_samples(samples, dataset, *, root=None, protocol: str = "gdss", reference: str = "test",
+def evaluate_samples(samples, dataset, *, root=None, protocol: str = "gdss", reference: str | None = None,
                      bootstrap: int = 100, seed: int = 0, **kw) -> dict:
     """Evaluate a sample file (or a list of SMILES / networkx graphs) against a dataset by name; ``.sdf`` / ``.xyz``
-    files of 3D molecules go to :func:`graphdiff.metrics.evaluate3d.evaluate_samples_3d`."""
+    files of 3D molecules go to :func:`graphdiff.metrics.evaluate3d.evaluate_samples_3d`.
+
+    ``reference`` defaults to the test split of a registered dataset (novelty against its train split) and to the
+    whole file of a user's own file (``split "all"``, novelty against the whole file too): a reference set given as
+    a file is used whole, not the 10% its training split rule would keep for testing."""
     from ..data import load_dataset
     from .evaluate3d import SAMPLE_SUFFIXES, evaluate_samples_3d
 
     if isinstance(samples, (str, os.PathLike)) and Path(samples).suffix.lower() in SAMPLE_SUFFIXES:
-        return evaluate_samples_3d(samples, dataset, root=root, reference=reference, seed=seed,
+        return evaluate_samples_3d(samples, dataset, root=root, reference=reference or "test", seed=seed,
                                    **{k: v for k, v in kw.items() if k == "relax"})
     if isinstance(samples, (str, os.PathLike)):  # read first: a bad file fails before a dataset is built
         kind, samples = read_samples(samples)
@@ -262,6 +279,11 @@ def evaluate_samples(samples, dataset, *, root=None, protocol: str = "gdss", ref
         samples = list(samples)
         kind = "graphs" if samples and isinstance(samples[0], nx.Graph) else "smiles"
     ds = load_dataset(dataset, root=root) if isinstance(dataset, str) else dataset
+    from ..data.custom import CustomDataset
+
+    whole = isinstance(ds, CustomDataset) and reference in (None, "all")
+    reference = "all" if whole else (reference or "test")
+    kw["novelty"] = "all" if whole else kw.get("novelty", "train")
     if kind == "smiles":
         if ds.schema.kind != "molecule":
             raise DataError(f"SMILES samples need a molecule dataset; {ds.name} holds graphs")

@@ -105,6 +105,42 @@ def test_molecule_samples_against_custom_dataset(tmp_path, capsys):
     assert "validity_strict" in text and "fcd" in text
 
 
+
+def test_a_users_reference_file_is_used_whole_for_reference_and_novelty(tmp_path, capsys):
+    from rdkit import Chem
+
+    from tests.assets_smiles import shipped_smiles
+
+    ref = shipped_smiles()[:60]
+    data = tmp_path / "ref.smi"
+    data.write_text("\n".join(ref) + "\n")
+    known = {Chem.CanonSmiles(s) for s in ref}
+    novel = [s for s in ("CCO", "CCCCO", "OCCO", "CC(=O)N", "c1ccncc1", "CCCl") if Chem.CanonSmiles(s) not in known][:4]
+    samples = ref[:20] + novel
+    res = evaluate_samples(samples, str(data), root=tmp_path, subsets=0)
+    # every file molecule is known: with the training split rule (80/10/10) some of the 20 would count as novel
+    assert res["reference_split"] == "all" and res["novelty"] == pytest.approx(len(novel) / len(samples))
+    assert res["fcd"] is not None
+    split = evaluate_samples(samples, str(data), root=tmp_path, subsets=0, reference="test")
+    assert split["reference_split"] == "test" and split["novelty"] > res["novelty"]
+    assert main(["evaluate", "--dataset", str(data), "--samples", str(data), "--root", str(tmp_path)]) == 0
+    assert "reference the whole file" in capsys.readouterr().out
+
+
+def test_subset_intervals_stay_in_range_and_need_subsets_of_ten(tmp_path):
+    from tests.assets_smiles import shipped_smiles
+
+    data = tmp_path / "mols.smi"
+    data.write_text("\n".join(shipped_smiles()) + "\n")
+    few = evaluate_samples(shipped_smiles()[:15], str(data), root=tmp_path, subsets=5)
+    assert "subsets of 3 samples" in few["subset_intervals"]["skipped"]
+    res = evaluate_samples(shipped_smiles()[-60:], str(data), root=tmp_path, subsets=5)
+    iv = res["subset_intervals"]
+    assert iv["subset_size"] == 12
+    for key in ("snn", "frag", "intdiv1", "intdiv2", "filters", "fcd", "nspdk"):
+        lo, hi = iv[key]["interval"]
+        assert 0.0 <= lo <= hi and (hi <= 1.0 or key in ("fcd", "nspdk")), (key, lo, hi)
+
 def test_molecule_reference_row_has_no_novelty(tmp_path):
     from tests.assets_smiles import shipped_smiles
 
