@@ -182,7 +182,7 @@ def write_samples(samples, out: Path, schema) -> Path:
             from .convert.rdkit import to_mol
             from .viz import draw_molecules
 
-            draw_molecules(to_mol(samples, schema)[:64], out)
+            draw_molecules(to_mol(samples, schema)[:64], out, raw=to_mol(samples, schema, sanitize=False)[:64])
         else:
             from .viz import draw_graphs
 
@@ -313,6 +313,11 @@ def cmd_sample(args) -> int:
         state = GraphState.cat([p for p in parts if len(p)])
     write_samples(state, out, pipe.schema)
     what = f" (shard {shard[0]}/{shard[1]} of {n})" if shard is not None and info is None else ""
+    if pipe.schema.kind == "molecule" and state.pos is None and len(state):
+        from .convert.rdkit import to_smiles
+
+        valid = sum(s is not None for s in to_smiles(state, pipe.schema))
+        what += f"; {valid} of {len(state)} are valid molecules (strict, no correction)"
     print(f"wrote {len(state)} samples to {out}{what}")
     return 0
 

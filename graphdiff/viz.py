@@ -44,15 +44,42 @@ def draw_graphs(graphs: Sequence[nx.Graph], out: str | Path, *, ncols: int | Non
     return out
 
 
-def draw_molecules(mols, out: str | Path, *, ncols: int = 4, legends=None, size: int = 250) -> Path:
-    """RDKit grid image of molecules (``None`` entries are drawn as empty cells) saved as PNG."""
+def _drawable(raw):
+    """An unsanitised molecule (an invalid sample) prepared so that RDKit draws it as built, or ``None``."""
+    from rdkit import Chem
+    from rdkit.Chem.Draw import rdMolDraw2D
+
+    if raw is None or raw.GetNumAtoms() == 0:
+        return None
+    try:
+        m = Chem.Mol(raw)
+        m.UpdatePropertyCache(strict=False)
+        Chem.FastFindRings(m)
+        return rdMolDraw2D.PrepareMolForDrawing(m, kekulize=False)
+    except Exception:  # noqa: BLE001 - a graph RDKit cannot even lay out stays an empty cell
+        return None
+
+
+def draw_molecules(mols, out: str | Path, *, ncols: int = 4, legends=None, size: int = 250, raw=None) -> Path:
+    """RDKit grid image of molecules saved as PNG. A ``None`` entry (an invalid sample) is drawn from ``raw``
+    (the same samples built without sanitisation: the atoms and bonds as generated) with the legend "invalid", or
+    as an empty cell when there is none."""
     from rdkit import Chem
     from rdkit.Chem import Draw
 
-    mols = [m if m is not None else Chem.Mol() for m in mols]
+    raw = list(raw) if raw is not None else [None] * len(mols)
+    drawn, auto = [], []
+    for m, r in zip(mols, raw + [None] * (len(mols) - len(raw))):
+        if m is not None:
+            drawn.append(m)
+            auto.append(Chem.MolToSmiles(m) if m.GetNumAtoms() else "invalid")
+        else:
+            drawn.append(_drawable(r) or Chem.Mol())
+            auto.append("invalid")
+    mols = drawn
     if not mols:  # RDKit's drawer fails on an empty grid: one empty cell that says so
         mols, legends = [Chem.Mol()], ["no molecules"]
-    legends = legends or [Chem.MolToSmiles(m) if m.GetNumAtoms() else "invalid" for m in mols]
+    legends = legends or auto
     img = Draw.MolsToGridImage(mols, molsPerRow=ncols, subImgSize=(size, size), legends=[str(x) for x in legends])
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
