@@ -265,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(func=cmd_prepare)
     q = common(dsub.add_parser("draw", help="draw random graphs/molecules to a PNG"))
     q.add_argument("-n", type=int, default=16)
-    q.add_argument("--out", default="grid.png")
+    q.add_argument("--out", default="grid.png", help="image to write: .png, .jpg or .pdf (default: grid.png)")
     q.add_argument("--split", default=None, choices=["train", "val", "test"])
     q.add_argument("--seed", type=int, default=0)
     q.set_defaults(func=cmd_draw)

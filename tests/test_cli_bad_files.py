@@ -249,3 +249,23 @@ def test_valid_raw_pt_file_loads(tmp_path, capsys, no_network):
     assert main(["datasets", "info", "planar", "--root", str(tmp_path), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["graphs"] == 10 and out["schema"]["max_nodes"] == 4
+
+
+@pytest.mark.parametrize("ext", [".csv", ".smi", ".jsonl"])
+def test_a_byte_order_mark_as_excel_writes_is_read_like_plain_utf8(tmp_path, capsys, ext):
+    plain, bom = tmp_path / f"plain{ext}", tmp_path / f"bom{ext}"
+    plain.write_bytes(_valid_bytes(ext))
+    bom.write_bytes(b"\xef\xbb\xbf" + _valid_bytes(ext).replace(b"\n", b"\r\n"))
+    for f in (plain, bom):
+        assert main(["datasets", "info", str(f), "--root", str(tmp_path / "root"), "--json"]) == 0
+    a, b = (json.loads(chunk) for chunk in re.findall(r"^\{.*?^\}", capsys.readouterr().out, re.S | re.M))
+    assert a["graphs"] == b["graphs"] == len(SMILES) and a.get("invalid_rows") == b.get("invalid_rows")
+
+
+def test_a_series_csv_with_a_byte_order_mark_forecasts(tmp_path, capsys):
+    ctx = tmp_path / "ctx.csv"
+    ctx.write_bytes(b"\xef\xbb\xbfdate,sales\r\n" + b"".join(f"2020-{m:02d}-01,{m}\r\n".encode() for m in range(1, 13)))
+    out = tmp_path / "f.csv"
+    assert main(["forecast", "--model", "seasonal_naive", "--context", str(ctx), "--horizon", "2", "--season", "1",
+                 "--out", str(out)]) == 0
+    assert out.read_text().splitlines()[1].startswith("2021-01,sales,12")

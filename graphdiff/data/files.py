@@ -182,7 +182,8 @@ class _GzipGuard:
 
 @contextmanager
 def open_text(path: str | os.PathLike, what: str = "text", *, newline: str | None = "") -> Iterator[TextIO]:
-    """Open ``path`` as strict UTF-8 text (gzip-decompressed when it is gzip) for reading inside a ``with`` block.
+    """Open ``path`` as strict UTF-8 text (gzip-decompressed when it is gzip; a leading byte-order mark, as Excel
+    writes, is dropped) for reading inside a ``with`` block.
 
     Args:
         path: the file.
@@ -199,7 +200,7 @@ def open_text(path: str | os.PathLike, what: str = "text", *, newline: str | Non
     except OSError as exc:
         raise DataError(f"{path}: cannot read ({exc.strerror or describe(exc)})") from None
     guard = _GzipGuard(raw) if gz else None
-    fh = io.TextIOWrapper(guard or raw, encoding="utf-8", errors="strict", newline=newline)
+    fh = io.TextIOWrapper(guard or raw, encoding="utf-8-sig", errors="strict", newline=newline)  # BOM dropped
     try:
         with fh:
             yield fh

@@ -263,7 +263,7 @@ def looks_like_series_csv(path) -> bool:
     if not str(path).lower().endswith(".csv") or not p.is_file():
         return False
     try:
-        with open(p, encoding="utf-8", newline="") as fh:
+        with open(p, encoding="utf-8-sig", newline="") as fh:
             reader = csv.reader(fh)
             header = next(reader, None)
             first = next((r for r in reader if any(c.strip() for c in r)), None)
