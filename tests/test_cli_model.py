@@ -110,3 +110,29 @@ def test_demo_samples_the_bundled_qm9_model(tmp_path, capsys):
     assert (out / "molecules.png").read_bytes()[:4] == b"\x89PNG"
     assert main(["demo", "--model", "nope", "--out", str(out)]) == 2
     assert "graphdiff demo --train" in capsys.readouterr().err
+
+
+SMALL = ["--set", "model.n_layers=1", "--set", "model.hidden_x=8", "--set", "model.hidden_e=4", "--set",
+         "model.hidden_y=4", "--set", "model.ff_x=8", "--set", "model.ff_e=4", "--set", "model.ff_y=4", "--set",
+         "train.batch_size=2", "--set", "train.max_steps=2", "--set", "train.threads=1", "--quiet"]
+
+
+def test_a_resume_on_other_data_or_another_network_names_what_differs(tmp_path, capsys):
+    a, b = tmp_path / "a.smi", tmp_path / "b.smi"
+    a.write_text("CCO\nCCCl\nOCCCl\nCCC\n")
+    b.write_text("CCN\nCCO\nNCCO\nCCC\n")  # the same number of atom types, another meaning for one channel
+    run = tmp_path / "run"
+    base = ["train", "--preset", "defog-qm9", "--out", str(run), "--root", str(tmp_path / "data")]
+    assert main(base + ["--dataset", str(a)] + SMALL) == 0
+    before = (run / "checkpoint" / "model.safetensors").read_bytes()
+    def error_line():  # the trainer's thread line goes to stderr too
+        lines = [x for x in capsys.readouterr().err.splitlines() if not x.startswith("torch threads")]
+        assert len(lines) == 1 and lines[0].startswith("error: "), lines
+        return lines[0]
+
+    assert main(base + ["--dataset", str(b), "--resume"] + SMALL) == 2
+    err = error_line()
+    assert "node categories ['C', 'O', 'Cl']" in err and "has ['C', 'N', 'O']" in err and "--overwrite" in err
+    assert main(base + ["--dataset", str(a), "--resume"] + SMALL + ["--set", "model.n_layers=2"]) == 2
+    assert "trained with model.n_layers=1 (this run: 2)" in error_line()
+    assert (run / "checkpoint" / "model.safetensors").read_bytes() == before  # the refused runs wrote nothing

@@ -66,7 +66,16 @@ def restore(trainer) -> bool:
         raise CheckpointError(
             f"{folder / 'config.json'}: checkpoint was trained with process {theirs!r}, this run uses {ours!r}"
         )
-    load_weights(trainer._model, ckpt.model_state, str(folder / MODEL))
+    check_same_data(folder, ckpt.config, trainer.run_config)
+    try:
+        load_weights(trainer._model, ckpt.model_state, str(folder / MODEL))
+    except CheckpointError:
+        diff = settings_diff(ckpt.config, trainer.run_config)
+        if not diff:
+            raise
+        raise CheckpointError(f"{folder}: the checkpoint's network does not fit this run: it was trained with "
+                              f"{diff}; resume with its settings, or start afresh with --overwrite "
+                              "(overwrite=True)") from None
     ema = trainer._ema
     if ema is not None:
         if ckpt.ema_state is None:
@@ -107,6 +116,40 @@ def restore(trainer) -> bool:
     if trainer.is_main:
         trim_log(trainer.log_path, trainer.step)
     return True
+
+
+def check_same_data(folder: Path, theirs: dict, ours: dict) -> None:
+    """A resume reads the channels by position: the run's data must have the checkpoint's node and edge categories
+    and condition columns, in the same order (same shapes with other meanings would train without an error)."""
+    old, new = theirs.get("schema") or {}, ours.get("schema") or {}
+    for key in ("node_categories", "edge_categories", "graph_features"):
+        if key in old and key in new and list(old[key]) != list(new[key]):
+            raise CheckpointError(
+                f"{folder}: trained on {theirs.get('dataset')!r} with {key.replace('_', ' ')} {list(old[key])}, "
+                f"but this run's data ({ours.get('dataset')!r}) has {list(new[key])}; resume on the same data, "
+                "fine-tune on new data (graphdiff finetune --from), or start afresh with --overwrite")
+
+
+def _flat(d, prefix: str = "") -> dict:
+    out = {}
+    for k, v in (d or {}).items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def settings_diff(theirs: dict, ours: dict, limit: int = 4) -> str:
+    """The dataset and model settings where a checkpoint's config (``theirs``) and a run's (``ours``) differ, as
+    ``"model.n_layers=2 (this run: 3), ..."``; ``""`` when they agree."""
+    a = {"dataset": theirs.get("dataset"), **_flat(theirs.get("dataset_options"), "dataset_options."),
+         **_flat(theirs.get("model"), "model.")}
+    b = {"dataset": ours.get("dataset"), **_flat(ours.get("dataset_options"), "dataset_options."),
+         **_flat(ours.get("model"), "model.")}
+    keys = [k for k in dict.fromkeys([*a, *b]) if a.get(k) != b.get(k)]
+    parts = [f"{k}={a.get(k)!r} (this run: {b.get(k)!r})" for k in keys[:limit]]
+    return ", ".join(parts) + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
 
 
 def trim_log(path: Path, step: int) -> None:
