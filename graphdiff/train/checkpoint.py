@@ -100,11 +100,12 @@ def _finish_interrupted_swap(path: Path) -> None:
 _OWN_FILES = frozenset({CONFIG, MODEL, EMA, TRAINING_STATE})
 
 
-def check_replaceable(path: Path) -> list[Path]:
+def check_replaceable(path: Path, resumable: bool = False) -> list[Path]:
     """What of an existing ``path`` the new checkpoint must keep: the entries that are not checkpoint files (a
     model card, metrics, a run's log), which are copied into the new folder. ``path`` may be missing, an empty
     folder or a checkpoint folder (a ``config.json`` with a ``"format"``); anything else is refused, so that
-    saving never deletes a user's files."""
+    saving never deletes a user's files. A training checkpoint (one with ``training_state.pt``) is replaced only by
+    another (``resumable=True``, what a trainer writes): a model saved over it would end the run's resumability."""
     if not path.exists() and not path.is_symlink():
         return []
     if not path.is_dir():
@@ -120,6 +121,9 @@ def check_replaceable(path: Path) -> list[Path]:
         shown = ", ".join(e.name for e in entries[:3]) + (", ..." if len(entries) > 3 else "")
         raise CheckpointError(f"{path} is a folder that holds no checkpoint ({shown}); saving there would replace "
                               f"its files: choose a new or empty folder")
+    if not resumable and (path / TRAINING_STATE).is_file():
+        raise CheckpointError(f"{path} holds a training run's checkpoint (with {TRAINING_STATE}); a model saved "
+                              "there would replace it and the run could not be resumed: choose another folder")
     return [e for e in entries if e.name not in _OWN_FILES]
 
 
@@ -152,11 +156,12 @@ def save_checkpoint(
     path = Path(path)
     if path.parent.exists() and not path.parent.is_dir():
         raise CheckpointError(f"{path.parent} is a file, not a folder; choose another path for the checkpoint")
+    resumable = training_state is not None
     if not _old_path(path).exists():
-        check_replaceable(path)  # refused before any folder is made
+        check_replaceable(path, resumable)  # refused before any folder is made
     path.parent.mkdir(parents=True, exist_ok=True)
     _finish_interrupted_swap(path)
-    keep = check_replaceable(path)
+    keep = check_replaceable(path, resumable)
     files = [MODEL] + ([EMA] if ema is not None else []) + ([TRAINING_STATE] if training_state is not None else [])
     meta = dict(config)
     meta.setdefault("step", 0)

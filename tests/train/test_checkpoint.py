@@ -254,7 +254,7 @@ def test_saving_never_deletes_a_users_files(tmp_path):
 
 def test_replacing_a_checkpoint_keeps_its_other_files(tmp_path):
     folder = tmp_path / "model"
-    _save(folder, seed=1, step=1)
+    _save(folder, seed=1, step=1, state=False)
     (folder / "README.md").write_text("# card")
     (folder / "figures").mkdir()
     (folder / "figures" / "a.png").write_bytes(b"png")
@@ -263,6 +263,17 @@ def test_replacing_a_checkpoint_keeps_its_other_files(tmp_path):
     assert (folder / "README.md").read_text() == "# card" and (folder / "figures" / "a.png").read_bytes() == b"png"
     ckpt = load_checkpoint(folder)
     assert ckpt.step == 2 and ckpt.ema_state is None  # the old ema.safetensors is not carried over
+
+
+def test_a_training_checkpoint_is_replaced_by_training_checkpoints_only(tmp_path):
+    run = tmp_path / "checkpoint"
+    _save(run, seed=1, step=1)  # what a trainer writes: with training_state.pt
+    before = {f: (run / f).read_bytes() for f in os.listdir(run)}
+    with pytest.raises(CheckpointError, match="holds a training run's checkpoint .* could not be resumed"):
+        _save(run, seed=2, step=0, ema=False, state=False)  # a model saved over it (pack, import, save_pretrained)
+    assert {f: (run / f).read_bytes() for f in os.listdir(run)} == before
+    _save(run, seed=3, step=2)  # the trainer's next checkpoint replaces it
+    assert load_checkpoint(run, training_state=True).step == 2
 
 
 def test_weight_files_get_the_same_permissions_as_the_config(tmp_path):
