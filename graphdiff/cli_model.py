@@ -35,7 +35,8 @@ def _record_command(out: Path, args) -> None:
 
     if int(os.environ.get("RANK", "0")) != 0 or not out.is_dir():
         return
-    with open(out / "command.txt", "a", encoding="utf-8") as fh:
+    # --overwrite started the run afresh: the commands of the run it replaced are not this run's
+    with open(out / "command.txt", "w" if getattr(args, "overwrite", False) else "a", encoding="utf-8") as fh:
         fh.write("graphdiff " + " ".join(shlex.quote(a) for a in args.argv) + "\n")
 
 
@@ -56,6 +57,7 @@ def cmd_train(args) -> int:
         over["dataset"] = args.dataset
     cfg = load_preset(args.preset, over)  # read and checked once, before any data work; everything reads it
     out = check_output_folder(args.out or f"runs/{cfg.name}")
+    _one_of_resume_overwrite(args)
     if not args.resume and not args.overwrite:
         from .train.trainer import check_fresh_run_folder
 
@@ -78,6 +80,11 @@ def cmd_train(args) -> int:
     return 0
 
 
+def _one_of_resume_overwrite(args) -> None:
+    if args.resume and args.overwrite:
+        raise ConfigError("--resume continues the run in --out and --overwrite starts it afresh: give one of them")
+
+
 def cmd_finetune(args) -> int:
     from .config import load_preset, merge
     from .pipeline import GraphDiffusionPipeline
@@ -87,6 +94,7 @@ def cmd_finetune(args) -> int:
     if args.max_steps is not None and args.max_steps < 1:
         raise ConfigError(f"--max-steps must be >= 1, got {args.max_steps}")
     check_output_folder(args.out)
+    _one_of_resume_overwrite(args)
     if not args.resume and not args.overwrite:
         from .train.trainer import check_fresh_run_folder
 
@@ -105,7 +113,11 @@ def cmd_finetune(args) -> int:
         if cfg.process["name"] != base.process.name:
             raise ConfigError(f"--preset {args.preset} is a {cfg.process['name']} preset but the base model "
                               f"{args.base} is {base.process.name}")
-        over = {"train": cfg.train.to_dict(), "finetune": cfg.finetune.to_dict()}
+        # not its from-scratch rate and warm-up (finetune.lr / finetune.warmup_steps are the fine-tune's) nor its
+        # budget (the fine-tune's own: --max-minutes, --max-steps)
+        train = {k: v for k, v in cfg.train.to_dict().items()
+                 if k not in ("lr", "warmup_steps", "epochs", "max_steps", "max_minutes")}
+        over = {"train": train, "finetune": cfg.finetune.to_dict()}
     over = merge(over, _overrides(args.set))
     out = check_output_folder(args.out)
     try:

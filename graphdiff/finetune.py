@@ -205,6 +205,24 @@ def _check_data(ds, split) -> None:
         raise DataError(f"dataset {ds.name}: the training split is empty; nothing to fine-tune on")
 
 
+def _resumed_method(out: Path, ft, freeze_pattern, lora):
+    """The ``--freeze`` and ``--lora`` of the interrupted fine-tune in ``out`` (read from its checkpoint), so that
+    a resume trains what the run trained; asked for differently, a one-line error."""
+    import json
+
+    try:
+        recorded = json.loads((out / "checkpoint" / "config.json").read_text()).get("finetune") or {}
+    except (OSError, ValueError):
+        return ft  # no checkpoint: the trainer says so and starts afresh
+    was = {"freeze": recorded.get("freeze"), "lora_rank": int(recorded.get("lora_rank") or 0)}
+    asked = {"freeze": freeze_pattern, "lora_rank": None if lora is None else int(lora)}
+    for key, flag in (("freeze", "--freeze"), ("lora_rank", "--lora")):
+        if asked[key] is not None and asked[key] != was[key]:
+            raise ConfigError(f"{out}: the run being resumed was fine-tuned with {flag} {was[key]!r}, not "
+                              f"{asked[key]!r}; resume with its settings, or start afresh with --overwrite")
+    return dataclasses.replace(ft, freeze=was["freeze"], lora_rank=was["lora_rank"])
+
+
 def finetune(pipe, dataset, *, out, root=None, max_minutes: float | None = None, max_steps: int | None = None,
              overrides: dict | None = None, freeze_pattern: str | None = None, lora: int | None = None,
              resume: bool = False, progress: bool = True, base_name: str | None = None, overwrite: bool = False):
@@ -231,6 +249,8 @@ def finetune(pipe, dataset, *, out, root=None, max_minutes: float | None = None,
         if isinstance(lora, bool) or not isinstance(lora, (int, np.integer)) or lora < 0:
             raise ConfigError(f"--lora must be an integer >= 0, got {lora!r}")
         ft = dataclasses.replace(ft, lora_rank=int(lora))
+    if resume:
+        ft = _resumed_method(Path(out), ft, freeze_pattern, lora)
     ds = load_dataset(dataset, root=root) if isinstance(dataset, (str, Path)) else dataset
     train_split = ds.split("train")
     _check_data(ds, train_split)
@@ -241,6 +261,7 @@ def finetune(pipe, dataset, *, out, root=None, max_minutes: float | None = None,
     process = build_process(spec, a.schema)
     kwargs = process.denoiser_kwargs()
     denoiser = copy.deepcopy(pipe.denoiser)  # the base pipeline stays as it was
+    denoiser.requires_grad_(True)  # a pipeline returned by a fine-tune (or a frozen one) is trained whole again
     _grow(denoiser, a, kwargs, base_cfg.model)
 
     fresh = TrainConfig()  # the base run's machine settings (threads, device) are not this machine's
@@ -252,6 +273,9 @@ def finetune(pipe, dataset, *, out, root=None, max_minutes: float | None = None,
         tcfg["max_minutes"] = max_minutes
     if max_steps is not None:
         tcfg["max_steps"] = max_steps
+    if tcfg.get("max_steps") is not None and "epochs" not in (over.get("train") or {}):
+        # a step budget is not cut short by the base run's epoch count (an epoch is at least one step)
+        tcfg["epochs"] = max(int(tcfg.get("epochs") or 1), int(tcfg["max_steps"]))
     tc = TrainConfig.from_dict(tcfg, where="fine-tune train")
     if tc.max_steps is None and tc.max_minutes is None and "epochs" not in (over.get("train") or {}):
         raise ConfigError("fine-tune: give a budget (--max-minutes, --max-steps or train.max_steps)")
@@ -282,6 +306,9 @@ def finetune(pipe, dataset, *, out, root=None, max_minutes: float | None = None,
         cfg = RunConfig.from_dict(merge(cfg.to_dict(), {k: over[k] for k in ("sample", "evaluate") if k in over}))
 
     out = Path(out)
+    from .train.checkpoint import check_replaceable
+
+    check_replaceable(out / "model")  # where the merged model goes: refused before training, not after
     trainer = Trainer(process, model, aligned, tc, out, run_config=cfg.to_dict(), progress=progress)
     summary = trainer.fit(resume=resume, overwrite=overwrite)
     if summary.get("loss") is not None and not np.isfinite(summary["loss"]):

@@ -201,7 +201,17 @@ class GraphDiffusionPipeline:
         if use_ema is None:
             use_ema = config.sample.use_ema
         state = ckpt.ema_state if (use_ema and ckpt.ema_state is not None) else ckpt.model_state
-        load_weights(denoiser, state, str(ckpt.path))
+        ft = config.finetune
+        if ft.lora_rank and any(k.startswith("base_model.model.") for k in state):
+            # a LoRA fine-tune's training checkpoint holds the adapters beside the base weights: merged here,
+            # as the fine-tune merges them into its model/ folder
+            from .finetune import add_lora, merge_lora
+
+            wrapped = add_lora(denoiser, ft.lora_rank, ft.lora_alpha, ft.lora_dropout)
+            load_weights(wrapped, state, str(ckpt.path))
+            denoiser = merge_lora(wrapped)
+        else:
+            load_weights(denoiser, state, str(ckpt.path))
         flushed = flush_subnormal_(denoiser)
         denoiser.eval()
         pipe = cls(process, denoiser, config).to(device)

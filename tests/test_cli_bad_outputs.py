@@ -17,6 +17,8 @@ def place(tmp_path, monkeypatch):
     (tmp_path / "ctx.csv").write_text("date,value\n" + "".join(f"2020-{m:02d}-01,{m}\n" for m in range(1, 13)))
     (tmp_path / "mols.smi").write_text("CCO\nCCN\nc1ccccc1\n" * 5)
     (tmp_path / "ckpt.pth").write_bytes(b"not read")
+    (tmp_path / "model").mkdir()  # a user's folder named like the merged model a fine-tune writes into --out
+    (tmp_path / "model" / "notes.txt").write_text("keep")
     return tmp_path
 
 
@@ -36,9 +38,14 @@ COMMANDS = [
     (["sample", "--model", "qm9-defog", "-n", "2", "--out", "x.smi", "--device", "foo"], "not a torch device"),
     (["train", "--preset", "gdss-demo", "--out", "afile"], "afile is a file, not a folder"),
     (["train", "--preset", "adir"], "is a folder; give a preset name"),
+    (["train", "--preset", "gdss-demo", "--out", "ft", "--resume", "--overwrite"], "give one of them"),
+    (["finetune", "--from", "qm9-defog", "--dataset", "mols.smi", "--out", "ft", "--max-steps", "1", "--resume",
+      "--overwrite"], "give one of them"),
     (["finetune", "--from", "qm9-defog", "--dataset", "mols.smi", "--out", "afile", "--max-steps", "1"], "is a file"),
     (["finetune", "--from", "qm9-defog", "--dataset", "mols.smi", "--out", "ft", "--max-steps", "1",
       "--freeze", "[unclosed"], "not a regular expression"),
+    (["finetune", "--from", "qm9-defog", "--dataset", "mols.smi", "--out", ".", "--max-steps", "1",
+      "--overwrite"], "model is a folder that holds no checkpoint"),
     (["train-regressor", "--model", "qm9-defog", "--target", "qed", "--out", "afile"], "afile is a file"),
     (["forecast", "--model", "ets", "--context", "ctx.csv", "--horizon", "3", "--out", "adir"], "is a folder"),
     (["forecast", "--model", "ets", "--context", "ctx.csv", "--horizon", "3", "--out", "f.csv", "--plot", "adir"],
@@ -65,6 +72,7 @@ def test_bad_outputs_and_options_are_one_line_errors_that_keep_files(place, caps
     assert (place / "mols.smi").read_text() == "CCO\nCCN\nc1ccccc1\n" * 5
     assert (place / "ctx.csv").read_text().startswith("date,value")
     assert not (place / "new").exists() and not (place / "ft").exists()  # nothing made before the refusal
+    assert sorted(p.name for p in (place / "model").iterdir()) == ["notes.txt"] and not (place / "log.jsonl").exists()
 
 
 def test_evaluate_json_goes_into_a_new_folder(place, capsys):

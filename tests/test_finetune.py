@@ -303,3 +303,47 @@ def test_finetune_grows_a_gdss_model_for_new_atoms(data):
     again = GraphDiffusionPipeline.from_pretrained(data / "gdss-ft")
     assert again.sample(3, steps=3, seed=1, output="smiles", progress=False) == \
         ft.sample(3, steps=3, seed=1, output="smiles", progress=False)
+
+
+def test_a_preset_gives_settings_not_its_rate_or_budget_and_a_step_budget_outlasts_the_base_epochs(data, capsys):
+    argv = ["finetune", "--from", "qm9-defog", "--dataset", str(data / "new.smi"), "--root", str(data / "root"),
+            "--quiet", "--preset", "defog-zinc250k", "--set", "train.batch_size=64"]
+    assert main([*argv, "--out", str(data / "nobudget")]) == 2  # the preset's epochs are not a budget
+    assert "give a budget" in capsys.readouterr().err
+    out = data / "preset"
+    assert main([*argv, "--out", str(out), "--max-steps", "2", "--set", "finetune.lr=1e-5", "--set",
+                 "finetune.warmup_steps=0", "--set", "train.lr_schedule=constant"]) == 0
+    lrs = {json.loads(line).get("lr") for line in (out / "log.jsonl").read_text().splitlines()} - {None}
+    assert lrs == {1e-5}  # not the preset's from-scratch train.lr
+    # a base whose run had one epoch: a 5-step budget on one-batch data still trains 5 steps
+    one = GraphDiffusionPipeline.from_pretrained("qm9-defog").finetune(
+        str(data / "new.smi"), out=data / "one_epoch", root=data / "root", progress=False,
+        overrides={"train": {"batch_size": 64, "epochs": 1}})
+    assert one.summary["steps"] == 1 and one.config.train.epochs == 1
+    five = one.finetune(str(data / "new.smi"), out=data / "five", root=data / "root", max_steps=5, progress=False,
+                        overrides={"train": {"batch_size": 64}})
+    assert five.summary["steps"] == 5
+
+
+def test_a_resume_keeps_the_runs_freeze_and_lora_and_a_lora_checkpoint_loads_merged(data, capsys):
+    argv = ["finetune", "--from", "qm9-defog", "--dataset", str(data / "new.smi"), "--root", str(data / "root"),
+            "--quiet", "--set", "train.batch_size=16"]
+    frozen = data / "frozen"
+    assert main([*argv, "--out", str(frozen), "--max-steps", "2", "--freeze", r"layers\.0\."]) == 0
+    assert main([*argv, "--out", str(frozen), "--max-steps", "3", "--resume"]) == 0  # no --freeze given again
+    cfg = json.loads((frozen / "model" / "config.json").read_text())
+    assert cfg["finetune"]["freeze"] == r"layers\.0\." and "frozen" in cfg["finetune"]["lineage"][-1]["method"]
+    base = GraphDiffusionPipeline.from_pretrained("qm9-defog").denoiser.state_dict()
+    tuned = GraphDiffusionPipeline.from_pretrained(frozen).denoiser.state_dict()
+    assert all(torch.equal(base[k], tuned[k]) for k in base if k.startswith("layers.0."))
+    assert main([*argv, "--out", str(frozen), "--max-steps", "4", "--resume", "--lora", "2"]) == 2
+    assert "fine-tuned with --lora 0, not 2" in capsys.readouterr().err
+    lora = data / "lora_resume"
+    assert main([*argv, "--out", str(lora), "--max-steps", "2", "--lora", "2"]) == 0
+    assert main([*argv, "--out", str(lora), "--max-steps", "3", "--resume"]) == 0  # the adapters, again
+    assert json.loads((lora / "model" / "config.json").read_text())["finetune"]["lineage"][-1]["method"].startswith(
+        "LoRA rank 2")
+    mid = GraphDiffusionPipeline.from_pretrained(lora / "checkpoint")  # adapters beside the base weights: merged
+    final = GraphDiffusionPipeline.from_pretrained(lora / "model")
+    a, b = mid.denoiser.state_dict(), final.denoiser.state_dict()
+    assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)

@@ -159,3 +159,11 @@ def test_train_records_its_command(tiny_model, tmp_path):
     assert main(["train", "--preset", "digress-qm9", "--dataset", str(data), "--out", str(run), "--root",
                  str(tmp_path / "data"), "--quiet", "--resume"]) == 2
     assert (run / "command.txt").read_text().strip() == line
+    # --overwrite starts the run afresh, and its record with it
+    argv = ["train", "--preset", "defog-qm9", "--dataset", str(data), "--out", str(run), "--root",
+            str(tmp_path / "data"), "--quiet", "--set", "train.max_steps=2", "--set", "train.batch_size=8",
+            "--set", "model.n_layers=1", "--set", "model.hidden_x=8", "--set", "model.hidden_e=4",
+            "--set", "model.hidden_y=4", "--set", "model.n_heads=2", "--set", "model.extra_features=[]"]
+    assert main([*argv, "--overwrite"]) == 0
+    lines = (run / "command.txt").read_text().splitlines()
+    assert len(lines) == 1 and "train.max_steps=2" in lines[0] and lines[0].endswith("--overwrite")

@@ -242,6 +242,9 @@ class Trainer:
         """
         cfg = self.config
         call_start = time.monotonic()
+        if resume and overwrite:
+            raise ConfigError("resume (--resume) continues the run in the folder and overwrite (--overwrite) starts "
+                              "it afresh: give one of them")
         if not resume and not overwrite:
             check_fresh_run_folder(self.out_dir)
         if self.is_main:
