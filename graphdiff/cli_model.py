@@ -74,10 +74,18 @@ def cmd_train(args) -> int:
     s = pipe.summary
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 reports
         return 0
-    print(f"trained {s['steps']} steps ({s['epochs']} epochs, stopped by {s['stopped_by']}) in {s['seconds']:.0f} s; "
-          f"final loss {s['loss']:.4g}")
+    loss = "" if s["loss"] is None else f"; final loss {s['loss']:.4g}"
+    print(f"trained {_steps_done(s)} ({s['epochs']} epochs, stopped by {s['stopped_by']}) in {s['seconds']:.0f} s"
+          f"{loss}")
     print(f"checkpoint: {s['checkpoint']}")
     return 0
+
+
+def _steps_done(s: dict) -> str:
+    """``"300 steps"``, or after a resume ``"to step 464 (314 in this call)"``: the seconds printed beside it are
+    this call's."""
+    this = s.get("steps_this_call", s["steps"])
+    return f"{s['steps']} steps" if this == s["steps"] else f"to step {s['steps']} ({this} in this call)"
 
 
 def _one_of_resume_overwrite(args) -> None:
@@ -132,7 +140,7 @@ def cmd_finetune(args) -> int:
     _record_command(out, args)
     s = pipe.summary
     rec = pipe.config.finetune.lineage[-1]
-    print(f"fine-tuned {args.base} on {rec['data']}: {s['steps']} steps ({s['stopped_by']}) in {s['seconds']:.0f} s, "
+    print(f"fine-tuned {args.base} on {rec['data']}: {_steps_done(s)} ({s['stopped_by']}) in {s['seconds']:.0f} s, "
           f"{rec['trainable_parameters']:,} of {rec['parameters']:,} parameters trained ({rec['method']})"
           + (f"; new node categories {', '.join(rec['new_node_categories'])}" if rec["new_node_categories"] else ""))
     print(f"model: {s['model']} (load with GraphDiffusionPipeline.from_pretrained or --model {out})")

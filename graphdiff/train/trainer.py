@@ -17,7 +17,9 @@ import collections
 import json
 import math
 import os
+import signal
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable
@@ -261,6 +263,7 @@ class Trainer:
         D.barrier()
 
         self._time_fraction0 = self._time_fraction
+        start_step = self.step
         self._t0 = time.monotonic()
         self._recent: collections.deque[float] = collections.deque(maxlen=cfg.log_every)
         self._pending: list[float] = []
@@ -272,6 +275,8 @@ class Trainer:
             if self.is_main:
                 print(line, file=sys.stderr, flush=True)
         self._bar = self._make_bar()
+        self._interrupted = False
+        previous = self._catch_interrupt()
         try:
             while stopped_by is None:
                 if self.epoch >= cfg.epochs:
@@ -292,14 +297,21 @@ class Trainer:
             self._flush_log()
             self._checkpoint()
         finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
             if self._bar is not None:
                 self._bar.close()
                 self._bar = None
             if self._threads is not None:
                 self._threads.restore()
+        if stopped_by == "interrupted":
+            print(f"interrupted at step {self.step}: checkpoint saved to {self.checkpoint_dir} (--resume, "
+                  "resume=True, continues from there)", file=sys.stderr, flush=True)
+            raise KeyboardInterrupt
         D.barrier()
         return {
             "steps": self.step,
+            "steps_this_call": self.step - start_step,
             "epochs": self.epoch,
             "loss": sum(self._recent) / len(self._recent) if self._recent else None,
             "stopped_by": stopped_by,
@@ -317,8 +329,24 @@ class Trainer:
         return progress(total=self.total_steps, initial=min(self.step, self.total_steps), desc="train", unit="step",
                         dynamic_ncols=True)
 
+    def _catch_interrupt(self):
+        """On one process in the main thread, a first Ctrl-C (SIGINT) ends training at the next step boundary with
+        a checkpoint of that step (then ``KeyboardInterrupt``), so an interrupted run loses nothing; a second one
+        stops at once. Returns the handler to put back (``None`` where nothing was installed)."""
+        if self.world_size != 1 or threading.current_thread() is not threading.main_thread():
+            return None
+
+        def on_interrupt(signum, frame):
+            if self._interrupted:
+                raise KeyboardInterrupt
+            self._interrupted = True
+
+        return signal.signal(signal.SIGINT, on_interrupt)
+
     def _stop_reason(self) -> str | None:
         cfg = self.config
+        if self._interrupted:
+            return "interrupted"
         if cfg.max_steps is not None and self.step >= cfg.max_steps:
             return "max_steps"
         if cfg.max_minutes is not None:

@@ -78,6 +78,34 @@ def test_resume_is_exact(train_set, tmp_path, batch_size, grad_accum, k):
     assert lines("full") == lines("split")
 
 
+
+def test_ctrl_c_checkpoints_the_step_it_reached_and_the_resume_is_exact(train_set, tmp_path, monkeypatch, capsys):
+    import os
+    import signal
+
+    k = 12
+    full = _trainer(train_set, tmp_path / "full", resume_config(max_steps=k))
+    full.fit()
+    cut = _trainer(train_set, tmp_path / "cut", resume_config(max_steps=k, ckpt_every=0))  # no periodic checkpoint
+    step = Trainer._train_step
+
+    def interrupt_at_five(self, order):
+        step(self, order)
+        if self.step == 5:
+            os.kill(os.getpid(), signal.SIGINT)  # as Ctrl-C: the step in progress finishes first
+
+    monkeypatch.setattr(Trainer, "_train_step", interrupt_at_five)
+    handler = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt):
+        cut.fit()
+    assert signal.getsignal(signal.SIGINT) is handler  # put back
+    assert "interrupted at step 5: checkpoint saved" in capsys.readouterr().err
+    monkeypatch.setattr(Trainer, "_train_step", step)
+    again = _trainer(train_set, tmp_path / "cut", resume_config(max_steps=k, ckpt_every=0))
+    summary = again.fit(resume=True)
+    assert summary["steps"] == k and summary["steps_this_call"] == k - 5
+    _assert_same_state(full, again)
+
 def test_resume_changes_nothing_when_a_run_already_finished(train_set, tmp_path):
     cfg = resume_config(max_steps=6)
     first = _trainer(train_set, tmp_path, cfg)
