@@ -166,6 +166,9 @@ def cmd_models_pack(args) -> int:
     facts = _run_facts(run_dir, pipe.trained_steps)
     n_params = sum(p.numel() for p in pipe.denoiser.parameters())
     dataset = args.dataset or pipe.config.dataset
+    if args.dataset is None and str(dataset).startswith("custom/"):  # checked before the samples are drawn
+        raise ConfigError(f"{run} was trained on a file of your own ({dataset}); give it with --dataset FILE, so "
+                          "that the samples are scored against it")
     kind = (fixed_graph_spec(pipe.schema) or {}).get("adapter")
     from .train.threads import ThreadPolicy
 
@@ -196,7 +199,10 @@ def cmd_models_pack(args) -> int:
         f"# {args.name}",
         "",
         f"{pipe.process.name} on {pipe.config.dataset}: {n_params:,} parameters "
-        f"({size / 1e6:.2f} MB of float32 weights), trained by graphdiff's own commands.",
+        f"({size / 1e6:.2f} MB of float32 weights), " + (
+            f"not trained by graphdiff: {pipe.config.description}."
+            if "imported by graphdiff import-checkpoint" in (pipe.config.description or "")
+            else "trained by graphdiff's own commands."),
         "",
         "## Training",
         "",

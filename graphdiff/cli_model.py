@@ -47,7 +47,7 @@ def _trained(exc: BaseException) -> bool:
 
 
 def cmd_train(args) -> int:
-    from .config import load_preset
+    from .config import load_preset, merge
     from .pipeline import GraphDiffusionPipeline
 
     if args.max_minutes is not None and args.max_minutes <= 0:
@@ -55,6 +55,8 @@ def cmd_train(args) -> int:
     over = _overrides(args.set)
     if args.dataset:
         over["dataset"] = args.dataset
+    if args.smiles_column:
+        over = merge(over, {"dataset_options": {"smiles_column": args.smiles_column}})
     cfg = load_preset(args.preset, over)  # read and checked once, before any data work; everything reads it
     out = check_output_folder(args.out or f"runs/{cfg.name}")
     _one_of_resume_overwrite(args)
@@ -88,6 +90,10 @@ def _steps_done(s: dict) -> str:
     return f"{s['steps']} steps" if this == s["steps"] else f"to step {s['steps']} ({this} in this call)"
 
 
+def _data_options(args) -> dict:
+    return {"smiles_column": args.smiles_column} if args.smiles_column else {}
+
+
 def _one_of_resume_overwrite(args) -> None:
     if args.resume and args.overwrite:
         raise ConfigError("--resume continues the run in --out and --overwrite starts it afresh: give one of them")
@@ -111,7 +117,7 @@ def cmd_finetune(args) -> int:
         from .data import load_dataset
         from .finetune import DEFAULT_BASE
 
-        kind = load_dataset(args.dataset, root=args.root).schema.kind
+        kind = load_dataset(args.dataset, root=args.root, **_data_options(args)).schema.kind
         args.base = DEFAULT_BASE[kind]
         print(f"base model: {args.base} (the default for {kind}s; --from chooses another)")
     base = GraphDiffusionPipeline.from_pretrained(args.base)
@@ -132,7 +138,7 @@ def cmd_finetune(args) -> int:
         pipe = base.finetune(args.dataset, out=out, root=args.root, max_minutes=args.max_minutes,
                              max_steps=args.max_steps, overrides=over, freeze_pattern=args.freeze, lora=args.lora,
                              resume=args.resume, progress=not args.quiet, base_name=str(args.base),
-                             overwrite=args.overwrite)
+                             overwrite=args.overwrite, dataset_options=_data_options(args))
     except BaseException as exc:
         if _trained(exc):
             _record_command(out, args)
@@ -367,6 +373,7 @@ def add_model_commands(sub) -> None:
     t = sub.add_parser("train", help="train a model from a preset (see graphdiff/presets/)")
     t.add_argument("--preset", required=True, help="preset name (e.g. gdss-qm9) or a YAML file")
     t.add_argument("--dataset", default=None, help="dataset name or custom file (default: the preset's)")
+    t.add_argument("--smiles-column", default=None, help="custom .csv: the SMILES column (default: 'smiles')")
     t.add_argument("--out", default=None, help="run folder (default runs/<preset>)")
     t.add_argument("--max-minutes", type=float, default=None, help="wall-clock training budget")
     t.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
@@ -382,6 +389,7 @@ def add_model_commands(sub) -> None:
                    help="base model: bundled name, folder, URL or hf: id (default: qm9-defog for molecules, "
                         "lggm-base for graphs)")
     f.add_argument("--dataset", required=True, help="dataset name or custom file")
+    f.add_argument("--smiles-column", default=None, help="custom .csv: the SMILES column (default: 'smiles')")
     f.add_argument("--out", required=True, help="fine-tune folder (model/ and checkpoint/)")
     f.add_argument("--preset", default=None, help="take train/finetune settings from this preset (same process)")
     f.add_argument("--max-minutes", type=float, default=None, help="wall-clock budget")

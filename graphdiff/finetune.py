@@ -225,9 +225,11 @@ def _resumed_method(out: Path, ft, freeze_pattern, lora):
 
 def finetune(pipe, dataset, *, out, root=None, max_minutes: float | None = None, max_steps: int | None = None,
              overrides: dict | None = None, freeze_pattern: str | None = None, lora: int | None = None,
-             resume: bool = False, progress: bool = True, base_name: str | None = None, overwrite: bool = False):
+             resume: bool = False, progress: bool = True, base_name: str | None = None, overwrite: bool = False,
+             dataset_options: dict | None = None):
     """Fine-tune ``pipe`` on ``dataset`` (a name, a file or a loaded dataset); returns the fine-tuned pipeline
-    (see the module docstring). ``overrides`` are preset-shaped (``{"train": {...}, "finetune": {...}}``)."""
+    (see the module docstring). ``overrides`` are preset-shaped (``{"train": {...}, "finetune": {...}}``);
+    ``dataset_options`` go to the dataset's loader (``{"smiles_column": "SMILES_in"}`` for a custom CSV)."""
     from .config import FinetuneConfig, RunConfig, merge
     from .data import load_dataset
     from .hub import model_sha256
@@ -251,7 +253,7 @@ def finetune(pipe, dataset, *, out, root=None, max_minutes: float | None = None,
         ft = dataclasses.replace(ft, lora_rank=int(lora))
     if resume:
         ft = _resumed_method(Path(out), ft, freeze_pattern, lora)
-    ds = load_dataset(dataset, root=root) if isinstance(dataset, (str, Path)) else dataset
+    ds = load_dataset(dataset, root=root, **(dataset_options or {})) if isinstance(dataset, (str, Path)) else dataset
     train_split = ds.split("train")
     _check_data(ds, train_split)
     a = align(pipe.schema, train_schema(ds), where=f"fine-tune {base_name or 'model'} on {ds.name}")

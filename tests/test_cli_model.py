@@ -136,3 +136,19 @@ def test_a_resume_on_other_data_or_another_network_names_what_differs(tmp_path, 
     assert main(base + ["--dataset", str(a), "--resume"] + SMALL + ["--set", "model.n_layers=2"]) == 2
     assert "trained with model.n_layers=1 (this run: 2)" in error_line()
     assert (run / "checkpoint" / "model.safetensors").read_bytes() == before  # the refused runs wrote nothing
+
+
+def test_train_and_finetune_read_a_csv_whose_smiles_column_has_another_name(tmp_path, capsys):
+    data = tmp_path / "mols.csv"
+    data.write_text("name,SMILES_in\n" + "".join(f"m{i},{s}\n" for i, s in enumerate(["CCO", "CCS", "CCCl", "CCN"])))
+    root = ["--root", str(tmp_path / "data")]
+    assert main(["finetune", "--dataset", str(data), "--out", str(tmp_path / "ft"), "--max-steps", "1"] + root
+                + ["--quiet", "--set", "train.batch_size=4"]) == 2
+    assert "no 'smiles' column" in capsys.readouterr().err
+    assert main(["finetune", "--dataset", str(data), "--smiles-column", "SMILES_in", "--out", str(tmp_path / "ft"),
+                 "--max-steps", "1", "--quiet", "--set", "train.batch_size=4"] + root) == 0
+    assert "new node categories S, Cl" in capsys.readouterr().out
+    assert main(["train", "--preset", "defog-qm9", "--dataset", str(data), "--smiles-column", "SMILES_in", "--out",
+                 str(tmp_path / "run")] + root + SMALL) == 0
+    cfg = json.loads((tmp_path / "run" / "checkpoint" / "config.json").read_text())
+    assert cfg["dataset_options"] == {"smiles_column": "SMILES_in"} and "S" in cfg["schema"]["node_categories"]

@@ -135,7 +135,7 @@ def test_alignment_is_by_name_not_position():
         align(Schema.plain_graph(9), data)
 
 
-def test_finetune_grows_the_bundled_model_for_new_atoms_and_records_lineage(data):
+def test_finetune_grows_the_bundled_model_for_new_atoms_and_records_lineage(data, capsys):
     base = GraphDiffusionPipeline.from_pretrained("qm9-defog")
     assert "S" not in base.schema.node_categories
     before = {k: v.clone() for k, v in base.denoiser.state_dict().items()}
@@ -163,7 +163,11 @@ def test_finetune_grows_the_bundled_model_for_new_atoms_and_records_lineage(data
     assert a == ft.sample(6, seed=3, output="smiles", progress=False)
     cfg = json.loads((data / "full" / "model" / "config.json").read_text())
     assert cfg["finetune"]["lineage"][-1]["data"] == ft.config.dataset
-    # `models pack` of the fine-tune's model/ folder: the card names the base and reads the run's log
+    # `models pack` of the fine-tune's model/ folder: the card names the base and reads the run's log; the file
+    # it was trained on must be named (its data is not registered), before any sample is drawn
+    assert main(["models", "pack", str(data / "full" / "model"), "--name", "ft", "--out", str(data / "nopack"),
+                 "--samples", "6", "--steps", "2"]) == 2
+    assert "give it with --dataset FILE" in capsys.readouterr().err and not (data / "nopack").exists()
     assert main(["models", "pack", str(data / "full" / "model"), "--name", "ft", "--out", str(data / "packed"),
                  "--samples", "6", "--steps", "2", "--dataset", str(data / "new.smi"),
                  "--root", str(data / "root")]) == 0

@@ -76,8 +76,9 @@ def iter_smiles(path: Path, smiles_column: str | None = None):
                 matches = [i for i, h in enumerate(header) if h.strip().lower() == "smiles"]
                 if not matches:
                     raise DataError(f"{path}: line 1: no 'smiles' column in header {header!r}; name one with "
-                                    "--smiles-column, smiles_column= in Python (a time-series CSV starts each row "
-                                    "with a date)")
+                                    "--smiles-column, or in Python load_dataset(..., smiles_column=) / "
+                                    "dataset_options={'smiles_column': ...} (a time-series CSV starts each row with "
+                                    "a date)")
                 col = matches[0]
             elif smiles_column in header:
                 col = header.index(smiles_column)

@@ -187,6 +187,12 @@ def test_cli_import_checkpoint(tmp_path, capsys, data_root):
     out = capsys.readouterr().out
     assert "with EMA weights" in out and "sampler=em" in out and str(tmp_path / "out") in out
     assert GraphDiffusionPipeline.from_pretrained(tmp_path / "out").config.sample.sampler == "em"
+    # its card says whose weights they are
+    assert main(["models", "pack", str(tmp_path / "out"), "--name", "imp", "--out", str(tmp_path / "packed"),
+                 "--samples", "2", "--steps", "2", "--root", str(data_root)]) == 0
+    card = (tmp_path / "packed" / "README.md").read_text()
+    assert "not trained by graphdiff: the GDSS authors' checkpoint g.pth" in card and "own commands" not in card
+    capsys.readouterr()
     (tmp_path / "junk.pth").write_bytes(b"not a checkpoint at all")
     for argv in (["--format", "gdss", str(tmp_path / "junk.pth")], ["--format", "defog", str(tmp_path / "none.ckpt")],
                  ["--format", "digress", str(tmp_path / "g.pth")]):
