@@ -72,7 +72,7 @@ def safe_load(path: str | os.PathLike):
     return safe_loads(read_bytes(path, "a pickle of networkx graphs"), source=str(path))
 
 
-def safe_loads(data: bytes, *, source: str = "<bytes>"):
+def safe_loads(data: bytes, *, source: str = "<bytes>", what: str = "graph pickle"):
     try:
         return RestrictedUnpickler(io.BytesIO(data), source=source).load()
     except DataError:
@@ -80,7 +80,7 @@ def safe_loads(data: bytes, *, source: str = "<bytes>"):
     except Exception as exc:
         from .files import describe
 
-        raise DataError(f"{source}: not a readable graph pickle ({describe(exc)})") from None
+        raise DataError(f"{source}: not a readable {what} ({describe(exc)})") from None
 
 
 # ---- torch.save archives --------------------------------------------------------------------------------------
@@ -206,7 +206,11 @@ def safe_load_torch(path: str | os.PathLike, *, records: bool = False):
     with open_binary(path, "a torch checkpoint") as fh:
         data = fh.read()
     if not zipfile.is_zipfile(io.BytesIO(data)):
-        return safe_loads(data, source=source)  # a plain pickle (refused unless it is plain data)
+        if data[:4] == b"PK\x03\x04":  # a zip's first entry without its directory at the end: cut short
+            raise DataError(f"{source}: a truncated torch checkpoint (a zip archive cut short after "
+                            f"{len(data):,} bytes); copy or download it again")
+        # a plain pickle (refused unless it is plain data)
+        return safe_loads(data, source=source, what="torch checkpoint (neither a torch.save archive nor a pickle)")
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         pkl = [n for n in archive.namelist() if n.endswith("/data.pkl") or n == "data.pkl"]

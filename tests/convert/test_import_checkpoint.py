@@ -199,6 +199,13 @@ def test_cli_import_checkpoint(tmp_path, capsys, data_root):
         assert main(["import-checkpoint", *argv, "--out", str(tmp_path / "o2")]) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith(f"error: {argv[2]}") and "\n" not in err
+    o2 = str(tmp_path / "o2")
+    assert main(["import-checkpoint", "--format", "digress", str(tmp_path / "g.pth"), "--out", o2]) == 2
+    assert capsys.readouterr().err.strip().endswith("--format gdss")
+    whole = (tmp_path / "g.pth").read_bytes()
+    (tmp_path / "cut.pth").write_bytes(whole[: len(whole) // 2])  # a download cut short
+    assert main(["import-checkpoint", "--format", "gdss", str(tmp_path / "cut.pth"), "--out", o2]) == 2
+    assert "a truncated torch checkpoint" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["import-checkpoint", "--format", "pard", str(tmp_path / "g.pth"), "--out", str(tmp_path / "o3")])
     # subnormal weights (as in the authors' checkpoints) are counted, and zero once loaded for sampling

@@ -200,7 +200,9 @@ def convert(path: Path, out: Path, *, fmt: str, dataset: str | None = None, root
     except DataError as exc:
         raise CheckpointError(str(exc)) from None
     if not isinstance(ck, dict) or "state_dict" not in ck:
-        raise CheckpointError(f"{src}: no 'state_dict' (not a Lightning checkpoint)")
+        hint = "; it holds GDSS's x_state_dict / adj_state_dict: --format gdss" if isinstance(ck, dict) and \
+            "adj_state_dict" in ck else ""
+        raise CheckpointError(f"{src}: no 'state_dict' (not a Lightning checkpoint){hint}")
     sd = ck["state_dict"]
     if not isinstance(sd, dict):
         raise CheckpointError(f"{src}: 'state_dict' is a {type(sd).__name__}, not a mapping of tensors")
