@@ -147,7 +147,9 @@ def cmd_finetune(args) -> int:
     s = pipe.summary
     rec = pipe.config.finetune.lineage[-1]
     print(f"fine-tuned {args.base} on {rec['data']}: {_steps_done(s)} ({s['stopped_by']}) in {s['seconds']:.0f} s, "
-          f"{rec['trainable_parameters']:,} of {rec['parameters']:,} parameters trained ({rec['method']})"
+          + (f"{rec['trainable_parameters']:,} adapter parameters trained, merged into the model's "
+             f"{rec['parameters']:,} ({rec['method']})" if rec["method"].startswith("LoRA") else
+             f"{rec['trainable_parameters']:,} of {rec['parameters']:,} parameters trained ({rec['method']})")
           + (f"; new node categories {', '.join(rec['new_node_categories'])}" if rec["new_node_categories"] else ""))
     print(f"model: {s['model']} (load with GraphDiffusionPipeline.from_pretrained or --model {out})")
     return 0

@@ -256,6 +256,9 @@ def finetune(pipe, dataset, *, out, root=None, max_minutes: float | None = None,
     ds = load_dataset(dataset, root=root, **(dataset_options or {})) if isinstance(dataset, (str, Path)) else dataset
     train_split = ds.split("train")
     _check_data(ds, train_split)
+    from .data.base import note_invalid_rows
+
+    note_invalid_rows(ds)
     a = align(pipe.schema, train_schema(ds), where=f"fine-tune {base_name or 'model'} on {ds.name}")
     aligned = AlignedSplit(train_split, a)
     name = base_cfg.process["name"]
@@ -285,8 +288,9 @@ def finetune(pipe, dataset, *, out, root=None, max_minutes: float | None = None,
     denoiser.train()
     if ft.freeze:
         freeze(denoiser, ft.freeze)
+    total = count_parameters(denoiser)[1]  # the model's own size: LoRA's adapters are merged into it at the end
     model = add_lora(denoiser, ft.lora_rank, ft.lora_alpha, ft.lora_dropout) if ft.lora_rank else denoiser
-    trainable, total = count_parameters(model)
+    trainable = count_parameters(model)[0]
     if trainable == 0:
         raise ConfigError("fine-tune: nothing left to train (every parameter frozen)")
 

@@ -139,7 +139,9 @@ class GraphDiffusionPipeline:
             ds = dataset
         if len(ds.split("train")) == 0:
             raise TrainingError(f"dataset {ds.name} has an empty training split")
-        from .data.base import train_schema
+        from .data.base import note_invalid_rows, train_schema
+
+        note_invalid_rows(ds)
 
         schema = train_schema(ds)
         proc = process_class(cfg.process["name"]).resolve(cfg.process, schema, ds.split("train"))

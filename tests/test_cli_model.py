@@ -152,3 +152,12 @@ def test_train_and_finetune_read_a_csv_whose_smiles_column_has_another_name(tmp_
                  str(tmp_path / "run")] + root + SMALL) == 0
     cfg = json.loads((tmp_path / "run" / "checkpoint" / "config.json").read_text())
     assert cfg["dataset_options"] == {"smiles_column": "SMILES_in"} and "S" in cfg["schema"]["node_categories"]
+
+
+def test_training_on_a_file_with_bad_rows_says_how_many_it_skipped(tmp_path, capsys):
+    data = tmp_path / "mixed.smi"
+    data.write_text("CCO\nC1CC\nCCS\nnot a smiles\nCCN\nCCC\n")
+    assert main(["train", "--preset", "defog-qm9", "--dataset", str(data), "--out", str(tmp_path / "run"), "--root",
+                 str(tmp_path / "data")] + SMALL) == 0
+    err = capsys.readouterr().err
+    assert "2 invalid row(s) skipped (first: line 2, RDKit cannot parse SMILES 'C1CC')" in err

@@ -186,6 +186,7 @@ def test_lora_trains_adapters_only_and_merges(data):
     assert rec["method"] == "LoRA rank 2 (peft)" and 0 < rec["trainable_parameters"] < rec["parameters"] / 5
     assert type(ft.denoiser) is GraphTransformerDenoiser  # merged: plain names, plain module
     assert sum(p.numel() for p in ft.denoiser.parameters()) > total  # grown for the new atoms, no adapters left
+    assert rec["parameters"] == sum(p.numel() for p in ft.denoiser.parameters())  # the merged model's size
     again = GraphDiffusionPipeline.from_pretrained(data / "lora")
     assert again.sample(3, seed=1, output="smiles", progress=False) == ft.sample(3, seed=1, output="smiles",
                                                                                   progress=False)

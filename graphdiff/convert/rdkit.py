@@ -33,12 +33,25 @@ _BOND_TYPE = {
 _PT = Chem.GetPeriodicTable()
 
 
+def sanitize_error(mol: Chem.Mol) -> str:
+    """RDKit's reason for refusing ``mol`` in sanitisation ("Explicit valence for atom # 1 C, 5, is greater than
+    permitted"), or "sanitization failed"."""
+    try:
+        Chem.SanitizeMol(Chem.Mol(mol))
+    except Exception as exc:  # noqa: BLE001 - RDKit raises several types; the message is what is wanted
+        return str(exc).strip().splitlines()[0] if str(exc).strip() else "sanitization failed"
+    return "sanitization failed"
+
+
 def parse_smiles(smiles: str, *, where: str = "SMILES") -> Chem.Mol:
     """``Chem.MolFromSmiles`` that raises a one-line :class:`DataError` naming ``where`` and the value."""
     if not isinstance(smiles, str) or not smiles.strip():
         raise DataError(f"{where}: empty SMILES")
     mol = Chem.MolFromSmiles(smiles.strip())
     if mol is None:
+        raw = Chem.MolFromSmiles(smiles.strip(), sanitize=False)
+        if raw is not None:  # it parses, but is not a molecule RDKit accepts (a valence, an aromatic ring)
+            raise DataError(f"{where}: SMILES {smiles.strip()!r} is not a valid molecule ({sanitize_error(raw)})")
         raise DataError(f"{where}: RDKit cannot parse SMILES {smiles.strip()!r}")
     if mol.GetNumAtoms() == 0:
         raise DataError(f"{where}: SMILES {smiles.strip()!r} has no atoms")
@@ -144,7 +157,7 @@ def smiles_graph(s: str, explicit_h: bool = False, kekulize: bool = True):
     if mol.GetNumAtoms() == 0:
         raise SmilesRowError("SMILES has no atoms")
     if Chem.SanitizeMol(mol, catchErrors=True) != Chem.SanitizeFlags.SANITIZE_NONE:
-        raise SmilesRowError("RDKit cannot parse SMILES (sanitization failed)")
+        raise SmilesRowError(f"not a valid molecule ({sanitize_error(Chem.MolFromSmiles(s, sanitize=False))})")
     if "@" in s or "/" in s or "\\" in s:  # as MolFromSmiles does: stereo flags steer Kekulize's atom ranking
         Chem.AssignStereochemistry(mol, cleanIt=True, force=True)
     try:

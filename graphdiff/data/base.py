@@ -165,6 +165,20 @@ class InvalidRows:
         return {"count": self.count, "examples": self.examples}
 
 
+def note_invalid_rows(ds, out=None) -> None:
+    """Print one line to ``out`` (stderr) when ``ds`` skipped input rows: training on a file says how much of it
+    it did not read, with the first reason (``graphdiff datasets info`` lists them)."""
+    import sys
+
+    invalid = (getattr(ds, "info", None) or {}).get("invalid") or {}
+    if not invalid.get("count"):
+        return
+    first = (invalid.get("examples") or [{}])[0]
+    where = f" (first: line {first['line']}, {first['reason']})" if "line" in first and "reason" in first else ""
+    print(f"note: {ds.name}: {invalid['count']:,} invalid row(s) skipped{where}; graphdiff datasets info lists "
+          "them", file=out or sys.stderr)
+
+
 # ---- the dataset base class ------------------------------------------------------------------------
 class GraphDataset(torch.utils.data.Dataset):
     """A dataset of graphs cached as a :class:`GraphStore`; items are single-graph :class:`GraphState` s.

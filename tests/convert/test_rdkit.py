@@ -65,6 +65,10 @@ def test_bad_smiles_is_one_line_error_naming_value():
         from_smiles(["CC", "C1CC"])
     with pytest.raises(DataError, match="empty"):
         from_smiles(["CC", ""])
+    # it parses, but RDKit refuses the molecule: the reason, not "cannot parse"
+    with pytest.raises(DataError, match=r"SMILES 0: SMILES 'C\(C\)\(C\)\(C\)\(C\)C' is not a valid molecule "
+                                        r"\(Explicit valence for atom # 0 C, 5, is greater than permitted\)"):
+        from_smiles(["C(C)(C)(C)(C)C"])
 
 
 def test_graph_to_mol_never_raises():
