@@ -99,10 +99,11 @@ def cmd_info(args) -> int:
         print(f"edges per graph: min {m.min()}, max {m.max()}, mean {m.mean():.2f}")
         print("node-count histogram:")
         print("\n".join(_hist_lines(np.bincount(n))))
-    print("node marginals:  " + ", ".join(f"{c} {p:.4f}" for c, p in zip(schema.node_categories,
-                                                                         schema.node_marginals)))
-    print("edge marginals:  " + ", ".join(f"{c} {p:.4f}" for c, p in zip(schema.edge_categories,
-                                                                         schema.edge_marginals)))
+    whole = " (of the whole dataset, every split)" if args.split else ""
+    print(f"node marginals{whole}:  " + ", ".join(f"{c} {p:.4f}" for c, p in zip(schema.node_categories,
+                                                                                schema.node_marginals)))
+    print(f"edge marginals{whole}:  " + ", ".join(f"{c} {p:.4f}" for c, p in zip(schema.edge_categories,
+                                                                                schema.edge_marginals)))
     inv = info.get("invalid", {"count": 0, "examples": []})
     print(f"invalid rows skipped: {inv['count']}")
     for ex in inv["examples"]:

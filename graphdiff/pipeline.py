@@ -365,6 +365,8 @@ class GraphDiffusionPipeline:
 
             return condition_tensor(self.schema, cond, n)
         c = torch.as_tensor(np.asarray(cond, dtype=np.float32))
+        if c.dim() == 0:  # one number: the value of a model's single condition column
+            c = c.reshape(1)
         if c.dim() == 1:
             c = c.unsqueeze(0).expand(n, -1)
         width = len(self.schema.graph_features)

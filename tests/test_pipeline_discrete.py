@@ -85,6 +85,7 @@ def test_conditions_from_a_csv_column_and_classifier_free_guidance(tmp_path):
     assert pipe.process.denoiser_kwargs()["cond_dim"] == 2  # the value and a "kept" flag for dropout
     smiles = pipe.sample(6, cond=[1.0], guidance=2.0, output="smiles", progress=False)
     assert len(smiles) == 6
+    assert pipe.sample(6, cond=1.0, guidance=2.0, output="smiles", progress=False) == smiles  # one column: a number
     per_sample = pipe.sample(2, cond=[[1.0], [0.0]], guidance=0.0, output="smiles", progress=False)
     assert len(per_sample) == 2
     with pytest.raises(ConfigError, match=r"cond must be \[1\] or \[3, 1\]"):

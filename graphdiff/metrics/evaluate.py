@@ -86,7 +86,8 @@ def read_samples(path: str | os.PathLike):
         return "smiles", read_smiles_samples(path)
     if suffix == ".jsonl":
         return "graphs", read_graph_samples(path)
-    raise DataError(f"{path}: sample files must be .smi (SMILES) or .jsonl (edge lists), got {suffix!r}")
+    raise DataError(f"{path}: sample files must be .smi / .txt (SMILES), .jsonl (edge lists) or, for 3D molecules, "
+                    f".sdf / .xyz; got {suffix!r}")
 
 
 # ---- dataset-side inputs ---------------------------------------------------------------------------
