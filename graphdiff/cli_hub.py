@@ -47,7 +47,13 @@ def cmd_models_info(args) -> int:
 
     folder = resolve_model(args.model)
     card = read_card(folder)
-    print(card if card else f"{folder}: no model card (README.md)")
+    if card:
+        print(card)
+        return 0
+    from .train.checkpoint import resolve_checkpoint
+
+    resolve_checkpoint(folder)  # a file or a folder that holds no model: the one-line error says so
+    print(f"{folder}: a model without a card (README.md); graphdiff models pack writes one")
     return 0
 
 

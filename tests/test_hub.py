@@ -124,7 +124,10 @@ def test_models_cli_list_info_and_pack(tiny_model, tmp_path, capsys):
     out = capsys.readouterr().out
     assert all(n in out for n in model_index())
     assert main(["models", "info", str(tiny_model / "model")]) == 0
-    assert "no model card" in capsys.readouterr().out
+    assert "a model without a card" in capsys.readouterr().out
+    (tmp_path / "mols.smi").write_text("CCO\n")
+    assert main(["models", "info", str(tmp_path / "mols.smi")]) == 2  # not a model at all
+    assert "holds no checkpoint" in capsys.readouterr().err
     dest = tmp_path / "packed"
     ref = tmp_path / "ref.npz"
     rc = main(["models", "pack", str(tiny_model / "run"), "--name", "tiny", "--out", str(dest), "--samples", "8",
