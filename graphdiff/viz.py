@@ -23,6 +23,15 @@ def draw_graphs(graphs: Sequence[nx.Graph], out: str | Path, *, ncols: int | Non
     fig, axes = plt.subplots(nrows, ncols, figsize=(3 * ncols, 3 * nrows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
+    # labelled graphs (molecules as graphs, a labelled .jsonl): one colour per node label and per edge label
+    node_labels = sorted({str(d["label"]) for g in graphs for _, d in g.nodes(data=True) if "label" in d})
+    edge_labels = sorted({str(d["label"]) for g in graphs for *_, d in g.edges(data=True) if "label" in d})
+    palette = plt.get_cmap("tab10").colors
+    node_labels = node_labels if len(node_labels) > 1 else []  # one label ("node") is no information
+    edge_labels = edge_labels if len(edge_labels) > 1 else []
+    node_color = {lab: palette[j % len(palette)] for j, lab in enumerate(node_labels)}
+    edge_color = {lab: ("#555555", "#c0392b", "#27ae60", "#8e44ad", "#d4a017")[j % 5]
+                  for j, lab in enumerate(edge_labels)}
     for i, g in enumerate(graphs):
         ax = axes.flat[i]
         if g.number_of_nodes() <= 400 and nx.check_planarity(g)[0] and g.number_of_nodes() > 2:
@@ -33,10 +42,21 @@ def draw_graphs(graphs: Sequence[nx.Graph], out: str | Path, *, ncols: int | Non
         else:
             pos = nx.spring_layout(g, seed=seed)
         size = node_size or max(4.0, 300.0 / math.sqrt(max(g.number_of_nodes(), 1)))
-        nx.draw_networkx(g, pos=pos, ax=ax, node_size=size, with_labels=False, width=0.6,
-                         node_color="#3b6ea8", edge_color="#555555")
+        nodes = [node_color.get(str(d.get("label")), "#3b6ea8") for _, d in g.nodes(data=True)]
+        edges = [edge_color.get(str(d.get("label")), "#555555") for *_, d in g.edges(data=True)]
+        nx.draw_networkx(g, pos=pos, ax=ax, node_size=size, with_labels=False, width=1.2 if edge_labels else 0.6,
+                         node_color=nodes or "#3b6ea8", edge_color=edges or "#555555")
         ax.set_title(titles[i] if titles else f"n={g.number_of_nodes()} m={g.number_of_edges()}", fontsize=8)
-    fig.tight_layout()
+    if 0 < len(node_labels) + len(edge_labels) <= 24:
+        from matplotlib.lines import Line2D
+
+        handles = [Line2D([], [], marker="o", ls="", color=c, label=lab) for lab, c in node_color.items()]
+        if edge_labels:
+            handles += [Line2D([], [], color=c, lw=2, label=lab) for lab, c in edge_color.items()]
+        fig.legend(handles=handles, loc="lower center", ncol=min(8, len(handles)), fontsize=7, frameon=False)
+        fig.tight_layout(rect=(0, 0.06, 1, 1))
+    else:
+        fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=100)

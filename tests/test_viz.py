@@ -50,3 +50,21 @@ def test_sample_to_png_counts_the_valid_molecules(tmp_path, capsys):
     valid = sum(bool(line) for line in smi.read_text().splitlines())  # the .smi has an empty line per invalid one
     assert said[0].endswith(f"{valid} of 6 are valid molecules (strict, no correction)") and said[0] == \
         said[1].replace(str(smi), str(png))
+
+
+def test_labelled_graphs_are_drawn_in_one_colour_per_label(tmp_path):
+    import networkx as nx
+
+    from graphdiff.viz import draw_graphs
+
+    g = nx.path_graph(4)
+    plain = draw_graphs([g], tmp_path / "plain.png")
+    nx.set_node_attributes(g, {0: "C", 1: "C", 2: "O", 3: "N"}, "label")
+    nx.set_edge_attributes(g, {(0, 1): "SINGLE", (1, 2): "DOUBLE", (2, 3): "SINGLE"}, "label")
+    labelled = draw_graphs([g], tmp_path / "labelled.png")
+
+    def colours(path):
+        img = np.asarray(Image.open(path).convert("RGB")).reshape(-1, 3)
+        return {tuple(c) for c in img[(img.max(1) - img.min(1)) > 60]}  # saturated pixels only
+
+    assert len(colours(labelled)) > len(colours(plain))  # three node colours (and a legend) instead of one
