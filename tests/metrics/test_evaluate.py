@@ -57,8 +57,19 @@ def test_sample_file_errors(tmp_path):
     bad.write_text('{"num_nodes": 2, "edges": [[0, 1]]}\n{"num_nodes": 2, "edges": [[0, 7]]}\n')
     with pytest.raises(DataError, match=r"b\.jsonl: line 2: edge \[0, 7\]"):
         read_graph_samples(bad)
-    with pytest.raises(DataError, match="must be .smi"):
+    with pytest.raises(DataError, match="must be .smi / .txt"):
         evaluate_samples(tmp_path / "x.csv", "tree", root=tmp_path)
+
+
+def test_labelled_graph_samples_are_scored_as_structure_and_say_so(tmp_path):
+    f = tmp_path / "lab.jsonl"
+    recs = [{"num_nodes": 4, "edges": [[0, 1], [1, 2], [2, 3]], "node_labels": ["C", "C", "O", "N"]}] * 3
+    f.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    res = evaluate_samples(f, "tree", root=tmp_path, stats=("degree",), bootstrap=0)
+    assert "labels are not compared" in res["note"]
+    plain = tmp_path / "plain.jsonl"
+    plain.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "node_labels"}) + "\n" for r in recs))
+    assert "labels" not in evaluate_samples(plain, "tree", root=tmp_path, stats=("degree",), bootstrap=0).get("note", "")
 
 
 def test_smiles_on_graph_dataset_is_an_error(tmp_path):
