@@ -322,6 +322,10 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    import warnings
+
+    shown = warnings.formatwarning  # on the command line a warning is one line, without the source line under it
+    warnings.formatwarning = lambda message, category, *a, **k: f"warning: {message}\n"
     try:
         return args.func(args)
     except GraphdiffError as exc:
@@ -333,6 +337,8 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` and closed early
         sys.stderr.close()
         return 0
+    finally:
+        warnings.formatwarning = shown
 
 
 if __name__ == "__main__":

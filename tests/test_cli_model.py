@@ -161,3 +161,16 @@ def test_training_on_a_file_with_bad_rows_says_how_many_it_skipped(tmp_path, cap
                  str(tmp_path / "data")] + SMALL) == 0
     err = capsys.readouterr().err
     assert "2 invalid row(s) skipped (first: line 2, RDKit cannot parse SMILES 'C1CC')" in err
+    # a warning on the command line is one line, naming the split, without Python's source line under it (a real
+    # process: pytest records warnings instead of printing them)
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-m", "graphdiff.cli", "finetune", "--dataset", str(data), "--out",
+                          str(tmp_path / "ft"), "--root", str(tmp_path / "data"), "--max-steps", "1", "--quiet",
+                          "--set", "train.batch_size=64", "--set", "train.threads=1"],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    warned = [line for line in run.stderr.splitlines() if "batch_size 64" in line or "warnings.warn" in line]
+    assert len(warned) == 1 and warned[0].startswith("warning: batch_size 64 is larger than dataset 'custom/mixed-")
+    assert warned[0].endswith("(split 'train') (3 graphs); using 3")

@@ -60,7 +60,9 @@ def _json_default(obj):
 def _dataset_name(ds) -> str:
     name = getattr(ds, "name", "") or type(ds).__name__
     split = getattr(ds, "_split", None)
-    return f"{name!r}" + (f" (split {split!r})" if split else "")
+    if split is not None and not isinstance(split, str):  # a wrapper (fine-tuning's aligned split) around a split
+        split = getattr(split, "_split", None)
+    return f"{name!r}" + (f" (split {split!r})" if isinstance(split, str) else "")
 
 
 
