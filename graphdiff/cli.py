@@ -163,8 +163,9 @@ def cmd_draw(args) -> int:
 
 
 def _print_evaluation(res: dict) -> None:
-    ref = res["reference_split"]
-    ref = "the whole file (reference and novelty)" if ref == "all" else f"split {ref}"
+    ref, novelty = res["reference_split"], res.get("novelty_split", "train")
+    ref = ("the whole file (reference and novelty)" if ref == novelty == "all" else
+           f"split {ref}" + (f", novelty against split {novelty}" if novelty != "train" else ""))
     print(f"dataset {res['dataset']}, reference {ref}, generated: {res.get('generated', 'samples')}")
     if res["kind"] == "graphs":
         m = res["mmd"]
@@ -212,7 +213,7 @@ def cmd_evaluate(args) -> int:
     if args.n_molecules < 0:
         raise GraphdiffError(f"--n-molecules must be >= 0 (0: the whole split), got {args.n_molecules}")
     if args.json:
-        check_output_file(args.json, "--json", inputs={"--samples": args.samples})
+        check_output_file(args.json, "--json", inputs={"--samples": args.samples, "--dataset": args.dataset})
     stats = tuple(args.stats.split(",")) if args.stats else None
     metrics = tuple(m.strip() for m in args.metrics.split(",") if m.strip()) if args.metrics else None
     kw = {k: v for k, v in (("stats", stats), ("workers", args.workers), ("metrics", metrics)) if v is not None}
@@ -223,9 +224,13 @@ def cmd_evaluate(args) -> int:
     if args.subsets < 0:
         raise GraphdiffError(f"--subsets must be >= 0, got {args.subsets}")
     kw["subsets"] = args.subsets
+    options = {"smiles_column": args.smiles_column} if args.smiles_column else {}
+    if args.reference_split is not None and args.samples is None:
+        raise GraphdiffError("--reference-split is what --samples are scored against; give --samples FILE")
     if args.samples is not None:
         res = evaluate_samples(args.samples, args.dataset, root=args.root, protocol=args.protocol,
-                               bootstrap=args.bootstrap, seed=args.seed, **kw)
+                               bootstrap=args.bootstrap, seed=args.seed, reference=args.reference_split,
+                               dataset_options=options, **kw)
     else:
         res = evaluate_reference(args.dataset, root=args.root, protocol=args.protocol, bootstrap=args.bootstrap,
                                  seed=args.seed, n_molecules=args.n_molecules or None, **kw)
@@ -273,6 +278,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("evaluate", help="evaluate samples (or a dataset's train split) against a dataset")
     e.add_argument("--dataset", required=True, help="dataset name or custom file")
+    e.add_argument("--smiles-column", default=None, help="custom .csv: the SMILES column (default: 'smiles')")
+    e.add_argument("--reference-split", default=None, choices=["test", "val", "train", "all"],
+                   help="what --samples are scored against (default: a registered dataset's test split, the whole "
+                        "of a file of your own)")
     e.add_argument("--samples", default=None,
                    help=".smi (one SMILES per line), .jsonl edge-list file, or .sdf / .xyz 3D molecules")
     e.add_argument("--reference", default=None, choices=["train"],

@@ -12,7 +12,7 @@ from .errors import ConfigError
 def cmd_train_regressor(args) -> int:
     from .cli_model import _overrides
     from .guidance.minority import TARGET, minority_scores
-    from .guidance.regressor import DEFAULT_SIZES, train_regressor
+    from .guidance.regressor import DEFAULT_SIZES, Regressor, train_regressor
     from .guidance.rewards import parse_reward_args
     from .pipeline import GraphDiffusionPipeline
 
@@ -24,6 +24,7 @@ def cmd_train_regressor(args) -> int:
     from .checks import check_output_folder
 
     check_output_folder(args.out)
+    Regressor.check_folder(args.out)  # a model's folder or a run's checkpoint: refused before any work
     torch_threads(args.threads)
     pipe = GraphDiffusionPipeline.from_pretrained(args.model)
     reg = train_regressor(pipe, args.target, dataset=args.dataset, root=args.root, out=args.out,

@@ -114,19 +114,24 @@ def _fmt(v) -> str:
 
 
 def _measure_graphs(pipe, args, dataset: str, threads_line: str) -> dict:
-    """Sample ``--samples`` graphs and score them with the pinned evaluator against the test split."""
+    """Sample ``--samples`` graphs and score them with the pinned evaluator against the test split (a user's own
+    file: against the whole file)."""
     from .metrics.evaluate import evaluate_samples
 
     n = args.samples or 10_000
     t = time.perf_counter()
     samples = pipe.sample(n, seed=0, output="smiles" if pipe.schema.kind == "molecule" else "networkx")
     sample_s = time.perf_counter() - t
-    res = evaluate_samples(samples, dataset, root=args.root, subsets=0, protocol=args.protocol)
+    options = {"smiles_column": args.smiles_column} if args.smiles_column else {}
+    res = evaluate_samples(samples, dataset, root=args.root, subsets=0, protocol=args.protocol,
+                           dataset_options=options)
     if args.reference_out and pipe.schema.kind == "molecule":
         from .data import load_dataset
         from .metrics.packed_reference import pack_reference
 
-        pack_reference(load_dataset(dataset, root=args.root), args.reference_out)
+        pack_reference(load_dataset(dataset, root=args.root, **options), args.reference_out,
+                       reference=res["reference_split"],
+                       novelty=res.get("novelty_split", "train"))  # what the card's figures were scored against
     keys = (["validity_strict", "uniqueness", "novelty", "valid_unique_novel", "fcd", "nspdk", "snn", "frag", "scaf",
              "filters"] if res["kind"] == "molecules" else [])
     rows = [(k, res.get(k)) for k in keys if k in res]
@@ -135,7 +140,9 @@ def _measure_graphs(pipe, args, dataset: str, threads_line: str) -> dict:
         rows += [(k, v) for k, v in (res.get("vun") or {}).items() if isinstance(v, float)]
     line = (f"{n:,} samples (seed 0) with the {pipe.config.sample.sampler or 'default'} sampler at "
             f"{pipe.config.sample.steps} steps in {sample_s:.1f} s ({n / sample_s:.1f} graphs/s; {threads_line}), "
-            f"scored by `graphdiff evaluate` against the {res.get('reference_split', 'test')} split")
+            "scored by `graphdiff evaluate` against " + ("the whole file (reference and novelty)"
+                                                        if res.get("reference_split") == "all" else
+                                                        f"the {res.get('reference_split', 'test')} split"))
     split = res.get("settings", {}).get("train_smiles", "train split")
     return {"table": ["| metric | value |", "|---|---:|", *[f"| {k} | {_fmt(v)} |" for k, v in rows]],
             "line": line, "data": f"`{dataset}` train split ({split})",
@@ -265,6 +272,7 @@ def add_hub_commands(sub) -> None:
     q.add_argument("--protocol", default="spectre", choices=["gdss", "spectre"], help="graphs: MMD conventions")
     q.add_argument("--dataset", default=None, help="dataset name or file to score against (default: the model's; "
                                                     "a custom dataset needs its file)")
+    q.add_argument("--smiles-column", default=None, help="custom .csv: the SMILES column (default: 'smiles')")
     q.add_argument("--root", default=None, help="dataset root")
     q.add_argument("--scales", type=float, nargs="+", default=[2.0, 4.0, 8.0, 16.0],
                    help="series: self-guidance scales the validation windows choose from (the model's default)")

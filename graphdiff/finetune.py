@@ -205,22 +205,31 @@ def _check_data(ds, split) -> None:
         raise DataError(f"dataset {ds.name}: the training split is empty; nothing to fine-tune on")
 
 
-def _resumed_method(out: Path, ft, freeze_pattern, lora):
-    """The ``--freeze`` and ``--lora`` of the interrupted fine-tune in ``out`` (read from its checkpoint), so that
-    a resume trains what the run trained; asked for differently, a one-line error."""
+_METHOD = {"freeze": "--freeze", "lora_rank": "--lora", "lora_alpha": "finetune.lora_alpha",
+           "lora_dropout": "finetune.lora_dropout"}
+
+
+def _resumed_method(out: Path, ft, asked: dict):
+    """``ft`` with the method of the interrupted fine-tune in ``out`` (``freeze``, ``lora_rank``, ``lora_alpha``,
+    ``lora_dropout``, read from its checkpoint), so that a resume trains what the run trained; a value ``asked``
+    for (flags and ``--set finetune.*``) that differs is a one-line error."""
     import json
 
+    from .errors import CheckpointError
+    from .train.checkpoint import resolve_checkpoint
+
     try:
-        recorded = json.loads((out / "checkpoint" / "config.json").read_text()).get("finetune") or {}
-    except (OSError, ValueError):
+        folder = resolve_checkpoint(out / "checkpoint")
+        recorded = json.loads((folder / "config.json").read_text()).get("finetune") or {}
+    except (CheckpointError, OSError, ValueError):
         return ft  # no checkpoint: the trainer says so and starts afresh
-    was = {"freeze": recorded.get("freeze"), "lora_rank": int(recorded.get("lora_rank") or 0)}
-    asked = {"freeze": freeze_pattern, "lora_rank": None if lora is None else int(lora)}
-    for key, flag in (("freeze", "--freeze"), ("lora_rank", "--lora")):
-        if asked[key] is not None and asked[key] != was[key]:
+    default = type(ft)()
+    was = {k: recorded.get(k, getattr(default, k)) for k in _METHOD}
+    for key, flag in _METHOD.items():
+        if key in asked and asked[key] != was[key]:
             raise ConfigError(f"{out}: the run being resumed was fine-tuned with {flag} {was[key]!r}, not "
                               f"{asked[key]!r}; resume with its settings, or start afresh with --overwrite")
-    return dataclasses.replace(ft, freeze=was["freeze"], lora_rank=was["lora_rank"])
+    return dataclasses.replace(ft, **was)
 
 
 def finetune(pipe, dataset, *, out, root=None, max_minutes: float | None = None, max_steps: int | None = None,
@@ -252,7 +261,10 @@ def finetune(pipe, dataset, *, out, root=None, max_minutes: float | None = None,
             raise ConfigError(f"--lora must be an integer >= 0, got {lora!r}")
         ft = dataclasses.replace(ft, lora_rank=int(lora))
     if resume:
-        ft = _resumed_method(Path(out), ft, freeze_pattern, lora)
+        asked = {k: getattr(ft, k) for k in _METHOD if k in (over.get("finetune") or {})}
+        asked.update({k: getattr(ft, k) for k, given in (("freeze", freeze_pattern), ("lora_rank", lora))
+                      if given is not None})
+        ft = _resumed_method(Path(out), ft, asked)
     ds = load_dataset(dataset, root=root, **(dataset_options or {})) if isinstance(dataset, (str, Path)) else dataset
     train_split = ds.split("train")
     _check_data(ds, train_split)
@@ -307,7 +319,8 @@ def finetune(pipe, dataset, *, out, root=None, max_minutes: float | None = None,
             pass
     lineage = list(base_cfg.finetune.lineage) + [record]
     cfg = base_cfg.with_data(a.schema, process.to_dict(), kwargs).replace(
-        dataset=ds.name, train=tc, finetune=dataclasses.replace(ft, lineage=lineage))
+        dataset=ds.name, dataset_options=dict(dataset_options or {}), train=tc,
+        finetune=dataclasses.replace(ft, lineage=lineage))  # the new data's options, not the base run's
     if over.get("sample") or over.get("evaluate"):
         cfg = RunConfig.from_dict(merge(cfg.to_dict(), {k: over[k] for k in ("sample", "evaluate") if k in over}))
 

@@ -431,7 +431,9 @@ class GraphDiffusionPipeline:
     def _fit_new(cls, dataset=None, *, preset, out, root=None, overrides: dict | None = None,
                  max_minutes: float | None = None, resume: bool = False, progress: bool = True, callbacks=(),
                  overwrite: bool = False):
-        if not resume and not overwrite:  # before any data work
+        if resume and overwrite:  # before any data work
+            raise ConfigError("resume continues the run in the folder and overwrite starts it afresh: give one")
+        if not resume and not overwrite:
             from .train.trainer import check_fresh_run_folder
 
             check_fresh_run_folder(Path(out))
@@ -447,7 +449,11 @@ class GraphDiffusionPipeline:
 
         ds = getattr(self, "_dataset", None) if dataset is None else dataset
         if ds is None or isinstance(ds, str):
-            ds = load_dataset(ds or self.config.dataset, root=root)
+            own = ds is None or ds == self.config.dataset  # the model's own data, read as it was
+            ds = load_dataset(ds or self.config.dataset, root=root, **(self.config.dataset_options if own else {}))
+            from .data.base import note_invalid_rows
+
+            note_invalid_rows(ds)
         train_split = ds.split("train")
         if len(train_split) == 0:
             raise TrainingError(f"dataset {ds.name} has an empty training split")
@@ -461,6 +467,7 @@ class GraphDiffusionPipeline:
         if prepare is not None:  # e.g. PARD: the structural order, kept with the dataset's cache
             prepare(train_split)
         validate = make_validator(self, ds) if tc.val_every else None
+        self.denoiser.requires_grad_(True)  # after an earlier fit it is the EMA copy, made without gradients
         trainer = Trainer(self.process, self.denoiser, train_split, tc, Path(out), run_config=self.config.to_dict(),
                           validate=validate, progress=progress, callbacks=callbacks)
         self.summary = trainer.fit(resume=resume, overwrite=overwrite)

@@ -17,6 +17,8 @@ def place(tmp_path, monkeypatch):
     (tmp_path / "ctx.csv").write_text("date,value\n" + "".join(f"2020-{m:02d}-01,{m}\n" for m in range(1, 13)))
     (tmp_path / "mols.smi").write_text("CCO\nCCN\nc1ccccc1\n" * 5)
     (tmp_path / "ckpt.pth").write_bytes(b"not read")
+    (tmp_path / "ckpt").mkdir()  # a model's folder: config.json beside its weights
+    (tmp_path / "ckpt" / "config.json").write_text('{"format": 1}')
     (tmp_path / "model").mkdir()  # a user's folder named like the merged model a fine-tune writes into --out
     (tmp_path / "model" / "notes.txt").write_text("keep")
     return tmp_path
@@ -31,6 +33,10 @@ COMMANDS = [
     (["evaluate", "--dataset", "qm9", "--reference", "train", "--n-molecules", "-5"], "--n-molecules must be >= 0"),
     (["evaluate", "--dataset", "community_small", "--samples", "mols.smi", "--json", "./mols.smi"],
      "--json mols.smi is the --samples file"),
+    (["evaluate", "--dataset", "mols.smi", "--samples", "ctx.csv", "--json", "mols.smi"],
+     "--json mols.smi is the --dataset file"),
+    (["train-regressor", "--model", "qm9-defog", "--target", "qed", "--out", "ckpt", "--max-steps", "1"],
+     "ckpt holds a model checkpoint (config.json)"),
     (["forecast", "--model", "ets", "--context", "ctx.csv", "--horizon", "3", "--out", "ctx.csv"],
      "--out ctx.csv is the --context file"),
     (["sample", "--model", "qm9-defog", "-n", "2", "--out", "afile/x.smi"], "afile is a file"),

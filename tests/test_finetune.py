@@ -250,6 +250,14 @@ def test_graphs_finetune_from_the_bundled_multi_domain_base_by_default(tmp_path,
     rec = ft.config.finetune.lineage[-1]
     assert rec["base"] == "lggm-base" and rec["steps"] == 2
     assert len(ft.sample(3, steps=2, seed=0, output="networkx", progress=False)) == 3
+    # the fine-tune's own data options (not the multi-domain base's), so its data loads again from its config
+    assert ft.config.dataset_options == {} and GraphDiffusionPipeline.from_pretrained("lggm-base").config.dataset_options
+    from graphdiff.guidance import train_regressor
+
+    reg = train_regressor(ft, "n_nodes", root=tmp_path / "d", max_steps=1, batch_size=8, log=lambda *a: None,
+                          sizes={"n_layers": 1, "hidden_x": 8, "hidden_e": 4, "hidden_y": 4, "n_heads": 2,
+                                 "ff_x": 8, "ff_e": 4, "ff_y": 4})
+    assert reg.info["data"] == ft.config.dataset
 
 
 @pytest.mark.parametrize("x_type,time_cond", [("gcn", False), ("gmh", True)])
@@ -344,10 +352,12 @@ def test_a_resume_keeps_the_runs_freeze_and_lora_and_a_lora_checkpoint_loads_mer
     assert main([*argv, "--out", str(frozen), "--max-steps", "4", "--resume", "--lora", "2"]) == 2
     assert "fine-tuned with --lora 0, not 2" in capsys.readouterr().err
     lora = data / "lora_resume"
-    assert main([*argv, "--out", str(lora), "--max-steps", "2", "--lora", "2"]) == 0
+    assert main([*argv, "--out", str(lora), "--max-steps", "2", "--lora", "2", "--set", "finetune.lora_alpha=8"]) == 0
     assert main([*argv, "--out", str(lora), "--max-steps", "3", "--resume"]) == 0  # the adapters, again
-    assert json.loads((lora / "model" / "config.json").read_text())["finetune"]["lineage"][-1]["method"].startswith(
-        "LoRA rank 2")
+    ft = json.loads((lora / "model" / "config.json").read_text())["finetune"]
+    assert ft["lineage"][-1]["method"].startswith("LoRA rank 2") and ft["lora_alpha"] == 8  # its scale kept
+    assert main([*argv, "--out", str(lora), "--max-steps", "4", "--resume", "--set", "finetune.lora_alpha=4"]) == 2
+    assert "fine-tuned with finetune.lora_alpha 8" in capsys.readouterr().err
     mid = GraphDiffusionPipeline.from_pretrained(lora / "checkpoint")  # adapters beside the base weights: merged
     final = GraphDiffusionPipeline.from_pretrained(lora / "model")
     a, b = mid.denoiser.state_dict(), final.denoiser.state_dict()

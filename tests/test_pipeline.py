@@ -203,3 +203,13 @@ def test_subnormal_weights_are_flushed_on_load_without_changing_samples(tmp_path
     raw = pipe.sample(5, steps=4, seed=1, progress=False)
     assert torch.equal(flushed.x, raw.x) and torch.equal(flushed.e, raw.e)
     assert flush_subnormal_(pipe.denoiser) == n_sub and flush_subnormal_(pipe.denoiser) == 0
+
+
+def test_a_fitted_pipeline_trains_again_and_resume_with_overwrite_is_refused(trained, tmp_path):
+    pipe, out = trained
+    again = pipe.fit(out=tmp_path / "again", train={"max_steps": 2, "val_every": 0}, progress=False)
+    assert again.summary["steps"] == 2  # the EMA copy it samples with had no gradients: trained all the same
+    with pytest.raises(ConfigError, match="give one"):
+        GraphDiffusionPipeline.fit("synth_community_small", preset="gdss-demo", out=tmp_path / "x", resume=True,
+                                   overwrite=True, progress=False)
+    assert not (tmp_path / "x").exists()

@@ -168,10 +168,11 @@ class InvalidRows:
 def note_invalid_rows(ds, out=None) -> None:
     """Print one line to ``out`` (stderr) when ``ds`` skipped input rows: training on a file says how much of it
     it did not read, with the first reason (``graphdiff datasets info`` lists them)."""
+    import os
     import sys
 
     invalid = (getattr(ds, "info", None) or {}).get("invalid") or {}
-    if not invalid.get("count"):
+    if not invalid.get("count") or int(os.environ.get("RANK", "0")) != 0:  # under torchrun rank 0 says it
         return
     first = (invalid.get("examples") or [{}])[0]
     where = f" (first: line {first['line']}, {first['reason']})" if "line" in first and "reason" in first else ""

@@ -156,10 +156,20 @@ class Regressor:
                               f"{list(self.node_categories)} and edges {list(self.edge_categories)}; this model has "
                               f"{list(ours[0])} and {list(ours[1])}")
 
+    @staticmethod
+    def check_folder(folder) -> Path:
+        """``folder`` as a place for a regressor: refused when it holds a model or a training checkpoint
+        (``config.json``), whose ``model.safetensors`` the regressor's would replace."""
+        folder = Path(folder)
+        if (folder / "config.json").is_file():
+            raise ConfigError(f"{folder} holds a model checkpoint (config.json); a regressor saved there would "
+                              "replace its model.safetensors: choose another folder")
+        return folder
+
     def save(self, folder) -> Path:
         from safetensors.torch import save_file
 
-        folder = Path(folder)
+        folder = self.check_folder(folder)
         folder.mkdir(parents=True, exist_ok=True)
         meta = {"target": self.target, "mean": self.mean, "std": self.std, "process": self.process,
                 "node_categories": list(self.node_categories), "edge_categories": list(self.edge_categories),
@@ -266,6 +276,8 @@ def train_regressor(pipe, target: str, *, dataset=None, root=None, out=None, max
                           f"{process.name!r}")
     if max_steps is None and max_minutes is None:
         raise ConfigError("train-regressor: give a budget (--max-steps or --max-minutes)")
+    if out is not None:
+        Regressor.check_folder(out)  # before training, not after
     for what, v in (("max_steps", max_steps), ("batch_size", batch_size), ("limit", limit)):
         if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1):
             raise ConfigError(f"train-regressor: {what} must be a positive integer, got {v!r}")

@@ -269,13 +269,15 @@ def subset_intervals(generated, ref, train, k: int, seed: int, kw: dict) -> dict
 
 
 def evaluate_samples(samples, dataset, *, root=None, protocol: str = "gdss", reference: str | None = None,
-                     bootstrap: int = 100, seed: int = 0, **kw) -> dict:
+                     bootstrap: int = 100, seed: int = 0, dataset_options: dict | None = None, **kw) -> dict:
     """Evaluate a sample file (or a list of SMILES / networkx graphs) against a dataset by name; ``.sdf`` / ``.xyz``
     files of 3D molecules go to :func:`graphdiff.metrics.evaluate3d.evaluate_samples_3d`.
 
     ``reference`` defaults to the test split of a registered dataset (novelty against its train split) and to the
     whole file of a user's own file (``split "all"``, novelty against the whole file too): a reference set given as
-    a file is used whole, not the 10% its training split rule would keep for testing."""
+    a file is used whole, not the 10% its training split rule would keep for testing (``reference="test"``
+    scores against that 10%, novelty against its train split). ``dataset_options`` go to the dataset's loader
+    (``{"smiles_column": ...}``)."""
     from ..data import load_dataset
     from .evaluate3d import SAMPLE_SUFFIXES, evaluate_samples_3d
 
@@ -287,7 +289,9 @@ def evaluate_samples(samples, dataset, *, root=None, protocol: str = "gdss", ref
     else:
         samples = list(samples)
         kind = "graphs" if samples and isinstance(samples[0], nx.Graph) else "smiles"
-    ds = load_dataset(dataset, root=root) if isinstance(dataset, str) else dataset
+    if isinstance(dataset, os.PathLike):
+        dataset = str(dataset)
+    ds = load_dataset(dataset, root=root, **(dataset_options or {})) if isinstance(dataset, str) else dataset
     from ..data.custom import CustomDataset
 
     whole = isinstance(ds, CustomDataset) and reference in (None, "all")

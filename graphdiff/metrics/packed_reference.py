@@ -87,8 +87,9 @@ def _comparable(settings: dict) -> dict:
     return json.loads(json.dumps(settings))
 
 
-def pack_reference(ds, path, *, reference: str = "test", workers: int | None = None) -> Path:
-    """Write the packed reference of molecule dataset ``ds`` (its ``reference`` split, novelty against train)."""
+def pack_reference(ds, path, *, reference: str = "test", workers: int | None = None, novelty: str = "train") -> Path:
+    """Write the packed reference of molecule dataset ``ds`` (its ``reference`` split, novelty against the
+    ``novelty`` split: train, or ``"all"`` with ``reference="all"`` for a user's own file)."""
     from .dataset_smiles import split_smiles
     from .evaluate import _split
     from ._parallel import _n_jobs, _Runner
@@ -97,7 +98,7 @@ def pack_reference(ds, path, *, reference: str = "test", workers: int | None = N
     if ds.schema.kind != "molecule":
         raise DataError(f"{ds.name}: a packed reference needs a molecule dataset")
     ref_in = split_smiles(_split(ds, reference), reference, workers=workers)
-    train_in = split_smiles(_split(ds, "train"), "train", workers=workers)
+    train_in = split_smiles(_split(ds, novelty), novelty, workers=workers)
     cache_dir = ds.processed_dir / "metrics"
     st = prepare_reference(ref_in.smiles, cache_dir=cache_dir, label=f"{ds.name} {reference}", n_jobs=workers)
     st = reference_statistics(st, metrics=("fcd",), cache_dir=cache_dir, n_jobs=workers)

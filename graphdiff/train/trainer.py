@@ -57,6 +57,9 @@ def _json_default(obj):
     return str(obj)
 
 
+_UNTOUCHED = object()  # _catch_interrupt installed no handler
+
+
 def _dataset_name(ds) -> str:
     name = getattr(ds, "name", "") or type(ds).__name__
     split = getattr(ds, "_split", None)
@@ -299,14 +302,14 @@ class Trainer:
             self._flush_log()
             self._checkpoint()
         finally:
-            if previous is not None:
+            if previous is not _UNTOUCHED:
                 signal.signal(signal.SIGINT, previous)
             if self._bar is not None:
                 self._bar.close()
                 self._bar = None
             if self._threads is not None:
                 self._threads.restore()
-        if stopped_by == "interrupted":
+        if self._interrupted:  # also a Ctrl-C during the last step's checkpoint or validation: not swallowed
             print(f"interrupted at step {self.step}: checkpoint saved to {self.checkpoint_dir} (--resume, "
                   "resume=True, continues from there)", file=sys.stderr, flush=True)
             raise KeyboardInterrupt
@@ -334,16 +337,23 @@ class Trainer:
     def _catch_interrupt(self):
         """On one process in the main thread, a first Ctrl-C (SIGINT) ends training at the next step boundary with
         a checkpoint of that step (then ``KeyboardInterrupt``), so an interrupted run loses nothing; a second one
-        stops at once. Returns the handler to put back (``None`` where nothing was installed)."""
+        stops at once. A process that ignores SIGINT (started in the background) keeps ignoring it. Returns the
+        handler to put back, or ``_UNTOUCHED`` where nothing was installed."""
         if self.world_size != 1 or threading.current_thread() is not threading.main_thread():
-            return None
+            return _UNTOUCHED
+        current = signal.getsignal(signal.SIGINT)
+        if current is signal.SIG_IGN or current is None:  # ignored, or a handler set outside Python: left alone
+            return _UNTOUCHED
 
         def on_interrupt(signum, frame):
             if self._interrupted:
                 raise KeyboardInterrupt
             self._interrupted = True
+            print("\nstopping after this step with a checkpoint; Ctrl-C again to stop at once", file=sys.stderr,
+                  flush=True)
 
-        return signal.signal(signal.SIGINT, on_interrupt)
+        signal.signal(signal.SIGINT, on_interrupt)
+        return current
 
     def _stop_reason(self) -> str | None:
         cfg = self.config

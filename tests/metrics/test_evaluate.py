@@ -137,6 +137,13 @@ def test_a_users_reference_file_is_used_whole_for_reference_and_novelty(tmp_path
     assert split["reference_split"] == "test" and split["novelty"] > res["novelty"]
     assert main(["evaluate", "--dataset", str(data), "--samples", str(data), "--root", str(tmp_path)]) == 0
     assert "reference the whole file" in capsys.readouterr().out
+    csv = tmp_path / "ref.csv"  # the same molecules in a CSV whose SMILES column has another name
+    csv.write_text("id,SMILES_in\n" + "".join(f"m{i},{s}\n" for i, s in enumerate(ref)))
+    out = tmp_path / "r.json"
+    assert main(["evaluate", "--dataset", str(csv), "--smiles-column", "SMILES_in", "--samples", str(data), "--root",
+                 str(tmp_path), "--reference-split", "test", "--json", str(out)]) == 0
+    held = json.loads(out.read_text())
+    assert held["reference_split"] == "test" and held["novelty_split"] == "train" and held["novelty"] > 0
 
 
 def test_subset_intervals_stay_in_range_and_need_subsets_of_ten(tmp_path):

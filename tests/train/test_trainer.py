@@ -105,6 +105,14 @@ def test_ctrl_c_checkpoints_the_step_it_reached_and_the_resume_is_exact(train_se
     summary = again.fit(resume=True)
     assert summary["steps"] == k and summary["steps_this_call"] == k - 5
     _assert_same_state(full, again)
+    # a process started with SIGINT ignored (a background job) keeps ignoring it
+    monkeypatch.setattr(Trainer, "_train_step", interrupt_at_five)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        ignored = _trainer(train_set, tmp_path / "ignored", resume_config(max_steps=k, ckpt_every=0)).fit()
+        assert ignored["steps"] == k and signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, handler)
 
 def test_resume_changes_nothing_when_a_run_already_finished(train_set, tmp_path):
     cfg = resume_config(max_steps=6)
