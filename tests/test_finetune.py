@@ -251,7 +251,8 @@ def test_graphs_finetune_from_the_bundled_multi_domain_base_by_default(tmp_path,
     assert rec["base"] == "lggm-base" and rec["steps"] == 2
     assert len(ft.sample(3, steps=2, seed=0, output="networkx", progress=False)) == 3
     # the fine-tune's own data options (not the multi-domain base's), so its data loads again from its config
-    assert ft.config.dataset_options == {} and GraphDiffusionPipeline.from_pretrained("lggm-base").config.dataset_options
+    base_options = GraphDiffusionPipeline.from_pretrained("lggm-base").config.dataset_options
+    assert ft.config.dataset_options == {} and base_options
     from graphdiff.guidance import train_regressor
 
     reg = train_regressor(ft, "n_nodes", root=tmp_path / "d", max_steps=1, batch_size=8, log=lambda *a: None,
