@@ -310,6 +310,10 @@ class QM93D(GraphDataset):
     def property_names(self) -> tuple[str, ...]:
         return PROPERTIES
 
+    @property
+    def property_units(self) -> dict[str, str]:
+        return dict(PROPERTY_UNITS)
+
     def property_values(self, name: str) -> np.ndarray:
         """One property column (``"gap"``, ...) of this split, in the units of :data:`PROPERTY_UNITS`."""
         if name not in PROPERTIES:

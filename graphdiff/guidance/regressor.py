@@ -304,9 +304,14 @@ def train_regressor(pipe, target: str, *, dataset=None, root=None, out=None, max
     train = ds.split("train")
     if scorer is None and target in getattr(train, "property_names", ()):  # QM9-3D's DFT properties, raw units
         values = np.asarray(train.property_values(target), dtype=np.float64)[idx]
+        unit = (getattr(train, "property_units", None) or {}).get(target)
+        source = "property of the data" + (f", in {unit}" if unit else "")
     else:
         values = target_values(pipe, _subset(split, idx), target, reward_args=reward_args, scorer=scorer,
                                columns=train_schema(ds).graph_features, data=train)
+        source = ("the model's own score" if scorer is not None else
+                  "graph column of the data (its stored scale)" if target in train_schema(ds).graph_features
+                  else "reward")
     finite = np.isfinite(values)
     if finite.sum() < 20:
         raise DataError(f"train-regressor: target {target!r} is finite on {int(finite.sum())} of {len(values)} "
@@ -360,7 +365,8 @@ def train_regressor(pipe, target: str, *, dataset=None, root=None, out=None, max
                     node_categories=tuple(pipe.schema.node_categories),
                     edge_categories=tuple(pipe.schema.edge_categories),
                     sizes={k: (list(v) if isinstance(v, tuple) else v) for k, v in sz.items()})
-    reg.info = {"data": ds.name, "train_graphs": int(len(tr_idx)), "held_out_graphs": int(n_val), "steps": step,
+    reg.info = {"data": ds.name, "target_source": source, "train_graphs": int(len(tr_idx)),
+                "held_out_graphs": int(n_val), "steps": step,
                 "seconds": round(seconds, 1), "batch_size": batch_size, "lr": lr, "seed": seed,
                 "final_loss": round(float(np.mean(losses[-50:])), 4) if losses else None,
                 **held_out_errors(reg, process, _subset(split, val_idx), val_y, seed)}

@@ -159,6 +159,7 @@ def test_a_qm9_3d_property_is_a_target_in_its_own_units_from_the_models_own_subs
     assert reg.info["train_graphs"] + reg.info["held_out_graphs"] == len(gaps)
     # hartree, as in QM9 (not the normalised condition scale, whose mean would be about 0 and std 1)
     assert gaps.min() <= reg.mean <= gaps.max() and 0.15 < reg.mean < 0.4 and reg.std < 0.1
+    assert reg.info["target_source"] == "property of the data, in Ha"
     with pytest.raises(ConfigError, match=r"target 'gapp' .*did you mean 'gap'\?"):
         train_regressor(pipe, "gapp", root=root, max_steps=1, sizes=TINY, log=lambda *a: None)
 
