@@ -25,7 +25,7 @@ import shlex
 import time
 from pathlib import Path
 
-from .errors import ConfigError
+from .errors import ConfigError, DataError
 
 
 def cmd_models_list(args) -> int:
@@ -191,8 +191,14 @@ def cmd_models_pack(args) -> int:
         if kind == "path":
             from .pack_fixed_graph import measure_series
 
-            m = measure_series(pipe, dataset=dataset, samples=args.samples or 100, scales=args.scales,
-                               plots=args.plots, variants=args.variants)
+            try:  # the series are read before any sample is drawn
+                m = measure_series(pipe, dataset=dataset, samples=args.samples or 100, scales=args.scales,
+                                   plots=args.plots, variants=args.variants)
+            except DataError as exc:
+                if args.dataset is not None:
+                    raise
+                raise ConfigError(f"{exc}; if {run} was trained on a .csv of your own, give it with --dataset "
+                                  "FILE") from None
         elif kind == "grid":
             from .pack_fixed_graph import measure_images
 

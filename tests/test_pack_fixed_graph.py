@@ -174,3 +174,13 @@ def test_pack_a_class_conditional_digits_model_measures_class_accuracy(tmp_path,
     measured = json.loads((dest / "metrics.json").read_text())
     assert 0.0 <= measured["class_accuracy"] <= 1.0 and measured["fd_conditional"] > 0
     assert f"class accuracy | {measured['class_accuracy']:.3f} |" in (dest / "README.md").read_text()
+
+
+def test_pack_of_a_series_model_trained_on_a_csv_asks_for_the_file(series_run, tmp_path, capsys):
+    run = tmp_path / "own"
+    assert main(["train", "--preset", "edm-tsdiff-monthly", "--dataset", str(series_run / "wave.csv"), "--out",
+                 str(run), "--quiet", *TINY_SERIES]) == 0
+    capsys.readouterr()
+    assert main(["models", "pack", str(run), "--name", "w", "--out", str(tmp_path / "p"), "--samples", "2"]) == 2
+    err = one_error_line(capsys)
+    assert "unknown 'wave'" in err and "give it with --dataset FILE" in err and not (tmp_path / "p").exists()

@@ -50,6 +50,8 @@ import copy
 import importlib
 import math
 import numbers
+import os
+import sys
 from collections.abc import Callable, Iterable, Sequence
 
 import networkx as nx
@@ -379,7 +381,14 @@ def _load_function(spec: str) -> Callable:
     if not module_name or not attr:
         raise ConfigError(f"reward {spec!r}: expected NAME or module:function")
     try:
-        module = importlib.import_module(module_name)
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name.split(".")[0] or os.getcwd() in sys.path:
+                raise
+            # a module of the current folder, as `python -m` would find it (the graphdiff script does not)
+            sys.path.insert(0, os.getcwd())
+            module = importlib.import_module(module_name)
     except Exception as exc:
         raise ConfigError(_one_line(f"reward {spec!r}: cannot import module {module_name!r}: "
                                     f"{type(exc).__name__}: {exc}", 400)) from exc

@@ -67,6 +67,10 @@ def restore(trainer) -> bool:
             f"{folder / 'config.json'}: checkpoint was trained with process {theirs!r}, this run uses {ours!r}"
         )
     check_same_data(folder, ckpt.config, trainer.run_config)
+    changed = train_diff(ckpt.config, {"train": trainer.config.to_dict()})
+    if changed:
+        warnings.warn(f"{folder}: resuming with other training settings than the run's: {changed}; repeat the "
+                      "run's --set options to resume it exactly", stacklevel=4)
     try:
         load_weights(trainer._model, ckpt.model_state, str(folder / MODEL))
     except CheckpointError:
@@ -149,6 +153,19 @@ def settings_diff(theirs: dict, ours: dict, limit: int = 4) -> str:
          **_flat(ours.get("model"), "model.")}
     keys = [k for k in dict.fromkeys([*a, *b]) if a.get(k) != b.get(k)]
     parts = [f"{k}={a.get(k)!r} (this run: {b.get(k)!r})" for k in keys[:limit]]
+    return ", ".join(parts) + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
+
+
+# settings a resume may change without changing what the run learns (the budget, the machine, the bookkeeping)
+_RESUME_FREE = ("max_minutes", "max_steps", "epochs", "threads", "device", "compile", "log_every", "ckpt_every",
+                "val_every", "progress")
+
+
+def train_diff(theirs: dict, ours: dict, limit: int = 4) -> str:
+    """The ``train`` settings (but budget, machine and logging) where a checkpoint's run and this one differ."""
+    a, b = theirs.get("train") or {}, ours.get("train") or {}
+    keys = [k for k in dict.fromkeys([*a, *b]) if k not in _RESUME_FREE and a.get(k) != b.get(k)]
+    parts = [f"train.{k}={b.get(k)!r} (the run's: {a.get(k)!r})" for k in keys[:limit]]
     return ", ".join(parts) + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
 
 

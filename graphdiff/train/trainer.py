@@ -522,7 +522,7 @@ class Trainer:
     def _checkpoint(self) -> None:
         rng_states = D.all_gather_object(resume.rng_state())  # every rank's RNG, written by rank 0
         if self.is_main:
-            config = {**self.run_config, "step": self.step, "epoch": self.epoch}
+            config = {"train": self.config.to_dict(), **self.run_config, "step": self.step, "epoch": self.epoch}
             save_checkpoint(
                 self.checkpoint_dir, config=config, model=self._model,
                 ema=self._ema.module if self._ema is not None else None,

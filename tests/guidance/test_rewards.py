@@ -271,3 +271,17 @@ def test_connected_option_scores_fragmented_samples_as_invalid():
     assert list(dens([nx.path_graph(3), nx.empty_graph(3)])) == [2 / 3, 0.0]
     with pytest.raises(ConfigError, match="connected must be true or false"):
         get_reward("qed", connected="yes")
+
+
+def test_a_user_reward_in_the_current_folder_imports_as_with_python_m(tmp_path, monkeypatch):
+    import sys
+
+    from graphdiff.guidance import get_reward
+
+    (tmp_path / "scores_here_xyz.py").write_text("def atoms(mol):\n    return float(mol.GetNumAtoms())\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    reward = get_reward("scores_here_xyz:atoms")
+    from rdkit import Chem
+
+    assert reward.fn(Chem.MolFromSmiles("CCO")) == 3.0

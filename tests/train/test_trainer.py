@@ -527,3 +527,14 @@ def test_progress_bar_runs(train_set, tmp_path, capsys):
     tr.fit()
     assert "loss=" in capsys.readouterr().err
 
+
+
+def test_a_resume_with_other_training_settings_says_which(train_set, tmp_path):
+    _trainer(train_set, tmp_path, resume_config(max_steps=4)).fit()
+    with pytest.warns(UserWarning, match=r"train\.lr=0\.001 \(the run's: 0\.003\); repeat the run's --set"):
+        _trainer(train_set, tmp_path, resume_config(max_steps=6, lr=1e-3)).fit(resume=True)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a longer budget is not another setting
+        _trainer(train_set, tmp_path, resume_config(max_steps=8, lr=1e-3)).fit(resume=True)
