@@ -163,10 +163,9 @@ def cmd_draw(args) -> int:
 
 
 def _print_evaluation(res: dict) -> None:
-    ref, novelty = res["reference_split"], res.get("novelty_split", "train")
-    ref = ("the whole file (reference and novelty)" if ref == novelty == "all" else
-           f"split {ref}" + (f", novelty against split {novelty}" if novelty != "train" else ""))
-    print(f"dataset {res['dataset']}, reference {ref}, generated: {res.get('generated', 'samples')}")
+    from .metrics.evaluate import reference_words
+
+    print(f"dataset {res['dataset']}, reference {reference_words(res)}, generated: {res.get('generated', 'samples')}")
     if res["kind"] == "graphs":
         m = res["mmd"]
         print(f"protocol {m['protocol']} ({m['estimator']}), {m['n_generated']} generated "
@@ -224,7 +223,9 @@ def cmd_evaluate(args) -> int:
     if args.subsets < 0:
         raise GraphdiffError(f"--subsets must be >= 0, got {args.subsets}")
     kw["subsets"] = args.subsets
-    options = {"smiles_column": args.smiles_column} if args.smiles_column else {}
+    from .cli_model import _data_options
+
+    options = _data_options(args)
     if args.reference_split is not None and args.samples is None:
         raise GraphdiffError("--reference-split is what --samples are scored against; give --samples FILE")
     if args.samples is not None:
@@ -276,9 +277,11 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--seed", type=int, default=0)
     q.set_defaults(func=cmd_draw)
 
+    from .cli_model import add_smiles_column
+
     e = sub.add_parser("evaluate", help="evaluate samples (or a dataset's train split) against a dataset")
     e.add_argument("--dataset", required=True, help="dataset name or custom file")
-    e.add_argument("--smiles-column", default=None, help="custom .csv: the SMILES column (default: 'smiles')")
+    add_smiles_column(e)
     e.add_argument("--reference-split", default=None, choices=["test", "val", "train", "all"],
                    help="what --samples are scored against (default: a registered dataset's test split, the whole "
                         "of a file of your own)")

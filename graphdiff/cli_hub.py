@@ -116,13 +116,15 @@ def _fmt(v) -> str:
 def _measure_graphs(pipe, args, dataset: str, threads_line: str) -> dict:
     """Sample ``--samples`` graphs and score them with the pinned evaluator against the test split (a user's own
     file: against the whole file)."""
-    from .metrics.evaluate import evaluate_samples
+    from .metrics.evaluate import evaluate_samples, reference_words
 
     n = args.samples or 10_000
     t = time.perf_counter()
     samples = pipe.sample(n, seed=0, output="smiles" if pipe.schema.kind == "molecule" else "networkx")
     sample_s = time.perf_counter() - t
-    options = {"smiles_column": args.smiles_column} if args.smiles_column else {}
+    from .cli_model import _data_options
+
+    options = _data_options(args)
     res = evaluate_samples(samples, dataset, root=args.root, subsets=0, protocol=args.protocol,
                            dataset_options=options)
     if args.reference_out and pipe.schema.kind == "molecule":
@@ -140,9 +142,7 @@ def _measure_graphs(pipe, args, dataset: str, threads_line: str) -> dict:
         rows += [(k, v) for k, v in (res.get("vun") or {}).items() if isinstance(v, float)]
     line = (f"{n:,} samples (seed 0) with the {pipe.config.sample.sampler or 'default'} sampler at "
             f"{pipe.config.sample.steps} steps in {sample_s:.1f} s ({n / sample_s:.1f} graphs/s; {threads_line}), "
-            "scored by `graphdiff evaluate` against " + ("the whole file (reference and novelty)"
-                                                        if res.get("reference_split") == "all" else
-                                                        f"the {res.get('reference_split', 'test')} split"))
+            f"scored by `graphdiff evaluate` against {reference_words(res, 'the ')}")
     split = res.get("settings", {}).get("train_smiles", "train split")
     return {"table": ["| metric | value |", "|---|---:|", *[f"| {k} | {_fmt(v)} |" for k, v in rows]],
             "line": line, "data": f"`{dataset}` train split ({split})",
@@ -258,6 +258,8 @@ def _version() -> str:
 
 
 def add_hub_commands(sub) -> None:
+    from .cli_model import add_smiles_column
+
     m = sub.add_parser("models", help="named pretrained models: list, show a card, pack a run")
     msub = m.add_subparsers(dest="action", required=True)
     msub.add_parser("list", help="the named models").set_defaults(func=cmd_models_list)
@@ -278,7 +280,7 @@ def add_hub_commands(sub) -> None:
     q.add_argument("--protocol", default="spectre", choices=["gdss", "spectre"], help="graphs: MMD conventions")
     q.add_argument("--dataset", default=None, help="dataset name or file to score against (default: the model's; "
                                                     "a custom dataset needs its file)")
-    q.add_argument("--smiles-column", default=None, help="custom .csv: the SMILES column (default: 'smiles')")
+    add_smiles_column(q)
     q.add_argument("--root", default=None, help="dataset root")
     q.add_argument("--scales", type=float, nargs="+", default=[2.0, 4.0, 8.0, 16.0],
                    help="series: self-guidance scales the validation windows choose from (the model's default)")

@@ -55,14 +55,14 @@ def cmd_train(args) -> int:
     over = _overrides(args.set)
     if args.dataset:
         over["dataset"] = args.dataset
-    if args.smiles_column:
-        over = merge(over, {"dataset_options": {"smiles_column": args.smiles_column}})
+    if _data_options(args):
+        over = merge(over, {"dataset_options": _data_options(args)})
     cfg = load_preset(args.preset, over)  # read and checked once, before any data work; everything reads it
     out = check_output_folder(args.out or f"runs/{cfg.name}")
-    _one_of_resume_overwrite(args)
-    if not args.resume and not args.overwrite:
-        from .train.trainer import check_fresh_run_folder
+    from .train.trainer import check_fresh_run_folder, check_resume_or_overwrite
 
+    check_resume_or_overwrite(args.resume, args.overwrite)
+    if not args.resume and not args.overwrite:
         check_fresh_run_folder(out)  # refused before the command is recorded
     try:
         pipe = GraphDiffusionPipeline.fit(args.dataset, preset=cfg, out=out, root=args.root,
@@ -90,13 +90,13 @@ def _steps_done(s: dict) -> str:
     return f"{s['steps']} steps" if this == s["steps"] else f"to step {s['steps']} ({this} in this call)"
 
 
+def add_smiles_column(parser) -> None:
+    parser.add_argument("--smiles-column", default=None, help="custom .csv: the SMILES column (default: 'smiles')")
+
+
 def _data_options(args) -> dict:
-    return {"smiles_column": args.smiles_column} if args.smiles_column else {}
-
-
-def _one_of_resume_overwrite(args) -> None:
-    if args.resume and args.overwrite:
-        raise ConfigError("--resume continues the run in --out and --overwrite starts it afresh: give one of them")
+    """The dataset options the command line gives (``--smiles-column``)."""
+    return {"smiles_column": args.smiles_column} if getattr(args, "smiles_column", None) else {}
 
 
 def cmd_finetune(args) -> int:
@@ -108,10 +108,10 @@ def cmd_finetune(args) -> int:
     if args.max_steps is not None and args.max_steps < 1:
         raise ConfigError(f"--max-steps must be >= 1, got {args.max_steps}")
     check_output_folder(args.out)
-    _one_of_resume_overwrite(args)
-    if not args.resume and not args.overwrite:
-        from .train.trainer import check_fresh_run_folder
+    from .train.trainer import check_fresh_run_folder, check_resume_or_overwrite
 
+    check_resume_or_overwrite(args.resume, args.overwrite)
+    if not args.resume and not args.overwrite:
         check_fresh_run_folder(Path(args.out))
     if args.base is None:  # the bundled base for the data's kind: molecules or unlabelled graphs
         from .data import load_dataset
@@ -375,7 +375,7 @@ def add_model_commands(sub) -> None:
     t = sub.add_parser("train", help="train a model from a preset (see graphdiff/presets/)")
     t.add_argument("--preset", required=True, help="preset name (e.g. gdss-qm9) or a YAML file")
     t.add_argument("--dataset", default=None, help="dataset name or custom file (default: the preset's)")
-    t.add_argument("--smiles-column", default=None, help="custom .csv: the SMILES column (default: 'smiles')")
+    add_smiles_column(t)
     t.add_argument("--out", default=None, help="run folder (default runs/<preset>)")
     t.add_argument("--max-minutes", type=float, default=None, help="wall-clock training budget")
     t.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
@@ -391,7 +391,7 @@ def add_model_commands(sub) -> None:
                    help="base model: bundled name, folder, URL or hf: id (default: qm9-defog for molecules, "
                         "lggm-base for graphs)")
     f.add_argument("--dataset", required=True, help="dataset name or custom file")
-    f.add_argument("--smiles-column", default=None, help="custom .csv: the SMILES column (default: 'smiles')")
+    add_smiles_column(f)
     f.add_argument("--out", required=True, help="fine-tune folder (model/ and checkpoint/)")
     f.add_argument("--preset", default=None, help="take train/finetune settings from this preset (same process)")
     f.add_argument("--max-minutes", type=float, default=None, help="wall-clock budget")

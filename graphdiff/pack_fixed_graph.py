@@ -121,10 +121,10 @@ def measure_images(pipe, *, dataset: str, samples: int | None, root=None) -> dic
     import torch
 
     from .adapters import adapter_from_schema, save_image_grid
-    from .data import load_dataset
+    from .data import load_model_data
 
     grid = adapter_from_schema(pipe.schema)
-    data = load_dataset(dataset, root=root, **(pipe.config.dataset_options if dataset == pipe.config.dataset else {}))
+    data = load_model_data(pipe.config, dataset, root)
     test_x = grid.to_state(torch.from_numpy(data.split("test").arrays()[0])).x
     n = samples or len(test_x)
     steps = pipe.config.sample.steps

@@ -431,11 +431,10 @@ class GraphDiffusionPipeline:
     def _fit_new(cls, dataset=None, *, preset, out, root=None, overrides: dict | None = None,
                  max_minutes: float | None = None, resume: bool = False, progress: bool = True, callbacks=(),
                  overwrite: bool = False):
-        if resume and overwrite:  # before any data work
-            raise ConfigError("resume continues the run in the folder and overwrite starts it afresh: give one")
-        if not resume and not overwrite:
-            from .train.trainer import check_fresh_run_folder
+        from .train.trainer import check_fresh_run_folder, check_resume_or_overwrite
 
+        check_resume_or_overwrite(resume, overwrite)  # before any data work
+        if not resume and not overwrite:
             check_fresh_run_folder(Path(out))
         pipe = cls.from_preset(preset, dataset, root=root, overrides=overrides)
         return pipe._fit_existing(pipe._dataset, out=out, max_minutes=max_minutes, resume=resume,
@@ -443,14 +442,13 @@ class GraphDiffusionPipeline:
 
     def _fit_existing(self, dataset=None, *, out, root=None, max_minutes: float | None = None, resume: bool = False,
                       progress: bool = True, callbacks=(), train: dict | None = None, overwrite: bool = False):
-        from .data import load_dataset
+        from .data import load_model_data
         from .train import Trainer, TrainConfig
         from .validation import make_validator
 
         ds = getattr(self, "_dataset", None) if dataset is None else dataset
         if ds is None or isinstance(ds, str):
-            own = ds is None or ds == self.config.dataset  # the model's own data, read as it was
-            ds = load_dataset(ds or self.config.dataset, root=root, **(self.config.dataset_options if own else {}))
+            ds = load_model_data(self.config, ds, root)
             from .data.base import note_invalid_rows
 
             note_invalid_rows(ds)

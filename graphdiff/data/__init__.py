@@ -106,4 +106,12 @@ def load_dataset(name: str, root=None, split: str | None = None, **options) -> G
     return dataset_class(name)(root=root, split=split, **options)
 
 
-__all__ = ["GraphDataset", "GraphStore", "data_root", "load_card", "list_datasets", "load_dataset", "dataset_class"]
+def load_model_data(config, dataset=None, root=None) -> GraphDataset:
+    """``dataset`` for a model whose run config is ``config``; by default (or when ``dataset`` names the model's own
+    data) that data read with the options the model was trained with (a subset, a SMILES column, targets)."""
+    own = dataset is None or dataset == config.dataset
+    return load_dataset(config.dataset if own else dataset, root=root, **(config.dataset_options if own else {}))
+
+
+__all__ = ["GraphDataset", "GraphStore", "data_root", "load_card", "list_datasets", "load_dataset", "load_model_data",
+           "dataset_class"]

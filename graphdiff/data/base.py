@@ -165,8 +165,8 @@ class InvalidRows:
         return {"count": self.count, "examples": self.examples}
 
 
-def note_invalid_rows(ds, out=None) -> None:
-    """Print one line to ``out`` (stderr) when ``ds`` skipped input rows: training on a file says how much of it
+def note_invalid_rows(ds) -> None:
+    """Print one line to stderr when ``ds`` skipped input rows: training on a file says how much of it
     it did not read, with the first reason (``graphdiff datasets info`` lists them)."""
     import os
     import sys
@@ -177,7 +177,7 @@ def note_invalid_rows(ds, out=None) -> None:
     first = (invalid.get("examples") or [{}])[0]
     where = f" (first: line {first['line']}, {first['reason']})" if "line" in first and "reason" in first else ""
     print(f"note: {ds.name}: {invalid['count']:,} invalid row(s) skipped{where}; graphdiff datasets info lists "
-          "them", file=out or sys.stderr)
+          "them", file=sys.stderr)
 
 
 # ---- the dataset base class ------------------------------------------------------------------------

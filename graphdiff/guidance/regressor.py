@@ -265,7 +265,7 @@ def train_regressor(pipe, target: str, *, dataset=None, root=None, out=None, max
         scorer: ``scorer(pipe, batch) -> values``, the target computed by the model itself (``target`` names it).
         sizes: network sizes (:data:`DEFAULT_SIZES` overridden).
     """
-    from ..data import load_dataset
+    from ..data import load_model_data
     from ..data.base import train_schema
     from ..finetune import AlignedSplit, align
     from ..nn.regressor import GraphRegressor
@@ -285,10 +285,8 @@ def train_regressor(pipe, target: str, *, dataset=None, root=None, out=None, max
         raise ConfigError(f"train-regressor: max_minutes must be > 0, got {max_minutes!r}")
     if hasattr(dataset, "split"):
         ds = dataset
-    else:  # the model's own dataset with the options it was trained with (a subset, the targets in y)
-        own = dataset is None or dataset == pipe.config.dataset
-        ds = load_dataset(dataset or pipe.config.dataset, root=root,
-                          **(pipe.config.dataset_options if own else {}))
+    else:
+        ds = load_model_data(pipe.config, dataset, root)
     a = align(pipe.schema, train_schema(ds), where=f"train-regressor on {ds.name}")
     if a.new_nodes or a.new_edges:
         raise DataError(f"train-regressor: {ds.name} has categories the model does not know: "

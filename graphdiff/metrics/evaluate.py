@@ -268,6 +268,15 @@ def subset_intervals(generated, ref, train, k: int, seed: int, kw: dict) -> dict
     return out
 
 
+def reference_words(res: dict, article: str = "") -> str:
+    """What an evaluation scored against, in words: "the whole file (reference and novelty)" for a user's own file,
+    else "split test" (with the novelty split when it is not train)."""
+    ref, novelty = res.get("reference_split", "test"), res.get("novelty_split", "train")
+    if ref == novelty == "all":
+        return "the whole file (reference and novelty)"
+    return f"{article}split {ref}" + (f", novelty against split {novelty}" if novelty != "train" else "")
+
+
 def evaluate_samples(samples, dataset, *, root=None, protocol: str = "gdss", reference: str | None = None,
                      bootstrap: int = 100, seed: int = 0, dataset_options: dict | None = None, **kw) -> dict:
     """Evaluate a sample file (or a list of SMILES / networkx graphs) against a dataset by name; ``.sdf`` / ``.xyz``

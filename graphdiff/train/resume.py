@@ -144,16 +144,22 @@ def _flat(d, prefix: str = "") -> dict:
     return out
 
 
+def _differences(a: dict, b: dict, form: str, limit: int = 4, skip=()) -> str:
+    """The keys where the flat settings ``a`` (the checkpoint's) and ``b`` (this run's) differ, each as ``form``
+    with ``{k}``, ``{a}`` and ``{b}``, at most ``limit`` of them; ``""`` when they agree."""
+    keys = [k for k in dict.fromkeys([*a, *b]) if k not in skip and a.get(k) != b.get(k)]
+    parts = [form.format(k=k, a=repr(a.get(k)), b=repr(b.get(k))) for k in keys[:limit]]
+    return ", ".join(parts) + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
+
+
 def settings_diff(theirs: dict, ours: dict, limit: int = 4) -> str:
     """The dataset and model settings where a checkpoint's config (``theirs``) and a run's (``ours``) differ, as
     ``"model.n_layers=2 (this run: 3), ..."``; ``""`` when they agree."""
-    a = {"dataset": theirs.get("dataset"), **_flat(theirs.get("dataset_options"), "dataset_options."),
-         **_flat(theirs.get("model"), "model.")}
-    b = {"dataset": ours.get("dataset"), **_flat(ours.get("dataset_options"), "dataset_options."),
-         **_flat(ours.get("model"), "model.")}
-    keys = [k for k in dict.fromkeys([*a, *b]) if a.get(k) != b.get(k)]
-    parts = [f"{k}={a.get(k)!r} (this run: {b.get(k)!r})" for k in keys[:limit]]
-    return ", ".join(parts) + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
+    def flat(c):
+        return {"dataset": c.get("dataset"), **_flat(c.get("dataset_options"), "dataset_options."),
+                **_flat(c.get("model"), "model.")}
+
+    return _differences(flat(theirs), flat(ours), "{k}={a} (this run: {b})", limit)
 
 
 # settings a resume may change without changing what the run learns (the budget, the machine, the bookkeeping)
@@ -163,10 +169,8 @@ _RESUME_FREE = ("max_minutes", "max_steps", "epochs", "threads", "device", "comp
 
 def train_diff(theirs: dict, ours: dict, limit: int = 4) -> str:
     """The ``train`` settings (but budget, machine and logging) where a checkpoint's run and this one differ."""
-    a, b = theirs.get("train") or {}, ours.get("train") or {}
-    keys = [k for k in dict.fromkeys([*a, *b]) if k not in _RESUME_FREE and a.get(k) != b.get(k)]
-    parts = [f"train.{k}={b.get(k)!r} (the run's: {a.get(k)!r})" for k in keys[:limit]]
-    return ", ".join(parts) + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
+    return _differences(theirs.get("train") or {}, ours.get("train") or {}, "train.{k}={b} (the run's: {a})", limit,
+                        skip=_RESUME_FREE)
 
 
 def trim_log(path: Path, step: int) -> None:

@@ -69,6 +69,13 @@ def _dataset_name(ds) -> str:
 
 
 
+def check_resume_or_overwrite(resume: bool, overwrite: bool) -> None:
+    """``resume`` and ``overwrite`` together contradict each other: one error, before any work, wherever asked."""
+    if resume and overwrite:
+        raise ConfigError("resume (--resume) continues the run in the folder and overwrite (--overwrite) starts it "
+                          "afresh: give one of them")
+
+
 def check_fresh_run_folder(out_dir: Path) -> None:
     """Refuse a run folder that already holds a run (``checkpoint/config.json``), naming its step."""
     ckpt = Path(out_dir) / "checkpoint" / "config.json"
@@ -249,9 +256,7 @@ class Trainer:
         """
         cfg = self.config
         call_start = time.monotonic()
-        if resume and overwrite:
-            raise ConfigError("resume (--resume) continues the run in the folder and overwrite (--overwrite) starts "
-                              "it afresh: give one of them")
+        check_resume_or_overwrite(resume, overwrite)
         if not resume and not overwrite:
             check_fresh_run_folder(self.out_dir)
         if self.is_main:
