@@ -123,8 +123,10 @@ def _measure_graphs(pipe, args, dataset: str, threads_line: str) -> dict:
     samples = pipe.sample(n, seed=0, output="smiles" if pipe.schema.kind == "molecule" else "networkx")
     sample_s = time.perf_counter() - t
     from .cli_model import _data_options
+    from .data import same_dataset
 
-    options = _data_options(args)
+    own = pipe.config.dataset_options if same_dataset(dataset, pipe.config.dataset) else {}
+    options = {**own, **_data_options(args)}  # the model's own data is read as it was for training
     res = evaluate_samples(samples, dataset, root=args.root, subsets=0, protocol=args.protocol,
                            dataset_options=options)
     if args.reference_out and pipe.schema.kind == "molecule":
@@ -179,9 +181,11 @@ def cmd_models_pack(args) -> int:
     facts = _run_facts(run_dir, pipe.trained_steps)
     n_params = sum(p.numel() for p in pipe.denoiser.parameters())
     dataset = args.dataset or pipe.config.dataset
-    if args.dataset is None and str(dataset).startswith("custom/"):  # checked before the samples are drawn
-        raise ConfigError(f"{run} was trained on a file of your own ({dataset}); give it with --dataset FILE, so "
-                          "that the samples are scored against it")
+    gone = Path(str(dataset)).is_absolute() and not Path(str(dataset)).exists()
+    if args.dataset is None and (str(dataset).startswith("custom/") or gone):  # checked before any sample is drawn
+        where = " (not there any more)" if gone else ""
+        raise ConfigError(f"{run} was trained on a file of your own ({dataset}{where}); give it with --dataset FILE, "
+                          "so that the samples are scored against it")
     kind = (fixed_graph_spec(pipe.schema) or {}).get("adapter")
     from .train.threads import ThreadPolicy
 

@@ -37,7 +37,9 @@ def series_members(pipe, dataset: str) -> list:
     from .data.series_pool import pool_members
 
     path = adapter_from_schema(pipe.schema)
-    options = pipe.config.dataset_options if dataset == pipe.config.dataset else {}
+    from .data import same_dataset
+
+    options = pipe.config.dataset_options if same_dataset(dataset, pipe.config.dataset) else {}
     names = list(options.get("series") or pool_members(dataset) or [dataset])
     out = []
     for name in names:

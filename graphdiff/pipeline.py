@@ -127,9 +127,11 @@ class GraphDiffusionPipeline:
     def from_preset(cls, preset, dataset=None, *, root=None, overrides: dict | None = None):
         """An untrained pipeline for ``preset`` (a name, a YAML path or a :class:`~graphdiff.config.RunConfig`) on
         ``dataset`` (default: the preset's)."""
-        from .data import load_dataset
+        from .data import dataset_record, load_dataset
         from .processes import build_process, process_class
 
+        if isinstance(dataset, Path):
+            dataset = str(dataset)
         if isinstance(dataset, str):  # the dataset actually used is the one its options are checked against
             overrides = {**(overrides or {}), "dataset": dataset}
         cfg = load_preset(preset, overrides)
@@ -146,7 +148,8 @@ class GraphDiffusionPipeline:
         schema = train_schema(ds)
         proc = process_class(cfg.process["name"]).resolve(cfg.process, schema, ds.split("train"))
         process = build_process(proc, schema)
-        config = cfg.with_data(schema, process.to_dict(), process.denoiser_kwargs()).replace(dataset=ds.name)
+        config = cfg.with_data(schema, process.to_dict(), process.denoiser_kwargs()).replace(
+            dataset=dataset_record(cfg.dataset if dataset is None else dataset, ds))
         _, denoiser = cls.build(config, schema)
         pipe = cls(process, denoiser, config)
         pipe._dataset = ds

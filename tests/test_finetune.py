@@ -162,16 +162,22 @@ def test_finetune_grows_the_bundled_model_for_new_atoms_and_records_lineage(data
     a = loaded.sample(6, seed=3, output="smiles", progress=False)
     assert a == ft.sample(6, seed=3, output="smiles", progress=False)
     cfg = json.loads((data / "full" / "model" / "config.json").read_text())
-    assert cfg["finetune"]["lineage"][-1]["data"] == ft.config.dataset
-    # `models pack` of the fine-tune's model/ folder: the card names the base and reads the run's log; the file
-    # it was trained on must be named (its data is not registered), before any sample is drawn
+    # the lineage names the data by content (name + sha256 prefix); the config by where the file is, to read it again
+    assert cfg["finetune"]["lineage"][-1]["data"] == rec["data"] and rec["data"].startswith("custom/new-")
+    # `models pack` of the fine-tune's model/ folder: the card names the base and reads the run's log. The config
+    # records the file it was trained on by its absolute path; once that file has moved it must be named, before
+    # any sample is drawn
+    assert cfg["dataset"] == str((data / "new.smi").resolve())
+    (data / "new.smi").rename(data / "moved.smi")
     assert main(["models", "pack", str(data / "full" / "model"), "--name", "ft", "--out", str(data / "nopack"),
                  "--samples", "6", "--steps", "2"]) == 2
-    assert "give it with --dataset FILE" in capsys.readouterr().err and not (data / "nopack").exists()
+    err = capsys.readouterr().err
+    assert "not there any more" in err and "give it with --dataset FILE" in err and not (data / "nopack").exists()
+    (data / "moved.smi").rename(data / "new.smi")
     assert main(["models", "pack", str(data / "full" / "model"), "--name", "ft", "--out", str(data / "packed"),
-                 "--samples", "6", "--steps", "2", "--dataset", str(data / "new.smi"),
-                 "--root", str(data / "root")]) == 0
+                 "--samples", "6", "--steps", "2", "--root", str(data / "root")]) == 0
     card = (data / "packed" / "README.md").read_text()
+    assert f"- data: `{(data / 'new.smi').resolve()}` train split" in card
     assert f"- trained steps: 6 (this fine-tune), after {base.total_steps:,} of `qm9-defog`" in card
     assert f"- fine-tuned from `qm9-defog` ({base.total_steps:,} steps, sha256 {rec['base_sha256'][:12]})" in card
     assert "new node categories" in card and "min (this fine-tune)" in card

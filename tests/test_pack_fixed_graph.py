@@ -176,11 +176,19 @@ def test_pack_a_class_conditional_digits_model_measures_class_accuracy(tmp_path,
     assert f"class accuracy | {measured['class_accuracy']:.3f} |" in (dest / "README.md").read_text()
 
 
-def test_pack_of_a_series_model_trained_on_a_csv_asks_for_the_file(series_run, tmp_path, capsys):
+def test_pack_of_a_series_model_trained_on_a_csv_finds_the_file_or_asks_for_it(series_run, tmp_path, capsys):
     run = tmp_path / "own"
-    assert main(["train", "--preset", "edm-tsdiff-monthly", "--dataset", str(series_run / "wave.csv"), "--out",
+    csv = tmp_path / "wave.csv"
+    csv.write_bytes((series_run / "wave.csv").read_bytes())
+    assert main(["train", "--preset", "edm-tsdiff-monthly", "--dataset", str(csv), "--out",
                  str(run), "--quiet", *TINY_SERIES]) == 0
+    assert json.loads((run / "checkpoint" / "config.json").read_text())["dataset"] == str(csv.resolve())
+    csv.rename(tmp_path / "moved.csv")
     capsys.readouterr()
     assert main(["models", "pack", str(run), "--name", "w", "--out", str(tmp_path / "p"), "--samples", "2"]) == 2
     err = one_error_line(capsys)
-    assert "unknown 'wave'" in err and "give it with --dataset FILE" in err and not (tmp_path / "p").exists()
+    assert "not there any more" in err and "give it with --dataset FILE" in err and not (tmp_path / "p").exists()
+    (tmp_path / "moved.csv").rename(csv)  # where it was trained: found without --dataset
+    assert main(["models", "pack", str(run), "--name", "w", "--out", str(tmp_path / "p"), "--samples", "2",
+                 "--steps", "2"]) == 0
+    assert f"edm on {csv.resolve()}: " in (tmp_path / "p" / "README.md").read_text()

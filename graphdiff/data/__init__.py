@@ -106,12 +106,46 @@ def load_dataset(name: str, root=None, split: str | None = None, **options) -> G
     return dataset_class(name)(root=root, split=split, **options)
 
 
+def is_user_source(name) -> bool:
+    """A file or folder of the user's own (not a registered name): molecules, graphs, a series ``.csv``, images."""
+    if not isinstance(name, (str, os.PathLike)):
+        return False
+    from .images import is_image_source
+
+    key = str(name).lower().replace("-", "_")
+    return key not in _REGISTRY and (is_custom(name) or is_image_source(name))
+
+
+def dataset_record(name, ds) -> str:
+    """What a run's ``config.json`` records as its dataset: the absolute path of a file of the user's own, so that
+    the model's own data can be read again from any folder (``models pack``, ``train-regressor``, a fine-tune's
+    reference), else the dataset's name."""
+    if is_user_source(name) and Path(str(name)).exists():
+        return str(Path(str(name)).resolve())
+    return ds.name
+
+
+def same_dataset(a, b) -> bool:
+    """Whether two dataset names or paths name the same data (a relative and an absolute path to one file do)."""
+    if a is None or b is None:
+        return a is b
+    if str(a) == str(b):
+        return True
+    pa, pb = Path(str(a)), Path(str(b))
+    return pa.exists() and pb.exists() and pa.resolve() == pb.resolve()
+
+
 def load_model_data(config, dataset=None, root=None) -> GraphDataset:
     """``dataset`` for a model whose run config is ``config``; by default (or when ``dataset`` names the model's own
-    data) that data read with the options the model was trained with (a subset, a SMILES column, targets)."""
-    own = dataset is None or dataset == config.dataset
-    return load_dataset(config.dataset if own else dataset, root=root, **(config.dataset_options if own else {}))
+    data) that data read with the options the model was trained with (a subset, a SMILES column, targets). A model
+    trained on a file that is no longer where it was is a one-line error naming that file."""
+    own = dataset is None or same_dataset(dataset, config.dataset)
+    name = config.dataset if own else dataset
+    if own and dataset is None and Path(str(name)).is_absolute() and not Path(str(name)).exists():
+        raise MissingFileError(f"{name}: the file this model was trained on is not there any more; give it with "
+                               "--dataset FILE (dataset= in Python)")
+    return load_dataset(name, root=root, **(config.dataset_options if own else {}))
 
 
 __all__ = ["GraphDataset", "GraphStore", "data_root", "load_card", "list_datasets", "load_dataset", "load_model_data",
-           "dataset_class"]
+           "dataset_class", "dataset_record", "same_dataset", "is_user_source"]

@@ -97,3 +97,27 @@ def test_pyg_dataset_wrapper(tmp_path):
     assert len(ds) == 5 and ds.schema.node_categories == ("0", "1", "2")
     nt, ei, et = ds.graph(0)
     assert nt.tolist() == [0, 1, 2, 1] and ei.tolist() == [[0, 1], [1, 2]] and np.all(et == 1)
+
+
+def test_a_model_records_its_own_file_by_absolute_path_and_reads_it_from_any_folder(tmp_path, monkeypatch):
+    from graphdiff.data import dataset_record, load_model_data, same_dataset
+    from graphdiff.errors import MissingFileError
+    from graphdiff.pipeline import GraphDiffusionPipeline
+
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "mols.csv").write_text("id,SMI\n1,CCO\n2,CCN\n3,c1ccccc1\n4,CC(=O)O\n5,CCCl\n")
+    monkeypatch.chdir(tmp_path / "work")
+    pipe = GraphDiffusionPipeline.from_preset("defog-qm9", "mols.csv", root=tmp_path / "root",
+                                              overrides={"dataset_options": {"smiles_column": "SMI"}})
+    mine = tmp_path / "work" / "mols.csv"
+    assert pipe.config.dataset == str(mine.resolve())  # not the relative name, not the cache's name
+    assert same_dataset("mols.csv", pipe.config.dataset) and not same_dataset("qm9", pipe.config.dataset)
+    monkeypatch.chdir(tmp_path)  # elsewhere: the model's own data, read with its SMILES column
+    ds = load_model_data(pipe.config, root=tmp_path / "root")
+    assert len(ds) == 5 and "Cl" in ds.schema.node_categories
+    assert len(load_model_data(pipe.config, "work/mols.csv", root=tmp_path / "root")) == 5  # the same file
+    mine.rename(tmp_path / "moved.csv")
+    with pytest.raises(MissingFileError, match=r"mols\.csv: the file this model was trained on is not there any "
+                                               r"more; give it with --dataset FILE"):
+        load_model_data(pipe.config, root=tmp_path / "root")
+    assert dataset_record("qm9", ds) == ds.name  # a registered dataset keeps its name
