@@ -11,8 +11,8 @@
     graphdiff bench list | run SUITE | compare DIR ...
     graphdiff forecast --model DIR|seasonal_naive|ets|arima --context FILE.csv --horizon H --out forecast.csv
 
-NAME is a registered dataset or a path to a custom .smi/.csv/.sdf/.jsonl file. Errors on bad input are one line
-(``error: ...``) with exit status 2.
+NAME is a registered dataset or a path to a custom .smi/.txt/.csv/.sdf/.xyz/.jsonl file. Errors on bad input are
+one line (``error: ...``) with exit status 2.
 """
 
 from __future__ import annotations
@@ -67,7 +67,8 @@ def cmd_list(args) -> int:
         except GraphdiffError:
             card = {}
         print(f"{name:24} {card.get('kind', '?'):9} {card.get('source', '?'):10} {card.get('title', '')}")
-    print("\nA path to a .smi/.csv/.sdf/.jsonl file works wherever NAME is asked for (a custom dataset).")
+    print("\nA path to a .smi, .txt, .csv, .sdf, .xyz or .jsonl file (gzipped or not), a .npy array of images or a "
+          "folder of PNGs works wherever NAME is asked for (a dataset of your own).")
     return 0
 
 
@@ -177,8 +178,9 @@ def _print_evaluation(res: dict) -> None:
                 continue
             ci = f"[{r['ci_low']:.4g}, {r['ci_high']:.4g}]" if "ci_low" in r else ""
             print(f"{name:12} {r['mmd2']:>10.5f} {ci:>23}  {r['kernel']:13} {r['sigma']:g}")
-        v = res["vun"]
-        print(", ".join(f"{k} {v[k]:.3f}" for k in v if isinstance(v[k], float)))
+        v, iv = res["vun"], res.get("intervals", {})
+        print(", ".join(f"{k} {v[k]:.3f}" + (" [{:.3f}, {:.3f}]".format(*iv[k]["interval"]) if k in iv else "")
+                        for k in v if isinstance(v[k], float)) + (" (95% Wilson intervals)" if iv else ""))
     else:
         iv, sv = res.get("intervals", {}), res.get("subset_intervals", {})
         print(f"{'metric':22} {'value':>10}  interval")
@@ -290,7 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--reference", default=None, choices=["train"],
                    help="score the dataset itself (the data row): the train split (3D datasets: the test split "
                    "against the train split)")
-    e.add_argument("--protocol", default="gdss", choices=["gdss", "spectre"], help="graph MMD conventions")
+    e.add_argument("--protocol", default=None, choices=["gdss", "spectre"],
+                   help="graphs: MMD conventions (default gdss)")
     e.add_argument("--stats", default=None, help="comma-separated graph statistics (default: the protocol's)")
     e.add_argument("--metrics", default=None,
                    help="molecules: comma-separated metrics (default: the dataset's protocol; MOSES has no nspdk)")

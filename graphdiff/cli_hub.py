@@ -127,7 +127,8 @@ def _measure_graphs(pipe, args, dataset: str, threads_line: str) -> dict:
 
     own = pipe.config.dataset_options if same_dataset(dataset, pipe.config.dataset) else {}
     options = {**own, **_data_options(args)}  # the model's own data is read as it was for training
-    res = evaluate_samples(samples, dataset, root=args.root, subsets=0, protocol=args.protocol,
+    res = evaluate_samples(samples, dataset, root=args.root, subsets=0,
+                           protocol=None if pipe.schema.kind == "molecule" else args.protocol,
                            dataset_options=options)
     if args.reference_out and pipe.schema.kind == "molecule":
         from .data import load_dataset

@@ -65,7 +65,10 @@ def dataset_class(name: str) -> type[GraphDataset]:
         from ..checks import suggest
 
         if Path(name).is_dir():
-            raise DataError(f"{name}: is a directory, expected a dataset name or a .smi, .csv, .sdf or .jsonl file")
+            from .custom import FILE_KINDS
+
+            raise DataError(f"{name}: is a directory, expected a dataset name, a {FILE_KINDS} file, a .npy array "
+                            "or a folder of PNGs")
         if "/" in name or os.sep in name:
             raise MissingFileError(f"{name}: no such file (and not a registered dataset name)")
 

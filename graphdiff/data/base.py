@@ -111,7 +111,7 @@ def fetch(raw_dir: Path, choices: Sequence[RawFile], *, download: bool = True) -
         p = raw_dir / rf.name
         if p.exists():  # not a file: downloading over it would fail or destroy it
             raise DataError(f"{p}: is a directory (or not a regular file), expected the raw file {rf.name}")
-    names = ", ".join(rf.name for rf in choices)
+    names = " or ".join(dict.fromkeys(rf.name for rf in choices))  # a file with two URLs is named once
     if not download:
         raise MissingFileError(f"raw file {names} not found in {raw_dir} (downloads disabled)")
     errors = []

@@ -41,6 +41,7 @@ from .base import GraphDataset, InvalidRows, sha256_file
 from .files import check_file, open_binary, open_text
 from .store import GraphStore
 
+FILE_KINDS = ".smi, .txt, .csv, .sdf, .xyz or .jsonl"  # what a custom dataset file may be (any of them gzipped)
 _EXPECTED = {".smi": "SMILES text (one per line)", ".txt": "SMILES text (one per line)",
              ".csv": "CSV text with a SMILES column", ".jsonl": "JSON lines (one graph per line)", ".sdf": "SDF text",
              ".xyz": "XYZ text"}
@@ -208,7 +209,7 @@ class CustomDataset(GraphDataset):
     def __init__(self, path, root=None, split=None, *, smiles_column=None, condition_columns=(), explicit_h=None,
                  kekulize=None, with_pos=False, strict=False, split_ratios=(0.8, 0.1, 0.1), seed=0,
                  force_reload=False):
-        self.path = check_file(path, "a .smi, .csv, .sdf, .xyz or .jsonl file")
+        self.path = check_file(path, f"a {FILE_KINDS} file")
         with_pos = bool(with_pos) or _base_suffix(self.path) == ".xyz"
         explicit_h = with_pos if explicit_h is None else bool(explicit_h)  # 3D input: explicit H, aromatic kept
         kekulize = (not with_pos) if kekulize is None else bool(kekulize)
@@ -254,7 +255,7 @@ class CustomDataset(GraphDataset):
         elif kind == ".jsonl":
             store, schema = self._process_jsonl(invalid)
         else:
-            raise DataError(f"{self.path}: unsupported file type {kind!r} (use .smi, .csv, .sdf, .xyz or .jsonl)")
+            raise DataError(f"{self.path}: unsupported file type {kind!r} (use {FILE_KINDS})")
         n = store.num_nodes
         info = {"source": str(self.path), "sha256": self._sha, "graphs": len(store),
                 "splits": {k: int((np.asarray(store.split) == v).sum()) for k, v in (("train", 0), ("val", 1),
@@ -337,7 +338,7 @@ class CustomDataset(GraphDataset):
         return store, schema
 
     def _process_jsonl(self, invalid):
-        graphs = []
+        graphs, lines = [], []  # the kept graphs and their (1-based) lines
         with _open_text(self.path) as fh:
             for k, line in enumerate(fh, start=1):
                 where = f"{self.path.name}: line {k}"
@@ -349,16 +350,16 @@ class CustomDataset(GraphDataset):
                     except json.JSONDecodeError as exc:
                         raise DataError(f"{where}: invalid JSON ({exc.msg} at column {exc.colno})") from None
                     graphs.append(_parse_jsonl_graph(obj, where))
+                    lines.append(k)
                 except DataError as exc:
                     if self.strict:
                         raise
                     invalid.add(self.path.name, k, line.strip(), str(exc).split(": ", 2)[-1])
         self._require(len(graphs), invalid)
         for what, col in (("node_labels", 2), ("edge_labels", 3)):
-            if any(g[col] is not None for g in graphs) and any(g[col] is None and (col == 2 or len(g[1]))
-                                                               for g in graphs):
-                k = next(i for i, g in enumerate(graphs) if g[col] is None)
-                raise DataError(f"{self.path}: graph {k} has no {what} while other lines have them")
+            lacking = [k for k, g in zip(lines, graphs) if g[col] is None and (col == 2 or len(g[1]))]
+            if lacking and any(g[col] is not None for g in graphs):
+                raise DataError(f"{self.path}: line {lacking[0]}: no {what} while other lines have them")
         ncats = sorted({x for g in graphs if g[2] for x in g[2]}) or ["node"]
         ecats = sorted({x for g in graphs if g[3] for x in g[3]}) or ["edge"]
         if NO_EDGE in ecats:

@@ -28,7 +28,7 @@ import numpy as np
 from rdkit import Chem
 
 from ..convert.rdkit import ORDER_CODE, SmilesRowError, bond_categories, smiles_graph, sort_atom_tokens
-from ..errors import DataError
+from ..errors import DataError, MissingFileError
 from ..schema import atom_token
 from .base import GraphDataset, InvalidRows, RawFile, load_card, sha256_file
 from .files import open_text, read_text
@@ -366,7 +366,13 @@ class MOSES(_SmilesDataset):
                 shutil.copyfile(src, dest.with_name(dest.name + ".part"))
                 os.replace(dest.with_name(dest.name + ".part"), dest)
                 break
-        return super().fetch_role(role)
+        try:
+            return super().fetch_role(role)
+        except MissingFileError as exc:
+            if _molsets_copy("train.csv.gz") is not None:
+                raise
+            raise MissingFileError(f"{exc}; offline, `pip install --no-deps molsets` puts MOSES's files on this "
+                                   "machine (graphdiff copies them from the wheel)") from None
 
     def sources(self):
         train = self.fetch_role("train")

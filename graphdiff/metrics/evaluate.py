@@ -68,8 +68,7 @@ def read_graph_samples(path: str | os.PathLike) -> list[nx.Graph]:
             if bad:
                 raise DataError(f"{where}: edge {list(bad[0])} refers to a node outside 0..{n - 1}")
             g.add_edges_from(edges)
-            if obj.get("node_labels") or obj.get("edge_labels"):
-                g.graph["labelled"] = True  # read as structure: the evaluation notes that labels are not compared
+            _add_labels(g, obj, edges, where)
             graphs.append(g)
     if not graphs:
         raise DataError(f"{path}: the sample file is empty")
@@ -92,11 +91,64 @@ def read_samples(path: str | os.PathLike):
                     f".sdf / .xyz; got {suffix!r}")
 
 
+def _add_labels(g: nx.Graph, obj: dict, edges: list, where: str) -> None:
+    """Put a line's ``node_labels`` / ``edge_labels`` on ``g`` as ``label`` attributes (graph statistics ignore them;
+    a molecule dataset reads them as atoms and bonds). A label list of the wrong length is a one-line error."""
+    nl, el = obj.get("node_labels"), obj.get("edge_labels")
+    for key, labels, count in (("node_labels", nl, g.number_of_nodes()), ("edge_labels", el, len(edges))):
+        if labels is not None and (not isinstance(labels, list) or len(labels) != count):
+            got = f"{len(labels)} labels" if isinstance(labels, list) else type(labels).__name__
+            raise DataError(f"{where}: {key} must be a list of {count} labels (one per "
+                            f"{'node' if key == 'node_labels' else 'edge'}), got {got}")
+    if nl:
+        for i, lab in enumerate(nl):
+            g.nodes[i]["label"] = str(lab)
+    if el:
+        for (u, v), lab in zip(edges, el):
+            g.edges[u, v]["label"] = str(lab)
+    if nl or el:
+        g.graph["labelled"] = True  # graph statistics read structure: the evaluation notes that labels are not compared
+
+
+def graphs_as_smiles(graphs: Sequence[nx.Graph], *, explicit_h: bool = False, where: str = "samples") -> list:
+    """Labelled graphs (atom symbols as node ``label``, bond names such as ``SINGLE`` / ``AROMATIC`` as edge ``label``,
+    what ``graphdiff sample --out s.jsonl`` writes for a molecule model) as canonical SMILES; ``None`` where a graph
+    is no valid molecule (strict, no correction). Unlabelled graphs are a one-line error."""
+    from ..convert.networkx import networkx_to_arrays
+    from ..convert.rdkit import graph_to_mol, mol_to_smiles
+    from ..schema import NO_EDGE, Schema
+
+    parsed = [networkx_to_arrays(g, where=f"{where}: graph {i + 1}") for i, g in enumerate(graphs)]
+    if not any(nl for nl, _, _ in parsed):
+        raise DataError(f"{where}: unlabelled graphs cannot be scored as molecules; write the samples as .smi, or as "
+                        ".jsonl with atom symbols in node_labels and bond names in edge_labels")
+    atoms = sorted({x for nl, _, _ in parsed for x in (nl or [])})
+    bonds = sorted({x for _, _, el in parsed for x in (el or [])} - {NO_EDGE} | {"SINGLE"})
+    schema = Schema(node_categories=tuple(atoms), edge_categories=(NO_EDGE, *bonds), kind="molecule",
+                    explicit_h=explicit_h)
+    out = []
+    for nl, edges, el in parsed:
+        if not nl:
+            out.append(None)
+            continue
+        nt = [atoms.index(x) for x in nl]
+        et = [schema.edge_categories.index(x) if x != NO_EDGE else 0 for x in (el or ["SINGLE"] * len(edges))]
+        out.append(mol_to_smiles(graph_to_mol(nt, edges, et, schema)))
+    return out
+
+
 # ---- dataset-side inputs ---------------------------------------------------------------------------
+def dataset_label(ds) -> str:
+    """How messages name a dataset: a user's file by its path (not the cache's ``custom/<stem>-<sha>``), else the
+    dataset's name."""
+    return str(getattr(ds, "path", None) or ds.name)
+
+
 def _split(ds, name: str):
     out = ds.split(name)
     if len(out) == 0:
-        raise DataError(f"dataset {ds.name} has no {name!r} split")
+        sizes = ", ".join(f"{k} {v}" for k, v in ds.split_sizes().items())
+        raise DataError(f"dataset {dataset_label(ds)} has no {name!r} split (its splits: {sizes})")
     return out
 
 
@@ -105,7 +157,7 @@ def evaluate_graphs(generated: Sequence[nx.Graph], ds, *, protocol: str = "gdss"
                     bootstrap: int = 100, seed: int = 0, stats=None, workers: int = 1, subsets: int = 0,
                     metrics=None, novelty: str = "train") -> dict:
     """MMD (protocol) against the ``reference`` split, uniqueness / novelty (against the ``novelty`` split) and,
-    where the dataset has a validity rule, V.U.N.
+    where the dataset has a validity rule, V.U.N.; the fractions with 95% Wilson intervals (``intervals``).
 
     MMD intervals come from ``bootstrap`` resamples; ``subsets`` is accepted for symmetry with molecules and
     unused (the bootstrap already gives every MMD figure an interval)."""
@@ -123,7 +175,11 @@ def evaluate_graphs(generated: Sequence[nx.Graph], ds, *, protocol: str = "gdss"
               "mmd": graph_mmd(generated, ref, protocol=protocol, stats=stats, bootstrap=bootstrap, seed=seed,
                                workers=workers)}
     validity = validity_for_dataset(ds.name.split("/")[-1])
-    result["vun"] = vun(list(generated), train, validity)
+    result["vun"] = v = vun(list(generated), train, validity)
+    n = v["num_graphs"]
+    result["intervals"] = {k: {"interval": wilson_interval(v[f"num_{k}"], n), "n": n, "method": "Wilson score, 95%"}
+                           for k in ("valid", "unique", "novel", "unique_novel", "vun")
+                           if isinstance(v.get(k), float) and n > 0}
     notes = []
     if len(generated) != len(ref):
         notes.append(f"{len(generated)} generated vs {len(ref)} reference graphs; published {protocol} figures use "
@@ -277,7 +333,13 @@ def reference_words(res: dict, article: str = "") -> str:
     return f"{article}split {ref}" + (f", novelty against split {novelty}" if novelty != "train" else "")
 
 
-def evaluate_samples(samples, dataset, *, root=None, protocol: str = "gdss", reference: str | None = None,
+def _no_protocol(protocol) -> None:
+    if protocol is not None:
+        raise DataError(f"protocol {protocol!r} (--protocol, graph MMD conventions) applies to graph datasets; "
+                        "molecules are scored by their metrics (--metrics)")
+
+
+def evaluate_samples(samples, dataset, *, root=None, protocol: str | None = None, reference: str | None = None,
                      bootstrap: int = 100, seed: int = 0, dataset_options: dict | None = None, **kw) -> dict:
     """Evaluate a sample file (or a list of SMILES / networkx graphs) against a dataset by name; ``.sdf`` / ``.xyz``
     files of 3D molecules go to :func:`graphdiff.metrics.evaluate3d.evaluate_samples_3d`.
@@ -291,8 +353,10 @@ def evaluate_samples(samples, dataset, *, root=None, protocol: str = "gdss", ref
     from .evaluate3d import SAMPLE_SUFFIXES, evaluate_samples_3d
 
     if isinstance(samples, (str, os.PathLike)) and Path(samples).suffix.lower() in SAMPLE_SUFFIXES:
+        _no_protocol(protocol)
         return evaluate_samples_3d(samples, dataset, root=root, reference=reference or "test", seed=seed,
                                    **{k: v for k, v in kw.items() if k == "relax"})
+    source = str(samples) if isinstance(samples, (str, os.PathLike)) else "samples"
     if isinstance(samples, (str, os.PathLike)):  # read first: a bad file fails before a dataset is built
         kind, samples = read_samples(samples)
     else:
@@ -306,14 +370,23 @@ def evaluate_samples(samples, dataset, *, root=None, protocol: str = "gdss", ref
     whole = isinstance(ds, CustomDataset) and reference in (None, "all")
     reference = "all" if whole else (reference or "test")
     kw["novelty"] = "all" if whole else kw.get("novelty", "train")
+    read_as = None
+    if kind == "graphs" and ds.schema.kind == "molecule":  # molecules written as labelled graphs (sample --out .jsonl)
+        samples, kind = graphs_as_smiles(samples, explicit_h=ds.schema.explicit_h, where=source), "smiles"
+        read_as = "labelled graphs read as molecules (node labels = atoms, edge labels = bonds; strict validity)"
     if kind == "smiles":
         if ds.schema.kind != "molecule":
-            raise DataError(f"SMILES samples need a molecule dataset; {ds.name} holds graphs")
-        return evaluate_molecules(samples, ds, reference=reference, bootstrap=bootstrap, seed=seed, **kw)
-    return evaluate_graphs(samples, ds, protocol=protocol, reference=reference, bootstrap=bootstrap, seed=seed, **kw)
+            raise DataError(f"SMILES samples need a molecule dataset; {dataset_label(ds)} holds graphs")
+        _no_protocol(protocol)
+        res = evaluate_molecules(samples, ds, reference=reference, bootstrap=bootstrap, seed=seed, **kw)
+        if read_as:
+            res["note"] = "; ".join(x for x in (res.get("note"), f"samples: {read_as}") if x)
+        return res
+    return evaluate_graphs(samples, ds, protocol=protocol or "gdss", reference=reference, bootstrap=bootstrap,
+                           seed=seed, **kw)
 
 
-def evaluate_reference(dataset, *, root=None, protocol: str = "gdss", bootstrap: int = 100, seed: int = 0,
+def evaluate_reference(dataset, *, root=None, protocol: str | None = None, bootstrap: int = 100, seed: int = 0,
                        n_molecules: int | None = 10_000, **kw) -> dict:
     """The dataset's own train split evaluated against its test split ("data" row). Molecule datasets use a
     seeded random subset of ``n_molecules`` training molecules (all when ``None``)."""
@@ -322,6 +395,8 @@ def evaluate_reference(dataset, *, root=None, protocol: str = "gdss", bootstrap:
     from .evaluate3d import evaluate_reference_3d, is_3d_dataset
 
     ds = load_dataset(dataset, root=root) if isinstance(dataset, str) else dataset
+    if is_3d_dataset(ds) or ds.schema.kind == "molecule":
+        _no_protocol(protocol)
     if is_3d_dataset(ds):
         return evaluate_reference_3d(ds, seed=seed, **{k: v for k, v in kw.items() if k == "relax"})
     train = _split(ds, "train")
@@ -333,6 +408,7 @@ def evaluate_reference(dataset, *, root=None, protocol: str = "gdss", bootstrap:
         res = evaluate_molecules(smiles, ds, bootstrap=bootstrap, seed=seed, **kw)
         res["train_subset"] = {"size": len(smiles), "seed": seed}
     else:
-        res = evaluate_graphs(train.to_networkx(), ds, protocol=protocol, bootstrap=bootstrap, seed=seed, **kw)
+        res = evaluate_graphs(train.to_networkx(), ds, protocol=protocol or "gdss", bootstrap=bootstrap, seed=seed,
+                              **kw)
     res["generated"] = "train split (data row)"
     return res

@@ -133,6 +133,9 @@ def mmd2(x_samples, y_samples, spec: KernelSpec, *, bootstrap: int = 0, seed: in
     return out
 
 
+LONG_MMD = 3000  # generated + reference graphs from which graph_mmd prints a line per statistic
+
+
 def graph_mmd(generated, reference, *, protocol: str = "gdss", stats: Sequence[str] | None = None,
               bootstrap: int = 100, seed: int = 0, workers: int = 1) -> dict:
     """MMD^2 of graph statistics between generated and reference ``networkx`` graphs under a protocol.
@@ -159,6 +162,11 @@ def graph_mmd(generated, reference, *, protocol: str = "gdss", stats: Sequence[s
         if not gen:
             result["stats"][s] = {"mmd2": None, "reason": "no non-empty generated graph"}
             continue
+        if len(gen) + len(ref) >= LONG_MMD:  # minutes of work: say what is being computed
+            from ..progress import stage
+
+            stage(f"graph MMD: {s} of {len(gen):,} generated and {len(ref):,} reference graphs "
+                  f"({bootstrap} bootstrap resamples)...")
         a = compute_statistic(gen, s, workers=workers)
         b = compute_statistic(ref, s, workers=workers)
         result["stats"][s] = mmd2(a, b, PROTOCOLS[protocol][s], bootstrap=bootstrap, seed=seed)

@@ -70,6 +70,16 @@ def test_jsonl_graphs_with_labels_and_bad_lines(tmp_path):
     assert ds.schema.node_categories == ("a", "b", "c")
     graphs = {g.number_of_nodes(): g for g in ds.to_networkx()}
     assert graphs[4].number_of_edges() == 2  # the duplicated reverse edge counts once
+    # a line without labels among labelled lines is named by its line (1-based, counting the skipped lines)
+    f.write_text("\n".join(json.dumps(r) for r in rows[:3] + [{"num_nodes": 2, "edges": [[0, 1]]}]) + "\n")
+    with pytest.raises(DataError, match=r"g\.jsonl: line 4: no node_labels while other lines have them"):
+        load_dataset(str(f), root=tmp_path)
+    # edge labels: a graph without edges needs none; the first edged graph without them is named
+    rows = [{"num_nodes": 2, "edges": [[0, 1]], "edge_labels": ["x"]}, {"num_nodes": 1, "edges": []},
+            {"num_nodes": 2, "edges": [[0, 1]]}]
+    f.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    with pytest.raises(DataError, match=r"g\.jsonl: line 3: no edge_labels while other lines have them"):
+        load_dataset(str(f), root=tmp_path)
 
 
 def test_sdf_with_positions(tmp_path):

@@ -65,7 +65,7 @@ def test_checksum_mismatch_names_file(tmp_path, no_network):
 
 
 def test_missing_raw_file_without_network_is_one_line(tmp_path, no_network):
-    with pytest.raises(MissingFileError, match=r"raw file planar\.pkl, planar_64_200\.pt not found in .*planar/raw"):
+    with pytest.raises(MissingFileError, match=r"raw file planar\.pkl or planar_64_200\.pt not found in .*planar/raw"):
         load_dataset("planar", root=tmp_path)
     with pytest.raises(MissingFileError, match="downloads disabled"):
         load_dataset("sbm", root=tmp_path, download=False)

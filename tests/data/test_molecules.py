@@ -263,3 +263,12 @@ def test_moses_slice_from_molsets_copy(tmp_path, no_network):
     assert "test_scaffolds.csv.gz" in scaf.info["raw_files"] and "test.csv.gz" not in scaf.info["raw_files"]
     with pytest.raises(DataError, match="subset"):
         MOSES(root=tmp_path, subset="val")
+
+
+def test_moses_without_its_files_names_the_file_once_and_the_wheel(tmp_path, no_network, monkeypatch):
+    monkeypatch.setattr(molecules, "_molsets_copy", lambda name: None)  # as on a machine without molsets
+    with pytest.raises(MissingFileError) as err:
+        MOSES(root=tmp_path)
+    text = str(err.value)
+    assert text.startswith("raw file train.csv.gz not found in")  # once, although the card gives it two URLs
+    assert "network disabled in tests" in text and "pip install --no-deps molsets" in text

@@ -91,6 +91,10 @@ def test_cli_evaluate_writes_json(tmp_path, capsys):
     assert "degree" in text and "gaussian_tv" in text and "valid 1.000" in text
     res = json.loads(out.read_text())
     assert res["mmd"]["stats"]["orbit"]["sigma"] == 30.0 and res["mmd"]["n_generated"] == 8
+    lo, hi = res["intervals"]["valid"]["interval"]  # 8 of 8 valid trees: a Wilson interval, not [1, 1]
+    assert res["intervals"]["valid"]["n"] == 8 and 0.6 < lo < 1.0 and hi == 1.0
+    assert set(res["intervals"]) == {"valid", "unique", "novel", "unique_novel", "vun"}
+    assert f"valid 1.000 [{lo:.3f}, 1.000]" in text
     assert main(["evaluate", "--dataset", "tree", "--root", str(tmp_path)]) == 2
     assert "exactly one of --samples" in capsys.readouterr().err
 
@@ -225,3 +229,32 @@ def test_bad_samples_file_fails_before_the_dataset_is_built(tmp_path):
     with pytest.raises(DataError, match="gen.smi"):
         evaluate_samples(str(bad), "qm9", root=root)
     assert not (root / "qm9").exists()
+
+
+def test_molecules_written_as_labelled_graphs_are_scored_as_molecules(tmp_path, capsys):
+    from tests.assets_smiles import shipped_smiles
+    from tests.conftest import one_error_line
+
+    data = tmp_path / "mols.smi"
+    data.write_text("\n".join(shipped_smiles()) + "\n")
+    for suffix in ("smi", "jsonl"):  # the same 24 samples of the bundled QM9 model, once as SMILES, once as graphs
+        assert main(["sample", "--model", "qm9-defog", "-n", "24", "--steps", "6", "--seed", "3", "--out",
+                     str(tmp_path / f"s.{suffix}")]) == 0
+    capsys.readouterr()
+    as_smiles = evaluate_samples(tmp_path / "s.smi", str(data), root=tmp_path, subsets=0)
+    as_graphs = evaluate_samples(tmp_path / "s.jsonl", str(data), root=tmp_path, subsets=0)
+    assert as_graphs["kind"] == "molecules" and "labelled graphs read as molecules" in as_graphs["note"]
+    for key in ("n_samples", "n_valid", "validity_strict", "uniqueness", "novelty", "fcd"):
+        assert as_graphs[key] == pytest.approx(as_smiles[key]), key
+    assert as_smiles["n_valid"] > 0  # molecules were scored, not only invalid graphs
+    assert main(["evaluate", "--dataset", str(data), "--samples", str(tmp_path / "s.smi"), "--root", str(tmp_path),
+                 "--protocol", "spectre"]) == 2  # graph MMD conventions are not silently ignored for molecules
+    assert "protocol 'spectre' (--protocol, graph MMD conventions) applies to graph datasets" in one_error_line(capsys)
+    plain = tmp_path / "plain.jsonl"
+    write_jsonl(plain, [nx.path_graph(4)] * 3)
+    assert main(["evaluate", "--dataset", str(data), "--samples", str(plain), "--root", str(tmp_path)]) == 2
+    assert "unlabelled graphs cannot be scored as molecules" in one_error_line(capsys)
+    short = tmp_path / "short.jsonl"
+    short.write_text(json.dumps({"num_nodes": 3, "edges": [[0, 1]], "node_labels": ["C", "O"]}) + "\n")
+    with pytest.raises(DataError, match=r"short\.jsonl: line 1: node_labels must be a list of 3 labels .*got 2"):
+        read_graph_samples(short)

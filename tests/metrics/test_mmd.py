@@ -108,3 +108,17 @@ def test_bootstrap_interval_is_recentred_where_resampled_duplicates_inflate_mmd(
     r = mmd2(xs, ys, KernelSpec("gaussian_tv", 1.0), bootstrap=200, seed=0)
     assert r["bootstrap_bias"] > 0  # the resamples' mean exceeds the estimate
     assert r["ci_low"] <= r["mmd2"] <= r["ci_high"] and r["ci_low"] >= 0.0
+
+
+def test_a_long_graph_mmd_says_what_it_computes(monkeypatch, capsys):
+    import graphdiff.metrics.mmd as mmd_module
+
+    gen = [nx.path_graph(5)] * 3
+    ref = [nx.cycle_graph(5)] * 4
+    graph_mmd(gen, ref, stats=("degree",), bootstrap=0)
+    assert capsys.readouterr().err == ""  # a small evaluation is quiet
+    monkeypatch.setattr(mmd_module, "LONG_MMD", 7)
+    graph_mmd(gen, ref, stats=("degree", "clustering"), bootstrap=5)
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2 and err[0].endswith("graph MMD: degree of 3 generated and 4 reference graphs (5 bootstrap "
+                                             "resamples)...")
