@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import shlex
+import shutil
 import sys
 import tempfile
 import time
@@ -67,13 +68,36 @@ def out_dir(args, name: str, device: str = "cpu") -> Path:
     return Path(args.out) if getattr(args, "out", None) else RESULTS / f"{name}-{device}"
 
 
+_TEMPORARY_ROOTS: list[Path] = []
+
+
 def data_root(args, names, prefix: str = "graphdiff-bench") -> Path:
-    """``--root`` (else a fresh temporary folder) with the offline copies of ``names`` linked into it."""
+    """``--root`` (else a fresh temporary folder, removed when :func:`run` ends) with the offline copies of
+    ``names`` linked into it."""
     from graphdiff.bench.offline import link_raw
 
-    root = Path(args.root) if getattr(args, "root", None) else Path(tempfile.mkdtemp(prefix=f"{prefix}-"))
+    if getattr(args, "root", None):
+        root = Path(args.root)
+    else:
+        root = Path(tempfile.mkdtemp(prefix=f"{prefix}-"))
+        _TEMPORARY_ROOTS.append(root)
     link_raw(root, names, getattr(args, "raw_from", None))
     return root
+
+
+def run(main) -> int:
+    """A script's exit status: ``main()``'s, or 2 with one ``error: ...`` line for a graphdiff error (a missing
+    file, a bad option value), as the ``graphdiff`` command does; the temporary data roots are removed either way."""
+    from graphdiff.errors import GraphdiffError
+
+    try:
+        return int(main() or 0)
+    except GraphdiffError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        for root in _TEMPORARY_ROOTS:
+            shutil.rmtree(root, ignore_errors=True)
 
 
 def user_overrides(args) -> dict:

@@ -14,6 +14,7 @@ A combination worth keeping is confirmed on more samples with ``graphdiff models
 
 from __future__ import annotations
 
+import sys
 import itertools
 import time
 
@@ -63,4 +64,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(_common.run(main))

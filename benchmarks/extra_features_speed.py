@@ -17,6 +17,7 @@ The committed figures (``benchmarks/results/history/extra_features/``) are repro
 
 from __future__ import annotations
 
+import sys
 import json
 import os
 import statistics
@@ -112,4 +113,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(_common.run(main))

@@ -257,4 +257,4 @@ def main() -> None:
     _common.write_results(args, NAME, {"rows": rows, "settings": SETTINGS}, "\n".join(md), started=started)
 
 if __name__ == "__main__":
-    main()
+    sys.exit(_common.run(main))

@@ -17,6 +17,7 @@ metrics beside our own QM9 rows); this script covers the generic-graph checkpoin
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -86,4 +87,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(_common.run(main))

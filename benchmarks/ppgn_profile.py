@@ -14,6 +14,7 @@ share and, as an upper bound of their backward, the share of every ``bmm`` and `
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import _common
@@ -88,4 +89,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(_common.run(main))

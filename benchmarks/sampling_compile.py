@@ -20,6 +20,7 @@ merged samples: worker start-up (a fresh interpreter each) and model loading inc
 
 from __future__ import annotations
 
+import sys
 import time
 
 import _common
@@ -121,4 +122,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(_common.run(main))

@@ -307,7 +307,8 @@ def compare(folders) -> str:
     for folder in folders:
         res = read_results(folder)
         for r in res["rows"]:
-            if not isinstance(r, dict) or not {"metrics", "entry", "train"} <= set(r):
+            own_kind = res.get("kind") in ("threads", "speed")  # timings, not scores: their tables are in results.md
+            if own_kind or not isinstance(r, dict) or not {"metrics", "entry", "train"} <= set(r):
                 raise DataError(f"{folder}: the {res.get('suite', '?')!r} suite writes rows of its own kind; bench "
                                 f"compare reads the model suites' rows (see its results.md for this one)")
             all_rows.append((str(folder), res, r))

@@ -298,8 +298,8 @@ _add(Suite(
     "The fused kernels (graph transformer edge-conditioned attention; gather-weight-scatter of the 3D networks) "
     "against the torch reference, torch.compile of it, SDPA / FlexAttention (attention) and PyG scatter (scatter): "
     "forward and forward+backward time, memory, output difference, bandwidth on a GPU; per size N; Triton on CUDA "
-    "only (settings with --set sizes=[...] batch=... dtypes=[...]); end_to_end: DeFoG / DiGress training graphs/s "
-    "on SBM with and without the kernels (GPU; CPU reference when named with --only)",
+    "only (settings with --set 'sizes=[...]' --set batch=... --set 'dtypes=[...]'); end_to_end: DeFoG / DiGress "
+    "training graphs/s on SBM with and without the kernels (GPU; CPU reference when named with --only)",
     # kernels suites: an entry names a kernel, not a preset; end_to_end trains whole denoisers (GPU; CPU when named)
     (Entry("edge_attention"), Entry("message_scatter"), Entry("end_to_end")),
     expected_minutes=3, kind="kernels"))

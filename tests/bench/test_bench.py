@@ -14,6 +14,7 @@ from graphdiff.config import load_preset
 
 REQUIRED = {"graphs-gdss", "graphs-spectre", "qm9", "zinc250k", "moses", "speed", "smoke"}
 LEGACY_GDSS = Path(__file__).resolve().parents[1] / "fixtures" / "legacy_v1" / "gdss"
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_list_shows_every_suite_with_its_time(capsys):
@@ -76,10 +77,12 @@ def test_model_is_evaluated_without_training(tmp_path, capsys):
     (["bench", "run", "smoke", "--minutes", "0"], "--minutes must be > 0"),
     (["bench", "run", "smoke", "--raw-from", "/nonexistent/raw"], "--raw-from /nonexistent/raw: not a folder"),
     (["bench", "compare", "/nonexistent/results"], "no results.json"),
+    (["bench", "compare", "benchmarks/results/threads-cpu"], "the 'threads' suite writes rows of its own kind"),
 ])
 def test_bad_input_is_one_line(argv, match, capsys, tmp_path):
     if argv[1] == "run":
         argv = argv + ["--out", str(tmp_path / "o")]
+    argv = [str(REPO / a) if a.startswith("benchmarks/") else a for a in argv]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert match in err and err.count("\n") == 1 and "Traceback" not in err

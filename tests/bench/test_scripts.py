@@ -133,3 +133,27 @@ def test_results_record_the_command_and_the_machine(tmp_path, monkeypatch):
     md = path.with_suffix(".md").read_text()
     assert md.startswith("| a |") and "`python benchmarks/x.py --set train.amp=true`" in md and "torch threads" in md
     assert common.out_dir(type("A", (), {"out": None}), "grouping") == REPO / "benchmarks" / "results" / "grouping-cpu"
+
+
+def test_a_script_error_is_one_line_and_its_temporary_root_is_removed(tmp_path, capsys, monkeypatch):
+    from types import SimpleNamespace
+
+    from graphdiff.errors import MissingFileError
+
+    common = _load_common()
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    made = []
+
+    def main():
+        made.append(common.data_root(SimpleNamespace(root=None, raw_from=str(tmp_path)), [], "t"))
+        raise MissingFileError("train.csv.gz: not found")
+
+    assert common.run(main) == 2
+    assert capsys.readouterr().err == "error: train.csv.gz: not found\n"
+    assert made and made[0].parent == tmp_path and not made[0].exists()
+    assert common.run(lambda: None) == 0
+    for script in SCRIPTS:  # every script ends through it
+        assert "sys.exit(_common.run(main))" in script.read_text() or script.name == "gpu_attention_sweep.py", script
