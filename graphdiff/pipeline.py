@@ -169,6 +169,7 @@ class GraphDiffusionPipeline:
             options: passed to ``torch.compile``.
         """
         self._compiled = torch.compile(self.denoiser, **{"dynamic": True, **options})
+        self._compiled_warm = False  # the next sampling call compiles (and says so)
         self._compile_options = dict(options)  # what worker processes compile with (sample(..., workers=K))
         return self
 
@@ -349,11 +350,18 @@ class GraphDiffusionPipeline:
         # batches of similar sizes waste less on padding; sample i keeps its own stream, so the order is free
         order = torch.argsort(sizes, stable=True)
         parts = []
+        network = self._network
+        if network is not self.denoiser and not getattr(self, "_compiled_warm", False) and progress:
+            from .progress import stage  # a progress bar's first step would hold the compile time without a word
+
+            stage("compiling the denoiser (torch.compile; about a minute on 2 CPU cores): the first step of the "
+                  "first batch includes it")
+        self._compiled_warm = network is not self.denoiser
         for start in range(0, hi - lo, bs):
             idx = order[start:start + bs]
             if cond is not None:
                 knobs["cond"] = cond[idx].to(self.device)
-            parts.append(sample(self.process, self._network, sizes[idx], steps=int(steps), sampler=name,
+            parts.append(sample(self.process, network, sizes[idx], steps=int(steps), sampler=name,
                                 noise=noise.subset(idx), callback=callback, progress=progress, **knobs))
         state = GraphState.cat(parts)[torch.argsort(order)]
         return self._convert(state, output)

@@ -106,7 +106,7 @@ def test_bad_condition_column_is_one_line(tmp_path):
         load_dataset(str(csv), root=tmp_path / "d2", condition_columns=["q"])
 
 
-def test_compiled_sampling_gives_the_same_graphs(tmp_path):
+def test_compiled_sampling_gives_the_same_graphs(tmp_path, capsys):
     """``pipe.compile()`` (``graphdiff sample --compile``): sampling through torch.compile of the denoiser, the
     same samples as the plain module, which stays what is saved."""
     pipe = GraphDiffusionPipeline.fit(
@@ -116,13 +116,16 @@ def test_compiled_sampling_gives_the_same_graphs(tmp_path):
                    "train": {"max_steps": 2, "batch_size": 16, "ckpt_every": 0}}, progress=False)
     plain = pipe.sample(6, steps=3, seed=2, progress=False)
     assert pipe.compile() is pipe and pipe._network is not pipe.denoiser
-    again = pipe.sample(6, steps=3, seed=2, progress=False)
+    capsys.readouterr()
+    again = pipe.sample(6, steps=3, seed=2)  # the first compiled call says that its first step compiles
+    assert capsys.readouterr().err.count("compiling the denoiser (torch.compile") == 1
     assert torch.equal(plain.mask, again.mask) and torch.equal(plain.e, again.e) and torch.equal(plain.x, again.x)
     assert type(pipe.denoiser).__name__ == "GraphTransformerDenoiser"
     # the weights stay inputs of the compiled graph: a weight changed in place (training) is what it samples with
     with torch.no_grad():
         pipe.denoiser.out_e[-1].bias[1] += 8.0  # edges become far more likely
-    changed = pipe.sample(6, steps=3, seed=2, progress=False)
+    changed = pipe.sample(6, steps=3, seed=2)
+    assert "compiling the denoiser" not in capsys.readouterr().err  # compiled once
     assert pipe._network is not pipe.denoiser and not torch.equal(changed.e, plain.e)
     pipe._compiled = None
     assert torch.equal(pipe.sample(6, steps=3, seed=2, progress=False).e, changed.e)
