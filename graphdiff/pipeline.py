@@ -242,6 +242,10 @@ class GraphDiffusionPipeline:
         return finetune(self, dataset, out=out, **kw)
 
     # ---- sampling -----------------------------------------------------------------------------------
+    def __call__(self, n: int, **kwargs):
+        """``pipe(n, ...)`` is ``pipe.sample(n, ...)``, as a diffusers pipeline is called."""
+        return self.sample(n, **kwargs)
+
     def sample(self, n: int, *, steps: int | None = None, sampler: str | None = None, seed: int | None = None,
                generator: torch.Generator | None = None, n_nodes=None, batch_size: int | None = None,
                callback=None, output: str = "state", progress: bool = True, cond=None, guidance: float | None = None,

@@ -52,6 +52,8 @@ def test_sample_outputs_and_determinism(trained):
     assert all(isinstance(g, nx.Graph) for g in graphs)
     assert [g.number_of_nodes() for g in graphs] == st.n_nodes.tolist()
     again = pipe.sample(6, seed=3, output="networkx", progress=False, batch_size=4)  # other batching, same graphs
+    assert [sorted(g.edges()) for g in pipe(6, seed=3, output="networkx", progress=False)] == [
+        sorted(g.edges()) for g in graphs]  # called like a diffusers pipeline
     assert [sorted(g.edges()) for g in again] == [sorted(g.edges()) for g in graphs]
     other = pipe.sample(6, seed=4, output="networkx", progress=False)
     assert [sorted(g.edges()) for g in other] != [sorted(g.edges()) for g in graphs]
