@@ -123,10 +123,12 @@ def _measure_graphs(pipe, args, dataset: str, threads_line: str) -> dict:
     samples = pipe.sample(n, seed=0, output="smiles" if pipe.schema.kind == "molecule" else "networkx")
     sample_s = time.perf_counter() - t
     from .cli_model import _data_options
-    from .data import same_dataset
+    from .data import is_user_source, model_data_options
 
-    own = pipe.config.dataset_options if same_dataset(dataset, pipe.config.dataset) else {}
-    options = {**own, **_data_options(args)}  # the model's own data is read as it was for training
+    # a file of the user's own is read as it was for training (its SMILES column); a registered dataset is scored
+    # whole, as published figures are, whatever subset the model trained on
+    own = model_data_options(pipe.config, dataset) if is_user_source(dataset) else {}
+    options = {**own, **_data_options(args)}
     res = evaluate_samples(samples, dataset, root=args.root, subsets=0,
                            protocol=None if pipe.schema.kind == "molecule" else args.protocol,
                            dataset_options=options)

@@ -37,9 +37,9 @@ def series_members(pipe, dataset: str) -> list:
     from .data.series_pool import pool_members
 
     path = adapter_from_schema(pipe.schema)
-    from .data import same_dataset
+    from .data import model_data_options
 
-    options = pipe.config.dataset_options if same_dataset(dataset, pipe.config.dataset) else {}
+    options = model_data_options(pipe.config, dataset)
     names = list(options.get("series") or pool_members(dataset) or [dataset])
     out = []
     for name in names:

@@ -127,7 +127,7 @@ class GraphDiffusionPipeline:
     def from_preset(cls, preset, dataset=None, *, root=None, overrides: dict | None = None):
         """An untrained pipeline for ``preset`` (a name, a YAML path or a :class:`~graphdiff.config.RunConfig`) on
         ``dataset`` (default: the preset's)."""
-        from .data import dataset_record, load_dataset
+        from .data import dataset_record, load_dataset, record_options
         from .processes import build_process, process_class
 
         if isinstance(dataset, Path):
@@ -149,7 +149,8 @@ class GraphDiffusionPipeline:
         proc = process_class(cfg.process["name"]).resolve(cfg.process, schema, ds.split("train"))
         process = build_process(proc, schema)
         config = cfg.with_data(schema, process.to_dict(), process.denoiser_kwargs()).replace(
-            dataset=dataset_record(cfg.dataset if dataset is None else dataset, ds))
+            dataset=dataset_record(cfg.dataset if dataset is None else dataset, ds),
+            dataset_options=record_options(cfg.dataset_options))
         _, denoiser = cls.build(config, schema)
         pipe = cls(process, denoiser, config)
         pipe._dataset = ds

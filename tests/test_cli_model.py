@@ -172,5 +172,5 @@ def test_training_on_a_file_with_bad_rows_says_how_many_it_skipped(tmp_path, cap
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     warned = [line for line in run.stderr.splitlines() if "batch_size 64" in line or "warnings.warn" in line]
-    assert len(warned) == 1 and warned[0].startswith("warning: batch_size 64 is larger than dataset 'custom/mixed-")
+    assert len(warned) == 1 and warned[0].startswith(f"warning: batch_size 64 is larger than dataset '{data}'")
     assert warned[0].endswith("(split 'train') (3 graphs); using 3")

@@ -306,8 +306,8 @@ def compare(folders) -> str:
     all_rows = []
     for folder in folders:
         res = read_results(folder)
-        for r in res["rows"]:
-            own_kind = res.get("kind") in ("threads", "speed")  # timings, not scores: their tables are in results.md
+        own_kind = res.get("kind") in ("threads", "speed")  # timings, not scores: their tables are in results.md
+        for r in res["rows"] or ([None] if own_kind else []):
             if own_kind or not isinstance(r, dict) or not {"metrics", "entry", "train"} <= set(r):
                 raise DataError(f"{folder}: the {res.get('suite', '?')!r} suite writes rows of its own kind; bench "
                                 f"compare reads the model suites' rows (see its results.md for this one)")

@@ -124,7 +124,7 @@ def dataset_record(name, ds) -> str:
     the model's own data can be read again from any folder (``models pack``, ``train-regressor``, a fine-tune's
     reference), else the dataset's name."""
     if is_user_source(name) and Path(str(name)).exists():
-        return str(Path(str(name)).resolve())
+        return os.path.abspath(str(name))  # absolute, a link's own name kept
     return ds.name
 
 
@@ -138,17 +138,45 @@ def same_dataset(a, b) -> bool:
     return pa.exists() and pb.exists() and pa.resolve() == pb.resolve()
 
 
+def _file_kind(name) -> str:
+    return "".join(Path(str(name)).suffixes[-2:]).lower()
+
+
+def model_data_options(config, dataset) -> dict:
+    """The loader options for reading ``dataset`` for a model whose run config is ``config``: the options it was
+    trained with when ``dataset`` is its own data (the same name, the same file by another path, or, where the
+    recorded file has moved, a file of the same kind given in its place), else none."""
+    recorded = str(config.dataset)
+    moved = Path(recorded).is_absolute() and not Path(recorded).exists()
+    own = same_dataset(dataset, recorded) or (moved and is_user_source(dataset)
+                                               and _file_kind(dataset) == _file_kind(recorded))
+    return dict(config.dataset_options) if own else {}
+
+
 def load_model_data(config, dataset=None, root=None) -> GraphDataset:
-    """``dataset`` for a model whose run config is ``config``; by default (or when ``dataset`` names the model's own
-    data) that data read with the options the model was trained with (a subset, a SMILES column, targets). A model
-    trained on a file that is no longer where it was is a one-line error naming that file."""
-    own = dataset is None or same_dataset(dataset, config.dataset)
-    name = config.dataset if own else dataset
-    if own and dataset is None and Path(str(name)).is_absolute() and not Path(str(name)).exists():
-        raise MissingFileError(f"{name}: the file this model was trained on is not there any more; give it with "
-                               "--dataset FILE (dataset= in Python)")
-    return load_dataset(name, root=root, **(config.dataset_options if own else {}))
+    """``dataset`` for a model whose run config is ``config``; by default the model's own data, read with the
+    options it was trained with (a subset, a SMILES column, targets), as is a file given for the model's own
+    (:func:`model_data_options`). A model trained on a file that is no longer where it was is a one-line error
+    naming that file."""
+    if dataset is None:
+        name = str(config.dataset)
+        if Path(name).is_absolute() and not Path(name).exists():
+            raise MissingFileError(f"{name}: the file this model was trained on is not there any more; give it with "
+                                   "--dataset FILE (dataset= in Python)")
+        return load_dataset(name, root=root, **config.dataset_options)
+    return load_dataset(dataset, root=root, **model_data_options(config, dataset))
+
+
+def record_options(options: dict) -> dict:
+    """Dataset options as a run records them: files of the user's own among a pool's ``series`` by absolute path,
+    so that the run reads them again from any folder."""
+    out = dict(options or {})
+    if isinstance(out.get("series"), (list, tuple)):
+        out["series"] = [os.path.abspath(x) if isinstance(x, str) and is_user_source(x) and Path(x).exists() else x
+                         for x in out["series"]]
+    return out
 
 
 __all__ = ["GraphDataset", "GraphStore", "data_root", "load_card", "list_datasets", "load_dataset", "load_model_data",
-           "dataset_class", "dataset_record", "same_dataset", "is_user_source"]
+           "dataset_class", "dataset_record", "same_dataset", "is_user_source", "model_data_options",
+           "record_options"]

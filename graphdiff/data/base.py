@@ -316,6 +316,13 @@ class GraphDataset(torch.utils.data.Dataset):
         return f"{type(self).__name__}(name={self.name!r}, split={self._split!r}, graphs={len(self)})"
 
 
+def dataset_label(ds) -> str:
+    """How messages name a dataset: a file of the user's own by its path (not the cache's ``custom/<stem>-<sha>``),
+    else the dataset's name."""
+    path = getattr(ds, "path", None)
+    return str(path) if isinstance(path, (str, os.PathLike)) else str(getattr(ds, "name", "") or type(ds).__name__)
+
+
 def train_schema(ds):
     """The dataset's schema with the node-count histogram of its train split (what sampling draws sizes from)."""
     import dataclasses

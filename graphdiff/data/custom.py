@@ -184,21 +184,30 @@ def _parse_jsonl_graph(obj, where: str):
         if e.min() < 0 or e.max() >= n:
             k = int(np.argmax((e < 0).any(1) | (e >= n).any(1)))
             raise DataError(f"{where}: edge {k} {e[k].tolist()} refers to a node outside 0..{n - 1}")
-    labels = obj.get("edge_labels")
-    key = np.sort(e, 1)
-    uniq, first = np.unique(key, axis=0, return_index=True)
-    if labels is not None:
-        if len(labels) != len(e):
-            raise DataError(f"{where}: {len(labels)} edge_labels for {len(e)} edges")
-        lab = {}
-        for (u, v), t in zip(key.tolist(), labels):
-            if lab.setdefault((u, v), str(t)) != str(t):
-                raise DataError(f"{where}: edge {[u, v]} listed twice with labels {lab[(u, v)]!r} and {t!r}")
-        labels = [lab[(int(u), int(v))] for u, v in uniq]
-    nl = obj.get("node_labels")
-    if nl is not None and len(nl) != n:
-        raise DataError(f"{where}: {len(nl)} node_labels for num_nodes={n}")
-    return n, uniq, None if nl is None else [str(x) for x in nl], labels
+    uniq = np.unique(np.sort(e, 1), axis=0)
+    nl, lab = jsonl_labels(obj, n, e, where)
+    return n, uniq, nl, None if lab is None else [lab[(int(u), int(v))] for u, v in uniq]
+
+
+def jsonl_labels(obj: dict, n: int, edges, where: str):
+    """A ``.jsonl`` line's labels: ``node_labels`` as strings (or ``None``) and ``edge_labels`` as a mapping from
+    each edge ``(min, max)`` to its label (or ``None``). A list of the wrong length, or an edge listed twice with two
+    labels, is a one-line error naming ``where``."""
+    e = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
+    nl, labels = obj.get("node_labels"), obj.get("edge_labels")
+    if nl is not None and (not isinstance(nl, list) or len(nl) != n):
+        got = len(nl) if isinstance(nl, list) else type(nl).__name__
+        raise DataError(f"{where}: {got} node_labels for num_nodes={n}")
+    if labels is None:
+        return None if nl is None else [str(x) for x in nl], None
+    if not isinstance(labels, list) or len(labels) != len(e):
+        got = len(labels) if isinstance(labels, list) else type(labels).__name__
+        raise DataError(f"{where}: {got} edge_labels for {len(e)} edges")
+    lab: dict = {}
+    for (u, v), t in zip(np.sort(e, 1).tolist(), labels):
+        if lab.setdefault((u, v), str(t)) != str(t):
+            raise DataError(f"{where}: edge {[u, v]} listed twice with labels {lab[(u, v)]!r} and {t!r}")
+    return None if nl is None else [str(x) for x in nl], lab
 
 
 class CustomDataset(GraphDataset):

@@ -93,58 +93,52 @@ def read_samples(path: str | os.PathLike):
 
 def _add_labels(g: nx.Graph, obj: dict, edges: list, where: str) -> None:
     """Put a line's ``node_labels`` / ``edge_labels`` on ``g`` as ``label`` attributes (graph statistics ignore them;
-    a molecule dataset reads them as atoms and bonds). A label list of the wrong length is a one-line error."""
-    nl, el = obj.get("node_labels"), obj.get("edge_labels")
-    for key, labels, count in (("node_labels", nl, g.number_of_nodes()), ("edge_labels", el, len(edges))):
-        if labels is not None and (not isinstance(labels, list) or len(labels) != count):
-            got = f"{len(labels)} labels" if isinstance(labels, list) else type(labels).__name__
-            raise DataError(f"{where}: {key} must be a list of {count} labels (one per "
-                            f"{'node' if key == 'node_labels' else 'edge'}), got {got}")
-    if nl:
-        for i, lab in enumerate(nl):
-            g.nodes[i]["label"] = str(lab)
-    if el:
-        for (u, v), lab in zip(edges, el):
-            g.edges[u, v]["label"] = str(lab)
+    a molecule dataset reads them as atoms and bonds), checked as a dataset file's are."""
+    from ..data.custom import jsonl_labels
+
+    nl, el = jsonl_labels(obj, g.number_of_nodes(), edges, where)
+    for i, lab in enumerate(nl or []):
+        g.nodes[i]["label"] = lab
+    for (u, v), lab in (el or {}).items():
+        g.edges[u, v]["label"] = lab
     if nl or el:
         g.graph["labelled"] = True  # graph statistics read structure: the evaluation notes that labels are not compared
 
 
-def graphs_as_smiles(graphs: Sequence[nx.Graph], *, explicit_h: bool = False, where: str = "samples") -> list:
+def graphs_as_smiles(graphs: Sequence[nx.Graph], *, where: str = "samples") -> list:
     """Labelled graphs (atom symbols as node ``label``, bond names such as ``SINGLE`` / ``AROMATIC`` as edge ``label``,
     what ``graphdiff sample --out s.jsonl`` writes for a molecule model) as canonical SMILES; ``None`` where a graph
-    is no valid molecule (strict, no correction). Unlabelled graphs are a one-line error."""
+    is no valid molecule (strict, no correction: an unknown atom or bond, a self-loop, a wrong valence). Hydrogens
+    are explicit exactly when the graphs hold ``H`` atoms. Graphs without labels at all are a one-line error."""
     from ..convert.networkx import networkx_to_arrays
     from ..convert.rdkit import graph_to_mol, mol_to_smiles
+    from ..errors import GraphdiffError
     from ..schema import NO_EDGE, Schema
 
-    parsed = [networkx_to_arrays(g, where=f"{where}: graph {i + 1}") for i, g in enumerate(graphs)]
-    if not any(nl for nl, _, _ in parsed):
+    labelled = [any("label" in d for _, d in g.nodes(data=True)) for g in graphs]
+    if not any(labelled):
         raise DataError(f"{where}: unlabelled graphs cannot be scored as molecules; write the samples as .smi, or as "
                         ".jsonl with atom symbols in node_labels and bond names in edge_labels")
-    atoms = sorted({x for nl, _, _ in parsed for x in (nl or [])})
-    bonds = sorted({x for _, _, el in parsed for x in (el or [])} - {NO_EDGE} | {"SINGLE"})
-    schema = Schema(node_categories=tuple(atoms), edge_categories=(NO_EDGE, *bonds), kind="molecule",
-                    explicit_h=explicit_h)
+    explicit_h = any(d.get("label") == "H" for g in graphs for _, d in g.nodes(data=True))
     out = []
-    for nl, edges, el in parsed:
-        if not nl:
+    for g in graphs:
+        try:
+            nl, edges, el = networkx_to_arrays(g)
+            el = el or ["SINGLE"] * len(edges)
+            atoms, bonds = sorted(set(nl)), sorted(set(el) - {NO_EDGE} | {"SINGLE"})
+            schema = Schema(node_categories=tuple(atoms), edge_categories=(NO_EDGE, *bonds), kind="molecule",
+                            explicit_h=explicit_h)  # checks that every label is an atom token
+            et = [schema.edge_categories.index(x) for x in el]
+            out.append(mol_to_smiles(graph_to_mol([atoms.index(x) for x in nl], edges, et, schema)))
+        except (GraphdiffError, TypeError, ValueError):  # not a molecule: an invalid sample, as an empty SMILES line is
             out.append(None)
-            continue
-        nt = [atoms.index(x) for x in nl]
-        et = [schema.edge_categories.index(x) if x != NO_EDGE else 0 for x in (el or ["SINGLE"] * len(edges))]
-        out.append(mol_to_smiles(graph_to_mol(nt, edges, et, schema)))
     return out
 
 
 # ---- dataset-side inputs ---------------------------------------------------------------------------
-def dataset_label(ds) -> str:
-    """How messages name a dataset: a user's file by its path (not the cache's ``custom/<stem>-<sha>``), else the
-    dataset's name."""
-    return str(getattr(ds, "path", None) or ds.name)
-
-
 def _split(ds, name: str):
+    from ..data.base import dataset_label
+
     out = ds.split(name)
     if len(out) == 0:
         sizes = ", ".join(f"{k} {v}" for k, v in ds.split_sizes().items())
@@ -372,10 +366,12 @@ def evaluate_samples(samples, dataset, *, root=None, protocol: str | None = None
     kw["novelty"] = "all" if whole else kw.get("novelty", "train")
     read_as = None
     if kind == "graphs" and ds.schema.kind == "molecule":  # molecules written as labelled graphs (sample --out .jsonl)
-        samples, kind = graphs_as_smiles(samples, explicit_h=ds.schema.explicit_h, where=source), "smiles"
+        samples, kind = graphs_as_smiles(samples, where=source), "smiles"
         read_as = "labelled graphs read as molecules (node labels = atoms, edge labels = bonds; strict validity)"
     if kind == "smiles":
         if ds.schema.kind != "molecule":
+            from ..data.base import dataset_label
+
             raise DataError(f"SMILES samples need a molecule dataset; {dataset_label(ds)} holds graphs")
         _no_protocol(protocol)
         res = evaluate_molecules(samples, ds, reference=reference, bootstrap=bootstrap, seed=seed, **kw)

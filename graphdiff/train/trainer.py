@@ -61,7 +61,9 @@ _UNTOUCHED = object()  # _catch_interrupt installed no handler
 
 
 def _dataset_name(ds) -> str:
-    name = getattr(ds, "name", "") or type(ds).__name__
+    from ..data.base import dataset_label
+
+    name = dataset_label(ds)
     split = getattr(ds, "_split", None)
     if split is not None and not isinstance(split, str):  # a wrapper (fine-tuning's aligned split) around a split
         split = getattr(split, "_split", None)

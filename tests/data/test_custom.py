@@ -130,4 +130,19 @@ def test_a_model_records_its_own_file_by_absolute_path_and_reads_it_from_any_fol
     with pytest.raises(MissingFileError, match=r"mols\.csv: the file this model was trained on is not there any "
                                                r"more; give it with --dataset FILE"):
         load_model_data(pipe.config, root=tmp_path / "root")
+    # given where it moved to, it is still the model's own data: read with the recorded SMILES column
+    assert len(load_model_data(pipe.config, str(tmp_path / "moved.csv"), root=tmp_path / "root")) == 5
     assert dataset_record("qm9", ds) == ds.name  # a registered dataset keeps its name
+
+
+def test_a_pools_own_files_are_recorded_by_absolute_path_and_series_are_named_by_name(tmp_path, monkeypatch):
+    from graphdiff.data import record_options
+    from graphdiff.data.base import dataset_label
+
+    (tmp_path / "wave.csv").write_text("date,v\n2020-01-01,1\n")
+    monkeypatch.chdir(tmp_path)
+    assert record_options({"series": ["wineind", "wave.csv"], "stride": 1}) == {
+        "series": ["wineind", str(tmp_path / "wave.csv")], "stride": 1}
+    assert record_options({"stride": 2}) == {"stride": 2}
+    pytest.importorskip("pmdarima")
+    assert dataset_label(load_dataset("wineind")) == "wineind"  # its .path is the path graph, not a file

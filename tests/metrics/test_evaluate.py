@@ -256,5 +256,33 @@ def test_molecules_written_as_labelled_graphs_are_scored_as_molecules(tmp_path, 
     assert "unlabelled graphs cannot be scored as molecules" in one_error_line(capsys)
     short = tmp_path / "short.jsonl"
     short.write_text(json.dumps({"num_nodes": 3, "edges": [[0, 1]], "node_labels": ["C", "O"]}) + "\n")
-    with pytest.raises(DataError, match=r"short\.jsonl: line 1: node_labels must be a list of 3 labels .*got 2"):
+    with pytest.raises(DataError, match=r"short\.jsonl: line 1: 2 node_labels for num_nodes=3"):
         read_graph_samples(short)
+    twice = tmp_path / "twice.jsonl"  # checked as a dataset file is: one edge, two bond orders
+    twice.write_text(json.dumps({"num_nodes": 2, "edges": [[0, 1], [1, 0]], "node_labels": ["C", "O"],
+                                 "edge_labels": ["SINGLE", "DOUBLE"]}) + "\n")
+    with pytest.raises(DataError, match=r"twice\.jsonl: line 1: edge \[0, 1\] listed twice"):
+        read_graph_samples(twice)
+
+
+def test_labelled_graphs_as_smiles_mark_odd_graphs_invalid_and_read_hydrogens_from_the_samples():
+    from graphdiff.metrics.evaluate import graphs_as_smiles
+
+    def mol(atoms, bonds):
+        g = nx.Graph()
+        for i, a in enumerate(atoms):
+            g.add_node(i, label=a)
+        for u, v, b in bonds:
+            g.add_edge(u, v, label=b)
+        return g
+
+    ethanol = mol(["C", "C", "O"], [(0, 1, "SINGLE"), (1, 2, "SINGLE")])
+    loop = mol(["C", "O"], [(0, 1, "SINGLE")])
+    loop.add_edge(0, 0, label="SINGLE")
+    odd = [loop, mol(["c", "6"], [(0, 1, "SINGLE")]), mol(["C", "O"], [(0, 1, "QUINTUPLE")]), nx.path_graph(2)]
+    assert graphs_as_smiles([ethanol, *odd]) == ["CCO", None, None, None, None]  # invalid samples, not errors
+    # heavy atoms only: implicit hydrogens, whatever the reference's convention
+    assert graphs_as_smiles([ethanol]) == ["CCO"]
+    # hydrogens among the labels: explicit, so a carbon with three H is a methyl radical, not methane
+    methyl = mol(["C", "H", "H", "H"], [(0, 1, "SINGLE"), (0, 2, "SINGLE"), (0, 3, "SINGLE")])
+    assert graphs_as_smiles([methyl]) == ["[CH3]"]
