@@ -52,12 +52,18 @@ def cmd_train(args) -> int:
 
     if args.max_minutes is not None and args.max_minutes <= 0:
         raise ConfigError(f"--max-minutes must be > 0, got {args.max_minutes}")
+    if args.max_steps is not None and args.max_steps < 1:
+        raise ConfigError(f"--max-steps must be >= 1, got {args.max_steps}")
     over = _overrides(args.set)
     if args.dataset:
         over["dataset"] = args.dataset
     if _data_options(args):
         over = merge(over, {"dataset_options": _data_options(args)})
     cfg = load_preset(args.preset, over)  # read and checked once, before any data work; everything reads it
+    if args.max_steps is not None:  # a step budget, not cut short by the preset's epoch count (an epoch >= 1 step)
+        epochs = {} if "epochs" in (over.get("train") or {}) else {"epochs": max(cfg.train.epochs, args.max_steps)}
+        over = merge(over, {"train": {"max_steps": args.max_steps, **epochs}})
+        cfg = load_preset(args.preset, over)
     out = check_output_folder(args.out or f"runs/{cfg.name}")
     from .train.trainer import check_fresh_run_folder, check_resume_or_overwrite
 
@@ -378,6 +384,8 @@ def add_model_commands(sub) -> None:
     add_smiles_column(t)
     t.add_argument("--out", default=None, help="run folder (default runs/<preset>)")
     t.add_argument("--max-minutes", type=float, default=None, help="wall-clock training budget")
+    t.add_argument("--max-steps", type=int, default=None,
+                   help="optimizer steps (train.max_steps; the preset's epoch count does not cut it short)")
     t.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
     t.add_argument("--overwrite", action="store_true",
                    help="start afresh in a run folder that holds a run (its checkpoint and log are replaced)")

@@ -40,6 +40,21 @@ def test_train_writes_checkpoint_and_resume_continues(run, capsys):
     assert max(s for s in steps if s is not None) == 9
 
 
+def test_train_max_steps_is_a_step_budget_the_presets_epochs_do_not_cut(run, capsys):
+    one_epoch = run / "one_epoch.yaml"  # a preset of one pass over the data: a few steps
+    one_epoch.write_text(TINY_PRESET.replace("max_steps: 6,", "epochs: 1,"))
+    argv = ["train", "--preset", str(one_epoch), "--root", str(run / "data"), "--quiet", "--max-steps", "12"]
+    assert main([*argv, "--out", str(run / "steps")]) == 0
+    cfg = json.loads((run / "steps" / "checkpoint" / "config.json").read_text())
+    assert cfg["step"] == 12 and cfg["train"]["max_steps"] == 12 and cfg["train"]["epochs"] == 12
+    assert main([*argv, "--out", str(run / "epochs"), "--set", "train.epochs=1"]) == 0  # epochs asked for: kept
+    cfg = json.loads((run / "epochs" / "checkpoint" / "config.json").read_text())
+    assert cfg["train"]["epochs"] == 1 and cfg["step"] < 12
+    capsys.readouterr()
+    assert main([*argv, "--out", str(run / "none"), "--max-steps", "0"]) == 2
+    assert "--max-steps must be >= 1, got 0" in one_error_line(capsys)
+
+
 def test_sample_writes_jsonl_and_png(run, tmp_path, capsys):
     out = tmp_path / "s.jsonl"
     assert main(["sample", "--model", str(run / "run"), "-n", "5", "--steps", "3", "--sampler", "pc",
