@@ -9,13 +9,23 @@ from __future__ import annotations
 from pathlib import Path
 
 
+CARD_FILES = ("README.md", "metrics.json", "samples.png")  # a packed model's card, beside its checkpoint files
+
+
 def cmd_import_checkpoint(args) -> int:
     from .convert.checkpoints import import_checkpoint
 
     from .checks import check_output_folder
+    from .errors import ConfigError
 
-    check_output_folder(args.out)
+    out = check_output_folder(args.out)
+    if (out / "config.json").is_file():  # another model: its weights would go, its card would stay and mislead
+        if not args.overwrite:
+            raise ConfigError(f"--out {out} holds a model; --overwrite replaces it (its card too), or choose another "
+                              "folder")
     s = import_checkpoint(args.file, args.format, args.out, dataset=args.dataset, root=args.root)
+    for stale in CARD_FILES:  # what `models pack` wrote about the model that was replaced
+        (out / stale).unlink(missing_ok=True)
     knobs = {k: v for k, v in s["sample"].items() if k not in ("steps", "use_ema", "num_samples")}
     print(f"imported {args.file} ({s['format']}, {s['dataset']}): {s['tensors']} tensors"
           + (f", {len(s['dropped_unused'])} left out as unused by the authors' forward pass"
@@ -47,6 +57,7 @@ def add_import_commands(sub) -> None:
     q.add_argument("file", help="the authors' checkpoint (.pth for GDSS, .ckpt for DiGress/DeFoG)")
     q.add_argument("--format", required=True, choices=FORMATS, help="which code wrote the file")
     q.add_argument("--out", required=True, help="checkpoint folder to write")
+    q.add_argument("--overwrite", action="store_true", help="replace a model already in --out (and its card)")
     q.add_argument("--dataset", default=None,
                    help="our dataset whose train split gives the node-count histogram (default: the checkpoint's)")
     q.add_argument("--root", default=None, help="dataset root (default $GRAPHDIFF_DATA or ~/.cache/graphdiff)")

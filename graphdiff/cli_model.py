@@ -264,6 +264,7 @@ def cmd_sample(args) -> int:
     if args.workers not in (None, 1) and (shard is not None or world > 1 or args.guide is not None):
         raise ConfigError("--workers splits the samples itself; drop --shard / torchrun / --guide")
     pipe = GraphDiffusionPipeline.from_pretrained(args.model, device=args.device)
+    check_output_file(out, "--out", inputs={"model's training data": pipe.config.dataset})  # never written over
     if args.compile:
         pipe.compile()
     if out.suffix.lower() == ".smi" and pipe.schema.kind != "molecule":

@@ -135,12 +135,24 @@ class GraphDiffusionPipeline:
         if isinstance(dataset, str):  # the dataset actually used is the one its options are checked against
             overrides = {**(overrides or {}), "dataset": dataset}
         cfg = load_preset(preset, overrides)
+        from .processes.mixed3d import Mixed3DProcess
+
+        three_d = issubclass(process_class(cfg.process["name"]), Mixed3DProcess)
+        name = dataset or cfg.dataset
+        if three_d and isinstance(name, str) and name.lower().endswith((".sdf", ".sdf.gz")) and (
+                "with_pos" not in cfg.dataset_options):  # a 3D model trains on an .sdf's conformers
+            cfg = cfg.replace(dataset_options={**cfg.dataset_options, "with_pos": True})
         if dataset is None or isinstance(dataset, str):
-            ds = load_dataset(dataset or cfg.dataset, root=root, **cfg.dataset_options)
+            ds = load_dataset(name, root=root, **cfg.dataset_options)
         else:
             ds = dataset
+        from .data.base import dataset_label
+
         if len(ds.split("train")) == 0:
-            raise TrainingError(f"dataset {ds.name} has an empty training split")
+            raise TrainingError(f"dataset {dataset_label(ds)} has an empty training split")
+        if three_d and getattr(getattr(ds, "store", None), "pos", None) is None:
+            raise ConfigError(f"{cfg.name or 'the preset'} is a 3D model: dataset {dataset_label(ds)} has no "
+                              "coordinates (use qm9_3d, an .xyz, or an .sdf with conformers)")
         from .data.base import note_invalid_rows, train_schema
 
         note_invalid_rows(ds)

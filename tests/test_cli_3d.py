@@ -64,3 +64,45 @@ def test_sdf_needs_a_3d_model_and_says_so_before_sampling(tmp_path, capsys, monk
         assert main(["sample", "--model", "qm9-defog", "-n", "2", "--steps", "2", "--out",
                      str(tmp_path / f"x{suffix}"), "--quiet"]) == 2
         assert "need a 3D model" in capsys.readouterr().err
+
+
+def _conformer_sdf(path, smiles=("CCO", "CC(=O)O", "c1ccccc1", "CCN", "OCCO", "CC#N", "CCCC", "C1CC1", "CO", "NCCO")):
+    from rdkit import Chem
+    from rdkit.Chem import AllChem
+
+    with Chem.SDWriter(str(path)) as w:
+        for i, s in enumerate(smiles):
+            m = Chem.AddHs(Chem.MolFromSmiles(s))
+            assert AllChem.EmbedMolecule(m, randomSeed=i) == 0
+            w.write(m)
+    return path
+
+
+def test_an_sdf_with_conformers_trains_a_3d_model_and_is_a_whole_3d_reference(tmp_path, capsys):
+    import json
+
+    sdf = _conformer_sdf(tmp_path / "mols.sdf")
+    argv = ["train", "--preset", "eqgat_diff-qm9_3d", "--root", str(tmp_path / "data"), "--max-steps", "2", "--quiet",
+            "--set", "train.batch_size=4", "--set", "train.threads=1"]
+    for s in TINY_NET["eqgat"]:
+        argv += ["--set", s]
+    assert main([*argv, "--dataset", str(sdf), "--out", str(tmp_path / "run")]) == 0, capsys.readouterr().err
+    cfg = json.loads((tmp_path / "run" / "checkpoint" / "config.json").read_text())
+    assert cfg["dataset_options"]["with_pos"] is True  # the conformers were read, and the run records it
+    before = sdf.read_bytes()  # sampling never writes over the file the model was trained on
+    assert main(["sample", "--model", str(tmp_path / "run"), "-n", "2", "--steps", "2", "--out", str(sdf)]) == 2
+    assert "is the model's training data file; write to another name" in capsys.readouterr().err
+    assert sdf.read_bytes() == before
+    # a 2D file for a 3D preset: refused before any training, nothing left behind
+    (tmp_path / "mols.smi").write_text("CCO\nCCN\nCCC\nCO\nCC\n")
+    capsys.readouterr()
+    assert main([*argv, "--dataset", str(tmp_path / "mols.smi"), "--out", str(tmp_path / "flat")]) == 2
+    err = capsys.readouterr().err
+    assert "is a 3D model: dataset" in err and "mols.smi has no coordinates" in err
+    assert not (tmp_path / "flat").exists()
+    # evaluating 3D samples against the .sdf: its conformers, the whole file (as a 2D file of one's own is)
+    assert main(["evaluate", "--dataset", str(sdf), "--samples", str(sdf), "--root", str(tmp_path / "data"),
+                 "--json", str(tmp_path / "r.json")]) == 0
+    res = json.loads((tmp_path / "r.json").read_text())
+    assert res["reference_split"] == "all" and res["novelty_split"] == "all"
+    assert res["novelty"] == 0.0 and res["atom_type_tv"] == 0.0  # the file scored against itself

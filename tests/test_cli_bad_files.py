@@ -194,7 +194,7 @@ def test_directory_without_suffix_and_missing_path(tmp_path, capsys):
     d = tmp_path / "folder"
     d.mkdir()
     assert main(["datasets", "info", str(d)]) == 2
-    assert "is a directory, expected a dataset name, a .smi, .txt, .csv, .sdf, .xyz or .jsonl file" in (
+    assert "a folder without .png files; expected a dataset name, a .smi, .txt, .csv, .sdf, .xyz or .jsonl file" in (
         _one_line_error(capsys, d))
     assert main(["datasets", "prepare", str(tmp_path / "nowhere" / "mols")]) == 2
     assert "no such file (and not a registered dataset name)" in _one_line_error(capsys, tmp_path / "nowhere")

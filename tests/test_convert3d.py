@@ -131,3 +131,12 @@ def test_draw_molecules_grid_of_none_or_no_molecules(tmp_path):
     assert draw_molecules([], tmp_path / "none.png").read_bytes()[:4] == b"\x89PNG"
     two = draw_molecules([Chem.MolFromSmiles("CCO"), None], tmp_path / "two.png", ncols=2)
     assert two.read_bytes()[:4] == b"\x89PNG" and two.stat().st_size > (tmp_path / "none.png").stat().st_size
+
+
+@pytest.mark.parametrize("comment,charge", [("charge=1 t", 1), ("charge: +1", 1), ("Charge = -2 title", -2),
+                                            ("charge=-1.0", -1), ("props, charge=1, spin=1", 1), ("title", 0),
+                                            ("discharge=3", 0)])
+def test_xyz_comment_charges_in_the_spellings_files_use(comment, charge):
+    from graphdiff.convert.rdkit3d import xyz_charge
+
+    assert xyz_charge(comment) == charge

@@ -39,7 +39,7 @@ __all__ = ["CoordinateError", "to_mols3d", "from_mols3d", "mol_positions", "chec
            "xyz_charge"]
 
 _PT = Chem.GetPeriodicTable()
-_CHARGE = re.compile(r"(?:^|\s)charge=([+-]?\d+)(?:\s|$)")
+_CHARGE = re.compile(r"(?:^|\s)charge\s*[=:]\s*([+-]?\d+)(?:\.0*)?(?:\s|,|;|$)", re.IGNORECASE)
 _NAN = re.compile(r"(?i)(?<![a-z])[+-]?(?:nan|inf)(?![a-z])")
 
 
@@ -159,23 +159,26 @@ def write_sdf(mols: Sequence[Chem.Mol | None], path: str | os.PathLike) -> Path:
     return path
 
 
-def sdf_records(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
+def sdf_records(path: str | os.PathLike, *, with_line: bool = False) -> Iterator[tuple]:
     """``(1-based record number, molblock text)`` of every record of an ``.sdf`` (gzip accepted); names and data
-    fields in an encoding other than UTF-8 are tolerated (decoded as Latin-1)."""
+    fields in an encoding other than UTF-8 are tolerated (decoded as Latin-1). ``with_line=True`` adds the 1-based
+    line where the record starts: ``(record, line, text)``."""
     from ..data.files import open_binary
 
     with open_binary(path, "SDF text", binary_ok=False) as fh:
         lines: list[bytes] = []
-        k = 0
-        for line in fh:
+        k, start = 0, 1
+        for i, line in enumerate(fh, start=1):
             if line.rstrip(b"\r\n") == b"$$$$":
                 k += 1
-                yield k, b"".join(lines).decode("latin-1")
-                lines = []
+                text = b"".join(lines).decode("latin-1")
+                yield (k, start, text) if with_line else (k, text)
+                lines, start = [], i + 1
             else:
                 lines.append(line)
         if any(x.strip() for x in lines):
-            yield k + 1, b"".join(lines).decode("latin-1")
+            text = b"".join(lines).decode("latin-1")
+            yield (k + 1, start, text) if with_line else (k + 1, text)
 
 
 def _nan_in_atom_block(block: str) -> bool:
@@ -257,8 +260,9 @@ def _element(sym: str) -> int:
         raise ValueError(sym) from None
 
 
-def xyz_frames(path: str | os.PathLike) -> Iterator[tuple[int, list[int], np.ndarray, str]]:
-    """``(1-based frame number, atomic numbers, coordinates [n, 3], comment line)`` of each frame of an ``.xyz``.
+def xyz_frames(path: str | os.PathLike, *, with_line: bool = False) -> Iterator[tuple]:
+    """``(1-based frame number, atomic numbers, coordinates [n, 3], comment line)`` of each frame of an ``.xyz``;
+    ``with_line=True`` adds the 1-based line where the frame starts after the frame number.
 
     Raises:
         DataError: ``FILE: record K (line L): ...`` for a bad atom count, a frame with fewer atom lines than its
@@ -308,7 +312,7 @@ def xyz_frames(path: str | os.PathLike) -> Iterator[tuple[int, list[int], np.nda
                             f"{nxt.strip()[:40]!r})")
         if n:
             check_positions(xyz, where)
-        yield k, zs, xyz, comment
+        yield (k, i + 1, zs, xyz, comment) if with_line else (k, zs, xyz, comment)
         i += 2 + n
 
 
@@ -346,7 +350,8 @@ def xyz_to_mol(zs: Sequence[int], xyz: np.ndarray, *, charge: int = 0, bond_orde
 
 
 def xyz_charge(comment: str, default: int = 0) -> int:
-    """The total charge written as ``charge=Q`` in an xyz comment line, else ``default``."""
+    """The total charge written as ``charge=Q`` in an xyz comment line (also ``charge: Q``, ``Charge = +Q``,
+    ``charge=Q.0``), else ``default``."""
     m = _CHARGE.search(comment)
     return int(m.group(1)) if m else default
 

@@ -67,8 +67,8 @@ def dataset_class(name: str) -> type[GraphDataset]:
         if Path(name).is_dir():
             from .custom import FILE_KINDS
 
-            raise DataError(f"{name}: is a directory, expected a dataset name, a {FILE_KINDS} file, a .npy array "
-                            "or a folder of PNGs")
+            raise DataError(f"{name}: a folder without .png files; expected a dataset name, a {FILE_KINDS} file, "
+                            "a .npy array or a folder of PNGs")
         if "/" in name or os.sep in name:
             raise MissingFileError(f"{name}: no such file (and not a registered dataset name)")
 

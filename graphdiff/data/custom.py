@@ -312,10 +312,11 @@ class CustomDataset(GraphDataset):
         name = self.path.name
         toks, edges, bonds, positions = [], [], [], []
         if fmt == "sdf":
-            records = ((k, f"{name}: record {k}", block) for k, block in rdkit3d.sdf_records(self.path))
+            records = ((k, ln, block) for k, ln, block in rdkit3d.sdf_records(self.path, with_line=True))
         else:
-            records = ((k, f"{name}: record {k}", (zs, xyz, c)) for k, zs, xyz, c in rdkit3d.xyz_frames(self.path))
-        for k, where, rec in records:
+            records = ((k, ln, (zs, xyz, c)) for k, ln, zs, xyz, c in rdkit3d.xyz_frames(self.path, with_line=True))
+        for k, line, rec in records:
+            where = f"{name}: record {k} (line {line})"
             try:
                 if fmt == "sdf":
                     mol = rdkit3d.read_sdf_record(rec, where)
@@ -336,7 +337,7 @@ class CustomDataset(GraphDataset):
             except DataError as exc:
                 if self.strict:
                     raise
-                invalid.add(name, k, f"record {k}", str(exc).split(": ", 2)[-1])
+                invalid.add(name, line, f"record {k}", str(exc).split(": ", 2)[-1])
                 continue
             toks.append(t), edges.append(e), bonds.append(b), positions.append(xyz.astype(np.float32))
         self._require(len(toks), invalid, unit="record")

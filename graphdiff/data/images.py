@@ -142,7 +142,8 @@ class Digits(ImageDataset):
 def load_images(path, root=None, split: str | None = None, *, connectivity: int = 4,
                 value_range=None, **options) -> ImageDataset:
     """Images from a ``.npy`` array (``[G, H, W]`` or ``[G, C, H, W]``) or a folder of ``.png`` files (all the
-    same size; grey, or RGB kept as 3 channels). Value range: the array's ``[min, max]`` (PNG: 0..255)."""
+    same size and bit depth; grey, or RGB kept as 3 channels). Value range: the array's ``[min, max]`` (PNG: 0..255,
+    16-bit grey PNG: 0..65535)."""
     if options:
         raise DataError(f"{path}: image datasets take no option {sorted(options)[0]!r}")
     p = Path(path)
@@ -152,18 +153,26 @@ def load_images(path, root=None, split: str | None = None, *, connectivity: int 
         files = sorted(f for f in p.iterdir() if f.suffix.lower() == ".png")
         if not files:
             raise DataError(f"{p}: no .png files in the folder")
-        arrays = []
+        arrays, depths = [], set()
         for f in files:
             try:
-                a = np.asarray(Image.open(f).convert("L" if Image.open(f).mode in ("L", "1", "P", "LA") else "RGB"))
+                with Image.open(f) as im:
+                    if im.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit grey: its own depth, not cut to 8 bits
+                        a, depth = np.asarray(im).astype(np.float32), 65535.0
+                    else:
+                        a, depth = np.asarray(im.convert("L" if im.mode in ("L", "1", "P", "LA") else "RGB")), 255.0
             except OSError as exc:
                 raise DataError(f"{f}: not a readable PNG ({exc})") from None
             if arrays and a.shape != arrays[0].shape:
                 raise DataError(f"{f}: size {list(a.shape)} differs from {files[0].name} {list(arrays[0].shape)}")
+            depths.add(depth)
+            if len(depths) > 1:
+                raise DataError(f"{f}: {'16' if depth > 255 else '8'}-bit, while {files[0].name} is "
+                                f"{'16' if depth <= 255 else '8'}-bit; give the folder one bit depth")
             arrays.append(a)
         images = np.stack(arrays).astype(np.float32)
         images = images[:, None] if images.ndim == 3 else np.moveaxis(images, -1, 1)
-        rng = value_range or (0.0, 255.0)
+        rng = value_range or (0.0, depths.pop())
     elif p.is_file():
         try:
             images = np.load(p, allow_pickle=False).astype(np.float32)

@@ -348,8 +348,8 @@ def evaluate_samples(samples, dataset, *, root=None, protocol: str | None = None
 
     if isinstance(samples, (str, os.PathLike)) and Path(samples).suffix.lower() in SAMPLE_SUFFIXES:
         _no_protocol(protocol)
-        return evaluate_samples_3d(samples, dataset, root=root, reference=reference or "test", seed=seed,
-                                   **{k: v for k, v in kw.items() if k == "relax"})
+        return evaluate_samples_3d(samples, dataset, root=root, reference=reference, seed=seed,
+                                   dataset_options=dataset_options, **{k: v for k, v in kw.items() if k == "relax"})
     source = str(samples) if isinstance(samples, (str, os.PathLike)) else "samples"
     if isinstance(samples, (str, os.PathLike)):  # read first: a bad file fails before a dataset is built
         kind, samples = read_samples(samples)

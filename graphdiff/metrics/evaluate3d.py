@@ -69,16 +69,17 @@ def _train_smiles(train, n: int | None, seed: int) -> list[str]:
 _CACHE: dict = {}
 
 
-def _dataset_side(ds, reference: str, n_reference, n_train, seed: int):
+def _dataset_side(ds, reference: str, n_reference, n_train, seed: int, novelty: str = "train"):
     """The reference statistics, their molecule count and the training SMILES, computed once per dataset store
     and settings in a process (a benchmark scores several models against the same split)."""
+    from ..data.base import dataset_label
     from .molecules3d import reference_3d
 
-    key = (id(ds.store), str(getattr(ds, "processed_dir", "")), reference, n_reference, n_train, seed)
+    key = (id(ds.store), str(getattr(ds, "processed_dir", "")), reference, n_reference, n_train, seed, novelty)
     if key not in _CACHE:
-        ref, train = ds.split(reference), ds.split("train")
+        ref, train = ds.split(reference), ds.split(novelty)
         if len(ref) == 0 or len(train) == 0:
-            raise DataError(f"dataset {ds.name} needs a {reference!r} and a 'train' split")
+            raise DataError(f"dataset {dataset_label(ds)} needs a {reference!r} and a {novelty!r} split")
         ref_mols = [m for m in dataset_mols(ref, _subset(len(ref), n_reference, seed)) if m is not None]
         _CACHE.clear()  # one dataset side at a time: the statistics of 100,000 molecules are not small
         _CACHE[key] = (reference_3d(ref_mols), len(ref_mols), _train_smiles(train, n_train, seed))
@@ -86,33 +87,49 @@ def _dataset_side(ds, reference: str, n_reference, n_train, seed: int):
 
 
 def evaluate_molecules_3d(samples: Sequence, ds, *, reference: str = "test", relax: bool = False,
-                          n_reference: int | None = 5000, n_train: int | None = None, seed: int = 0) -> dict:
-    """Score molecules with conformers against a 3D dataset (``reference`` split for the distances, the train
-    split for novelty); ``n_reference`` / ``n_train`` take seeded subsets (``None``: all)."""
+                          n_reference: int | None = 5000, n_train: int | None = None, seed: int = 0,
+                          novelty: str = "train") -> dict:
+    """Score molecules with conformers against a 3D dataset (``reference`` split for the distances, the
+    ``novelty`` split, the train split by default, for novelty); ``n_reference`` / ``n_train`` take seeded subsets
+    (``None``: all)."""
+    from ..data.base import dataset_label
     from .molecules3d import evaluate_3d
 
     if not is_3d_dataset(ds):
-        raise DataError(f"3D samples need a dataset with coordinates (e.g. qm9_3d); {ds.name} has none")
+        raise DataError(f"3D samples need a dataset with coordinates (qm9_3d, an .xyz or an .sdf with conformers); "
+                        f"{dataset_label(ds)} has none")
     t0 = time.perf_counter()
-    ref_stats, n_ref, train_smiles = _dataset_side(ds, reference, n_reference, n_train, seed)
+    ref_stats, n_ref, train_smiles = _dataset_side(ds, reference, n_reference, n_train, seed, novelty)
     res = evaluate_3d(list(samples), ref_stats, train_smiles=train_smiles, relax=relax)
     res = dict(res)
     res.setdefault("kind", "molecules_3d")
-    res.update(dataset=ds.name, reference_split=reference)
+    res.update(dataset=ds.name, reference_split=reference, novelty_split=novelty)
     res["settings_3d"] = {"dataset": ds.name, "reference_split": reference, "reference_molecules": n_ref,
                           "train_molecules_for_novelty": len(train_smiles), "seed": seed, "relax": relax}
     res["seconds"] = round(time.perf_counter() - t0, 1)
     return res
 
 
-def evaluate_samples_3d(samples, dataset, *, root=None, **kw) -> dict:
-    """Evaluate an ``.sdf`` / ``.xyz`` file (or a list of molecules) against a 3D dataset by name."""
+def evaluate_samples_3d(samples, dataset, *, root=None, reference: str | None = None, dataset_options=None,
+                        **kw) -> dict:
+    """Evaluate an ``.sdf`` / ``.xyz`` file (or a list of molecules) against a 3D dataset by name or file. A file of
+    the user's own is read with its coordinates (an ``.sdf`` too) and, as in 2D, is the reference whole (novelty
+    against the whole file too) unless ``reference`` names a split; a registered dataset's reference is its test
+    split."""
     from ..data import load_dataset
+    from ..data.custom import CustomDataset
 
     if isinstance(samples, (str, os.PathLike)):  # read first: a bad file fails before a dataset is built
         samples = read_samples_3d(samples)
-    ds = load_dataset(dataset, root=root) if isinstance(dataset, str) else dataset
-    return evaluate_molecules_3d(samples, ds, **kw)
+    if isinstance(dataset, os.PathLike):
+        dataset = str(dataset)
+    options = dict(dataset_options or {})
+    if isinstance(dataset, str) and dataset.lower().endswith((".sdf", ".sdf.gz")):
+        options.setdefault("with_pos", True)  # 3D samples are scored against the file's conformers
+    ds = load_dataset(dataset, root=root, **options) if isinstance(dataset, str) else dataset
+    whole = isinstance(ds, CustomDataset) and reference in (None, "all")
+    return evaluate_molecules_3d(samples, ds, reference="all" if whole else (reference or "test"),
+                                 novelty="all" if whole else "train", **kw)
 
 
 def evaluate_reference_3d(dataset, *, root=None, n_reference: int | None = 5000, seed: int = 0, **kw) -> dict:

@@ -192,6 +192,16 @@ def test_cli_import_checkpoint(tmp_path, capsys, data_root):
                  "--samples", "2", "--steps", "2", "--root", str(data_root)]) == 0
     card = (tmp_path / "packed" / "README.md").read_text()
     assert "not trained by graphdiff: the GDSS authors' checkpoint g.pth" in card and "own commands" not in card
+    # an import over a (packed) model is refused; --overwrite replaces it and the card that described it
+    capsys.readouterr()
+    weights = (tmp_path / "packed" / "model.safetensors").read_bytes()
+    again = ["import-checkpoint", "--format", "gdss", str(tmp_path / "g.pth"), "--out", str(tmp_path / "packed"),
+             "--dataset", "synth_community_small", "--root", str(data_root)]
+    assert main(again) == 2
+    assert "holds a model; --overwrite replaces it" in capsys.readouterr().err
+    assert (tmp_path / "packed" / "model.safetensors").read_bytes() == weights  # nothing touched
+    assert main([*again, "--overwrite"]) == 0
+    assert not (tmp_path / "packed" / "README.md").exists() and not (tmp_path / "packed" / "metrics.json").exists()
     capsys.readouterr()
     (tmp_path / "junk.pth").write_bytes(b"not a checkpoint at all")
     for argv in (["--format", "gdss", str(tmp_path / "junk.pth")], ["--format", "defog", str(tmp_path / "none.ckpt")],

@@ -51,3 +51,20 @@ def test_bad_image_files_are_one_line_errors(tmp_path):
     np.save(tmp_path / "nan.npy", bad)
     with pytest.raises(DataError, match="NaN"):
         load_dataset(str(tmp_path / "nan.npy"))
+
+
+def test_16_bit_grey_pngs_keep_their_depth_and_a_mixed_folder_is_refused(tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "deep"
+    folder.mkdir()
+    values = [0, 300, 40000]  # above 255: an 8-bit conversion would cut them
+    for i, v in enumerate(values):
+        Image.fromarray(np.full((4, 5), v, np.uint16)).save(folder / f"{i}.png")
+    ds = load_dataset(str(folder))
+    assert ds.grid.value_range == (0.0, 65535.0) and ds.schema.extra["fixed_graph"]["channels"] == 1
+    back = ds.grid.from_state(ds.batch([0, 1, 2]))[:, 0, 0, 0].numpy()
+    np.testing.assert_allclose(back, values, rtol=1e-4, atol=0.5)  # grey levels kept, not clipped to black/white
+    Image.fromarray(np.full((4, 5), 7, np.uint8)).save(folder / "3.png")
+    with pytest.raises(DataError, match=r"3\.png: 8-bit, while 0\.png is 16-bit; give the folder one bit depth"):
+        load_dataset(str(folder))

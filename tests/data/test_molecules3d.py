@@ -256,13 +256,14 @@ def test_sdf_with_pos_is_explicit_h_and_refuses_records_without_3d_coordinates(t
     none.AddConformer(Chem.Conformer(none.GetNumAtoms()))
     block = Chem.MolToMolBlock(good).splitlines()
     block[4] = "       nan" + block[4][10:]
-    cases = [([good, flat], r"two.sdf: record 2: 2D coordinates"), ([none], r"two.sdf: record 1: no coordinates")]
+    cases = [([good, flat], r"two.sdf: record 2 \(line \d+\): 2D coordinates"),
+             ([none], r"two.sdf: record 1 \(line 1\): no coordinates")]
     for mols, match in cases:
         rdkit3d.write_sdf(mols, tmp_path / "two.sdf")
         with pytest.raises(DataError, match=match):
             load_dataset(str(tmp_path / "two.sdf"), root=tmp_path, with_pos=True)
     (tmp_path / "nan.sdf").write_text("\n".join(block) + "\n$$$$\n")
-    with pytest.raises(DataError, match=r"nan.sdf: record 1: NaN coordinates"):
+    with pytest.raises(DataError, match=r"nan.sdf: record 1 \(line 1\): NaN coordinates"):
         load_dataset(str(tmp_path / "nan.sdf"), root=tmp_path, with_pos=True)
     plain = load_dataset(str(tmp_path / "two.sdf"), root=tmp_path)  # without with_pos coordinates are not needed
     assert len(plain) == 1 and plain.store.pos is None
@@ -277,3 +278,12 @@ def test_cli_reports_a_bad_xyz_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "cut.xyz: record 1 (line 1): 2 coordinate lines for 3 atoms" in err
     assert "\n" not in err and "Traceback" not in err
+
+
+def test_a_skipped_3d_record_is_reported_at_the_line_where_it_starts(tmp_path):
+    # two good frames, then one whose bonds cannot be derived (two carbons 0.3 A apart), starting at line 7
+    f = tmp_path / "three.xyz"
+    f.write_text("1\n\nO 0 0 0\n1\n\nN 0 0 0\n2\n\nC 0 0 0\nC 0.3 0 0\n")
+    ds = load_dataset(str(f), root=tmp_path)
+    bad = ds.info["invalid"]["examples"]
+    assert ds.info["invalid"]["count"] == 1 and bad[0]["line"] == 7 and bad[0]["value"] == "record 3"
