@@ -150,7 +150,8 @@ class GraphDiffusionPipeline:
 
         if len(ds.split("train")) == 0:
             raise TrainingError(f"dataset {dataset_label(ds)} has an empty training split")
-        if three_d and getattr(getattr(ds, "store", None), "pos", None) is None:
+        store = getattr(ds, "store", None)  # a wrapper without a store is trusted; a store without coordinates not
+        if three_d and store is not None and getattr(store, "pos", None) is None:
             raise ConfigError(f"{cfg.name or 'the preset'} is a 3D model: dataset {dataset_label(ds)} has no "
                               "coordinates (use qm9_3d, an .xyz, or an .sdf with conformers)")
         from .data.base import note_invalid_rows, train_schema
