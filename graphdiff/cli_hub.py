@@ -184,7 +184,9 @@ def cmd_models_pack(args) -> int:
     facts = _run_facts(run_dir, pipe.trained_steps)
     n_params = sum(p.numel() for p in pipe.denoiser.parameters())
     dataset = args.dataset or pipe.config.dataset
-    gone = Path(str(dataset)).is_absolute() and not Path(str(dataset)).exists()
+    from .data import recorded_file_gone
+
+    gone = recorded_file_gone(pipe.config)
     if args.dataset is None and (str(dataset).startswith("custom/") or gone):  # checked before any sample is drawn
         where = " (not there any more)" if gone else ""
         raise ConfigError(f"{run} was trained on a file of your own ({dataset}{where}); give it with --dataset FILE, "

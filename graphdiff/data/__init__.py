@@ -123,9 +123,18 @@ def dataset_record(name, ds) -> str:
     """What a run's ``config.json`` records as its dataset: the absolute path of a file of the user's own, so that
     the model's own data can be read again from any folder (``models pack``, ``train-regressor``, a fine-tune's
     reference), else the dataset's name."""
-    if is_user_source(name) and Path(str(name)).exists():
-        return os.path.abspath(str(name))  # absolute, a link's own name kept
-    return ds.name
+    return _recorded_path(name) or ds.name
+
+
+def _recorded_path(name) -> str | None:
+    """The absolute path (a link's own name kept) of an existing file or folder of the user's own, else None."""
+    return os.path.abspath(str(name)) if is_user_source(name) and Path(str(name)).exists() else None
+
+
+def recorded_file_gone(config) -> bool:
+    """Whether the model's recorded data is a file of the user's own that is no longer where it was trained."""
+    recorded = Path(str(config.dataset))
+    return recorded.is_absolute() and not recorded.exists()
 
 
 def same_dataset(a, b) -> bool:
@@ -147,8 +156,7 @@ def model_data_options(config, dataset) -> dict:
     trained with when ``dataset`` is its own data (the same name, the same file by another path, or, where the
     recorded file has moved, a file of the same kind given in its place), else none."""
     recorded = str(config.dataset)
-    moved = Path(recorded).is_absolute() and not Path(recorded).exists()
-    own = same_dataset(dataset, recorded) or (moved and is_user_source(dataset)
+    own = same_dataset(dataset, recorded) or (recorded_file_gone(config) and is_user_source(dataset)
                                                and _file_kind(dataset) == _file_kind(recorded))
     return dict(config.dataset_options) if own else {}
 
@@ -160,7 +168,7 @@ def load_model_data(config, dataset=None, root=None) -> GraphDataset:
     naming that file."""
     if dataset is None:
         name = str(config.dataset)
-        if Path(name).is_absolute() and not Path(name).exists():
+        if recorded_file_gone(config):
             raise MissingFileError(f"{name}: the file this model was trained on is not there any more; give it with "
                                    "--dataset FILE (dataset= in Python)")
         return load_dataset(name, root=root, **config.dataset_options)
@@ -172,11 +180,10 @@ def record_options(options: dict) -> dict:
     so that the run reads them again from any folder."""
     out = dict(options or {})
     if isinstance(out.get("series"), (list, tuple)):
-        out["series"] = [os.path.abspath(x) if isinstance(x, str) and is_user_source(x) and Path(x).exists() else x
-                         for x in out["series"]]
+        out["series"] = [_recorded_path(x) or x for x in out["series"]]
     return out
 
 
 __all__ = ["GraphDataset", "GraphStore", "data_root", "load_card", "list_datasets", "load_dataset", "load_model_data",
            "dataset_class", "dataset_record", "same_dataset", "is_user_source", "model_data_options",
-           "record_options"]
+           "record_options", "recorded_file_gone"]

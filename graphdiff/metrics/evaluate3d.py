@@ -117,7 +117,7 @@ def evaluate_samples_3d(samples, dataset, *, root=None, reference: str | None = 
     against the whole file too) unless ``reference`` names a split; a registered dataset's reference is its test
     split."""
     from ..data import load_dataset
-    from ..data.custom import CustomDataset
+    from .evaluate import reference_splits
 
     if isinstance(samples, (str, os.PathLike)):  # read first: a bad file fails before a dataset is built
         samples = read_samples_3d(samples)
@@ -127,9 +127,8 @@ def evaluate_samples_3d(samples, dataset, *, root=None, reference: str | None = 
     if isinstance(dataset, str) and dataset.lower().endswith((".sdf", ".sdf.gz")):
         options.setdefault("with_pos", True)  # 3D samples are scored against the file's conformers
     ds = load_dataset(dataset, root=root, **options) if isinstance(dataset, str) else dataset
-    whole = isinstance(ds, CustomDataset) and reference in (None, "all")
-    return evaluate_molecules_3d(samples, ds, reference="all" if whole else (reference or "test"),
-                                 novelty="all" if whole else "train", **kw)
+    reference, novelty = reference_splits(ds, reference)
+    return evaluate_molecules_3d(samples, ds, reference=reference, novelty=novelty, **kw)
 
 
 def evaluate_reference_3d(dataset, *, root=None, n_reference: int | None = 5000, seed: int = 0, **kw) -> dict:
