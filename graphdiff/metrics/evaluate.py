@@ -327,16 +327,6 @@ def reference_words(res: dict, article: str = "") -> str:
     return f"{article}split {ref}" + (f", novelty against split {novelty}" if novelty != "train" else "")
 
 
-def reference_splits(ds, reference: str | None, novelty: str = "train") -> tuple[str, str]:
-    """``(reference split, novelty split)`` for scoring samples against ``ds``: a file of the user's own is used
-    whole for both unless ``reference`` names a split; a registered dataset's reference is its test split."""
-    from ..data.custom import CustomDataset
-
-    if isinstance(ds, CustomDataset) and reference in (None, "all"):
-        return "all", "all"
-    return reference or "test", novelty
-
-
 def _no_protocol(protocol) -> None:
     if protocol is not None:
         raise DataError(f"protocol {protocol!r} (--protocol, graph MMD conventions) applies to graph datasets; "
@@ -369,6 +359,8 @@ def evaluate_samples(samples, dataset, *, root=None, protocol: str | None = None
     if isinstance(dataset, os.PathLike):
         dataset = str(dataset)
     ds = load_dataset(dataset, root=root, **(dataset_options or {})) if isinstance(dataset, str) else dataset
+    from .evaluate3d import reference_splits
+
     reference, novelty = reference_splits(ds, reference, kw.get("novelty", "train"))
     kw["novelty"] = novelty
     read_as = None

@@ -110,6 +110,16 @@ def evaluate_molecules_3d(samples: Sequence, ds, *, reference: str = "test", rel
     return res
 
 
+def reference_splits(ds, reference: str | None, novelty: str = "train") -> tuple[str, str]:
+    """``(reference split, novelty split)`` for scoring samples against ``ds``: a file of the user's own is used
+    whole for both unless ``reference`` names a split; a registered dataset's reference is its test split."""
+    from ..data.custom import CustomDataset
+
+    if isinstance(ds, CustomDataset) and reference in (None, "all"):
+        return "all", "all"
+    return reference or "test", novelty
+
+
 def evaluate_samples_3d(samples, dataset, *, root=None, reference: str | None = None, dataset_options=None,
                         **kw) -> dict:
     """Evaluate an ``.sdf`` / ``.xyz`` file (or a list of molecules) against a 3D dataset by name or file. A file of
@@ -117,8 +127,6 @@ def evaluate_samples_3d(samples, dataset, *, root=None, reference: str | None = 
     against the whole file too) unless ``reference`` names a split; a registered dataset's reference is its test
     split."""
     from ..data import load_dataset
-    from .evaluate import reference_splits
-
     if isinstance(samples, (str, os.PathLike)):  # read first: a bad file fails before a dataset is built
         samples = read_samples_3d(samples)
     if isinstance(dataset, os.PathLike):
