@@ -69,6 +69,9 @@ class Protocol:
         sample_batch: graphs per sampling batch.
         bootstrap: bootstrap resamples of each MMD interval.
         seed: sampling seed (training seeds are the presets' ``train.seed``).
+        pretrained: a previous lggm run's ``--out`` folder whose pre-trained models this run fine-tunes instead
+            of pre-training again (each held-out domain's ``runs/<domain>/pretrain``, with the pre-training record
+            of that run's ``results.json``; its corpus must be the one this run would pre-train on).
     """
 
     held_out: tuple[str, ...] = DEFAULT_HELD_OUT
@@ -81,8 +84,10 @@ class Protocol:
     sample_batch: int = 16
     bootstrap: int = 100
     seed: int = 0
+    pretrained: str | None = None
 
-    KEYS = ("held_out", "train_graphs", "finetune_steps", "pretrain_steps", "sample_steps", "sample_batch", "seed")
+    KEYS = ("held_out", "train_graphs", "finetune_steps", "pretrain_steps", "sample_steps", "sample_batch", "seed",
+            "pretrained")
 
     @classmethod
     def from_run(cls, settings: dict | None, *, held_out, minutes, samples, steps, bootstrap,
@@ -126,7 +131,18 @@ class Protocol:
                    sample_steps=positive((steps or [s.get("sample_steps", default_steps)])[0], "sample steps"),
                    samples=samples, sample_batch=positive(s.get("sample_batch", cls.sample_batch),
                                                           "lggm.sample_batch"),
-                   bootstrap=bootstrap, seed=seed)
+                   bootstrap=bootstrap, seed=seed, pretrained=_folder(s.get("pretrained")))
+
+
+def _folder(v) -> str | None:
+    if v is None:
+        return None
+    if not isinstance(v, (str, Path)) or not str(v):
+        raise ConfigError(f"lggm.pretrained must be a folder (a previous lggm run's --out), got {v!r}")
+    path = Path(v).expanduser()
+    if not (path / "results.json").is_file():
+        raise ConfigError(f"lggm.pretrained: {path} has no results.json (give a previous lggm run's --out folder)")
+    return str(path.resolve())
 
 
 # ---- data ------------------------------------------------------------------------------------------------------
@@ -149,6 +165,38 @@ def held_out_options(options: dict, held_out: str, condition_stats: dict | None,
     if n is not None:
         opts["train_limit"] = n
     return opts
+
+
+def reused_pretrain(folder: Path, domain: str, pre_opts: dict, preset) -> dict:
+    """The pre-training record of held-out ``domain`` in a previous run's ``folder`` (``lggm.pretrained``), its
+    model at ``folder/runs/<domain>/pretrain``; refused (one line) when that run pre-trained on another corpus or
+    another network than this run would, or saw ``domain``."""
+    import json
+
+    where = f"lggm.pretrained {folder}"
+    try:
+        rows = json.loads((folder / "results.json").read_text()).get("rows") or []
+    except (OSError, ValueError, AttributeError) as exc:
+        raise ConfigError(f"{where}: results.json cannot be read ({exc})") from None
+    record = next((r.get("pretrain") for r in rows if r.get("held_out") == domain and r.get("pretrain")), None)
+    if record is None:
+        held = sorted({str(r.get("held_out")) for r in rows if r.get("pretrain")})
+        raise ConfigError(f"{where}: no model pre-trained without {domain} (it holds: {', '.join(held) or 'none'})")
+    model = folder / "runs" / domain / "pretrain"
+    try:
+        cfg = json.loads((model / "config.json").read_text()) if (model / "config.json").is_file() else \
+            json.loads((model / "checkpoint" / "config.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{where}: no pre-trained model in {model} ({exc})") from None
+    seen = cfg.get("dataset_options") or {}
+    if domain not in (seen.get("exclude") or []):
+        raise ConfigError(f"{where}: the model in {model} was pre-trained with {domain} in its corpus")
+    differ = sorted(k for k in set(record.get("dataset_options") or {}) | set(pre_opts)
+                    if (record.get("dataset_options") or {}).get(k) != pre_opts.get(k))
+    differ += [f"model.{k}" for k, v in preset.model.items() if k in (cfg.get("model") or {}) and cfg["model"][k] != v]
+    if differ:
+        raise ConfigError(f"{where}: that run pre-trained with other settings than this one ({', '.join(differ)})")
+    return {**record, "model": str(model), "reused_from": str(folder)}
 
 
 def _counts(ds, split: str) -> dict[str, int]:
@@ -230,21 +278,28 @@ def run_domain(entry, domain: str, proto: Protocol, *, overrides: dict, root: Pa
     reference, train_graphs = test.to_networkx(), eval_ds.split("train").to_networkx()
     sizes = [int(v) for v in np.resize(test.num_nodes(), proto.samples or len(test))]
 
-    print(f"== lggm: held out {domain}: pre-training on {len(pre_ds.domains)} domains ({len(pre_ds)} graphs)",
-          flush=True)
     pre_over = merge(overrides, {"dataset_options": pre_opts, "train": {"max_steps": proto.pretrain_steps}})
-    t = time.perf_counter()
-    pipe = GraphDiffusionPipeline.from_preset(load_preset(entry.preset, pre_over), pre_ds, root=root)
-    pipe.fit(pre_ds, out=run / "pretrain", max_minutes=proto.pretrain_minutes, progress=progress, overwrite=True)
-    s = pipe.summary
-    pretrain = {"model": str(run / "pretrain"), "steps": s["steps"], "epochs": s["epochs"],
-                "minutes": proto.pretrain_minutes, "max_steps": proto.pretrain_steps, "stopped_by": s["stopped_by"],
-                "final_loss": s["loss"], "seconds": round(time.perf_counter() - t, 1),
-                "batch_size": pipe.config.train.batch_size, "lr": pipe.config.train.lr,
-                "dataset_options": pre_opts, "graphs": len(pre_ds), "train_domain_counts": _counts(pre_ds, "train"),
-                "skipped": sorted(pre_ds.info.get("skipped", {}))}
-    params = sum(p.numel() for p in pipe.denoiser.parameters())
-    del pipe
+    if proto.pretrained:
+        pretrain = reused_pretrain(Path(proto.pretrained), domain, pre_opts, load_preset(entry.preset, pre_over))
+        print(f"== lggm: held out {domain}: the model pre-trained in {proto.pretrained} ({pretrain['steps']} steps)",
+              flush=True)
+        params = sum(p.numel() for p in GraphDiffusionPipeline.from_pretrained(pretrain["model"]).denoiser.parameters())
+    else:
+        print(f"== lggm: held out {domain}: pre-training on {len(pre_ds.domains)} domains ({len(pre_ds)} graphs)",
+              flush=True)
+        t = time.perf_counter()
+        pipe = GraphDiffusionPipeline.from_preset(load_preset(entry.preset, pre_over), pre_ds, root=root)
+        pipe.fit(pre_ds, out=run / "pretrain", max_minutes=proto.pretrain_minutes, progress=progress, overwrite=True)
+        s = pipe.summary
+        pretrain = {"model": str(run / "pretrain"), "steps": s["steps"], "epochs": s["epochs"],
+                    "minutes": proto.pretrain_minutes, "max_steps": proto.pretrain_steps,
+                    "stopped_by": s["stopped_by"], "final_loss": s["loss"],
+                    "seconds": round(time.perf_counter() - t, 1), "batch_size": pipe.config.train.batch_size,
+                    "lr": pipe.config.train.lr, "dataset_options": pre_opts, "graphs": len(pre_ds),
+                    "train_domain_counts": _counts(pre_ds, "train"), "skipped": sorted(pre_ds.info.get("skipped", {}))}
+        params = sum(p.numel() for p in pipe.denoiser.parameters())
+        del pipe
+    base_dir = Path(pretrain["model"])
     common = {"held_out": domain, "dataset": f"lggm/{domain}", "preset": entry.preset, "reference": None,
               "protocol": "spectre", "overrides": overrides, "parameters": params, "cuda": cuda, "pretrain": pretrain,
               "evaluation": {"test_graphs": len(test), "train_graphs": n_train, "dataset_options": eval_opts}}
@@ -261,9 +316,9 @@ def run_domain(entry, domain: str, proto: Protocol, *, overrides: dict, root: Pa
                 "process": model.process.name, "sampler": model.config.sample.sampler, "train": train,
                 "model": str(model_dir), "data": data, **extra, **sampled, "metrics": metrics, "result": res}
 
-    zero = GraphDiffusionPipeline.from_pretrained(run / "pretrain")
-    yield row("zero-shot", 0, zero, {"steps": 0, "minutes": None, "loaded_from": str(run / "pretrain"),
-                                     "batch_size": pretrain["batch_size"]}, run / "pretrain")
+    zero = GraphDiffusionPipeline.from_pretrained(base_dir)
+    yield row("zero-shot", 0, zero, {"steps": 0, "minutes": None, "loaded_from": str(base_dir),
+                                     "batch_size": pretrain["batch_size"]}, base_dir)
     del zero
     k = proto.finetune_steps
     for n in proto.train_graphs:
@@ -277,9 +332,9 @@ def run_domain(entry, domain: str, proto: Protocol, *, overrides: dict, root: Pa
         data = {"dataset_options": opts, "train_domain_counts": _counts(ds, "train")}
 
         t = time.perf_counter()
-        base_pipe = GraphDiffusionPipeline.from_pretrained(run / "pretrain")
-        ft = base_pipe.finetune(ds, out=run / f"finetune-n{n}", max_steps=k, overrides={"train": budget},
-                                progress=progress)
+        base_pipe = GraphDiffusionPipeline.from_pretrained(base_dir)
+        ft = base_pipe.finetune(ds, out=run / f"finetune-n{n}", max_steps=k, progress=progress,
+                                overrides={"train": budget, "finetune": overrides.get("finetune") or {}})
         sec = time.perf_counter() - t
         tc = ft.config.train
         yield row("fine-tuned", n, ft, {"steps": ft.summary["steps"], "minutes": round(sec / 60, 3),
@@ -341,6 +396,7 @@ def run_lggm(suite, *, out, minutes=None, samples=None, overrides=None, model=No
                 "pretrain_minutes": proto.pretrain_minutes, "pretrain_steps": proto.pretrain_steps,
                 "sample_steps": proto.sample_steps, "samples": proto.samples, "sample_batch": proto.sample_batch,
                 "bootstrap": bootstrap, "seed": proto.seed, "node_counts": NODE_COUNTS, "overrides": user,
+                "pretrained": proto.pretrained,
                 "raw_files_linked": len(linked)}
     results = new_results(suite, command, settings)
     template = suite.entries[0]
@@ -436,7 +492,8 @@ def markdown_lines(results: dict) -> list[str]:
         lines += [f"## Held out: {domain}", "",
                   f"Pre-trained without {domain} on {len(pre['train_domain_counts'])} domains "
                   f"({sum(pre['train_domain_counts'].values())} train graphs) for {pre['steps']} steps "
-                  f"({pre['seconds'] / 60:.3g} min, stopped by {pre['stopped_by']}, batch {pre['batch_size']}); "
+                  f"({pre['seconds'] / 60:.3g} min, stopped by {pre['stopped_by']}, batch {pre['batch_size']}"
+                  + (f"; pre-trained by the run in {pre['reused_from']}" if pre.get("reused_from") else "") + "); "
                   f"every model scored against the {ev['test_graphs']} test graphs of {domain} (novelty against its "
                   f"{ev['train_graphs']} train graphs). MMD^2 with 95% bootstrap intervals.", "",
                   f"| method | {domain} train graphs | steps on {domain} | " + " | ".join(STATS)
@@ -457,11 +514,14 @@ def markdown_lines(results: dict) -> list[str]:
               f"- Fine-tuned and scratch: {s['finetune_steps']} optimizer steps each on the held-out domain's n "
               f"train graphs (n = {', '.join(map(str, s['train_graphs']))}; the same graphs for both, seeded, the "
               "smaller set inside the larger)"
-              + (f"; fine-tune lr {ft['lr']:g} with {ft['warmup_steps']} warm-up steps (the finetune defaults), "
+              + (f"; fine-tune lr {ft['lr']:g} with {ft['warmup_steps']} warm-up steps ("
+                 + ("--set finetune.*" if (s.get("overrides") or {}).get("finetune") else "the finetune defaults")
+                 + "), "
                  f"scratch lr {sc['lr']:g} with {sc['warmup_steps']} (the preset's)" if ft and sc else "") + ".",
-              "- Pre-training budget per held-out domain: "
-              + (f"{s['pretrain_minutes']:g} min" if s["pretrain_minutes"] is not None else "no clock limit")
-              + (f", at most {s['pretrain_steps']} steps" if s["pretrain_steps"] is not None else "") + ".",
+              (f"- Pre-trained models: those of the run in {s['pretrained']} (budgets in the sections above)."
+               if s.get("pretrained") else "- Pre-training budget per held-out domain: "
+               + (f"{s['pretrain_minutes']:g} min" if s["pretrain_minutes"] is not None else "no clock limit")
+               + (f", at most {s['pretrain_steps']} steps" if s["pretrain_steps"] is not None else "") + "."),
               f"- Sampling: {s['sample_steps']} steps, seed {s['seed']}, condition domain = the held-out domain, "
               f"node counts: {s['node_counts']}.",
               "- Zero-shot: the pre-trained model sampled with the held-out domain's condition, never trained on it.",

@@ -16,6 +16,7 @@ from graphdiff.cli import main
 from graphdiff.data import load_dataset
 from graphdiff.data.multidomain import DOMAIN_NAMES
 from graphdiff.errors import DataError
+from tests.conftest import one_error_line
 
 HELD_OUT = ("tree", "lobster")
 NS = (4, 10)
@@ -170,3 +171,51 @@ def test_bad_input_is_one_line(extra, match, tmp_path, capsys):
     assert main(base + extra) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "\n" not in err and re.search(match, err)
+
+
+def _again(first: Path, held_out: str = "tree") -> list[str]:
+    """TINY for one held-out domain, fine-tuning the models the run in ``first`` pre-trained."""
+    args = [f"lggm.held_out=[{held_out}]" if a == "lggm.held_out=[tree,lobster]" else a for a in TINY]
+    return args + ["--set", f"lggm.pretrained={first}"]
+
+
+def test_a_rerun_fine_tunes_the_models_a_previous_run_pre_trained(run, tmp_path):
+    first, res, _ = run
+    out = tmp_path / "again"
+    assert main(["bench", "run", "lggm", "--out", str(out), *_again(first), "--set", "finetune.warmup_steps=0"]) == 0
+    again = json.loads((out / "results.json").read_text())
+    assert not (out / "runs" / "tree" / "pretrain").exists()  # nothing pre-trained again
+    before = {(r["method"], r["train_graphs"]): r for r in res["rows"] if r["held_out"] == "tree"}
+    rows = {(r["method"], r["train_graphs"]): r for r in again["rows"]}
+    assert set(rows) == set(before)
+    for r in rows.values():
+        assert r["pretrain"]["reused_from"] == str(first.resolve())
+        assert r["pretrain"]["model"] == str(first.resolve() / "runs" / "tree" / "pretrain")
+        assert r["pretrain"]["steps"] == before["zero-shot", 0]["pretrain"]["steps"] == 3
+    # the same pre-trained model, the same seed: the same zero-shot graphs and scores
+    assert rows["zero-shot", 0]["metrics"] == before["zero-shot", 0]["metrics"]
+    for n in NS:  # the fine-tune settings of this run, not the defaults the first run used
+        assert rows["fine-tuned", n]["train"]["warmup_steps"] == 0 != before["fine-tuned", n]["train"]["warmup_steps"]
+        assert rows["fine-tuned", n]["lineage"]["base"] == rows["zero-shot", 0]["pretrain"]["model"]
+    md = (out / "results.md").read_text()
+    assert f"pre-trained by the run in {first.resolve()}" in md and "warm-up steps (--set finetune.*)" in md
+    assert f"Pre-trained models: those of the run in {first.resolve()}" in md
+
+
+@pytest.mark.parametrize("extra,match", [
+    (["--set", "dataset_options.per_domain=16"], r"pre-trained with other settings than this one \(per_domain\)"),
+    (["--set", "model.hidden_x=32"], r"other settings than this one \(model.hidden_x\)"),
+])
+def test_a_reused_pre_training_must_be_the_one_this_run_would_do(extra, match, run, tmp_path, capsys):
+    first, _, _ = run
+    assert main(["bench", "run", "lggm", "--out", str(tmp_path / "o"), *_again(first), *extra]) == 2
+    assert re.search(match, one_error_line(capsys))
+    assert not (tmp_path / "o" / "runs").exists()
+
+
+def test_a_reused_folder_must_hold_that_domains_pre_training(run, tmp_path, capsys):
+    first, _, _ = run
+    assert main(["bench", "run", "lggm", "--out", str(tmp_path / "o"), *_again(first, "erdos_renyi")]) == 2
+    assert "no model pre-trained without erdos_renyi (it holds: lobster, tree)" in one_error_line(capsys)
+    assert main(["bench", "run", "lggm", "--out", str(tmp_path / "o"), *_again(tmp_path / "none")]) == 2
+    assert "has no results.json (give a previous lggm run's --out folder)" in one_error_line(capsys)
