@@ -206,9 +206,10 @@ def write_samples(samples, out: Path, schema) -> Path:
             for g in graphs:
                 edges = [[int(u), int(v)] for u, v in g.edges()]
                 rec = {"num_nodes": g.number_of_nodes(), "edges": edges}
-                if schema.num_node_types > 1:
+                molecule = schema.kind == "molecule"  # atoms and bonds are always named, one atom type or not
+                if schema.num_node_types > 1 or molecule:
                     rec["node_labels"] = [g.nodes[v].get("label") for v in g.nodes()]
-                if schema.num_edge_types > 2:
+                if schema.num_edge_types > 2 or molecule:
                     rec["edge_labels"] = [g.edges[u, v].get("label") for u, v in g.edges()]
                 fh.write(json.dumps(rec) + "\n")
     elif suffix == ".png":

@@ -286,3 +286,18 @@ def test_labelled_graphs_as_smiles_mark_odd_graphs_invalid_and_read_hydrogens_fr
     # hydrogens among the labels: explicit, so a carbon with three H is a methyl radical, not methane
     methyl = mol(["C", "H", "H", "H"], [(0, 1, "SINGLE"), (0, 2, "SINGLE"), (0, 3, "SINGLE")])
     assert graphs_as_smiles([methyl]) == ["[CH3]"]
+
+
+def test_a_one_atom_type_molecule_model_writes_jsonl_that_scores_as_molecules(tmp_path):
+    from graphdiff.cli_model import write_samples
+    from graphdiff.convert.rdkit import from_smiles
+
+    smiles = ["CCC", "C1CC1", "C=CC"]  # carbon only: one atom type, single and double bonds
+    state = from_smiles(smiles)
+    assert state.schema.num_node_types == 1
+    out = write_samples(state, tmp_path / "s.jsonl", state.schema)
+    recs = [json.loads(line) for line in out.read_text().splitlines()]
+    assert all(r["node_labels"] == ["C"] * r["num_nodes"] and len(r["edge_labels"]) == len(r["edges"]) for r in recs)
+    from graphdiff.metrics.evaluate import graphs_as_smiles
+
+    assert graphs_as_smiles(read_graph_samples(out)) == smiles
