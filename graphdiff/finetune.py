@@ -240,7 +240,7 @@ def finetune(pipe, dataset, *, out, root=None, max_minutes: float | None = None,
     (see the module docstring). ``overrides`` are preset-shaped (``{"train": {...}, "finetune": {...}}``);
     ``dataset_options`` go to the dataset's loader (``{"smiles_column": "SMILES_in"}`` for a custom CSV)."""
     from .config import FinetuneConfig, RunConfig, merge
-    from .data import dataset_record, load_dataset, record_options
+    from .data import dataset_record, load_dataset
     from .hub import model_sha256
     from .data.base import train_schema
     from .processes import build_process, process_class
@@ -321,9 +321,9 @@ def finetune(pipe, dataset, *, out, root=None, max_minutes: float | None = None,
         except OSError:
             pass
     lineage = list(base_cfg.finetune.lineage) + [record]
+    recorded, options = dataset_record(dataset, ds, dataset_options or {})  # the new data's, not the base run's
     cfg = base_cfg.with_data(a.schema, process.to_dict(), kwargs).replace(
-        dataset=dataset_record(dataset, ds), dataset_options=record_options(dataset_options or {}), train=tc,
-        finetune=dataclasses.replace(ft, lineage=lineage))  # the new data's options, not the base run's
+        dataset=recorded, dataset_options=options, train=tc, finetune=dataclasses.replace(ft, lineage=lineage))
     if over.get("sample") or over.get("evaluate"):
         cfg = RunConfig.from_dict(merge(cfg.to_dict(), {k: over[k] for k in ("sample", "evaluate") if k in over}))
 

@@ -127,7 +127,7 @@ class GraphDiffusionPipeline:
     def from_preset(cls, preset, dataset=None, *, root=None, overrides: dict | None = None):
         """An untrained pipeline for ``preset`` (a name, a YAML path or a :class:`~graphdiff.config.RunConfig`) on
         ``dataset`` (default: the preset's)."""
-        from .data import dataset_record, load_dataset, record_options
+        from .data import dataset_record, load_dataset
         from .processes import build_process, process_class
 
         if isinstance(dataset, Path):
@@ -161,9 +161,9 @@ class GraphDiffusionPipeline:
         schema = train_schema(ds)
         proc = process_class(cfg.process["name"]).resolve(cfg.process, schema, ds.split("train"))
         process = build_process(proc, schema)
+        recorded, options = dataset_record(cfg.dataset if dataset is None else dataset, ds, cfg.dataset_options)
         config = cfg.with_data(schema, process.to_dict(), process.denoiser_kwargs()).replace(
-            dataset=dataset_record(cfg.dataset if dataset is None else dataset, ds),
-            dataset_options=record_options(cfg.dataset_options))
+            dataset=recorded, dataset_options=options)
         _, denoiser = cls.build(config, schema)
         pipe = cls(process, denoiser, config)
         pipe._dataset = ds

@@ -97,16 +97,20 @@ def load_dataset(name: str, root=None, split: str | None = None, **options) -> G
     if is_image_source(name):
         from .images import load_images
 
-        return load_images(name, root=root, split=split, **options)
-    if is_series_file(name, options):
+        ds = load_images(name, root=root, split=split, **options)
+    elif is_series_file(name, options):
         from .series_windows import SeriesWindows
 
-        return SeriesWindows(name, root=root, split=split, **options)
-    if is_custom(name):
+        ds = SeriesWindows(name, root=root, split=split, **options)
+    elif is_custom(name):
         from .custom import load_custom
 
-        return load_custom(name, root=root, split=split, **options)
-    return dataset_class(name)(root=root, split=split, **options)
+        ds = load_custom(name, root=root, split=split, **options)
+    else:
+        return dataset_class(name)(root=root, split=split, **options)
+    # a file of the user's own: how it was read, so that a run given the loaded object records the file and options
+    ds.loaded_from = (_recorded_path(name) or str(name), dict(options))
+    return ds
 
 
 def is_user_source(name) -> bool:
@@ -119,11 +123,15 @@ def is_user_source(name) -> bool:
     return key not in _REGISTRY and (is_custom(name) or is_image_source(name))
 
 
-def dataset_record(name, ds) -> str:
-    """What a run's ``config.json`` records as its dataset: the absolute path of a file of the user's own, so that
-    the model's own data can be read again from any folder (``models pack``, ``train-regressor``, a fine-tune's
-    reference), else the dataset's name."""
-    return _recorded_path(name) or ds.name
+def dataset_record(name, ds, options: dict) -> tuple[str, dict]:
+    """What a run's ``config.json`` records as its ``dataset`` and ``dataset_options``: for a file of the user's own
+    its absolute path (``name`` a path, or ``name`` the dataset :func:`load_dataset` read from one, with the options
+    it was read with), so that the model's own data can be read again from any folder (``models pack``,
+    ``train-regressor``, a fine-tune's reference); else the dataset's name and ``options``."""
+    loaded = getattr(ds, "loaded_from", None)
+    if not isinstance(name, (str, os.PathLike)) and loaded is not None:
+        name, options = loaded
+    return _recorded_path(name) or ds.name, record_options(options)
 
 
 def _recorded_path(name) -> str | None:

@@ -132,7 +132,24 @@ def test_a_model_records_its_own_file_by_absolute_path_and_reads_it_from_any_fol
         load_model_data(pipe.config, root=tmp_path / "root")
     # given where it moved to, it is still the model's own data: read with the recorded SMILES column
     assert len(load_model_data(pipe.config, str(tmp_path / "moved.csv"), root=tmp_path / "root")) == 5
-    assert dataset_record("qm9", ds) == ds.name  # a registered dataset keeps its name
+    assert dataset_record("qm9", ds, {}) == (ds.name, {})  # a registered dataset keeps its name
+
+
+def test_a_dataset_loaded_from_a_file_of_ones_own_is_recorded_as_that_file_with_its_options(tmp_path, monkeypatch):
+    from graphdiff.data import load_model_data
+    from graphdiff.pipeline import GraphDiffusionPipeline
+
+    (tmp_path / "mols.csv").write_text("id,SMI\n1,CCO\n2,CCN\n3,c1ccccc1\n4,CC(=O)O\n5,CCCl\n")
+    monkeypatch.chdir(tmp_path)
+    ds = load_dataset("mols.csv", root=tmp_path / "root", smiles_column="SMI")
+    pipe = GraphDiffusionPipeline.from_preset("defog-qm9", ds, root=tmp_path / "root")  # the object, not a name
+    ft = GraphDiffusionPipeline.from_pretrained("qm9-defog").finetune(ds, out=tmp_path / "ft", max_steps=1,
+                                                                      progress=False)
+    for cfg in (pipe.config, ft.config):
+        assert cfg.dataset == str((tmp_path / "mols.csv").resolve()) and cfg.dataset_options == {"smiles_column": "SMI"}
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")  # read again from another folder, with the SMILES column it was read with
+    assert len(load_model_data(ft.config, root=tmp_path / "root")) == 5
 
 
 def test_a_pools_own_files_are_recorded_by_absolute_path_and_series_are_named_by_name(tmp_path, monkeypatch):
