@@ -164,9 +164,9 @@ class Trainer:
             )
         self.batch_size = bs
         self.num_graphs = n
-        if config.max_steps is not None and config.warmup_steps >= config.max_steps:
-            warnings.warn(f"warmup_steps {config.warmup_steps} >= max_steps {config.max_steps}: the learning rate "
-                          f"stops at {min(config.max_steps, config.warmup_steps) / config.warmup_steps:.0%} of lr "
+        if config.max_steps is not None and config.warmup_steps > config.max_steps:
+            warnings.warn(f"warmup_steps {config.warmup_steps} > max_steps {config.max_steps}: the learning rate "
+                          f"stops at {config.max_steps / config.warmup_steps:.0%} of lr "
                           f"{config.lr:g}; lower the warm-up (train.warmup_steps, finetune.warmup_steps)", stacklevel=2)
         if config.amp and self.device.type == "cpu" and not cpu_has_bf16():
             warnings.warn("train.amp on a CPU without bf16 instructions (AVX512-BF16/AMX): bf16 is emulated and "

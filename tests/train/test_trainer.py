@@ -195,14 +195,14 @@ def test_batch_size_larger_than_dataset_is_clamped(train_set, tmp_path):
 
 
 def test_a_warm_up_longer_than_the_step_budget_is_a_warning(train_set, tmp_path):
-    with pytest.warns(UserWarning, match=r"warmup_steps 8 >= max_steps 2: the learning rate stops at 25% of lr"):
+    with pytest.warns(UserWarning, match=r"warmup_steps 8 > max_steps 2: the learning rate stops at 25% of lr"):
         tr = _trainer(train_set, tmp_path, resume_config(warmup_steps=8, max_steps=2))
     assert tr.fit()["steps"] == 2
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a warm-up inside the budget is silent
-        _trainer(train_set, tmp_path / "b", resume_config(warmup_steps=1, max_steps=2))
+        _trainer(train_set, tmp_path / "b", resume_config(warmup_steps=2, max_steps=2))  # lr reached at the last step
 
 
 def test_loss_of_wrong_shape_is_reported(train_set, tmp_path):
