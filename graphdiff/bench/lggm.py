@@ -182,11 +182,13 @@ def reused_pretrain(folder: Path, domain: str, pre_opts: dict, preset) -> dict:
     if record is None:
         held = sorted({str(r.get("held_out")) for r in rows if r.get("pretrain")})
         raise ConfigError(f"{where}: no model pre-trained without {domain} (it holds: {', '.join(held) or 'none'})")
+    from ..errors import CheckpointError
+    from ..train.checkpoint import resolve_checkpoint
+
     model = folder / "runs" / domain / "pretrain"
     try:
-        cfg = json.loads((model / "config.json").read_text()) if (model / "config.json").is_file() else \
-            json.loads((model / "checkpoint" / "config.json").read_text())
-    except (OSError, ValueError) as exc:
+        cfg = json.loads((resolve_checkpoint(model) / "config.json").read_text())
+    except (CheckpointError, OSError, ValueError) as exc:
         raise ConfigError(f"{where}: no pre-trained model in {model} ({exc})") from None
     seen = cfg.get("dataset_options") or {}
     if domain not in (seen.get("exclude") or []):
