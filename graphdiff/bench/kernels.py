@@ -8,7 +8,8 @@ above the inputs (forward alone and training) and the achieved bandwidth of the 
 must move at least, over the time) as a fraction of the device's peak. On a CPU the Triton routes are not run (they
 need CUDA; Triton's interpreter is for tests) and memory is the activation memory saved for the backward pass,
 outside the inputs, counted by ``torch.autograd.graph.saved_tensors_hooks``. Settings come from ``--set``:
-``sizes``, ``batch``, ``heads``, ``hidden``, ``edge_hidden``, ``features``, ``repeats``, ``dtypes``, ``threads``
+``sizes``, ``batch``, ``heads``, ``hidden``, ``edge_hidden``, ``features``, ``repeats``, ``dtypes`` (``float32``,
+``bfloat16``, ``tf32``: float32 tensors with TF32 matrix products for every route), ``threads``
 (torch threads) and ``routes`` (a subset of the routes).
 """
 
@@ -64,8 +65,8 @@ def _settings(overrides: dict | None, cuda: bool) -> dict:
     if base["hidden"] % base["heads"]:
         raise ConfigError(f"--set hidden={base['hidden']} must be a multiple of heads={base['heads']}")
     for d in base["dtypes"]:
-        if d not in ("float32", "bfloat16"):
-            raise ConfigError(f"--set dtypes: {d!r} is not one of float32, bfloat16")
+        if d not in ("float32", "bfloat16", "tf32"):
+            raise ConfigError(f"--set dtypes: {d!r} is not one of float32, bfloat16, tf32")
     return base
 
 
@@ -244,8 +245,35 @@ def _run(torch, suite, out, settings, cuda, routes_only, only, command, progress
                     cases.append((kernel, None, dtype_name, n))
                 else:
                     cases += [(kernel, v, dtype_name, n) for v in ("segment", "gather")]
+    precision_before = torch.get_float32_matmul_precision()
+    try:
+        _run_cases(torch, cases, settings, cuda, device, peak_bw, routes_only, results, out, progress)
+    finally:
+        torch.set_float32_matmul_precision(precision_before)
+    if (cuda and not only) or "end_to_end" in (only or ()):
+        from .kernels_e2e import end_to_end_rows
+
+        modes = ("reference", "triton") if cuda else ("reference",)
+        for row in end_to_end_rows(torch, settings, torch.device(device), modes=modes, progress=progress):
+            row["load_average"] = round(os.getloadavg()[0], 2)
+            results["rows"].append(row)
+            write_results(out, results, markdown(results))
+    return finish_results(out, results, markdown, t_start)
+
+
+# dtypes of the settings: torch dtypes by name, and "tf32": float32 tensors with TF32 matrix products for every route
+# (torch.set_float32_matmul_precision("high"), which the Triton kernel follows)
+def _dtype(torch, name: str):
+    if name == "tf32":
+        torch.set_float32_matmul_precision("high")
+        return torch.float32
+    torch.set_float32_matmul_precision("highest")
+    return getattr(torch, name)
+
+
+def _run_cases(torch, cases, settings, cuda, device, peak_bw, routes_only, results, out, progress) -> None:
     for kernel, variant, dtype_name, n in cases:
-        dtype = getattr(torch, dtype_name)
+        dtype = _dtype(torch, dtype_name)
         if routes_only is None or routes_only & {"compile", "flex"}:
             torch._dynamo.reset()  # every case compiles afresh: no recompilation limit across sizes
         gen = (_attention_case(torch, settings, n, dtype, cuda, device, peak_bw, routes_only) if variant is None else
@@ -264,15 +292,6 @@ def _run(torch, suite, out, settings, cuda, routes_only, only, command, progress
                 print(f"  {kernel} {variant or ''} N={n} {dtype_name} {name}: "
                       + (row.get("error") or f"fwd {row['forward_ms']} ms, train {row.get('train_ms')} ms"), flush=True)
         write_results(out, results, markdown(results))
-    if (cuda and not only) or "end_to_end" in (only or ()):
-        from .kernels_e2e import end_to_end_rows
-
-        modes = ("reference", "triton") if cuda else ("reference",)
-        for row in end_to_end_rows(torch, settings, torch.device(device), modes=modes, progress=progress):
-            row["load_average"] = round(os.getloadavg()[0], 2)
-            results["rows"].append(row)
-            write_results(out, results, markdown(results))
-    return finish_results(out, results, markdown, t_start)
 
 
 def _ratio(value, base) -> str:

@@ -25,43 +25,66 @@ from triton.compiler import ASTSource  # noqa: E402
 from graphdiff.kernels import attention_triton as attention  # noqa: E402
 from graphdiff.kernels import scatter_triton as scatter  # noqa: E402
 
-ATTENTION_IN = ["Q", "K", "V", "QE", "KE", "E", "MASK", "WM", "BM", "WA", "BA", "WO", "BO"]
-SIZES = ["N", "H", "DH", "DE", "FE", "DO", "scale", "scale_e"]
-SIZE_TYPES = ["i32"] * 6 + ["fp32", "fp32"]
+ATTENTION_IN = ["S", "QE", "KE", "E", "MASK", "WM", "BM", "WA", "BA", "WO", "BO"]
+SIZES = ["N", "H", "DE", "FE", "DO", "scale_e"]
+SIZE_TYPES = ["i32"] * 5 + ["fp32"]
 
 
 def attention_inputs(dt: str) -> list[str]:
-    return [f"*{dt}"] * 6 + ["*i8"] + [f"*{dt}"] * 6
+    return [f"*{dt}"] * 4 + ["*i8"] + [f"*{dt}"] * 6
 
 
 def _split(config: dict, prec: str) -> tuple[dict, dict]:
-    """The kernel's compile-time sizes (8 heads x 32, edge width 64) and Triton's launch options of ``config``."""
+    """The kernel's compile-time sizes (8 heads, edge width 64) and Triton's launch options of ``config``."""
     options = {k: v for k, v in config.items() if k.startswith("num_")}
-    return dict(BJ=config["BJ"], HP=16, DHP=32, DEP=64, FEP=64, DOP=64, PREC=prec), options
+    tiles = {k: v for k, v in config.items() if not k.startswith("num_")}
+    return dict(HP=16, DEP=64, FEP=64, DOP=64, PREC=prec, **tiles), options
 
 
 def cases(dt: str, prec: str = "ieee"):
-    shapes, options = _split(attention.FORWARD, prec)
-    fwd = dict(zip(ATTENTION_IN + ["XO", "EO", "LSE"] + SIZES,
-                   attention_inputs(dt) + [f"*{dt}", f"*{dt}", "*fp32"] + SIZE_TYPES))
-    yield attention._edge_attention_fwd, fwd, shapes, options
-    grads = ["DQ", "DK", "DV", "DQE", "DKE", "DEE", "DWM", "DBM", "DWA", "DBA", "DWO", "DBO"]
-    bwd = dict(zip(ATTENTION_IN + ["XO", "LSE", "DXO", "DEO"] + grads + SIZES,
-                   attention_inputs(dt) + [f"*{dt}", "*fp32", f"*{dt}", f"*{dt}"]
-                   + [f"*{dt}", "*fp32", "*fp32", f"*{dt}", "*fp32", f"*{dt}"] + ["*fp32"] * 6 + SIZE_TYPES))
-    shapes, options = _split(attention.BACKWARD, prec)
-    yield attention._edge_attention_bwd, bwd, dict(ROWS=16, **shapes), options
+    shapes, options = _split(attention.CONFIGS[prec][0], prec)
+    fwd = dict(zip(ATTENTION_IN + ["PS", "EO"] + SIZES, attention_inputs(dt) + [f"*{dt}", f"*{dt}"] + SIZE_TYPES))
+    yield attention._pair_film_fwd, fwd, shapes, options
+    grads = ["GS", "GQE", "GKE", "GE", "DWM", "DBM", "DWA", "DBA", "DWO", "DBO"]
+    bwd = dict(zip(ATTENTION_IN + ["GPS", "GEO"] + grads + SIZES,
+                   attention_inputs(dt) + [f"*{dt}", f"*{dt}"] + [f"*{dt}", "*fp32", "*fp32", f"*{dt}"]
+                   + ["*fp32"] * 6 + SIZE_TYPES))
+    shapes, options = _split(attention.CONFIGS[prec][1], prec)
+    yield attention._pair_film_bwd, bwd, shapes, options
     seg = dict(VALUES=f"*{dt}", GATHER="*i64", WEIGHT=f"*{dt}", PTR="*i64", OUT=f"*{dt}", F="i32")
     yield scatter._segment_reduce, seg, dict(HAS_GATHER=True, HAS_WEIGHT=True, MEAN=True, BE=32, BF=128), {}
     dot = dict(A=f"*{dt}", A_INDEX="*i64", B=f"*{dt}", B_INDEX="*i64", OUT=f"*{dt}", M="i32", F="i32")
     yield scatter._message_dot, dot, dict(HAS_B_INDEX=True, BE=32, BF=128), {}
 
 
+def _registers(ptx: str, arch: int) -> dict:
+    """Registers per thread and spilled bytes from ptxas's report (``-v``), or ``{}`` where it cannot run."""
+    import re
+    import subprocess
+    import tempfile
+
+    try:
+        from triton.backends.nvidia.compiler import get_ptxas
+
+        ptxas = get_ptxas(arch).path
+    except Exception:  # another triton layout: no report
+        return {}
+    with tempfile.NamedTemporaryFile("w", suffix=".ptx") as fh:
+        fh.write(ptx)
+        fh.flush()
+        run = subprocess.run([ptxas, "-v", f"--gpu-name=sm_{arch}a" if arch >= 90 else f"--gpu-name=sm_{arch}",
+                              fh.name, "-o", "/dev/null"], capture_output=True, text=True)
+    regs = re.search(r"Used (\d+) registers", run.stderr)
+    spill = re.search(r"(\d+) bytes spill stores", run.stderr)
+    return {"registers": int(regs.group(1)), "spill_bytes": int(spill.group(1))} if regs and spill else {}
+
+
 def main(archs: list[int], dtypes: tuple[str, ...], precisions: tuple[str, ...]) -> None:
     for arch in archs:
-        for dt, prec in ((d, p) for d in dtypes for p in precisions):
+        # fp32 inputs: the precisions asked for; bf16 inputs: bf16 tensor-core products
+        for dt, prec in [("fp32", p) for p in precisions if "fp32" in dtypes] + [("bf16", "bf16")] * ("bf16" in dtypes):
             for fn, signature, constexprs, options in cases(dt, prec):
-                if prec != "ieee" and not fn.__name__.startswith("_edge_attention"):
+                if prec not in ("ieee", "bf16") and not fn.__name__.startswith("_pair_film"):
                     continue  # the scatter kernels have no matrix products
                 t = time.perf_counter()
                 src = ASTSource(fn=fn, signature={**signature, **{k: "constexpr" for k in constexprs}},
@@ -69,7 +92,7 @@ def main(archs: list[int], dtypes: tuple[str, ...], precisions: tuple[str, ...])
                 kernel = triton.compile(src, target=GPUTarget("cuda", arch, 32), options=options)
                 print(json.dumps({"kernel": fn.__name__, "arch": arch, "dtype": dt, "precision": prec,
                                   "shared": kernel.metadata.shared,
-                                  "cubin_bytes": len(kernel.asm["cubin"]),
+                                  "cubin_bytes": len(kernel.asm["cubin"]), **_registers(kernel.asm["ptx"], arch),
                                   "seconds": round(time.perf_counter() - t, 1)}), flush=True)
 
 

@@ -67,9 +67,10 @@ def test_fp32_outputs_and_gradients_equal_the_reference(device, b, n, h, dh, de,
 def test_several_key_blocks_and_row_blocks(device, monkeypatch):
     from graphdiff.kernels import attention_triton
 
-    # N = 19: one full and one ragged key block
-    monkeypatch.setattr(attention_triton, "_key_block", lambda n, gpu_block: 16)
-    monkeypatch.setattr(attention_triton, "_row_block", lambda: 8)  # 3 backward programs per graph, the last ragged
+    # N = 19: one full and one ragged key block of 16, tiles of 4 query rows (the last ragged), backward programs of
+    # 2 row blocks (3 per graph, the last ragged)
+    monkeypatch.setattr(attention_triton, "_tiles",
+                        lambda n, config: dict(BI=4, BJ=16, **({"RB": 2} if "RB" in config else {})))
     args = make_inputs(1, 19, 2, 2, 2, 3, 2, (torch.arange(19) != 4).unsqueeze(0), device)
     xr, er, gr = outputs_and_grads(edge_attention_reference, args)
     xt, et, gt = outputs_and_grads(attention_triton.edge_attention_triton, args)
@@ -145,14 +146,31 @@ def test_a_kernel_too_big_for_the_gpu_falls_back_to_the_reference_only_when_allo
         outputs_and_grads(attention_triton.edge_attention_triton, args)
 
 
-def test_the_kernels_matrix_precision_follows_torchs_float32_matmul_precision():
+def test_the_kernels_matrix_precision_follows_the_dtype_and_torchs_float32_matmul_precision(monkeypatch):
     from graphdiff.kernels import attention_triton
 
     before = torch.get_float32_matmul_precision()
     try:
-        torch.set_float32_matmul_precision("highest")
-        assert attention_triton._precision() == "ieee"
-        torch.set_float32_matmul_precision("high")
-        assert attention_triton._precision() == "tf32"
+        for interpreting in (False, True):
+            monkeypatch.setattr(attention_triton, "_interpreting", lambda i=interpreting: i)
+            torch.set_float32_matmul_precision("highest")
+            assert attention_triton._precision(torch.float32) == "ieee"
+            # the interpreter has no bf16 products: IEEE fp32 there
+            assert attention_triton._precision(torch.bfloat16) == ("ieee" if interpreting else "bf16")
+            torch.set_float32_matmul_precision("high")
+            assert attention_triton._precision(torch.float32) == "tf32"
+        if torch.cuda.is_available():  # bf16 autocast: bf16 products for fp32 edge features too, as torch's linear
+            monkeypatch.setattr(attention_triton, "_interpreting", lambda: False)
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                assert attention_triton._precision(torch.float32) == "bf16"
     finally:
         torch.set_float32_matmul_precision(before)
+
+
+def test_every_precision_has_a_forward_and_a_backward_launch_configuration():
+    from graphdiff.kernels import attention_triton
+
+    for prec in ("bf16", "tf32", "ieee"):
+        fwd, bwd = attention_triton.CONFIGS[prec]
+        assert {"BI", "BJ", "num_warps"} <= set(fwd) and {"BI", "BJ", "RB", "num_warps"} <= set(bwd)
+        assert fwd["BI"] * fwd["BJ"] >= 16 and bwd["BI"] * bwd["BJ"] >= 16  # tl.dot needs 16 rows
