@@ -95,6 +95,8 @@ def test_ctrl_c_checkpoints_the_step_it_reached_and_the_resume_is_exact(train_se
             os.kill(os.getpid(), signal.SIGINT)  # as Ctrl-C: the step in progress finishes first
 
     monkeypatch.setattr(Trainer, "_train_step", interrupt_at_five)
+    # Python's own Ctrl-C handler, also where pytest runs as a background job (which starts with SIGINT ignored)
+    outer = signal.signal(signal.SIGINT, signal.default_int_handler)
     handler = signal.getsignal(signal.SIGINT)
     with pytest.raises(KeyboardInterrupt):
         cut.fit()
@@ -112,7 +114,7 @@ def test_ctrl_c_checkpoints_the_step_it_reached_and_the_resume_is_exact(train_se
         ignored = _trainer(train_set, tmp_path / "ignored", resume_config(max_steps=k, ckpt_every=0)).fit()
         assert ignored["steps"] == k and signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
-        signal.signal(signal.SIGINT, handler)
+        signal.signal(signal.SIGINT, outer)
 
 def test_resume_changes_nothing_when_a_run_already_finished(train_set, tmp_path):
     cfg = resume_config(max_steps=6)
