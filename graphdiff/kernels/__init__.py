@@ -1,13 +1,14 @@
 """Fused kernels for the denoisers' hot paths, each with a torch reference that is its definition.
 
 - :func:`edge_attention`: the edge-conditioned attention of the DiGress/DeFoG graph transformer (scores modulated by
-  edge features, masked softmax over neighbours, value aggregation and the new edge features) in one pass.
+  edge features, masked softmax over neighbours, value aggregation and the new edge features), the pair-level part
+  fused.
 - :func:`message_scatter`: gather-weight-scatter of messages with a segment reduction (sum or mean), the
   aggregation of the 3D message-passing networks.
 
 Under ``auto`` each call runs the Triton kernel on CUDA tensors where it was measured faster (see
-:mod:`graphdiff.kernels.dispatch`: the scatter on large graphs; the attention kernel never, it is slower than the
-reference on an H200) and the torch reference (:mod:`graphdiff.kernels.reference`) otherwise; ``mode`` (a model's
+:mod:`graphdiff.kernels.dispatch`: the scatter on large graphs; the attention kernels not until they are timed on
+a GPU) and the torch reference (:mod:`graphdiff.kernels.reference`) otherwise; ``mode`` (a model's
 ``kernels`` setting) or the environment variable ``GRAPHDIFF_KERNELS`` forces one. Both paths give the same results
 up to float rounding. This package is reached through :mod:`graphdiff.nn`; it imports nothing from it.
 """
@@ -30,7 +31,7 @@ def edge_attention(q: Tensor, k: Tensor, v: Tensor, qe: Tensor, ke: Tensor, e: T
                    mode: str = "auto") -> tuple[Tensor, Tensor]:
     """Edge-conditioned attention; arguments, shapes and results as
     :func:`~graphdiff.kernels.reference.edge_attention_reference`, ``mode`` as :func:`use_triton`."""
-    if use_triton(mode, q, k, v, qe, ke, e, auto=False):  # measured slower than the reference: opt-in only
+    if use_triton(mode, q, k, v, qe, ke, e, auto=False):  # not yet timed on a GPU: opt-in only
         from .attention_triton import edge_attention_triton
 
         # under auto, a GPU too small for a kernel (shared memory) falls back to the reference; forced, it raises

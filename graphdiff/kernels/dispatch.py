@@ -2,10 +2,11 @@
 
 ``auto`` (the default) picks Triton only where it was measured faster than the reference, every tensor is on a
 CUDA device and ``triton`` imports; the reference otherwise. The measurements (``graphdiff bench run kernels`` on an
-H200, ``benchmarks/results/kernels-h200/``): the edge-conditioned attention kernel was slower than the eager reference
-at every size (0.25x forward at N = 256 in float32, 0.16x in bf16; DeFoG / DiGress training on SBM at 0.45-0.53x the
-reference's graphs/s), so ``auto`` keeps the reference there and the kernel is opt-in (``triton``) for its memory (2.5x
-less peak memory in the attention, 25% less in a whole training step). The gather-weight-scatter kernel beat the
+H200, ``benchmarks/results/kernels-h200/``): the earlier edge-conditioned attention kernel (one program per query
+row) was slower than the eager reference at every size (0.25x forward at N = 256 in float32, 0.16x in bf16; DeFoG /
+DiGress training on SBM at 0.45-0.53x); its replacement (pair tiles with tensor-core products, see
+:mod:`graphdiff.kernels.attention_triton`) has not been timed on a GPU yet, so ``auto`` keeps the reference for the
+attention and its kernels are opt-in (``triton``) until it has. The gather-weight-scatter kernel beat the
 reference and PyG from about 2^18 messages (4.1x forward and 1.6x forward+backward at N = 256; 5.8x and 4.5x at
 N = 512) and lost below (0.35x at N = 64), so ``auto`` uses it from :data:`SCATTER_MIN_MESSAGES` on; the plain segment
 mean only helps without a backward pass and from about 2^20 messages (2.5x forward at N = 512, but 0.34x with the

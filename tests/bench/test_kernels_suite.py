@@ -33,6 +33,32 @@ def test_unknown_setting_is_one_line(tmp_path, capsys):
     assert "--set size: not a setting of the kernels suite" in capsys.readouterr().err
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the CPU form of the suite")
+def test_tf32_rows_run_in_tf32_and_leave_torchs_precision_as_it_was(tmp_path, capsys, monkeypatch):
+    from graphdiff.bench import kernel_routes
+
+    seen = []
+    reference = kernel_routes.attention_routes(False)["reference"]
+
+    def spy(*args):
+        seen.append((args[0].dtype, torch.get_float32_matmul_precision()))
+        return reference(*args)
+
+    monkeypatch.setattr(kernel_routes, "attention_routes", lambda cuda: {"reference": spy})
+    torch.set_float32_matmul_precision("medium")
+    try:
+        argv = ["bench", "run", "kernels", "--only", "edge_attention", "--out", str(tmp_path), "--quiet", "--set",
+                "sizes=[4]", "--set", "repeats=1", "--set", "dtypes=[tf32, float32]", "--set", "threads=1"]
+        assert main(argv) == 0
+        assert torch.get_float32_matmul_precision() == "medium"
+    finally:
+        torch.set_float32_matmul_precision("highest")
+    assert {(torch.float32, "high"), (torch.float32, "highest")} == set(seen)
+    assert "| tf32 | 4 | reference |" in (tmp_path / "results.md").read_text()
+    assert main(["bench", "run", "kernels", "--out", str(tmp_path), "--set", "dtypes=[tf64]"]) == 2
+    assert "--set dtypes: 'tf64' is not one of float32, bfloat16, tf32" in capsys.readouterr().err
+
+
 def test_sdpa_route_computes_the_reference():
     inp = attention_inputs(2, 7, 2, 8, 4, torch.float32, "cpu")
     names = ("q", "k", "v", "qe", "ke", "e", "mask", "w_mul", "b_mul", "w_add", "b_add", "w_out", "b_out")
