@@ -204,6 +204,10 @@ class FinetuneConfig:
         lora_rank: rank of LoRA adapters (through ``peft``) on the denoiser's linear layers; 0: full fine-tune.
         lora_alpha: LoRA scaling numerator (``None``: twice the rank).
         lora_dropout: dropout on the LoRA path.
+        condition_transfer: where every training graph has the same value of a categorical condition (one domain),
+            start that value's input column from the value under which the base model's loss on the data is lowest,
+            when that is another value (:mod:`graphdiff.condition_transfer`: a domain the base never trained on
+            starts from the closest trained one).
         lineage: one record per fine-tune this model went through (base model, its sha256, data, steps), oldest
             first; written by the fine-tune, not by hand.
     """
@@ -214,6 +218,7 @@ class FinetuneConfig:
     lora_rank: int = 0
     lora_alpha: float | None = None
     lora_dropout: float = 0.0
+    condition_transfer: bool = False
     lineage: list = field(default_factory=list)
 
     @classmethod
@@ -225,6 +230,8 @@ class FinetuneConfig:
             raise ConfigError(f"{where}: lr must be a positive number, got {out.lr!r}")
         out.warmup_steps = _positive_int(out.warmup_steps, "warmup_steps", where, optional=False, minimum=0)
         out.lora_rank = _positive_int(out.lora_rank, "lora_rank", where, optional=False, minimum=0)
+        if not isinstance(out.condition_transfer, bool):
+            raise ConfigError(f"{where}: condition_transfer must be true or false, got {out.condition_transfer!r}")
         if out.freeze is not None:
             import re
 

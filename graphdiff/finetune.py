@@ -283,6 +283,11 @@ def finetune(pipe, dataset, *, out, root=None, max_minutes: float | None = None,
     denoiser = copy.deepcopy(pipe.denoiser)  # the base pipeline stays as it was
     denoiser.requires_grad_(True)  # a pipeline returned by a fine-tune (or a frozen one) is trained whole again
     _grow(denoiser, a, kwargs, base_cfg.model)
+    transferred = []
+    if ft.condition_transfer and not resume:  # a resumed fine-tune reads its trained weights from the checkpoint
+        from .condition_transfer import transfer_conditions
+
+        transferred = transfer_conditions(process, denoiser, aligned, a.schema)
 
     fresh = TrainConfig()  # the base run's machine settings (threads, device) are not this machine's
     tcfg = merge(base_cfg.train.to_dict(), {"lr": ft.lr or base_cfg.train.lr, "warmup_steps": ft.warmup_steps,
@@ -315,6 +320,8 @@ def finetune(pipe, dataset, *, out, root=None, max_minutes: float | None = None,
               "trainable_parameters": trainable, "parameters": total,
               "method": f"LoRA rank {ft.lora_rank} (peft)" if ft.lora_rank else "full" + (
                   f", frozen {ft.freeze!r}" if ft.freeze else "")}
+    if transferred:
+        record["condition_transfer"] = transferred
     if source.get("folder"):
         try:
             record["base_sha256"] = model_sha256(Path(source["folder"]))

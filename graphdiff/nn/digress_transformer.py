@@ -246,6 +246,10 @@ class DiGressTransformerDenoiser(nn.Module):
         e = 0.5 * (e + e.transpose(1, 2))
         return GraphState(x=x * xm, e=e * em, mask=state.mask)
 
+    def condition_input(self) -> tuple[nn.Linear, int]:
+        """The layer reading the graph condition and the column of its first condition input."""
+        return self.mlp_in_y[0], 0
+
     def grow(self, *, node_new: int = 0, edge_new: int = 0, max_nodes: int | None = None,
              cond_dim: int | None = None) -> None:
         """Widen the network for fine-tuning (see :mod:`graphdiff.nn.growth`): ``node_new`` / ``edge_new`` new

@@ -284,6 +284,10 @@ class GraphTransformerDenoiser(nn.Module):
         out_e = 0.5 * (out_e + out_e.transpose(1, 2))
         return GraphState(x=out_x * nm, e=out_e * real_pairs, mask=state.mask)
 
+    def condition_input(self) -> tuple[nn.Linear, int]:
+        """The layer reading the graph condition and the column of its first condition input."""
+        return self.in_y[0], 2
+
     def grow(self, *, node_new: int = 0, edge_new: int = 0, max_nodes: int | None = None,
              cond_dim: int | None = None) -> None:
         """Widen the network for fine-tuning (see :mod:`graphdiff.nn.growth`): ``node_new`` / ``edge_new`` new
