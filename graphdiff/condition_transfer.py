@@ -5,10 +5,11 @@ of its corpus. A domain held out of pre-training keeps the column's random initi
 starts from a condition the network has never seen (on SBM, a base drew much sparser graphs under that column than
 under a trained domain's, and a few hundred fine-tuning steps did not undo it). :func:`transfer_conditions` scores
 the base model's denoising loss on the fine-tuning graphs under every value of the group (the same noise and times
-for every value, so the comparison is paired), and where another value explains the data clearly better than the
-data's own (a loss lower by more than ``margin``; a trained domain's own column is the lowest or close to it on its
-own data, a random one far above), copies that value's input column into the data's value before training: the
-fine-tune starts from the closest trained domain, and sampling with the data's own condition draws from it.
+for every value, so the comparison is paired), and where another value explains the data better than the data's
+own (by more than ``margin``, relative; none by default, since the option is for a value the base never trained
+on), copies that value's input column into the data's value before training: the fine-tune starts from the closest
+trained domain, and sampling with the data's own condition draws from it. On a value the base did train on, the
+loss estimate's noise can favour a similar domain; a margin (0.1, say) keeps the trained column there.
 
 Only networks that say where they read the condition (``condition_input()``: the linear layer and the column of its
 first condition input) take part; the others are left as they are.
@@ -63,7 +64,7 @@ def condition_losses(process, denoiser, batches: list, lo: int, k: int, *, repea
 
 
 def transfer_conditions(process, denoiser, split, schema, *, graphs: int = 32, batch_size: int = 8,
-                        repeats: int = 2, margin: float = 0.1, seed: int = 0) -> list[dict]:
+                        repeats: int = 2, margin: float = 0.0, seed: int = 0) -> list[dict]:
     """For each categorical condition group whose value is the same on every training graph of ``split`` (a
     fine-tune on one domain), copy the input column of the value with the lowest loss on the data (see
     :func:`condition_losses`, on up to ``graphs`` graphs) into the data's value, when the data's value has a loss

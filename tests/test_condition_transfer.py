@@ -48,9 +48,9 @@ def test_an_untrained_column_starts_from_the_value_that_explains_the_data_best(b
     batches = [trees.batch(list(range(4)))]
     again = condition_losses(base.process, net, batches, 0, len(names), repeats=1)
     assert again[tree] == pytest.approx(again[names.index(source)], rel=1e-6)
-    for model in (net, copy.deepcopy(base.denoiser)):
-        assert transfer_conditions(base.process, model, trees, base.schema, graphs=8, batch_size=4,
-                                   repeats=1)[0]["from"] is None
+    for model, margin in ((net, 0.0), (copy.deepcopy(base.denoiser), 0.1)):
+        assert transfer_conditions(base.process, model, trees, base.schema, graphs=8, batch_size=4, repeats=1,
+                                   margin=margin)[0]["from"] is None
     assert base.process.cond_drop == 0.1 and net.training  # the process and the network's mode as they were
 
 
