@@ -18,14 +18,17 @@ For each held-out domain ``D`` (an entry of the suite, or ``--set lggm.held_out=
    are the pre-training corpus's (the one-hot over all domains, numeric statistics normalised with the
    pre-training statistics), so nothing is grown.
 
-Every model samples as many graphs as ``D``'s test split (``--samples`` otherwise) with ``domain=D`` and **the
-node counts of ``D``'s test graphs** (the same sizes for every method, so the comparison is about structure, not
-about the size distribution; ``--samples`` cycles through them), ``lggm.sample_steps`` steps (``--steps``), seed
-0. Scores (:func:`score`): SPECTRE-protocol MMD^2 of degree, clustering, orbit and spectral statistics against
-``D``'s whole test split, each with a 95% bootstrap interval, and V.U.N. (novelty against ``D``'s whole train
-split) where ``D`` has a validity rule (:func:`graphdiff.metrics.vun.validity_for_dataset`: planar, sbm, tree,
-grid, lobster). The summary counts the (domain, n) pairs on which the fine-tuned model's mean MMD^2 (over the
-four statistics) is below the scratch model's; it is computed from the rows, never written by hand.
+Every model samples as many graphs as ``D``'s test split (``--samples`` otherwise) with ``domain=D`` and **the node
+counts of ``D``'s test graphs** (the same sizes for every method, so the comparison is about structure, not about
+the size distribution; ``--samples`` cycles through them), ``lggm.sample_steps`` steps (``--steps``), seed 0. When
+the corpus has numeric conditions besides the node count (``dataset_options.conditions`` with ``density``,
+``clustering``), each is set to its mean over the training graphs the model was given (the ``n`` graphs; for the
+zero-shot model the smallest few-shot set): the LGGM way of asking for a domain's statistics. Scores
+(:func:`score`): SPECTRE-protocol MMD^2 of degree, clustering, orbit and spectral statistics against ``D``'s whole
+test split, each with a 95% bootstrap interval, and V.U.N. (novelty against ``D``'s whole train split) where ``D``
+has a validity rule (:func:`graphdiff.metrics.vun.validity_for_dataset`: planar, sbm, tree, grid, lobster). The
+summary counts the (domain, n) pairs on which the fine-tuned model's mean MMD^2 (over the four statistics) is below
+the scratch model's; it is computed from the rows, never written by hand.
 
 Cost on 2 CPU cores (timed here at load average ~3.4, so an idle machine is roughly 3x faster): a training step of
 the small CPU network takes ~8 s on the corpus (batch 16), ~14 s on SBM (batch 8), ~4 s on ENZYMES (batch 16);
@@ -223,12 +226,25 @@ def mean_mmd(metrics: dict) -> float | None:
 
 
 # ---- one held-out domain ---------------------------------------------------------------------------------------
-def _sample(pipe, domain: str, sizes: list[int], proto: Protocol, progress: bool):
+def given_statistics(graphs, names) -> dict:
+    """``{name: mean}`` of the numeric condition statistics ``names`` over ``graphs`` (networkx)."""
+    from ..data.conditions import graph_statistics
+
+    if not names or not graphs:
+        return {}
+    values = np.array([graph_statistics(g.number_of_nodes(), np.array(list(g.edges()), dtype=np.int64), names)
+                       for g in graphs])
+    return {name: round(float(v), 6) for name, v in zip(names, values.mean(0))}
+
+
+def _sample(pipe, domain: str, sizes: list[int], proto: Protocol, progress: bool, given: dict | None = None):
     from .record import _calls_per_graph
 
     cond: dict = {"domain": domain}
-    if "n_nodes" in ((pipe.schema.extra or {}).get("conditions") or {}).get("numeric", {}):
+    numeric = ((pipe.schema.extra or {}).get("conditions") or {}).get("numeric", {})
+    if "n_nodes" in numeric:
         cond["n_nodes"] = sizes
+    cond.update({k: v for k, v in (given or {}).items() if k in numeric and k != "n_nodes"})
     if hasattr(pipe.process, "reset_stats"):
         pipe.process.reset_stats()
     t = time.perf_counter()
@@ -238,7 +254,7 @@ def _sample(pipe, domain: str, sizes: list[int], proto: Protocol, progress: bool
     return graphs, {"steps": proto.sample_steps, "samples": len(sizes), "sample_seconds": round(sec, 1),
                     "graphs_per_second": round(len(sizes) / sec, 2),
                     "network_calls_per_graph": _calls_per_graph(pipe, proto.sample_steps),
-                    "cond": {k: v for k, v in cond.items() if k == "domain"}, "node_counts": NODE_COUNTS}
+                    "cond": {k: v for k, v in cond.items() if k != "n_nodes"}, "node_counts": NODE_COUNTS}
 
 
 def _check_domain_data(ds, domain: str, n: int | None, where: str) -> None:
@@ -306,8 +322,16 @@ def run_domain(entry, domain: str, proto: Protocol, *, overrides: dict, root: Pa
               "protocol": "spectre", "overrides": overrides, "parameters": params, "cuda": cuda, "pretrain": pretrain,
               "evaluation": {"test_graphs": len(test), "train_graphs": n_train, "dataset_options": eval_opts}}
 
-    def row(method: str, n: int, model, train: dict, model_dir: Path, data: dict | None = None, **extra) -> dict:
-        graphs, sampled = _sample(model, domain, sizes, proto, progress)
+    # numeric conditions other than the node count (density, clustering): the mean over the graphs a model was
+    # given; the zero-shot model gets the smallest few-shot set's
+    numeric = [k for k in (stats or {}) if k != "n_nodes"]
+    fewest = min(proto.train_graphs)
+    zero_given = given_statistics(load_dataset("lggm", root=root, **held_out_options(
+        options, domain, stats, fewest)).split("train").to_networkx(), numeric) if numeric else {}
+
+    def row(method: str, n: int, model, train: dict, model_dir: Path, data: dict | None = None,
+            given: dict | None = None, **extra) -> dict:
+        graphs, sampled = _sample(model, domain, sizes, proto, progress, given)
         res = score(graphs, reference, train_graphs, domain, bootstrap=proto.bootstrap, seed=proto.seed)
         metrics = metrics_from_result(res)
         metrics["mean_mmd"] = mean_mmd(metrics)
@@ -320,7 +344,7 @@ def run_domain(entry, domain: str, proto: Protocol, *, overrides: dict, root: Pa
 
     zero = GraphDiffusionPipeline.from_pretrained(base_dir)
     yield row("zero-shot", 0, zero, {"steps": 0, "minutes": None, "loaded_from": str(base_dir),
-                                     "batch_size": pretrain["batch_size"]}, base_dir)
+                                     "batch_size": pretrain["batch_size"]}, base_dir, given=zero_given)
     del zero
     k = proto.finetune_steps
     for n in proto.train_graphs:
@@ -332,6 +356,7 @@ def run_domain(entry, domain: str, proto: Protocol, *, overrides: dict, root: Pa
         ds = load_dataset("lggm", root=root, **opts)
         _check_domain_data(ds, domain, n, f"n={n} fine-tuning")
         data = {"dataset_options": opts, "train_domain_counts": _counts(ds, "train")}
+        given = given_statistics(ds.split("train").to_networkx(), numeric)
 
         t = time.perf_counter()
         base_pipe = GraphDiffusionPipeline.from_pretrained(base_dir)
@@ -344,7 +369,7 @@ def run_domain(entry, domain: str, proto: Protocol, *, overrides: dict, root: Pa
                                         "warmup_steps": tc.warmup_steps, "stopped_by": ft.summary["stopped_by"],
                                         "final_loss": ft.summary["loss"],
                                         "trainable_parameters": ft.summary["trainable_parameters"]},
-                  run / f"finetune-n{n}" / "model", data, lineage=ft.config.finetune.lineage[-1])
+                  run / f"finetune-n{n}" / "model", data, given, lineage=ft.config.finetune.lineage[-1])
         del base_pipe, ft
 
         t = time.perf_counter()
@@ -356,7 +381,7 @@ def run_domain(entry, domain: str, proto: Protocol, *, overrides: dict, root: Pa
         yield row("scratch", n, sc, {"steps": sc.summary["steps"], "minutes": round(sec / 60, 3),
                                      "seconds": round(sec, 1), "batch_size": tc.batch_size, "lr": tc.lr,
                                      "warmup_steps": tc.warmup_steps, "stopped_by": sc.summary["stopped_by"],
-                                     "final_loss": sc.summary["loss"]}, Path(sc.checkpoint), data)
+                                     "final_loss": sc.summary["loss"]}, Path(sc.checkpoint), data, given)
         del sc
 
 
@@ -532,4 +557,4 @@ def markdown_lines(results: dict) -> list[str]:
 
 
 __all__ = ["Protocol", "run_lggm", "run_domain", "score", "summarize", "markdown_lines", "corpus_options",
-           "held_out_options", "DEFAULT_HELD_OUT", "STATS"]
+           "given_statistics", "held_out_options", "DEFAULT_HELD_OUT", "STATS"]

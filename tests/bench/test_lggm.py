@@ -219,3 +219,29 @@ def test_a_reused_folder_must_hold_that_domains_pre_training(run, tmp_path, caps
     assert "no model pre-trained without erdos_renyi (it holds: lobster, tree)" in one_error_line(capsys)
     assert main(["bench", "run", "lggm", "--out", str(tmp_path / "o"), *_again(tmp_path / "none")]) == 2
     assert "has no results.json (give a previous lggm run's --out folder)" in one_error_line(capsys)
+
+
+def test_numeric_conditions_ask_each_model_for_the_mean_statistics_of_its_training_graphs(tmp_path):
+    """With density among the corpus's conditions, every model samples with the mean density of the graphs it was
+    given (zero-shot: the smallest few-shot set's), normalised with the pre-training statistics."""
+    from graphdiff.bench.lggm import given_statistics
+
+    out, calls = tmp_path / "out", []
+    original = GraphDiffusionPipeline.sample
+
+    def recording(self, n, **kw):
+        calls.append(dict(kw.get("cond") or {}))
+        return original(self, n, **kw)
+
+    args = [a.replace("[tree,lobster]", "[tree]").replace("[4,10]", "[4]") for a in TINY]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(GraphDiffusionPipeline, "sample", recording)
+        assert main(["bench", "run", "lggm", "--out", str(out), *args, "--set",
+                     "dataset_options.conditions=[n_nodes, density]"]) == 0
+    res = json.loads((out / "results.json").read_text())
+    few = res["rows"][1]["data"]["dataset_options"]
+    graphs = load_dataset("lggm", root=out / "data", **few).split("train").to_networkx()
+    want = given_statistics(graphs, ["density"])["density"]
+    assert 0 < want < 1 and [r["method"] for r in res["rows"]] == ["zero-shot", "fine-tuned", "scratch"]
+    assert [c["density"] for c in calls] == [want] * 3 and all(c["domain"] == "tree" for c in calls)
+    assert [r["cond"] for r in res["rows"]] == [{"domain": "tree", "density": want}] * 3

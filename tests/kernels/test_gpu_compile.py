@@ -1,8 +1,8 @@
-"""The Triton kernels compile for an H100/H200-class GPU (sm_90; fp32 and bf16) without one: Triton's GPU pipeline
-down to ptxas catches what the interpreter does not check (shapes of ``tl.dot``, types) and the shared memory stays
+"""The Triton kernels compile for an H100/H200-class GPU (sm_90; fp32 and bf16) without one: Triton's GPU pipeline down
+to ptxas catches what the interpreter does not check (shapes of ``tl.dot``, types) and the shared memory stays
 within what every sm_80+ GPU has (99 KB) with bf16 and IEEE fp32 products, within an H100/H200's 227 KB with TF32
-ones, and no kernel spills more than 4 KB of registers; elsewhere ``auto`` falls back to the reference for a kernel that does not fit. The first run compiles (about
-40 s); later runs read Triton's cache."""
+ones, and no kernel spills more than 4 KB of registers; elsewhere ``auto`` falls back to the reference for a kernel
+that does not fit. The first run compiles (about 40 s); later runs read Triton's cache."""
 
 from __future__ import annotations
 
