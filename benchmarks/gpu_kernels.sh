@@ -4,11 +4,11 @@
 # needed). Each part has its own time limit, logs to OUT/log.txt and leaves its results there even when a later part
 # fails:
 #   1. benchmarks/gpu_attention_sweep.py: launch configurations of the attention kernels (bf16, TF32), OUT/sweep.json;
-#   2. the attention micro-benchmarks with the sweep's fastest configurations (N = 256: bf16, TF32, IEEE fp32), every
-#      route (`graphdiff bench run kernels --only edge_attention`);
+#   2. the attention micro-benchmarks (N = 256) in bf16 and TF32 with the sweep's fastest configurations and IEEE fp32
+#      with the built-in one, every route (`graphdiff bench run kernels --only edge_attention`);
 #   3. end to end: DeFoG training graphs/s on SBM, reference vs Triton, fp32 and bf16 autocast;
 #   4. the kernel tests on the GPU (outputs and gradients against the reference, real Triton compilation).
-# Usage: OUT=folder bash benchmarks/gpu_kernels.sh   (about 8 minutes on an H100)
+# Usage: OUT=folder bash benchmarks/gpu_kernels.sh   (time limits of the parts: about 9 minutes in all)
 set -u
 OUT=${OUT:-gpu-kernels-out}
 mkdir -p "$OUT"

@@ -206,8 +206,9 @@ class FinetuneConfig:
         lora_dropout: dropout on the LoRA path.
         condition_transfer: where every training graph has the same value of a categorical condition (one domain),
             start that value's input column from the value under which the base model's loss on the data is lowest,
-            when that is another value (:mod:`graphdiff.condition_transfer`: a domain the base never trained on
-            starts from the closest trained one).
+            when that is another value and the difference is beyond the noise of the comparison
+            (:mod:`graphdiff.condition_transfer`: a domain the base never trained on starts from the closest
+            trained one; a trained domain keeps its column).
         lineage: one record per fine-tune this model went through (base model, its sha256, data, steps), oldest
             first; written by the fine-tune, not by hand.
     """

@@ -232,6 +232,20 @@ def _resumed_method(out: Path, ft, asked: dict):
     return dataclasses.replace(ft, **was)
 
 
+def _recorded_transfer(out: Path) -> list:
+    """The condition-transfer record of the interrupted fine-tune in ``out`` (``[]`` when there is none)."""
+    import json
+
+    from .errors import CheckpointError
+    from .train.checkpoint import resolve_checkpoint
+
+    try:
+        cfg = json.loads((resolve_checkpoint(out / "checkpoint") / "config.json").read_text())
+        return list(((cfg.get("finetune") or {}).get("lineage") or [{}])[-1].get("condition_transfer") or [])
+    except (CheckpointError, OSError, ValueError, AttributeError):
+        return []
+
+
 def finetune(pipe, dataset, *, out, root=None, max_minutes: float | None = None, max_steps: int | None = None,
              overrides: dict | None = None, freeze_pattern: str | None = None, lora: int | None = None,
              resume: bool = False, progress: bool = True, base_name: str | None = None, overwrite: bool = False,
@@ -284,7 +298,9 @@ def finetune(pipe, dataset, *, out, root=None, max_minutes: float | None = None,
     denoiser.requires_grad_(True)  # a pipeline returned by a fine-tune (or a frozen one) is trained whole again
     _grow(denoiser, a, kwargs, base_cfg.model)
     transferred = []
-    if ft.condition_transfer and not resume:  # a resumed fine-tune reads its trained weights from the checkpoint
+    if ft.condition_transfer and resume:  # the weights come from the checkpoint; its record carries over
+        transferred = _recorded_transfer(Path(out))
+    elif ft.condition_transfer:
         from .condition_transfer import transfer_conditions
 
         transferred = transfer_conditions(process, denoiser, aligned, a.schema)

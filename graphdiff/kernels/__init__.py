@@ -34,7 +34,8 @@ def edge_attention(q: Tensor, k: Tensor, v: Tensor, qe: Tensor, ke: Tensor, e: T
     if use_triton(mode, q, k, v, qe, ke, e, auto=False):  # not yet timed on a GPU: opt-in only
         from .attention_triton import edge_attention_triton
 
-        # under auto, a GPU too small for a kernel (shared memory) falls back to the reference; forced, it raises
+        # once auto runs it (after a GPU measurement), a GPU too small for a kernel falls back to the reference
+        # there; forced, it raises
         return edge_attention_triton(q, k, v, qe, ke, e, mask, w_mul, b_mul, w_add, b_add, w_out, b_out,
                                      fallback=effective_mode(mode) == "auto")
     return edge_attention_reference(q, k, v, qe, ke, e, mask, w_mul, b_mul, w_add, b_add, w_out, b_out)

@@ -248,11 +248,19 @@ def _launch_sizes(e: Tensor, qe: Tensor, w_out: Tensor, h: int, backward: bool) 
                 **_tiles(e.shape[1], config), **options)
 
 
+def _out_dtype(e: Tensor) -> torch.dtype:
+    """The new edge features' dtype: the autocast dtype under autocast (as the reference's last linear map gives),
+    ``e``'s otherwise."""
+    if e.is_cuda and torch.is_autocast_enabled("cuda"):
+        return torch.get_autocast_dtype("cuda")
+    return e.dtype
+
+
 def _launch_forward(scores, qe, ke, e, mask8, w_mul, b_mul, w_add, b_add, w_out, b_out, sizes):
     b, h, n, _ = scores.shape
     de, fe, do = qe.shape[-1], e.shape[-1], w_out.shape[0]
     ps = torch.empty_like(scores)
-    e_out = torch.empty((b, n, n, do), device=e.device, dtype=e.dtype)
+    e_out = torch.empty((b, n, n, do), device=e.device, dtype=_out_dtype(e))
     if b * n:
         _pair_film_fwd[(b * triton.cdiv(n, sizes["BI"]),)](
             scores, qe, ke, e, mask8, w_mul, b_mul, w_add, b_add, w_out, b_out, ps, e_out, n, h, de, fe, do,

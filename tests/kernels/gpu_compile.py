@@ -42,15 +42,20 @@ def _split(config: dict, prec: str) -> tuple[dict, dict]:
 
 
 def cases(dt: str, prec: str = "ieee"):
+    """Every kernel's signature for inputs of ``dt``; ``dt="mixed"``: bf16 autocast, where the scores and node
+    projections are bf16 and the edge features and weights fp32."""
+    ins = attention_inputs(dt) if dt != "mixed" else ["*bf16"] * 3 + ["*fp32", "*i8"] + ["*fp32"] * 6
+    nd, ed = ("bf16", "fp32") if dt == "mixed" else (dt, dt)  # node-sized / edge-sized tensors
     shapes, options = _split(attention.CONFIGS[prec][0], prec)
-    fwd = dict(zip(ATTENTION_IN + ["PS", "EO"] + SIZES, attention_inputs(dt) + [f"*{dt}", f"*{dt}"] + SIZE_TYPES))
+    fwd = dict(zip(ATTENTION_IN + ["PS", "EO"] + SIZES, ins + [f"*{nd}", f"*{nd}"] + SIZE_TYPES))
     yield attention._pair_film_fwd, fwd, shapes, options
     grads = ["GS", "GQE", "GKE", "GE", "DWM", "DBM", "DWA", "DBA", "DWO", "DBO"]
     bwd = dict(zip(ATTENTION_IN + ["GPS", "GEO"] + grads + SIZES,
-                   attention_inputs(dt) + [f"*{dt}", f"*{dt}"] + [f"*{dt}", "*fp32", "*fp32", f"*{dt}"]
-                   + ["*fp32"] * 6 + SIZE_TYPES))
+                   ins + [f"*{nd}", f"*{nd}"] + [f"*{nd}", "*fp32", "*fp32", f"*{ed}"] + ["*fp32"] * 6 + SIZE_TYPES))
     shapes, options = _split(attention.CONFIGS[prec][1], prec)
     yield attention._pair_film_bwd, bwd, shapes, options
+    if dt == "mixed":
+        return
     seg = dict(VALUES=f"*{dt}", GATHER="*i64", WEIGHT=f"*{dt}", PTR="*i64", OUT=f"*{dt}", F="i32")
     yield scatter._segment_reduce, seg, dict(HAS_GATHER=True, HAS_WEIGHT=True, MEAN=True, BE=32, BF=128), {}
     dot = dict(A=f"*{dt}", A_INDEX="*i64", B=f"*{dt}", B_INDEX="*i64", OUT=f"*{dt}", M="i32", F="i32")
@@ -82,7 +87,8 @@ def _registers(ptx: str, arch: int) -> dict:
 def main(archs: list[int], dtypes: tuple[str, ...], precisions: tuple[str, ...]) -> None:
     for arch in archs:
         # fp32 inputs: the precisions asked for; bf16 inputs: bf16 tensor-core products
-        for dt, prec in [("fp32", p) for p in precisions if "fp32" in dtypes] + [("bf16", "bf16")] * ("bf16" in dtypes):
+        for dt, prec in [("fp32", p) for p in precisions if "fp32" in dtypes] + [("bf16", "bf16"), ("mixed", "bf16")] \
+                * ("bf16" in dtypes):
             for fn, signature, constexprs, options in cases(dt, prec):
                 if prec not in ("ieee", "bf16") and not fn.__name__.startswith("_pair_film"):
                     continue  # the scatter kernels have no matrix products

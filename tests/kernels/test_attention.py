@@ -1,9 +1,10 @@
 """The Triton edge-conditioned attention equals its torch reference (outputs and gradients) at small sizes, on a
 GPU when there is one, else under Triton's interpreter on CPU.
 
-Tolerances: fp32 kernels against the fp32 reference, ``atol = rtol = 1e-5`` (the kernel's online softmax and block
-sums only reorder fp32 additions). bf16 inputs: the kernel (fp32 inside, bf16 out) against the fp32 reference on the
-same bf16 values, ``|diff| <= 2e-2 * (1 + max|ref|)`` (a few bf16 roundings of the output and the gradients).
+Tolerances: fp32 kernels against the fp32 reference, ``atol = rtol = 1e-5`` (the kernels' tile sums and atomics only
+reorder fp32 additions). bf16 inputs: the kernel (bf16 products on a GPU, fp32 accumulation, bf16 out) against the
+fp32 reference on the same bf16 values, ``|diff| <= 2e-2 * (1 + max|ref|)`` (a few bf16 roundings of the output and
+the gradients).
 """
 
 from __future__ import annotations
@@ -68,10 +69,11 @@ def test_several_key_blocks_and_row_blocks(device, monkeypatch):
     from graphdiff.kernels import attention_triton
 
     # N = 19: one full and one ragged key block of 16, tiles of 4 query rows (the last ragged), backward programs of
-    # 2 row blocks (3 per graph, the last ragged)
+    # 2 row blocks (3 per graph, the last ragged); two graphs, so programs of the second one start mid-tensor
     monkeypatch.setattr(attention_triton, "_tiles",
                         lambda n, config: dict(BI=4, BJ=16, **({"RB": 2} if "RB" in config else {})))
-    args = make_inputs(1, 19, 2, 2, 2, 3, 2, (torch.arange(19) != 4).unsqueeze(0), device)
+    mask = torch.stack([torch.arange(19) != 4, torch.arange(19) < 13])
+    args = make_inputs(2, 19, 2, 2, 2, 3, 2, mask, device)
     xr, er, gr = outputs_and_grads(edge_attention_reference, args)
     xt, et, gt = outputs_and_grads(attention_triton.edge_attention_triton, args)
     torch.testing.assert_close(xt, xr, atol=1e-5, rtol=1e-5)
@@ -165,12 +167,3 @@ def test_the_kernels_matrix_precision_follows_the_dtype_and_torchs_float32_matmu
                 assert attention_triton._precision(torch.float32) == "bf16"
     finally:
         torch.set_float32_matmul_precision(before)
-
-
-def test_every_precision_has_a_forward_and_a_backward_launch_configuration():
-    from graphdiff.kernels import attention_triton
-
-    for prec in ("bf16", "tf32", "ieee"):
-        fwd, bwd = attention_triton.CONFIGS[prec]
-        assert {"BI", "BJ", "num_warps"} <= set(fwd) and {"BI", "BJ", "RB", "num_warps"} <= set(bwd)
-        assert fwd["BI"] * fwd["BJ"] >= 16 and bwd["BI"] * bwd["BJ"] >= 16  # tl.dot needs 16 rows

@@ -37,7 +37,8 @@ def test_kernels_compile_for_sm90_within_the_shared_memory_of_the_gpus_they_targ
     rows = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
     assert {r["kernel"] for r in rows} == {"_pair_film_fwd", "_pair_film_bwd", "_segment_reduce", "_message_dot"}
     assert {r["precision"] for r in rows if r["kernel"].startswith("_pair")} == {"ieee", "tf32", "bf16"}
+    assert {r["kernel"] for r in rows if r["dtype"] == "mixed"} == {"_pair_film_fwd", "_pair_film_bwd"}  # autocast
     for r in rows:  # IEEE and bf16 products fit every sm_80+ GPU; TF32 ones (opt-in) an H100/H200's 227 KB
         assert r["cubin_bytes"] > 0 and r["shared"] <= (227 if r["precision"] == "tf32" else 99) * 1024, r
-        # no collapse to a few registers with kilobytes of spills (ptxas does that to IEEE tiles of 32+ pairs)
-        assert r.get("spill_bytes", 0) <= 4096, r
+        if r["kernel"].startswith("_pair"):  # no collapse to a few registers with kilobytes of spills (ptxas does
+            assert r["spill_bytes"] <= 4096, r  # that to IEEE tiles of 32+ pairs)
