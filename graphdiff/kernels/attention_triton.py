@@ -208,7 +208,7 @@ def _interpreting() -> bool:
 # Launch configurations per product precision, (forward, backward): tiles of BI query rows x BJ keys, the backward
 # program walks RB such row blocks. To be chosen by benchmarks/gpu_attention_sweep.py on a GPU (not run yet: these
 # are the starting points). IEEE products take tiles of 16 pairs: with 32 or more, ptxas (Triton 3.9, sm_80 and
-# sm_90) gives the kernels 32 registers and spills 12-45 KB (`python tests/kernels/gpu_compile.py --tf32` reports
+# sm_90) gives the kernels 32 registers and spills 10-34 KB (`python tests/kernels/gpu_compile.py --tf32` reports
 # registers and spills). tests/kernels/gpu_compile.py checks that they compile for sm_90.
 CONFIGS = {
     "bf16": (dict(BI=4, BJ=32, num_warps=8, num_stages=1), dict(BI=2, BJ=32, RB=8, num_warps=8, num_stages=1)),
