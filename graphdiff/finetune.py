@@ -209,19 +209,26 @@ _METHOD = {"freeze": "--freeze", "lora_rank": "--lora", "lora_alpha": "finetune.
            "lora_dropout": "finetune.lora_dropout"}
 
 
-def _resumed_method(out: Path, ft, asked: dict):
-    """``ft`` with the method of the interrupted fine-tune in ``out`` (``freeze``, ``lora_rank``, ``lora_alpha``,
-    ``lora_dropout``, read from its checkpoint), so that a resume trains what the run trained; a value ``asked``
-    for (flags and ``--set finetune.*``) that differs is a one-line error."""
+def _recorded_finetune(out: Path) -> dict | None:
+    """The ``finetune`` section of the interrupted fine-tune's checkpoint in ``out`` (``None``: no checkpoint)."""
     import json
 
     from .errors import CheckpointError
     from .train.checkpoint import resolve_checkpoint
 
     try:
-        folder = resolve_checkpoint(out / "checkpoint")
-        recorded = json.loads((folder / "config.json").read_text()).get("finetune") or {}
+        cfg = json.loads((resolve_checkpoint(out / "checkpoint") / "config.json").read_text())
     except (CheckpointError, OSError, ValueError):
+        return None
+    return (cfg.get("finetune") or {}) if isinstance(cfg, dict) else None
+
+
+def _resumed_method(out: Path, ft, asked: dict):
+    """``ft`` with the method of the interrupted fine-tune in ``out`` (``freeze``, ``lora_rank``, ``lora_alpha``,
+    ``lora_dropout``, read from its checkpoint), so that a resume trains what the run trained; a value ``asked``
+    for (flags and ``--set finetune.*``) that differs is a one-line error."""
+    recorded = _recorded_finetune(out)
+    if recorded is None:
         return ft  # no checkpoint: the trainer says so and starts afresh
     default = type(ft)()
     was = {k: recorded.get(k, getattr(default, k)) for k in _METHOD}
@@ -234,16 +241,8 @@ def _resumed_method(out: Path, ft, asked: dict):
 
 def _recorded_transfer(out: Path) -> list:
     """The condition-transfer record of the interrupted fine-tune in ``out`` (``[]`` when there is none)."""
-    import json
-
-    from .errors import CheckpointError
-    from .train.checkpoint import resolve_checkpoint
-
-    try:
-        cfg = json.loads((resolve_checkpoint(out / "checkpoint") / "config.json").read_text())
-        return list(((cfg.get("finetune") or {}).get("lineage") or [{}])[-1].get("condition_transfer") or [])
-    except (CheckpointError, OSError, ValueError, AttributeError):
-        return []
+    lineage = (_recorded_finetune(out) or {}).get("lineage") or [{}]
+    return list(lineage[-1].get("condition_transfer") or []) if isinstance(lineage[-1], dict) else []
 
 
 def finetune(pipe, dataset, *, out, root=None, max_minutes: float | None = None, max_steps: int | None = None,
