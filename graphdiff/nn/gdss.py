@@ -65,49 +65,85 @@ def adjacency_powers(adj: Tensor, c: int, mask: Tensor | None = None) -> Tensor:
     return torch.stack(out, dim=1)
 
 
-def head_dots(q: Tensor, k: Tensor, heads: int) -> Tensor:
+def tanh(x: Tensor) -> Tensor:
+    """``torch.tanh``; under ``torch.compile`` as ``2 sigmoid(2x) - 1``, the same values up to float rounding
+    (1.2e-7 at most in float32): Inductor's CPU kernels evaluate ``tanh`` at about a third of the speed of ATen's,
+    their ``sigmoid`` at ATen's ``tanh`` speed, and GDSS's attention maps are tanh of every pair's head scores."""
+    if torch.compiler.is_compiling():
+        return 2.0 * torch.sigmoid(2.0 * x) - 1.0
+    return torch.tanh(x)
+
+
+def head_dots(q: Tensor, k: Tensor, heads: int, blocks: Tensor | None = None) -> Tensor:
     """Per-head dot products of every pair of nodes, ``q, k [B, N, H D] -> [B, H, N, N]``: the sums of
     ``einsum("bihd,bjhd->bhij")``, which is what runs eager; under ``torch.compile``, :func:`block_head_dots`."""
     if torch.compiler.is_compiling():
-        return block_head_dots(q, k, heads)
+        return block_head_dots(q, k, heads, blocks)
     b, n, hd = q.shape
     return torch.einsum("bihd,bjhd->bhij", q.view(b, n, heads, hd // heads), k.view(b, n, heads, hd // heads))
 
 
-def block_head_dots(q: Tensor, k: Tensor, heads: int) -> Tensor:
+def head_blocks(heads: int, head_dim: int, **kw) -> Tensor:
+    """``[H, H D]``: row ``h`` is 1 on head ``h``'s ``D`` channels, 0 elsewhere (:func:`block_head_dots`)."""
+    return torch.eye(heads, **kw).repeat_interleave(head_dim, dim=1)
+
+
+def block_head_dots(q: Tensor, k: Tensor, heads: int, blocks: Tensor | None = None) -> Tensor:
     """:func:`head_dots` as one ``B``-batched product of block-diagonal queries with the keys: row ``(h, i)`` holds
     node ``i``'s head-``h`` query in block ``h`` and zeros elsewhere, so the extra terms add exact zeros. At GDSS's
     sizes (head size 4) the ``B H`` tiny products of the ``einsum`` cost more than this 4x larger product; under
-    ``torch.compile`` it is the faster form on CPU (eager it is not, so eager keeps the einsum)."""
+    ``torch.compile`` it is the faster form on CPU (eager it is not, so eager keeps the einsum). ``blocks``:
+    :func:`head_blocks` as a tensor the caller keeps (a module buffer: built inside a compiled graph, Inductor folds
+    it into per-lane index arithmetic that runs several times slower than a load)."""
     b, n, hd = q.shape
-    blocks = torch.eye(heads, dtype=q.dtype, device=q.device).view(1, heads, 1, heads, 1)
-    spread = (q.view(b, 1, n, heads, hd // heads) * blocks).view(b, heads * n, hd)
+    if blocks is None:
+        blocks = head_blocks(heads, hd // heads, dtype=q.dtype, device=q.device)
+    spread = (q.unsqueeze(1) * blocks.view(1, heads, 1, hd)).view(b, heads * n, hd)
     return torch.bmm(spread, k.transpose(1, 2)).view(b, heads, n, n)
 
 
-def _triangle(n: int, diagonal: bool, device) -> tuple[Tensor, Tensor]:
-    """Flat indices ``i N + j`` and ``j N + i`` of the pairs ``i < j`` (``i <= j`` with ``diagonal``)."""
+def _triangle(n: int, diagonal: bool, device: torch.device) -> tuple[Tensor, Tensor]:
+    """``(up, full)``: the flat indices ``i N + j`` of the pairs ``i < j`` (``i <= j`` with ``diagonal``), ``P``
+    of them, and for each of the ``N^2`` pairs the position in ``up`` of its triangle pair (``(j, i)`` for
+    ``i > j``; ``P``, a zero row, for ``i = j`` without ``diagonal``)."""
     i, j = torch.triu_indices(n, n, 0 if diagonal else 1, device=device)
-    return i * n + j, j * n + i
+    pos = torch.arange(i.numel(), device=device)
+    full = torch.full((n * n,), i.numel(), dtype=torch.long, device=device)
+    full[i * n + j] = pos
+    full[j * n + i] = pos
+    return i * n + j, full
 
 
-def symmetric_pair_mlp(mlp: nn.Module, channels: list[Tensor], diagonal: bool) -> Tensor:
-    """``mlp`` on every pair's channel vector of symmetric channels: ``channels`` (each ``[B, N, N, C_k]``, their
-    concatenation the MLP's input) -> ``[B, N, N, C_out]``.
+def symmetric_pair_mlp(mlp: nn.Module, channels: list[Tensor], diagonal: bool, channels_first: bool = False
+                       ) -> Tensor:
+    """``mlp`` on every pair's channel vector of symmetric channels, symmetrised: ``channels`` (each
+    ``[B, N, N, C_k]``, their concatenation the MLP's input) -> ``[B, N, N, C_out]`` (``channels_first``: a
+    contiguous ``[B, C_out, N, N]``, the layout the next layer's per-channel convolutions read), zero on the
+    diagonal unless ``diagonal``.
 
     The channels GDSS feeds its pair MLPs (adjacency powers, symmetrised attention maps and symmetrised adjacency
-    outputs) are symmetric in ``(i, j)``, so the MLP runs on the upper triangle only (``i <= j`` with
-    ``diagonal``, else ``i < j`` and a zero diagonal) and its output is mirrored: 45 of 81 pairs at ``N = 9``, the
-    same function at about half the work. Where rounding makes ``(i, j)`` and ``(j, i)`` of an input differ (the
-    powers ``A^k``), the value at ``i < j`` is the one read."""
+    outputs) are symmetric in ``(i, j)``, so eager the MLP runs on the upper triangle only (``i <= j`` with
+    ``diagonal``, else ``i < j``) and its output is mirrored by one gather of the triangle's rows: 45 of 81 pairs
+    at ``N = 9``, the same function at about half the work; where rounding makes ``(i, j)`` and ``(j, i)`` of an
+    input differ (the powers ``A^k``), the value at ``i < j`` is the one read. Under ``torch.compile`` it runs on
+    every pair and is symmetrised as ``(M + M^T) / 2``, the authors' order of operations: at GDSS's sizes the
+    gathers cost Inductor's CPU kernels more than the pairs they save (per-element index loads, strided channel
+    reads in every kernel that consumes them)."""
     b, n = channels[0].shape[:2]
-    up, low = _triangle(n, diagonal, channels[0].device)
+    if torch.compiler.is_compiling():
+        m = mlp(torch.cat(channels, -1))
+        m = 0.5 * (m + m.transpose(1, 2))
+        if not diagonal:
+            m = m * (1.0 - torch.eye(n, dtype=m.dtype, device=m.device)).view(1, n, n, 1)
+        return m.permute(0, 3, 1, 2).contiguous() if channels_first else m
+    up, full = _triangle(n, diagonal, channels[0].device)
     feats = torch.cat(channels, -1).reshape(b, n * n, -1)  # one contiguous copy, channels last
     y = mlp(feats.index_select(1, up))  # [B, P, C_out]
-    out = y.new_zeros(b, n * n, y.shape[-1])
-    out[:, up] = y
-    out[:, low] = y
-    return out.view(b, n, n, -1)
+    if not diagonal:
+        y = torch.nn.functional.pad(y, (0, 0, 0, 1))  # row P: the zero diagonal
+    if channels_first:
+        return y.transpose(1, 2).index_select(2, full).view(b, -1, n, n)
+    return y.index_select(1, full).view(b, n, n, -1)
 
 
 def _node_mask(x: Tensor, mask: Tensor) -> Tensor:
@@ -209,6 +245,8 @@ class GraphMultiHeadAttention(nn.Module):
         self.q = make(attn_dim, False) if compute_attention else None
         self.k = make(attn_dim, False) if compute_attention else None
         self.v = make(out_dim, True) if compute_value else None
+        if compute_attention:  # not saved: a constant of the shapes
+            self.register_buffer("head_blocks", head_blocks(num_heads, self.head_dim), persistent=False)
 
     def forward(self, x: Tensor, adj: Tensor, mask: Tensor) -> tuple[Tensor | None, Tensor | None]:
         scores = None
@@ -219,7 +257,7 @@ class GraphMultiHeadAttention(nn.Module):
         if self.q is not None:
             q = self._conv(self.q, x, adj, mask, done)
             k = self._conv(self.k, x, adj, mask, done)
-            scores = torch.tanh(head_dots(q, k, self.num_heads) / self.scale).mean(1)
+            scores = tanh(head_dots(q, k, self.num_heads, self.head_blocks) / self.scale).mean(1)
             scores = 0.5 * (scores + scores.transpose(-1, -2))
             scores = scores * pair_mask(mask, include_diagonal=True).to(scores.dtype)
         v = self._conv(self.v, x, adj, mask, done) if self.v is not None else None
@@ -295,22 +333,51 @@ class AttentionLayer(nn.Module):
         self.adj_sym = 1.0 if gdss else 0.5
 
     def forward(self, x: Tensor, adj: Tensor, mask: Tensor) -> tuple[Tensor | None, Tensor | None]:
-        values, maps = [], []
-        for c, attn in enumerate(self.attn):
-            v, s = attn(x, adj[:, c], mask)
-            values.append(v)
-            maps.append(s)
+        if self.attn[0].conv == "GCN":
+            values, maps = self._gcn_channels(x, adj, mask)
+        else:
+            per_channel = [attn(x, adj[:, c], mask) for c, attn in enumerate(self.attn)]
+            values = torch.stack([v for v, _ in per_channel], 1) if self.x_out is not None else None
+            maps = torch.stack([s for _, s in per_channel], -1) if self.adj_mlp is not None else None
         x_new = None
-        if self.x_out is not None:
-            h = torch.cat(values, -1) if self.variant == "gdss" else torch.stack(values, 0).mean(0)
-            x_new = _node_mask(torch.tanh(self.x_out(h)), mask)
+        if self.x_out is not None:  # values [B, C, N, D]
+            b, c, n, d = values.shape
+            h = values.transpose(1, 2).reshape(b, n, c * d) if self.variant == "gdss" else values.mean(1)
+            x_new = _node_mask(tanh(self.x_out(h)), mask)
         adj_new = None
         if self.adj_mlp is not None:
             # M + M^T of a symmetric M is 2 M: the MLP runs on one triangle (symmetric_pair_mlp)
-            a = symmetric_pair_mlp(self.adj_mlp, [torch.stack(maps, -1), adj.permute(0, 2, 3, 1)], diagonal=True)
-            a = (2.0 * self.adj_sym) * a.permute(0, 3, 1, 2)
-            adj_new = a * pair_mask(mask, include_diagonal=True).unsqueeze(1).to(a.dtype)
+            a = symmetric_pair_mlp(self.adj_mlp, [maps, adj.permute(0, 2, 3, 1)], diagonal=True, channels_first=True)
+            adj_new = ((2.0 * self.adj_sym) * a) * pair_mask(mask, include_diagonal=True).unsqueeze(1).to(a.dtype)
         return x_new, adj_new
+
+    def _gcn_channels(self, x: Tensor, adj: Tensor, mask: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        """Every channel's :class:`GraphMultiHeadAttention` (``conv="GCN"``) at once, the same function as one
+        channel at a time: the channels' ``Q``, ``K``, ``V`` weights side by side in one ``x W`` product, the
+        normalised adjacencies of all channels in one batched ``A_hat (x W)`` product and one batch of head dot
+        products (at QM9's 9 nodes, per-channel kernels spent most of their time on loop overhead and strided reads).
+        Returns ``(values [B, C, N, D] or None, attention maps [B, N, N, C] or None)``."""
+        first = self.attn[0]
+        convs = [[m for m in (a.q, a.k, a.v) if m is not None] for a in self.attn]
+        sizes = [m.out_dim for m in convs[0]]
+        w = torch.stack([torch.cat([m.weight for m in ms], 1) for ms in convs], 1)  # [F, C, D]
+        bias = torch.stack([torch.cat([m.bias if m.bias is not None else m.weight.new_zeros(m.out_dim) for m in ms])
+                            for ms in convs])  # [C, D]
+        (b, n, f), c = x.shape, len(convs)
+        node = mask.to(x.dtype)
+        h = (x @ w.reshape(f, -1)).view(b, n, c, -1) * node.view(b, n, 1, 1)
+        out = gcn_normalize(adj, mask) @ h.transpose(1, 2) + bias.unsqueeze(1)  # [B, C, N, D]
+        out = out * node.view(b, 1, n, 1)
+        parts = dict(zip(("q", "k", "v") if first.q is not None else ("v",), out.split(sizes, -1)))
+        maps = None
+        if first.q is not None:
+            q, k = parts["q"], parts["k"]
+            dq = q.shape[-1]
+            dots = head_dots(q.reshape(b * c, n, dq), k.reshape(b * c, n, dq), first.num_heads, first.head_blocks)
+            s = tanh(dots / first.scale).view(b, c, first.num_heads, n, n).mean(2)
+            s = 0.5 * (s + s.transpose(-1, -2))
+            maps = (s * pair_mask(mask, include_diagonal=True).unsqueeze(1).to(s.dtype)).permute(0, 2, 3, 1)
+        return parts.get("v"), maps
 
 
 class _TimeShift(nn.Module):
@@ -366,7 +433,7 @@ class ScoreNetworkX(nn.Module):
             h = conv(x, adj, mask, normalized=a_hat)
             if shifts is not None:
                 h = h + shifts[i]
-            x = _node_mask(torch.tanh(h), mask)
+            x = _node_mask(tanh(h), mask)
             xs.append(x)
         return _node_mask(self.final(torch.cat(xs, -1)), mask)
 
@@ -464,7 +531,7 @@ def _run_attention(net, x: Tensor, adj: Tensor, mask: Tensor, t, x_act: bool = F
         h = _node_mask(x + shifts[i], mask) if shifts is not None else x
         x, adjc = layer(h, adjc, mask)
         if x_act and x is not None:
-            x = torch.tanh(x)
+            x = tanh(x)
         xs.append(x)
         adjs.append(adjc)
     return xs, adjs

@@ -51,11 +51,16 @@ class SampleNoise:
 
     def randn(self, *shape: int) -> Tensor:
         """``[B, *shape]`` standard normal draws, one generator per row."""
-        out = torch.stack([torch.randn(shape, generator=g) for g in self.generators])
+        out = torch.empty((len(self.generators), *shape))
+        for row, g in zip(out.unbind(0), self.generators):  # in place: no per-row tensors to stack
+            row.normal_(generator=g)
         return out.to(self.device)
 
     def rand(self, *shape: int) -> Tensor:
-        out = torch.stack([torch.rand(shape, generator=g) for g in self.generators])
+        """``[B, *shape]`` uniform draws in ``[0, 1)``, one generator per row."""
+        out = torch.empty((len(self.generators), *shape))
+        for row, g in zip(out.unbind(0), self.generators):
+            row.uniform_(generator=g)
         return out.to(self.device)
 
     def node_counts(self, probs: Tensor) -> Tensor:

@@ -301,10 +301,42 @@ def test_symmetric_pair_mlp_is_the_mlp_on_every_pair():
     off = symmetric_pair_mlp(mlp, sym, diagonal=False)
     eye = torch.eye(6, dtype=torch.bool)
     assert torch.allclose(off[:, ~eye], full[:, ~eye], atol=1e-12) and torch.all(off[:, eye] == 0)
+    first = symmetric_pair_mlp(mlp, sym, diagonal=False, channels_first=True)
+    assert first.is_contiguous() and torch.equal(first, off.permute(0, 3, 1, 2))
     skew = [torch.randn(2, 5, 5, 5, generator=g, dtype=torch.float64)]
     out = symmetric_pair_mlp(mlp, skew, diagonal=True)
     i, j = torch.triu_indices(5, 5)
     assert torch.equal(out, out.transpose(1, 2)) and torch.allclose(out[:, i, j], mlp(skew[0])[:, i, j], atol=1e-12)
+
+
+@pytest.mark.parametrize("compute_x,compute_adj", [(True, True), (False, True), (True, False)])
+def test_gcn_attention_layer_runs_its_channels_together_as_one_at_a_time(compute_x, compute_adj):
+    """A GCN attention layer computes every channel's attention in one batched pass: the node and adjacency
+    outputs equal those built from each channel's own GraphMultiHeadAttention."""
+    from graphdiff.nn.gdss import AttentionLayer
+
+    torch.manual_seed(0)
+    layer = AttentionLayer(in_dim=5, attn_dim=8, out_dim=6, c_in=3, c_out=2, num_heads=4, conv="GCN",
+                           compute_x=compute_x, compute_adj=compute_adj).double()
+    s = make_state()
+    adj = torch.rand(s.mask.shape[0], 3, s.mask.shape[1], s.mask.shape[1], dtype=torch.float64)
+    adj = adj + adj.transpose(-1, -2)
+    x = torch.randn(*s.mask.shape, 5, dtype=torch.float64)
+    x_new, adj_new = layer(x, adj, s.mask)
+    per = [attn(x, adj[:, c], s.mask) for c, attn in enumerate(layer.attn)]
+    if compute_x:
+        h = torch.cat([v for v, _ in per], -1)
+        want = torch.tanh(layer.x_out(h)) * s.mask.unsqueeze(-1)
+        assert torch.allclose(x_new, want, atol=1e-12) and x_new.abs().sum() > 0
+    else:
+        assert x_new is None and all(v is None for v, _ in per)
+    if compute_adj:
+        feats = torch.cat([torch.stack([m for _, m in per], -1), adj.permute(0, 2, 3, 1)], -1)
+        want = 2.0 * layer.adj_mlp(feats).permute(0, 3, 1, 2)
+        want = want * (s.mask.unsqueeze(-1) & s.mask.unsqueeze(-2)).unsqueeze(1)
+        assert torch.allclose(adj_new, want, atol=1e-10) and adj_new.abs().sum() > 0
+    else:
+        assert adj_new is None
 
 
 @pytest.mark.parametrize("heads,n", [(1, 5), (2, 7), (4, 9)])
@@ -319,12 +351,19 @@ def test_block_head_dots_equal_the_einsum(heads, n):
 
 
 @pytest.mark.parametrize("conv", ["GCN", "MLP"])
-def test_adjacency_network_under_compile_equals_eager(conv):
-    """Under torch.compile the attention takes the block product (``head_dots``); traced by dynamo with the eager
-    backend (no code generation) the network gives the eager outputs."""
+@pytest.mark.parametrize("kind", ["adj", "x_gmh", "x_gcn"])
+def test_networks_under_compile_equal_eager(conv, kind):
+    """Under torch.compile the networks take other forms of the same function (the block head product, pair MLPs
+    on every pair, tanh through sigmoid, bias adds apart from the products); traced by dynamo with the eager
+    backend (no code generation) each network gives the eager outputs."""
     torch._dynamo.reset()
     torch.manual_seed(0)
-    net = ScoreNetworkA(in_dim=X_DIM, **SMALL_A, conv=conv).double()
+    if kind == "adj":
+        net = ScoreNetworkA(in_dim=X_DIM, **SMALL_A, conv=conv).double()
+    elif kind == "x_gmh":
+        net = ScoreNetworkX_GMH(in_dim=X_DIM, **SMALL_GMH, conv=conv).double()
+    else:
+        net = ScoreNetworkX(in_dim=X_DIM, depth=2, nhid=8).double()
     s = make_state()
     eager = net(s.x, s.e[..., 0], s.mask)
     traced = torch.compile(net, backend="eager", dynamic=False)(s.x, s.e[..., 0], s.mask)
@@ -336,10 +375,11 @@ def test_triangle_pair_mlps_train_as_the_full_ones(monkeypatch):
     symmetrised), so training is unchanged by the triangle evaluation."""
     import graphdiff.nn.gdss as gdss
 
-    def every_pair(mlp, channels, diagonal):
+    def every_pair(mlp, channels, diagonal, channels_first=False):
         out = mlp(torch.cat(channels, -1))
         out = 0.5 * (out + out.transpose(1, 2))
-        return out if diagonal else out * (1 - torch.eye(out.shape[1], dtype=out.dtype)).unsqueeze(-1)
+        out = out if diagonal else out * (1 - torch.eye(out.shape[1], dtype=out.dtype)).unsqueeze(-1)
+        return out.permute(0, 3, 1, 2).contiguous() if channels_first else out
 
     s = make_state()
     grads = []
