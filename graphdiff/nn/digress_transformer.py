@@ -34,7 +34,7 @@ from torch import Tensor, nn
 from ..errors import ConfigError
 from ..state import GraphState, pair_mask
 from .digress_features import DiGressFeatures
-from .layers import check_inputs, check_sizes
+from .layers import Linear, check_inputs, check_sizes
 
 __all__ = ["DiGressTransformerDenoiser", "XEyTransformerLayer", "NodeEdgeBlock", "sinusoidal_time"]
 
@@ -49,7 +49,7 @@ class _Pool(nn.Module):
 
     def __init__(self, d: int, dy: int):
         super().__init__()
-        self.lin = nn.Linear(4 * d, dy)
+        self.lin = Linear(4 * d, dy)
 
     def forward(self, h: Tensor) -> Tensor:
         return self.lin(_pool(h.reshape(h.shape[0], -1, h.shape[-1])))
@@ -67,14 +67,14 @@ class NodeEdgeBlock(nn.Module):
         if n_head < 1 or dx % n_head:
             raise ConfigError(f"dx={dx} must be a positive multiple of n_head={n_head}")
         self.dx, self.de, self.dy, self.n_head, self.df = dx, de, dy, n_head, dx // n_head
-        self.q, self.k, self.v = nn.Linear(dx, dx), nn.Linear(dx, dx), nn.Linear(dx, dx)
-        self.e_add, self.e_mul = nn.Linear(de, dx), nn.Linear(de, dx)
-        self.y_e_mul, self.y_e_add = nn.Linear(dy, dx), nn.Linear(dy, dx)
-        self.y_x_mul, self.y_x_add = nn.Linear(dy, dx), nn.Linear(dy, dx)
-        self.y_y = nn.Linear(dy, dy)
+        self.q, self.k, self.v = Linear(dx, dx), Linear(dx, dx), Linear(dx, dx)
+        self.e_add, self.e_mul = Linear(de, dx), Linear(de, dx)
+        self.y_e_mul, self.y_e_add = Linear(dy, dx), Linear(dy, dx)
+        self.y_x_mul, self.y_x_add = Linear(dy, dx), Linear(dy, dx)
+        self.y_y = Linear(dy, dy)
         self.x_y, self.e_y = _Pool(dx, dy), _Pool(de, dy)
-        self.x_out, self.e_out = nn.Linear(dx, dx), nn.Linear(dx, de)
-        self.y_out = nn.Sequential(nn.Linear(dy, dy), nn.ReLU(), nn.Linear(dy, dy))
+        self.x_out, self.e_out = Linear(dx, dx), Linear(dx, de)
+        self.y_out = nn.Sequential(Linear(dy, dy), nn.ReLU(), Linear(dy, dy))
 
     def forward(self, x: Tensor, e: Tensor, y: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         b, n, _ = x.shape
@@ -109,11 +109,11 @@ class XEyTransformerLayer(nn.Module):
                  dropout: float = 0.0):
         super().__init__()
         self.self_attn = NodeEdgeBlock(dx, de, dy, n_head)
-        self.linX1, self.linX2 = nn.Linear(dx, ff_x), nn.Linear(ff_x, dx)
+        self.linX1, self.linX2 = Linear(dx, ff_x), Linear(ff_x, dx)
         self.normX1, self.normX2 = nn.LayerNorm(dx), nn.LayerNorm(dx)
-        self.linE1, self.linE2 = nn.Linear(de, ff_e), nn.Linear(ff_e, de)
+        self.linE1, self.linE2 = Linear(de, ff_e), Linear(ff_e, de)
         self.normE1, self.normE2 = nn.LayerNorm(de), nn.LayerNorm(de)
-        self.lin_y1, self.lin_y2 = nn.Linear(dy, ff_y), nn.Linear(ff_y, dy)
+        self.lin_y1, self.lin_y2 = Linear(dy, ff_y), Linear(ff_y, dy)
         self.norm_y1, self.norm_y2 = nn.LayerNorm(dy), nn.LayerNorm(dy)
         self.drop = nn.Dropout(dropout)
 
@@ -144,13 +144,13 @@ def sinusoidal_time(t: Tensor, dim: int, max_period: float = 10000.0) -> Tensor:
 
 
 def _in_mlp(i: int, h: int, o: int) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(i, h), nn.ReLU(), nn.Linear(h, o), nn.ReLU())
+    return nn.Sequential(Linear(i, h), nn.ReLU(), Linear(h, o), nn.ReLU())
 
 
 def _out_mlp(i: int, h: int, o: int) -> nn.Sequential:
     with warnings.catch_warnings():  # o = 0 (the authors' empty graph output): nothing to initialise
         warnings.filterwarnings("ignore", "Initializing zero-element tensors")
-        return nn.Sequential(nn.Linear(i, h), nn.ReLU(), nn.Linear(h, o))
+        return nn.Sequential(Linear(i, h), nn.ReLU(), Linear(h, o))
 
 
 # Paper: Vignac et al. 2023, DiGress, Sec. 3 and App. B; Qin et al. 2025, DeFoG (time embedding).

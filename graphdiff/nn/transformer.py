@@ -20,13 +20,13 @@ from ..errors import ConfigError
 from ..kernels import check_mode, edge_attention
 from ..state import GraphState, pair_mask
 from .features import ExtraFeatures
-from .layers import check_inputs, check_sizes, run_layers
+from .layers import Linear, check_inputs, check_sizes, run_layers
 
 __all__ = ["GraphTransformerDenoiser", "GraphTransformerLayer", "masked_pool"]
 
 
 def _linear(i: int, o: int) -> nn.Linear:
-    return nn.Linear(i, o)
+    return Linear(i, o)
 
 
 def _mlp(i: int, h: int, o: int, final_act: bool) -> nn.Sequential:

@@ -161,3 +161,22 @@ def test_tiny_overfit_reproduces_edges_from_noisy_graphs():
     input_acc = (noisy[:, off].reshape(-1) == labels).float().mean()
     chance = (labels == 0).float().mean()
     assert acc > 0.9 and acc > input_acc + 0.1 and acc > chance + 0.15, (acc, input_acc, chance)
+
+
+def test_linear_adds_its_bias_apart_only_under_compile_and_keeps_nn_linear_state():
+    """``graphdiff.nn.layers.Linear`` is ``nn.Linear`` eager (same parameters, state dict, outputs); traced by
+    dynamo it adds the bias after the product, the same values up to rounding; the transformer denoisers use it."""
+    from graphdiff.nn.layers import Linear
+
+    torch.manual_seed(0)
+    ref = torch.nn.Linear(5, 3).double()
+    lin = Linear(5, 3).double()
+    lin.load_state_dict(ref.state_dict())
+    assert isinstance(lin, torch.nn.Linear) and list(lin.state_dict()) == ["weight", "bias"]
+    x = torch.randn(4, 7, 5, dtype=torch.float64)
+    assert torch.equal(lin(x), ref(x))
+    torch._dynamo.reset()
+    traced = torch.compile(lin, backend="eager", dynamic=False)(x)
+    assert torch.allclose(traced, ref(x), atol=1e-12) and traced.abs().sum() > 0
+    net = GraphTransformerDenoiser(node_dim=NODE_DIM, edge_dim=EDGE_DIM, max_nodes=9, n_layers=1)
+    assert any(isinstance(m, Linear) for m in net.modules())
