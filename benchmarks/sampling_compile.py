@@ -63,13 +63,13 @@ def main() -> None:
     p.add_argument("--processes", type=int, default=1,
                    help="also time this many one-thread worker processes, each sampling a shard (eager, compiled)")
     args = p.parse_args()
-    started = _common.machine()
 
     import torch
 
     from graphdiff import GraphDiffusionPipeline
 
     torch.set_num_threads(args.threads)
+    started = _common.machine()  # after the thread count is set: the record names the threads the runs used
     pipe = GraphDiffusionPipeline.from_pretrained(args.model)
     out = "smiles" if pipe.schema.kind == "molecule" else "networkx"
 
