@@ -114,6 +114,11 @@ def _triangle(n: int, diagonal: bool, device: torch.device) -> tuple[Tensor, Ten
     return i * n + j, full
 
 
+# Compiled pair MLPs run on every pair up to this many (padded) nodes and on the triangle above: on a CPU the
+# every-pair form was the faster one at QM9's 9 nodes, even at ZINC250k's 38 and the slower one at ENZYMES's 125.
+EVERY_PAIR_MAX_NODES = 32
+
+
 def symmetric_pair_mlp(mlp: nn.Module, channels: list[Tensor], diagonal: bool, channels_first: bool = False
                        ) -> Tensor:
     """``mlp`` on every pair's channel vector of symmetric channels, symmetrised: ``channels`` (each
@@ -125,12 +130,12 @@ def symmetric_pair_mlp(mlp: nn.Module, channels: list[Tensor], diagonal: bool, c
     outputs) are symmetric in ``(i, j)``, so eager the MLP runs on the upper triangle only (``i <= j`` with
     ``diagonal``, else ``i < j``) and its output is mirrored by one gather of the triangle's rows: 45 of 81 pairs
     at ``N = 9``, the same function at about half the work; where rounding makes ``(i, j)`` and ``(j, i)`` of an
-    input differ (the powers ``A^k``), the value at ``i < j`` is the one read. Under ``torch.compile`` it runs on
-    every pair and is symmetrised as ``(M + M^T) / 2``, the authors' order of operations: at GDSS's sizes the
-    gathers cost Inductor's CPU kernels more than the pairs they save (per-element index loads, strided channel
-    reads in every kernel that consumes them)."""
+    input differ (the powers ``A^k``), the value at ``i < j`` is the one read. Under ``torch.compile`` on graphs of
+    at most :data:`EVERY_PAIR_MAX_NODES` slots it runs on every pair and is symmetrised as ``(M + M^T) / 2``, the
+    authors' order of operations: on small graphs the gathers cost Inductor's CPU kernels more than the pairs they
+    save (per-element index loads, strided channel reads in every kernel that consumes them)."""
     b, n = channels[0].shape[:2]
-    if torch.compiler.is_compiling():
+    if torch.compiler.is_compiling() and n <= EVERY_PAIR_MAX_NODES:
         m = mlp(torch.cat(channels, -1))
         m = 0.5 * (m + m.transpose(1, 2))
         if not diagonal:

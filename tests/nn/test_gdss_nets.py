@@ -351,11 +351,17 @@ def test_block_head_dots_equal_the_einsum(heads, n):
 
 
 @pytest.mark.parametrize("conv", ["GCN", "MLP"])
-@pytest.mark.parametrize("kind", ["adj", "x_gmh", "x_gcn"])
-def test_networks_under_compile_equal_eager(conv, kind):
+@pytest.mark.parametrize("kind", ["adj", "adj_triangle", "x_gmh", "x_gcn"])
+def test_networks_under_compile_equal_eager(conv, kind, monkeypatch):
     """Under torch.compile the networks take other forms of the same function (the block head product, pair MLPs
-    on every pair, tanh through sigmoid, bias adds apart from the products); traced by dynamo with the eager
-    backend (no code generation) each network gives the eager outputs."""
+    on every pair up to EVERY_PAIR_MAX_NODES slots and on the triangle above, tanh through sigmoid, bias adds apart
+    from the products); traced by dynamo with the eager backend (no code generation) each network gives the eager
+    outputs."""
+    import graphdiff.nn.gdss as gdss
+
+    if kind == "adj_triangle":  # the compiled triangle form, as on graphs larger than the threshold
+        monkeypatch.setattr(gdss, "EVERY_PAIR_MAX_NODES", 0)
+        kind = "adj"
     torch._dynamo.reset()
     torch.manual_seed(0)
     if kind == "adj":
