@@ -133,7 +133,9 @@ def symmetric_pair_mlp(mlp: nn.Module, channels: list[Tensor], diagonal: bool, c
     input differ (the powers ``A^k``), the value at ``i < j`` is the one read. Under ``torch.compile`` on graphs of
     at most :data:`EVERY_PAIR_MAX_NODES` slots it runs on every pair and is symmetrised as ``(M + M^T) / 2``, the
     authors' order of operations: on small graphs the gathers cost Inductor's CPU kernels more than the pairs they
-    save (per-element index loads, strided channel reads in every kernel that consumes them)."""
+    save (per-element index loads, strided channel reads in every kernel that consumes them). Above the threshold
+    the triangle's indices fix ``N`` in a compiled graph, so ``torch.compile(dynamic=True)`` compiles once per
+    padded size there."""
     b, n = channels[0].shape[:2]
     if torch.compiler.is_compiling() and n <= EVERY_PAIR_MAX_NODES:
         m = mlp(torch.cat(channels, -1))
@@ -142,13 +144,14 @@ def symmetric_pair_mlp(mlp: nn.Module, channels: list[Tensor], diagonal: bool, c
             m = m * (1.0 - torch.eye(n, dtype=m.dtype, device=m.device)).view(1, n, n, 1)
         return m.permute(0, 3, 1, 2).contiguous() if channels_first else m
     up, full = _triangle(n, diagonal, channels[0].device)
-    feats = torch.cat(channels, -1).reshape(b, n * n, -1)  # one contiguous copy, channels last
+    feats = torch.cat(channels, -1)
+    feats = feats.reshape(b, n * n, feats.shape[-1])  # one contiguous copy, channels last
     y = mlp(feats.index_select(1, up))  # [B, P, C_out]
     if not diagonal:
         y = torch.nn.functional.pad(y, (0, 0, 0, 1))  # row P: the zero diagonal
     if channels_first:
-        return y.transpose(1, 2).index_select(2, full).view(b, -1, n, n)
-    return y.index_select(1, full).view(b, n, n, -1)
+        return y.transpose(1, 2).index_select(2, full).view(b, y.shape[-1], n, n)
+    return y.index_select(1, full).view(b, n, n, y.shape[-1])
 
 
 def _node_mask(x: Tensor, mask: Tensor) -> Tensor:
@@ -262,11 +265,18 @@ class GraphMultiHeadAttention(nn.Module):
         if self.q is not None:
             q = self._conv(self.q, x, adj, mask, done)
             k = self._conv(self.k, x, adj, mask, done)
-            scores = tanh(head_dots(q, k, self.num_heads, self.head_blocks) / self.scale).mean(1)
-            scores = 0.5 * (scores + scores.transpose(-1, -2))
-            scores = scores * pair_mask(mask, include_diagonal=True).to(scores.dtype)
+            scores = self.attention_map(q, k) * pair_mask(mask, include_diagonal=True).to(q.dtype)
         v = self._conv(self.v, x, adj, mask, done) if self.v is not None else None
         return v, scores
+
+    def attention_map(self, q: Tensor, k: Tensor) -> Tensor:
+        """``(S + S^T) / 2`` with ``S = tanh(Q_h K_h^T / s)`` averaged over the heads: ``q, k [..., N, attn_dim]
+        -> [..., N, N]`` (leading dims are batched: one graph's channel, or a batch of channels), unmasked."""
+        *lead, n, d = q.shape
+        m = math.prod(lead)
+        dots = head_dots(q.reshape(m, n, d), k.reshape(m, n, d), self.num_heads, self.head_blocks)
+        s = tanh(dots / self.scale).mean(1).view(*lead, n, n)
+        return 0.5 * (s + s.transpose(-1, -2))
 
     @staticmethod
     def _conv(layer: nn.Module, x: Tensor, adj: Tensor, mask: Tensor, done: dict) -> Tensor:
@@ -351,7 +361,7 @@ class AttentionLayer(nn.Module):
             x_new = _node_mask(tanh(self.x_out(h)), mask)
         adj_new = None
         if self.adj_mlp is not None:
-            # M + M^T of a symmetric M is 2 M: the MLP runs on one triangle (symmetric_pair_mlp)
+            # M + M^T of a symmetric M is 2 M (symmetric_pair_mlp returns the symmetrised M)
             a = symmetric_pair_mlp(self.adj_mlp, [maps, adj.permute(0, 2, 3, 1)], diagonal=True, channels_first=True)
             adj_new = ((2.0 * self.adj_sym) * a) * pair_mask(mask, include_diagonal=True).unsqueeze(1).to(a.dtype)
         return x_new, adj_new
@@ -365,22 +375,20 @@ class AttentionLayer(nn.Module):
         first = self.attn[0]
         convs = [[m for m in (a.q, a.k, a.v) if m is not None] for a in self.attn]
         sizes = [m.out_dim for m in convs[0]]
+        if not sizes:  # neither node nor adjacency output
+            return None, None
         w = torch.stack([torch.cat([m.weight for m in ms], 1) for ms in convs], 1)  # [F, C, D]
         bias = torch.stack([torch.cat([m.bias if m.bias is not None else m.weight.new_zeros(m.out_dim) for m in ms])
                             for ms in convs])  # [C, D]
-        (b, n, f), c = x.shape, len(convs)
+        (b, n, f), (_, c, d) = x.shape, w.shape
         node = mask.to(x.dtype)
-        h = (x @ w.reshape(f, -1)).view(b, n, c, -1) * node.view(b, n, 1, 1)
+        h = (x @ w.reshape(f, c * d)).view(b, n, c, d) * node.view(b, n, 1, 1)
         out = gcn_normalize(adj, mask) @ h.transpose(1, 2) + bias.unsqueeze(1)  # [B, C, N, D]
         out = out * node.view(b, 1, n, 1)
         parts = dict(zip(("q", "k", "v") if first.q is not None else ("v",), out.split(sizes, -1)))
         maps = None
         if first.q is not None:
-            q, k = parts["q"], parts["k"]
-            dq = q.shape[-1]
-            dots = head_dots(q.reshape(b * c, n, dq), k.reshape(b * c, n, dq), first.num_heads, first.head_blocks)
-            s = tanh(dots / first.scale).view(b, c, first.num_heads, n, n).mean(2)
-            s = 0.5 * (s + s.transpose(-1, -2))
+            s = first.attention_map(parts["q"], parts["k"])  # [B, C, N, N]
             maps = (s * pair_mask(mask, include_diagonal=True).unsqueeze(1).to(s.dtype)).permute(0, 2, 3, 1)
         return parts.get("v"), maps
 

@@ -117,7 +117,8 @@ class Linear(nn.Linear):
 
     def forward(self, x: Tensor) -> Tensor:
         if self.bias is not None and torch.compiler.is_compiling():
-            return nn.functional.linear(x, self.weight) + self.bias
+            y = nn.functional.linear(x, self.weight)
+            return y + self.bias.to(y.dtype)  # under autocast y is bf16/fp16: keep it so, as nn.Linear does
         return nn.functional.linear(x, self.weight, self.bias)
 
 

@@ -399,3 +399,25 @@ def test_triangle_pair_mlps_train_as_the_full_ones(monkeypatch):
     (l1, g1), (l2, g2) = grads
     assert torch.allclose(l1, l2, atol=1e-12) and l1 > 0
     assert all(torch.allclose(a, b, atol=1e-10) for a, b in zip(g1, g2))
+
+
+@pytest.mark.parametrize("b,n", [(0, 5), (2, 0), (0, 0), (2, 1)])
+def test_networks_take_empty_batches_and_one_node_graphs(b, n):
+    """No graph, graphs of no slot and one-node graphs give outputs of the right (possibly empty) shape."""
+    x = torch.randn(b, n, X_DIM)
+    adj = torch.rand(b, n, n)
+    adj = adj + adj.transpose(1, 2)
+    mask = torch.ones(b, n, dtype=torch.bool)
+    assert ScoreNetworkA(in_dim=X_DIM, **SMALL_A)(x, adj, mask).shape == (b, n, n)
+    assert ScoreNetworkX_GMH(in_dim=X_DIM, **SMALL_GMH)(x, adj, mask).shape == (b, n, X_DIM)
+    if b * n:
+        assert torch.equal(ScoreNetworkA(in_dim=X_DIM, **SMALL_A)(x, adj, mask), torch.zeros(b, n, n)) == (n == 1)
+
+
+def test_attention_layer_with_no_output_returns_none():
+    from graphdiff.nn.gdss import AttentionLayer
+
+    layer = AttentionLayer(in_dim=X_DIM, attn_dim=4, out_dim=4, c_in=2, c_out=2, num_heads=2, compute_x=False,
+                           compute_adj=False)
+    s = make_state()
+    assert layer(s.x.float(), torch.rand(s.mask.shape[0], 2, s.mask.shape[1], s.mask.shape[1]), s.mask) == (None, None)

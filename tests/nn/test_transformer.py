@@ -180,3 +180,10 @@ def test_linear_adds_its_bias_apart_only_under_compile_and_keeps_nn_linear_state
     assert torch.allclose(traced, ref(x), atol=1e-12) and traced.abs().sum() > 0
     net = GraphTransformerDenoiser(node_dim=NODE_DIM, edge_dim=EDGE_DIM, max_nodes=9, n_layers=1)
     assert any(isinstance(m, Linear) for m in net.modules())
+    # under bf16 autocast the compiled form keeps nn.Linear's output dtype (the float32 bias does not promote it)
+    lin32, x32 = lin.float(), x.float()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        eager = lin32(x32)
+        torch._dynamo.reset()
+        traced = torch.compile(lin32, backend="eager", dynamic=False)(x32)
+    assert eager.dtype == traced.dtype == torch.bfloat16 and torch.allclose(traced.float(), eager.float(), atol=1e-2)
