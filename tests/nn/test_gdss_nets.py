@@ -346,8 +346,11 @@ def test_block_head_dots_equal_the_einsum(heads, n):
     g = torch.Generator().manual_seed(heads)
     q, k = (torch.randn(3, n, heads * 3, generator=g, dtype=torch.float64) for _ in range(2))
     ref = torch.einsum("bihd,bjhd->bhij", q.view(3, n, heads, 3), k.view(3, n, heads, 3))
-    assert torch.equal(head_dots(q, k, heads), ref)  # eager: the einsum itself
     assert torch.allclose(block_head_dots(q, k, heads), ref, atol=1e-12)
+    assert torch.equal(head_dots(q, k, heads), block_head_dots(q, k, heads))  # head size 3: the block product
+    wide = [torch.randn(3, n, heads * 12, generator=g, dtype=torch.float64) for _ in range(2)]  # head size 12
+    ein = torch.einsum("bihd,bjhd->bhij", *(w.view(3, n, heads, 12) for w in wide))
+    assert torch.equal(head_dots(*wide, heads), ein)
 
 
 @pytest.mark.parametrize("conv", ["GCN", "MLP"])
