@@ -287,7 +287,7 @@ def test_variants_have_their_own_layouts():
 def test_symmetric_pair_mlp_is_the_mlp_on_every_pair():
     """The pair MLPs run on one triangle and are mirrored: on symmetric channels that is the MLP on every pair (the
     diagonal zero without ``diagonal``); on an asymmetric input the value at ``i < j`` is the one read."""
-    from graphdiff.nn.gdss import symmetric_pair_mlp
+    from graphdiff.nn.gdss_pairs import symmetric_pair_mlp
 
     g = torch.Generator().manual_seed(0)
     torch.manual_seed(0)
@@ -341,7 +341,7 @@ def test_gcn_attention_layer_runs_its_channels_together_as_one_at_a_time(compute
 
 @pytest.mark.parametrize("heads,n", [(1, 5), (2, 7), (4, 9)])
 def test_block_head_dots_equal_the_einsum(heads, n):
-    from graphdiff.nn.gdss import block_head_dots, head_dots
+    from graphdiff.nn.gdss_pairs import block_head_dots, head_dots
 
     g = torch.Generator().manual_seed(heads)
     q, k = (torch.randn(3, n, heads * 3, generator=g, dtype=torch.float64) for _ in range(2))
@@ -360,10 +360,10 @@ def test_networks_under_compile_equal_eager(conv, kind, monkeypatch):
     on every pair up to EVERY_PAIR_MAX_NODES slots and on the triangle above, tanh through sigmoid, bias adds apart
     from the products); traced by dynamo with the eager backend (no code generation) each network gives the eager
     outputs."""
-    import graphdiff.nn.gdss as gdss
+    import graphdiff.nn.gdss_pairs as pairs
 
     if kind == "adj_triangle":  # the compiled triangle form, as on graphs larger than the threshold
-        monkeypatch.setattr(gdss, "EVERY_PAIR_MAX_NODES", 0)
+        monkeypatch.setattr(pairs, "EVERY_PAIR_MAX_NODES", 0)
         kind = "adj"
     torch._dynamo.reset()
     torch.manual_seed(0)
