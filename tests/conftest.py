@@ -19,6 +19,20 @@ if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _own_dataset_root(tmp_path_factory):
+    """Every test reads and writes datasets under a fresh root of its session, never the user's
+    ``~/.cache/graphdiff``: a test that passes only because an earlier run left a download there would fail on
+    a new machine (tests that need the standard files link them with :func:`shared_root`)."""
+    old = os.environ.get("GRAPHDIFF_DATA")
+    os.environ["GRAPHDIFF_DATA"] = str(tmp_path_factory.mktemp("graphdiff_data"))
+    yield
+    if old is None:
+        os.environ.pop("GRAPHDIFF_DATA", None)
+    else:
+        os.environ["GRAPHDIFF_DATA"] = old
+
+
 def _find_shared() -> Path:
     """The offline copies of the standard files: $GRAPHDIFF_SHARED_DATASETS, else ../shared/datasets beside the
     repository, else /work/shared/datasets. Tests that need them skip when none exists."""

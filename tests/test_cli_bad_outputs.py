@@ -7,6 +7,8 @@ import pytest
 
 from graphdiff.cli import main
 
+from tests.conftest import shared_root
+
 
 @pytest.fixture
 def place(tmp_path, monkeypatch):
@@ -81,9 +83,10 @@ def test_bad_outputs_and_options_are_one_line_errors_that_keep_files(place, caps
     assert sorted(p.name for p in (place / "model").iterdir()) == ["notes.txt"] and not (place / "log.jsonl").exists()
 
 
-def test_evaluate_json_goes_into_a_new_folder(place, capsys):
-    assert main(["evaluate", "--dataset", "qm9", "--samples", "mols.smi", "--metrics", "validity,uniqueness",
-                 "--json", "new/sub/scores.json"]) == 0
+def test_evaluate_json_goes_into_a_new_folder(place, capsys, no_network):
+    root = shared_root(place, "qm9")
+    assert main(["evaluate", "--dataset", "qm9", "--root", str(root), "--samples", "mols.smi", "--metrics",
+                 "validity,uniqueness", "--json", "new/sub/scores.json"]) == 0
     import json
 
     res = json.loads((place / "new" / "sub" / "scores.json").read_text())
