@@ -73,7 +73,7 @@ def transfer_conditions(process, denoiser, split, schema, *, graphs: int = 32, b
     by more than ``z`` standard errors of the paired per-graph differences: a never-trained column is far worse,
     while on a value the base trained on, a similar domain's column is at most a little better by chance. Returns
     one record per group examined (``group``, ``value``, mean ``losses`` by value, ``z``: the difference in
-    standard errors, ``from``: the value copied, or ``None``)."""
+    standard errors, ``threshold``: ``z``, ``from``: the value copied, or ``None``)."""
     where = getattr(denoiser, "condition_input", None)
     groups = _groups(schema)
     if where is None or not groups or len(split) == 0:
@@ -96,7 +96,7 @@ def transfer_conditions(process, denoiser, split, schema, *, graphs: int = 32, b
         se = diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else np.inf
         score = float(diff.mean() / se) if se > 0 else (np.inf if diff.mean() > 0 else 0.0)
         record = {"group": group, "value": names[own], "losses": dict(zip(names, np.round(losses, 5).tolist())),
-                  "z": round(score, 2) if np.isfinite(score) else None, "from": None}
+                  "z": round(score, 2) if np.isfinite(score) else None, "threshold": z, "from": None}
         if best != own and score > z:
             with torch.no_grad():
                 linear.weight[:, first + lo + own] = linear.weight[:, first + lo + best]

@@ -38,7 +38,7 @@ def test_an_untrained_column_starts_from_the_value_that_explains_the_data_best(b
     losses = records[0]["losses"]
     source = min(losses, key=losses.get)
     assert source != "tree" and records[0]["from"] == source and losses["tree"] > losses[source]
-    assert records[0]["z"] > 3.0  # far beyond the noise of the paired comparison
+    assert records[0]["z"] > 3.0 and records[0]["threshold"] == 3.0  # far beyond the noise of the paired comparison
     after = linear.weight.detach()
     # only the tree column changed, to the source's column
     assert torch.equal(after[:, first + tree], before[:, first + names.index(source)])

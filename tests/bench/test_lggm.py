@@ -245,3 +245,29 @@ def test_numeric_conditions_ask_each_model_for_the_mean_statistics_of_its_traini
     assert 0 < want < 1 and [r["method"] for r in res["rows"]] == ["zero-shot", "fine-tuned", "scratch"]
     assert [c["density"] for c in calls] == [want] * 3 and all(c["domain"] == "tree" for c in calls)
     assert [r["cond"] for r in res["rows"]] == [{"domain": "tree", "density": want}] * 3
+
+
+def test_results_md_says_what_each_condition_transfer_chose():
+    """A fine-tune with finetune.condition_transfer gets one line under its domain's table: the domain whose column
+    had the lowest base loss, by how many standard errors, and whether the fine-tune started from it."""
+    from graphdiff.bench.lggm import transfer_lines
+
+    def ft(n, losses, z, taken):
+        rec = {"group": "domain", "value": "sbm", "losses": losses, "z": z, "threshold": 3.0,
+               "from": "planar" if taken else None}
+        return {"method": "fine-tuned", "train_graphs": n, "lineage": {"condition_transfer": [rec]}}
+
+    rows = [{"method": "zero-shot", "train_graphs": 0},
+            ft(10, {"planar": 0.96, "sbm": 0.97, "tree": 1.05}, 2.22, False),
+            ft(50, {"planar": 0.90, "sbm": 1.30}, 7.5, True),
+            ft(20, {"planar": 0.99, "sbm": 0.95}, -1.0, False),
+            {"method": "fine-tuned", "train_graphs": 30, "lineage": {"method": "full"}},  # no transfer asked
+            {"method": "scratch", "train_graphs": 10}]
+    lines = transfer_lines(rows)
+    assert len(lines) == 4 and lines[-1] == ""
+    assert lines[0].startswith("Condition transfer, fine-tuned n=10: domain `sbm`: lowest base loss under `planar`")
+    assert "2.22 standard errors" in lines[0] and "threshold is 3" in lines[0] and "kept its own column" in lines[0]
+    assert "over the 3 domains 0.96 to 1.05" in lines[0]
+    assert "n=50" in lines[1] and "started from `planar`'s column" in lines[1] and "7.5 standard errors" in lines[1]
+    assert "n=20" in lines[2] and "its own column has the lowest base loss (0.95): kept" in lines[2]
+    assert transfer_lines([r for r in rows if r["train_graphs"] in (0, 30)]) == []

@@ -1,0 +1,146 @@
+"""The report of a ``graphdiff bench run lggm`` run (:mod:`graphdiff.bench.lggm`): the summary line computed from
+its rows, ``results.md`` (one table per held-out domain, the condition transfers of its fine-tunes, the settings)."""
+
+from __future__ import annotations
+
+STATS = ("degree", "clustering", "orbit", "spectral")
+
+
+def _find(rows, domain, method, n):
+    return next((r for r in rows if r["held_out"] == domain and r["method"] == method and r["train_graphs"] == n),
+                None)
+
+
+def summarize(rows) -> dict:
+    """Fine-tuned against scratch on every (held-out domain, n) pair present in ``rows``: mean MMD^2, each
+    statistic (and whether the 95% bootstrap intervals are disjoint), V.U.N. where defined; with the summary
+    line of ``results.md``."""
+    pairs = []
+    for r in rows:
+        if r["method"] != "fine-tuned":
+            continue
+        sc = _find(rows, r["held_out"], "scratch", r["train_graphs"])
+        if sc is None:
+            continue
+        fm, sm = r["metrics"].get("mean_mmd"), sc["metrics"].get("mean_mmd")
+        stats = {}
+        for s in STATS:
+            a, b = r["result"]["mmd"]["stats"].get(s, {}), sc["result"]["mmd"]["stats"].get(s, {})
+            if a.get("mmd2") is None or b.get("mmd2") is None:
+                continue
+            stats[s] = {"lower": a["mmd2"] < b["mmd2"],
+                        "disjoint": a.get("ci_high") is not None and b.get("ci_low") is not None
+                        and a["ci_high"] < b["ci_low"]}
+        fv, sv = r["metrics"].get("vun"), sc["metrics"].get("vun")
+        pairs.append({"held_out": r["held_out"], "train_graphs": r["train_graphs"], "fine_tuned_mean_mmd": fm,
+                      "scratch_mean_mmd": sm, "fine_tuned_wins": fm is not None and (sm is None or fm < sm),
+                      "statistics": stats, "vun": None if fv is None or sv is None else {"fine_tuned": fv,
+                                                                                         "scratch": sv}})
+    wins = sum(p["fine_tuned_wins"] for p in pairs)
+    triples = [s for p in pairs for s in p["statistics"].values()]
+    lower = sum(s["lower"] for s in triples)
+    disjoint = sum(s["lower"] and s["disjoint"] for s in triples)
+    vuns = [p["vun"] for p in pairs if p["vun"] is not None]
+    vun_wins = sum(v["fine_tuned"] > v["scratch"] for v in vuns)
+    line = (f"Fine-tuned beats scratch on {wins} of {len(pairs)} (domain, n) pairs on mean MMD^2 "
+            f"({', '.join(STATS)}; lower is better). Per statistic: lower on {lower} of {len(triples)} (domain, n, "
+            f"statistic) triples, {disjoint} of them with disjoint 95% bootstrap intervals.")
+    if vuns:
+        line += f" V.U.N. (where validity is defined): higher on {vun_wins} of {len(vuns)} pairs."
+    return {"pairs": pairs, "wins": wins, "total": len(pairs), "statistic_lower": lower,
+            "statistic_total": len(triples), "statistic_disjoint": disjoint, "vun_wins": vun_wins,
+            "vun_total": len(vuns), "line": line}
+
+
+def _cell(r, s) -> str:
+    st = r["result"]["mmd"]["stats"].get(s) or {}
+    v = st.get("mmd2")
+    if v is None:
+        return "-"
+    ci = f" [{st['ci_low']:.3g}, {st['ci_high']:.3g}]" if st.get("ci_low") is not None else ""
+    return f"{v:.4g}{ci}"
+
+
+def _num(v, fmt=".3g") -> str:
+    return "-" if v is None else format(v, fmt)
+
+
+def _write(out, results: dict) -> None:
+    from .record import header_lines, write_results
+
+    write_results(out, results, "\n".join(header_lines(results) + markdown_lines(results)) + "\n")
+
+
+def transfer_lines(rows) -> list[str]:
+    """One line per fine-tune with ``finetune.condition_transfer`` (its lineage's record,
+    :func:`graphdiff.condition_transfer.transfer_conditions`): which domain's column explained the data best, by how
+    many standard errors, and whether the fine-tune started from it."""
+    out = []
+    for r in rows:
+        for rec in (r.get("lineage") or {}).get("condition_transfer") or []:
+            losses = rec.get("losses") or {}
+            best = min(losses, key=losses.get) if losses else None
+            own = rec["value"]
+            z, need = rec.get("z"), rec.get("threshold", 3.0)
+            if best is None or best == own:
+                what = f"its own column has the lowest base loss ({_num(losses.get(own), '.4g')}): kept"
+            else:
+                what = (f"lowest base loss under `{best}` ({_num(losses[best], '.4g')} against its own "
+                        f"{_num(losses.get(own), '.4g')}, {_num(z, '.3g')} standard errors of the paired differences; "
+                        f"the threshold is {need:g}): "
+                        + (f"started from `{rec['from']}`'s column" if rec.get("from") else "kept its own column"))
+            spread = (f"; base losses over the {len(losses)} domains {min(losses.values()):.4g} to "
+                      f"{max(losses.values()):.4g}" if losses else "")
+            out.append(f"Condition transfer, fine-tuned n={r['train_graphs']}: {rec['group']} `{own}`: {what}{spread}.")
+    return out + [""] if out else out
+
+
+def markdown_lines(results: dict) -> list[str]:
+    """The body of ``results.md`` for an lggm run: the summary, one table per held-out domain, the settings."""
+    rows = results["rows"]
+    lines = ["**" + summarize(rows)["line"] + "**", ""]
+    for domain in dict.fromkeys(r["held_out"] for r in rows):
+        rs = [r for r in rows if r["held_out"] == domain]
+        pre, ev = rs[0]["pretrain"], rs[0]["evaluation"]
+        lines += [f"## Held out: {domain}", "",
+                  f"Pre-trained without {domain} on {len(pre['train_domain_counts'])} domains "
+                  f"({sum(pre['train_domain_counts'].values())} train graphs) for {pre['steps']} steps "
+                  f"({pre['seconds'] / 60:.3g} min, stopped by {pre['stopped_by']}, batch {pre['batch_size']}"
+                  + (f"; pre-trained by the run in {pre['reused_from']}" if pre.get("reused_from") else "") + "); "
+                  f"every model scored against the {ev['test_graphs']} test graphs of {domain} (novelty against its "
+                  f"{ev['train_graphs']} train graphs). MMD^2 with 95% bootstrap intervals.", "",
+                  f"| method | {domain} train graphs | steps on {domain} | " + " | ".join(STATS)
+                  + " | mean MMD^2 | V.U.N. | valid | unique | novel | samples | sample s |",
+                  "|---|---:|---:|" + "---|" * len(STATS) + "---:|---:|---:|---:|---:|---:|---:|"]
+        for r in rs:
+            m = r["metrics"]
+            label = r["method"] if r["method"] == "zero-shot" else f"{r['method']} n={r['train_graphs']}"
+            lines.append(f"| {label} | {r['train_graphs']} | {r['train']['steps']} | "
+                         + " | ".join(_cell(r, s) for s in STATS)
+                         + f" | {_num(m.get('mean_mmd'), '.4g')} | {_num(m.get('vun'))} | {_num(m.get('valid'))} | "
+                         f"{_num(m.get('unique'))} | {_num(m.get('novel'))} | {r['samples']} | {r['sample_seconds']} |")
+        lines.append("")
+        lines += transfer_lines(rs)
+    s = results["settings"]
+    ft = next((r["train"] for r in rows if r["method"] == "fine-tuned"), None)
+    sc = next((r["train"] for r in rows if r["method"] == "scratch"), None)
+    lines += ["## Settings", "",
+              f"- Fine-tuned and scratch: {s['finetune_steps']} optimizer steps each on the held-out domain's n "
+              f"train graphs (n = {', '.join(map(str, s['train_graphs']))}; the same graphs for both, seeded, the "
+              "smaller set inside the larger)"
+              + (f"; fine-tune lr {ft['lr']:g} with {ft['warmup_steps']} warm-up steps ("
+                 + ("--set finetune.*" if (s.get("overrides") or {}).get("finetune") else "the finetune defaults")
+                 + "), "
+                 f"scratch lr {sc['lr']:g} with {sc['warmup_steps']} (the preset's)" if ft and sc else "") + ".",
+              (f"- Pre-trained models: those of the run in {s['pretrained']} (budgets in the sections above)."
+               if s.get("pretrained") else "- Pre-training budget per held-out domain: "
+               + (f"{s['pretrain_minutes']:g} min" if s["pretrain_minutes"] is not None else "no clock limit")
+               + (f", at most {s['pretrain_steps']} steps" if s["pretrain_steps"] is not None else "") + "."),
+              f"- Sampling: {s['sample_steps']} steps, seed {s['seed']}, condition domain = the held-out domain, "
+              f"node counts: {s['node_counts']}.",
+              "- Zero-shot: the pre-trained model sampled with the held-out domain's condition, never trained on it.",
+              "- V.U.N. only where the domain has a validity rule (planar, sbm, tree, grid, lobster).", ""]
+    return lines
+
+
+__all__ = ["STATS", "summarize", "transfer_lines", "markdown_lines"]
