@@ -73,7 +73,7 @@ def transfer_conditions(process, denoiser, split, schema, *, graphs: int = 32, b
     by more than ``z`` standard errors of the paired per-graph differences: a never-trained column is far worse,
     while on a value the base trained on, a similar domain's column is at most a little better by chance. Returns
     one record per group examined (``group``, ``value``, mean ``losses`` by value, ``z``: the difference in
-    standard errors, ``threshold``: ``z``, ``from``: the value copied, or ``None``)."""
+    standard errors, ``threshold``: the ``z`` argument, ``from``: the value copied, or ``None``)."""
     where = getattr(denoiser, "condition_input", None)
     groups = _groups(schema)
     if where is None or not groups or len(split) == 0:

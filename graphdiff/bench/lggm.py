@@ -443,8 +443,5 @@ def run_lggm(suite, *, out, minutes=None, samples=None, overrides=None, model=No
     return results
 
 
-# ---- the report ------------------------------------------------------------------------------------------------
-
-
 __all__ = ["Protocol", "run_lggm", "run_domain", "score", "summarize", "markdown_lines", "transfer_lines",
            "corpus_options", "given_statistics", "held_out_options", "DEFAULT_HELD_OUT", "STATS"]

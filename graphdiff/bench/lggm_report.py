@@ -78,20 +78,22 @@ def transfer_lines(rows) -> list[str]:
     out = []
     for r in rows:
         for rec in (r.get("lineage") or {}).get("condition_transfer") or []:
-            losses = rec.get("losses") or {}
-            best = min(losses, key=losses.get) if losses else None
-            own = rec["value"]
+            losses, own, group = rec.get("losses") or {}, rec["value"], rec["group"]
             z, need = rec.get("z"), rec.get("threshold", 3.0)
-            if best is None or best == own:
-                what = f"its own column has the lowest base loss ({_num(losses.get(own), '.4g')}): kept"
-            else:
-                what = (f"lowest base loss under `{best}` ({_num(losses[best], '.4g')} against its own "
-                        f"{_num(losses.get(own), '.4g')}, {_num(z, '.3g')} standard errors of the paired differences; "
-                        f"the threshold is {need:g}): "
+            others = {k: v for k, v in losses.items() if k != own}
+            best = min(others, key=others.get) if others else None
+            if rec.get("from") or (best is not None and others[best] < losses.get(own, float("inf"))):
+                margin = (f"{_num(z, '.3g')} standard errors of the paired differences" if z is not None else
+                          "every paired difference the same, an unbounded margin")
+                src = rec.get("from") or best
+                what = (f"lowest base loss under `{src}` ({_num(losses.get(src), '.4g')} against its own "
+                        f"{_num(losses.get(own), '.4g')}, {margin}; the threshold is {need:g}): "
                         + (f"started from `{rec['from']}`'s column" if rec.get("from") else "kept its own column"))
-            spread = (f"; base losses over the {len(losses)} domains {min(losses.values()):.4g} to "
+            else:
+                what = f"its own column has the lowest base loss ({_num(losses.get(own), '.4g')}): kept its own column"
+            spread = (f"; base losses over the {len(losses)} {group} values {min(losses.values()):.4g} to "
                       f"{max(losses.values()):.4g}" if losses else "")
-            out.append(f"Condition transfer, fine-tuned n={r['train_graphs']}: {rec['group']} `{own}`: {what}{spread}.")
+            out.append(f"Condition transfer, fine-tuned n={r['train_graphs']}: {group} `{own}`: {what}{spread}.")
     return out + [""] if out else out
 
 

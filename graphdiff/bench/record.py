@@ -1,7 +1,8 @@
 """What every benchmark run records: the machine, an entry's overrides, network calls per graph, the results files.
 
 Shared by the suite runner (:mod:`graphdiff.bench.runner`) and the protocols with their own loop
-(:mod:`graphdiff.bench.lggm`), which sit above this module and beside each other.
+(:mod:`graphdiff.bench.lggm` and its report, :mod:`graphdiff.bench.lggm_report`), which sit above this module and
+beside each other.
 """
 
 from __future__ import annotations

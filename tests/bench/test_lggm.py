@@ -261,13 +261,15 @@ def test_results_md_says_what_each_condition_transfer_chose():
             ft(10, {"planar": 0.96, "sbm": 0.97, "tree": 1.05}, 2.22, False),
             ft(50, {"planar": 0.90, "sbm": 1.30}, 7.5, True),
             ft(20, {"planar": 0.99, "sbm": 0.95}, -1.0, False),
+            ft(40, {"planar": 0.80, "sbm": 1.20}, None, True),  # every paired difference equal: no finite z
             {"method": "fine-tuned", "train_graphs": 30, "lineage": {"method": "full"}},  # no transfer asked
             {"method": "scratch", "train_graphs": 10}]
     lines = transfer_lines(rows)
-    assert len(lines) == 4 and lines[-1] == ""
+    assert len(lines) == 5 and lines[-1] == ""
     assert lines[0].startswith("Condition transfer, fine-tuned n=10: domain `sbm`: lowest base loss under `planar`")
     assert "2.22 standard errors" in lines[0] and "threshold is 3" in lines[0] and "kept its own column" in lines[0]
-    assert "over the 3 domains 0.96 to 1.05" in lines[0]
+    assert "over the 3 domain values 0.96 to 1.05" in lines[0]
     assert "n=50" in lines[1] and "started from `planar`'s column" in lines[1] and "7.5 standard errors" in lines[1]
-    assert "n=20" in lines[2] and "its own column has the lowest base loss (0.95): kept" in lines[2]
+    assert "n=20" in lines[2] and "its own column has the lowest base loss (0.95): kept its own column" in lines[2]
+    assert "n=40" in lines[3] and "an unbounded margin" in lines[3] and "started from `planar`" in lines[3]
     assert transfer_lines([r for r in rows if r["train_graphs"] in (0, 30)]) == []
