@@ -320,11 +320,14 @@ def subset_intervals(generated, ref, train, k: int, seed: int, kw: dict) -> dict
 
 def reference_words(res: dict, article: str = "") -> str:
     """What an evaluation scored against, in words: "the whole file (reference and novelty)" for a user's own file,
-    else "split test" (with the novelty split when it is not train)."""
+    else "split test" (with the novelty split when it is not train); with an ``article`` ("the "), in prose:
+    "the test split"."""
     ref, novelty = res.get("reference_split", "test"), res.get("novelty_split", "train")
     if ref == novelty == "all":
         return "the whole file (reference and novelty)"
-    return f"{article}split {ref}" + (f", novelty against split {novelty}" if novelty != "train" else "")
+    if article:
+        return f"{article}{ref} split" + (f", novelty against {article}{novelty} split" if novelty != "train" else "")
+    return f"split {ref}" + (f", novelty against split {novelty}" if novelty != "train" else "")
 
 
 def _no_protocol(protocol) -> None:

@@ -301,3 +301,14 @@ def test_a_one_atom_type_molecule_model_writes_jsonl_that_scores_as_molecules(tm
     from graphdiff.metrics.evaluate import graphs_as_smiles
 
     assert graphs_as_smiles(read_graph_samples(out)) == smiles
+
+
+def test_reference_words_name_the_split_in_prose_and_in_a_listing():
+    from graphdiff.metrics.evaluate import reference_words
+
+    assert reference_words({"reference_split": "test", "novelty_split": "train"}, "the ") == "the test split"
+    assert reference_words({"reference_split": "test", "novelty_split": "train"}) == "split test"
+    assert reference_words({"reference_split": "val", "novelty_split": "all"}, "the ") == \
+        "the val split, novelty against the all split"
+    assert reference_words({"reference_split": "all", "novelty_split": "all"}, "the ") == \
+        "the whole file (reference and novelty)"
