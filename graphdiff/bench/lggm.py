@@ -49,7 +49,7 @@ import numpy as np
 from ..checks import check_choice, check_keys
 from ..config import load_preset, merge
 from ..errors import ConfigError, DataError
-from .lggm_report import STATS, _write, markdown_lines, summarize, transfer_lines
+from .lggm_report import STATS, markdown_lines, summarize, transfer_lines, write_report
 from .suites import CPU_BATCH
 
 DEFAULT_HELD_OUT = ("planar", "sbm", "enzymes", "ego_small")
@@ -434,12 +434,12 @@ def run_lggm(suite, *, out, minutes=None, samples=None, overrides=None, model=No
                             cuda=cuda):
             results["rows"].append(r)
             results["summary"] = summarize(results["rows"])
-            _write(out, results)  # after every row: a stopped run keeps what it measured
+            write_report(out, results)  # after every row: a stopped run keeps what it measured
     results["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
     results["wall_minutes"] = round((time.time() - t_start) / 60, 2)
     results["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
     results["summary"] = summarize(results["rows"])
-    _write(out, results)
+    write_report(out, results)
     return results
 
 

@@ -65,7 +65,8 @@ def _num(v, fmt=".3g") -> str:
     return "-" if v is None else format(v, fmt)
 
 
-def _write(out, results: dict) -> None:
+def write_report(out, results: dict) -> None:
+    """Write ``results.json`` and ``results.md`` (header and :func:`markdown_lines`) of an lggm run into ``out``."""
     from .record import header_lines, write_results
 
     write_results(out, results, "\n".join(header_lines(results) + markdown_lines(results)) + "\n")
@@ -145,4 +146,4 @@ def markdown_lines(results: dict) -> list[str]:
     return lines
 
 
-__all__ = ["STATS", "summarize", "transfer_lines", "markdown_lines"]
+__all__ = ["STATS", "summarize", "transfer_lines", "markdown_lines", "write_report"]
