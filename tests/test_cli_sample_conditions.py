@@ -1,0 +1,77 @@
+"""graphdiff sample --cond / --guidance / --nodes: a conditioned model (the bundled lggm-base) sampled from the
+command line as from Python, and the flags' one-line errors."""
+
+import json
+
+import pytest
+
+from graphdiff.cli import main
+from graphdiff.pipeline import GraphDiffusionPipeline
+from tests.conftest import one_error_line
+
+
+def _edges(path):
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    return [(r["num_nodes"], sorted(map(tuple, r["edges"]))) for r in rows]
+
+
+@pytest.fixture(scope="module")
+def base():
+    return GraphDiffusionPipeline.from_pretrained("lggm-base")
+
+
+def _cli(tmp_path, name, *flags):
+    out = tmp_path / f"{name}.jsonl"
+    assert main(["sample", "--model", "lggm-base", "-n", "3", "--steps", "2", "--quiet", "--out", str(out),
+                 *flags]) == 0
+    return out
+
+
+def test_cond_and_nodes_reach_the_model_as_in_python(tmp_path, base, capsys):
+    out = _cli(tmp_path, "tree", "--cond", "domain=tree", "--nodes", "12")
+    printed = capsys.readouterr().out
+    got = _edges(out)
+    assert [n for n, _ in got] == [12, 12, 12]
+    want = base.sample(3, steps=2, seed=0, progress=False, n_nodes=12, cond={"domain": "tree"}, output="networkx")
+    assert got == [(g.number_of_nodes(), sorted(tuple(sorted(e)) for e in g.edges())) for g in want]
+    # the domain's validity rule is counted (trees have one)
+    assert "of 3 are valid tree graphs" in printed
+    # another domain is another condition: other graphs from the same seed
+    assert _edges(_cli(tmp_path, "grid", "--cond", "domain=grid", "--nodes", "12")) != got
+
+
+def test_guidance_and_per_sample_sizes(tmp_path, base):
+    got = _edges(_cli(tmp_path, "g", "--cond", "domain=planar", "--guidance", "1.5", "--nodes", "10,14,18"))
+    assert [n for n, _ in got] == [10, 14, 18]
+    want = base.sample(3, steps=2, seed=0, progress=False, n_nodes=[10, 14, 18], cond={"domain": "planar"},
+                       guidance=1.5, output="networkx")
+    assert got == [(g.number_of_nodes(), sorted(tuple(sorted(e)) for e in g.edges())) for g in want]
+    plain = _edges(_cli(tmp_path, "p", "--cond", "domain=planar", "--nodes", "10,14,18"))
+    assert plain != got  # the weight changes the samples
+
+
+@pytest.mark.parametrize("flags, words", [
+    (["--cond", "domain=plannar"], ["unknown domain 'plannar'", "did you mean 'planar'", "sbm"]),
+    (["--cond", "densty=0.1", "--cond", "domain=sbm"], ["unknown condition column 'densty'", "takes domain"]),
+    (["--cond", "domain"], ["--cond 'domain'", "NAME=VALUE"]),
+    (["--cond", "domain=sbm", "--cond", "domain=tree"], ["--cond domain given twice"]),
+    (["--guidance", "2"], ["needs a condition"]),
+    (["--nodes", "ten"], ["--nodes 'ten'", "integer"]),
+    (["--nodes", "10,12"], ["2 entries for 3 samples"]),
+    (["--cond", "domain=sbm", "--set", "cond=1"], ["give it once"]),
+    (["--guide", "self", "--cond", "domain=sbm"], ["--cond, --guidance and --nodes are for graph models"]),
+])
+def test_bad_condition_flags_are_one_line_errors(tmp_path, capsys, flags, words):
+    out = tmp_path / "x.jsonl"
+    rc = main(["sample", "--model", "lggm-base", "-n", "3", "--steps", "2", "--quiet", "--out", str(out), *flags])
+    assert rc != 0
+    line = one_error_line(capsys)
+    for w in words:
+        assert w in line
+    assert not out.exists()
+
+
+def test_cond_on_a_model_without_conditions_is_refused(tmp_path, capsys):
+    rc = main(["sample", "--model", "qm9-defog", "-n", "2", "--steps", "2", "--quiet", "--cond", "qed=0.9",
+               "--out", str(tmp_path / "x.smi")])
+    assert rc != 0 and "trained without graph-level conditions" in one_error_line(capsys)
