@@ -302,10 +302,15 @@ def read_results(folder) -> dict:
 
 
 def compare(folders) -> str:
-    """Several results folders side by side: one row per (folder, entry, steps), the metrics they share."""
+    """Several results folders side by side: one row per (folder, entry, steps), the metrics they share; folders of
+    the ``timeseries`` suite (repeated runs) are compared run by run (:mod:`graphdiff.bench.timeseries_compare`)."""
+    read = [(str(folder), read_results(folder)) for folder in folders]
+    if any(res.get("suite") == "timeseries" for _, res in read):
+        from .timeseries_compare import compare_timeseries
+
+        return compare_timeseries(read)
     all_rows = []
-    for folder in folders:
-        res = read_results(folder)
+    for folder, res in read:
         own_kind = res.get("kind") in ("threads", "speed")  # timings, not scores: their tables are in results.md
         for r in res["rows"] or ([None] if own_kind else []):
             if own_kind or not isinstance(r, dict) or not {"metrics", "entry", "train"} <= set(r):

@@ -256,3 +256,67 @@ def test_std_scaling_is_a_dataset_option_the_saved_model_forecasts_with(tmp_path
     paths = res["samples"][-1]["samples"]
     # forecasts are in the data's units: wine sales in the tens of thousands, not standardised values near 0
     assert np.isfinite(paths).all() and np.median(paths) > 1000
+
+
+# ---- bench compare over repeated runs --------------------------------------------------------------------------
+def _results(rows, seed=0):
+    return {"suite": "timeseries", "command": "graphdiff bench run timeseries", "wall_minutes": 1.0,
+            "settings": {"overrides": {"train": {"seed": seed}}}, "rows": rows}
+
+
+def _table(text):
+    """``{(series, forecaster): cells}`` of a compare table."""
+    out = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if line.startswith("| ") and len(cells) > 3 and cells[0] not in ("series",):
+            out[(cells[0], cells[1])] = cells[2:]
+    return out
+
+
+def test_compare_averages_repeated_runs_and_counts_wins_against_ets():
+    from graphdiff.bench.timeseries_compare import compare_timeseries
+
+    def rows(sg, ets):
+        return [{"series": "s", "kind": "baseline", "forecaster": "ets", "crps": ets},
+                {"series": "s", "kind": "diffusion", "network": "grid_mpnn", "forecaster": "diffusion(scale 8)",
+                 "crps": sg}]
+
+    text = compare_timeseries([("a", _results(rows(0.9, 1.0))), ("b", _results(rows(1.3, 1.0), seed=1))])
+    cells = _table(text)[("s", "self-guided (path graph)")]
+    assert cells[:5] == ["0.9000", "1.3000", "1.1000", f"{np.std([0.9, 1.3], ddof=1):.4f}", "1.10"]
+    assert cells[5] == "1 of 2"  # below ETS in one run, above it on the mean
+    assert "- self-guided (path graph): 0 of 1" in text and "training seed 1" in text
+    text = compare_timeseries([("a", _results(rows(0.9, 1.0))), ("b", _results(rows(1.0, 1.05)))])
+    assert "- self-guided (path graph): 1 of 1 (s)" in text
+
+
+def test_compare_reads_committed_timeseries_runs_as_the_files_hold_them(capsys):
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
+    a, b = repo / "timeseries-cpu-chosen", repo / "timeseries-cpu-refine"
+    assert main(["bench", "compare", str(a), str(b)]) == 0
+    table = _table(capsys.readouterr().out)
+    ra, rb = (json.loads((d / "results.json").read_text())["rows"] for d in (a, b))
+    for series in ("taylor", "sunspots", "elec_equip"):
+        want = [next(r["crps"] for r in rows if r["series"] == series and r["kind"] == "diffusion"
+                     and r.get("network", "grid_mpnn") == "grid_mpnn") for rows in (ra, rb)]
+        cells = table[(series, "self-guided (path graph)")]
+        assert cells[2] == f"{np.mean(want):.4f}"
+    # the 1-D CNN ran in the first run only: compared over that run alone
+    assert table[("taylor", "self-guided (1-D CNN)")][1] == "-" and table[("taylor", "self-guided (1-D CNN)")][-1]\
+        .endswith("of 1")
+
+
+@pytest.mark.parametrize("folders, match", [
+    (["timeseries-cpu-chosen"], "at least two timeseries results folders"),
+    (["timeseries-cpu-chosen", "qm9-cpu"], "compare timeseries folders with timeseries folders"),
+])
+def test_compare_of_timeseries_folders_refuses_one_or_mixed(folders, match, capsys):
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
+    assert main(["bench", "compare", *[str(repo / f) for f in folders]]) == 2
+    err = capsys.readouterr().err
+    assert match in err and err.count("\n") == 1
