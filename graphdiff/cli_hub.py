@@ -25,7 +25,7 @@ import shlex
 import time
 from pathlib import Path
 
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, GraphdiffError
 
 
 def cmd_models_list(args) -> int:
@@ -42,6 +42,26 @@ def cmd_models_list(args) -> int:
     return 0
 
 
+def condition_line(folder: Path) -> str | None:
+    """How to ask a conditioned model for a condition from the command line (``--cond NAME=VALUE`` with its names
+    and categories, read from the model's ``config.json``), or ``None`` for a model without graph conditions."""
+    from .train.checkpoint import resolve_checkpoint
+
+    try:
+        cfg = json.loads((resolve_checkpoint(folder) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, GraphdiffError):
+        return None
+    schema = cfg.get("schema") or {}
+    spec = (schema.get("extra") or {}).get("conditions") if isinstance(schema.get("extra"), dict) else None
+    parts = [f"{g}={'|'.join(names)}" for g, names in ((spec or {}).get("categorical") or {}).items()]
+    parts += [f"{k}=NUMBER" for k in ((spec or {}).get("numeric") or {})] if spec else \
+        [f"{k}=NUMBER" for k in schema.get("graph_features") or []]
+    if not parts:
+        return None
+    return ("Conditions (graphdiff sample --cond NAME=VALUE, repeatable; --guidance W for classifier-free "
+            "guidance): " + "; ".join(parts))
+
+
 def cmd_models_info(args) -> int:
     from .hub import read_card, resolve_model
 
@@ -49,6 +69,9 @@ def cmd_models_info(args) -> int:
     card = read_card(folder)
     if card:
         print(card)
+        line = condition_line(folder)
+        if line:
+            print(line)
         return 0
     from .train.checkpoint import resolve_checkpoint
 

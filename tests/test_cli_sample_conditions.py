@@ -75,3 +75,13 @@ def test_cond_on_a_model_without_conditions_is_refused(tmp_path, capsys):
     rc = main(["sample", "--model", "qm9-defog", "-n", "2", "--steps", "2", "--quiet", "--cond", "qed=0.9",
                "--out", str(tmp_path / "x.smi")])
     assert rc != 0 and "trained without graph-level conditions" in one_error_line(capsys)
+
+
+def test_models_info_says_how_to_ask_for_a_condition(capsys):
+    assert main(["models", "info", "lggm-base"]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith("Conditions (graphdiff sample --cond NAME=VALUE")
+    domains = GraphDiffusionPipeline.from_pretrained("lggm-base").schema.extra["conditions"]["categorical"]["domain"]
+    assert f"domain={'|'.join(domains)}" in line
+    assert main(["models", "info", "qm9-defog"]) == 0
+    assert "Conditions (" not in capsys.readouterr().out  # an unconditioned model: no such line
