@@ -25,7 +25,7 @@ import shlex
 import time
 from pathlib import Path
 
-from .errors import ConfigError, DataError, GraphdiffError
+from .errors import ConfigError, DataError
 
 
 def cmd_models_list(args) -> int:
@@ -45,11 +45,12 @@ def cmd_models_list(args) -> int:
 def condition_line(folder: Path) -> str | None:
     """How to ask a conditioned model for a condition from the command line (``--cond NAME=VALUE`` with its names
     and categories, read from the model's ``config.json``), or ``None`` for a model without graph conditions."""
-    from .train.checkpoint import resolve_checkpoint
-
+    folder = Path(folder)
+    found = next((d / "config.json" for d in (folder, folder / "model", folder / "checkpoint")
+                  if (d / "config.json").is_file()), None)  # read only: no checkpoint folder is repaired here
     try:
-        cfg = json.loads((resolve_checkpoint(folder) / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError, GraphdiffError):
+        cfg = json.loads(found.read_text(encoding="utf-8")) if found is not None else {}
+    except (OSError, ValueError):
         return None
     schema = cfg.get("schema") or {}
     spec = (schema.get("extra") or {}).get("conditions") if isinstance(schema.get("extra"), dict) else None
@@ -77,6 +78,9 @@ def cmd_models_info(args) -> int:
 
     resolve_checkpoint(folder)  # a file or a folder that holds no model: the one-line error says so
     print(f"{folder}: a model without a card (README.md); graphdiff models pack writes one")
+    line = condition_line(folder)
+    if line:
+        print(line)
     return 0
 
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from .errors import ConfigError, GraphdiffError, TrainingError
 from .checks import check_output_file, check_output_folder
+from .cli_conditions import condition_kwargs, graph_validity
 
 
 def _overrides(items) -> dict:
@@ -240,50 +241,6 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
     return i, k
 
 
-def sample_conditions(items) -> dict | None:
-    """``--cond KEY=VALUE`` items as the mapping ``pipe.sample(cond=...)`` takes (``{"domain": "planar"}``); the
-    pipeline checks names and values against the model's conditions."""
-    from .config import parse_override
-
-    out: dict = {}
-    for item in items or ():
-        if "=" not in item or not item.split("=", 1)[0].strip():
-            raise ConfigError(f"--cond {item!r}: expected NAME=VALUE, e.g. domain=planar or density=0.1")
-        key, value = next(iter(parse_override(item).items()))
-        if isinstance(value, dict):
-            raise ConfigError(f"--cond {item!r}: condition names have no dots (e.g. domain=planar)")
-        if key in out:
-            raise ConfigError(f"--cond {key} given twice")
-        out[key] = value
-    return out or None
-
-
-def node_counts(text: str | None) -> int | list[int] | None:
-    """``--nodes 64`` (every sample) or ``--nodes 20,30,40`` (one size per sample)."""
-    if text is None:
-        return None
-    try:
-        sizes = [int(v) for v in str(text).split(",")]
-    except ValueError:
-        raise ConfigError(f"--nodes {text!r}: expected an integer or a comma-separated list of integers") from None
-    return sizes[0] if len(sizes) == 1 else sizes
-
-
-def _graph_validity(state, pipe, cond) -> str:
-    """``"; k of n are valid planar graphs"`` when the family asked for (``--cond domain=D``, else the model's
-    dataset) has a validity rule (:func:`graphdiff.metrics.vun.validity_for_dataset`), else ``""``."""
-    from .convert.networkx import to_networkx
-    from .metrics.vun import validity_for_dataset
-
-    family = cond.get("domain") if isinstance(cond, dict) and isinstance(cond.get("domain"), str) else \
-        pipe.config.dataset
-    valid = validity_for_dataset(family) if isinstance(family, str) else None
-    if valid is None:
-        return ""
-    k = sum(bool(valid(g)) for g in to_networkx(state, pipe.schema))
-    return f"; {k} of {len(state)} are valid {family} graphs"
-
-
 def cmd_sample(args) -> int:
     from .pipeline import GraphDiffusionPipeline
     from .train import distributed as D
@@ -292,8 +249,8 @@ def cmd_sample(args) -> int:
         from .cli_observe import sample_observed
 
         if args.cond or args.guidance is not None or args.nodes is not None:
-            raise ConfigError("--cond, --guidance and --nodes are for graph models; --guide self completes "
-                              "--observed on the model's fixed grid or path")
+            raise ConfigError("--guide self does not take --cond, --guidance or --nodes yet (it completes "
+                              "--observed on the model's fixed grid or path)")
         return sample_observed(args)
     if (args.observed is not None or args.observed_mask is not None or args.variant is not None
             or args.replace is not None):
@@ -334,13 +291,7 @@ def cmd_sample(args) -> int:
             raise ConfigError(f"sample --set takes sampler knobs as KEY=VALUE (e.g. prefix_cache=false), got "
                               f"a dotted key {key}.{next(iter(value))}")
         kw[key] = value
-    for key, value in (("cond", sample_conditions(args.cond)), ("guidance", args.guidance),
-                       ("n_nodes", node_counts(args.nodes))):
-        if value is None:
-            continue
-        if key in kw:
-            raise ConfigError(f"--set {key}=... and --{'nodes' if key == 'n_nodes' else key}: give it once")
-        kw[key] = value
+    kw.update(condition_kwargs(args, kw, n, pipe.schema.max_nodes))
     if args.batch_size:
         kw["batch_size"] = args.batch_size
     info = D.init_from_env("cpu" if args.device == "cpu" else "auto") if world > 1 else None
@@ -409,7 +360,7 @@ def cmd_sample(args) -> int:
         valid = sum(s is not None for s in to_smiles(state, pipe.schema))
         what += f"; {valid} of {len(state)} are valid molecules (strict, no correction)"
     elif pipe.schema.kind == "graph" and len(state):
-        what += _graph_validity(state, pipe, kw.get("cond"))
+        what += graph_validity(state, pipe, kw.get("cond"))
     print(f"wrote {len(state)} samples to {out}{what}")
     return 0
 
@@ -492,8 +443,8 @@ def add_model_commands(sub) -> None:
     s.add_argument("--out", required=True,
                    help=".smi (molecules), .sdf / .xyz (3D molecules), .jsonl (edge lists), .png or .npy (images)")
     s.add_argument("--cond", action="append", metavar="NAME=VALUE", default=None,
-                   help="a condition of a conditioned model, e.g. domain=planar or density=0.1 for lggm-base "
-                        "(repeatable; unknown names and values are listed)")
+                   help="a condition of a conditioned model, e.g. domain=planar for lggm-base (repeatable; a "
+                        "numeric condition takes a number; unknown names and values are listed)")
     s.add_argument("--guidance", type=float, default=None, metavar="W",
                    help="classifier-free guidance weight with --cond (logits (1 + W) cond - W uncond; default 0)")
     s.add_argument("--nodes", default=None, metavar="N|N1,N2,...",

@@ -34,8 +34,11 @@ def test_cond_and_nodes_reach_the_model_as_in_python(tmp_path, base, capsys):
     assert [n for n, _ in got] == [12, 12, 12]
     want = base.sample(3, steps=2, seed=0, progress=False, n_nodes=12, cond={"domain": "tree"}, output="networkx")
     assert got == [(g.number_of_nodes(), sorted(tuple(sorted(e)) for e in g.edges())) for g in want]
-    # the domain's validity rule is counted (trees have one)
-    assert "of 3 are valid tree graphs" in printed
+    # the domain's validity rule is counted (trees have one), on these graphs
+    from graphdiff.metrics.vun import validity_for_dataset
+
+    k = sum(validity_for_dataset("tree")(g) for g in want)
+    assert f"; {k} of 3 are valid tree graphs" in printed
     # another domain is another condition: other graphs from the same seed
     assert _edges(_cli(tmp_path, "grid", "--cond", "domain=grid", "--nodes", "12")) != got
 
@@ -55,11 +58,19 @@ def test_guidance_and_per_sample_sizes(tmp_path, base):
     (["--cond", "densty=0.1", "--cond", "domain=sbm"], ["unknown condition column 'densty'", "takes domain"]),
     (["--cond", "domain"], ["--cond 'domain'", "NAME=VALUE"]),
     (["--cond", "domain=sbm", "--cond", "domain=tree"], ["--cond domain given twice"]),
-    (["--guidance", "2"], ["needs a condition"]),
+    (["--cond", "domain=yes"], ["unknown domain 'yes'"]),  # typed text, not YAML's True
+    (["--cond", "domain="], ["--cond NAME=: the value is empty"]),
+    (["--cond", "domain=[tree, grid]"], ["2 values for 3 samples"]),
+    (["--guidance", "2"], ["--guidance needs --cond"]),
+    (["--cond", "domain=sbm", "--guidance", "nan"], ["--guidance must be a finite number"]),
     (["--nodes", "ten"], ["--nodes 'ten'", "integer"]),
-    (["--nodes", "10,12"], ["2 entries for 3 samples"]),
+    (["--nodes", "10,12"], ["--nodes '10,12': 2 sizes for -n 3 samples"]),
+    (["--nodes", "0"], ["--nodes 0: this model makes graphs of 1 to"]),
+    (["--nodes", "5000"], ["--nodes 5000: this model makes graphs of 1 to"]),
+    (["--cond", "n_nodes=30", "--nodes", "30"], ["both give the size"]),
     (["--cond", "domain=sbm", "--set", "cond=1"], ["give it once"]),
-    (["--guide", "self", "--cond", "domain=sbm"], ["--cond, --guidance and --nodes are for graph models"]),
+    (["--guide", "self", "--cond", "domain=sbm"], ["--guide self does not take --cond"]),
+    (["--guide", "best_of_n", "--reward", "qed", "--cond", "domain=sbm"], ["--guide best_of_n does not take --cond"]),
 ])
 def test_bad_condition_flags_are_one_line_errors(tmp_path, capsys, flags, words):
     out = tmp_path / "x.jsonl"
@@ -85,3 +96,20 @@ def test_models_info_says_how_to_ask_for_a_condition(capsys):
     assert f"domain={'|'.join(domains)}" in line
     assert main(["models", "info", "qm9-defog"]) == 0
     assert "Conditions (" not in capsys.readouterr().out  # an unconditioned model: no such line
+
+
+def test_one_domain_per_sample(tmp_path, base, capsys):
+    out = _cli(tmp_path, "mixed", "--cond", "domain=[tree, grid, planar]", "--nodes", "12")
+    printed = capsys.readouterr().out
+    want = base.sample(3, steps=2, seed=0, progress=False, n_nodes=12, cond={"domain": ["tree", "grid", "planar"]},
+                       output="networkx")
+    assert _edges(out) == [(g.number_of_nodes(), sorted(tuple(sorted(e)) for e in g.edges())) for g in want]
+    assert "valid" not in printed  # no one family to check the samples against
+
+
+
+def test_models_info_of_a_model_without_a_card_names_its_conditions(tmp_path, base, capsys):
+    base.save_pretrained(tmp_path / "m")  # weights and config, no card
+    assert main(["models", "info", str(tmp_path / "m")]) == 0
+    out = capsys.readouterr().out
+    assert "a model without a card" in out and "domain=erdos_renyi|" in out

@@ -34,6 +34,21 @@ def _fmt(v: float | None, digits: int = 4) -> str:
     return "-" if v is None or not np.isfinite(v) else f"{v:.{digits}f}"
 
 
+def _differing_settings(named: list[tuple[str, dict]]) -> list[str]:
+    """The settings (``--set`` overrides other than ``train.seed`` included) on which the runs disagree."""
+    def flat(res: dict) -> dict:
+        s = dict(res.get("settings") or {})
+        over = {k: v for k, v in (s.pop("overrides", None) or {}).items()}
+        train = {k: v for k, v in (over.pop("train", None) or {}).items() if k != "seed"}
+        s.pop("model", None)
+        return {**s, **{f"overrides.{k}": v for k, v in over.items()}, **{f"train.{k}": v for k, v in train.items()}}
+
+    flats = [flat(res) for _, res in named]
+    keys = sorted({k for f in flats for k in f})
+    return [f"{k}: " + " / ".join(str(f.get(k, "-")) for f in flats) for k in keys
+            if len({repr(f.get(k)) for f in flats}) > 1]
+
+
 def compare_timeseries(named: list[tuple[str, dict]]) -> str:
     """The markdown comparison of ``named`` ``(folder, results)`` pairs of the timeseries suite (see the module
     docstring)."""
@@ -52,39 +67,51 @@ def compare_timeseries(named: list[tuple[str, dict]]) -> str:
                 continue
             if r["series"] not in series_order:
                 series_order.append(r["series"])
-            crps.setdefault((r["series"], key), [None] * len(named))[i] = float(r["crps"])
+            value = float(r["crps"])
+            crps.setdefault((r["series"], key), [None] * len(named))[i] = value if np.isfinite(value) else None
     lines = ["Runs compared:", ""]
     for i, (folder, res) in enumerate(named, 1):
         s = res.get("settings") or {}
         seed = ((s.get("overrides") or {}).get("train") or {}).get("seed", 0)
         lines.append(f"{i}. `{folder}`: `{res.get('command', '?')}` (training seed {seed}, "
                      f"{res.get('wall_minutes', '?')} min)")
+    differ = _differing_settings(named)
+    if differ:
+        lines += ["", "Warning: the runs differ in more than the training seed (" + "; ".join(differ) + "): the "
+                  "spread below mixes settings, not only seeds."]
     runs = " | ".join(f"run {i}" for i in range(1, len(named) + 1))
     lines += ["", f"| series | forecaster | {runs} | mean | sd | mean / ETS | runs below ETS |",
               "|---|---|" + "---:|" * (len(named) + 4)]
     wins: dict[str, list[str]] = {}
     counted: dict[str, int] = {}
+    partial: dict[str, list[str]] = {}  # series where a forecaster or ETS is missing from some run
     for series in series_order:
-        ets = crps.get((series, "ets"))
-        ets_mean = float(np.mean(ets)) if ets and None not in ets else None
+        ets = crps.get((series, "ets")) or [None] * len(named)
         for (s, key), vals in crps.items():
             if s != series:
                 continue
             have = [v for v in vals if v is not None]
             mean = float(np.mean(have)) if have else None
             sd = float(np.std(have, ddof=1)) if len(have) > 1 else None
-            ratio = mean / ets_mean if mean is not None and ets_mean and key != "ets" else None
-            paired = [(v, e) for v, e in zip(vals, ets or []) if v is not None and e is not None]
-            below = sum(v < e for v, e in paired) if paired and key != "ets" else None
-            if key != "ets" and len(have) == len(named) and ratio is not None:
-                counted[key] = counted.get(key, 0) + 1
-                if ratio < 1:
-                    wins.setdefault(key, []).append(series)
+            # against ETS over the runs that have both (the same windows and seeds on each side)
+            paired = [(v, e) for v, e in zip(vals, ets) if v is not None and e is not None] if key != "ets" else []
+            ratio = float(np.mean([v for v, _ in paired]) / np.mean([e for _, e in paired])) if paired else None
+            below = sum(v < e for v, e in paired) if paired else None
+            if key != "ets":
+                if len(paired) == len(named):
+                    counted[key] = counted.get(key, 0) + 1
+                    if ratio < 1:
+                        wins.setdefault(key, []).append(series)
+                else:
+                    partial.setdefault(key, []).append(series)
             lines.append(f"| {series} | {key} | " + " | ".join(_fmt(v) for v in vals) +
                          f" | {_fmt(mean)} | {_fmt(sd)} | {_fmt(ratio, 2)} | "
                          f"{'-' if below is None else f'{below} of {len(paired)}'} |")
-    lines += ["", "Mean CRPS below ETS's mean (series with every run):", ""]
-    for key, n in counted.items():
+    lines += ["", "Mean CRPS below ETS's mean (series where both have every run):", ""]
+    for key in dict.fromkeys([*counted, *partial]):
         got = wins.get(key, [])
-        lines.append(f"- {key}: {len(got)} of {n}" + (f" ({', '.join(got)})" if got else ""))
+        text = f"- {key}: {len(got)} of {counted.get(key, 0)}" + (f" ({', '.join(got)})" if got else "")
+        if key in partial:
+            text += f"; not in every run on {', '.join(partial[key])} (left out)"
+        lines.append(text)
     return "\n".join(lines) + "\n"

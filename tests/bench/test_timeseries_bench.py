@@ -320,3 +320,20 @@ def test_compare_of_timeseries_folders_refuses_one_or_mixed(folders, match, caps
     assert main(["bench", "compare", *[str(repo / f) for f in folders]]) == 2
     err = capsys.readouterr().err
     assert match in err and err.count("\n") == 1
+
+
+def test_compare_leaves_out_nan_and_partial_runs_and_warns_on_other_settings():
+    from graphdiff.bench.timeseries_compare import compare_timeseries
+
+    ets = {"series": "s", "kind": "baseline", "forecaster": "ets", "crps": 1.0}
+    sg = {"series": "s", "kind": "diffusion", "network": "grid_mpnn", "forecaster": "d", "crps": float("nan")}
+    ref = {"series": "s", "kind": "refinement", "network": "grid_mpnn", "forecaster": "r", "crps": 0.8}
+    a, b = _results([ets, sg, ref]), _results([ets, {**sg, "crps": 0.5}], seed=1)
+    b["settings"]["minutes"] = 9
+    text = compare_timeseries([("a", a), ("b", b)])
+    cells = _table(text)[("s", "self-guided (path graph)")]
+    assert cells[:3] == ["-", "0.5000", "0.5000"] and cells[-1] == "1 of 1"  # NaN is a missing run
+    assert "- self-guided (path graph): 0 of 0; not in every run on s (left out)" in text
+    assert "- ETS refined (path graph): 0 of 0; not in every run on s (left out)" in text
+    assert "Warning: the runs differ in more than the training seed (minutes: - / 9)" in text
+    assert "Warning" not in compare_timeseries([("a", _results([ets])), ("b", _results([ets], seed=2))])
