@@ -113,3 +113,25 @@ def test_models_info_of_a_model_without_a_card_names_its_conditions(tmp_path, ba
     assert main(["models", "info", str(tmp_path / "m")]) == 0
     out = capsys.readouterr().out
     assert "a model without a card" in out and "domain=erdos_renyi|" in out
+
+
+def test_numeric_conditions_from_the_command_line(tmp_path, capsys):
+    """A tiny corpus model with numeric conditions: --cond values are typed text, read as numbers, and a node count
+    asked for by name is also the size drawn (as in Python)."""
+    over = {"model": {"n_layers": 1, "hidden_x": 16, "hidden_e": 8, "hidden_y": 8, "n_heads": 2, "ff_x": 16,
+                      "ff_e": 8, "ff_y": 8, "extra_features": ["cycles"]},
+            "train": {"max_steps": 2, "ckpt_every": 2, "batch_size": 8}, "sample": {"steps": 2},
+            "dataset_options": {"per_domain": 3, "download": False, "conditions": ["n_nodes", "density"]}}
+    pipe = GraphDiffusionPipeline.fit("lggm", preset="digress-lggm", out=tmp_path / "run", root=tmp_path / "data",
+                                      overrides=over, progress=False)
+    capsys.readouterr()  # the corpus's lines about domains without raw files
+    out = tmp_path / "x.jsonl"
+    assert main(["sample", "--model", str(tmp_path / "run"), "-n", "2", "--steps", "2", "--quiet", "--out", str(out),
+                 "--cond", "domain=tree", "--cond", "n_nodes=12", "--cond", "density=0.3"]) == 0
+    want = pipe.sample(2, steps=2, seed=0, progress=False, cond={"domain": "tree", "n_nodes": 12, "density": 0.3},
+                       output="networkx")
+    assert _edges(out) == [(g.number_of_nodes(), sorted(tuple(sorted(e)) for e in g.edges())) for g in want]
+    assert [n for n, _ in _edges(out)] == [12, 12]
+    assert main(["sample", "--model", str(tmp_path / "run"), "-n", "2", "--out", str(tmp_path / "y.jsonl"),
+                 "--cond", "domain=tree", "--cond", "density=dense"]) != 0
+    assert "cond['density']: expected a number, got 'dense'" in one_error_line(capsys)
