@@ -70,14 +70,11 @@ def cmd_models_info(args) -> int:
     card = read_card(folder)
     if card:
         print(card)
-        line = condition_line(folder)
-        if line:
-            print(line)
-        return 0
-    from .train.checkpoint import resolve_checkpoint
+    else:
+        from .train.checkpoint import resolve_checkpoint
 
-    resolve_checkpoint(folder)  # a file or a folder that holds no model: the one-line error says so
-    print(f"{folder}: a model without a card (README.md); graphdiff models pack writes one")
+        resolve_checkpoint(folder)  # a file or a folder that holds no model: the one-line error says so
+        print(f"{folder}: a model without a card (README.md); graphdiff models pack writes one")
     line = condition_line(folder)
     if line:
         print(line)

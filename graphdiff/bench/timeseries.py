@@ -376,7 +376,8 @@ def _pool_length(pool: str | None) -> int | None:
     return int(split["context_length"]) + int(split["prediction_length"])
 
 
-def _network(r: dict) -> str:
+def network_label(r: dict) -> str:
+    """How a diffusion row's network is named in the tables: ``path graph``, ``1-D CNN``, ``(pool monthly)``."""
     net = {"grid_mpnn": "path graph", "cnn1d": "1-D CNN"}.get(r.get("network", "grid_mpnn"), r.get("network"))
     return net + (f" (pool {r['pool']})" if r.get("pool") else "")
 
@@ -389,7 +390,7 @@ def markdown(results: dict) -> str:
         diff = r["kind"] in ("diffusion", "refinement", "chosen")
         scale = f"{r['guidance_scale']:g}" if "guidance_scale" in r else ""
         params = f"{r['parameters']:,}" if r.get("parameters") else ""
-        lines.append(f"| {r['series']} | {r['forecaster']} | {_network(r) if diff else ''} | {params} | "
+        lines.append(f"| {r['series']} | {r['forecaster']} | {network_label(r) if diff else ''} | {params} | "
                      f"{r['crps']:.4f} | {r['wql']:.4f} | {r['mase']:.3f} | {r['windows']} x "
                      f"{r['task']['prediction_length']} | {scale} | {r['seconds']} |")
     diff = [r for r in results["rows"] if r["kind"] in ("diffusion", "refinement", "chosen")]
@@ -404,7 +405,7 @@ def markdown(results: dict) -> str:
             graph = [r for r in diff if r["series"] == d["series"] and r.get("network", "grid_mpnn") == "grid_mpnn"
                      and r["kind"] == "diffusion"]
             vs = f"{d['crps'] / graph[0]['crps']:.2f}" if graph and graph[0]["crps"] else "-"
-            net = _network(d) + (f", refining {d['refines']}" if d["kind"] == "refinement" else "")
+            net = network_label(d) + (f", refining {d['refines']}" if d["kind"] == "refinement" else "")
             net += f", chosen: {d['choice']}" if d["kind"] == "chosen" else ""
             lines.append(f"| {d['series']} | {net} | {d.get('parameters') or 0:,} | {d['crps']:.4f} | "
                          f"{' | '.join(ratio)} | {vs} | {d.get('minutes', '')} | {d.get('train_steps')} | "

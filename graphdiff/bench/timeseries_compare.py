@@ -16,18 +16,15 @@ from ..errors import DataError
 
 __all__ = ["forecaster_key", "compare_timeseries"]
 
-_NETWORKS = {"grid_mpnn": "path graph", "cnn1d": "1-D CNN"}
-
-
 def forecaster_key(row: dict) -> str | None:
     """The name a row is compared under across runs (its guidance scale may differ from run to run)."""
     kind = row.get("kind")
     if kind == "baseline":
         return str(row.get("forecaster"))
-    net = _NETWORKS.get(row.get("network", "grid_mpnn"), str(row.get("network")))
-    pool = f", pool {row['pool']}" if row.get("pool") else ""
+    from .timeseries import network_label
+
     label = {"diffusion": "self-guided", "refinement": "ETS refined", "chosen": "chosen"}.get(kind)
-    return None if label is None else f"{label} ({net}{pool})"
+    return None if label is None else f"{label} ({network_label(row)})"
 
 
 def _fmt(v: float | None, digits: int = 4) -> str:
