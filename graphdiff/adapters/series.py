@@ -15,6 +15,11 @@ scale, :meth:`to_state` and :meth:`from_state` take it so that a forecast is map
 observed context, divided by the context's standard deviation (1 where it is 0 or nothing is observed), so a series
 whose moves are small against its level (a stock price) keeps them at unit size; :meth:`scale` then returns the
 context's mean and standard deviation stacked, ``[B, 2, C]``.
+``scaling="diff"`` diffuses first differences (ARIMA's ``d = 1``): node ``t`` holds ``data[t] - data[t - 1]``
+(0 at ``t = 0``), divided by the mean absolute difference of the observed context, and a window is rebuilt by
+summing them from its *last observed context value*, so a forecast starts where the context ends whatever the
+model does with the context's differences. A random walk (a stock price) then diffuses its independent moves, not
+its level. :meth:`scale` returns ``[B, 3, C]``: the mean absolute difference, the anchor value and its step.
 
 Missing values (NaN) become 0 in ``x``; :meth:`observation` says which values were observed. Variable lengths:
 ``lengths`` puts series of ``n < L`` steps on slots ``0..n-1`` and masks the rest (``mask``).
@@ -43,8 +48,9 @@ class TimeSeriesPath(FixedGraphAdapter):
         prediction_length: the last H steps of a window are the forecast part: the scale is taken from the steps
             before them.
         center: subtract 1 after scaling (mean scaling).
-        scaling: ``"mean"`` (divide by the context's mean absolute value, TSDiff) or ``"std"`` (subtract the
-            context's mean, divide by its standard deviation).
+        scaling: ``"mean"`` (divide by the context's mean absolute value, TSDiff), ``"std"`` (subtract the
+            context's mean, divide by its standard deviation) or ``"diff"`` (first differences divided by the
+            context's mean absolute difference, rebuilt from the last observed context value).
 
     Shapes:
         windows ``[B, L, C]`` (``[B, L]`` when C = 1); state ``x [B, L, C]``, ``e [B, L, L, 1 + len(lags)]``,
@@ -125,7 +131,9 @@ class TimeSeriesPath(FixedGraphAdapter):
     def scale(self, data, known=None, lengths=None) -> Tensor:
         """``[B, 1, C]`` mean absolute observed value of each window's context (1 where none is observed or the
         mean is 0); the context is the first ``L - prediction_length`` steps (of ``lengths`` when given). With
-        ``scaling="std"``: ``[B, 2, C]``, the context's mean and standard deviation (1 where it is 0)."""
+        ``scaling="std"``: ``[B, 2, C]``, the context's mean and standard deviation (1 where it is 0).
+        ``scaling="diff"``: ``[B, 3, C]``, the mean absolute difference between consecutive observed context
+        values (1 where none or 0), the last observed context value (0 where none) and its step (as a float)."""
         data = self._check(data)
         seen = ~torch.isnan(data)
         if known is not None:
@@ -134,6 +142,8 @@ class TimeSeriesPath(FixedGraphAdapter):
             torch.full((data.shape[0],), self.n_nodes)
         ctx = torch.arange(self.n_nodes).unsqueeze(0) < (n - self.prediction_length).clamp(min=1).unsqueeze(1)
         seen = seen & ctx.unsqueeze(-1)
+        if self.scaling == "diff":
+            return self._diff_scale(data, seen)
         count = seen.sum(1, keepdim=True)
         if self.scaling == "std":
             loc = torch.where(seen, data, torch.zeros_like(data)).sum(1, keepdim=True) / count.clamp(min=1)
@@ -144,13 +154,39 @@ class TimeSeriesPath(FixedGraphAdapter):
         s = total / count.clamp(min=1)
         return torch.where((count > 0) & (s > 0), s, torch.ones_like(s))
 
+    @staticmethod
+    def _differences(data: Tensor) -> Tensor:
+        """``data[t] - data[t - 1]`` along the steps, NaN at ``t = 0`` and next to a missing value."""
+        return torch.cat([torch.full_like(data[:, :1], float("nan")), data[:, 1:] - data[:, :-1]], 1)
+
+    def _diff_scale(self, data: Tensor, seen: Tensor) -> Tensor:
+        inc = self._differences(torch.where(seen, data, torch.full_like(data, float("nan"))))
+        ok = ~torch.isnan(inc)
+        count = ok.sum(1, keepdim=True)
+        s = torch.where(ok, inc.abs(), torch.zeros_like(inc)).sum(1, keepdim=True) / count.clamp(min=1)
+        s = torch.where((count > 0) & (s > 0), s, torch.ones_like(s))
+        steps = torch.arange(self.n_nodes).view(1, -1, 1).expand_as(data)
+        last = torch.where(seen, steps, torch.full_like(steps, -1)).amax(1, keepdim=True)  # [B, 1, C]
+        anchor = torch.gather(torch.where(seen, data, torch.zeros_like(data)), 1, last.clamp(min=0))
+        anchor = torch.where(last >= 0, anchor, torch.zeros_like(anchor))
+        return torch.cat([s, anchor, last.clamp(min=0).to(data.dtype)], 1)
+
     def _normalise(self, data: Tensor, scale) -> Tensor:
+        if self.scaling == "diff":
+            s = torch.as_tensor(scale).float().reshape(data.shape[0], 3, -1)
+            return self._differences(data) / s[:, :1]
         if self.scaling == "std":
             s = torch.as_tensor(scale).float().reshape(data.shape[0], 2, -1)
             return (data - s[:, :1]) / s[:, 1:]
         return data / torch.as_tensor(scale).float().reshape(data.shape[0], 1, -1) - (1.0 if self.center else 0.0)
 
     def _denormalise(self, x: Tensor, scale) -> Tensor:
+        if self.scaling == "diff":  # sum the differences outward from the anchor step
+            s = torch.as_tensor(scale, dtype=x.dtype, device=x.device).reshape(x.shape[0], 3, -1)
+            inc = torch.cat([torch.zeros_like(x[:, :1]), x[:, 1:]], 1) * s[:, :1]
+            total = inc.cumsum(1)
+            at = torch.gather(total, 1, s[:, 2:].round().long().clamp(0, self.n_nodes - 1))
+            return s[:, 1:2] + total - at
         if self.scaling == "std":
             s = torch.as_tensor(scale, dtype=x.dtype, device=x.device).reshape(x.shape[0], 2, -1)
             return x * s[:, 1:] + s[:, :1]
@@ -159,8 +195,8 @@ class TimeSeriesPath(FixedGraphAdapter):
 
     def to_state(self, data, y: Tensor | None = None, scale: Tensor | None = None, lengths=None) -> GraphState:
         """Windows ``[B, L, C]`` (NaN = missing) -> state with ``x = data / scale - 1`` (``center``; with
-        ``scaling="std"``: ``(data - mean) / std``); NaN and padded steps are 0. ``scale`` defaults to
-        :meth:`scale` of the windows."""
+        ``scaling="std"``: ``(data - mean) / std``; ``"diff"``: the differences over their context scale); NaN and
+        padded steps are 0. ``scale`` defaults to :meth:`scale` of the windows."""
         data = self._check(data)
         b = data.shape[0]
         x = self._normalise(data, self.scale(data, lengths=lengths) if scale is None else scale)
@@ -187,6 +223,8 @@ class TimeSeriesPath(FixedGraphAdapter):
         if scale is None:
             scale = self.scale(data, known=seen, lengths=lengths)
         state = self.to_state(data, scale=scale, lengths=lengths)
+        if self.scaling == "diff":  # a difference is observed where both of its values are
+            seen = torch.cat([torch.zeros_like(seen[:, :1]), seen[:, 1:] & seen[:, :-1]], 1)
         return state.x, seen & state.mask.unsqueeze(-1)
 
     def forecast_observation(self, context, scale: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
@@ -203,6 +241,6 @@ class TimeSeriesPath(FixedGraphAdapter):
         return values, known, s
 
 
-SCALINGS = ("mean", "std")
+SCALINGS = ("mean", "std", "diff")
 
 __all__ = ["TimeSeriesPath", "SCALINGS"]

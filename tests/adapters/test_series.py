@@ -98,5 +98,47 @@ def test_std_scaling_standardises_each_window_by_its_context():
     assert not known[0, 9:].any()
     again = adapter_from_schema(path.schema(3))
     assert again.scaling == "std" and again.to_dict() == path.to_dict()
-    with pytest.raises(DataError, match=r"scaling must be one of \['mean', 'std'\], got 'z'"):
+    with pytest.raises(DataError, match=r"scaling must be one of \['mean', 'std', 'diff'\], got 'z'"):
         TimeSeriesPath(12, scaling="z")
+
+
+def test_diff_scaling_diffuses_differences_and_rebuilds_from_the_last_context_value():
+    path = TimeSeriesPath(12, channels=2, season=4, prediction_length=3, scaling="diff")
+    w = _windows()
+    w[0, :, 0] = 10 + torch.arange(12.0) ** 1.5  # uneven steps
+    s = path.scale(w)
+    assert s.shape == (2, 3, 2)
+    ctx_diff = w[:, 1:9] - w[:, :8]
+    torch.testing.assert_close(s[0, 0], ctx_diff[0].abs().mean(0))
+    assert s[1, 0, 0] == 1.0 and s[1, 0, 1] == 1.0  # a constant context: no move -> divisor 1
+    torch.testing.assert_close(s[:, 1], w[:, 8])  # the anchor: the last context value ...
+    assert s[:, 2].tolist() == [[8.0, 8.0], [8.0, 8.0]]  # ... at step 8
+    x = path.to_state(w, scale=s).x
+    assert x[:, 0].abs().sum() == 0
+    torch.testing.assert_close(x[:, 1:], (w[:, 1:] - w[:, :-1]) / s[:, :1])
+    torch.testing.assert_close(path.from_state(path.to_state(w, scale=s), s), w)
+    # a level shift leaves the differences alone, and the forecast part does not set the scale
+    torch.testing.assert_close(path.to_state(w + 1000.0).x, x, atol=1e-3, rtol=0)
+    w2 = w.clone()
+    w2[:, 9:] *= 50
+    torch.testing.assert_close(path.scale(w2), s)
+    # whatever the model makes of the context's differences, the forecast starts at the anchor
+    state = path.to_state(w, scale=s)
+    state.x[:, 1:9] += torch.randn(2, 8, 2)
+    back = path.from_state(state, s)
+    torch.testing.assert_close(back[:, 8:], w[:, 8:])
+    assert not torch.allclose(back[:, :8], w[:, :8])
+    again = adapter_from_schema(path.schema(3))
+    assert again.scaling == "diff" and again.to_dict() == path.to_dict()
+
+
+def test_diff_scaling_observes_a_difference_only_where_both_values_are_and_anchors_on_the_last_observed():
+    path = TimeSeriesPath(8, season=2, prediction_length=3, scaling="diff")
+    w = torch.tensor([[1.0, 2.0, np.nan, 4.0, np.nan, 9.0, 9.0, np.nan]])
+    values, known = path.observation(w)
+    assert known[0, :, 0].tolist() == [False, True, False, False, False, False, True, False]
+    s = path.scale(w)
+    assert s[0, :, 0].tolist() == [1.0, 4.0, 3.0]  # one observed difference (1); anchor 4.0 at step 3
+    values, known, fs = path.forecast_observation(torch.tensor([[1.0, 3.0, 4.0, 8.0, 9.0]]).reshape(1, 5, 1))
+    assert known[0, :, 0].tolist() == [False] + [True] * 4 + [False] * 3
+    assert fs[0, :, 0].tolist() == [2.0, 9.0, 4.0]
