@@ -19,7 +19,11 @@ context's mean and standard deviation stacked, ``[B, 2, C]``.
 (0 at ``t = 0``), divided by the mean absolute difference of the observed context, and a window is rebuilt by
 summing them from its *last observed context value*, so a forecast starts where the context ends whatever the
 model does with the context's differences. A random walk (a stock price) then diffuses its independent moves, not
-its level. :meth:`scale` returns ``[B, 3, C]``: the mean absolute difference, the anchor value and its step.
+its level. ``scaling="sdiff"`` does the same with seasonal differences ``data[t] - data[t - m]`` (SARIMA's
+``D = 1``): each phase of the season is summed from its own last observed context value, so with a horizon of at
+most one season every forecast step is the observed value one season earlier plus one diffused change, and no
+error accumulates over the horizon. :meth:`scale` returns ``[B, 1 + 2k, C]`` (``k`` = the lag, 1 or ``m``): the
+mean absolute difference, then per phase the anchor value and its step.
 
 Missing values (NaN) become 0 in ``x``; :meth:`observation` says which values were observed. Variable lengths:
 ``lengths`` puts series of ``n < L`` steps on slots ``0..n-1`` and masks the rest (``mask``).
@@ -49,8 +53,9 @@ class TimeSeriesPath(FixedGraphAdapter):
             before them.
         center: subtract 1 after scaling (mean scaling).
         scaling: ``"mean"`` (divide by the context's mean absolute value, TSDiff), ``"std"`` (subtract the
-            context's mean, divide by its standard deviation) or ``"diff"`` (first differences divided by the
-            context's mean absolute difference, rebuilt from the last observed context value).
+            context's mean, divide by its standard deviation) ``"diff"`` (first differences divided by the
+            context's mean absolute difference, rebuilt from the last observed context value) or ``"sdiff"``
+            (the same with differences at the season lag, each phase rebuilt from its last observed context value).
 
     Shapes:
         windows ``[B, L, C]`` (``[B, L]`` when C = 1); state ``x [B, L, C]``, ``e [B, L, L, 1 + len(lags)]``,
@@ -73,6 +78,9 @@ class TimeSeriesPath(FixedGraphAdapter):
         if scaling not in SCALINGS:
             raise DataError(f"TimeSeriesPath scaling must be one of {list(SCALINGS)}, got {scaling!r}")
         self.prediction_length, self.center, self.scaling = int(prediction_length), bool(center), scaling
+        if scaling == "sdiff" and self.context_length < season:
+            raise DataError(f"TimeSeriesPath scaling 'sdiff' needs a context of at least one season ({season} steps), "
+                            f"got {self.context_length}")
         self.edge_kinds = tuple(f"lag{k}" for k in lags)
 
     @property
@@ -132,8 +140,9 @@ class TimeSeriesPath(FixedGraphAdapter):
         """``[B, 1, C]`` mean absolute observed value of each window's context (1 where none is observed or the
         mean is 0); the context is the first ``L - prediction_length`` steps (of ``lengths`` when given). With
         ``scaling="std"``: ``[B, 2, C]``, the context's mean and standard deviation (1 where it is 0).
-        ``scaling="diff"``: ``[B, 3, C]``, the mean absolute difference between consecutive observed context
-        values (1 where none or 0), the last observed context value (0 where none) and its step (as a float)."""
+        ``scaling="diff"`` / ``"sdiff"``: ``[B, 1 + 2k, C]`` for the lag ``k`` (1 / the season): the mean absolute
+        difference between observed context values ``k`` steps apart (1 where none or 0), then for each phase
+        ``r < k`` the last observed context value at a step ``= r (mod k)`` (0 where none) and that step."""
         data = self._check(data)
         seen = ~torch.isnan(data)
         if known is not None:
@@ -142,7 +151,7 @@ class TimeSeriesPath(FixedGraphAdapter):
             torch.full((data.shape[0],), self.n_nodes)
         ctx = torch.arange(self.n_nodes).unsqueeze(0) < (n - self.prediction_length).clamp(min=1).unsqueeze(1)
         seen = seen & ctx.unsqueeze(-1)
-        if self.scaling == "diff":
+        if self.scaling in DIFFERENCING:
             return self._diff_scale(data, seen)
         count = seen.sum(1, keepdim=True)
         if self.scaling == "std":
@@ -154,26 +163,36 @@ class TimeSeriesPath(FixedGraphAdapter):
         s = total / count.clamp(min=1)
         return torch.where((count > 0) & (s > 0), s, torch.ones_like(s))
 
-    @staticmethod
-    def _differences(data: Tensor) -> Tensor:
-        """``data[t] - data[t - 1]`` along the steps, NaN at ``t = 0`` and next to a missing value."""
-        return torch.cat([torch.full_like(data[:, :1], float("nan")), data[:, 1:] - data[:, :-1]], 1)
+    @property
+    def lag(self) -> int:
+        """The differencing lag: 1 (``"diff"``), the season (``"sdiff"``), 0 (no differencing)."""
+        return {"diff": 1, "sdiff": self.season}.get(self.scaling, 0)
+
+    def _differences(self, data: Tensor) -> Tensor:
+        """``data[t] - data[t - k]`` along the steps, NaN for ``t < k`` and next to a missing value."""
+        k = self.lag
+        return torch.cat([torch.full_like(data[:, :k], float("nan")), data[:, k:] - data[:, :-k]], 1)
 
     def _diff_scale(self, data: Tensor, seen: Tensor) -> Tensor:
+        k = self.lag
         inc = self._differences(torch.where(seen, data, torch.full_like(data, float("nan"))))
         ok = ~torch.isnan(inc)
         count = ok.sum(1, keepdim=True)
         s = torch.where(ok, inc.abs(), torch.zeros_like(inc)).sum(1, keepdim=True) / count.clamp(min=1)
         s = torch.where((count > 0) & (s > 0), s, torch.ones_like(s))
         steps = torch.arange(self.n_nodes).view(1, -1, 1).expand_as(data)
-        last = torch.where(seen, steps, torch.full_like(steps, -1)).amax(1, keepdim=True)  # [B, 1, C]
-        anchor = torch.gather(torch.where(seen, data, torch.zeros_like(data)), 1, last.clamp(min=0))
-        anchor = torch.where(last >= 0, anchor, torch.zeros_like(anchor))
-        return torch.cat([s, anchor, last.clamp(min=0).to(data.dtype)], 1)
+        values, at = [], []
+        for r in range(k):  # per phase: the last observed context step of that phase
+            mine = seen & (steps % k == r)
+            last = torch.where(mine, steps, torch.full_like(steps, -1)).amax(1, keepdim=True)  # [B, 1, C]
+            v = torch.gather(torch.where(seen, data, torch.zeros_like(data)), 1, last.clamp(min=0))
+            values.append(torch.where(last >= 0, v, torch.zeros_like(v)))
+            at.append(torch.where(last >= 0, last, torch.full_like(last, r)).to(data.dtype))
+        return torch.cat([s, *values, *at], 1)
 
     def _normalise(self, data: Tensor, scale) -> Tensor:
-        if self.scaling == "diff":
-            s = torch.as_tensor(scale).float().reshape(data.shape[0], 3, -1)
+        if self.scaling in DIFFERENCING:
+            s = torch.as_tensor(scale).float().reshape(data.shape[0], 1 + 2 * self.lag, -1)
             return self._differences(data) / s[:, :1]
         if self.scaling == "std":
             s = torch.as_tensor(scale).float().reshape(data.shape[0], 2, -1)
@@ -181,12 +200,15 @@ class TimeSeriesPath(FixedGraphAdapter):
         return data / torch.as_tensor(scale).float().reshape(data.shape[0], 1, -1) - (1.0 if self.center else 0.0)
 
     def _denormalise(self, x: Tensor, scale) -> Tensor:
-        if self.scaling == "diff":  # sum the differences outward from the anchor step
-            s = torch.as_tensor(scale, dtype=x.dtype, device=x.device).reshape(x.shape[0], 3, -1)
-            inc = torch.cat([torch.zeros_like(x[:, :1]), x[:, 1:]], 1) * s[:, :1]
-            total = inc.cumsum(1)
-            at = torch.gather(total, 1, s[:, 2:].round().long().clamp(0, self.n_nodes - 1))
-            return s[:, 1:2] + total - at
+        if self.scaling in DIFFERENCING:  # each phase: its differences summed outward from its anchor step
+            k, (b, n, c) = self.lag, x.shape
+            s = torch.as_tensor(scale, dtype=x.dtype, device=x.device).reshape(b, 1 + 2 * k, -1)
+            inc = torch.cat([torch.zeros_like(x[:, :k]), x[:, k:]], 1) * s[:, :1]
+            pad = -n % k
+            total = torch.cat([inc, inc.new_zeros(b, pad, c)], 1).view(b, -1, k, c).cumsum(1).view(b, -1, c)[:, :n]
+            phase = torch.arange(n, device=x.device) % k
+            anchor, at = s[:, 1:1 + k][:, phase], s[:, 1 + k:][:, phase].round().long().clamp(0, n - 1)
+            return anchor + total - torch.gather(total, 1, at)
         if self.scaling == "std":
             s = torch.as_tensor(scale, dtype=x.dtype, device=x.device).reshape(x.shape[0], 2, -1)
             return x * s[:, 1:] + s[:, :1]
@@ -195,8 +217,8 @@ class TimeSeriesPath(FixedGraphAdapter):
 
     def to_state(self, data, y: Tensor | None = None, scale: Tensor | None = None, lengths=None) -> GraphState:
         """Windows ``[B, L, C]`` (NaN = missing) -> state with ``x = data / scale - 1`` (``center``; with
-        ``scaling="std"``: ``(data - mean) / std``; ``"diff"``: the differences over their context scale); NaN and
-        padded steps are 0. ``scale`` defaults to :meth:`scale` of the windows."""
+        ``scaling="std"``: ``(data - mean) / std``; ``"diff"``, ``"sdiff"``: the differences over their context
+        scale); NaN and padded steps are 0. ``scale`` defaults to :meth:`scale` of the windows."""
         data = self._check(data)
         b = data.shape[0]
         x = self._normalise(data, self.scale(data, lengths=lengths) if scale is None else scale)
@@ -223,8 +245,9 @@ class TimeSeriesPath(FixedGraphAdapter):
         if scale is None:
             scale = self.scale(data, known=seen, lengths=lengths)
         state = self.to_state(data, scale=scale, lengths=lengths)
-        if self.scaling == "diff":  # a difference is observed where both of its values are
-            seen = torch.cat([torch.zeros_like(seen[:, :1]), seen[:, 1:] & seen[:, :-1]], 1)
+        if self.scaling in DIFFERENCING:  # a difference is observed where both of its values are
+            k = self.lag
+            seen = torch.cat([torch.zeros_like(seen[:, :k]), seen[:, k:] & seen[:, :-k]], 1)
         return state.x, seen & state.mask.unsqueeze(-1)
 
     def forecast_observation(self, context, scale: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
@@ -241,6 +264,7 @@ class TimeSeriesPath(FixedGraphAdapter):
         return values, known, s
 
 
-SCALINGS = ("mean", "std", "diff")
+SCALINGS = ("mean", "std", "diff", "sdiff")
+DIFFERENCING = ("diff", "sdiff")
 
 __all__ = ["TimeSeriesPath", "SCALINGS"]

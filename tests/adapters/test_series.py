@@ -98,7 +98,7 @@ def test_std_scaling_standardises_each_window_by_its_context():
     assert not known[0, 9:].any()
     again = adapter_from_schema(path.schema(3))
     assert again.scaling == "std" and again.to_dict() == path.to_dict()
-    with pytest.raises(DataError, match=r"scaling must be one of \['mean', 'std', 'diff'\], got 'z'"):
+    with pytest.raises(DataError, match=r"scaling must be one of \['mean', 'std', 'diff', 'sdiff'\], got 'z'"):
         TimeSeriesPath(12, scaling="z")
 
 
@@ -142,3 +142,30 @@ def test_diff_scaling_observes_a_difference_only_where_both_values_are_and_ancho
     values, known, fs = path.forecast_observation(torch.tensor([[1.0, 3.0, 4.0, 8.0, 9.0]]).reshape(1, 5, 1))
     assert known[0, :, 0].tolist() == [False] + [True] * 4 + [False] * 3
     assert fs[0, :, 0].tolist() == [2.0, 9.0, 4.0]
+
+
+def test_sdiff_scaling_diffuses_seasonal_differences_and_rebuilds_each_phase_from_the_context():
+    path = TimeSeriesPath(12, season=4, prediction_length=4, scaling="sdiff")
+    t = torch.arange(12.0)
+    w = (20 + t + 5 * torch.sin(t * torch.pi / 2) + t ** 1.2).reshape(1, 12, 1)
+    s = path.scale(w)
+    assert s.shape == (1, 9, 1) and path.lag == 4
+    torch.testing.assert_close(s[0, 0, 0], (w[0, 4:8, 0] - w[0, :4, 0]).abs().mean())
+    torch.testing.assert_close(s[0, 1:5, 0], w[0, 4:8, 0])  # per phase, the last context value of that phase ...
+    assert s[0, 5:, 0].tolist() == [4.0, 5.0, 6.0, 7.0]  # ... at its step
+    state = path.to_state(w, scale=s)
+    assert state.x[0, :4].abs().sum() == 0
+    torch.testing.assert_close(state.x[0, 4:], (w[0, 4:] - w[0, :-4]) / s[0, :1])
+    torch.testing.assert_close(path.from_state(state, s), w)
+    # each forecast step is the value one season before it plus its own diffused change: moving one forecast
+    # change moves that step alone, and the context's changes do not reach the forecast
+    state.x[0, 9] += 1.0
+    state.x[0, 4:8] += torch.randn(4, 1)
+    back = path.from_state(state, s)
+    torch.testing.assert_close(back[0, 9], w[0, 9] + s[0, 0])
+    torch.testing.assert_close(back[0, [8, 10, 11]], w[0, [8, 10, 11]])
+    values, known = path.observation(w)
+    assert known[0, :, 0].tolist() == [False] * 4 + [True] * 8
+    assert path.lag == 4 and TimeSeriesPath(12, season=4, scaling="diff").lag == 1 and TimeSeriesPath(12).lag == 0
+    with pytest.raises(DataError, match=r"'sdiff' needs a context of at least one season \(8 steps\), got 6"):
+        TimeSeriesPath(12, season=8, prediction_length=6, scaling="sdiff")
