@@ -6,7 +6,7 @@ those windows (stride 1 by default; windows with a missing value are dropped unl
 holds the rolling test windows (context and target) of :func:`graphdiff.data.series.evaluation_windows`; there is
 no ``val`` split unless ``holdout`` keeps the last windows before the test part out of training
 (:func:`holdout_series`). Each window is scaled by its own context (the adapter's mean scaling, or with
-``scaling="std"`` its standardisation, with ``scaling="diff"`` its first differences).
+``scaling="std"`` its standardisation, with ``scaling="diff"`` / ``"sdiff"`` its first / seasonal differences).
 
 The datasets give the trainer what it reads from a graph dataset: ``len``, ``batch(indices)``, ``split(name)``,
 ``num_nodes()``, ``schema``, ``name``, ``info``.
@@ -33,8 +33,9 @@ class SeriesWindows:
         prediction_length, context_length: override the series' forecast task.
         stride: steps between consecutive training windows.
         lags: lag edges of the path graph (default ``(1, season)``).
-        scaling: how each window is normalised by its context, ``"mean"`` (TSDiff), ``"std"`` or ``"diff"``
-            (first differences; :class:`~graphdiff.adapters.series.TimeSeriesPath`).
+        scaling: how each window is normalised by its context, ``"mean"`` (TSDiff), ``"std"``, ``"diff"``
+            (first differences) or ``"sdiff"`` (seasonal differences)
+            (:class:`~graphdiff.adapters.series.TimeSeriesPath`).
         holdout: keep the last ``holdout`` prediction lengths before the test windows out of every training window;
             they become the ``val`` split (rolling windows like the test ones), so a choice made on them (a
             guidance scale) is made out of sample. 0 (default): train on everything before the test windows,

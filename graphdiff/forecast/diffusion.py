@@ -82,7 +82,8 @@ class DiffusionForecaster:
                             f"(all missing); give a context that ends with observations")
         if self.path.scaling == "mean" and (ctx[seen] < 0).any() and (ctx[seen] > 0).any():
             warnings.warn("the context crosses zero: this model scales each window by its mean absolute value "
-                          "(TSDiff), which suits positive series; a model trained with scaling=std suits this one",
+                          "(TSDiff), which suits positive series; a model trained with scaling=std or diff suits "
+                          "this one",
                           UserWarning, stacklevel=4)
         return ctx
 

@@ -103,3 +103,23 @@ def test_month_end_dates_read_as_monthly_and_continue_on_month_ends(tmp_path):
     quarterly.write_text("date,v\n2020-03-31,1\n2020-06-30,2\n2020-09-30,3\n")
     q = read_series_csv(quarterly)
     assert q.freq == "QE" and [str(d) for d in future_timestamps(q.timestamps, 2)] == ["2020-12-31", "2021-03-31"]
+
+
+@pytest.mark.parametrize("scaling", ["diff", "sdiff"])
+def test_a_differenced_model_forecasts_from_the_end_of_its_context(scaling, tmp_path):
+    from graphdiff.forecast.diffusion import DiffusionForecaster
+
+    torch.manual_seed(0)
+    ds = SeriesWindows(_series(), stride=4, scaling=scaling)
+    pipe = GraphDiffusionPipeline.fit(ds, preset="edm-tsdiff-taylor", overrides=TINY, progress=False,
+                                      out=tmp_path / "run")
+    pipe.save_pretrained(tmp_path / "model")
+    fc = DiffusionForecaster(str(tmp_path / "model"), scale=4)
+    assert fc.path.scaling == scaling
+    hist = _series().values[:-8]
+    paths = fc(hist, 8, season=8, num_samples=6, seed=0)
+    assert paths.shape == (6, 8, 1) and np.isfinite(paths).all()
+    if scaling == "sdiff":  # a wave of period 8 has no seasonal change: each forecast step is its value one season
+        # before plus the model's change, so even a 30-step model follows the wave
+        truth = _series().values[-8:, 0]
+        assert np.corrcoef(np.median(paths[:, :, 0], 0), truth)[0, 1] > 0.9
