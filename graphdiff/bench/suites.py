@@ -185,16 +185,17 @@ _add(Suite(
 
 _add(Suite(
     "timeseries",
-    "Probabilistic forecasting of six series shipped in the pmdarima / statsmodels wheels (taylor half-hourly, "
-    "wineind, airpassengers, sunspots, elec_equip monthly, msft business-daily) on the cards' rolling test windows: "
+    "Probabilistic forecasting of nine series shipped in the pmdarima / statsmodels wheels (taylor half-hourly, "
+    "wineind, airpassengers, sunspots, elec_equip, co2 monthly, ausbeer, woolyrnq quarterly, msft business-daily) "
+    "on the cards' rolling test windows: "
     "seasonal naive, statsmodels ETS and ARIMA, and one unconditional edm-tsdiff model per series forecasting by "
     "TSDiff self-guidance (scale chosen on validation windows), beside its dilated 1-D CNN baseline of equal "
     "parameters and training minutes (edm-tsdiff_cnn; --set cnn=false leaves it out); CRPS (properscoring), mean wQL "
     "and MASE per series; --set pooled=true forecasts the monthly series with one model of their pool "
     "(edm-tsdiff-monthly); --set diffusion=false gives the baseline rows only (about 4 min)",
     tuple(Entry(f"edm-tsdiff-{d}", label=d, minutes=5) for d in (
-        "taylor", "wineind", "airpassengers", "sunspots", "msft", "elec_equip")),
-    expected_minutes=6 * 2 * 5 + 30, kind="timeseries"))
+        "taylor", "wineind", "airpassengers", "sunspots", "msft", "elec_equip", "co2", "ausbeer", "woolyrnq")),
+    expected_minutes=9 * 2 * 5 + 30, kind="timeseries"))
 
 _add(Suite(
     "speed",

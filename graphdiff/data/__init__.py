@@ -23,6 +23,7 @@ _REGISTRY: dict[str, str] = {
     "taylor": "series_windows:Taylor", "wineind": "series_windows:Wineind",
     "airpassengers": "series_windows:AirPassengers", "sunspots": "series_windows:Sunspots",
     "msft": "series_windows:MSFT", "elec_equip": "series_windows:ElecEquip", "monthly": "series_pool:Monthly",
+    "ausbeer": "series_windows:Ausbeer", "woolyrnq": "series_windows:Woolyrnq", "co2": "series_windows:CO2",
     # standard files
     "community_small": "graphs:CommunitySmall",
     "ego_small": "graphs:EgoSmall",

@@ -176,6 +176,27 @@ def _pmdarima(name: str):
     return lambda: (_array_in_source("pmdarima", f"datasets/{name}", f"load_{name}"), None)
 
 
+def _ausbeer():
+    values = _array_in_source("pmdarima", "datasets/ausbeer", "load_ausbeer")
+    return values[: len(values) - int(np.isnan(values[-1]))], None  # the wheel's array ends with a missing quarter
+
+
+def _co2():
+    """Monthly means of the weekly Mauna Loa record in statsmodels (weeks without a reading skipped; a month with
+    none is missing)."""
+    with open(_package_dir("statsmodels") / "datasets" / "co2" / "co2.csv", newline="") as fh:
+        rows = list(csv.reader(fh))[1:]
+    months = np.array([np.datetime64(f"{d[:4]}-{d[4:6]}", "M") for d, _ in rows])
+    values = np.array([float(v) if v.strip() else np.nan for _, v in rows])
+    grid = np.arange(months.min(), months.max() + 1)
+    out = np.full(len(grid), np.nan)
+    for i, m in enumerate(grid):
+        seen = values[(months == m) & ~np.isnan(values)]
+        if len(seen):
+            out[i] = seen.mean()
+    return out, grid
+
+
 def _sunspots():
     return np.loadtxt(_package_dir("pmdarima") / "datasets" / "data" / "sunspots.txt.gz").ravel(), None
 
@@ -202,7 +223,7 @@ def _elec_equip():
 
 _BUILTIN = {"taylor": _pmdarima("taylor"), "wineind": _pmdarima("wineind"),
             "airpassengers": _pmdarima("airpassengers"), "sunspots": _sunspots, "msft": _msft,
-            "elec_equip": _elec_equip}
+            "elec_equip": _elec_equip, "ausbeer": _ausbeer, "woolyrnq": _pmdarima("woolyrnq"), "co2": _co2}
 
 
 def list_series() -> list[str]:
@@ -211,8 +232,8 @@ def list_series() -> list[str]:
 
 
 def _regular_timestamps(start: str, freq: str, n: int) -> np.ndarray:
-    if freq == "M":
-        return np.datetime64(start, "M") + np.arange(n)
+    if freq in ("M", "Q"):
+        return np.datetime64(start, "M") + np.arange(n) * (3 if freq == "Q" else 1)
     step = {"30min": np.timedelta64(30, "m"), "h": np.timedelta64(1, "h"), "D": np.timedelta64(1, "D")}[freq]
     return np.datetime64(start, "m") + step * np.arange(n)
 

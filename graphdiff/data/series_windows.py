@@ -145,10 +145,12 @@ def _named(series: str) -> type[SeriesWindows]:
                                                                                 "__doc__": SeriesWindows.__doc__})
 
 
-Taylor, Wineind, AirPassengers, Sunspots, MSFT, ElecEquip = (
-    _named(n) for n in ("taylor", "wineind", "airpassengers", "sunspots", "msft", "elec_equip"))
+Taylor, Wineind, AirPassengers, Sunspots, MSFT, ElecEquip, Ausbeer, Woolyrnq, CO2 = (
+    _named(n) for n in ("taylor", "wineind", "airpassengers", "sunspots", "msft", "elec_equip", "ausbeer", "woolyrnq",
+                        "co2"))
 
-__all__ = ["SeriesWindows", "Taylor", "Wineind", "AirPassengers", "Sunspots", "MSFT", "ElecEquip", "holdout_series"]
+__all__ = ["SeriesWindows", "Taylor", "Wineind", "AirPassengers", "Sunspots", "MSFT", "ElecEquip", "Ausbeer",
+           "Woolyrnq", "CO2", "holdout_series"]
 
 
 def check_window_options(where: str, stride, holdout) -> None:

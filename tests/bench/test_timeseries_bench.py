@@ -9,7 +9,7 @@ import pytest
 from graphdiff.bench.suites import SUITES
 from graphdiff.bench.timeseries import validation_series
 from graphdiff.cli import main
-from graphdiff.data.series import ForecastTask, TimeSeries, evaluation_windows
+from graphdiff.data.series import ForecastTask, TimeSeries, evaluation_windows, list_series
 
 # the series are read from the pmdarima wheel's files (without importing it: its import takes seconds)
 WHEEL_DATA = pytest.mark.skipif(importlib.util.find_spec("pmdarima") is None, reason="pmdarima not installed")
@@ -67,8 +67,9 @@ def test_bench_holdout_trains_without_the_validation_windows(tmp_path):
 def test_suite_entries_are_the_series_with_presets_named_after_the_process():
     suite = SUITES["timeseries"]
     assert [e.name for e in suite.entries] == ["taylor", "wineind", "airpassengers", "sunspots", "msft",
-                                               "elec_equip"]
+                                               "elec_equip", "co2", "ausbeer", "woolyrnq"]
     assert all(e.preset == f"edm-tsdiff-{e.name}" for e in suite.entries)
+    assert {e.name for e in suite.entries} == set(list_series())  # every built-in series is in the suite
 
 
 @WHEEL_DATA

@@ -32,6 +32,23 @@ def test_builtin_series_has_card_task_and_calendar():
     assert all(len(w.history) == w.start for w in wins)
 
 
+@WHEEL_DATA
+def test_quarterly_and_co2_series_match_their_cards():
+    beer = load_builtin("ausbeer")
+    assert beer.freq == "Q" and beer.season == 4 and len(beer) == beer.card["length"] == 211
+    assert str(beer.timestamps[1]) == "1956-04" and str(beer.timestamps[-1]) == "2008-07"  # 2008 Q3
+    assert np.isfinite(beer.values).all() and beer.values[0, 0] == 284.0
+    wool = load_builtin("woolyrnq")
+    assert len(wool) == wool.card["length"] == 119 and str(wool.timestamps[-1]) == "1994-07"
+    co2 = load_builtin("co2")
+    assert co2.freq == "M" and len(co2) == co2.card["length"] == 526
+    assert str(co2.timestamps[0]) == "1958-03" and str(co2.timestamps[-1]) == "2001-12"
+    # the mean of each month's weekly readings: March 1958 has one reading (316.1), April four
+    assert co2.values[0, 0] == pytest.approx(316.1) and co2.values[1, 0] == pytest.approx(
+        np.mean([317.3, 317.6, 317.5, 316.4]), abs=0.05)
+    assert 0 < int(np.isnan(co2.values).sum()) < 10  # months without a reading stay missing
+
+
 def test_training_windows_end_before_the_first_test_window():
     t = np.arange(100, dtype=float)
     s = TimeSeries("ramp", t, "D", task=ForecastTask(prediction_length=5, context_length=10, test_windows=2,
