@@ -103,5 +103,6 @@ def add_bench_commands(sub) -> None:
     r.add_argument("--quiet", action="store_true")
     r.set_defaults(func=cmd_bench_run)
     c = bsub.add_parser("compare", help="print results folders side by side")
-    c.add_argument("folders", nargs="+")
+    c.add_argument("folders", nargs="+", help="results folders, one per run; DIR_A+DIR_B: one run split over two "
+                   "folders by --only")
     c.set_defaults(func=cmd_bench_compare)

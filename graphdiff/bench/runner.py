@@ -301,10 +301,43 @@ def read_results(folder) -> dict:
         raise DataError(f"{f}: not a results file ({type(exc).__name__}: {exc})") from None
 
 
+def read_run(spec) -> dict:
+    """One run's results: a folder, or ``DIR_A+DIR_B`` for one run of a suite split over folders by ``--only``
+    (the same settings but the series; each entry in one part only), read as one results file."""
+    from ..errors import DataError
+
+    spec = str(spec)
+    parts = spec.split("+")
+    if len(parts) == 1 or Path(spec).exists():
+        return read_results(spec)
+    read = [(p, read_results(p)) for p in parts]
+    first = read[0][1]
+
+    def same(res: dict) -> dict:
+        return {k: v for k, v in (res.get("settings") or {}).items() if k != "only"}
+
+    merged = {**first, "rows": [], "command": " + ".join(str(r.get("command", "?")) for _, r in read),
+              "wall_minutes": round(sum(float(r.get("wall_minutes") or 0) for _, r in read), 2)}
+    merged["settings"] = {**(first.get("settings") or {}), "only": None}
+    owner: dict[str, str] = {}
+    for folder, res in read:
+        if res.get("suite") != first.get("suite") or same(res) != same(first):
+            raise DataError(f"{spec}: {folder} is not the same run as {read[0][0]} (another suite or other "
+                            f"settings); join with + only the parts of one run split by --only")
+        for r in res.get("rows") or []:
+            key = str(r.get("series", r.get("entry")))
+            if owner.setdefault(key, folder) != folder:
+                raise DataError(f"{spec}: {key} is in both {owner[key]} and {folder}; each part of a run holds "
+                                f"its own entries")
+            merged["rows"].append(r)
+    return merged
+
+
 def compare(folders) -> str:
     """Several results folders side by side: one row per (folder, entry, steps), the metrics they share; folders of
-    the ``timeseries`` suite (repeated runs) are compared run by run (:mod:`graphdiff.bench.timeseries_compare`)."""
-    read = [(str(folder), read_results(folder)) for folder in folders]
+    the ``timeseries`` suite (repeated runs) are compared run by run (:mod:`graphdiff.bench.timeseries_compare`).
+    ``DIR_A+DIR_B`` is one run split over two folders (:func:`read_run`)."""
+    read = [(str(folder), read_run(folder)) for folder in folders]
     if any(res.get("suite") == "timeseries" for _, res in read):
         from .timeseries_compare import compare_timeseries
 

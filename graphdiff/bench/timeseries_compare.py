@@ -38,6 +38,7 @@ def _differing_settings(named: list[tuple[str, dict]]) -> list[str]:
         over = {k: v for k, v in (s.pop("overrides", None) or {}).items()}
         train = {k: v for k, v in (over.pop("train", None) or {}).items() if k != "seed"}
         s.pop("model", None)
+        s.pop("only", None)  # which series a run holds, not how it scored them
         return {**s, **{f"overrides.{k}": v for k, v in over.items()}, **{f"train.{k}": v for k, v in train.items()}}
 
     flats = [flat(res) for _, res in named]

@@ -338,3 +338,35 @@ def test_compare_leaves_out_nan_and_partial_runs_and_warns_on_other_settings():
     assert "- ETS refined (path graph): 0 of 0; not in every run on s (left out)" in text
     assert "Warning: the runs differ in more than the training seed (minutes: - / 9)" in text
     assert "Warning" not in compare_timeseries([("a", _results([ets])), ("b", _results([ets], seed=2))])
+
+
+def test_compare_reads_a_run_split_over_folders_by_only_as_one_run(tmp_path, capsys):
+    def write(name, rows, seed=0, **settings):
+        res = _results(rows, seed)
+        res["settings"].update(settings)
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.json").write_text(json.dumps(res))
+        return str(tmp_path / name)
+
+    def rows(series, sg, ets=1.0):
+        return [{"series": series, "kind": "baseline", "forecaster": "ets", "crps": ets},
+                {"series": series, "kind": "diffusion", "network": "grid_mpnn", "forecaster": "d", "crps": sg}]
+
+    a = write("a", rows("s", 0.5), only=["s"])
+    b = write("b", rows("t", 2.0), only=["t"])
+    c = write("c", rows("s", 0.7) + rows("t", 1.5), seed=1)  # a whole run: its `only` differs and is no setting
+    assert main(["bench", "compare", f"{a}+{b}", c]) == 0
+    out = capsys.readouterr().out
+    table = _table(out)
+    assert table[("s", "self-guided (path graph)")][:3] == ["0.5000", "0.7000", "0.6000"]
+    assert table[("t", "self-guided (path graph)")][:3] == ["2.0000", "1.5000", "1.7500"]
+    assert "- self-guided (path graph): 1 of 2 (s)" in out and "Warning" not in out
+    assert "2.0 min" in out  # the split run's minutes are its parts' sum
+    # parts of one run hold their own series and share every setting
+    d = write("d", rows("s", 0.6), only=["s"])
+    assert main(["bench", "compare", f"{a}+{d}", c]) == 2
+    assert "s is in both" in capsys.readouterr().err
+    e = write("e", rows("t", 2.0), minutes=9, only=["t"])
+    assert main(["bench", "compare", f"{a}+{e}", c]) == 2
+    err = capsys.readouterr().err
+    assert "is not the same run as" in err and err.count("\n") == 1
