@@ -28,6 +28,13 @@ import numpy as np
 from .errors import ConfigError
 
 
+# how a series model's windows are normalised (dataset_options.scaling), in the card's words
+SCALING_WORDS = {"mean": "each window over its context's mean absolute value, TSDiff's scaling",
+                 "std": "each window standardised by its context",
+                 "diff": "first differences over the context's mean absolute difference",
+                 "sdiff": "seasonal differences over the context's mean absolute seasonal difference"}
+
+
 def series_members(pipe, dataset: str) -> list:
     """The series a time-series model is scored on: a pool's members (its ``dataset_options.series`` when the model
     swapped them), else the dataset itself (a built-in series or a ``.csv``), each with the model's window
@@ -111,7 +118,11 @@ def measure_series(pipe, *, dataset: str, samples: int, scales, plots=None, vari
             f"windows, the {len(members)} series' {sum(validation_windows(ts) for ts in members)} windows "
             f"before their test parts), CRPS normalised by sum |y| (properscoring), {seconds:.0f} s in all")
     names = ", ".join(ts.name for ts in members)
-    return {"table": table, "line": line, "data": f"training windows of {names}, cut before the test windows",
+    from .adapters import adapter_from_schema
+
+    scaling = SCALING_WORDS.get(adapter_from_schema(pipe.schema).scaling, "?")
+    return {"table": table, "line": line,
+            "data": f"training windows of {names} ({scaling}), cut before the test windows",
             "metrics": {"kind": "timeseries", "guidance_scale": chosen, "guidance_variant": variant,
                         "validation_crps_by_scale": by_scale, "series": rows, "samples": samples, "steps": steps,
                         "seconds": round(seconds, 1)}}

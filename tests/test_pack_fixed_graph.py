@@ -46,6 +46,7 @@ def test_pack_series_measures_forecasts_and_stores_the_validated_scale(series_ru
     assert f"| wave | {row['windows']} x 12 | {row['seasonal_naive_crps']:.4f} | {row['ets_crps']:.4f} | " \
            f"{row['crps']:.4f} |" in card
     assert f"scale {chosen:g} (chosen on the validation windows" in card
+    assert "(each window over its context's mean absolute value, TSDiff's scaling), cut before" in card
     assert (plots / "wave.png").stat().st_size > 1000
     pipe = GraphDiffusionPipeline.from_pretrained(dest)
     assert pipe.config.sample.self_guidance == {"scale": chosen, "variant": "quantile"}
