@@ -53,13 +53,14 @@ class TimeSeriesPath(FixedGraphAdapter):
             before them.
         center: subtract 1 after scaling (mean scaling).
         scaling: ``"mean"`` (divide by the context's mean absolute value, TSDiff), ``"std"`` (subtract the
-            context's mean, divide by its standard deviation) ``"diff"`` (first differences divided by the
+            context's mean, divide by its standard deviation), ``"diff"`` (first differences divided by the
             context's mean absolute difference, rebuilt from the last observed context value) or ``"sdiff"``
             (the same with differences at the season lag, each phase rebuilt from its last observed context value).
 
     Shapes:
         windows ``[B, L, C]`` (``[B, L]`` when C = 1); state ``x [B, L, C]``, ``e [B, L, L, 1 + len(lags)]``,
-        ``pos [B, L, 3]``, ``mask [B, L]``; scale ``[B, 1, C]``.
+        ``pos [B, L, 3]``, ``mask [B, L]``; scale ``[B, 1, C]`` (``"std"``: ``[B, 2, C]``; ``"diff"``,
+        ``"sdiff"``: ``[B, 1 + 2k, C]``, see :meth:`scale`).
     """
 
     kind = "path"
@@ -78,8 +79,8 @@ class TimeSeriesPath(FixedGraphAdapter):
         if scaling not in SCALINGS:
             raise DataError(f"TimeSeriesPath scaling must be one of {list(SCALINGS)}, got {scaling!r}")
         self.prediction_length, self.center, self.scaling = int(prediction_length), bool(center), scaling
-        if scaling == "sdiff" and self.context_length < season:
-            raise DataError(f"TimeSeriesPath scaling 'sdiff' needs a context of at least one season ({season} steps), "
+        if scaling == "sdiff" and self.context_length <= season:
+            raise DataError(f"TimeSeriesPath scaling 'sdiff' needs a context longer than one season ({season} steps), "
                             f"got {self.context_length}")
         self.edge_kinds = tuple(f"lag{k}" for k in lags)
 
@@ -142,7 +143,9 @@ class TimeSeriesPath(FixedGraphAdapter):
         ``scaling="std"``: ``[B, 2, C]``, the context's mean and standard deviation (1 where it is 0).
         ``scaling="diff"`` / ``"sdiff"``: ``[B, 1 + 2k, C]`` for the lag ``k`` (1 / the season): the mean absolute
         difference between observed context values ``k`` steps apart (1 where none or 0), then for each phase
-        ``r < k`` the last observed context value at a step ``= r (mod k)`` (0 where none) and that step."""
+        ``r < k`` the last observed context value at a step ``= r (mod k)`` and that step (a phase with none:
+        the last observed context value of any phase, at the phase's last context step; 0 where nothing is
+        observed)."""
         data = self._check(data)
         seen = ~torch.isnan(data)
         if known is not None:
@@ -152,7 +155,7 @@ class TimeSeriesPath(FixedGraphAdapter):
         ctx = torch.arange(self.n_nodes).unsqueeze(0) < (n - self.prediction_length).clamp(min=1).unsqueeze(1)
         seen = seen & ctx.unsqueeze(-1)
         if self.scaling in DIFFERENCING:
-            return self._diff_scale(data, seen)
+            return self._diff_scale(data, seen, ctx)
         count = seen.sum(1, keepdim=True)
         if self.scaling == "std":
             loc = torch.where(seen, data, torch.zeros_like(data)).sum(1, keepdim=True) / count.clamp(min=1)
@@ -173,7 +176,7 @@ class TimeSeriesPath(FixedGraphAdapter):
         k = self.lag
         return torch.cat([torch.full_like(data[:, :k], float("nan")), data[:, k:] - data[:, :-k]], 1)
 
-    def _diff_scale(self, data: Tensor, seen: Tensor) -> Tensor:
+    def _diff_scale(self, data: Tensor, seen: Tensor, ctx: Tensor) -> Tensor:
         k = self.lag
         inc = self._differences(torch.where(seen, data, torch.full_like(data, float("nan"))))
         ok = ~torch.isnan(inc)
@@ -181,13 +184,18 @@ class TimeSeriesPath(FixedGraphAdapter):
         s = torch.where(ok, inc.abs(), torch.zeros_like(inc)).sum(1, keepdim=True) / count.clamp(min=1)
         s = torch.where((count > 0) & (s > 0), s, torch.ones_like(s))
         steps = torch.arange(self.n_nodes).view(1, -1, 1).expand_as(data)
+        known = torch.where(seen, data, torch.zeros_like(data))
+        latest = torch.where(seen, steps, torch.full_like(steps, -1)).amax(1, keepdim=True)  # [B, 1, C]
+        level = torch.gather(known, 1, latest.clamp(min=0)) * (latest >= 0)
+        ctx_steps = torch.where(ctx.unsqueeze(-1).expand_as(data), steps, torch.full_like(steps, -1))
         values, at = [], []
         for r in range(k):  # per phase: the last observed context step of that phase
-            mine = seen & (steps % k == r)
-            last = torch.where(mine, steps, torch.full_like(steps, -1)).amax(1, keepdim=True)  # [B, 1, C]
-            v = torch.gather(torch.where(seen, data, torch.zeros_like(data)), 1, last.clamp(min=0))
-            values.append(torch.where(last >= 0, v, torch.zeros_like(v)))
-            at.append(torch.where(last >= 0, last, torch.full_like(last, r)).to(data.dtype))
+            phase = steps % k == r
+            last = torch.where(seen & phase, steps, torch.full_like(steps, -1)).amax(1, keepdim=True)  # [B, 1, C]
+            # a phase with no observed context value: the last observed level, at the phase's last context step
+            fallback = torch.where(phase, ctx_steps, torch.full_like(steps, -1)).amax(1, keepdim=True).clamp(min=r)
+            values.append(torch.where(last >= 0, torch.gather(known, 1, last.clamp(min=0)), level))
+            at.append(torch.where(last >= 0, last, fallback).to(data.dtype))
         return torch.cat([s, *values, *at], 1)
 
     def _normalise(self, data: Tensor, scale) -> Tensor:

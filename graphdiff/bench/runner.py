@@ -317,7 +317,8 @@ def read_run(spec) -> dict:
         return {k: v for k, v in (res.get("settings") or {}).items() if k != "only"}
 
     merged = {**first, "rows": [], "command": " + ".join(str(r.get("command", "?")) for _, r in read),
-              "wall_minutes": round(sum(float(r.get("wall_minutes") or 0) for _, r in read), 2)}
+              "wall_minutes": round(sum(float(r.get("wall_minutes") or 0) for _, r in read), 2),
+              "wall_minutes_note": "the sum of the parts' minutes (they may have run side by side)"}
     merged["settings"] = {**(first.get("settings") or {}), "only": None}
     owner: dict[str, str] = {}
     for folder, res in read:

@@ -72,7 +72,7 @@ def compare_timeseries(named: list[tuple[str, dict]]) -> str:
         s = res.get("settings") or {}
         seed = ((s.get("overrides") or {}).get("train") or {}).get("seed", 0)
         lines.append(f"{i}. `{folder}`: `{res.get('command', '?')}` (training seed {seed}, "
-                     f"{res.get('wall_minutes', '?')} min)")
+                     f"{res.get('wall_minutes', '?')} min{', summed over its parts' if res.get('wall_minutes_note') else ''})")
     differ = _differing_settings(named)
     if differ:
         lines += ["", "Warning: the runs differ in more than the training seed (" + "; ".join(differ) + "): the "

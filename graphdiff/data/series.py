@@ -182,7 +182,7 @@ def _ausbeer():
 
 
 def _co2():
-    """Monthly means of the weekly Mauna Loa record in statsmodels (weeks without a reading skipped; a month with
+    """Monthly means of the weekly Mauna Loa averages in statsmodels (weeks without a value skipped; a month with
     none is missing)."""
     with open(_package_dir("statsmodels") / "datasets" / "co2" / "co2.csv", newline="") as fh:
         rows = list(csv.reader(fh))[1:]

@@ -131,7 +131,9 @@ class RefinedForecaster(DiffusionForecaster):
         paths = paths.reshape(num_samples, horizon, -1)
         values, known, scale = self.path.forecast_observation(torch.tensor(ctx[None], dtype=torch.float32))
         window = np.concatenate([np.repeat(ctx[None], num_samples, 0), paths], 1)
-        window = np.where(np.isnan(window), 0.0, window)  # unobserved context steps: the refinement fills them
+        # unobserved context steps: the refinement fills them, from 0 (a level) or, for a differencing model, from
+        # the last observed value (a 0 there would be a jump of the whole level)
+        window = _carry_forward(window) if self.path.lag else np.where(np.isnan(window), 0.0, window)
         base_state = self.path.to_state(torch.tensor(window, dtype=torch.float32),
                                         scale=scale.expand(num_samples, -1, -1)).x
         g = refine(self.pipe, base_state, values.expand(num_samples, -1, -1), known.expand(num_samples, -1, -1),
@@ -140,6 +142,19 @@ class RefinedForecaster(DiffusionForecaster):
         self.last_cost = dict(g.cost)
         out = self.path.from_state(g.state, scale.expand(num_samples, -1, -1))
         return out[:, -horizon:, :].double().numpy()
+
+
+def _carry_forward(window: np.ndarray) -> np.ndarray:
+    """``[S, T, C]`` with each NaN replaced by the last value before it along ``T`` (the first value after it at the
+    start; 0 where a column holds none)."""
+    out = window.copy()
+    t = np.arange(out.shape[1])[None, :, None]
+    for arr in (out, out[:, ::-1]):  # forward, then backward for a missing start
+        seen = np.where(np.isnan(arr), 0, t)
+        idx = np.maximum.accumulate(seen, axis=1)
+        filled = np.take_along_axis(arr, idx, axis=1)
+        arr[...] = np.where(np.isnan(arr), filled, arr)
+    return np.where(np.isnan(out), 0.0, out)
 
 
 def load_forecast_model(folder):

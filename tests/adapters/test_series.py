@@ -167,5 +167,24 @@ def test_sdiff_scaling_diffuses_seasonal_differences_and_rebuilds_each_phase_fro
     values, known = path.observation(w)
     assert known[0, :, 0].tolist() == [False] * 4 + [True] * 8
     assert path.lag == 4 and TimeSeriesPath(12, season=4, scaling="diff").lag == 1 and TimeSeriesPath(12).lag == 0
-    with pytest.raises(DataError, match=r"'sdiff' needs a context of at least one season \(8 steps\), got 6"):
-        TimeSeriesPath(12, season=8, prediction_length=6, scaling="sdiff")
+    with pytest.raises(DataError, match=r"'sdiff' needs a context longer than one season \(8 steps\), got 8"):
+        TimeSeriesPath(12, season=8, prediction_length=4, scaling="sdiff")
+
+
+def test_sdiff_phase_without_an_observed_context_value_starts_from_the_last_observed_level():
+    path = TimeSeriesPath(7, season=4, prediction_length=2, scaling="sdiff")
+    w = torch.tensor([[100.0, 101.0, np.nan, 103.0, 104.0, 0.0, 0.0]])
+    s = path.scale(w)
+    assert s[0, 1:5, 0].tolist() == [104.0, 101.0, 104.0, 103.0]  # phase 2 has no value: the last level, 104
+    assert s[0, 5:, 0].tolist() == [4.0, 1.0, 2.0, 3.0]
+    state = path.to_state(w, scale=s)
+    state.x.zero_()  # no change anywhere: each forecast step is its phase's anchor
+    assert path.from_state(state, s)[0, 5:, 0].tolist() == [101.0, 104.0]
+    # variable lengths: the context is each series' own first n - H steps
+    path = TimeSeriesPath(10, season=4, prediction_length=2, scaling="sdiff")
+    w = torch.arange(100.0, 110.0).reshape(1, 10, 1)
+    s = path.scale(w, lengths=[8])
+    assert s[0, 0, 0] == 4.0 and s[0, 1:5, 0].tolist() == [104.0, 105.0, 102.0, 103.0]
+    back = path.from_state(path.to_state(w, scale=s, lengths=[8]), s)
+    torch.testing.assert_close(back[0, :8], w[0, :8])
+    assert torch.isnan(back[0, 8:]).all()

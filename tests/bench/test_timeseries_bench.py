@@ -361,7 +361,7 @@ def test_compare_reads_a_run_split_over_folders_by_only_as_one_run(tmp_path, cap
     assert table[("s", "self-guided (path graph)")][:3] == ["0.5000", "0.7000", "0.6000"]
     assert table[("t", "self-guided (path graph)")][:3] == ["2.0000", "1.5000", "1.7500"]
     assert "- self-guided (path graph): 1 of 2 (s)" in out and "Warning" not in out
-    assert "2.0 min" in out  # the split run's minutes are its parts' sum
+    assert "2.0 min, summed over its parts" in out  # the split run's minutes are its parts' sum
     # parts of one run hold their own series and share every setting
     d = write("d", rows("s", 0.6), only=["s"])
     assert main(["bench", "compare", f"{a}+{d}", c]) == 2

@@ -105,21 +105,50 @@ def test_month_end_dates_read_as_monthly_and_continue_on_month_ends(tmp_path):
     assert q.freq == "QE" and [str(d) for d in future_timestamps(q.timestamps, 2)] == ["2020-12-31", "2021-03-31"]
 
 
+def _trend_wave(n=160):
+    t = np.arange(n)
+    noise = np.random.default_rng(0).normal(0, 0.3, n)
+    return TimeSeries("trend_wave", 20 + 0.05 * t + 5 * np.sin(2 * np.pi * t / 8) + noise, "D",
+                      np.datetime64("2020-01-01") + t.astype("timedelta64[D]"),
+                      task=ForecastTask(prediction_length=8, context_length=16, test_windows=2, season=8))
+
+
 @pytest.mark.parametrize("scaling", ["diff", "sdiff"])
 def test_a_differenced_model_forecasts_from_the_end_of_its_context(scaling, tmp_path):
-    from graphdiff.forecast.diffusion import DiffusionForecaster
+    from graphdiff.forecast.diffusion import DiffusionForecaster, RefinedForecaster
 
     torch.manual_seed(0)
-    ds = SeriesWindows(_series(), stride=4, scaling=scaling)
+    series = _trend_wave()
+    ds = SeriesWindows(series, stride=4, scaling=scaling)
     pipe = GraphDiffusionPipeline.fit(ds, preset="edm-tsdiff-taylor", overrides=TINY, progress=False,
                                       out=tmp_path / "run")
     pipe.save_pretrained(tmp_path / "model")
     fc = DiffusionForecaster(str(tmp_path / "model"), scale=4)
-    assert fc.path.scaling == scaling
-    hist = _series().values[:-8]
+    assert fc.path.scaling == scaling and fc.path.lag == (1 if scaling == "diff" else 8)
+    hist = series.values[:-8]
     paths = fc(hist, 8, season=8, num_samples=6, seed=0)
     assert paths.shape == (6, 8, 1) and np.isfinite(paths).all()
-    if scaling == "sdiff":  # a wave of period 8 has no seasonal change: each forecast step is its value one season
-        # before plus the model's change, so even a 30-step model follows the wave
-        truth = _series().values[-8:, 0]
-        assert np.corrcoef(np.median(paths[:, :, 0], 0), truth)[0, 1] > 0.9
+    # the forecast is the sampled window rebuilt from the context's own anchors (its last observed values)
+    values, known, scale = fc.path.forecast_observation(torch.tensor(hist[None, -16:], dtype=torch.float32))
+    state = fc.pipe.sample(6, guide="self", observed=values[0], observed_mask=known[0], seed=0, progress=False,
+                           guide_options={"variant": "quantile", "scale": 4.0, "replace": False})
+    rebuilt = fc.path.from_state(state, scale.expand(6, -1, -1))[:, -8:].double().numpy()
+    np.testing.assert_allclose(paths, rebuilt, rtol=1e-5, atol=1e-4)
+    if scaling == "sdiff":  # each forecast step is its value one season before plus a change of the size the model
+        # saw (a trend of 0.4 a season plus noise), so even a 30-step model follows the wave
+        assert np.corrcoef(np.median(paths[:, :, 0], 0), series.values[-8:, 0])[0, 1] > 0.9
+    # the refinement of a base forecast with a gap in the context starts from the carried-forward level, not from 0
+    gap = hist.copy()
+    gap[-3] = np.nan
+    refined = RefinedForecaster(pipe, base="seasonal_naive")(gap, 8, season=8, num_samples=4, seed=0)
+    assert np.isfinite(refined).all() and np.abs(np.median(refined) - np.median(hist[-16:])) < 10
+
+
+def test_carry_forward_fills_gaps_with_the_last_value_and_a_missing_start_with_the_first():
+    from graphdiff.forecast.diffusion import _carry_forward
+
+    w = np.array([[np.nan, 2.0, np.nan, np.nan, 5.0, np.nan], [np.nan] * 6]).T[None]  # [1, 6, 2]
+    out = _carry_forward(w)
+    assert out[0, :, 0].tolist() == [2.0, 2.0, 2.0, 2.0, 5.0, 5.0]
+    assert out[0, :, 1].tolist() == [0.0] * 6  # a column with no value at all
+    assert np.isnan(w).sum() == 10  # the input is left as it was
