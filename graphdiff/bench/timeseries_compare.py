@@ -71,8 +71,9 @@ def compare_timeseries(named: list[tuple[str, dict]]) -> str:
     for i, (folder, res) in enumerate(named, 1):
         s = res.get("settings") or {}
         seed = ((s.get("overrides") or {}).get("train") or {}).get("seed", 0)
+        summed = ", summed over its parts" if res.get("wall_minutes_note") else ""
         lines.append(f"{i}. `{folder}`: `{res.get('command', '?')}` (training seed {seed}, "
-                     f"{res.get('wall_minutes', '?')} min{', summed over its parts' if res.get('wall_minutes_note') else ''})")
+                     f"{res.get('wall_minutes', '?')} min{summed})")
     differ = _differing_settings(named)
     if differ:
         lines += ["", "Warning: the runs differ in more than the training seed (" + "; ".join(differ) + "): the "
