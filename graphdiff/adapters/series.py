@@ -23,7 +23,9 @@ its level. ``scaling="sdiff"`` does the same with seasonal differences ``data[t]
 ``D = 1``): each phase of the season is summed from its own last observed context value, so with a horizon of at
 most one season every forecast step is the observed value one season earlier plus one diffused change, and no
 error accumulates over the horizon. :meth:`scale` returns ``[B, 1 + 2k, C]`` (``k`` = the lag, 1 or ``m``): the
-mean absolute difference, then per phase the anchor value and its step.
+mean absolute difference, then per phase the anchor value and its step. Steps far from the anchors carry the summed
+error of the model's differences, so differencing suits forecasting (the horizon starts at the anchors) more than
+imputing a gap far back in the window, where mean or std scaling keeps each value on its own.
 
 Missing values (NaN) become 0 in ``x``; :meth:`observation` says which values were observed. Variable lengths:
 ``lengths`` puts series of ``n < L`` steps on slots ``0..n-1`` and masks the rest (``mask``).
