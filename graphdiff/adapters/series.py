@@ -158,15 +158,13 @@ class TimeSeriesPath(FixedGraphAdapter):
         seen = seen & ctx.unsqueeze(-1)
         if self.scaling in DIFFERENCING:
             return self._diff_scale(data, seen, ctx)
-        count = seen.sum(1, keepdim=True)
         if self.scaling == "std":
+            count = seen.sum(1, keepdim=True)
             loc = torch.where(seen, data, torch.zeros_like(data)).sum(1, keepdim=True) / count.clamp(min=1)
             dev = torch.where(seen, data - loc, torch.zeros_like(data))
             sd = (dev.square().sum(1, keepdim=True) / count.clamp(min=1)).sqrt()
             return torch.cat([loc, torch.where(sd > 0, sd, torch.ones_like(sd))], 1)
-        total = torch.where(seen, data.abs(), torch.zeros_like(data)).sum(1, keepdim=True)
-        s = total / count.clamp(min=1)
-        return torch.where((count > 0) & (s > 0), s, torch.ones_like(s))
+        return _mean_abs(data, seen)
 
     @property
     def lag(self) -> int:
@@ -178,13 +176,14 @@ class TimeSeriesPath(FixedGraphAdapter):
         k = self.lag
         return torch.cat([torch.full_like(data[:, :k], float("nan")), data[:, k:] - data[:, :-k]], 1)
 
+    def _pairs_seen(self, seen: Tensor) -> Tensor:
+        """Where a difference is observed: both of its values are (never for ``t < k``)."""
+        k = self.lag
+        return torch.cat([torch.zeros_like(seen[:, :k]), seen[:, k:] & seen[:, :-k]], 1)
+
     def _diff_scale(self, data: Tensor, seen: Tensor, ctx: Tensor) -> Tensor:
         k = self.lag
-        inc = self._differences(torch.where(seen, data, torch.full_like(data, float("nan"))))
-        ok = ~torch.isnan(inc)
-        count = ok.sum(1, keepdim=True)
-        s = torch.where(ok, inc.abs(), torch.zeros_like(inc)).sum(1, keepdim=True) / count.clamp(min=1)
-        s = torch.where((count > 0) & (s > 0), s, torch.ones_like(s))
+        s = _mean_abs(self._differences(data), self._pairs_seen(seen))
         steps = torch.arange(self.n_nodes).view(1, -1, 1).expand_as(data)
         known = torch.where(seen, data, torch.zeros_like(data))
         latest = torch.where(seen, steps, torch.full_like(steps, -1)).amax(1, keepdim=True)  # [B, 1, C]
@@ -255,9 +254,8 @@ class TimeSeriesPath(FixedGraphAdapter):
         if scale is None:
             scale = self.scale(data, known=seen, lengths=lengths)
         state = self.to_state(data, scale=scale, lengths=lengths)
-        if self.scaling in DIFFERENCING:  # a difference is observed where both of its values are
-            k = self.lag
-            seen = torch.cat([torch.zeros_like(seen[:, :k]), seen[:, k:] & seen[:, :-k]], 1)
+        if self.scaling in DIFFERENCING:
+            seen = self._pairs_seen(seen)
         return state.x, seen & state.mask.unsqueeze(-1)
 
     def forecast_observation(self, context, scale: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
@@ -272,6 +270,13 @@ class TimeSeriesPath(FixedGraphAdapter):
         s = self.scale(full) if scale is None else scale
         values, known = self.observation(full, scale=s)
         return values, known, s
+
+
+def _mean_abs(values: Tensor, seen: Tensor) -> Tensor:
+    """``[B, 1, C]`` mean ``|value|`` over the ``seen`` steps (1 where none is seen or the mean is 0)."""
+    count = seen.sum(1, keepdim=True)
+    s = torch.where(seen, values.abs(), torch.zeros_like(values)).sum(1, keepdim=True) / count.clamp(min=1)
+    return torch.where((count > 0) & (s > 0), s, torch.ones_like(s))
 
 
 SCALINGS = ("mean", "std", "diff", "sdiff")

@@ -189,12 +189,10 @@ def _co2():
     months = np.array([np.datetime64(f"{d[:4]}-{d[4:6]}", "M") for d, _ in rows])
     values = np.array([float(v) if v.strip() else np.nan for _, v in rows])
     grid = np.arange(months.min(), months.max() + 1)
-    out = np.full(len(grid), np.nan)
-    for i, m in enumerate(grid):
-        seen = values[(months == m) & ~np.isnan(values)]
-        if len(seen):
-            out[i] = seen.mean()
-    return out, grid
+    slot, ok = (months - months.min()).astype(np.int64), ~np.isnan(values)
+    total = np.bincount(slot[ok], values[ok], minlength=len(grid))
+    count = np.bincount(slot[ok], minlength=len(grid))
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan), grid
 
 
 def _sunspots():

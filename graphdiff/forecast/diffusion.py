@@ -147,14 +147,15 @@ class RefinedForecaster(DiffusionForecaster):
 def _carry_forward(window: np.ndarray) -> np.ndarray:
     """``[S, T, C]`` with each NaN replaced by the last value before it along ``T`` (the first value after it at the
     start; 0 where a column holds none)."""
-    out = window.copy()
-    t = np.arange(out.shape[1])[None, :, None]
-    for arr in (out, out[:, ::-1]):  # forward, then backward for a missing start
-        seen = np.where(np.isnan(arr), 0, t)
-        idx = np.maximum.accumulate(seen, axis=1)
-        filled = np.take_along_axis(arr, idx, axis=1)
-        arr[...] = np.where(np.isnan(arr), filled, arr)
-    return np.where(np.isnan(out), 0.0, out)
+    from .baselines import fill_forward
+
+    out = np.zeros_like(window, dtype=np.float64)
+    for i in range(window.shape[0]):
+        for c in range(window.shape[2]):
+            f = fill_forward(window[i, :, c])  # leading NaNs dropped: the first value stands in for them
+            if len(f):
+                out[i, :, c] = np.concatenate([np.full(window.shape[1] - len(f), f[0]), f])
+    return out
 
 
 def load_forecast_model(folder):
