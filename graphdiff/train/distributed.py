@@ -166,6 +166,11 @@ def all_gather_object(obj) -> list:
 
 
 def cleanup() -> None:
-    """Leave the process group (no-op when none is running)."""
+    """Leave the process group (no-op when none is running).
+
+    All ranks meet at a barrier first: a rank that tears its Gloo pairs down while another still talks to it can
+    make the other abort at exit.
+    """
     if dist.is_available() and dist.is_initialized():
+        barrier()
         dist.destroy_process_group()

@@ -39,14 +39,19 @@ def test_single_process_helpers_are_no_ops(monkeypatch):
 def test_two_process_ddp_training(tmp_path, data_root):
     if not torch.distributed.is_available():
         pytest.skip("torch.distributed is not available in this build")
-    out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-           "--master_port", str(_free_port()), str(HERE / "ddp_script.py"), str(out), str(data_root)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
-    except subprocess.TimeoutExpired:
-        pytest.fail("torchrun with 2 processes did not finish in 240 s")
+    for attempt in (1, 2):
+        out = tmp_path / f"run{attempt}"
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+               "--master_port", str(_free_port()), str(HERE / "ddp_script.py"), str(out), str(data_root)]
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
+        except subprocess.TimeoutExpired:
+            pytest.fail("torchrun with 2 processes did not finish in 240 s")
+        # Gloo on a loaded 2-core machine has, rarely, aborted a rank (SIGABRT) in its C++ teardown: one rerun for a
+        # rank killed by a signal; any other failure, or a second one, fails the test
+        if proc.returncode == 0 or "exitcode: -6" not in proc.stderr:
+            break
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
 
     ranks = [json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1)]
