@@ -106,3 +106,35 @@ def test_an_sdf_with_conformers_trains_a_3d_model_and_is_a_whole_3d_reference(tm
     res = json.loads((tmp_path / "r.json").read_text())
     assert res["reference_split"] == "all" and res["novelty_split"] == "all"
     assert res["novelty"] == 0.0 and res["atom_type_tv"] == 0.0  # the file scored against itself
+
+
+def test_models_pack_scores_a_3d_model_with_the_3d_evaluator(tmp_path, capsys):
+    import json
+
+    from graphdiff import GraphDiffusionPipeline
+
+    sdf = _conformer_sdf(tmp_path / "mols.sdf")
+    argv = ["train", "--preset", "eqgat_diff-qm9_3d", "--root", str(tmp_path / "data"), "--max-steps", "2", "--quiet",
+            "--set", "train.batch_size=4", "--set", "train.threads=1", "--dataset", str(sdf), "--out",
+            str(tmp_path / "run")]
+    for s in TINY_NET["eqgat"]:
+        argv += ["--set", s]
+    assert main(argv) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    packed = tmp_path / "packed"
+    assert main(["models", "pack", str(tmp_path / "run"), "--name", "tiny-3d", "--out", str(packed), "--samples", "6",
+                 "--steps", "3", "--root", str(tmp_path / "data")]) == 0, capsys.readouterr().err
+    card = (packed / "README.md").read_text()
+    metrics = json.loads((packed / "metrics.json").read_text())
+    # 3D figures, not SMILES ones: stability under both rules and geometry, against the whole file (a file of one's
+    # own is the reference whole, as in `graphdiff evaluate`)
+    assert metrics["kind"] == "molecules_3d" and metrics["samples"] == 6 and metrics["steps"] == 3
+    assert metrics["reference_split"] == "all" and metrics["n_samples"] == 6
+    for key in ("molecule_stability_legacy", "molecule_stability_revisited", "validity", "bond_length_w1"):
+        assert key in metrics
+    assert 0.0 <= metrics["atom_stability_revisited"] <= 1.0
+    assert "| molecule stability (legacy MiDi rule) |" in card and "| bond length W1 (A) |" in card
+    assert "scored by the 3D evaluator" in card and "fcd" not in card.lower()
+    # the packed model samples 3D molecules again
+    mols = GraphDiffusionPipeline.from_pretrained(packed).sample(2, steps=2, output="rdkit")
+    assert len(mols) == 2 and all(m is None or m.GetNumConformers() == 1 for m in mols)
