@@ -49,7 +49,7 @@ class ModelEntry:
         path: the bundled folder (``None`` for a remote model).
         url: archive to download (remote models).
         sha256: of the archive (remote models).
-        task: ``molecules``, ``graphs``, ``timeseries`` or ``images``.
+        task: ``molecules``, ``molecules_3d``, ``graphs``, ``timeseries`` or ``images``.
         process: the diffusion process (``defog``, ``digress``, ``gdss``, ``pard``, ``edm``, ...).
         dataset: what it was trained on.
         reference: the packed molecule reference its samples are scored against without the dataset

@@ -62,6 +62,10 @@ def test_every_bundled_model_loads_and_has_a_measured_card():
             assert pipe.config.sample.self_guidance == {"scale": measured["guidance_scale"], "variant": "quantile"}
             for row in measured["series"]:
                 assert f"| {row['series']} | {row['windows']} x {row['horizon']} |" in card
+        if entry.task == "molecules_3d":  # the 3D evaluator's figures, not SMILES ones
+            assert measured["kind"] == "molecules_3d"
+            assert f"| validity (RDKit, whole molecule) | {measured['validity']:.4f} |" in card
+            assert f"| molecule stability (legacy MiDi rule) | {measured['molecule_stability_legacy']:.4f} |" in card
         if entry.task == "images":
             assert f"| {measured['fd']:.1f} |" in card and (entry.path / "samples.png").is_file()
         if entry.reference is not None:
