@@ -216,8 +216,16 @@ def _measure_3d(pipe, state, dataset: str, options: dict, args, sample_s: float,
             f"{ref_n:,} molecules of {_split_words(reference)} (geometry, composition) and "
             f"{res['settings_3d']['train_molecules_for_novelty']:,} of {_split_words(novelty)} (novelty)")
     rows = [(label, res.get(key)) for key, label in CARD_3D if key in res]
-    return {"table": ["| metric | value |", "|---|---:|", *[f"| {k} | {_fmt(v)} |" for k, v in rows]],
-            "line": line, "data": f"`{dataset}` train split (coordinates, explicit hydrogens)",
+
+    def write(folder: Path) -> None:  # the first samples in 3D, as `graphdiff sample --out x.png` draws them
+        from .viz3d import draw_molecules_3d
+
+        draw_molecules_3d(mols[:8], folder / "samples.png")
+
+    table = ["| metric | value |", "|---|---:|", *[f"| {k} | {_fmt(v)} |" for k, v in rows], "",
+             "The first 8 samples (seed 0), drawn in 3D: `samples.png`."]
+    return {"table": table, "write": write, "line": line,
+            "data": f"`{dataset}` train split (coordinates, explicit hydrogens)",
             "metrics": {"samples": n, "steps": pipe.config.sample.steps, "sample_seconds": round(sample_s, 2),
                         **{k: v for k, v in res.items() if k != "per_type"}}}
 

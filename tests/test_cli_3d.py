@@ -135,6 +135,7 @@ def test_models_pack_scores_a_3d_model_with_the_3d_evaluator(tmp_path, capsys):
     assert 0.0 <= metrics["atom_stability_revisited"] <= 1.0
     assert "| molecule stability (legacy MiDi rule) |" in card and "| bond length W1 (A) |" in card
     assert "scored by the 3D evaluator" in card and "fcd" not in card.lower()
+    assert (packed / "samples.png").stat().st_size > 1000  # the first samples drawn in 3D
     # the packed model samples 3D molecules again
     mols = GraphDiffusionPipeline.from_pretrained(packed).sample(2, steps=2, output="rdkit")
     assert len(mols) == 2 and all(m is None or m.GetNumConformers() == 1 for m in mols)
