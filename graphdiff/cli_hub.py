@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from .errors import ConfigError, DataError
+from .pack_3d import card_value as _fmt
 
 
 def cmd_models_list(args) -> int:
@@ -131,12 +132,6 @@ def _lineage_lines(lineage: list) -> list[str]:
     return out
 
 
-def _fmt(v) -> str:
-    if isinstance(v, float):
-        return f"{v:.4f}"
-    return "-" if v is None else str(v)
-
-
 def _measure_graphs(pipe, args, dataset: str, threads_line: str) -> dict:
     """Sample ``--samples`` graphs and score them with the pinned evaluator against the test split (a user's own
     file: against the whole file)."""
@@ -144,18 +139,9 @@ def _measure_graphs(pipe, args, dataset: str, threads_line: str) -> dict:
 
     n = args.samples or 10_000
     t = time.perf_counter()
-    state = pipe.sample(n, seed=0, output="state")
+    samples = pipe.sample(n, seed=0, output="smiles" if pipe.schema.kind == "molecule" else "networkx")
     sample_s = time.perf_counter() - t
-    from .cli_model import _data_options
-    from .data import is_user_source, model_data_options
-
-    # a file of the user's own is read as it was for training (its SMILES column); a registered dataset is scored
-    # whole, as published figures are, whatever subset the model trained on
-    own = model_data_options(pipe.config, dataset) if is_user_source(dataset) else {}
-    options = {**own, **_data_options(args)}
-    if state.pos is not None:
-        return _measure_3d(pipe, state, dataset, options, args, sample_s, threads_line)
-    samples = pipe._convert(state, "smiles" if pipe.schema.kind == "molecule" else "networkx")
+    options = _own_data_options(pipe, args, dataset)
     res = evaluate_samples(samples, dataset, root=args.root, subsets=0,
                            protocol=None if pipe.schema.kind == "molecule" else args.protocol,
                            dataset_options=options)
@@ -181,53 +167,15 @@ def _measure_graphs(pipe, args, dataset: str, threads_line: str) -> dict:
             "metrics": {"samples": n, "steps": pipe.config.sample.steps, "sample_seconds": round(sample_s, 2), **res}}
 
 
-# the card's rows for a 3D model: the MiDi / EQGAT-diff table's stability (legacy rule), the GEOM-Drugs-Revisited
-# rule, RDKit validity and the geometry distances against the test split
-CARD_3D = (("molecule_stability_legacy", "molecule stability (legacy MiDi rule)"),
-           ("atom_stability_legacy", "atom stability (legacy MiDi rule)"),
-           ("molecule_stability_revisited", "molecule stability (revisited rule)"),
-           ("atom_stability_revisited", "atom stability (revisited rule)"),
-           ("validity", "validity (RDKit, whole molecule)"), ("connected", "one fragment"),
-           ("uniqueness", "uniqueness"), ("novelty", "novelty"), ("bond_length_w1", "bond length W1 (A)"),
-           ("bond_angle_w1", "bond angle W1 (degrees)"), ("torsion_w1", "torsion W1 (degrees)"),
-           ("atom_type_tv", "element TV"), ("charge_tv", "charge TV"))
+def _own_data_options(pipe, args, dataset: str) -> dict:
+    """How to read ``dataset`` for scoring: a file of the user's own as it was read for training (its SMILES column,
+    its conformers), plus the command's own data options; a registered dataset is scored whole, as published figures
+    are, whatever subset the model trained on."""
+    from .cli_model import _data_options
+    from .data import is_user_source, model_data_options
 
-
-def _split_words(split: str) -> str:
-    return "the whole file" if split == "all" else f"the {split} split"
-
-
-def _measure_3d(pipe, state, dataset: str, options: dict, args, sample_s: float, threads_line: str) -> dict:
-    """Score sampled 3D molecules (a conformer each, unsanitized as generated) against the dataset's test split:
-    stability under both rules, validity, geometry and composition distances (``graphdiff evaluate`` on an .sdf)."""
-    from .convert.rdkit3d import to_mols3d
-    from .data import load_dataset
-    from .metrics.evaluate3d import evaluate_molecules_3d, reference_splits
-
-    ds = load_dataset(dataset, root=args.root, **options)
-    reference, novelty = reference_splits(ds, None)
-    mols = to_mols3d(state, state.schema if state.schema is not None else pipe.schema, sanitize=False)
-    res = evaluate_molecules_3d(mols, ds, reference=reference, novelty=novelty)
-    n = len(mols)
-    ref_n = res["settings_3d"]["reference_molecules"]
-    line = (f"{n:,} samples (seed 0) with the {pipe.config.sample.sampler or 'default'} sampler at "
-            f"{pipe.config.sample.steps} steps in {sample_s:.1f} s ({n / sample_s:.2f} molecules/s; {threads_line}), "
-            f"scored by the 3D evaluator (`graphdiff evaluate --dataset {dataset} --samples samples.sdf`) against "
-            f"{ref_n:,} molecules of {_split_words(reference)} (geometry, composition) and "
-            f"{res['settings_3d']['train_molecules_for_novelty']:,} of {_split_words(novelty)} (novelty)")
-    rows = [(label, res.get(key)) for key, label in CARD_3D if key in res]
-
-    def write(folder: Path) -> None:  # the first samples in 3D, as `graphdiff sample --out x.png` draws them
-        from .viz3d import draw_molecules_3d
-
-        draw_molecules_3d(mols[:8], folder / "samples.png")
-
-    table = ["| metric | value |", "|---|---:|", *[f"| {k} | {_fmt(v)} |" for k, v in rows], "",
-             "The first 8 samples (seed 0), drawn in 3D: `samples.png`."]
-    return {"table": table, "write": write, "line": line,
-            "data": f"`{dataset}` train split (coordinates, explicit hydrogens)",
-            "metrics": {"samples": n, "steps": pipe.config.sample.steps, "sample_seconds": round(sample_s, 2),
-                        **{k: v for k, v in res.items() if k != "per_type"}}}
+    own = model_data_options(pipe.config, dataset) if is_user_source(dataset) else {}
+    return {**own, **_data_options(args)}
 
 
 def cmd_models_pack(args) -> int:
@@ -268,6 +216,11 @@ def cmd_models_pack(args) -> int:
         raise ConfigError(f"{run} was trained on a file of your own ({dataset}{where}); give it with --dataset FILE, "
                           "so that the samples are scored against it")
     kind = (fixed_graph_spec(pipe.schema) or {}).get("adapter")
+    from .pack_3d import is_3d, measure_3d
+
+    if args.reference_out and is_3d(pipe):
+        raise ConfigError("--reference-out packs a SMILES reference for 2D molecule models; a 3D model's card is "
+                          "scored by the 3D evaluator")
     from .train.threads import ThreadPolicy
 
     threads = ThreadPolicy("auto")
@@ -288,6 +241,9 @@ def cmd_models_pack(args) -> int:
             from .pack_fixed_graph import measure_images
 
             m = measure_images(pipe, dataset=dataset, samples=args.samples, root=args.root)
+        elif is_3d(pipe):
+            m = measure_3d(pipe, dataset, _own_data_options(pipe, args, dataset), samples=args.samples or 10_000,
+                           root=args.root, threads_line=threads_line)
         else:
             m = _measure_graphs(pipe, args, dataset, threads_line)
     finally:

@@ -80,6 +80,9 @@ def cmd_train(args) -> int:
             _record_command(out, args)
         raise
     _record_command(out, args)
+    from .train import distributed as D
+
+    D.cleanup()  # under torchrun: every rank finished training; leave the process group together (no-op otherwise)
     s = pipe.summary
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 reports
         return 0

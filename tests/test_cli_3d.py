@@ -112,6 +112,7 @@ def test_models_pack_scores_a_3d_model_with_the_3d_evaluator(tmp_path, capsys):
     import json
 
     from graphdiff import GraphDiffusionPipeline
+    from graphdiff.pack_3d import CARD_3D, card_value
 
     sdf = _conformer_sdf(tmp_path / "mols.sdf")
     argv = ["train", "--preset", "eqgat_diff-qm9_3d", "--root", str(tmp_path / "data"), "--max-steps", "2", "--quiet",
@@ -121,21 +122,38 @@ def test_models_pack_scores_a_3d_model_with_the_3d_evaluator(tmp_path, capsys):
         argv += ["--set", s]
     assert main(argv) == 0, capsys.readouterr().err
     capsys.readouterr()
+    pack = ["models", "pack", str(tmp_path / "run"), "--name", "tiny-3d", "--samples", "6", "--steps", "3",
+            "--root", str(tmp_path / "data")]
+    # a SMILES reference is for 2D models: refused before anything is sampled or written
+    assert main([*pack, "--out", str(tmp_path / "x"), "--reference-out", str(tmp_path / "ref.npz")]) == 2
+    assert "--reference-out packs a SMILES reference for 2D molecule models" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists() and not (tmp_path / "ref.npz").exists()
+    # a dataset without coordinates: refused before sampling, in one line
+    (tmp_path / "flat.smi").write_text("CCO\nCCN\nCO\n")
+    assert main([*pack, "--out", str(tmp_path / "y"), "--dataset", str(tmp_path / "flat.smi")]) == 2
+    err = capsys.readouterr().err
+    assert "a 3D model is scored against a dataset with coordinates" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "y").exists()
+
     packed = tmp_path / "packed"
-    assert main(["models", "pack", str(tmp_path / "run"), "--name", "tiny-3d", "--out", str(packed), "--samples", "6",
-                 "--steps", "3", "--root", str(tmp_path / "data")]) == 0, capsys.readouterr().err
+    assert main([*pack, "--out", str(packed)]) == 0, capsys.readouterr().err
     card = (packed / "README.md").read_text()
     metrics = json.loads((packed / "metrics.json").read_text())
     # 3D figures, not SMILES ones: stability under both rules and geometry, against the whole file (a file of one's
-    # own is the reference whole, as in `graphdiff evaluate`)
+    # own is the reference whole, as in `graphdiff evaluate`), each row the measured file's figure
     assert metrics["kind"] == "molecules_3d" and metrics["samples"] == 6 and metrics["steps"] == 3
     assert metrics["reference_split"] == "all" and metrics["n_samples"] == 6
-    for key in ("molecule_stability_legacy", "molecule_stability_revisited", "validity", "bond_length_w1"):
-        assert key in metrics
-    assert 0.0 <= metrics["atom_stability_revisited"] <= 1.0
-    assert "| molecule stability (legacy MiDi rule) |" in card and "| bond length W1 (A) |" in card
-    assert "scored by the 3D evaluator" in card and "fcd" not in card.lower()
-    assert (packed / "samples.png").stat().st_size > 1000  # the first samples drawn in 3D
+    assert 0.0 <= metrics["atom_stability_revisited"] <= 1.0 and metrics["bond_length_w1"] is not None
+    for key, label in CARD_3D:
+        assert f"| {label} | {card_value(metrics[key])} |" in card, key
+    assert "scored by the 3D evaluator" in card and "10 molecules of the whole file" in card
+    assert "fcd" not in card.lower() and "The first 6 samples" in card
+    assert (packed / "samples.png").stat().st_size > 1000  # the samples drawn in 3D
+    # another .sdf with conformers as the reference: read with its coordinates, as `graphdiff evaluate` reads it
+    other = _conformer_sdf(tmp_path / "other.sdf", smiles=("CCO", "CCN", "CCC", "OCO"))
+    assert main([*pack, "--out", str(tmp_path / "z"), "--dataset", str(other)]) == 0, capsys.readouterr().err
+    assert "4 molecules of the whole file" in (tmp_path / "z" / "README.md").read_text()
     # the packed model samples 3D molecules again
     mols = GraphDiffusionPipeline.from_pretrained(packed).sample(2, steps=2, output="rdkit")
     assert len(mols) == 2 and all(m is None or m.GetNumConformers() == 1 for m in mols)
+    assert metrics["n_built"] >= 1  # at least one sample became a molecule

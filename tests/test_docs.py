@@ -9,6 +9,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+pytestmark = pytest.mark.skipif(not PAGES[0].is_file(), reason="no README.md beside the tests (an installed copy)")
 LINK = re.compile(r"\[[^\]]+\]\(([^)\s]+)\)")
 
 
@@ -31,7 +32,8 @@ def _anchors(page: Path) -> set[str]:
 
 
 def _links(page: Path) -> list[str]:
-    text = re.sub(r"```.*?```", "", page.read_text(), flags=re.S)  # code blocks hold no links
+    text = re.sub(r"```.*?```", "", page.read_text(), flags=re.S)  # code blocks and spans hold no links
+    text = re.sub(r"`[^`\n]*`", "", text)
     return [t for t in LINK.findall(text) if not t.startswith(("http://", "https://", "mailto:"))]
 
 

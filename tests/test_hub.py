@@ -11,6 +11,7 @@ from graphdiff import GraphDiffusionPipeline
 from graphdiff.cli import main
 from graphdiff.errors import CheckpointError, ChecksumError
 from graphdiff.hub import model_index, resolve_model
+from graphdiff.pack_3d import CARD_3D, card_value
 
 MAX_BYTES = 5 * 1024 * 1024
 TINY_TF = {"n_layers": 1, "hidden_x": 16, "hidden_e": 8, "hidden_y": 8, "n_heads": 2, "ff_x": 16, "ff_e": 8,
@@ -64,8 +65,9 @@ def test_every_bundled_model_loads_and_has_a_measured_card():
                 assert f"| {row['series']} | {row['windows']} x {row['horizon']} |" in card
         if entry.task == "molecules_3d":  # the 3D evaluator's figures, not SMILES ones
             assert measured["kind"] == "molecules_3d"
-            assert f"| validity (RDKit, whole molecule) | {measured['validity']:.4f} |" in card
-            assert f"| molecule stability (legacy MiDi rule) | {measured['molecule_stability_legacy']:.4f} |" in card
+            for key, label in CARD_3D:
+                assert f"| {label} | {card_value(measured.get(key))} |" in card, (name, key)
+            assert (entry.path / "samples.png").is_file()
         if entry.task == "images":
             assert f"| {measured['fd']:.1f} |" in card and (entry.path / "samples.png").is_file()
         if entry.reference is not None:

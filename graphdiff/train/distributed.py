@@ -166,7 +166,9 @@ def all_gather_object(obj) -> list:
 
 
 def cleanup() -> None:
-    """Leave the process group (no-op when none is running).
+    """Leave the process group (no-op when none is running). Call it on the success path only, once every rank has
+    finished its collectives: never from ``finally`` or ``atexit``, where a failed rank would wait at the barrier
+    for a peer that sits in another collective.
 
     All ranks meet at a barrier first: a rank that tears its Gloo pairs down while another still talks to it can
     make the other abort at exit.

@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -48,10 +49,15 @@ def test_two_process_ddp_training(tmp_path, data_root):
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
         except subprocess.TimeoutExpired:
             pytest.fail("torchrun with 2 processes did not finish in 240 s")
-        # Gloo on a loaded 2-core machine has, rarely, aborted a rank (SIGABRT) in its C++ teardown: one rerun for a
-        # rank killed by a signal; any other failure, or a second one, fails the test
-        if proc.returncode == 0 or "exitcode: -6" not in proc.stderr:
+        # Gloo on a loaded 2-core machine has, rarely, aborted a rank in its C++ teardown after both ranks had
+        # finished and written their records: one rerun for exactly that, with a warning that keeps its output; any
+        # other failure, or a second one, fails the test
+        finished = all((out / f"rank{r}.json").is_file() for r in (0, 1))
+        teardown = "terminate called without an active exception" in proc.stdout + proc.stderr
+        if proc.returncode == 0 or attempt == 2 or not (finished and teardown):
             break
+        warnings.warn("torchrun: a rank aborted in Gloo's teardown after training; rerunning once:\n"
+                      + (proc.stdout + proc.stderr)[-1500:], stacklevel=1)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
 
     ranks = [json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1)]
