@@ -36,10 +36,11 @@ def cmd_models_list(args) -> int:
     if not idx:
         print("no named models")
         return 0
-    w = max(len(n) for n in idx)
-    for name, e in idx.items():
-        where = "bundled" if e.bundled else "download"
-        print(f"{name:{w}}  {e.process:8} {e.dataset:10} {where:8}  {e.description}")
+    rows = [(name, e.process, e.dataset, "bundled" if e.bundled else "download", e.description)
+            for name, e in idx.items()]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]  # every column as wide as its longest entry
+    for r in rows:
+        print("  ".join(f"{v:{w}}" for v, w in zip(r[:4], widths)) + f"  {r[4]}")
     return 0
 
 

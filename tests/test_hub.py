@@ -129,6 +129,10 @@ def test_models_cli_list_info_and_pack(tiny_model, tmp_path, capsys):
     assert main(["models", "list"]) == 0
     out = capsys.readouterr().out
     assert all(n in out for n in model_index())
+    idx = model_index()  # every column starts at the same place in every row, however long a process name is
+    starts = {line.index(f" {e.dataset} ", len(n) + len(e.process))
+              for line, (n, e) in zip(out.splitlines(), idx.items())}
+    assert len(starts) == 1
     assert main(["models", "info", str(tiny_model / "model")]) == 0
     assert "a model without a card" in capsys.readouterr().out
     (tmp_path / "mols.smi").write_text("CCO\n")
