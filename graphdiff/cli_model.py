@@ -362,10 +362,24 @@ def cmd_sample(args) -> int:
 
         valid = sum(s is not None for s in to_smiles(state, pipe.schema))
         what += f"; {valid} of {len(state)} are valid molecules (strict, no correction)"
+    elif pipe.schema.kind == "molecule" and len(state):
+        what += _summary_3d(state, pipe.schema)
     elif pipe.schema.kind == "graph" and len(state):
         what += graph_validity(state, pipe, kw.get("cond"))
     print(f"wrote {len(state)} samples to {out}{what}")
     return 0
+
+
+def _summary_3d(state, schema) -> str:
+    """How many 3D samples are valid (RDKit, whole molecule) and stable (legacy MiDi rule), as the 3D evaluator
+    counts them on the written molecules."""
+    from .convert.rdkit3d import to_mols3d
+    from .metrics.molecules3d import stability, validity_3d
+
+    mols = to_mols3d(state, schema, sanitize=False)
+    valid, stable = validity_3d(mols)["n_valid"], stability(mols, "legacy")["n_stable_molecules"]
+    return (f"; {valid} of {len(state)} are valid molecules (RDKit, whole molecule), {stable} stable "
+            f"(legacy MiDi rule)")
 
 
 def cmd_demo(args) -> int:

@@ -157,3 +157,22 @@ def test_models_pack_scores_a_3d_model_with_the_3d_evaluator(tmp_path, capsys):
     mols = GraphDiffusionPipeline.from_pretrained(packed).sample(2, steps=2, output="rdkit")
     assert len(mols) == 2 and all(m is None or m.GetNumConformers() == 1 for m in mols)
     assert metrics["n_built"] >= 1  # at least one sample became a molecule
+
+
+def test_sampling_the_bundled_3d_model_reports_what_the_3d_evaluator_counts_in_the_file(tmp_path, capsys):
+    """`graphdiff sample` of a 3D model says how many written molecules are valid and stable, and those are the
+    counts the 3D evaluator gets from the .sdf it wrote (no shared data: the bundled model)."""
+    import re
+
+    from graphdiff.metrics.molecules3d import read_sdf_samples, stability, validity_3d
+
+    sdf = tmp_path / "b.sdf"
+    assert main(["sample", "--model", "qm9_3d-eqgat_diff", "-n", "6", "--steps", "60", "--out", str(sdf),
+                 "--quiet"]) == 0, capsys.readouterr().err
+    line = capsys.readouterr().out
+    found = re.search(r"(\d+) of 6 are valid molecules \(RDKit, whole molecule\), (\d+) stable", line)
+    assert found, line
+    mols, _ = read_sdf_samples(sdf)
+    assert len(mols) == 6
+    assert int(found[1]) == validity_3d(mols)["n_valid"]
+    assert int(found[2]) == stability(mols, "legacy")["n_stable_molecules"]
