@@ -289,7 +289,7 @@ def test_labelled_graphs_as_smiles_mark_odd_graphs_invalid_and_read_hydrogens_fr
 
 
 def test_a_one_atom_type_molecule_model_writes_jsonl_that_scores_as_molecules(tmp_path):
-    from graphdiff.cli_model import write_samples
+    from graphdiff.cli_sample import write_samples
     from graphdiff.convert.rdkit import from_smiles
 
     smiles = ["CCC", "C1CC1", "C=CC"]  # carbon only: one atom type, single and double bonds
