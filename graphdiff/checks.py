@@ -75,6 +75,15 @@ def as_integer(value) -> int | None:
         return None
 
 
+def check_at_least(args, minimums: dict[str, int]) -> None:
+    """One-line errors for integer options below their minimum: ``minimums`` maps an option as typed
+    (``"--seed"``) to its least value (a seed 0, a count 1); an option left out (``None``) is not checked."""
+    for flag, least in minimums.items():
+        value = getattr(args, flag.lstrip("-").replace("-", "_"))
+        if value is not None and value < least:
+            raise ConfigError(f"{flag} must be at least {least}, got {value}")
+
+
 def _check_parent(path: Path, what: str) -> None:
     for parent in path.parents:  # the nearest existing ancestor must be a writable folder
         if parent.exists() or parent.is_symlink():

@@ -118,6 +118,9 @@ def cmd_info(args) -> int:
 
 
 def cmd_prepare(args) -> int:
+    from .checks import check_at_least
+
+    check_at_least(args, {"--workers": 1})
     t = time.perf_counter()
     ds = _load(args, force=args.force)
     dt = time.perf_counter() - t
@@ -138,10 +141,11 @@ def cmd_prepare(args) -> int:
 def cmd_draw(args) -> int:
     from .viz import draw_graphs, draw_molecules
 
-    from .checks import check_output_file
+    from .checks import check_at_least, check_output_file
 
     if args.n < 1:
         raise GraphdiffError(f"-n must be at least 1, got {args.n}")
+    check_at_least(args, {"--seed": 0})
     check_output_file(args.out, "--out", (".png", ".jpg", ".jpeg", ".pdf"))  # what both PIL and matplotlib write
     ds = _load(args, split=args.split)
     if len(ds) == 0:
@@ -207,8 +211,9 @@ def _print_evaluation(res: dict) -> None:
 def cmd_evaluate(args) -> int:
     from .metrics.evaluate import evaluate_reference, evaluate_samples
 
-    from .checks import check_output_file
+    from .checks import check_at_least, check_output_file
 
+    check_at_least(args, {"--seed": 0, "--workers": 1})
     if args.bootstrap < 0:
         raise GraphdiffError(f"--bootstrap must be >= 0, got {args.bootstrap}")
     if args.n_molecules < 0:

@@ -54,6 +54,9 @@ def cmd_bench_run(args) -> int:
         raise ConfigError(f"--bootstrap must be >= 0, got {args.bootstrap}")
     device = "cuda" if torch.cuda.is_available() else "cpu"
     out = Path(args.out or f"bench/{suite.name}-{device}")
+    from .checks import check_output_folder
+
+    check_output_folder(out)
     raw_from = args.raw_from or os.environ.get("GRAPHDIFF_RAW")
     command = "graphdiff " + " ".join(shlex.quote(a) for a in getattr(args, "argv", sys.argv[1:]))
     runner = OWN_LOOPS.get(suite.kind)

@@ -56,11 +56,14 @@ def cmd_forecast(args) -> int:
         raise ConfigError(f"--samples must be at least 1, got {args.samples}")
     if args.season is not None and args.season < 1:
         raise ConfigError(f"--season must be at least 1, got {args.season}")
-    from .checks import check_output_file
+    from .checks import check_at_least, check_output_file
 
-    check_output_file(args.out, "--out", inputs={"--context": args.context})
+    check_at_least(args, {"--seed": 0, "--steps": 1, "--plot-context": 1})
+
+    check_output_file(args.out, "--out", (".csv",), inputs={"--context": args.context})
     if args.plot:
-        check_output_file(args.plot, "--plot", inputs={"--context": args.context, "--out": args.out})
+        check_output_file(args.plot, "--plot", (".png", ".pdf", ".svg", ".jpg", ".jpeg"),
+                          inputs={"--context": args.context, "--out": args.out})
     ts = load_series(args.context)
     season = args.season or ts.season
     values, stamps = ts.values, ts.timestamps

@@ -21,8 +21,12 @@ def cmd_train_regressor(args) -> int:
     if bad:
         raise ConfigError(f"train-regressor --set takes model.KEY=VALUE with KEY in {sorted(DEFAULT_SIZES)}; got "
                           f"{sorted(bad)}")
-    from .checks import check_output_folder
+    from .checks import check_at_least, check_output_folder
 
+    check_at_least(args, {"--max-steps": 1, "--batch-size": 1, "--limit": 1, "--seed": 0, "--threads": 1})
+    for flag, value in (("--lr", args.lr), ("--max-minutes", args.max_minutes)):
+        if value is not None and not value > 0:
+            raise ConfigError(f"{flag} must be > 0, got {value}")
     check_output_folder(args.out)
     Regressor.check_folder(args.out)  # a model's folder or a run's checkpoint: refused before any work
     torch_threads(args.threads)

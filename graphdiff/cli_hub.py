@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import shlex
 import time
 from pathlib import Path
@@ -183,15 +184,27 @@ def cmd_models_pack(args) -> int:
     from .adapters import fixed_graph_spec
     from .config import RunConfig, merge, parse_overrides
     from .pipeline import GraphDiffusionPipeline
-    from .checks import check_output_file, check_output_folder
+    from .checks import check_at_least, check_output_file, check_output_folder
     from .train.checkpoint import check_replaceable, resolve_checkpoint
 
     if args.samples is not None and args.samples < 1:
         raise ConfigError(f"--samples must be >= 1, got {args.samples}")
-    check_replaceable(check_output_folder(Path(args.out) if args.out else Path("models") / args.name))
+    check_at_least(args, {"--steps": 1})
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", args.name):  # it names a folder (models/NAME) and a model
+        raise ConfigError(f"--name must be letters, digits, '.', '_' and '-', starting with a letter or digit, got "
+                          f"{args.name!r}")
+    dest = check_output_folder(Path(args.out) if args.out else Path("models") / args.name)
+    if (dest / "config.json").is_file() and not args.overwrite:
+        raise ConfigError(f"{dest} already holds a model; its weights and card would be replaced: give --overwrite, "
+                          f"or another --out")
+    check_replaceable(dest)
     if args.reference_out:
         check_output_file(args.reference_out, "--reference-out")
     run = Path(args.run)
+    from .hub import model_index
+
+    if run.is_file() or (not run.exists() and args.run not in model_index()):
+        raise ConfigError(f"{run}: {'a file, not a' if run.exists() else 'no such'} run folder (or model name)")
     ckpt_dir = resolve_checkpoint(run)
     # a run's checkpoint/ or a fine-tune's model/: the run folder (log.jsonl, command.txt) is the parent
     run_dir = ckpt_dir.parent if ckpt_dir.name == "checkpoint" or (
@@ -312,6 +325,7 @@ def add_hub_commands(sub) -> None:
     q.add_argument("run", help="run folder (or checkpoint folder)")
     q.add_argument("--name", required=True)
     q.add_argument("--out", default=None, help="model folder (default models/NAME)")
+    q.add_argument("--overwrite", action="store_true", help="replace the model (weights and card) already in --out")
     q.add_argument("--samples", type=int, default=None,
                    help="samples scored for the card (graphs: 10,000; series: sample paths per window, 100; "
                         "images: as many as the test split)")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 
 from .errors import ConfigError, GraphdiffError, TrainingError
-from .checks import check_output_folder
+from .checks import check_at_least, check_output_folder
 
 
 def _overrides(items) -> dict:
@@ -115,6 +115,7 @@ def cmd_finetune(args) -> int:
         raise ConfigError(f"--max-minutes must be > 0, got {args.max_minutes}")
     if args.max_steps is not None and args.max_steps < 1:
         raise ConfigError(f"--max-steps must be >= 1, got {args.max_steps}")
+    check_at_least(args, {"--lora": 1})
     check_output_folder(args.out)
     from .train.trainer import check_fresh_run_folder, check_resume_or_overwrite
 
@@ -170,6 +171,7 @@ def cmd_demo(args) -> int:
         raise ConfigError(f"--steps must be a positive integer, got {args.steps}")
     if args.n < 1:
         raise ConfigError(f"-n must be a positive integer, got {args.n}")
+    check_at_least(args, {"--seed": 0})
     if args.train:
         from .demo import run_demo
 
@@ -239,7 +241,8 @@ def add_model_commands(sub) -> None:
                    help="sample through torch.compile of the denoiser (same samples; compiling takes about a "
                         "minute on a 2-core CPU, so it pays off from about 10,000 molecules)")
     s.add_argument("--out", required=True,
-                   help=".smi (molecules), .sdf / .xyz (3D molecules), .jsonl (edge lists), .png or .npy (images)")
+                   help=".smi (molecules), .sdf / .xyz (3D molecules), .jsonl (edge lists), .png or .npy (images); "
+                        "a series completed with --guide self: .csv or .npy")
     s.add_argument("--cond", action="append", metavar="NAME=VALUE", default=None,
                    help="a condition of a conditioned model, e.g. domain=planar for lggm-base (repeatable; a "
                         "numeric condition takes a number; unknown names and values are listed)")

@@ -104,8 +104,10 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
 
 def cmd_sample(args) -> int:
     from .pipeline import GraphDiffusionPipeline
+    from .checks import check_at_least
     from .train import distributed as D
 
+    check_at_least(args, {"--seed": 0, "--batch-size": 1, "--candidates": 1, "--paths": 1})
     if args.guide == "self":  # observation self-guidance: inpainting / series completion (graphdiff.cli_observe)
         from .cli_observe import sample_observed
 
@@ -133,9 +135,19 @@ def cmd_sample(args) -> int:
     check_output_file(out, "--out", inputs={"model's training data": pipe.config.dataset})  # never written over
     if args.compile:
         pipe.compile()
-    if out.suffix.lower() == ".smi" and pipe.schema.kind != "molecule":
-        raise ConfigError(f"{args.model} generates graphs; write them to .jsonl or .png, not .smi")
     from .adapters import fixed_graph_spec
+
+    adapter = (fixed_graph_spec(pipe.schema) or {}).get("adapter")
+    if adapter == "path":  # unguided windows are in the model's scaled units: a forecast or a completion is the use
+        raise ConfigError(f"{args.model} is a time-series model: forecast with graphdiff forecast --model "
+                          f"{args.model} --context FILE.csv --horizon H --out F.csv, or complete a series with "
+                          f"graphdiff sample --model {args.model} --guide self --observed FILE.csv --out F.csv")
+    if adapter == "grid" and out.suffix.lower() not in (".png", ".npy"):
+        raise ConfigError(f"--out {out.name}: {args.model} is an image model; write its samples to .png (a grid) "
+                          f"or .npy (arrays)")
+    if out.suffix.lower() == ".smi" and pipe.schema.kind != "molecule":
+        raise ConfigError(f"{args.model} generates {pipe.schema.kind}s, not molecules; write them to .jsonl or .png, "
+                          f"not .smi")
 
     from .processes.mixed3d import Mixed3DProcess
 

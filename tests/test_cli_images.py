@@ -29,7 +29,7 @@ def test_sample_writes_a_png_grid_of_images(run, capsys):
 
 def test_image_cli_errors_are_one_line(run, capsys):
     assert main(["sample", "--model", str(run / "run"), "-n", "2", "--out", str(run / "x.smi"), "--quiet"]) == 2
-    assert "not .smi" in one_error_line(capsys)
+    assert "is an image model; write its samples to .png" in one_error_line(capsys)
     assert main(["train", "--preset", "pfgm-digits", "--set", "process.D=1", "--out", str(run / "bad")]) == 2
     assert "D (augmented dimension) must be a number > 2" in one_error_line(capsys)
 

@@ -85,7 +85,11 @@ def test_pack_chooses_the_variant_with_the_scale_and_stores_replacement(series_r
     assert fc.replace and fc.variant == "quantile" and fc.scale == 3.0
     assert "quantile self-guidance with replacement at scale 3" in (dest / "README.md").read_text()
     assert main(["models", "pack", str(series_run / "run"), "--name", "w", "--out", str(dest), "--samples", "2",
-                 "--steps", "2", "--scales", "1", "3", "--variants", "quantile", "quantile+replace"]) == 0
+                 "--steps", "2", "--scales", "1", "3", "--variants", "quantile", "quantile+replace"]) == 2
+    assert "already holds a model" in capsys.readouterr().err  # packing again replaces a card only when asked
+    assert main(["models", "pack", str(series_run / "run"), "--name", "w", "--out", str(dest), "--samples", "2",
+                 "--steps", "2", "--scales", "1", "3", "--variants", "quantile", "quantile+replace",
+                 "--overwrite"]) == 0
     val = json.loads((dest / "metrics.json").read_text())["validation_crps_by_scale"]
     assert set(val) == {"quantile 1", "quantile 3", "quantile+replace 1", "quantile+replace 3"}
     best = min(val, key=val.get)

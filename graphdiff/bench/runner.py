@@ -296,9 +296,13 @@ def read_results(folder) -> dict:
     if not f.is_file():
         raise DataError(f"{f}: no results.json (run `graphdiff bench run SUITE --out {folder}` first)")
     try:
-        return json.loads(f.read_text(encoding="utf-8"))
+        res = json.loads(f.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DataError(f"{f}: not a results file ({type(exc).__name__}: {exc})") from None
+    if not isinstance(res, dict) or not isinstance(res.get("rows"), list):
+        raise DataError(f"{f}: not a results file (a JSON object with a list of \"rows\", as `graphdiff bench run` "
+                        f"writes)")
+    return res
 
 
 def read_run(spec) -> dict:

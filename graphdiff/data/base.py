@@ -35,13 +35,21 @@ log = logging.getLogger(__name__)
 
 
 def data_root(root: str | os.PathLike | None = None) -> Path:
-    """The dataset root: ``root`` if given, else ``$GRAPHDIFF_DATA``, else ``~/.cache/graphdiff``."""
-    if root is not None:
-        return Path(root).expanduser()
-    env = os.environ.get("GRAPHDIFF_DATA")
-    if env:
-        return Path(env).expanduser()
-    return Path.home() / ".cache" / "graphdiff"
+    """The dataset root: ``root`` if given, else ``$GRAPHDIFF_DATA``, else ``~/.cache/graphdiff``.
+
+    Raises:
+        DataError: an empty root, or one that exists and is not a folder.
+    """
+    where = "--root"
+    if root is None:
+        env = os.environ.get("GRAPHDIFF_DATA")
+        root, where = (env, "$GRAPHDIFF_DATA") if env else (Path.home() / ".cache" / "graphdiff", "the cache")
+    if not str(root).strip():
+        raise DataError(f"{where}: the dataset root is empty; give a folder")
+    path = Path(root).expanduser()
+    if path.exists() and not path.is_dir():
+        raise DataError(f"{where} {path}: not a folder (the dataset root holds one folder per dataset)")
+    return path
 
 
 # ---- dataset cards ---------------------------------------------------------------------------------

@@ -226,6 +226,9 @@ class CustomDataset(GraphDataset):
             condition_columns = [condition_columns]
         if condition_columns and _base_suffix(self.path) != ".csv":
             raise DataError(f"{self.path}: condition_columns need a .csv file")
+        if smiles_column is not None and _base_suffix(self.path) != ".csv":  # a name this file has no header for
+            raise DataError(f"{self.path}: smiles_column {smiles_column!r} (--smiles-column) names a column of a .csv "
+                            f"with a header; this file has none")
         self.options = {"smiles_column": smiles_column, "condition_columns": list(condition_columns),
                         "explicit_h": explicit_h, "kekulize": kekulize,
                         "with_pos": with_pos, "split_ratios": list(split_ratios), "seed": seed}

@@ -267,12 +267,14 @@ def load_series(name_or_path: str, **csv_options) -> TimeSeries:
 def _parse_time(text: str, path: Path, line: int, column: str) -> np.datetime64:
     t = text.strip().replace("T", " ")
     try:
+        if not re.match(r"\d{4}(\D|$)", t):  # numpy reads "100" as the year 100: a date starts with a 4-digit year
+            raise ValueError(t)
         if " " in t:
             return np.datetime64(t.replace(" ", "T"), "s")
         return np.datetime64(t)
     except ValueError:
         raise DataError(f"{path}: line {line}: column {column!r}: {text!r} is not a date "
-                        f"(expected YYYY-MM-DD, YYYY-MM or YYYY-MM-DD HH:MM[:SS])") from None
+                        f"(expected YYYY-MM-DD, YYYY-MM, YYYY or YYYY-MM-DD HH:MM[:SS])") from None
 
 
 def looks_like_series_csv(path) -> bool:

@@ -74,6 +74,10 @@ class DiffusionForecaster:
         need = self.path.context_length
         ctx = hist[-need:]
         if len(ctx) < need:  # a short history: the missing start is unobserved
+            if len(ctx) < need // 2:  # a forecast from under half the window the model reads: say so
+                warnings.warn(f"the context has {len(ctx)} steps; the model reads {need}, and the missing "
+                              f"{need - len(ctx)} are treated as unobserved, so the forecast rests on little data",
+                              UserWarning, stacklevel=4)
             ctx = np.concatenate([np.full((need - len(ctx), hist.shape[1]), np.nan), ctx])
         seen = np.isfinite(ctx)
         if not seen.any(axis=0).all():

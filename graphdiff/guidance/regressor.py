@@ -30,6 +30,8 @@ evaluation) (``regressor_calls``).
 
 from __future__ import annotations
 
+import os
+
 import json
 import time
 from dataclasses import dataclass, field
@@ -230,6 +232,9 @@ def target_values(pipe, split, target: str, *, chunk: int = 1024, reward_args: d
         raise ConfigError(f"target {target!r} is not a graph-level column of the data, a property of it or a reward"
                           f"{suggest(target, known)}; choose from {', '.join(known)} (or module:function)")
     reward = get_reward(target, **(reward_args or {}))
+    if reward.kind == "molecule" and pipe.schema.kind != "molecule":
+        raise ConfigError(f"target {target!r} scores molecules; this model generates {pipe.schema.kind}s (a graph "
+                          f"reward such as n_nodes, or a graph-level column of the data, fits it)")
     out = []
     for lo in range(0, len(split), chunk):
         batch = split.batch(range(lo, min(len(split), lo + chunk)))
@@ -266,7 +271,7 @@ def train_regressor(pipe, target: str, *, dataset=None, root=None, out=None, max
         sizes: network sizes (:data:`DEFAULT_SIZES` overridden).
     """
     from ..data import load_model_data
-    from ..data.base import train_schema
+    from ..data.base import dataset_label, train_schema
     from ..finetune import AlignedSplit, align
     from ..nn.regressor import GraphRegressor
 
@@ -283,13 +288,14 @@ def train_regressor(pipe, target: str, *, dataset=None, root=None, out=None, max
             raise ConfigError(f"train-regressor: {what} must be a positive integer, got {v!r}")
     if max_minutes is not None and not float(max_minutes) > 0:
         raise ConfigError(f"train-regressor: max_minutes must be > 0, got {max_minutes!r}")
-    if hasattr(dataset, "split"):
+    if dataset is not None and not isinstance(dataset, (str, os.PathLike)):  # a loaded dataset (a str has .split too)
         ds = dataset
     else:
         ds = load_model_data(pipe.config, dataset, root)
-    a = align(pipe.schema, train_schema(ds), where=f"train-regressor on {ds.name}")
+    label = dataset_label(ds)
+    a = align(pipe.schema, train_schema(ds), where=f"train-regressor on {label}")
     if a.new_nodes or a.new_edges:
-        raise DataError(f"train-regressor: {ds.name} has categories the model does not know: "
+        raise DataError(f"train-regressor: {label} has categories the model does not know: "
                         f"{list(a.new_nodes) + list(a.new_edges)}")
     split = AlignedSplit(ds.split("train"), a)
     rng = np.random.default_rng(seed)
@@ -297,7 +303,7 @@ def train_regressor(pipe, target: str, *, dataset=None, root=None, out=None, max
     if limit is not None:
         idx = idx[:limit]
     if len(idx) < 20:
-        raise DataError(f"train-regressor: {ds.name} has {len(idx)} training graphs; need at least 20")
+        raise DataError(f"train-regressor: {label} has {len(idx)} training graphs; need at least 20")
     t0 = time.perf_counter()
     train = ds.split("train")
     if scorer is None and target in getattr(train, "property_names", ()):  # QM9-3D's DFT properties, raw units
@@ -313,13 +319,13 @@ def train_regressor(pipe, target: str, *, dataset=None, root=None, out=None, max
     finite = np.isfinite(values)
     if finite.sum() < 20:
         raise DataError(f"train-regressor: target {target!r} is finite on {int(finite.sum())} of {len(values)} "
-                        f"graphs of {ds.name}")
+                        f"graphs of {label}")
     idx, values = idx[finite], values[finite]
     n_val = max(10, len(idx) // 20)
     val_idx, val_y = idx[:n_val], values[:n_val]
     tr_idx, tr_y = idx[n_val:], values[n_val:]
     mean, std = float(tr_y.mean()), float(tr_y.std() or 1.0)
-    log(f"train-regressor: {target} on {len(tr_idx)} graphs of {ds.name} (held out {n_val}), mean {mean:.4g}, "
+    log(f"train-regressor: {target} on {len(tr_idx)} graphs of {label} (held out {n_val}), mean {mean:.4g}, "
         f"std {std:.4g}; targets took {time.perf_counter() - t0:.0f} s")
 
     sz = {**DEFAULT_SIZES, **(sizes or {})}

@@ -84,9 +84,11 @@ def _check_heads(name: str, dim: int, num_heads: int) -> None:
 
 
 def _check_positive(**kwargs: int) -> None:
+    from ..checks import as_integer
+
     for k, v in kwargs.items():
-        if int(v) < 1:
-            raise SchemaError(f"{k} must be >= 1, got {v}")
+        if as_integer(v) is None or v < 1:
+            raise SchemaError(f"{k} must be an integer >= 1, got {v!r}")
 
 
 def _time(t: Tensor | None, b: int, like: Tensor) -> Tensor:

@@ -78,8 +78,12 @@ def check_resume_or_overwrite(resume: bool, overwrite: bool) -> None:
                           "afresh: give one of them")
 
 
+RUN_FILES = ("log.jsonl", "command.txt")  # what a run writes beside its checkpoint
+
+
 def check_fresh_run_folder(out_dir: Path) -> None:
-    """Refuse a run folder that already holds a run (``checkpoint/config.json``), naming its step."""
+    """Refuse a run folder that already holds a run (``checkpoint/config.json``), naming its step, or the files a
+    run writes there (``log.jsonl``, ``command.txt``)."""
     ckpt = Path(out_dir) / "checkpoint" / "config.json"
     if ckpt.is_file():
         try:
@@ -89,6 +93,11 @@ def check_fresh_run_folder(out_dir: Path) -> None:
         raise TrainingError(f"{out_dir} already holds a run (checkpoint at step {step}); --resume (resume=True) "
                             f"continues it, --overwrite (overwrite=True) starts it afresh, or choose another folder "
                             f"(nothing was changed)")
+    found = [n for n in RUN_FILES if (Path(out_dir) / n).exists()]
+    if found:  # a run stopped before its first checkpoint, or files of the user's own: a new run would replace them
+        raise TrainingError(f"{out_dir} holds {' and '.join(found)} (a run's, with no checkpoint, or yours), which "
+                            f"a new run would replace; --overwrite (overwrite=True) starts afresh there, or choose "
+                            f"another folder (nothing was changed)")
 
 class Trainer:
     """Trains a denoiser with a diffusion process's loss: AdamW, warm-up and schedule, clipping, EMA, gradient
