@@ -143,9 +143,7 @@ def cmd_draw(args) -> int:
 
     from .checks import check_at_least, check_output_file
 
-    if args.n < 1:
-        raise GraphdiffError(f"-n must be at least 1, got {args.n}")
-    check_at_least(args, {"--seed": 0})
+    check_at_least(args, {"-n": 1, "--seed": 0})
     check_output_file(args.out, "--out", (".png", ".jpg", ".jpeg", ".pdf"))  # what both PIL and matplotlib write
     ds = _load(args, split=args.split)
     if len(ds) == 0:

@@ -50,15 +50,10 @@ def cmd_forecast(args) -> int:
     from .forecast.output import forecast_table, future_timestamps, plot_forecast, write_forecast_csv
     from .metrics.forecast import ForecastScores
 
-    if args.horizon < 1:
-        raise ConfigError(f"--horizon must be at least 1, got {args.horizon}")
-    if args.samples < 1:
-        raise ConfigError(f"--samples must be at least 1, got {args.samples}")
-    if args.season is not None and args.season < 1:
-        raise ConfigError(f"--season must be at least 1, got {args.season}")
     from .checks import check_at_least, check_output_file
 
-    check_at_least(args, {"--seed": 0, "--steps": 1, "--plot-context": 1})
+    check_at_least(args, {"--horizon": 1, "--samples": 1, "--season": 1, "--seed": 0, "--steps": 1,
+                          "--plot-context": 1})
 
     check_output_file(args.out, "--out", (".csv",), inputs={"--context": args.context})
     if args.plot:
