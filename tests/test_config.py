@@ -93,3 +93,14 @@ def test_extends_merges_on_top_of_another_preset(tmp_path):
     loop.write_text(f"extends: {loop}\n")
     with pytest.raises(ConfigError, match="cycle"):
         load_preset(loop)
+
+
+def test_series_presets_diffuse_seasonal_differences_and_the_pool_keeps_mean_scaling():
+    from graphdiff.data import load_dataset
+
+    for name, scaling in [("edm-tsdiff-wineind", "sdiff"), ("edm-tsdiff_cnn-taylor", "sdiff"),
+                          ("edm-tsdiff-monthly", "mean"), ("edm-tsdiff_cnn-monthly", "mean")]:
+        cfg = load_preset(name)
+        assert cfg.dataset_options["scaling"] == scaling, name
+    ds = load_dataset("wineind", **load_preset("edm-tsdiff-wineind").dataset_options)
+    assert ds.info["scaling"] == "sdiff" and ds.schema.extra["fixed_graph"]["scaling"] == "sdiff"
