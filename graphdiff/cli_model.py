@@ -188,7 +188,9 @@ def add_model_commands(sub) -> None:
     from .samplers import SAMPLERS
 
     t = sub.add_parser("train", help="train a model from a preset (see graphdiff/presets/)")
-    t.add_argument("--preset", required=True, help="preset name (e.g. gdss-qm9) or a YAML file")
+    t.add_argument("--preset", required=True,
+                   help="preset name (e.g. gdss-qm9; tsdiff-wineind is edm-tsdiff-wineind: the process may be left "
+                   "out where one preset remains) or a YAML file")
     t.add_argument("--dataset", default=None, help="dataset name or custom file (default: the preset's)")
     add_smiles_column(t)
     t.add_argument("--out", default=None, help="run folder (default runs/<preset>)")

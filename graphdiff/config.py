@@ -431,7 +431,8 @@ def list_presets() -> list[str]:
 
 
 def preset_path(name: str | Path) -> Path:
-    """A preset by name (``gdss-qm9``) or a path to a YAML file."""
+    """A preset by name (``gdss-qm9``; without the process prefix, ``tsdiff-wineind``, where that leaves one preset)
+    or a path to a YAML file."""
     p = Path(name)
     if p.suffix in (".yaml", ".yml") or p.exists():
         if p.is_dir():
@@ -440,10 +441,16 @@ def preset_path(name: str | Path) -> Path:
             raise ConfigError(f"preset file {p} does not exist")
         return p
     f = PRESET_DIR / f"{name}.yaml"
-    if not f.is_file():
-        hint = suggest(name, list_presets())
-        raise ConfigError(f"unknown preset {name!r}{hint}; known presets: {', '.join(list_presets())}")
-    return f
+    if f.is_file():
+        return f
+    # without its process prefix (tsdiff-wineind for edm-tsdiff-wineind), when that names one preset
+    short = [p for p in list_presets() if p.split("-", 1)[-1] == str(name)]
+    if len(short) == 1:
+        return PRESET_DIR / f"{short[0]}.yaml"
+    if short:
+        raise ConfigError(f"preset {name!r} is ambiguous: name the process too ({', '.join(short)})")
+    hint = suggest(name, list_presets())
+    raise ConfigError(f"unknown preset {name!r}{hint}; known presets: {', '.join(list_presets())}")
 
 
 def _read(path: Path, seen=()) -> dict:

@@ -104,3 +104,13 @@ def test_series_presets_diffuse_seasonal_differences_and_the_pool_keeps_mean_sca
         assert cfg.dataset_options["scaling"] == scaling, name
     ds = load_dataset("wineind", **load_preset("edm-tsdiff-wineind").dataset_options)
     assert ds.info["scaling"] == "sdiff" and ds.schema.extra["fixed_graph"]["scaling"] == "sdiff"
+
+
+def test_a_preset_can_be_named_without_its_process_when_that_leaves_one():
+    cfg = load_preset("tsdiff-airpassengers")
+    assert cfg.name == "edm-tsdiff-airpassengers" and cfg.process["name"] == "edm"
+    assert load_preset("e3nn-qm9_3d").name == "eqgat_diff-e3nn-qm9_3d"
+    with pytest.raises(ConfigError, match="ambiguous.*edm-digits, pfgm-digits, score_sde-digits"):
+        load_preset("digits")
+    with pytest.raises(ConfigError, match="unknown preset 'tsdiff-airpasengers'; did you mean"):
+        load_preset("tsdiff-airpasengers")
