@@ -248,10 +248,11 @@ def _recorded_transfer(out: Path) -> list:
 def finetune(pipe, dataset, *, out, root=None, max_minutes: float | None = None, max_steps: int | None = None,
              overrides: dict | None = None, freeze_pattern: str | None = None, lora: int | None = None,
              resume: bool = False, progress: bool = True, base_name: str | None = None, overwrite: bool = False,
-             dataset_options: dict | None = None):
+             dataset_options: dict | None = None, callbacks=()):
     """Fine-tune ``pipe`` on ``dataset`` (a name, a file or a loaded dataset); returns the fine-tuned pipeline
     (see the module docstring). ``overrides`` are preset-shaped (``{"train": {...}, "finetune": {...}}``);
-    ``dataset_options`` go to the dataset's loader (``{"smiles_column": "SMILES_in"}`` for a custom CSV)."""
+    ``dataset_options`` go to the dataset's loader (``{"smiles_column": "SMILES_in"}`` for a custom CSV);
+    ``callbacks`` go to the :class:`~graphdiff.train.Trainer` (``cb(trainer, event, info)``)."""
     from .config import FinetuneConfig, RunConfig, merge
     from .data import dataset_record, load_dataset
     from .hub import model_sha256
@@ -353,7 +354,8 @@ def finetune(pipe, dataset, *, out, root=None, max_minutes: float | None = None,
     from .train.checkpoint import check_replaceable
 
     check_replaceable(out / "model")  # where the merged model goes: refused before training, not after
-    trainer = Trainer(process, model, aligned, tc, out, run_config=cfg.to_dict(), progress=progress)
+    trainer = Trainer(process, model, aligned, tc, out, run_config=cfg.to_dict(), progress=progress,
+                      callbacks=callbacks)
     summary = trainer.fit(resume=resume, overwrite=overwrite)
     if summary.get("loss") is not None and not np.isfinite(summary["loss"]):
         raise TrainingError(f"fine-tune: the loss is {summary.get('loss')}")

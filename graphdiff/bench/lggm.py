@@ -50,6 +50,7 @@ from ..checks import check_choice, check_keys
 from ..config import load_preset, merge
 from ..errors import ConfigError, DataError
 from .lggm_report import STATS, markdown_lines, summarize, transfer_lines, write_report
+from .lggm_select import ValidationSelection
 from .suites import CPU_BATCH
 
 DEFAULT_HELD_OUT = ("planar", "sbm", "enzymes", "ego_small")
@@ -75,6 +76,9 @@ class Protocol:
         pretrained: a previous lggm run's ``--out`` folder whose pre-trained models this run fine-tunes instead
             of pre-training again (each held-out domain's ``runs/<domain>/pretrain``, with the pre-training record
             of that run's ``results.json``; its corpus must be the one this run would pre-train on).
+        select_every: 0 (default): each arm is scored as its ``K``-th step leaves it; ``S``: both arms keep the
+            weights with the lowest validation MMD^2 among every ``S``-th step and the last (and the fine-tune's
+            starting point), :mod:`graphdiff.bench.lggm_select`.
     """
 
     held_out: tuple[str, ...] = DEFAULT_HELD_OUT
@@ -88,9 +92,10 @@ class Protocol:
     bootstrap: int = 100
     seed: int = 0
     pretrained: str | None = None
+    select_every: int = 0
 
     KEYS = ("held_out", "train_graphs", "finetune_steps", "pretrain_steps", "sample_steps", "sample_batch", "seed",
-            "pretrained")
+            "pretrained", "select_every")
 
     @classmethod
     def from_run(cls, settings: dict | None, *, held_out, minutes, samples, steps, bootstrap,
@@ -126,6 +131,9 @@ class Protocol:
         seed = s.get("seed", cls.seed)
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ConfigError(f"lggm.seed must be a non-negative integer, got {seed!r}")
+        every = s.get("select_every", cls.select_every)
+        if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 0:
+            raise ConfigError(f"lggm.select_every must be an integer >= 0 (0: no selection), got {every!r}")
         if minutes is None:  # a step-capped pre-training (tests, quick checks) has no clock budget unless asked
             minutes = None if pre_steps is not None else default_minutes
         return cls(held_out=tuple(dict.fromkeys(names)), train_graphs=tuple(dict.fromkeys(ns)),
@@ -134,7 +142,7 @@ class Protocol:
                    sample_steps=positive((steps or [s.get("sample_steps", default_steps)])[0], "sample steps"),
                    samples=samples, sample_batch=positive(s.get("sample_batch", cls.sample_batch),
                                                           "lggm.sample_batch"),
-                   bootstrap=bootstrap, seed=seed, pretrained=_folder(s.get("pretrained")))
+                   bootstrap=bootstrap, seed=seed, pretrained=_folder(s.get("pretrained")), select_every=int(every))
 
 
 def _folder(v) -> str | None:
@@ -295,6 +303,9 @@ def run_domain(entry, domain: str, proto: Protocol, *, overrides: dict, root: Pa
                               f"fine-tune on {n}")
     reference, train_graphs = test.to_networkx(), eval_ds.split("train").to_networkx()
     sizes = [int(v) for v in np.resize(test.num_nodes(), proto.samples or len(test))]
+    val = eval_ds.split("val")
+    if proto.select_every and len(val) == 0:
+        raise DataError(f"lggm.select_every: held-out domain {domain} has no validation graphs to select on")
 
     pre_over = merge(overrides, {"dataset_options": pre_opts, "train": {"max_steps": proto.pretrain_steps}})
     if proto.pretrained:
@@ -358,10 +369,22 @@ def run_domain(entry, domain: str, proto: Protocol, *, overrides: dict, root: Pa
         data = {"dataset_options": opts, "train_domain_counts": _counts(ds, "train")}
         given = given_statistics(ds.split("train").to_networkx(), numeric)
 
+        def selection(pipe=None, given=given):
+            if not proto.select_every:
+                return None
+            sel = ValidationSelection(proto.select_every, k, lambda p: _sample(
+                p, domain, [int(v) for v in val.num_nodes()], proto, False, given)[0], val.to_networkx(), STATS)
+            if pipe is not None:  # the fine-tune's starting point is a candidate
+                sel.consider(pipe, 0)
+            return sel
+
         t = time.perf_counter()
         base_pipe = GraphDiffusionPipeline.from_pretrained(base_dir)
+        sel = selection(base_pipe)
         ft = base_pipe.finetune(ds, out=run / f"finetune-n{n}", max_steps=k, progress=progress,
-                                overrides={"train": budget, "finetune": overrides.get("finetune") or {}})
+                                overrides={"train": budget, "finetune": overrides.get("finetune") or {}},
+                                callbacks=[sel] if sel else ())
+        ft_dir = _selected(ft, sel, run / f"finetune-n{n}" / "model")
         sec = time.perf_counter() - t
         tc = ft.config.train
         yield row("fine-tuned", n, ft, {"steps": ft.summary["steps"], "minutes": round(sec / 60, 3),
@@ -369,20 +392,36 @@ def run_domain(entry, domain: str, proto: Protocol, *, overrides: dict, root: Pa
                                         "warmup_steps": tc.warmup_steps, "stopped_by": ft.summary["stopped_by"],
                                         "final_loss": ft.summary["loss"],
                                         "trainable_parameters": ft.summary["trainable_parameters"]},
-                  run / f"finetune-n{n}" / "model", data, given, lineage=ft.config.finetune.lineage[-1])
+                  ft_dir, data, given, lineage=ft.config.finetune.lineage[-1],
+                  **({"selection": sel.record()} if sel else {}))
         del base_pipe, ft
 
         t = time.perf_counter()
         sc = GraphDiffusionPipeline.from_preset(load_preset(entry.preset, merge(overrides, {"dataset_options": opts})),
                                                 ds, root=root)
-        sc.fit(ds, out=run / f"scratch-n{n}", progress=progress, train=budget, overwrite=True)
+        sel = selection()
+        sc.fit(ds, out=run / f"scratch-n{n}", progress=progress, train=budget, overwrite=True,
+               callbacks=[sel] if sel else ())
+        sc_dir = _selected(sc, sel, Path(sc.checkpoint))
         sec = time.perf_counter() - t
         tc = sc.config.train
         yield row("scratch", n, sc, {"steps": sc.summary["steps"], "minutes": round(sec / 60, 3),
                                      "seconds": round(sec, 1), "batch_size": tc.batch_size, "lr": tc.lr,
                                      "warmup_steps": tc.warmup_steps, "stopped_by": sc.summary["stopped_by"],
-                                     "final_loss": sc.summary["loss"]}, Path(sc.checkpoint), data, given)
+                                     "final_loss": sc.summary["loss"]}, sc_dir, data, given,
+                  **({"selection": sel.record()} if sel else {}))
         del sc
+
+
+def _selected(pipe, sel, folder: Path) -> Path:
+    """``folder`` (the arm's last-step model), or with selection the chosen weights loaded into ``pipe`` and saved
+    beside it (``<arm>/selected``) when they are not the last step's."""
+    if sel is None or sel.best_step in (None, pipe.summary["steps"]):
+        return folder
+    sel.apply(pipe)
+    out = folder.parent / "selected"
+    pipe.save_pretrained(out)
+    return out
 
 
 # ---- the run ---------------------------------------------------------------------------------------------------
@@ -423,7 +462,7 @@ def run_lggm(suite, *, out, minutes=None, samples=None, overrides=None, model=No
                 "pretrain_minutes": proto.pretrain_minutes, "pretrain_steps": proto.pretrain_steps,
                 "sample_steps": proto.sample_steps, "samples": proto.samples, "sample_batch": proto.sample_batch,
                 "bootstrap": bootstrap, "seed": proto.seed, "node_counts": NODE_COUNTS, "overrides": user,
-                "pretrained": proto.pretrained,
+                "pretrained": proto.pretrained, "select_every": proto.select_every,
                 "raw_files_linked": len(linked)}
     results = new_results(suite, command, settings)
     template = suite.entries[0]

@@ -98,6 +98,19 @@ def transfer_lines(rows) -> list[str]:
     return out + [""] if out else out
 
 
+def selection_lines(rows) -> list[str]:
+    """One line per arm run with ``lggm.select_every``: the validation figure of every candidate, the step chosen."""
+    out = []
+    for r in rows:
+        sel = r.get("selection")
+        if not sel:
+            continue
+        scores = ", ".join(f"{k}: {_num(v, '.4g')}" for k, v in sel["scores"].items())
+        out.append(f"Selection, {r['method']} n={r['train_graphs']}: validation mean MMD^2 by step ({scores}) on "
+                   f"{sel['val_graphs']} graphs; step {sel['chosen_step']} chosen and scored.")
+    return out + [""] if out else out
+
+
 def markdown_lines(results: dict) -> list[str]:
     """The body of ``results.md`` for an lggm run: the summary, one table per held-out domain, the settings."""
     rows = results["rows"]
@@ -123,7 +136,7 @@ def markdown_lines(results: dict) -> list[str]:
                          + f" | {_num(m.get('mean_mmd'), '.4g')} | {_num(m.get('vun'))} | {_num(m.get('valid'))} | "
                          f"{_num(m.get('unique'))} | {_num(m.get('novel'))} | {r['samples']} | {r['sample_seconds']} |")
         lines.append("")
-        lines += transfer_lines(rs)
+        lines += transfer_lines(rs) + selection_lines(rs)
     s = results["settings"]
     ft = next((r["train"] for r in rows if r["method"] == "fine-tuned"), None)
     sc = next((r["train"] for r in rows if r["method"] == "scratch"), None)
@@ -142,8 +155,11 @@ def markdown_lines(results: dict) -> list[str]:
               f"- Sampling: {s['sample_steps']} steps, seed {s['seed']}, condition domain = the held-out domain, "
               f"node counts: {s['node_counts']}.",
               "- Zero-shot: the pre-trained model sampled with the held-out domain's condition, never trained on it.",
+              *([f"- Checkpoint selection: every {s['select_every']} steps and the last (the fine-tune's starting "
+                 "point too), by the mean MMD^2 on the held-out domain's validation graphs; the test graphs score the "
+                 "chosen weights."] if s.get("select_every") else []),
               "- V.U.N. only where the domain has a validity rule (planar, sbm, tree, grid, lobster).", ""]
     return lines
 
 
-__all__ = ["STATS", "summarize", "transfer_lines", "markdown_lines", "write_report"]
+__all__ = ["STATS", "summarize", "transfer_lines", "selection_lines", "markdown_lines", "write_report"]

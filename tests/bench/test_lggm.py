@@ -273,3 +273,64 @@ def test_results_md_says_what_each_condition_transfer_chose():
     assert "n=20" in lines[2] and "its own column has the lowest base loss (0.95): kept its own column" in lines[2]
     assert "n=40" in lines[3] and "an unbounded margin" in lines[3] and "started from `planar`" in lines[3]
     assert transfer_lines([r for r in rows if r["train_graphs"] in (0, 30)]) == []
+
+
+def test_checkpoint_selection_scores_the_validation_best_weights_of_each_arm(run, tmp_path):
+    first, res, _ = run
+    out = tmp_path / "select"
+    assert main(["bench", "run", "lggm", "--out", str(out), *_again(first), "--set", "lggm.select_every=2"]) == 0
+    again = json.loads((out / "results.json").read_text())
+    assert again["settings"]["select_every"] == 2
+    before = {(r["method"], r["train_graphs"]): r for r in res["rows"] if r["held_out"] == "tree"}
+    base = GraphDiffusionPipeline.from_pretrained(first / "runs" / "tree" / "pretrain").denoiser.state_dict()
+    md = (out / "results.md").read_text()
+    for r in again["rows"]:
+        if r["method"] == "zero-shot":
+            assert "selection" not in r
+            continue
+        sel = r["selection"]
+        # candidates: every 2nd step and the last (K = 3); the fine-tune's starting point too
+        steps = [0, 2, 3] if r["method"] == "fine-tuned" else [2, 3]
+        assert [int(k) for k in sel["scores"]] == steps and sel["split"] == "val" and sel["val_graphs"] > 0
+        scores = {int(k): v for k, v in sel["scores"].items()}
+        assert sel["chosen_step"] == min(scores, key=scores.get)
+        # the training itself is the one a run without selection makes (same random stream, same last loss; the
+        # thread count follows the machine's load, so the sums may differ in the last digits)
+        assert r["train"]["final_loss"] == pytest.approx(
+            before[r["method"], r["train_graphs"]]["train"]["final_loss"], rel=1e-4)
+        chosen = GraphDiffusionPipeline.from_pretrained(r["model"]).denoiser.state_dict()
+        if sel["chosen_step"] == 3:  # the last step's model, as without selection
+            assert Path(r["model"]).name in ("model", "checkpoint")
+        else:
+            assert Path(r["model"]).name == "selected"
+            last = Path(r["model"]).parent / ("model" if r["method"] == "fine-tuned" else "checkpoint")
+            final = GraphDiffusionPipeline.from_pretrained(last).denoiser.state_dict()
+            assert any(not torch.equal(chosen[k], final[k]) for k in final)
+        if sel["chosen_step"] == 0:  # the base itself
+            assert all(torch.equal(chosen[k], base[k]) for k in base)
+        assert f"Selection, {r['method']} n={r['train_graphs']}: validation mean MMD^2 by step" in md
+    assert "Checkpoint selection: every 2 steps and the last" in md
+    assert main(["bench", "run", "lggm", "--out", str(tmp_path / "bad"), *_again(first), "--set",
+                 "lggm.select_every=-1"]) == 2
+
+
+def test_selection_keeps_the_weights_whose_samples_match_the_validation_graphs_best():
+    import networkx as nx
+    from types import SimpleNamespace
+
+    from graphdiff.bench.lggm_select import ValidationSelection
+
+    net = torch.nn.Linear(1, 1)
+    pipe = SimpleNamespace(denoiser=net)
+    # the "model" draws paths while its weight is positive, stars otherwise; the validation graphs are paths
+    draw = lambda p: [nx.path_graph(6) if p.denoiser.weight.item() > 0 else nx.star_graph(5) for _ in range(4)]
+    sel = ValidationSelection(2, 5, draw, [nx.path_graph(6) for _ in range(4)], STATS)
+    for step, w in [(0, -1.0), (2, 1.0), (4, -2.0), (5, -3.0)]:
+        with torch.no_grad():
+            net.weight.fill_(w)
+        sel.consider(pipe, step)
+    assert sel.best_step == 2 and sel.scores[2] < min(sel.scores[0], sel.scores[4], sel.scores[5])
+    sel.apply(pipe)
+    assert net.weight.item() == 1.0
+    rec = sel.record()
+    assert rec["chosen_step"] == 2 and list(rec["scores"]) == ["0", "2", "4", "5"] and rec["val_graphs"] == 4
