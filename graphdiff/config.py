@@ -262,8 +262,9 @@ def preset_path(name: str | Path) -> Path:
     f = PRESET_DIR / f"{name}.yaml"
     if f.is_file():
         return f
-    # without its process prefix (tsdiff-wineind for edm-tsdiff-wineind), when that names one preset
-    short = [p for p in list_presets() if p.split("-", 1)[-1] == str(name)]
+    # without its process prefix (tsdiff-wineind for edm-tsdiff-wineind), when that names one preset; a bare
+    # dataset name (tree, lggm) is not a preset name
+    short = [p for p in list_presets() if "-" in str(name) and p.split("-", 1)[-1] == str(name)]
     if len(short) == 1:
         return PRESET_DIR / f"{short[0]}.yaml"
     if short:

@@ -106,11 +106,22 @@ def test_series_presets_diffuse_seasonal_differences_and_the_pool_keeps_mean_sca
     assert ds.info["scaling"] == "sdiff" and ds.schema.extra["fixed_graph"]["scaling"] == "sdiff"
 
 
-def test_a_preset_can_be_named_without_its_process_when_that_leaves_one():
+def test_a_preset_can_be_named_without_its_process_when_that_leaves_one(tmp_path, monkeypatch):
+    import graphdiff.config as config
+
     cfg = load_preset("tsdiff-airpassengers")
     assert cfg.name == "edm-tsdiff-airpassengers" and cfg.process["name"] == "edm"
     assert load_preset("e3nn-qm9_3d").name == "eqgat_diff-e3nn-qm9_3d"
-    with pytest.raises(ConfigError, match="ambiguous.*edm-digits, pfgm-digits, score_sde-digits"):
-        load_preset("digits")
     with pytest.raises(ConfigError, match="unknown preset 'tsdiff-airpasengers'; did you mean"):
         load_preset("tsdiff-airpasengers")
+    # a bare dataset name is not a short preset name (digits: edm-, pfgm- and score_sde-digits)
+    with pytest.raises(ConfigError, match="unknown preset 'digits'"):
+        load_preset("digits")
+    # two processes with the same short name: refused with both
+    for proc in ("edm", "pfgm"):
+        (tmp_path / f"{proc}-tsdiff-x.yaml").write_text(f"extends: {config.PRESET_DIR / 'edm-digits.yaml'}\n")
+    monkeypatch.setattr(config, "PRESET_DIR", tmp_path)
+    with pytest.raises(ConfigError, match=r"preset 'tsdiff-x' is ambiguous: name the process too \(edm-tsdiff-x, "
+                                          r"pfgm-tsdiff-x\)"):
+        load_preset("tsdiff-x")
+    assert load_preset("edm-tsdiff-x").name == "edm-tsdiff-x"

@@ -83,7 +83,8 @@ class TimeSeriesPath(FixedGraphAdapter):
         self.prediction_length, self.center, self.scaling = int(prediction_length), bool(center), scaling
         if scaling == "sdiff" and self.context_length <= season:
             raise DataError(f"TimeSeriesPath scaling 'sdiff' needs a context longer than one season ({season} steps), "
-                            f"got {self.context_length}")
+                            f"got {self.context_length}; lengthen the context (dataset_options.context_length) or "
+                            "use --set dataset_options.scaling=mean")
         self.edge_kinds = tuple(f"lag{k}" for k in lags)
 
     @property

@@ -380,7 +380,8 @@ def run_domain(entry, domain: str, proto: Protocol, *, overrides: dict, root: Pa
 
         t = time.perf_counter()
         base_pipe = GraphDiffusionPipeline.from_pretrained(base_dir)
-        sel = selection(base_pipe)
+        transfer = bool((overrides.get("finetune") or {}).get("condition_transfer"))
+        sel = selection(None if transfer else base_pipe)  # with a transfer the fine-tune does not start at the base
         ft = base_pipe.finetune(ds, out=run / f"finetune-n{n}", max_steps=k, progress=progress,
                                 overrides={"train": budget, "finetune": overrides.get("finetune") or {}},
                                 callbacks=[sel] if sel else ())
@@ -415,11 +416,16 @@ def run_domain(entry, domain: str, proto: Protocol, *, overrides: dict, root: Pa
 
 def _selected(pipe, sel, folder: Path) -> Path:
     """``folder`` (the arm's last-step model), or with selection the chosen weights loaded into ``pipe`` and saved
-    beside it (``<arm>/selected``) when they are not the last step's."""
+    beside it (``<arm>/selected``, its recorded step the chosen one) when they are not the last step's."""
+    import shutil
+
+    out = folder.parent / "selected"
+    if out.exists():  # an earlier run's choice in the same --out
+        shutil.rmtree(out)
     if sel is None or sel.best_step in (None, pipe.summary["steps"]):
         return folder
     sel.apply(pipe)
-    out = folder.parent / "selected"
+    pipe.trained_steps = sel.best_step
     pipe.save_pretrained(out)
     return out
 

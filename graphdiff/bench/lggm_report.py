@@ -156,8 +156,8 @@ def markdown_lines(results: dict) -> list[str]:
               f"node counts: {s['node_counts']}.",
               "- Zero-shot: the pre-trained model sampled with the held-out domain's condition, never trained on it.",
               *([f"- Checkpoint selection: every {s['select_every']} steps and the last (the fine-tune's starting "
-                 "point too), by the mean MMD^2 on the held-out domain's validation graphs; the test graphs score the "
-                 "chosen weights."] if s.get("select_every") else []),
+                 "base too, unless it transfers a condition), by the mean MMD^2 on the held-out domain's validation "
+                 "graphs; the test graphs score the chosen weights."] if s.get("select_every") else []),
               "- V.U.N. only where the domain has a validity rule (planar, sbm, tree, grid, lobster).", ""]
     return lines
 

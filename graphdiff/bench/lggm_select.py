@@ -6,8 +6,10 @@ is scored as it is. With ``select_every = S`` each arm is instead scored every `
 step) on the held-out domain's **validation** split, by the mean SPECTRE MMD^2 over the protocol's four statistics
 of graphs sampled at the validation graphs' node counts, and the weights with the lowest figure are the ones the
 test split then scores (early stopping, the same rule for both arms). The fine-tuned arm also has its starting
-point as a candidate (step 0: the pre-trained base, so a fine-tune that only hurts on validation falls back to
-it); the from-scratch arm's untrained network is not one. No test graph takes part in the choice.
+point as a candidate (step 0: the pre-trained base, so a fine-tune that only hurts on validation falls back to it;
+not with ``finetune.condition_transfer``, whose start is not the base); the from-scratch arm's untrained network is
+not one. No test graph takes part in the choice. The weights scored are the ones the arm samples with (its EMA copy
+under ``sample.use_ema``; a LoRA fine-tune's adapters merged into a copy).
 
 Sampling inside a training run uses the model being trained (its EMA copy when it keeps one) through a pipeline
 built around it, at the protocol's sampling seed; torch's and numpy's global random states are restored afterwards,
@@ -40,10 +42,12 @@ class ValidationSelection:
         self.scores: dict[int, float | None] = {}
         self.seconds = 0.0
         self.best_step: int | None = None
+        self._best_value: float | None = None
         self._best_state = None
 
     def consider(self, pipe, step: int) -> float | None:
-        """Score ``pipe``'s current weights as the candidate of ``step``; keep them if they are the best so far."""
+        """Score ``pipe``'s current weights as the candidate of ``step``; keep them (a LoRA model's merged into a
+        copy, so that they load into the merged model the arm ends with) if they are the best so far."""
         from ..metrics.mmd import graph_mmd
 
         t = time.perf_counter()
@@ -60,10 +64,14 @@ class ValidationSelection:
         vals = [mmd["stats"][s]["mmd2"] for s in self.stats]
         value = None if any(v is None for v in vals) else float(np.mean(vals))
         self.scores[int(step)] = None if value is None else round(value, 6)
-        best = None if self.best_step is None else self.scores[self.best_step]
-        if value is not None and (best is None or value < best):
-            self.best_step = int(step)
-            self._best_state = copy.deepcopy(pipe.denoiser.state_dict())
+        if value is not None and (self._best_value is None or value < self._best_value):
+            from ..finetune import merge_lora
+
+            self.best_step, self._best_value = int(step), value
+            module = pipe.denoiser
+            if hasattr(module, "merge_and_unload"):
+                module = merge_lora(copy.deepcopy(module))
+            self._best_state = copy.deepcopy(module.state_dict())
         self.seconds += time.perf_counter() - t
         print(f"    validation at step {step}: mean MMD^2 {value if value is None else round(value, 4)}"
               f" (best: step {self.best_step})", flush=True)
@@ -76,12 +84,13 @@ class ValidationSelection:
         from ..config import RunConfig
         from ..pipeline import GraphDiffusionPipeline
 
-        module = trainer.ema_model if trainer.ema_model is not None else trainer.model
         cfg = RunConfig.from_dict({k: v for k, v in trainer.run_config.items() if k not in ("step", "epoch")})
+        ema = trainer.ema_model if cfg.sample.use_ema else None
+        module = ema if ema is not None else trainer.model
         self.consider(GraphDiffusionPipeline(trainer.process, module, cfg), trainer.step)
 
     def apply(self, pipe) -> None:
-        """Load the best candidate's weights into ``pipe`` (a no-op when the last step was the best)."""
+        """Load the best candidate's weights into ``pipe`` (the merged model the arm ended with)."""
         if self._best_state is None:
             return
         pipe.denoiser.load_state_dict(self._best_state)

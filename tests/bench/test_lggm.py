@@ -2,6 +2,7 @@
 files): every (held-out domain, method) row, lineage of the fine-tuned models, the few-shot and pre-training sets,
 the zero-shot condition, the summary line computed from the rows, one-line errors."""
 
+import copy
 import json
 import re
 from pathlib import Path
@@ -334,3 +335,33 @@ def test_selection_keeps_the_weights_whose_samples_match_the_validation_graphs_b
     assert net.weight.item() == 1.0
     rec = sel.record()
     assert rec["chosen_step"] == 2 and list(rec["scores"]) == ["0", "2", "4", "5"] and rec["val_graphs"] == 4
+
+
+def test_selection_of_a_lora_fine_tune_keeps_merged_weights_that_load_into_the_merged_model():
+    import networkx as nx
+    from types import SimpleNamespace
+
+    from graphdiff.bench.lggm_select import ValidationSelection
+    from graphdiff.finetune import add_lora, merge_lora
+
+    torch.manual_seed(0)
+    net = add_lora(torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 1)), 2, None, 0.0)
+    lora_b = [p for n, p in net.named_parameters() if "lora_B" in n]
+    pipe = SimpleNamespace(denoiser=net)
+    # paths while the first adapter's B is positive (the chosen candidate), stars otherwise
+    draw = lambda p: [nx.path_graph(6) if lora_b[0].sum().item() > 0 else nx.star_graph(5) for _ in range(4)]
+    sel = ValidationSelection(1, 2, draw, [nx.path_graph(6) for _ in range(4)], STATS)
+    with torch.no_grad():
+        for p in lora_b:
+            p.fill_(0.5)
+    sel.consider(pipe, 1)
+    chosen = {k: v.clone() for k, v in merge_lora(copy.deepcopy(net)).state_dict().items()}
+    with torch.no_grad():
+        for p in lora_b:
+            p.fill_(-0.5)
+    sel.consider(pipe, 2)
+    assert sel.best_step == 1
+    final = SimpleNamespace(denoiser=merge_lora(net))  # what the arm ends with: the last step, merged
+    sel.apply(final)
+    assert set(final.denoiser.state_dict()) == set(chosen)
+    assert all(torch.equal(final.denoiser.state_dict()[k], chosen[k]) for k in chosen)
