@@ -49,7 +49,7 @@ import numpy as np
 from ..checks import check_choice, check_keys
 from ..config import load_preset, merge
 from ..errors import ConfigError, DataError
-from .lggm_report import STATS, markdown_lines, summarize, transfer_lines, write_report
+from .lggm_report import STATS, markdown_lines, mean_mmd, summarize, transfer_lines, write_report
 from .lggm_select import ValidationSelection
 from .suites import CPU_BATCH
 
@@ -228,11 +228,6 @@ def score(graphs, reference, train, domain: str, *, bootstrap: int, seed: int = 
             "vun": vun(list(graphs), train, validity_for_dataset(domain))}
 
 
-def mean_mmd(metrics: dict) -> float | None:
-    vals = [metrics.get(s) for s in STATS]
-    return None if any(v is None for v in vals) else float(np.mean(vals))
-
-
 # ---- one held-out domain ---------------------------------------------------------------------------------------
 def given_statistics(graphs, names) -> dict:
     """``{name: mean}`` of the numeric condition statistics ``names`` over ``graphs`` (networkx)."""
@@ -373,7 +368,7 @@ def run_domain(entry, domain: str, proto: Protocol, *, overrides: dict, root: Pa
             if not proto.select_every:
                 return None
             sel = ValidationSelection(proto.select_every, k, lambda p: _sample(
-                p, domain, [int(v) for v in val.num_nodes()], proto, False, given)[0], val.to_networkx(), STATS)
+                p, domain, [int(v) for v in val.num_nodes()], proto, False, given)[0], val.to_networkx())
             if pipe is not None:  # the fine-tune's starting point is a candidate
                 sel.consider(pipe, 0)
             return sel

@@ -3,7 +3,15 @@ its rows, ``results.md`` (one table per held-out domain, the condition transfers
 
 from __future__ import annotations
 
+import numpy as np
+
 STATS = ("degree", "clustering", "orbit", "spectral")
+
+
+def mean_mmd(metrics: dict) -> float | None:
+    """The mean of the :data:`STATS` MMD^2 figures in ``metrics`` (``None`` when one is missing)."""
+    vals = [metrics.get(s) for s in STATS]
+    return None if any(v is None for v in vals) else float(np.mean(vals))
 
 
 def _find(rows, domain, method, n):
@@ -162,4 +170,4 @@ def markdown_lines(results: dict) -> list[str]:
     return lines
 
 
-__all__ = ["STATS", "summarize", "transfer_lines", "selection_lines", "markdown_lines", "write_report"]
+__all__ = ["STATS", "mean_mmd", "summarize", "transfer_lines", "selection_lines", "markdown_lines", "write_report"]

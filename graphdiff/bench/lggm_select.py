@@ -25,6 +25,8 @@ import time
 import numpy as np
 import torch
 
+from .lggm_report import STATS, mean_mmd
+
 
 class ValidationSelection:
     """Keeps the best weights of one training run by the mean MMD^2 of its samples against validation graphs.
@@ -34,11 +36,12 @@ class ValidationSelection:
         last: the run's last step (``K``).
         sample: ``sample(pipe) -> list[networkx.Graph]`` (the protocol's sampler, at the validation sizes).
         reference: the validation graphs (networkx).
-        stats: the MMD statistics whose mean is the figure.
+
+    The figure is :func:`~graphdiff.bench.lggm_report.mean_mmd`, the mean of the protocol's statistics.
     """
 
-    def __init__(self, every: int, last: int, sample, reference, stats):
-        self.every, self.last, self.sample, self.reference, self.stats = int(every), int(last), sample, reference, stats
+    def __init__(self, every: int, last: int, sample, reference):
+        self.every, self.last, self.sample, self.reference = int(every), int(last), sample, reference
         self.scores: dict[int, float | None] = {}
         self.seconds = 0.0
         self.best_step: int | None = None
@@ -48,6 +51,7 @@ class ValidationSelection:
     def consider(self, pipe, step: int) -> float | None:
         """Score ``pipe``'s current weights as the candidate of ``step``; keep them (a LoRA model's merged into a
         copy, so that they load into the merged model the arm ends with) if they are the best so far."""
+        from ..finetune import merge_lora
         from ..metrics.mmd import graph_mmd
 
         t = time.perf_counter()
@@ -60,18 +64,12 @@ class ValidationSelection:
         finally:
             np.random.set_state(np_state)
             pipe.denoiser.train(was_training)
-        mmd = graph_mmd(graphs, self.reference, protocol="spectre", stats=self.stats, bootstrap=0)
-        vals = [mmd["stats"][s]["mmd2"] for s in self.stats]
-        value = None if any(v is None for v in vals) else float(np.mean(vals))
+        mmd = graph_mmd(graphs, self.reference, protocol="spectre", stats=STATS, bootstrap=0)
+        value = mean_mmd({s: v["mmd2"] for s, v in mmd["stats"].items()})
         self.scores[int(step)] = None if value is None else round(value, 6)
         if value is not None and (self._best_value is None or value < self._best_value):
-            from ..finetune import merge_lora
-
             self.best_step, self._best_value = int(step), value
-            module = pipe.denoiser
-            if hasattr(module, "merge_and_unload"):
-                module = merge_lora(copy.deepcopy(module))
-            self._best_state = copy.deepcopy(module.state_dict())
+            self._best_state = merge_lora(copy.deepcopy(pipe.denoiser)).state_dict()  # a copy, LoRA merged
         self.seconds += time.perf_counter() - t
         print(f"    validation at step {step}: mean MMD^2 {value if value is None else round(value, 4)}"
               f" (best: step {self.best_step})", flush=True)

@@ -325,7 +325,7 @@ def test_selection_keeps_the_weights_whose_samples_match_the_validation_graphs_b
     pipe = SimpleNamespace(denoiser=net)
     # the "model" draws paths while its weight is positive, stars otherwise; the validation graphs are paths
     draw = lambda p: [nx.path_graph(6) if p.denoiser.weight.item() > 0 else nx.star_graph(5) for _ in range(4)]
-    sel = ValidationSelection(2, 5, draw, [nx.path_graph(6) for _ in range(4)], STATS)
+    sel = ValidationSelection(2, 5, draw, [nx.path_graph(6) for _ in range(4)])
     for step, w in [(0, -1.0), (2, 1.0), (4, -2.0), (5, -3.0)]:
         with torch.no_grad():
             net.weight.fill_(w)
@@ -350,7 +350,7 @@ def test_selection_of_a_lora_fine_tune_keeps_merged_weights_that_load_into_the_m
     pipe = SimpleNamespace(denoiser=net)
     # paths while the first adapter's B is positive (the chosen candidate), stars otherwise
     draw = lambda p: [nx.path_graph(6) if lora_b[0].sum().item() > 0 else nx.star_graph(5) for _ in range(4)]
-    sel = ValidationSelection(1, 2, draw, [nx.path_graph(6) for _ in range(4)], STATS)
+    sel = ValidationSelection(1, 2, draw, [nx.path_graph(6) for _ in range(4)])
     with torch.no_grad():
         for p in lora_b:
             p.fill_(0.5)
