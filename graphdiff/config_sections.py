@@ -138,6 +138,9 @@ class EvaluateConfig:
         return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
 
 
+MARGINALS = ("data", "base")  # finetune.marginals
+
+
 @dataclass
 class FinetuneConfig:
     """The ``finetune:`` section: how ``graphdiff finetune`` / ``pipe.finetune`` continues from a base model, and
@@ -155,6 +158,9 @@ class FinetuneConfig:
             when that is another value and the difference is beyond the noise of the comparison
             (:mod:`graphdiff.condition_transfer`: a domain the base never trained on starts from the closest
             trained one; a trained domain keeps its column).
+        marginals: the node / edge marginals of the fine-tuned model's schema, which set the limit distribution of
+            the DiGress / DeFoG "marginal" noise: ``"data"`` (default) the new data's, ``"base"`` the base model's,
+            so the noise the network learned to remove stays the same (only without new categories).
         lineage: one record per fine-tune this model went through (base model, its sha256, data, steps), oldest
             first; written by the fine-tune, not by hand.
     """
@@ -166,6 +172,7 @@ class FinetuneConfig:
     lora_alpha: float | None = None
     lora_dropout: float = 0.0
     condition_transfer: bool = False
+    marginals: str = "data"
     lineage: list = field(default_factory=list)
 
     @classmethod
@@ -179,6 +186,8 @@ class FinetuneConfig:
         out.lora_rank = _positive_int(out.lora_rank, "lora_rank", where, optional=False, minimum=0)
         if not isinstance(out.condition_transfer, bool):
             raise ConfigError(f"{where}: condition_transfer must be true or false, got {out.condition_transfer!r}")
+        if out.marginals not in MARGINALS:
+            raise ConfigError(f"{where}: marginals must be one of {', '.join(MARGINALS)}, got {out.marginals!r}")
         if out.freeze is not None:
             import re
 

@@ -5,7 +5,8 @@
 1. **Alignment by name** (:func:`align`): the fine-tuning schema keeps the base model's node and edge categories in
    their places and appends the data's new ones; the data's graphs are re-encoded into that order
    (:class:`AlignedSplit`), so a dataset whose schema lists the same atoms in another order trains the right
-   channels. ``max_nodes``, the node-count histogram, the marginals and the condition columns come from the data.
+   channels. ``max_nodes``, the node-count histogram, the marginals and the condition columns come from the data
+   (``finetune.marginals: base`` keeps the base model's marginals, so its "marginal" noise stays the one it learned).
 2. **Growth**: a denoiser with a ``grow`` method (the DiGress / DeFoG graph transformer) is widened for the new
    categories, a larger ``max_nodes`` and new condition columns so that, before any step, its outputs for the old
    categories on old-category inputs are the base model's (:mod:`graphdiff.nn.growth`). Networks without one
@@ -94,6 +95,17 @@ def align(base: Schema, data: Schema, *, where: str = "fine-tune") -> Alignment:
         node_marginals=tuple(float(v) for v in node_marg) if data.node_marginals else (),
         edge_marginals=tuple(float(v) for v in edge_marg) if data.edge_marginals else ())
     return Alignment(schema, node_index, edge_index, new_nodes, new_edges)
+
+
+def base_marginals(a: Alignment, base: Schema) -> Alignment:
+    """``a`` with the base model's node and edge marginals (``finetune.marginals: base``); refused (one line) when
+    the data brings categories the base has no marginal for."""
+    if a.new_nodes or a.new_edges:
+        new = list(a.new_nodes) + list(a.new_edges)
+        raise ConfigError(f"finetune.marginals: 'base' keeps the base model's marginals, which have no entry for the "
+                          f"data's new categories {new}; use 'data'")
+    return dataclasses.replace(a, schema=dataclasses.replace(
+        a.schema, node_marginals=tuple(base.node_marginals), edge_marginals=tuple(base.edge_marginals)))
 
 
 class AlignedSplit:
@@ -206,7 +218,7 @@ def _check_data(ds, split) -> None:
 
 
 _METHOD = {"freeze": "--freeze", "lora_rank": "--lora", "lora_alpha": "finetune.lora_alpha",
-           "lora_dropout": "finetune.lora_dropout"}
+           "lora_dropout": "finetune.lora_dropout", "marginals": "finetune.marginals"}
 
 
 def _recorded_finetune(out: Path) -> dict | None:
@@ -225,8 +237,8 @@ def _recorded_finetune(out: Path) -> dict | None:
 
 def _resumed_method(out: Path, ft, asked: dict):
     """``ft`` with the method of the interrupted fine-tune in ``out`` (``freeze``, ``lora_rank``, ``lora_alpha``,
-    ``lora_dropout``, read from its checkpoint), so that a resume trains what the run trained; a value ``asked``
-    for (flags and ``--set finetune.*``) that differs is a one-line error."""
+    ``lora_dropout``, ``marginals``, read from its checkpoint), so that a resume trains what the run trained; a
+    value ``asked`` for (flags and ``--set finetune.*``) that differs is a one-line error."""
     recorded = _recorded_finetune(out)
     if recorded is None:
         return ft  # no checkpoint: the trainer says so and starts afresh
@@ -289,6 +301,8 @@ def finetune(pipe, dataset, *, out, root=None, max_minutes: float | None = None,
 
     note_invalid_rows(ds)
     a = align(pipe.schema, train_schema(ds), where=f"fine-tune {base_name or 'model'} on {ds.name}")
+    if ft.marginals == "base":
+        a = base_marginals(a, pipe.schema)
     aligned = AlignedSplit(train_split, a)
     name = base_cfg.process["name"]
     spec = process_class(name).resolve({k: v for k, v in base_cfg.process.items()}, a.schema, aligned)

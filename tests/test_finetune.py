@@ -369,3 +369,37 @@ def test_a_resume_keeps_the_runs_freeze_and_lora_and_a_lora_checkpoint_loads_mer
     final = GraphDiffusionPipeline.from_pretrained(lora / "model")
     a, b = mid.denoiser.state_dict(), final.denoiser.state_dict()
     assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
+def test_base_marginals_keep_the_noise_the_base_model_learned(tmp_path, capsys):
+    base = GraphDiffusionPipeline.from_pretrained("lggm-base")
+    runs = {}
+    for which in ("data", "base"):
+        out = tmp_path / which
+        assert main(["finetune", "--dataset", "synth_community_small", "--out", str(out), "--root",
+                     str(tmp_path / "d"), "--max-steps", "1", "--quiet", "--set", "train.batch_size=8",
+                     "--set", "finetune.warmup_steps=0", "--set", f"finetune.marginals={which}"]) == 0
+        runs[which] = GraphDiffusionPipeline.from_pretrained(out / "model")
+    capsys.readouterr()
+    data_m, base_m = runs["data"].schema.edge_marginals, runs["base"].schema.edge_marginals
+    assert tuple(base_m) == tuple(base.schema.edge_marginals) != tuple(data_m)
+    assert runs["base"].config.finetune.marginals == "base" and runs["data"].config.finetune.marginals == "data"
+    # the process's limit distribution is the schema's: the base model's noise for "base"
+    assert torch.allclose(runs["base"].process.m_e.double(), torch.tensor(base.schema.edge_marginals).double())
+    assert torch.allclose(runs["data"].process.m_e.double(), torch.tensor(data_m).double())
+    # a resume keeps the run's choice; asking for the other is one line
+    assert main(["finetune", "--dataset", "synth_community_small", "--out", str(tmp_path / "base"), "--root",
+                 str(tmp_path / "d"), "--max-steps", "2", "--quiet", "--resume", "--set", "train.batch_size=8",
+                 "--set", "finetune.warmup_steps=0", "--set", "finetune.marginals=data"]) == 2
+    assert "fine-tuned with finetune.marginals 'base', not 'data'" in capsys.readouterr().err
+
+
+def test_base_marginals_refuse_new_categories_and_unknown_values(data, capsys):
+    argv = ["finetune", "--from", "qm9-defog", "--dataset", str(data / "new.smi"), "--out", str(data / "m"),
+            "--root", str(data / "root"), "--quiet", "--max-steps", "1"]
+    for value, match in (("base", "which have no entry for the data's new categories"),
+                         ("dataa", "marginals must be one of data, base, got 'dataa'")):
+        assert main([*argv, "--set", f"finetune.marginals={value}"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and match in err[0], err
+    assert not (data / "m" / "model").exists()

@@ -54,6 +54,7 @@ from .lggm_select import ValidationSelection
 from .suites import CPU_BATCH
 
 DEFAULT_HELD_OUT = ("planar", "sbm", "enzymes", "ego_small")
+METHODS = ("zero-shot", "fine-tuned", "scratch")
 NODE_COUNTS = "the held-out domain's test-split node counts (the same sizes for every method)"
 
 
@@ -79,6 +80,9 @@ class Protocol:
         select_every: 0 (default): each arm is scored as its ``K``-th step leaves it; ``S``: both arms keep the
             weights with the lowest validation MMD^2 among every ``S``-th step and the last (and the fine-tune's
             starting point), :mod:`graphdiff.bench.lggm_select`.
+        methods: the arms to run, of ``zero-shot``, ``fine-tuned`` and ``scratch`` (default all three; e.g. only
+            ``fine-tuned`` to try other ``finetune.*`` settings against an earlier run's scratch rows, joined with
+            ``graphdiff bench compare A+B``).
     """
 
     held_out: tuple[str, ...] = DEFAULT_HELD_OUT
@@ -93,9 +97,10 @@ class Protocol:
     seed: int = 0
     pretrained: str | None = None
     select_every: int = 0
+    methods: tuple[str, ...] = METHODS
 
     KEYS = ("held_out", "train_graphs", "finetune_steps", "pretrain_steps", "sample_steps", "sample_batch", "seed",
-            "pretrained", "select_every")
+            "pretrained", "select_every", "methods")
 
     @classmethod
     def from_run(cls, settings: dict | None, *, held_out, minutes, samples, steps, bootstrap,
@@ -134,6 +139,12 @@ class Protocol:
         every = s.get("select_every", cls.select_every)
         if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 0:
             raise ConfigError(f"lggm.select_every must be an integer >= 0 (0: no selection), got {every!r}")
+        methods = s.get("methods", cls.methods)
+        methods = [methods] if isinstance(methods, str) else list(methods or [])
+        if not methods:
+            raise ConfigError("--set lggm.methods: give at least one of " + ", ".join(cls.methods))
+        for m in methods:
+            check_choice(m, METHODS, "lggm.methods", error=ConfigError)
         if minutes is None:  # a step-capped pre-training (tests, quick checks) has no clock budget unless asked
             minutes = None if pre_steps is not None else default_minutes
         return cls(held_out=tuple(dict.fromkeys(names)), train_graphs=tuple(dict.fromkeys(ns)),
@@ -142,7 +153,8 @@ class Protocol:
                    sample_steps=positive((steps or [s.get("sample_steps", default_steps)])[0], "sample steps"),
                    samples=samples, sample_batch=positive(s.get("sample_batch", cls.sample_batch),
                                                           "lggm.sample_batch"),
-                   bootstrap=bootstrap, seed=seed, pretrained=_folder(s.get("pretrained")), select_every=int(every))
+                   bootstrap=bootstrap, seed=seed, pretrained=_folder(s.get("pretrained")), select_every=int(every),
+                   methods=tuple(m for m in METHODS if m in methods))
 
 
 def _folder(v) -> str | None:
@@ -348,10 +360,11 @@ def run_domain(entry, domain: str, proto: Protocol, *, overrides: dict, root: Pa
                 "process": model.process.name, "sampler": model.config.sample.sampler, "train": train,
                 "model": str(model_dir), "data": data, **extra, **sampled, "metrics": metrics, "result": res}
 
-    zero = GraphDiffusionPipeline.from_pretrained(base_dir)
-    yield row("zero-shot", 0, zero, {"steps": 0, "minutes": None, "loaded_from": str(base_dir),
-                                     "batch_size": pretrain["batch_size"]}, base_dir, given=zero_given)
-    del zero
+    if "zero-shot" in proto.methods:
+        zero = GraphDiffusionPipeline.from_pretrained(base_dir)
+        yield row("zero-shot", 0, zero, {"steps": 0, "minutes": None, "loaded_from": str(base_dir),
+                                         "batch_size": pretrain["batch_size"]}, base_dir, given=zero_given)
+        del zero
     k = proto.finetune_steps
     for n in proto.train_graphs:
         # K steps exactly, whatever the set's size; batches of the pre-training size, the whole set, or on a CPU
@@ -373,40 +386,42 @@ def run_domain(entry, domain: str, proto: Protocol, *, overrides: dict, root: Pa
                 sel.consider(pipe, 0)
             return sel
 
-        t = time.perf_counter()
-        base_pipe = GraphDiffusionPipeline.from_pretrained(base_dir)
-        transfer = bool((overrides.get("finetune") or {}).get("condition_transfer"))
-        sel = selection(None if transfer else base_pipe)  # with a transfer the fine-tune does not start at the base
-        ft = base_pipe.finetune(ds, out=run / f"finetune-n{n}", max_steps=k, progress=progress,
-                                overrides={"train": budget, "finetune": overrides.get("finetune") or {}},
-                                callbacks=[sel] if sel else ())
-        ft_dir = _selected(ft, sel, run / f"finetune-n{n}" / "model")
-        sec = time.perf_counter() - t
-        tc = ft.config.train
-        yield row("fine-tuned", n, ft, {"steps": ft.summary["steps"], "minutes": round(sec / 60, 3),
-                                        "seconds": round(sec, 1), "batch_size": tc.batch_size, "lr": tc.lr,
-                                        "warmup_steps": tc.warmup_steps, "stopped_by": ft.summary["stopped_by"],
-                                        "final_loss": ft.summary["loss"],
-                                        "trainable_parameters": ft.summary["trainable_parameters"]},
-                  ft_dir, data, given, lineage=ft.config.finetune.lineage[-1],
-                  **({"selection": sel.record()} if sel else {}))
-        del base_pipe, ft
+        if "fine-tuned" in proto.methods:
+            t = time.perf_counter()
+            base_pipe = GraphDiffusionPipeline.from_pretrained(base_dir)
+            transfer = bool((overrides.get("finetune") or {}).get("condition_transfer"))
+            sel = selection(None if transfer else base_pipe)  # with a transfer the fine-tune does not start at the base
+            ft = base_pipe.finetune(ds, out=run / f"finetune-n{n}", max_steps=k, progress=progress,
+                                    overrides={"train": budget, "finetune": overrides.get("finetune") or {}},
+                                    callbacks=[sel] if sel else ())
+            ft_dir = _selected(ft, sel, run / f"finetune-n{n}" / "model")
+            sec = time.perf_counter() - t
+            tc = ft.config.train
+            yield row("fine-tuned", n, ft, {"steps": ft.summary["steps"], "minutes": round(sec / 60, 3),
+                                            "seconds": round(sec, 1), "batch_size": tc.batch_size, "lr": tc.lr,
+                                            "warmup_steps": tc.warmup_steps, "stopped_by": ft.summary["stopped_by"],
+                                            "final_loss": ft.summary["loss"],
+                                            "trainable_parameters": ft.summary["trainable_parameters"]},
+                      ft_dir, data, given, lineage=ft.config.finetune.lineage[-1],
+                      **({"selection": sel.record()} if sel else {}))
+            del base_pipe, ft
 
-        t = time.perf_counter()
-        sc = GraphDiffusionPipeline.from_preset(load_preset(entry.preset, merge(overrides, {"dataset_options": opts})),
-                                                ds, root=root)
-        sel = selection()
-        sc.fit(ds, out=run / f"scratch-n{n}", progress=progress, train=budget, overwrite=True,
-               callbacks=[sel] if sel else ())
-        sc_dir = _selected(sc, sel, Path(sc.checkpoint))
-        sec = time.perf_counter() - t
-        tc = sc.config.train
-        yield row("scratch", n, sc, {"steps": sc.summary["steps"], "minutes": round(sec / 60, 3),
-                                     "seconds": round(sec, 1), "batch_size": tc.batch_size, "lr": tc.lr,
-                                     "warmup_steps": tc.warmup_steps, "stopped_by": sc.summary["stopped_by"],
-                                     "final_loss": sc.summary["loss"]}, sc_dir, data, given,
-                  **({"selection": sel.record()} if sel else {}))
-        del sc
+        if "scratch" in proto.methods:
+            t = time.perf_counter()
+            preset = load_preset(entry.preset, merge(overrides, {"dataset_options": opts}))
+            sc = GraphDiffusionPipeline.from_preset(preset, ds, root=root)
+            sel = selection()
+            sc.fit(ds, out=run / f"scratch-n{n}", progress=progress, train=budget, overwrite=True,
+                   callbacks=[sel] if sel else ())
+            sc_dir = _selected(sc, sel, Path(sc.checkpoint))
+            sec = time.perf_counter() - t
+            tc = sc.config.train
+            yield row("scratch", n, sc, {"steps": sc.summary["steps"], "minutes": round(sec / 60, 3),
+                                         "seconds": round(sec, 1), "batch_size": tc.batch_size, "lr": tc.lr,
+                                         "warmup_steps": tc.warmup_steps, "stopped_by": sc.summary["stopped_by"],
+                                         "final_loss": sc.summary["loss"]}, sc_dir, data, given,
+                      **({"selection": sel.record()} if sel else {}))
+            del sc
 
 
 def _selected(pipe, sel, folder: Path) -> Path:

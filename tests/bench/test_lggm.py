@@ -162,6 +162,8 @@ def test_train_limit_caps_only_the_train_split(tmp_path):
     (["--set", "lggm.seed=abc"], "lggm.seed must be a non-negative integer, got .abc."),
     (["--set", "lggm.train_graphs=[99]"], "held-out domain tree has 12 train graphs, cannot fine-tune on 99"),
     (["--model", "somewhere"], "--model: the lggm suite pre-trains and fine-tunes its own models"),
+    (["--set", "lggm.methods=[finetuned]"], r"lggm.methods: unknown 'finetuned'; did you mean 'fine-tuned'\?"),
+    (["--set", "lggm.methods=[]"], "lggm.methods: give at least one of zero-shot, fine-tuned, scratch"),
     (["--only", "sbn"], r"--only 'sbn' is not a held-out domain of this run; did you mean 'sbm'\?"),
 ])
 def test_bad_input_is_one_line(extra, match, tmp_path, capsys):
@@ -313,6 +315,24 @@ def test_checkpoint_selection_scores_the_validation_best_weights_of_each_arm(run
     assert "Checkpoint selection: every 2 steps and the last" in md
     assert main(["bench", "run", "lggm", "--out", str(tmp_path / "bad"), *_again(first), "--set",
                  "lggm.select_every=-1"]) == 2
+
+
+def test_one_arm_alone_with_other_fine_tune_settings_joins_an_earlier_runs_rows(run, tmp_path, capsys):
+    first, res, _ = run
+    out = tmp_path / "ft-only"
+    assert main(["bench", "run", "lggm", "--out", str(out), *_again(first), "--set", "lggm.methods=[fine-tuned]",
+                 "--set", "finetune.marginals=base"]) == 0
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    assert [(r["method"], r["train_graphs"]) for r in rows] == [("fine-tuned", n) for n in NS]
+    base = GraphDiffusionPipeline.from_pretrained(first / "runs" / "tree" / "pretrain")
+    for r in rows:
+        ft = GraphDiffusionPipeline.from_pretrained(r["model"])
+        assert ft.config.finetune.marginals == "base" and ft.schema.edge_marginals == base.schema.edge_marginals
+    before = {(r["method"], r["train_graphs"]) for r in res["rows"] if r["held_out"] == "tree"}
+    assert not (out / "runs" / "tree" / "scratch-n4").exists() and ("scratch", 4) in before
+    capsys.readouterr()
+    assert main(["bench", "compare", str(first), str(out)]) == 0
+    assert "fine-tuned" in capsys.readouterr().out
 
 
 def test_selection_keeps_the_weights_whose_samples_match_the_validation_graphs_best():
