@@ -64,7 +64,7 @@ def cmd_train(args) -> int:
         over = merge(over, {"train": {"max_steps": args.max_steps, **epochs}})
         cfg = load_preset(args.preset, over)
     out = check_output_folder(args.out or f"runs/{cfg.name}")
-    from .train.trainer import check_fresh_run_folder, check_resume_or_overwrite
+    from .train.run_folder import check_fresh_run_folder, check_resume_or_overwrite
 
     check_resume_or_overwrite(args.resume, args.overwrite)
     if not args.resume and not args.overwrite:
@@ -117,7 +117,7 @@ def cmd_finetune(args) -> int:
         raise ConfigError(f"--max-steps must be >= 1, got {args.max_steps}")
     check_at_least(args, {"--lora": 1})
     check_output_folder(args.out)
-    from .train.trainer import check_fresh_run_folder, check_resume_or_overwrite
+    from .train.run_folder import check_fresh_run_folder, check_resume_or_overwrite
 
     check_resume_or_overwrite(args.resume, args.overwrite)
     if not args.resume and not args.overwrite:

@@ -272,7 +272,7 @@ def finetune(pipe, dataset, *, out, root=None, max_minutes: float | None = None,
     from .processes import build_process, process_class
     from .train import Trainer, TrainConfig
 
-    from .train.trainer import check_resume_or_overwrite
+    from .train.run_folder import check_resume_or_overwrite
 
     check_resume_or_overwrite(resume, overwrite)  # before any data work
     base_cfg = pipe.config

@@ -460,7 +460,7 @@ class GraphDiffusionPipeline:
     def _fit_new(cls, dataset=None, *, preset, out, root=None, overrides: dict | None = None,
                  max_minutes: float | None = None, resume: bool = False, progress: bool = True, callbacks=(),
                  overwrite: bool = False):
-        from .train.trainer import check_fresh_run_folder, check_resume_or_overwrite
+        from .train.run_folder import check_fresh_run_folder, check_resume_or_overwrite
 
         check_resume_or_overwrite(resume, overwrite)  # before any data work
         if not resume and not overwrite:

@@ -40,21 +40,12 @@ from .config import TrainConfig
 from .compile import compile_errors, compile_module
 from .ema import EMA
 from .schedule import LRSchedule, derive_seed
+from .run_folder import check_fresh_run_folder, check_resume_or_overwrite, json_default
 from .threads import ThreadPolicy
 
 MAX_SKIPPED_IN_A_ROW = 10
 
 Callback = Callable[["Trainer", str, dict], Any]
-
-
-def _json_default(obj):
-    if isinstance(obj, torch.Tensor):
-        return obj.item() if obj.numel() == 1 else obj.tolist()
-    if hasattr(obj, "tolist"):  # numpy arrays and scalars
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    return str(obj)
 
 
 _UNTOUCHED = object()  # _catch_interrupt installed no handler
@@ -69,35 +60,6 @@ def _dataset_name(ds) -> str:
         split = getattr(split, "_split", None)
     return f"{name!r}" + (f" (split {split!r})" if isinstance(split, str) else "")
 
-
-
-def check_resume_or_overwrite(resume: bool, overwrite: bool) -> None:
-    """``resume`` and ``overwrite`` together contradict each other: one error, before any work, wherever asked."""
-    if resume and overwrite:
-        raise ConfigError("resume (--resume) continues the run in the folder and overwrite (--overwrite) starts it "
-                          "afresh: give one of them")
-
-
-RUN_FILES = ("log.jsonl", "command.txt")  # what a run writes beside its checkpoint
-
-
-def check_fresh_run_folder(out_dir: Path) -> None:
-    """Refuse a run folder that already holds a run (``checkpoint/config.json``), naming its step, or the files a
-    run writes there (``log.jsonl``, ``command.txt``)."""
-    ckpt = Path(out_dir) / "checkpoint" / "config.json"
-    if ckpt.is_file():
-        try:
-            step = json.loads(ckpt.read_text()).get("step", "?")
-        except (OSError, ValueError, AttributeError):
-            step = "?"
-        raise TrainingError(f"{out_dir} already holds a run (checkpoint at step {step}); --resume (resume=True) "
-                            f"continues it, --overwrite (overwrite=True) starts it afresh, or choose another folder "
-                            f"(nothing was changed)")
-    found = [n for n in RUN_FILES if (Path(out_dir) / n).exists()]
-    if found:  # a run stopped before its first checkpoint, or files of the user's own: a new run would replace them
-        raise TrainingError(f"{out_dir} holds {' and '.join(found)} (a run's, with no checkpoint, or yours), which "
-                            f"a new run would replace; --overwrite (overwrite=True) starts afresh there, or choose "
-                            f"another folder (nothing was changed)")
 
 class Trainer:
     """Trains a denoiser with a diffusion process's loss: AdamW, warm-up and schedule, clipping, EMA, gradient
@@ -506,7 +468,7 @@ class Trainer:
         if not self.is_main:
             return
         with open(self.log_path, "a") as fh:
-            fh.write(json.dumps(record, default=_json_default) + "\n")
+            fh.write(json.dumps(record, default=json_default) + "\n")
 
     def _flush_log(self) -> None:
         """Write one line for the steps since the last one: mean loss, and lr / grad norm of the latest step."""
