@@ -10,13 +10,13 @@ For each held-out domain ``D`` (an entry of the suite, or ``--set lggm.held_out=
    exists in every corpus, it was never seen with a graph).
 3. For each ``n`` in ``lggm.train_graphs`` (default 10 and 50): **fine-tune** the pre-trained model
    (:func:`graphdiff.finetune.finetune`, the library's defaults: fresh AdamW at the pre-training ``lr``,
-   ``finetune.warmup_steps`` warm-up) on ``n`` train graphs of ``D`` for ``K = lggm.finetune_steps`` steps, and
-   train the same preset **from scratch** on the same ``n`` graphs for the same ``K`` steps, both with the same
-   batch: the pre-training batch, ``n``, or on a CPU the batch of ``D``'s own CPU rows
-   (:data:`graphdiff.bench.suites.CPU_BATCH`, SBM 8), whichever is smallest. The ``n`` graphs
-   are the corpus's ``train_limit=n`` selection (seeded, nested: the 10 are among the 50); the condition columns
-   are the pre-training corpus's (the one-hot over all domains, numeric statistics normalised with the
-   pre-training statistics), so nothing is grown.
+   ``finetune.warmup_steps`` warm-up; the run's other ``--set train.*`` settings, such as the seed, apply to both
+   arms) on ``n`` train graphs of ``D`` for ``K = lggm.finetune_steps`` steps, and train the same preset **from
+   scratch** on the same ``n`` graphs for the same ``K`` steps, both with the same batch: the pre-training batch,
+   ``n``, or on a CPU the batch of ``D``'s own CPU rows (:data:`graphdiff.bench.suites.CPU_BATCH`, SBM 8), whichever
+   is smallest. The ``n`` graphs are the corpus's ``train_limit=n`` selection (seeded, nested: the 10 are among the
+   50); the condition columns are the pre-training corpus's (the one-hot over all domains, numeric statistics
+   normalised with the pre-training statistics), so nothing is grown.
 
 Every model samples as many graphs as ``D``'s test split (``--samples`` otherwise) with ``domain=D`` and **the node
 counts of ``D``'s test graphs** (the same sizes for every method, so the comparison is about structure, not about
@@ -392,14 +392,16 @@ def run_domain(entry, domain: str, proto: Protocol, *, overrides: dict, root: Pa
             transfer = bool((overrides.get("finetune") or {}).get("condition_transfer"))
             sel = selection(None if transfer else base_pipe)  # with a transfer the fine-tune does not start at the base
             ft = base_pipe.finetune(ds, out=run / f"finetune-n{n}", max_steps=k, progress=progress,
-                                    overrides={"train": budget, "finetune": overrides.get("finetune") or {}},
+                                    overrides={"train": merge(finetune_train(overrides), budget),
+                                               "finetune": overrides.get("finetune") or {}},
                                     callbacks=[sel] if sel else ())
             ft_dir = _selected(ft, sel, run / f"finetune-n{n}" / "model")
             sec = time.perf_counter() - t
             tc = ft.config.train
             yield row("fine-tuned", n, ft, {"steps": ft.summary["steps"], "minutes": round(sec / 60, 3),
                                             "seconds": round(sec, 1), "batch_size": tc.batch_size, "lr": tc.lr,
-                                            "warmup_steps": tc.warmup_steps, "stopped_by": ft.summary["stopped_by"],
+                                            "warmup_steps": tc.warmup_steps, "seed": tc.seed,
+                                            "stopped_by": ft.summary["stopped_by"],
                                             "final_loss": ft.summary["loss"],
                                             "trainable_parameters": ft.summary["trainable_parameters"]},
                       ft_dir, data, given, lineage=ft.config.finetune.lineage[-1],
@@ -418,10 +420,17 @@ def run_domain(entry, domain: str, proto: Protocol, *, overrides: dict, root: Pa
             tc = sc.config.train
             yield row("scratch", n, sc, {"steps": sc.summary["steps"], "minutes": round(sec / 60, 3),
                                          "seconds": round(sec, 1), "batch_size": tc.batch_size, "lr": tc.lr,
-                                         "warmup_steps": tc.warmup_steps, "stopped_by": sc.summary["stopped_by"],
+                                         "warmup_steps": tc.warmup_steps, "seed": tc.seed,
+                                         "stopped_by": sc.summary["stopped_by"],
                                          "final_loss": sc.summary["loss"]}, sc_dir, data, given,
                       **({"selection": sel.record()} if sel else {}))
             del sc
+
+
+def finetune_train(overrides: dict) -> dict:
+    """The run's ``--set train.*`` settings for the fine-tune (seed, threads, batch, EMA, ...: the same as the scratch
+    arm's), less the learning rate and warm-up, which a fine-tune takes from ``finetune.*``."""
+    return {k: v for k, v in (overrides.get("train") or {}).items() if k not in ("lr", "warmup_steps")}
 
 
 def _selected(pipe, sel, folder: Path) -> Path:

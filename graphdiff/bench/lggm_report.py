@@ -55,6 +55,10 @@ def summarize(rows) -> dict:
             f"statistic) triples, {disjoint} of them with disjoint 95% bootstrap intervals.")
     if vuns:
         line += f" V.U.N. (where validity is defined): higher on {vun_wins} of {len(vuns)} pairs."
+    if not pairs:
+        arms = sorted({r["method"] for r in rows})
+        line = (f"This run has {', '.join(arms) or 'no'} rows only (lggm.methods), no fine-tuned and scratch pair; "
+                f"`graphdiff bench compare` sets it beside a run that has the other arm.")
     return {"pairs": pairs, "wins": wins, "total": len(pairs), "statistic_lower": lower,
             "statistic_total": len(triples), "statistic_disjoint": disjoint, "vun_wins": vun_wins,
             "vun_total": len(vuns), "line": line}

@@ -321,9 +321,11 @@ def test_one_arm_alone_with_other_fine_tune_settings_joins_an_earlier_runs_rows(
     first, res, _ = run
     out = tmp_path / "ft-only"
     assert main(["bench", "run", "lggm", "--out", str(out), *_again(first), "--set", "lggm.methods=[fine-tuned]",
-                 "--set", "finetune.marginals=base"]) == 0
+                 "--set", "finetune.marginals=base", "--set", "train.seed=3"]) == 0
     rows = json.loads((out / "results.json").read_text())["rows"]
     assert [(r["method"], r["train_graphs"]) for r in rows] == [("fine-tuned", n) for n in NS]
+    assert {r["train"]["seed"] for r in rows} == {3}  # the run's train settings reach the fine-tune too
+    assert "fine-tuned rows only (lggm.methods), no fine-tuned and scratch pair" in (out / "results.md").read_text()
     base = GraphDiffusionPipeline.from_pretrained(first / "runs" / "tree" / "pretrain")
     for r in rows:
         ft = GraphDiffusionPipeline.from_pretrained(r["model"])
