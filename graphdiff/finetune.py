@@ -350,6 +350,8 @@ def finetune(pipe, dataset, *, out, root=None, max_minutes: float | None = None,
               "trainable_parameters": trainable, "parameters": total,
               "method": f"LoRA rank {ft.lora_rank} (peft)" if ft.lora_rank else "full" + (
                   f", frozen {ft.freeze!r}" if ft.freeze else "")}
+    if ft.marginals != "data":
+        record["marginals"] = ft.marginals  # the base model's, not the data's
     if transferred:
         record["condition_transfer"] = transferred
     if source.get("folder"):

@@ -384,6 +384,8 @@ def test_base_marginals_keep_the_noise_the_base_model_learned(tmp_path, capsys):
     data_m, base_m = runs["data"].schema.edge_marginals, runs["base"].schema.edge_marginals
     assert tuple(base_m) == tuple(base.schema.edge_marginals) != tuple(data_m)
     assert runs["base"].config.finetune.marginals == "base" and runs["data"].config.finetune.marginals == "data"
+    assert runs["base"].config.finetune.lineage[-1]["marginals"] == "base"
+    assert "marginals" not in runs["data"].config.finetune.lineage[-1]
     # the process's limit distribution is the schema's: the base model's noise for "base"
     assert torch.allclose(runs["base"].process.m_e.double(), torch.tensor(base.schema.edge_marginals).double())
     assert torch.allclose(runs["data"].process.m_e.double(), torch.tensor(data_m).double())
