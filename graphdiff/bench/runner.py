@@ -340,13 +340,18 @@ def read_run(spec) -> dict:
 
 def compare(folders) -> str:
     """Several results folders side by side: one row per (folder, entry, steps), the metrics they share; folders of
-    the ``timeseries`` suite (repeated runs) are compared run by run (:mod:`graphdiff.bench.timeseries_compare`).
+    the ``timeseries`` suite (repeated runs) are compared run by run (:mod:`graphdiff.bench.timeseries_compare`),
+    those of the ``lggm`` suite arm by arm and seed by seed (:mod:`graphdiff.bench.lggm_compare`).
     ``DIR_A+DIR_B`` is one run split over two folders (:func:`read_run`)."""
     read = [(str(folder), read_run(folder)) for folder in folders]
     if any(res.get("suite") == "timeseries" for _, res in read):
         from .timeseries_compare import compare_timeseries
 
         return compare_timeseries(read)
+    if read and all(res.get("suite") == "lggm" for _, res in read):
+        from .lggm_compare import compare_lggm
+
+        return compare_lggm(read)
     all_rows = []
     for folder, res in read:
         own_kind = res.get("kind") in ("threads", "speed")  # timings, not scores: their tables are in results.md

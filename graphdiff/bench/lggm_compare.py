@@ -1,0 +1,100 @@
+"""``graphdiff bench compare`` over several ``lggm`` results folders: repeated runs of the protocol (training and
+sampling seeds, ``--set train.seed=S --set lggm.seed=S``), and runs that hold one arm each (``lggm.methods``), read
+together, so that "fine-tuned beats scratch" rests on paired runs rather than on one.
+
+Rows are grouped by the comparison they belong to: held-out domain, training-set size ``n``, fine-tuning steps ``K``,
+checkpoint selection, and the pre-trained base (its folder and steps). Within a group a row is an arm (the zero-shot
+row with the smallest ``n`` of its run, whose statistics it was asked for; the fine-tuned arm named with its ``--set
+finetune.*`` settings, so two fine-tune recipes stay apart) and a seed (the training seed, recorded in the row or
+given by ``--set train.seed``, and the sampling seed ``lggm.seed``). Per arm: the mean MMD^2 of each seed, their mean
+and sample standard deviation. Per fine-tuned arm: in how many seeds that have a scratch row it is below scratch, and
+the ratio of the means. Only what the results files hold is printed; nothing is re-scored.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["compare_lggm"]
+
+
+def _seed(row: dict, res: dict) -> tuple[int, int]:
+    settings = res.get("settings") or {}
+    train = row.get("train") or {}
+    given = ((settings.get("overrides") or {}).get("train") or {}).get("seed", 0)
+    return int(train.get("seed", given)), int(settings.get("seed", 0))
+
+
+def _arm(row: dict, res: dict) -> str:
+    if row.get("method") != "fine-tuned":
+        return str(row.get("method"))
+    ft = ((res.get("settings") or {}).get("overrides") or {}).get("finetune") or {}
+    return "fine-tuned" + (" (" + ", ".join(f"{k}={v}" for k, v in sorted(ft.items())) + ")" if ft else "")
+
+
+def _group(row: dict, res: dict) -> tuple:
+    settings = res.get("settings") or {}
+    pre = row.get("pretrain") or {}
+    n = int(row.get("train_graphs") or 0)
+    if row.get("method") == "zero-shot":  # asked for the statistics of the run's smallest few-shot set
+        n = min(settings.get("train_graphs") or [0])
+    return (str(row.get("held_out")), n, settings.get("finetune_steps"),
+            settings.get("select_every") or 0, str(pre.get("model")), pre.get("steps"))
+
+
+def _fmt(v) -> str:
+    return "-" if v is None or not np.isfinite(v) else f"{v:.4f}"
+
+
+def compare_lggm(named: list[tuple[str, dict]]) -> str:
+    """The comparison of the module docstring for ``named`` = ``[(folder, results), ...]``, as markdown."""
+    groups: dict[tuple, dict[str, dict[tuple, tuple[float, str]]]] = {}
+    for folder, res in named:
+        for row in res.get("rows") or []:
+            value = (row.get("metrics") or {}).get("mean_mmd")
+            if value is None:
+                continue
+            arms = groups.setdefault(_group(row, res), {})
+            seeds = arms.setdefault(_arm(row, res), {})
+            seed = _seed(row, res)
+            if seed in seeds:
+                raise_duplicate(folder, seeds[seed][1], row, seed)
+            seeds[seed] = (float(value), folder)
+    if not groups:
+        return "(no rows)\n"
+    out = []
+    for (domain, n, k, every, base, steps), arms in groups.items():
+        seeds = sorted({s for by in arms.values() for s in by})
+        label = f"n = {n}, K = {k}"
+        out.append(f"### {domain}, {label}, selection every {every or '-'} steps, base {base} ({steps} steps)\n")
+        head = ["arm", *[f"seed {t}/{s}" for t, s in seeds], "mean", "sd"]
+        out += ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
+        for arm, by in arms.items():
+            vals = [by[s][0] for s in seeds if s in by]
+            sd = float(np.std(vals, ddof=1)) if len(vals) > 1 else float("nan")
+            out.append("| " + " | ".join([arm, *[_fmt(by[s][0]) if s in by else "-" for s in seeds],
+                                          _fmt(float(np.mean(vals))), _fmt(sd)]) + " |")
+        out.append("")
+        scratch = arms.get("scratch", {})
+        for arm, by in arms.items():
+            if not arm.startswith("fine-tuned"):
+                continue
+            paired = [s for s in by if s in scratch]
+            if not paired:
+                out.append(f"- {arm}: no scratch row with the same seeds.")
+                continue
+            lower = sum(by[s][0] < scratch[s][0] for s in paired)
+            fm, sm = np.mean([by[s][0] for s in paired]), np.mean([scratch[s][0] for s in paired])
+            out.append(f"- {arm}: below scratch in {lower} of {len(paired)} seeds; mean over those seeds "
+                       f"{_fmt(fm)} against {_fmt(sm)} ({fm / sm:.2f}x).")
+        out.append("")
+    out.append("Seeds are training seed / sampling seed (`--set train.seed`, `lggm.seed`); figures are mean MMD^2 over "
+               "degree, clustering, orbit and spectral against the held-out test graphs (lower is better).")
+    return "\n".join(out) + "\n"
+
+
+def raise_duplicate(folder: str, other: str, row: dict, seed: tuple) -> None:
+    from ..errors import DataError
+
+    raise DataError(f"{folder}: {row.get('entry')} with seeds {seed[0]}/{seed[1]} is in {other} too; compare each "
+                    f"run once")

@@ -1,0 +1,62 @@
+"""`graphdiff bench compare` over lggm runs: arms split over folders and seeds read together, paired by seed."""
+
+import json
+
+import pytest
+
+from graphdiff.bench.lggm_compare import compare_lggm
+from graphdiff.cli import main
+from tests.conftest import one_error_line
+
+BASE = {"model": "/runs/base/runs/sbm/pretrain", "steps": 2036}
+
+
+def _run(seed, rows, finetune=None, ns=(50,)):
+    """A results file as `graphdiff bench run lggm` writes it, with rows ``(method, n, mean_mmd)``."""
+    over = {"train": {"threads": 1, "seed": seed}, **({"finetune": finetune} if finetune else {})}
+    return {"suite": "lggm", "settings": {"finetune_steps": 300, "select_every": 100, "seed": seed,
+                                          "train_graphs": list(ns), "overrides": over},
+            "rows": [{"entry": f"sbm/{m}", "method": m, "held_out": "sbm", "train_graphs": n, "pretrain": BASE,
+                      "train": {"seed": seed} if m != "zero-shot" else {"steps": 0},
+                      "metrics": {"mean_mmd": v}} for m, n, v in rows]}
+
+
+def test_arms_split_over_folders_pair_by_seed_and_count_the_wins():
+    runs = [("s0", _run(0, [("zero-shot", 0, 0.07), ("fine-tuned", 50, 0.050), ("scratch", 50, 0.055)])),
+            ("s1-ft", _run(1, [("fine-tuned", 50, 0.060)], {"marginals": "base"})),
+            ("s1-sc", _run(1, [("scratch", 50, 0.050)])),
+            ("s2-ft", _run(2, [("fine-tuned", 50, 0.040)], {"marginals": "base"})),
+            ("s2-sc", _run(2, [("scratch", 50, 0.045)])),
+            ("s0-ft", _run(0, [("fine-tuned", 50, 0.052)], {"marginals": "base"}))]
+    md = compare_lggm(runs)
+    assert "| arm | seed 0/0 | seed 1/1 | seed 2/2 | mean | sd |" in md
+    # the two fine-tune recipes stay apart; the zero-shot row sits with the n its statistics came from
+    assert "| zero-shot | 0.0700 | - | - | 0.0700 | - |" in md
+    assert "| scratch | 0.0550 | 0.0500 | 0.0450 | 0.0500 | 0.0050 |" in md
+    assert "| fine-tuned (marginals=base) | 0.0520 | 0.0600 | 0.0400 | 0.0507 | 0.0101 |" in md
+    assert "- fine-tuned: below scratch in 1 of 1 seeds; mean over those seeds 0.0500 against 0.0550 (0.91x)." in md
+    assert ("- fine-tuned (marginals=base): below scratch in 2 of 3 seeds; mean over those seeds 0.0507 against "
+            "0.0500 (1.01x).") in md
+
+
+def test_other_bases_or_sizes_are_other_comparisons_and_a_run_twice_is_refused(tmp_path, capsys):
+    a = _run(0, [("fine-tuned", 10, 0.05), ("scratch", 10, 0.06)], ns=(10,))
+    b = _run(0, [("fine-tuned", 50, 0.05), ("scratch", 50, 0.04)])
+    b["rows"][0]["pretrain"] = {"model": "/runs/other/runs/sbm/pretrain", "steps": 4000}
+    md = compare_lggm([("a", a), ("b", b)])
+    assert md.count("### sbm") == 3 and "no scratch row with the same seeds" in md
+    for name, res in (("a", a), ("again", a)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.json").write_text(json.dumps(res))
+    assert main(["bench", "compare", str(tmp_path / "a"), str(tmp_path / "again")]) == 2
+    assert "with seeds 0/0 is in" in one_error_line(capsys)
+
+
+@pytest.mark.parametrize("folder", ["lggm-cpu-sbm-cond60-select-n50"])
+def test_the_committed_runs_compare(folder, capsys):
+    from pathlib import Path
+
+    d = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / folder
+    assert main(["bench", "compare", str(d)]) == 0
+    out = capsys.readouterr().out
+    assert "- fine-tuned: below scratch in 0 of 1 seeds" in out
