@@ -160,7 +160,8 @@ class FinetuneConfig:
             trained one; a trained domain keeps its column).
         marginals: the node / edge marginals of the fine-tuned model's schema, which set the limit distribution of
             the DiGress / DeFoG "marginal" noise: ``"data"`` (default) the new data's, ``"base"`` the base model's,
-            so the noise the network learned to remove stays the same (only without new categories).
+            so the noise the network learned to remove stays the same (only without new categories, and only for a
+            process with marginal limits). Not inherited: fine-tuning a fine-tuned model again starts from "data".
         lineage: one record per fine-tune this model went through (base model, its sha256, data, steps), oldest
             first; written by the fine-tune, not by hand.
     """

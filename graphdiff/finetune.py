@@ -97,9 +97,14 @@ def align(base: Schema, data: Schema, *, where: str = "fine-tune") -> Alignment:
     return Alignment(schema, node_index, edge_index, new_nodes, new_edges)
 
 
-def base_marginals(a: Alignment, base: Schema) -> Alignment:
-    """``a`` with the base model's node and edge marginals (``finetune.marginals: base``); refused (one line) when
-    the data brings categories the base has no marginal for."""
+def base_marginals(a: Alignment, base: Schema, process: dict) -> Alignment:
+    """``a`` with the base model's node and edge marginals (``finetune.marginals: base``); refused (one line) where
+    they set no noise (a process whose limit distribution is not ``marginal``) or where the data brings categories
+    the base has no marginal for."""
+    limit = process.get("transition", process.get("limit"))
+    if limit != "marginal" or not base.edge_marginals:
+        raise ConfigError(f"finetune.marginals: 'base' keeps the noise of a process with marginal limits; the base "
+                          f"model's {process.get('name')} process has limit {limit!r}, so the marginals set no noise")
     if a.new_nodes or a.new_edges:
         new = list(a.new_nodes) + list(a.new_edges)
         raise ConfigError(f"finetune.marginals: 'base' keeps the base model's marginals, which have no entry for the "
@@ -281,8 +286,10 @@ def finetune(pipe, dataset, *, out, root=None, max_minutes: float | None = None,
     if bad:
         raise ConfigError(f"fine-tune overrides may set train, finetune, sample and evaluate; not "
                           f"{', '.join(sorted(bad))} (the base model fixes process and model)")
-    ft = FinetuneConfig.from_dict(merge(base_cfg.finetune.to_dict() | {"lineage": []}, over.get("finetune") or {}),
-                                  where="finetune")
+    # the base's fine-tune settings carry over, but not its lineage nor which marginals it kept (a choice about its
+    # own data): a fine-tune takes the new data's unless asked
+    ft = FinetuneConfig.from_dict(merge(base_cfg.finetune.to_dict() | {"lineage": [], "marginals": "data"},
+                                        over.get("finetune") or {}), where="finetune")
     if freeze_pattern is not None:
         ft = dataclasses.replace(ft, freeze=freeze_pattern)
     if lora is not None:
@@ -302,7 +309,7 @@ def finetune(pipe, dataset, *, out, root=None, max_minutes: float | None = None,
     note_invalid_rows(ds)
     a = align(pipe.schema, train_schema(ds), where=f"fine-tune {base_name or 'model'} on {ds.name}")
     if ft.marginals == "base":
-        a = base_marginals(a, pipe.schema)
+        a = base_marginals(a, pipe.schema, base_cfg.process)
     aligned = AlignedSplit(train_split, a)
     name = base_cfg.process["name"]
     spec = process_class(name).resolve({k: v for k, v in base_cfg.process.items()}, a.schema, aligned)

@@ -394,6 +394,17 @@ def test_base_marginals_keep_the_noise_the_base_model_learned(tmp_path, capsys):
                  str(tmp_path / "d"), "--max-steps", "2", "--quiet", "--resume", "--set", "train.batch_size=8",
                  "--set", "finetune.warmup_steps=0", "--set", "finetune.marginals=data"]) == 2
     assert "fine-tuned with finetune.marginals 'base', not 'data'" in capsys.readouterr().err
+    assert main(["finetune", "--dataset", "synth_community_small", "--out", str(tmp_path / "base"), "--root",
+                 str(tmp_path / "d"), "--max-steps", "2", "--quiet", "--resume", "--set", "train.batch_size=8",
+                 "--set", "finetune.warmup_steps=0"]) == 0
+    resumed = GraphDiffusionPipeline.from_pretrained(tmp_path / "base" / "model")
+    assert resumed.trained_steps == 2 and tuple(resumed.schema.edge_marginals) == tuple(base_m)
+    # a fine-tune of the fine-tuned model takes its own data's marginals unless asked again
+    assert main(["finetune", "--from", str(tmp_path / "base" / "model"), "--dataset", "synth_community_small",
+                 "--out", str(tmp_path / "again"), "--root", str(tmp_path / "d"), "--max-steps", "1", "--quiet",
+                 "--set", "train.batch_size=8", "--set", "finetune.warmup_steps=0"]) == 0
+    again = GraphDiffusionPipeline.from_pretrained(tmp_path / "again" / "model")
+    assert again.config.finetune.marginals == "data" and tuple(again.schema.edge_marginals) == tuple(data_m)
 
 
 def test_base_marginals_refuse_new_categories_and_unknown_values(data, capsys):
@@ -405,3 +416,15 @@ def test_base_marginals_refuse_new_categories_and_unknown_values(data, capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and match in err[0], err
     assert not (data / "m" / "model").exists()
+
+
+def test_base_marginals_need_a_process_whose_noise_they_set():
+    from graphdiff.finetune import base_marginals
+
+    base = GraphDiffusionPipeline.from_pretrained("lggm-base")
+    a = align(base.schema, base.schema)
+    kept = base_marginals(a, base.schema, base.config.process)
+    assert kept.schema.edge_marginals == base.schema.edge_marginals
+    for process in ({"name": "defog", "limit": "absorbing"}, {"name": "digress", "transition": "uniform"}):
+        with pytest.raises(ConfigError, match=f"process has limit '{process.get('limit', 'uniform')}'"):
+            base_marginals(a, base.schema, process)

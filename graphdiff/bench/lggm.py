@@ -81,8 +81,9 @@ class Protocol:
             weights with the lowest validation MMD^2 among every ``S``-th step and the last (and the fine-tune's
             starting point), :mod:`graphdiff.bench.lggm_select`.
         methods: the arms to run, of ``zero-shot``, ``fine-tuned`` and ``scratch`` (default all three; e.g. only
-            ``fine-tuned`` to try other ``finetune.*`` settings against an earlier run's scratch rows, joined with
-            ``graphdiff bench compare A+B``).
+            ``fine-tuned`` to try other ``finetune.*`` settings against an earlier run's scratch rows on the same
+            ``lggm.pretrained`` base, read together by ``graphdiff bench compare A B``). An arm list without the
+            zero-shot and fine-tuned arms needs ``lggm.pretrained`` (the base its rows are compared under).
     """
 
     held_out: tuple[str, ...] = DEFAULT_HELD_OUT
@@ -140,11 +141,16 @@ class Protocol:
         if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 0:
             raise ConfigError(f"lggm.select_every must be an integer >= 0 (0: no selection), got {every!r}")
         methods = s.get("methods", cls.methods)
-        methods = [methods] if isinstance(methods, str) else list(methods or [])
+        if not isinstance(methods, (str, list, tuple)):
+            raise ConfigError(f"lggm.methods must be a list of arms ({', '.join(METHODS)}), got {methods!r}")
+        methods = [methods] if isinstance(methods, str) else list(methods)
         if not methods:
             raise ConfigError("--set lggm.methods: give at least one of " + ", ".join(cls.methods))
         for m in methods:
             check_choice(m, METHODS, "lggm.methods", error=ConfigError)
+        if set(methods) == {"scratch"} and s.get("pretrained") is None:
+            raise ConfigError("lggm.methods=[scratch] trains nothing from a base, yet would pre-train one; give "
+                              "lggm.pretrained=DIR, the base whose fine-tuned rows it is compared with")
         if minutes is None:  # a step-capped pre-training (tests, quick checks) has no clock budget unless asked
             minutes = None if pre_steps is not None else default_minutes
         return cls(held_out=tuple(dict.fromkeys(names)), train_graphs=tuple(dict.fromkeys(ns)),
@@ -327,7 +333,7 @@ def run_domain(entry, domain: str, proto: Protocol, *, overrides: dict, root: Pa
         pipe = GraphDiffusionPipeline.from_preset(load_preset(entry.preset, pre_over), pre_ds, root=root)
         pipe.fit(pre_ds, out=run / "pretrain", max_minutes=proto.pretrain_minutes, progress=progress, overwrite=True)
         s = pipe.summary
-        pretrain = {"model": str(run / "pretrain"), "steps": s["steps"], "epochs": s["epochs"],
+        pretrain = {"model": str((run / "pretrain").resolve()), "steps": s["steps"], "epochs": s["epochs"],
                     "minutes": proto.pretrain_minutes, "max_steps": proto.pretrain_steps,
                     "stopped_by": s["stopped_by"], "final_loss": s["loss"],
                     "seconds": round(time.perf_counter() - t, 1), "batch_size": pipe.config.train.batch_size,
@@ -366,6 +372,7 @@ def run_domain(entry, domain: str, proto: Protocol, *, overrides: dict, root: Pa
                                          "batch_size": pretrain["batch_size"]}, base_dir, given=zero_given)
         del zero
     k = proto.finetune_steps
+    scratch_seed = load_preset(entry.preset, overrides).train.seed  # both arms train with it
     for n in proto.train_graphs:
         # K steps exactly, whatever the set's size; batches of the pre-training size, the whole set, or on a CPU
         # the batch of the domain's own CPU rows (SBM: 8), whichever is smallest
@@ -392,7 +399,7 @@ def run_domain(entry, domain: str, proto: Protocol, *, overrides: dict, root: Pa
             transfer = bool((overrides.get("finetune") or {}).get("condition_transfer"))
             sel = selection(None if transfer else base_pipe)  # with a transfer the fine-tune does not start at the base
             ft = base_pipe.finetune(ds, out=run / f"finetune-n{n}", max_steps=k, progress=progress,
-                                    overrides={"train": merge(finetune_train(overrides), budget),
+                                    overrides={"train": merge(finetune_train(overrides, scratch_seed), budget),
                                                "finetune": overrides.get("finetune") or {}},
                                     callbacks=[sel] if sel else ())
             ft_dir = _selected(ft, sel, run / f"finetune-n{n}" / "model")
@@ -427,10 +434,12 @@ def run_domain(entry, domain: str, proto: Protocol, *, overrides: dict, root: Pa
             del sc
 
 
-def finetune_train(overrides: dict) -> dict:
-    """The run's ``--set train.*`` settings for the fine-tune (seed, threads, batch, EMA, ...: the same as the scratch
-    arm's), less the learning rate and warm-up, which a fine-tune takes from ``finetune.*``."""
-    return {k: v for k, v in (overrides.get("train") or {}).items() if k not in ("lr", "warmup_steps")}
+def finetune_train(overrides: dict, seed: int) -> dict:
+    """The run's ``--set train.*`` settings for the fine-tune (threads, EMA, ...: the same as the scratch arm's) and
+    the scratch arm's training ``seed`` (given or the preset's, not the base run's), less the learning rate and
+    warm-up, which a fine-tune takes from ``finetune.*``."""
+    train = {k: v for k, v in (overrides.get("train") or {}).items() if k not in ("lr", "warmup_steps")}
+    return {**train, "seed": seed}
 
 
 def _selected(pipe, sel, folder: Path) -> Path:
@@ -488,7 +497,7 @@ def run_lggm(suite, *, out, minutes=None, samples=None, overrides=None, model=No
                 "sample_steps": proto.sample_steps, "samples": proto.samples, "sample_batch": proto.sample_batch,
                 "bootstrap": bootstrap, "seed": proto.seed, "node_counts": NODE_COUNTS, "overrides": user,
                 "pretrained": proto.pretrained, "select_every": proto.select_every,
-                "raw_files_linked": len(linked)}
+                "methods": list(proto.methods), "raw_files_linked": len(linked)}
     results = new_results(suite, command, settings)
     template = suite.entries[0]
     for domain in domains:
@@ -497,12 +506,12 @@ def run_lggm(suite, *, out, minutes=None, samples=None, overrides=None, model=No
         for r in run_domain(entry, domain, proto, overrides=over, root=root, out=out, progress=progress,
                             cuda=cuda):
             results["rows"].append(r)
-            results["summary"] = summarize(results["rows"])
+            results["summary"] = summarize(results["rows"], proto.methods)
             write_report(out, results)  # after every row: a stopped run keeps what it measured
     results["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
     results["wall_minutes"] = round((time.time() - t_start) / 60, 2)
     results["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
-    results["summary"] = summarize(results["rows"])
+    results["summary"] = summarize(results["rows"], proto.methods)
     write_report(out, results)
     return results
 

@@ -3,12 +3,13 @@ sampling seeds, ``--set train.seed=S --set lggm.seed=S``), and runs that hold on
 together, so that "fine-tuned beats scratch" rests on paired runs rather than on one.
 
 Rows are grouped by the comparison they belong to: held-out domain, training-set size ``n``, fine-tuning steps ``K``,
-checkpoint selection, and the pre-trained base (its folder and steps). Within a group a row is an arm (the zero-shot
-row with the smallest ``n`` of its run, whose statistics it was asked for; the fine-tuned arm named with its ``--set
-finetune.*`` settings, so two fine-tune recipes stay apart) and a seed (the training seed, recorded in the row or
-given by ``--set train.seed``, and the sampling seed ``lggm.seed``). Per arm: the mean MMD^2 of each seed, their mean
-and sample standard deviation. Per fine-tuned arm: in how many seeds that have a scratch row it is below scratch, and
-the ratio of the means. Only what the results files hold is printed; nothing is re-scored.
+checkpoint selection, sampling steps and samples, and the pre-trained base (its folder and steps: repeated seeds
+share one base through ``lggm.pretrained``). Within a group a row is an arm (the zero-shot row with the smallest
+``n`` of its run, whose statistics it was asked for; the arms named with the ``--set`` settings that change them,
+``finetune.*`` for the fine-tuned one, so two fine-tune recipes stay apart) and a seed (the training seed, recorded
+in the row or given by ``--set train.seed``, and the sampling seed ``lggm.seed``). Per arm: the mean MMD^2 of each
+seed, their mean and sample standard deviation. Per fine-tuned arm: in how many seeds that have a scratch row it is
+below scratch, and the ratio of the means. Only what the results files hold is printed; nothing is re-scored.
 """
 
 from __future__ import annotations
@@ -26,10 +27,17 @@ def _seed(row: dict, res: dict) -> tuple[int, int]:
 
 
 def _arm(row: dict, res: dict) -> str:
-    if row.get("method") != "fine-tuned":
-        return str(row.get("method"))
-    ft = ((res.get("settings") or {}).get("overrides") or {}).get("finetune") or {}
-    return "fine-tuned" + (" (" + ", ".join(f"{k}={v}" for k, v in sorted(ft.items())) + ")" if ft else "")
+    """The row's method, with the run's ``--set`` settings that change what the arm is: ``finetune.*`` for the
+    fine-tuned arm, ``train.*`` (but the seed and threads) and ``sample.*`` for every trained arm."""
+    method = str(row.get("method"))
+    over = (res.get("settings") or {}).get("overrides") or {}
+    given = {f"train.{k}": v for k, v in (over.get("train") or {}).items() if k not in ("seed", "threads")}
+    given.update({f"sample.{k}": v for k, v in (over.get("sample") or {}).items()})
+    if method == "fine-tuned":
+        given.update({f"finetune.{k}": v for k, v in (over.get("finetune") or {}).items()})
+    if method == "zero-shot":
+        given = {k: v for k, v in given.items() if k.startswith("sample.")}
+    return method + (" (" + ", ".join(f"{k}={v}" for k, v in sorted(given.items())) + ")" if given else "")
 
 
 def _group(row: dict, res: dict) -> tuple:
@@ -38,8 +46,8 @@ def _group(row: dict, res: dict) -> tuple:
     n = int(row.get("train_graphs") or 0)
     if row.get("method") == "zero-shot":  # asked for the statistics of the run's smallest few-shot set
         n = min(settings.get("train_graphs") or [0])
-    return (str(row.get("held_out")), n, settings.get("finetune_steps"),
-            settings.get("select_every") or 0, str(pre.get("model")), pre.get("steps"))
+    return (str(row.get("held_out")), n, settings.get("finetune_steps"), settings.get("select_every") or 0,
+            str(pre.get("model")), pre.get("steps"), settings.get("sample_steps"), settings.get("samples"))
 
 
 def _fmt(v) -> str:
@@ -63,10 +71,11 @@ def compare_lggm(named: list[tuple[str, dict]]) -> str:
     if not groups:
         return "(no rows)\n"
     out = []
-    for (domain, n, k, every, base, steps), arms in groups.items():
+    for (domain, n, k, every, base, steps, sample_steps, samples), arms in groups.items():
         seeds = sorted({s for by in arms.values() for s in by})
         label = f"n = {n}, K = {k}"
-        out.append(f"### {domain}, {label}, selection every {every or '-'} steps, base {base} ({steps} steps)\n")
+        out.append(f"### {domain}, {label}, selection every {every or '-'} steps, base {base} ({steps} steps), "
+                   f"{sample_steps} sampling steps, {samples or 'test-split'} samples\n")
         head = ["arm", *[f"seed {t}/{s}" for t, s in seeds], "mean", "sd"]
         out += ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
         for arm, by in arms.items():
@@ -85,8 +94,9 @@ def compare_lggm(named: list[tuple[str, dict]]) -> str:
                 continue
             lower = sum(by[s][0] < scratch[s][0] for s in paired)
             fm, sm = np.mean([by[s][0] for s in paired]), np.mean([scratch[s][0] for s in paired])
+            ratio = f" ({fm / sm:.2f}x)" if sm > 0 and np.isfinite(sm) else ""
             out.append(f"- {arm}: below scratch in {lower} of {len(paired)} seeds; mean over those seeds "
-                       f"{_fmt(fm)} against {_fmt(sm)} ({fm / sm:.2f}x).")
+                       f"{_fmt(fm)} against {_fmt(sm)}{ratio}.")
         out.append("")
     out.append("Seeds are training seed / sampling seed (`--set train.seed`, `lggm.seed`); figures are mean MMD^2 over "
                "degree, clustering, orbit and spectral against the held-out test graphs (lower is better).")
@@ -96,5 +106,5 @@ def compare_lggm(named: list[tuple[str, dict]]) -> str:
 def raise_duplicate(folder: str, other: str, row: dict, seed: tuple) -> None:
     from ..errors import DataError
 
-    raise DataError(f"{folder}: {row.get('entry')} with seeds {seed[0]}/{seed[1]} is in {other} too; compare each "
-                    f"run once")
+    raise DataError(f"{folder}: {row.get('entry')} with seeds {seed[0]}/{seed[1]} is in {other} too (compare each "
+                    f"run once; a second recipe on the same base and seeds: run it with lggm.methods=[fine-tuned])")

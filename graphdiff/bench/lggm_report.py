@@ -19,7 +19,7 @@ def _find(rows, domain, method, n):
                 None)
 
 
-def summarize(rows) -> dict:
+def summarize(rows, methods=None) -> dict:
     """Fine-tuned against scratch on every (held-out domain, n) pair present in ``rows``: mean MMD^2, each
     statistic (and whether the 95% bootstrap intervals are disjoint), V.U.N. where defined; with the summary
     line of ``results.md``."""
@@ -55,9 +55,9 @@ def summarize(rows) -> dict:
             f"statistic) triples, {disjoint} of them with disjoint 95% bootstrap intervals.")
     if vuns:
         line += f" V.U.N. (where validity is defined): higher on {vun_wins} of {len(vuns)} pairs."
-    if not pairs:
-        arms = sorted({r["method"] for r in rows})
-        line = (f"This run has {', '.join(arms) or 'no'} rows only (lggm.methods), no fine-tuned and scratch pair; "
+    if methods is not None and not {"fine-tuned", "scratch"} <= set(methods):
+        arms = sorted(methods)
+        line = (f"This run has {', '.join(arms)} rows only (lggm.methods), no fine-tuned and scratch pair; "
                 f"`graphdiff bench compare` sets it beside a run that has the other arm.")
     return {"pairs": pairs, "wins": wins, "total": len(pairs), "statistic_lower": lower,
             "statistic_total": len(triples), "statistic_disjoint": disjoint, "vun_wins": vun_wins,
@@ -126,7 +126,7 @@ def selection_lines(rows) -> list[str]:
 def markdown_lines(results: dict) -> list[str]:
     """The body of ``results.md`` for an lggm run: the summary, one table per held-out domain, the settings."""
     rows = results["rows"]
-    lines = ["**" + summarize(rows)["line"] + "**", ""]
+    lines = ["**" + summarize(rows, (results.get("settings") or {}).get("methods"))["line"] + "**", ""]
     for domain in dict.fromkeys(r["held_out"] for r in rows):
         rs = [r for r in rows if r["held_out"] == domain]
         pre, ev = rs[0]["pretrain"], rs[0]["evaluation"]

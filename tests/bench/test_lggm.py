@@ -164,6 +164,8 @@ def test_train_limit_caps_only_the_train_split(tmp_path):
     (["--model", "somewhere"], "--model: the lggm suite pre-trains and fine-tunes its own models"),
     (["--set", "lggm.methods=[finetuned]"], r"lggm.methods: unknown 'finetuned'; did you mean 'fine-tuned'\?"),
     (["--set", "lggm.methods=[]"], "lggm.methods: give at least one of zero-shot, fine-tuned, scratch"),
+    (["--set", "lggm.methods=3"], "lggm.methods must be a list of arms"),
+    (["--set", "lggm.methods=[scratch]"], r"trains nothing from a base, yet would pre-train one; give lggm.pretrained"),
     (["--only", "sbn"], r"--only 'sbn' is not a held-out domain of this run; did you mean 'sbm'\?"),
 ])
 def test_bad_input_is_one_line(extra, match, tmp_path, capsys):
@@ -332,9 +334,20 @@ def test_one_arm_alone_with_other_fine_tune_settings_joins_an_earlier_runs_rows(
         assert ft.config.finetune.marginals == "base" and ft.schema.edge_marginals == base.schema.edge_marginals
     before = {(r["method"], r["train_graphs"]) for r in res["rows"] if r["held_out"] == "tree"}
     assert not (out / "runs" / "tree" / "scratch-n4").exists() and ("scratch", 4) in before
+    # the scratch arm with the same seed in a run of its own, on the same base: the two pair up in bench compare
+    sc = tmp_path / "sc-only"
+    assert main(["bench", "run", "lggm", "--out", str(sc), *_again(first), "--set", "lggm.methods=[scratch]",
+                 "--set", "train.seed=3"]) == 0
     capsys.readouterr()
-    assert main(["bench", "compare", str(first), str(out)]) == 0
-    assert "fine-tuned" in capsys.readouterr().out
+    assert main(["bench", "compare", str(first), str(out), str(sc)]) == 0
+    text = capsys.readouterr().out
+    tree = [part for part in text.split("### ") if part.startswith("tree, ")]
+    assert [part.split(",")[1].strip() for part in tree] == [f"n = {n}" for n in NS]
+    for part in tree:  # each recipe paired with the scratch row of its own seed (0 in the first run, 3 here)
+        assert "| arm | seed 0/0 | seed 3/0 | mean | sd |" in part
+        assert "- fine-tuned: below scratch in " in part and " of 1 seeds" in part
+        assert "- fine-tuned (finetune.marginals=base): below scratch in " in part
+        assert part.count(" of 1 seeds") == 2
 
 
 def test_selection_keeps_the_weights_whose_samples_match_the_validation_graphs_best():
