@@ -14,7 +14,7 @@ BASE = {"model": "/runs/base/runs/sbm/pretrain", "steps": 2036}
 def _run(seed, rows, finetune=None, ns=(50,)):
     """A results file as `graphdiff bench run lggm` writes it, with rows ``(method, n, mean_mmd)``."""
     over = {"train": {"threads": 1, "seed": seed}, **({"finetune": finetune} if finetune else {})}
-    return {"suite": "lggm", "settings": {"finetune_steps": 300, "select_every": 100, "seed": seed,
+    return {"suite": "lggm", "settings": {"finetune_steps": 300, "select_every": 100, "seed": seed, "sample_steps": 50,
                                           "train_graphs": list(ns), "overrides": over},
             "rows": [{"entry": f"sbm/{m}", "method": m, "held_out": "sbm", "train_graphs": n, "pretrain": BASE,
                       "train": {"seed": seed} if m != "zero-shot" else {"steps": 0},
@@ -33,10 +33,10 @@ def test_arms_split_over_folders_pair_by_seed_and_count_the_wins():
     # the two fine-tune recipes stay apart; the zero-shot row sits with the n its statistics came from
     assert "| zero-shot | 0.0700 | - | - | 0.0700 | - |" in md
     assert "| scratch | 0.0550 | 0.0500 | 0.0450 | 0.0500 | 0.0050 |" in md
-    assert "| fine-tuned (marginals=base) | 0.0520 | 0.0600 | 0.0400 | 0.0507 | 0.0101 |" in md
+    assert "| fine-tuned (finetune.marginals=base) | 0.0520 | 0.0600 | 0.0400 | 0.0507 | 0.0101 |" in md
     assert "- fine-tuned: below scratch in 1 of 1 seeds; mean over those seeds 0.0500 against 0.0550 (0.91x)." in md
-    assert ("- fine-tuned (marginals=base): below scratch in 2 of 3 seeds; mean over those seeds 0.0507 against "
-            "0.0500 (1.01x).") in md
+    assert ("- fine-tuned (finetune.marginals=base): below scratch in 2 of 3 seeds; mean over those seeds 0.0507 "
+            "against 0.0500 (1.01x).") in md
 
 
 def test_other_bases_or_sizes_are_other_comparisons_and_a_run_twice_is_refused(tmp_path, capsys):
