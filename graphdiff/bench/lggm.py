@@ -403,13 +403,7 @@ def run_domain(entry, domain: str, proto: Protocol, *, overrides: dict, root: Pa
                                                "finetune": overrides.get("finetune") or {}},
                                     callbacks=[sel] if sel else ())
             ft_dir = _selected(ft, sel, run / f"finetune-n{n}" / "model")
-            sec = time.perf_counter() - t
-            tc = ft.config.train
-            yield row("fine-tuned", n, ft, {"steps": ft.summary["steps"], "minutes": round(sec / 60, 3),
-                                            "seconds": round(sec, 1), "batch_size": tc.batch_size, "lr": tc.lr,
-                                            "warmup_steps": tc.warmup_steps, "seed": tc.seed,
-                                            "stopped_by": ft.summary["stopped_by"],
-                                            "final_loss": ft.summary["loss"],
+            yield row("fine-tuned", n, ft, {**_train_record(ft, t),
                                             "trainable_parameters": ft.summary["trainable_parameters"]},
                       ft_dir, data, given, lineage=ft.config.finetune.lineage[-1],
                       **({"selection": sel.record()} if sel else {}))
@@ -423,15 +417,17 @@ def run_domain(entry, domain: str, proto: Protocol, *, overrides: dict, root: Pa
             sc.fit(ds, out=run / f"scratch-n{n}", progress=progress, train=budget, overwrite=True,
                    callbacks=[sel] if sel else ())
             sc_dir = _selected(sc, sel, Path(sc.checkpoint))
-            sec = time.perf_counter() - t
-            tc = sc.config.train
-            yield row("scratch", n, sc, {"steps": sc.summary["steps"], "minutes": round(sec / 60, 3),
-                                         "seconds": round(sec, 1), "batch_size": tc.batch_size, "lr": tc.lr,
-                                         "warmup_steps": tc.warmup_steps, "seed": tc.seed,
-                                         "stopped_by": sc.summary["stopped_by"],
-                                         "final_loss": sc.summary["loss"]}, sc_dir, data, given,
+            yield row("scratch", n, sc, _train_record(sc, t), sc_dir, data, given,
                       **({"selection": sel.record()} if sel else {}))
             del sc
+
+
+def _train_record(pipe, started: float) -> dict:
+    """What a trained arm's row says of its training (``started``: ``time.perf_counter()`` before it)."""
+    sec, tc = time.perf_counter() - started, pipe.config.train
+    return {"steps": pipe.summary["steps"], "minutes": round(sec / 60, 3), "seconds": round(sec, 1),
+            "batch_size": tc.batch_size, "lr": tc.lr, "warmup_steps": tc.warmup_steps, "seed": tc.seed,
+            "stopped_by": pipe.summary["stopped_by"], "final_loss": pipe.summary["loss"]}
 
 
 def finetune_train(overrides: dict, seed: int) -> dict:
