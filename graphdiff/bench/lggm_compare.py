@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import DataError
+
 __all__ = ["compare_lggm"]
 
 
@@ -66,7 +68,9 @@ def compare_lggm(named: list[tuple[str, dict]]) -> str:
             seeds = arms.setdefault(_arm(row, res), {})
             seed = _seed(row, res)
             if seed in seeds:
-                raise_duplicate(folder, seeds[seed][1], row, seed)
+                raise DataError(f"{folder}: {row.get('entry')} with seeds {seed[0]}/{seed[1]} is in {seeds[seed][1]} "
+                                f"too (compare each run once; a second recipe on the same base and seeds: run it with "
+                                f"lggm.methods=[fine-tuned])")
             seeds[seed] = (float(value), folder)
     if not groups:
         return "(no rows)\n"
@@ -101,10 +105,3 @@ def compare_lggm(named: list[tuple[str, dict]]) -> str:
     out.append("Seeds are training seed / sampling seed (`--set train.seed`, `lggm.seed`); figures are mean MMD^2 over "
                "degree, clustering, orbit and spectral against the held-out test graphs (lower is better).")
     return "\n".join(out) + "\n"
-
-
-def raise_duplicate(folder: str, other: str, row: dict, seed: tuple) -> None:
-    from ..errors import DataError
-
-    raise DataError(f"{folder}: {row.get('entry')} with seeds {seed[0]}/{seed[1]} is in {other} too (compare each "
-                    f"run once; a second recipe on the same base and seeds: run it with lggm.methods=[fine-tuned])")
