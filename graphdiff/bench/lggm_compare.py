@@ -3,16 +3,21 @@ sampling seeds, ``--set train.seed=S --set lggm.seed=S``), and runs that hold on
 together, so that "fine-tuned beats scratch" rests on paired runs rather than on one.
 
 Rows are grouped by the comparison they belong to: held-out domain, training-set size ``n``, fine-tuning steps ``K``,
-checkpoint selection, sampling steps and samples, and the pre-trained base (its folder and steps: repeated seeds
-share one base through ``lggm.pretrained``). Within a group a row is an arm (the zero-shot row with the smallest
-``n`` of its run, whose statistics it was asked for; the arms named with the ``--set`` settings that change them,
-``finetune.*`` for the fine-tuned one, so two fine-tune recipes stay apart) and a seed (the training seed, recorded
-in the row or given by ``--set train.seed``, and the sampling seed ``lggm.seed``). Per arm: the mean MMD^2 of each
-seed, their mean and sample standard deviation. Per fine-tuned arm: in how many seeds that have a scratch row it is
-below scratch, and the ratio of the means. Only what the results files hold is printed; nothing is re-scored.
+checkpoint selection, sampling steps and samples, and the pre-training corpus (its dataset options: the domains left
+out and the numeric conditions, whose scaling the scratch arm shares). Within a group a row is an arm (the zero-shot
+row with the smallest ``n`` of its run, whose statistics it was asked for; the arms named with the ``--set`` settings
+that change them, ``finetune.*`` for the fine-tuned one, so two fine-tune recipes stay apart; the zero-shot and
+fine-tuned arms also by their pre-trained base, its folder and steps, while the scratch arm owes nothing to a base and
+is one arm whatever base its run named) and a seed (the training seed, recorded in the row or given by ``--set
+train.seed``, and the sampling seed ``lggm.seed``). So fine-tunes of a new base pair with the scratch runs already made.
+Per arm: the mean MMD^2 of each seed, their mean and sample standard deviation. Per fine-tuned arm: in how many seeds
+that have a scratch row it is below scratch, and the ratio of the means. Only what the results files hold is printed;
+nothing is re-scored.
 """
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 
@@ -42,14 +47,22 @@ def _arm(row: dict, res: dict) -> str:
     return method + (" (" + ", ".join(f"{k}={v}" for k, v in sorted(given.items())) + ")" if given else "")
 
 
+def _base(row: dict) -> tuple | None:
+    """The pre-trained base of a zero-shot or fine-tuned row (folder, steps); ``None`` for scratch."""
+    if row.get("method") == "scratch":
+        return None
+    pre = row.get("pretrain") or {}
+    return str(pre.get("model")), pre.get("steps")
+
+
 def _group(row: dict, res: dict) -> tuple:
     settings = res.get("settings") or {}
-    pre = row.get("pretrain") or {}
+    corpus = json.dumps((row.get("pretrain") or {}).get("dataset_options"), sort_keys=True)
     n = int(row.get("train_graphs") or 0)
     if row.get("method") == "zero-shot":  # asked for the statistics of the run's smallest few-shot set
         n = min(settings.get("train_graphs") or [0])
-    return (str(row.get("held_out")), n, settings.get("finetune_steps"), settings.get("select_every") or 0,
-            str(pre.get("model")), pre.get("steps"), settings.get("sample_steps"), settings.get("samples"))
+    return (str(row.get("held_out")), n, settings.get("finetune_steps"), settings.get("select_every") or 0, corpus,
+            settings.get("sample_steps"), settings.get("samples"))
 
 
 def _fmt(v) -> str:
@@ -58,15 +71,22 @@ def _fmt(v) -> str:
 
 def compare_lggm(named: list[tuple[str, dict]]) -> str:
     """The comparison of the module docstring for ``named`` = ``[(folder, results), ...]``, as markdown."""
-    groups: dict[tuple, dict[str, dict[tuple, tuple[float, str]]]] = {}
+    groups: dict[tuple, dict[tuple, dict[tuple, tuple[float, str]]]] = {}
+    again: dict[tuple, list[str]] = {}  # scratch rows read twice (one computation, named by two runs)
     for folder, res in named:
         for row in res.get("rows") or []:
             value = (row.get("metrics") or {}).get("mean_mmd")
             if value is None:
                 continue
-            arms = groups.setdefault(_group(row, res), {})
-            seeds = arms.setdefault(_arm(row, res), {})
+            key = _group(row, res)
+            seeds = groups.setdefault(key, {}).setdefault((_arm(row, res), _base(row)), {})
             seed = _seed(row, res)
+            if seed in seeds and row.get("method") == "scratch":
+                kept, first = seeds[seed]
+                again.setdefault(key, []).append(
+                    f"- scratch seed {seed[0]}/{seed[1]} is in {first} ({_fmt(kept)}, used) and in {folder} "
+                    f"({_fmt(float(value))}).")
+                continue
             if seed in seeds:
                 raise DataError(f"{folder}: {row.get('entry')} with seeds {seed[0]}/{seed[1]} is in {seeds[seed][1]} "
                                 f"too (compare each run once; a second recipe on the same base and seeds: run it with "
@@ -75,33 +95,45 @@ def compare_lggm(named: list[tuple[str, dict]]) -> str:
     if not groups:
         return "(no rows)\n"
     out = []
-    for (domain, n, k, every, base, steps, sample_steps, samples), arms in groups.items():
-        seeds = sorted({s for by in arms.values() for s in by})
-        label = f"n = {n}, K = {k}"
-        out.append(f"### {domain}, {label}, selection every {every or '-'} steps, base {base} ({steps} steps), "
+    for key, arms in groups.items():
+        domain, n, k, every, corpus, sample_steps, samples = key
+        bases = list(dict.fromkeys(b for _, b in arms if b is not None))
+        names = {b: f"base {i + 1}" for i, b in enumerate(bases)} if len(bases) > 1 else {}
+        where = (f", base {bases[0][0]} ({bases[0][1]} steps)" if len(bases) == 1 else
+                 f", {len(bases)} bases" if bases else "")
+        out.append(f"### {domain}, n = {n}, K = {k}, selection every {every or '-'} steps{where}, "
                    f"{sample_steps} sampling steps, {samples or 'test-split'} samples\n")
+        out += [f"- {names[b]}: {b[0]} ({b[1]} steps)" for b in bases if b in names]
+        out += [f"- pre-training corpus: {corpus}", ""]
+        seeds = sorted({s for by in arms.values() for s in by})
         head = ["arm", *[f"seed {t}/{s}" for t, s in seeds], "mean", "sd"]
         out += ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
+
+        def label(arm, names=names):
+            return arm[0] + (f" on {names[arm[1]]}" if arm[1] in names else "")
+
         for arm, by in arms.items():
             vals = [by[s][0] for s in seeds if s in by]
             sd = float(np.std(vals, ddof=1)) if len(vals) > 1 else float("nan")
-            out.append("| " + " | ".join([arm, *[_fmt(by[s][0]) if s in by else "-" for s in seeds],
+            out.append("| " + " | ".join([label(arm), *[_fmt(by[s][0]) if s in by else "-" for s in seeds],
                                           _fmt(float(np.mean(vals))), _fmt(sd)]) + " |")
         out.append("")
-        scratch = arms.get("scratch", {})
+        scratch = arms.get(("scratch", None), {})
         for arm, by in arms.items():
-            if not arm.startswith("fine-tuned"):
+            if not arm[0].startswith("fine-tuned"):
                 continue
             paired = [s for s in by if s in scratch]
             if not paired:
-                out.append(f"- {arm}: no scratch row with the same seeds.")
+                out.append(f"- {label(arm)}: no scratch row with the same seeds.")
                 continue
             lower = sum(by[s][0] < scratch[s][0] for s in paired)
             fm, sm = np.mean([by[s][0] for s in paired]), np.mean([scratch[s][0] for s in paired])
             ratio = f" ({fm / sm:.2f}x)" if sm > 0 and np.isfinite(sm) else ""
-            out.append(f"- {arm}: below scratch in {lower} of {len(paired)} seeds; mean over those seeds "
+            out.append(f"- {label(arm)}: below scratch in {lower} of {len(paired)} seeds; mean over those seeds "
                        f"{_fmt(fm)} against {_fmt(sm)}{ratio}.")
+        out += again.get(key, [])
         out.append("")
     out.append("Seeds are training seed / sampling seed (`--set train.seed`, `lggm.seed`); figures are mean MMD^2 over "
-               "degree, clustering, orbit and spectral against the held-out test graphs (lower is better).")
+               "degree, clustering, orbit and spectral against the held-out test graphs (lower is better). The "
+               "scratch arm trains on the held-out graphs alone, so its rows pair with fine-tunes of any base.")
     return "\n".join(out) + "\n"

@@ -39,17 +39,42 @@ def test_arms_split_over_folders_pair_by_seed_and_count_the_wins():
             "against 0.0500 (1.01x).") in md
 
 
-def test_other_bases_or_sizes_are_other_comparisons_and_a_run_twice_is_refused(tmp_path, capsys):
+def test_other_sizes_or_corpora_are_other_comparisons_and_a_run_twice_is_refused(tmp_path, capsys):
     a = _run(0, [("fine-tuned", 10, 0.05), ("scratch", 10, 0.06)], ns=(10,))
     b = _run(0, [("fine-tuned", 50, 0.05), ("scratch", 50, 0.04)])
-    b["rows"][0]["pretrain"] = {"model": "/runs/other/runs/sbm/pretrain", "steps": 4000}
-    md = compare_lggm([("a", a), ("b", b)])
-    assert md.count("### sbm") == 3 and "no scratch row with the same seeds" in md
+    c = _run(1, [("fine-tuned", 50, 0.05), ("scratch", 50, 0.04)])
+    for r in c["rows"]:  # a corpus without the numeric conditions: scratch scales its conditions otherwise
+        r["pretrain"] = {**BASE, "dataset_options": {"exclude": ["sbm"]}}
+    md = compare_lggm([("a", a), ("b", b), ("c", c)])
+    assert md.count("### sbm") == 3 and md.count("below scratch in 1 of 1 seeds") == 1
     for name, res in (("a", a), ("again", a)):
         (tmp_path / name).mkdir()
         (tmp_path / name / "results.json").write_text(json.dumps(res))
     assert main(["bench", "compare", str(tmp_path / "a"), str(tmp_path / "again")]) == 2
     assert "with seeds 0/0 is in" in one_error_line(capsys)
+
+
+def test_fine_tunes_of_two_bases_pair_with_one_scratch_arm():
+    old = _run(0, [("zero-shot", 0, 0.07), ("fine-tuned", 50, 0.050), ("scratch", 50, 0.055)])
+    new = _run(0, [("zero-shot", 0, 0.06), ("fine-tuned", 50, 0.045)])
+    new1 = _run(1, [("fine-tuned", 50, 0.044)])
+    again = _run(1, [("fine-tuned", 50, 0.052), ("scratch", 50, 0.049)])
+    for r in new["rows"] + new1["rows"]:
+        r["pretrain"] = {"model": "/runs/longer/runs/sbm/pretrain", "steps": 5000}
+    md = compare_lggm([("old", old), ("new", new), ("new1", new1), ("again", again)])
+    assert md.count("### sbm, n = 50") == 1 and md.count("### sbm") == 1
+    assert "- base 1: /runs/base/runs/sbm/pretrain (2036 steps)" in md
+    assert "- base 2: /runs/longer/runs/sbm/pretrain (5000 steps)" in md
+    assert "| scratch | 0.0550 | 0.0490 | 0.0520 | 0.0042 |" in md
+    assert "| fine-tuned on base 2 | 0.0450 | 0.0440 | 0.0445 | 0.0007 |" in md
+    assert "| zero-shot on base 1 | 0.0700 | - | 0.0700 | - |" in md
+    assert ("- fine-tuned on base 2: below scratch in 2 of 2 seeds; mean over those seeds 0.0445 against 0.0520 "
+            "(0.86x).") in md
+    assert "- fine-tuned on base 1: below scratch in 1 of 2 seeds" in md
+    # one scratch computation named by two runs is read once, and the second reading is shown
+    rerun = _run(1, [("scratch", 50, 0.049)])
+    md = compare_lggm([("old", old), ("again", again), ("rerun", rerun)])
+    assert "- scratch seed 1/1 is in again (0.0490, used) and in rerun (0.0490)." in md
 
 
 @pytest.mark.parametrize("folder", ["lggm-cpu-sbm-cond60-select-n50"])
