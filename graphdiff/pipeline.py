@@ -126,7 +126,8 @@ class GraphDiffusionPipeline:
     @classmethod
     def from_preset(cls, preset, dataset=None, *, root=None, overrides: dict | None = None):
         """An untrained pipeline for ``preset`` (a name, a YAML path or a :class:`~graphdiff.config.RunConfig`) on
-        ``dataset`` (default: the preset's)."""
+        ``dataset`` (default: the preset's). Its initial weights depend only on ``train.seed`` (drawn from a
+        generator of their own: torch's global random state is neither read nor changed)."""
         from .data import dataset_record, load_dataset
         from .processes import build_process, process_class
 
@@ -164,7 +165,11 @@ class GraphDiffusionPipeline:
         recorded, options = dataset_record(cfg.dataset if dataset is None else dataset, ds, cfg.dataset_options)
         config = cfg.with_data(schema, process.to_dict(), process.denoiser_kwargs()).replace(
             dataset=recorded, dataset_options=options)
-        _, denoiser = cls.build(config, schema)
+        from .train.schedule import derive_seed
+
+        with torch.random.fork_rng(devices=[]):  # the initial weights follow train.seed, not what ran before
+            torch.manual_seed(derive_seed(config.train.seed, "init"))
+            _, denoiser = cls.build(config, schema)
         pipe = cls(process, denoiser, config)
         pipe._dataset = ds
         return pipe

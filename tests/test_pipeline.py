@@ -215,3 +215,18 @@ def test_a_fitted_pipeline_trains_again_and_resume_with_overwrite_is_refused(tra
         GraphDiffusionPipeline.fit("synth_community_small", preset="gdss-demo", out=tmp_path / "x", resume=True,
                                    overwrite=True, progress=False)
     assert not (tmp_path / "x").exists()
+
+
+def test_initial_weights_follow_train_seed_and_leave_the_global_rng_alone(tmp_path):
+    def weights(seed, noise):
+        torch.manual_seed(noise)  # whatever ran before in the process
+        torch.rand(noise + 1)
+        state = torch.get_rng_state()
+        pipe = GraphDiffusionPipeline.from_preset("gdss-demo", "synth_community_small", root=tmp_path,
+                                                  overrides={**TINY, "train": {**TINY["train"], "seed": seed}})
+        assert torch.equal(torch.get_rng_state(), state)
+        return torch.cat([p.detach().flatten() for p in pipe.denoiser.parameters()])
+
+    first = weights(0, 1)
+    assert torch.equal(first, weights(0, 7))
+    assert not torch.equal(first, weights(1, 1))

@@ -82,8 +82,9 @@ class Protocol:
             starting point), :mod:`graphdiff.bench.lggm_select`.
         methods: the arms to run, of ``zero-shot``, ``fine-tuned`` and ``scratch`` (default all three; e.g. only
             ``fine-tuned`` to try other ``finetune.*`` settings against an earlier run's scratch rows on the same
-            ``lggm.pretrained`` base, read together by ``graphdiff bench compare A B``). An arm list without the
-            zero-shot and fine-tuned arms needs ``lggm.pretrained`` (the base its rows are compared under).
+            ``lggm.pretrained`` base, read together by ``graphdiff bench compare A B``). A scratch-only run
+            pre-trains nothing: the scratch arm owes nothing to a base (it shares only the corpus's scaling of the
+            numeric conditions), so its rows pair with the fine-tunes of any base on that corpus.
     """
 
     held_out: tuple[str, ...] = DEFAULT_HELD_OUT
@@ -148,9 +149,6 @@ class Protocol:
             raise ConfigError("--set lggm.methods: give at least one of " + ", ".join(cls.methods))
         for m in methods:
             check_choice(m, METHODS, "lggm.methods", error=ConfigError)
-        if set(methods) == {"scratch"} and s.get("pretrained") is None:
-            raise ConfigError("lggm.methods=[scratch] trains nothing from a base, yet would pre-train one; give "
-                              "lggm.pretrained=DIR, the base whose fine-tuned rows it is compared with")
         if minutes is None:  # a step-capped pre-training (tests, quick checks) has no clock budget unless asked
             minutes = None if pre_steps is not None else default_minutes
         return cls(held_out=tuple(dict.fromkeys(names)), train_graphs=tuple(dict.fromkeys(ns)),
@@ -321,7 +319,15 @@ def run_domain(entry, domain: str, proto: Protocol, *, overrides: dict, root: Pa
         raise DataError(f"lggm.select_every: held-out domain {domain} has no validation graphs to select on")
 
     pre_over = merge(overrides, {"dataset_options": pre_opts, "train": {"max_steps": proto.pretrain_steps}})
-    if proto.pretrained:
+    if set(proto.methods) == {"scratch"}:  # nothing needs a base: record the corpus the conditions are scaled on
+        preset = load_preset(entry.preset, pre_over)
+        print(f"== lggm: held out {domain}: scratch arm only, no pre-training", flush=True)
+        pretrain = {"model": None, "steps": 0, "seconds": 0.0, "stopped_by": "none (scratch arm only)",
+                    "batch_size": preset.train.batch_size, "lr": preset.train.lr, "dataset_options": pre_opts,
+                    "graphs": len(pre_ds), "train_domain_counts": _counts(pre_ds, "train"), "not_pretrained": True}
+        params = sum(p.numel() for p in GraphDiffusionPipeline.from_preset(preset, pre_ds, root=root)
+                     .denoiser.parameters())
+    elif proto.pretrained:
         pretrain = reused_pretrain(Path(proto.pretrained), domain, pre_opts, load_preset(entry.preset, pre_over))
         print(f"== lggm: held out {domain}: the model pre-trained in {proto.pretrained} ({pretrain['steps']} steps)",
               flush=True)
@@ -341,7 +347,7 @@ def run_domain(entry, domain: str, proto: Protocol, *, overrides: dict, root: Pa
                     "train_domain_counts": _counts(pre_ds, "train"), "skipped": sorted(pre_ds.info.get("skipped", {}))}
         params = sum(p.numel() for p in pipe.denoiser.parameters())
         del pipe
-    base_dir = Path(pretrain["model"])
+    base_dir = Path(pretrain["model"]) if pretrain["model"] else None
     common = {"held_out": domain, "dataset": f"lggm/{domain}", "preset": entry.preset, "reference": None,
               "protocol": "spectre", "overrides": overrides, "parameters": params, "cuda": cuda, "pretrain": pretrain,
               "evaluation": {"test_graphs": len(test), "train_graphs": n_train, "dataset_options": eval_opts}}

@@ -130,12 +130,15 @@ def markdown_lines(results: dict) -> list[str]:
     for domain in dict.fromkeys(r["held_out"] for r in rows):
         rs = [r for r in rows if r["held_out"] == domain]
         pre, ev = rs[0]["pretrain"], rs[0]["evaluation"]
+        corpus = (f"{len(pre['train_domain_counts'])} domains ({sum(pre['train_domain_counts'].values())} train "
+                  "graphs)")
         lines += [f"## Held out: {domain}", "",
-                  f"Pre-trained without {domain} on {len(pre['train_domain_counts'])} domains "
-                  f"({sum(pre['train_domain_counts'].values())} train graphs) for {pre['steps']} steps "
-                  f"({pre['seconds'] / 60:.3g} min, stopped by {pre['stopped_by']}, batch {pre['batch_size']}"
-                  + (f"; pre-trained by the run in {pre['reused_from']}" if pre.get("reused_from") else "") + "); "
-                  f"every model scored against the {ev['test_graphs']} test graphs of {domain} (novelty against its "
+                  (f"Nothing pre-trained (the scratch arm only; the corpus without {domain}, {corpus}, scales the "
+                   "numeric conditions); " if pre.get("not_pretrained") else
+                   f"Pre-trained without {domain} on {corpus} for {pre['steps']} steps "
+                   f"({pre['seconds'] / 60:.3g} min, stopped by {pre['stopped_by']}, batch {pre['batch_size']}"
+                   + (f"; pre-trained by the run in {pre['reused_from']}" if pre.get("reused_from") else "") + "); ")
+                  + f"every model scored against the {ev['test_graphs']} test graphs of {domain} (novelty against its "
                   f"{ev['train_graphs']} train graphs). MMD^2 with 95% bootstrap intervals.", "",
                   f"| method | {domain} train graphs | steps on {domain} | " + " | ".join(STATS)
                   + " | mean MMD^2 | V.U.N. | valid | unique | novel | samples | sample s |",
@@ -160,7 +163,8 @@ def markdown_lines(results: dict) -> list[str]:
                  + ("--set finetune.*" if (s.get("overrides") or {}).get("finetune") else "the finetune defaults")
                  + "), "
                  f"scratch lr {sc['lr']:g} with {sc['warmup_steps']} (the preset's)" if ft and sc else "") + ".",
-              (f"- Pre-trained models: those of the run in {s['pretrained']} (budgets in the sections above)."
+              ("- Pre-trained models: none (the scratch arm only)." if rows[0]["pretrain"].get("not_pretrained") else
+               f"- Pre-trained models: those of the run in {s['pretrained']} (budgets in the sections above)."
                if s.get("pretrained") else "- Pre-training budget per held-out domain: "
                + (f"{s['pretrain_minutes']:g} min" if s["pretrain_minutes"] is not None else "no clock limit")
                + (f", at most {s['pretrain_steps']} steps" if s["pretrain_steps"] is not None else "") + "."),

@@ -122,7 +122,8 @@ class TrainConfig:
         compile: train through ``torch.compile(model, dynamic=True)`` (fused kernels; one graph for all batch
             shapes). The first step pays the compilation (minutes on a CPU, cached between runs); checkpoints and
             the EMA hold the plain module. Needs a C++ compiler on CPU (Triton on CUDA).
-        seed: seed of data order, noise and torch's global RNG.
+        seed: seed of the initial weights (:meth:`GraphDiffusionPipeline.from_preset`), data order, noise and
+            torch's global RNG.
         log_every: write a line to ``log.jsonl`` every this many steps.
         ckpt_every: write a checkpoint every this many steps (0: only when training stops).
         val_every: call the validation hook every this many epochs (0: never).

@@ -165,7 +165,6 @@ def test_train_limit_caps_only_the_train_split(tmp_path):
     (["--set", "lggm.methods=[finetuned]"], r"lggm.methods: unknown 'finetuned'; did you mean 'fine-tuned'\?"),
     (["--set", "lggm.methods=[]"], "lggm.methods: give at least one of zero-shot, fine-tuned, scratch"),
     (["--set", "lggm.methods=3"], "lggm.methods must be a list of arms"),
-    (["--set", "lggm.methods=[scratch]"], r"trains nothing from a base, yet would pre-train one; give lggm.pretrained"),
     (["--only", "sbn"], r"--only 'sbn' is not a held-out domain of this run; did you mean 'sbm'\?"),
 ])
 def test_bad_input_is_one_line(extra, match, tmp_path, capsys):
@@ -348,6 +347,24 @@ def test_one_arm_alone_with_other_fine_tune_settings_joins_an_earlier_runs_rows(
         assert "- fine-tuned: below scratch in " in part and " of 1 seeds" in part
         assert "- fine-tuned (finetune.marginals=base): below scratch in " in part
         assert part.count(" of 1 seeds") == 2
+
+
+def test_a_scratch_only_run_pre_trains_nothing_and_repeats_the_scratch_rows_of_a_full_run(run, tmp_path):
+    first, res, _ = run
+    out = tmp_path / "sc"
+    args = [a for a in _again(first) if not a.startswith("lggm.pretrained=")][:-1]  # no base named
+    assert main(["bench", "run", "lggm", "--out", str(out), *args, "--set", "lggm.methods=[scratch]"]) == 0
+    again = json.loads((out / "results.json").read_text())
+    assert not (out / "runs" / "tree" / "pretrain").exists()
+    before = {r["train_graphs"]: r for r in res["rows"] if r["held_out"] == "tree" and r["method"] == "scratch"}
+    assert [r["method"] for r in again["rows"]] == ["scratch"] * len(NS)
+    for r in again["rows"]:  # no base touches the scratch arm: the same seed gives the same model and scores
+        assert r["pretrain"]["not_pretrained"] and r["pretrain"]["model"] is None
+        assert r["pretrain"]["dataset_options"] == before[r["train_graphs"]]["pretrain"]["dataset_options"]
+        assert r["metrics"] == before[r["train_graphs"]]["metrics"]
+        assert r["parameters"] == before[r["train_graphs"]]["parameters"]
+    md = (out / "results.md").read_text()
+    assert "Nothing pre-trained (the scratch arm only" in md and "- Pre-trained models: none" in md
 
 
 def test_selection_keeps_the_weights_whose_samples_match_the_validation_graphs_best():
