@@ -315,17 +315,6 @@ def finetune(pipe, dataset, *, out, root=None, max_minutes: float | None = None,
     spec = process_class(name).resolve({k: v for k, v in base_cfg.process.items()}, a.schema, aligned)
     process = build_process(spec, a.schema)
     kwargs = process.denoiser_kwargs()
-    denoiser = copy.deepcopy(pipe.denoiser)  # the base pipeline stays as it was
-    denoiser.requires_grad_(True)  # a pipeline returned by a fine-tune (or a frozen one) is trained whole again
-    _grow(denoiser, a, kwargs, base_cfg.model)
-    transferred = []
-    if ft.condition_transfer and resume:  # the weights come from the checkpoint; its record carries over
-        transferred = _recorded_transfer(Path(out))
-    elif ft.condition_transfer:
-        from .condition_transfer import transfer_conditions
-
-        transferred = transfer_conditions(process, denoiser, aligned, a.schema)
-
     fresh = TrainConfig()  # the base run's machine settings (threads, device) are not this machine's
     tcfg = merge(base_cfg.train.to_dict(), {"lr": ft.lr or base_cfg.train.lr, "warmup_steps": ft.warmup_steps,
                                             "max_minutes": None, "max_steps": None, "threads": fresh.threads,
@@ -342,11 +331,28 @@ def finetune(pipe, dataset, *, out, root=None, max_minutes: float | None = None,
     if tc.max_steps is None and tc.max_minutes is None and "epochs" not in (over.get("train") or {}):
         raise ConfigError("fine-tune: give a budget (--max-minutes, --max-steps or train.max_steps)")
 
+    from .train.schedule import derive_seed
+
+    denoiser = copy.deepcopy(pipe.denoiser)  # the base pipeline stays as it was
+    denoiser.requires_grad_(True)  # a pipeline returned by a fine-tune (or a frozen one) is trained whole again
+    with torch.random.fork_rng(devices=[]):  # new rows follow train.seed, not what ran before in the process
+        torch.manual_seed(derive_seed(tc.seed, "finetune", "grow"))
+        _grow(denoiser, a, kwargs, base_cfg.model)
+    transferred = []
+    if ft.condition_transfer and resume:  # the weights come from the checkpoint; its record carries over
+        transferred = _recorded_transfer(Path(out))
+    elif ft.condition_transfer:
+        from .condition_transfer import transfer_conditions
+
+        transferred = transfer_conditions(process, denoiser, aligned, a.schema)
+
     denoiser.train()
     if ft.freeze:
         freeze(denoiser, ft.freeze)
     total = count_parameters(denoiser)[1]  # the model's own size: LoRA's adapters are merged into it at the end
-    model = add_lora(denoiser, ft.lora_rank, ft.lora_alpha, ft.lora_dropout) if ft.lora_rank else denoiser
+    with torch.random.fork_rng(devices=[]):  # the adapters' initial weights, likewise
+        torch.manual_seed(derive_seed(tc.seed, "finetune", "lora"))
+        model = add_lora(denoiser, ft.lora_rank, ft.lora_alpha, ft.lora_dropout) if ft.lora_rank else denoiser
     trainable = count_parameters(model)[0]
     if trainable == 0:
         raise ConfigError("fine-tune: nothing left to train (every parameter frozen)")

@@ -428,3 +428,18 @@ def test_base_marginals_need_a_process_whose_noise_they_set():
     for process in ({"name": "defog", "limit": "absorbing"}, {"name": "digress", "transition": "uniform"}):
         with pytest.raises(ConfigError, match=f"process has limit '{process.get('limit', 'uniform')}'"):
             base_marginals(a, base.schema, process)
+
+
+def test_new_rows_and_lora_adapters_follow_train_seed_not_the_global_rng(data):
+    base = GraphDiffusionPipeline.from_pretrained("qm9-defog")
+
+    def weights(seed, noise):
+        torch.manual_seed(noise)  # whatever ran before in the process
+        ft = base.finetune(str(data / "new.smi"), out=data / f"seeded-{seed}-{noise}", root=data / "root",
+                           max_steps=1, lora=2, progress=False,
+                           overrides={"train": {"batch_size": 16, "seed": seed}})
+        return torch.cat([p.detach().flatten() for p in ft.denoiser.parameters()])
+
+    first = weights(0, 1)
+    assert torch.equal(first, weights(0, 2))
+    assert not torch.equal(first, weights(1, 1))
