@@ -336,7 +336,7 @@ def finetune(pipe, dataset, *, out, root=None, max_minutes: float | None = None,
     denoiser = copy.deepcopy(pipe.denoiser)  # the base pipeline stays as it was
     denoiser.requires_grad_(True)  # a pipeline returned by a fine-tune (or a frozen one) is trained whole again
     with torch.random.fork_rng(devices=[]):  # new rows follow train.seed, not what ran before in the process
-        torch.manual_seed(derive_seed(tc.seed, "finetune", "grow"))
+        torch.random.default_generator.manual_seed(derive_seed(tc.seed, "finetune", "grow"))
         _grow(denoiser, a, kwargs, base_cfg.model)
     transferred = []
     if ft.condition_transfer and resume:  # the weights come from the checkpoint; its record carries over
@@ -351,7 +351,7 @@ def finetune(pipe, dataset, *, out, root=None, max_minutes: float | None = None,
         freeze(denoiser, ft.freeze)
     total = count_parameters(denoiser)[1]  # the model's own size: LoRA's adapters are merged into it at the end
     with torch.random.fork_rng(devices=[]):  # the adapters' initial weights, likewise
-        torch.manual_seed(derive_seed(tc.seed, "finetune", "lora"))
+        torch.random.default_generator.manual_seed(derive_seed(tc.seed, "finetune", "lora"))
         model = add_lora(denoiser, ft.lora_rank, ft.lora_alpha, ft.lora_dropout) if ft.lora_rank else denoiser
     trainable = count_parameters(model)[0]
     if trainable == 0:

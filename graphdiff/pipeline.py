@@ -168,7 +168,7 @@ class GraphDiffusionPipeline:
         from .train.schedule import derive_seed
 
         with torch.random.fork_rng(devices=[]):  # the initial weights follow train.seed, not what ran before
-            torch.manual_seed(derive_seed(config.train.seed, "init"))
+            torch.random.default_generator.manual_seed(derive_seed(config.train.seed, "init"))
             _, denoiser = cls.build(config, schema)
         pipe = cls(process, denoiser, config)
         pipe._dataset = ds

@@ -205,9 +205,10 @@ def reused_pretrain(folder: Path, domain: str, pre_opts: dict, preset) -> dict:
         rows = json.loads((folder / "results.json").read_text()).get("rows") or []
     except (OSError, ValueError, AttributeError) as exc:
         raise ConfigError(f"{where}: results.json cannot be read ({exc})") from None
-    record = next((r.get("pretrain") for r in rows if r.get("held_out") == domain and r.get("pretrain")), None)
+    made = [r for r in rows if (r.get("pretrain") or {}).get("model")]  # a scratch-only run pre-trained nothing
+    record = next((r["pretrain"] for r in made if r.get("held_out") == domain), None)
     if record is None:
-        held = sorted({str(r.get("held_out")) for r in rows if r.get("pretrain")})
+        held = sorted({str(r.get("held_out")) for r in made})
         raise ConfigError(f"{where}: no model pre-trained without {domain} (it holds: {', '.join(held) or 'none'})")
     from ..errors import CheckpointError
     from ..train.checkpoint import resolve_checkpoint
@@ -321,9 +322,12 @@ def run_domain(entry, domain: str, proto: Protocol, *, overrides: dict, root: Pa
     pre_over = merge(overrides, {"dataset_options": pre_opts, "train": {"max_steps": proto.pretrain_steps}})
     if set(proto.methods) == {"scratch"}:  # nothing needs a base: record the corpus the conditions are scaled on
         preset = load_preset(entry.preset, pre_over)
+        named = reused_pretrain(Path(proto.pretrained), domain, pre_opts, preset) if proto.pretrained else None
         print(f"== lggm: held out {domain}: scratch arm only, no pre-training", flush=True)
         pretrain = {"model": None, "steps": 0, "seconds": 0.0, "stopped_by": "none (scratch arm only)",
-                    "batch_size": preset.train.batch_size, "lr": preset.train.lr, "dataset_options": pre_opts,
+                    # the batch of the fine-tunes it is compared with, where a base is named
+                    "batch_size": named["batch_size"] if named else preset.train.batch_size,
+                    "lr": preset.train.lr, "dataset_options": pre_opts,
                     "graphs": len(pre_ds), "train_domain_counts": _counts(pre_ds, "train"), "not_pretrained": True}
         params = sum(p.numel() for p in GraphDiffusionPipeline.from_preset(preset, pre_ds, root=root)
                      .denoiser.parameters())

@@ -3,13 +3,15 @@ sampling seeds, ``--set train.seed=S --set lggm.seed=S``), and runs that hold on
 together, so that "fine-tuned beats scratch" rests on paired runs rather than on one.
 
 Rows are grouped by the comparison they belong to: held-out domain, training-set size ``n``, fine-tuning steps ``K``,
-checkpoint selection, sampling steps and samples, and the pre-training corpus (its dataset options: the domains left
-out and the numeric conditions, whose scaling the scratch arm shares). Within a group a row is an arm (the zero-shot
+checkpoint selection, sampling steps and samples, the pre-training corpus (its dataset options: the domains left
+out and the numeric conditions, whose scaling the scratch arm shares), the preset, its network's size and the device.
+Within a group a row is an arm (the zero-shot
 row with the smallest ``n`` of its run, whose statistics it was asked for; the arms named with the ``--set`` settings
 that change them, ``finetune.*`` for the fine-tuned one, so two fine-tune recipes stay apart; the zero-shot and
 fine-tuned arms also by their pre-trained base, its folder and steps, while the scratch arm owes nothing to a base and
 is one arm whatever base its run named) and a seed (the training seed, recorded in the row or given by ``--set
 train.seed``, and the sampling seed ``lggm.seed``). So fine-tunes of a new base pair with the scratch runs already made.
+A scratch row of one seed in two runs is read once if both score the same, and refused if not.
 Per arm: the mean MMD^2 of each seed, their mean and sample standard deviation. Per fine-tuned arm: in how many seeds
 that have a scratch row it is below scratch, and the ratio of the means. Only what the results files hold is printed;
 nothing is re-scored.
@@ -62,7 +64,8 @@ def _group(row: dict, res: dict) -> tuple:
     if row.get("method") == "zero-shot":  # asked for the statistics of the run's smallest few-shot set
         n = min(settings.get("train_graphs") or [0])
     return (str(row.get("held_out")), n, settings.get("finetune_steps"), settings.get("select_every") or 0, corpus,
-            settings.get("sample_steps"), settings.get("samples"))
+            settings.get("sample_steps"), settings.get("samples"), row.get("preset"), row.get("parameters"),
+            bool(row.get("cuda")))
 
 
 def _fmt(v) -> str:
@@ -81,11 +84,13 @@ def compare_lggm(named: list[tuple[str, dict]]) -> str:
             key = _group(row, res)
             seeds = groups.setdefault(key, {}).setdefault((_arm(row, res), _base(row)), {})
             seed = _seed(row, res)
-            if seed in seeds and row.get("method") == "scratch":
+            if seed in seeds and row.get("method") == "scratch" and seeds[seed][1] != folder:
                 kept, first = seeds[seed]
+                if kept != float(value):  # not one computation: other code, batch or machine
+                    raise DataError(f"{folder}: {row.get('entry')} with seeds {seed[0]}/{seed[1]} scores "
+                                    f"{_fmt(float(value))} where {first} has {_fmt(kept)} (compare them apart)")
                 again.setdefault(key, []).append(
-                    f"- scratch seed {seed[0]}/{seed[1]} is in {first} ({_fmt(kept)}, used) and in {folder} "
-                    f"({_fmt(float(value))}).")
+                    f"- scratch seed {seed[0]}/{seed[1]} is in {first} and in {folder} ({_fmt(kept)} in both).")
                 continue
             if seed in seeds:
                 raise DataError(f"{folder}: {row.get('entry')} with seeds {seed[0]}/{seed[1]} is in {seeds[seed][1]} "
@@ -96,7 +101,7 @@ def compare_lggm(named: list[tuple[str, dict]]) -> str:
         return "(no rows)\n"
     out = []
     for key, arms in groups.items():
-        domain, n, k, every, corpus, sample_steps, samples = key
+        domain, n, k, every, corpus, sample_steps, samples, _, _, _ = key
         bases = list(dict.fromkeys(b for _, b in arms if b is not None))
         names = {b: f"base {i + 1}" for i, b in enumerate(bases)} if len(bases) > 1 else {}
         where = (f", base {bases[0][0]} ({bases[0][1]} steps)" if len(bases) == 1 else

@@ -349,7 +349,7 @@ def test_one_arm_alone_with_other_fine_tune_settings_joins_an_earlier_runs_rows(
         assert part.count(" of 1 seeds") == 2
 
 
-def test_a_scratch_only_run_pre_trains_nothing_and_repeats_the_scratch_rows_of_a_full_run(run, tmp_path):
+def test_a_scratch_only_run_pre_trains_nothing_and_repeats_the_scratch_rows_of_a_full_run(run, tmp_path, capsys):
     first, res, _ = run
     out = tmp_path / "sc"
     args = [a for a in _again(first) if not a.startswith("lggm.pretrained=")][:-1]  # no base named
@@ -365,6 +365,10 @@ def test_a_scratch_only_run_pre_trains_nothing_and_repeats_the_scratch_rows_of_a
         assert r["parameters"] == before[r["train_graphs"]]["parameters"]
     md = (out / "results.md").read_text()
     assert "Nothing pre-trained (the scratch arm only" in md and "- Pre-trained models: none" in md
+    # a run that pre-trained nothing is no base to fine-tune
+    capsys.readouterr()
+    assert main(["bench", "run", "lggm", "--out", str(tmp_path / "o"), *_again(out)]) == 2
+    assert "no model pre-trained without tree (it holds: none)" in one_error_line(capsys)
 
 
 def test_selection_keeps_the_weights_whose_samples_match_the_validation_graphs_best():

@@ -6,6 +6,7 @@ import pytest
 
 from graphdiff.bench.lggm_compare import compare_lggm
 from graphdiff.cli import main
+from graphdiff.errors import DataError
 from tests.conftest import one_error_line
 
 BASE = {"model": "/runs/base/runs/sbm/pretrain", "steps": 2036}
@@ -71,10 +72,19 @@ def test_fine_tunes_of_two_bases_pair_with_one_scratch_arm():
     assert ("- fine-tuned on base 2: below scratch in 2 of 2 seeds; mean over those seeds 0.0445 against 0.0520 "
             "(0.86x).") in md
     assert "- fine-tuned on base 1: below scratch in 1 of 2 seeds" in md
-    # one scratch computation named by two runs is read once, and the second reading is shown
+    # one scratch computation named by two runs is read once, and the second reading is shown; a scratch row that
+    # scores otherwise is not the same computation (other code or machine), nor is a network of another size
     rerun = _run(1, [("scratch", 50, 0.049)])
     md = compare_lggm([("old", old), ("again", again), ("rerun", rerun)])
-    assert "- scratch seed 1/1 is in again (0.0490, used) and in rerun (0.0490)." in md
+    assert "- scratch seed 1/1 is in again and in rerun (0.0490 in both)." in md
+    other = _run(1, [("scratch", 50, 0.047)])
+    with pytest.raises(DataError, match=r"other: sbm/scratch with seeds 1/1 scores 0.0470 where again has 0.0490"):
+        compare_lggm([("again", again), ("other", other)])
+    for r in other["rows"]:
+        r["parameters"] = 5_000_000
+    assert compare_lggm([("again", again), ("other", other)]).count("### sbm") == 2
+    with pytest.raises(DataError, match="compare each run once"):  # one folder given twice
+        compare_lggm([("rerun", rerun), ("rerun", rerun)])
 
 
 @pytest.mark.parametrize("folder", ["lggm-cpu-sbm-cond60-select-n50"])
