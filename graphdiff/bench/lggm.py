@@ -327,6 +327,7 @@ def run_domain(entry, domain: str, proto: Protocol, *, overrides: dict, root: Pa
         pretrain = {"model": None, "steps": 0, "seconds": 0.0, "stopped_by": "none (scratch arm only)",
                     # the batch of the fine-tunes it is compared with, where a base is named
                     "batch_size": named["batch_size"] if named else preset.train.batch_size,
+                    **({"batch_from": named["reused_from"]} if named else {}),
                     "lr": preset.train.lr, "dataset_options": pre_opts,
                     "graphs": len(pre_ds), "train_domain_counts": _counts(pre_ds, "train"), "not_pretrained": True}
         params = sum(p.numel() for p in GraphDiffusionPipeline.from_preset(preset, pre_ds, root=root)

@@ -101,13 +101,14 @@ def compare_lggm(named: list[tuple[str, dict]]) -> str:
         return "(no rows)\n"
     out = []
     for key, arms in groups.items():
-        domain, n, k, every, corpus, sample_steps, samples, _, _, _ = key
+        domain, n, k, every, corpus, sample_steps, samples, preset, params, cuda = key
         bases = list(dict.fromkeys(b for _, b in arms if b is not None))
         names = {b: f"base {i + 1}" for i, b in enumerate(bases)} if len(bases) > 1 else {}
         where = (f", base {bases[0][0]} ({bases[0][1]} steps)" if len(bases) == 1 else
                  f", {len(bases)} bases" if bases else "")
         out.append(f"### {domain}, n = {n}, K = {k}, selection every {every or '-'} steps{where}, "
-                   f"{sample_steps} sampling steps, {samples or 'test-split'} samples\n")
+                   f"{sample_steps} sampling steps, {samples or 'test-split'} samples, {preset}, "
+                   f"{params if params is None else f'{params:,}'} parameters, {'CUDA' if cuda else 'CPU'}\n")
         out += [f"- {names[b]}: {b[0]} ({b[1]} steps)" for b in bases if b in names]
         out += [f"- pre-training corpus: {corpus}", ""]
         seeds = sorted({s for by in arms.values() for s in by})

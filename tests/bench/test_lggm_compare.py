@@ -82,7 +82,8 @@ def test_fine_tunes_of_two_bases_pair_with_one_scratch_arm():
         compare_lggm([("again", again), ("other", other)])
     for r in other["rows"]:
         r["parameters"] = 5_000_000
-    assert compare_lggm([("again", again), ("other", other)]).count("### sbm") == 2
+    md = compare_lggm([("again", again), ("other", other)])
+    assert md.count("### sbm") == 2 and "5,000,000 parameters" in md
     with pytest.raises(DataError, match="compare each run once"):  # one folder given twice
         compare_lggm([("rerun", rerun), ("rerun", rerun)])
 
