@@ -331,12 +331,11 @@ def finetune(pipe, dataset, *, out, root=None, max_minutes: float | None = None,
     if tc.max_steps is None and tc.max_minutes is None and "epochs" not in (over.get("train") or {}):
         raise ConfigError("fine-tune: give a budget (--max-minutes, --max-steps or train.max_steps)")
 
-    from .train.schedule import derive_seed
+    from .train.schedule import seeded_init
 
     denoiser = copy.deepcopy(pipe.denoiser)  # the base pipeline stays as it was
     denoiser.requires_grad_(True)  # a pipeline returned by a fine-tune (or a frozen one) is trained whole again
-    with torch.random.fork_rng(devices=[]):  # new rows follow train.seed, not what ran before in the process
-        torch.random.default_generator.manual_seed(derive_seed(tc.seed, "finetune", "grow"))
+    with seeded_init(tc.seed, "finetune", "grow"):  # new rows follow train.seed, not what ran before in the process
         _grow(denoiser, a, kwargs, base_cfg.model)
     transferred = []
     if ft.condition_transfer and resume:  # the weights come from the checkpoint; its record carries over
@@ -350,8 +349,7 @@ def finetune(pipe, dataset, *, out, root=None, max_minutes: float | None = None,
     if ft.freeze:
         freeze(denoiser, ft.freeze)
     total = count_parameters(denoiser)[1]  # the model's own size: LoRA's adapters are merged into it at the end
-    with torch.random.fork_rng(devices=[]):  # the adapters' initial weights, likewise
-        torch.random.default_generator.manual_seed(derive_seed(tc.seed, "finetune", "lora"))
+    with seeded_init(tc.seed, "finetune", "lora"):  # the adapters' initial weights, likewise
         model = add_lora(denoiser, ft.lora_rank, ft.lora_alpha, ft.lora_dropout) if ft.lora_rank else denoiser
     trainable = count_parameters(model)[0]
     if trainable == 0:

@@ -165,10 +165,9 @@ class GraphDiffusionPipeline:
         recorded, options = dataset_record(cfg.dataset if dataset is None else dataset, ds, cfg.dataset_options)
         config = cfg.with_data(schema, process.to_dict(), process.denoiser_kwargs()).replace(
             dataset=recorded, dataset_options=options)
-        from .train.schedule import derive_seed
+        from .train.schedule import seeded_init
 
-        with torch.random.fork_rng(devices=[]):  # the initial weights follow train.seed, not what ran before
-            torch.random.default_generator.manual_seed(derive_seed(config.train.seed, "init"))
+        with seeded_init(config.train.seed, "init"):  # the initial weights follow train.seed, not what ran before
             _, denoiser = cls.build(config, schema)
         pipe = cls(process, denoiser, config)
         pipe._dataset = ds

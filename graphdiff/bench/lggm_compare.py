@@ -3,18 +3,17 @@ sampling seeds, ``--set train.seed=S --set lggm.seed=S``), and runs that hold on
 together, so that "fine-tuned beats scratch" rests on paired runs rather than on one.
 
 Rows are grouped by the comparison they belong to: held-out domain, training-set size ``n``, fine-tuning steps ``K``,
-checkpoint selection, sampling steps and samples, the pre-training corpus (its dataset options: the domains left
-out and the numeric conditions, whose scaling the scratch arm shares), the preset, its network's size and the device.
-Within a group a row is an arm (the zero-shot
-row with the smallest ``n`` of its run, whose statistics it was asked for; the arms named with the ``--set`` settings
-that change them, ``finetune.*`` for the fine-tuned one, so two fine-tune recipes stay apart; the zero-shot and
-fine-tuned arms also by their pre-trained base, its folder and steps, while the scratch arm owes nothing to a base and
-is one arm whatever base its run named) and a seed (the training seed, recorded in the row or given by ``--set
-train.seed``, and the sampling seed ``lggm.seed``). So fine-tunes of a new base pair with the scratch runs already made.
-A scratch row of one seed in two runs is read once if both score the same, and refused if not.
-Per arm: the mean MMD^2 of each seed, their mean and sample standard deviation. Per fine-tuned arm: in how many seeds
-that have a scratch row it is below scratch, and the ratio of the means. Only what the results files hold is printed;
-nothing is re-scored.
+checkpoint selection, sampling steps and samples, the pre-training corpus (its dataset options: the domains left out and
+the numeric conditions, whose scaling the scratch arm shares), the preset, its network's size and the device. Within a
+group a row is an arm (the zero-shot row with the smallest ``n`` of its run, whose statistics it was asked for; the arms
+named with the ``--set`` settings that change them, ``finetune.*`` for the fine-tuned one, so two fine-tune recipes stay
+apart; the zero-shot and fine-tuned arms also by their pre-trained base, its folder and steps, while the scratch arm
+owes nothing to a base and is one arm whatever base its run named) and a seed (the training seed, recorded in the row or
+given by ``--set train.seed``, and the sampling seed ``lggm.seed``). So fine-tunes of a new base pair with the scratch
+runs already made. A scratch row of one seed in two runs is read once if both score the same, and refused if not. Per
+arm: the mean MMD^2 of each seed, their mean and sample standard deviation. Per fine-tuned arm: in how many seeds that
+have a scratch row it is below scratch, and the ratio of the means. Only what the results files hold is printed; nothing
+is re-scored.
 """
 
 from __future__ import annotations

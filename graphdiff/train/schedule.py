@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
+
+import torch
 
 from .config import TrainConfig
 
@@ -17,6 +20,15 @@ def derive_seed(*parts: int | str) -> int:
     """
     digest = hashlib.blake2b(repr(tuple(parts)).encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little") & ((1 << 63) - 1)
+
+
+@contextlib.contextmanager
+def seeded_init(*parts: int | str):
+    """Draw from torch's CPU generator seeded with ``derive_seed(*parts)`` inside the block (initial weights), and
+    leave the global random state as it was before it."""
+    with torch.random.fork_rng(devices=[]):
+        torch.random.default_generator.manual_seed(derive_seed(*parts))
+        yield
 
 
 class LRSchedule:
