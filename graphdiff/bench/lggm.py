@@ -22,8 +22,12 @@ Every model samples as many graphs as ``D``'s test split (``--samples`` otherwis
 counts of ``D``'s test graphs** (the same sizes for every method, so the comparison is about structure, not about
 the size distribution; ``--samples`` cycles through them), ``lggm.sample_steps`` steps (``--steps``), seed 0. When
 the corpus has numeric conditions besides the node count (``dataset_options.conditions`` with ``density``,
-``clustering``), each is set to its mean over the training graphs the model was given (the ``n`` graphs; for the
-zero-shot model the smallest few-shot set): the LGGM way of asking for a domain's statistics. Scores
+``clustering``), each sample asks for the statistics of the training graphs the model was given (the ``n`` graphs;
+for the zero-shot model the smallest few-shot set), the LGGM way of asking for a domain's statistics: by default
+(``lggm.given=by_size``) the mean over the given graphs nearest the sample's node count
+(:func:`graphdiff.data.conditions.statistics_by_size`), since a domain's density moves with its size (SBM's from
+about 0.15 at 50 nodes to 0.06 at 180); ``lggm.given=mean``, one mean over all of them for every sample (what runs
+before this key asked). Scores
 (:func:`score`): SPECTRE-protocol MMD^2 of degree, clustering, orbit and spectral statistics against ``D``'s whole
 test split, each with a 95% bootstrap interval, and V.U.N. (novelty against ``D``'s whole train split) where ``D``
 has a validity rule (:func:`graphdiff.metrics.vun.validity_for_dataset`: planar, sbm, tree, grid, lobster). The
@@ -55,6 +59,7 @@ from .suites import CPU_BATCH
 
 DEFAULT_HELD_OUT = ("planar", "sbm", "enzymes", "ego_small")
 METHODS = ("zero-shot", "fine-tuned", "scratch")
+GIVEN = ("by_size", "mean")  # lggm.given: how a sample's numeric conditions come from the graphs a model was given
 NODE_COUNTS = "the held-out domain's test-split node counts (the same sizes for every method)"
 
 
@@ -80,6 +85,9 @@ class Protocol:
         select_every: 0 (default): each arm is scored as its ``K``-th step leaves it; ``S``: both arms keep the
             weights with the lowest validation MMD^2 among every ``S``-th step and the last (and the fine-tune's
             starting point), :mod:`graphdiff.bench.lggm_select`.
+        given: how a sample's numeric conditions (density, clustering) are taken from the graphs the model was
+            given: ``by_size`` (default), the mean over the ones nearest the sample's node count; ``mean``, the mean
+            over all of them, the same for every sample.
         methods: the arms to run, of ``zero-shot``, ``fine-tuned`` and ``scratch`` (default all three; e.g. only
             ``fine-tuned`` to try other ``finetune.*`` settings against an earlier run's scratch rows on the same
             ``lggm.pretrained`` base, read together by ``graphdiff bench compare A B``). A scratch-only run
@@ -100,9 +108,10 @@ class Protocol:
     pretrained: str | None = None
     select_every: int = 0
     methods: tuple[str, ...] = METHODS
+    given: str = "by_size"
 
     KEYS = ("held_out", "train_graphs", "finetune_steps", "pretrain_steps", "sample_steps", "sample_batch", "seed",
-            "pretrained", "select_every", "methods")
+            "pretrained", "select_every", "methods", "given")
 
     @classmethod
     def from_run(cls, settings: dict | None, *, held_out, minutes, samples, steps, bootstrap,
@@ -149,6 +158,8 @@ class Protocol:
             raise ConfigError("--set lggm.methods: give at least one of " + ", ".join(cls.methods))
         for m in methods:
             check_choice(m, METHODS, "lggm.methods", error=ConfigError)
+        given = s.get("given", cls.given)
+        check_choice(given, GIVEN, "lggm.given", error=ConfigError)
         if minutes is None:  # a step-capped pre-training (tests, quick checks) has no clock budget unless asked
             minutes = None if pre_steps is not None else default_minutes
         return cls(held_out=tuple(dict.fromkeys(names)), train_graphs=tuple(dict.fromkeys(ns)),
@@ -158,7 +169,7 @@ class Protocol:
                    samples=samples, sample_batch=positive(s.get("sample_batch", cls.sample_batch),
                                                           "lggm.sample_batch"),
                    bootstrap=bootstrap, seed=seed, pretrained=_folder(s.get("pretrained")), select_every=int(every),
-                   methods=tuple(m for m in METHODS if m in methods))
+                   methods=tuple(m for m in METHODS if m in methods), given=given)
 
 
 def _folder(v) -> str | None:
@@ -257,14 +268,27 @@ def given_statistics(graphs, names) -> dict:
     return {name: round(float(v), 6) for name, v in zip(names, values.mean(0))}
 
 
-def _sample(pipe, domain: str, sizes: list[int], proto: Protocol, progress: bool, given: dict | None = None):
+def asked_statistics(graphs, names, sizes: list[int], rule: str) -> dict:
+    """The numeric conditions ``names`` (but ``n_nodes``) asked of samples of node counts ``sizes``, from the
+    ``graphs`` a model was given, by ``rule`` (:attr:`Protocol.given`): ``{name: value}`` for ``mean``, ``{name:
+    [one value per size]}`` for ``by_size``."""
+    from ..data.conditions import statistics_by_size
+
+    names = [k for k in names if k != "n_nodes"]
+    if not names or not graphs:
+        return {}
+    return given_statistics(graphs, names) if rule == "mean" else statistics_by_size(graphs, names, sizes)
+
+
+def _sample(pipe, domain: str, sizes: list[int], proto: Protocol, progress: bool, given=None):
+    """``given``: the graphs (networkx) whose statistics the model is asked for, :func:`asked_statistics`."""
     from .record import _calls_per_graph
 
     cond: dict = {"domain": domain}
     numeric = ((pipe.schema.extra or {}).get("conditions") or {}).get("numeric", {})
     if "n_nodes" in numeric:
         cond["n_nodes"] = sizes
-    cond.update({k: v for k, v in (given or {}).items() if k in numeric and k != "n_nodes"})
+    cond.update(asked_statistics(given or [], list(numeric), sizes, proto.given))
     if hasattr(pipe.process, "reset_stats"):
         pipe.process.reset_stats()
     t = time.perf_counter()
@@ -357,15 +381,15 @@ def run_domain(entry, domain: str, proto: Protocol, *, overrides: dict, root: Pa
               "protocol": "spectre", "overrides": overrides, "parameters": params, "cuda": cuda, "pretrain": pretrain,
               "evaluation": {"test_graphs": len(test), "train_graphs": n_train, "dataset_options": eval_opts}}
 
-    # numeric conditions other than the node count (density, clustering): the mean over the graphs a model was
-    # given; the zero-shot model gets the smallest few-shot set's
+    # numeric conditions other than the node count (density, clustering) come from the graphs a model was given
+    # (asked_statistics); the zero-shot model gets the smallest few-shot set's
     numeric = [k for k in (stats or {}) if k != "n_nodes"]
     fewest = min(proto.train_graphs)
-    zero_given = given_statistics(load_dataset("lggm", root=root, **held_out_options(
-        options, domain, stats, fewest)).split("train").to_networkx(), numeric) if numeric else {}
+    zero_given = load_dataset("lggm", root=root, **held_out_options(
+        options, domain, stats, fewest)).split("train").to_networkx() if numeric else []
 
     def row(method: str, n: int, model, train: dict, model_dir: Path, data: dict | None = None,
-            given: dict | None = None, **extra) -> dict:
+            given=None, **extra) -> dict:
         graphs, sampled = _sample(model, domain, sizes, proto, progress, given)
         res = score(graphs, reference, train_graphs, domain, bootstrap=proto.bootstrap, seed=proto.seed)
         metrics = metrics_from_result(res)
@@ -393,7 +417,7 @@ def run_domain(entry, domain: str, proto: Protocol, *, overrides: dict, root: Pa
         ds = load_dataset("lggm", root=root, **opts)
         _check_domain_data(ds, domain, n, f"n={n} fine-tuning")
         data = {"dataset_options": opts, "train_domain_counts": _counts(ds, "train")}
-        given = given_statistics(ds.split("train").to_networkx(), numeric)
+        given = ds.split("train").to_networkx() if numeric else []
 
         def selection(pipe=None, given=given):
             if not proto.select_every:
@@ -504,7 +528,7 @@ def run_lggm(suite, *, out, minutes=None, samples=None, overrides=None, model=No
                 "sample_steps": proto.sample_steps, "samples": proto.samples, "sample_batch": proto.sample_batch,
                 "bootstrap": bootstrap, "seed": proto.seed, "node_counts": NODE_COUNTS, "overrides": user,
                 "pretrained": proto.pretrained, "select_every": proto.select_every,
-                "methods": list(proto.methods), "raw_files_linked": len(linked)}
+                "methods": list(proto.methods), "given": proto.given, "raw_files_linked": len(linked)}
     results = new_results(suite, command, settings)
     template = suite.entries[0]
     for domain in domains:
@@ -524,4 +548,4 @@ def run_lggm(suite, *, out, minutes=None, samples=None, overrides=None, model=No
 
 
 __all__ = ["Protocol", "run_lggm", "run_domain", "score", "summarize", "markdown_lines", "transfer_lines",
-           "corpus_options", "given_statistics", "held_out_options", "DEFAULT_HELD_OUT", "STATS"]
+           "corpus_options", "given_statistics", "asked_statistics", "held_out_options", "DEFAULT_HELD_OUT", "STATS"]

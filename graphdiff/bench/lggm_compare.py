@@ -3,7 +3,8 @@ sampling seeds, ``--set train.seed=S --set lggm.seed=S``), and runs that hold on
 together, so that "fine-tuned beats scratch" rests on paired runs rather than on one.
 
 Rows are grouped by the comparison they belong to: held-out domain, training-set size ``n``, fine-tuning steps ``K``,
-checkpoint selection, sampling steps and samples, the pre-training corpus (its dataset options: the domains left out and
+checkpoint selection, sampling steps and samples, how the samples were asked for numeric conditions (``lggm.given``),
+the pre-training corpus (its dataset options: the domains left out and
 the numeric conditions, whose scaling the scratch arm shares), the preset, its network's size and the device. Within a
 group a row is an arm (the zero-shot row with the smallest ``n`` of its run, whose statistics it was asked for; the arms
 named with the ``--set`` settings that change them, ``finetune.*`` for the fine-tuned one, so two fine-tune recipes stay
@@ -25,6 +26,8 @@ import numpy as np
 from ..errors import DataError
 
 __all__ = ["compare_lggm"]
+
+ASKED = {"by_size": "by node count (lggm.given=by_size)", "mean": "as one mean (lggm.given=mean)"}
 
 
 def _seed(row: dict, res: dict) -> tuple[int, int]:
@@ -56,6 +59,14 @@ def _base(row: dict) -> tuple | None:
     return str(pre.get("model")), pre.get("steps")
 
 
+def _asked(row: dict, settings: dict) -> str | None:
+    """How the row's samples were asked for numeric conditions besides the node count (``lggm.given``; a run made
+    before that key asked for the mean), ``None`` where the corpus has none."""
+    conditions = ((row.get("pretrain") or {}).get("dataset_options") or {}).get("conditions") or []
+    conditions = [conditions] if isinstance(conditions, str) else list(conditions)
+    return (settings.get("given") or "mean") if set(conditions) - {"n_nodes"} else None
+
+
 def _group(row: dict, res: dict) -> tuple:
     settings = res.get("settings") or {}
     corpus = json.dumps((row.get("pretrain") or {}).get("dataset_options"), sort_keys=True)
@@ -64,7 +75,7 @@ def _group(row: dict, res: dict) -> tuple:
         n = min(settings.get("train_graphs") or [0])
     return (str(row.get("held_out")), n, settings.get("finetune_steps"), settings.get("select_every") or 0, corpus,
             settings.get("sample_steps"), settings.get("samples"), row.get("preset"), row.get("parameters"),
-            bool(row.get("cuda")))
+            bool(row.get("cuda")), _asked(row, settings))
 
 
 def _fmt(v) -> str:
@@ -100,14 +111,15 @@ def compare_lggm(named: list[tuple[str, dict]]) -> str:
         return "(no rows)\n"
     out = []
     for key, arms in groups.items():
-        domain, n, k, every, corpus, sample_steps, samples, preset, params, cuda = key
+        domain, n, k, every, corpus, sample_steps, samples, preset, params, cuda, asked = key
         bases = list(dict.fromkeys(b for _, b in arms if b is not None))
         names = {b: f"base {i + 1}" for i, b in enumerate(bases)} if len(bases) > 1 else {}
         where = (f", base {bases[0][0]} ({bases[0][1]} steps)" if len(bases) == 1 else
                  f", {len(bases)} bases" if bases else "")
         out.append(f"### {domain}, n = {n}, K = {k}, selection every {every or '-'} steps{where}, "
                    f"{sample_steps} sampling steps, {samples or 'test-split'} samples, {preset}, "
-                   f"{params if params is None else f'{params:,}'} parameters, {'CUDA' if cuda else 'CPU'}\n")
+                   f"{params if params is None else f'{params:,}'} parameters, {'CUDA' if cuda else 'CPU'}"
+                   + ("" if asked is None else f", conditions asked {ASKED.get(asked, asked)}") + "\n")
         out += [f"- {names[b]}: {b[0]} ({b[1]} steps)" for b in bases if b in names]
         out += [f"- pre-training corpus: {corpus}", ""]
         seeds = sorted({s for by in arms.values() for s in by})

@@ -170,12 +170,26 @@ def markdown_lines(results: dict) -> list[str]:
                + (f", at most {s['pretrain_steps']} steps" if s["pretrain_steps"] is not None else "") + "."),
               f"- Sampling: {s['sample_steps']} steps, seed {s['seed']}, condition domain = the held-out domain, "
               f"node counts: {s['node_counts']}.",
+              *given_lines(rows, s),
               "- Zero-shot: the pre-trained model sampled with the held-out domain's condition, never trained on it.",
               *([f"- Checkpoint selection: every {s['select_every']} steps and the last (the fine-tune's starting "
                  "base too, unless it transfers a condition), by the mean MMD^2 on the held-out domain's validation "
                  "graphs; the test graphs score the chosen weights."] if s.get("select_every") else []),
               "- V.U.N. only where the domain has a validity rule (planar, sbm, tree, grid, lobster).", ""]
     return lines
+
+
+def given_lines(rows: list[dict], settings: dict) -> list[str]:
+    """The settings line on the numeric conditions the samples were asked for, where the corpus has some."""
+    names = sorted({k for r in rows for k in ((r.get("cond") or {}) if isinstance(r.get("cond"), dict) else {})
+                    if k != "domain"})
+    if not names:
+        return []
+    rule = settings.get("given") or "mean"
+    how = ("the mean over the given graphs nearest the sample's node count (the square root of their number, "
+           "rounded)" if rule == "by_size" else "their mean over all the given graphs, the same for every sample")
+    return [f"- Numeric conditions: {', '.join(names)} of the graphs each model was given (the n train graphs; the "
+            f"zero-shot model the smallest set's): {how} (lggm.given={rule}); n_nodes the sample's own."]
 
 
 __all__ = ["STATS", "mean_mmd", "summarize", "transfer_lines", "selection_lines", "markdown_lines", "write_report"]

@@ -165,6 +165,7 @@ def test_train_limit_caps_only_the_train_split(tmp_path):
     (["--set", "lggm.methods=[finetuned]"], r"lggm.methods: unknown 'finetuned'; did you mean 'fine-tuned'\?"),
     (["--set", "lggm.methods=[]"], "lggm.methods: give at least one of zero-shot, fine-tuned, scratch"),
     (["--set", "lggm.methods=3"], "lggm.methods must be a list of arms"),
+    (["--set", "lggm.given=median"], r"lggm.given: unknown 'median'.*choose from by_size, mean"),
     (["--only", "sbn"], r"--only 'sbn' is not a held-out domain of this run; did you mean 'sbm'\?"),
 ])
 def test_bad_input_is_one_line(extra, match, tmp_path, capsys):
@@ -225,30 +226,47 @@ def test_a_reused_folder_must_hold_that_domains_pre_training(run, tmp_path, caps
     assert "has no results.json (give a previous lggm run's --out folder)" in one_error_line(capsys)
 
 
-def test_numeric_conditions_ask_each_model_for_the_mean_statistics_of_its_training_graphs(tmp_path):
-    """With density among the corpus's conditions, every model samples with the mean density of the graphs it was
-    given (zero-shot: the smallest few-shot set's), normalised with the pre-training statistics."""
+@pytest.mark.parametrize("given", ["by_size", "mean"])
+def test_numeric_conditions_ask_each_model_for_the_statistics_of_its_training_graphs(given, tmp_path):
+    """With density among the corpus's conditions, every model samples with the density of the graphs it was given
+    (zero-shot: the smallest few-shot set's): by default (lggm.given=by_size) each sample that of the given graphs
+    nearest its node count, with lggm.given=mean one mean for every sample."""
     from graphdiff.bench.lggm import given_statistics
+    from graphdiff.data.conditions import statistics_by_size
 
     out, calls = tmp_path / "out", []
     original = GraphDiffusionPipeline.sample
 
     def recording(self, n, **kw):
-        calls.append(dict(kw.get("cond") or {}))
+        calls.append((dict(kw.get("cond") or {}), list(kw.get("n_nodes") or [])))
         return original(self, n, **kw)
 
-    args = [a.replace("[tree,lobster]", "[tree]").replace("[4,10]", "[4]") for a in TINY]
+    # lobster, 30 graphs a domain: test graphs of three sizes (a tree's are all of 64 nodes)
+    args = [a.replace("held_out=[tree,lobster]", "held_out=[lobster]").replace("[4,10]", "[4]")
+            .replace("per_domain=15", "per_domain=30") for a in TINY]
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(GraphDiffusionPipeline, "sample", recording)
         assert main(["bench", "run", "lggm", "--out", str(out), *args, "--set",
-                     "dataset_options.conditions=[n_nodes, density]"]) == 0
+                     "dataset_options.conditions=[n_nodes, density]",
+                     *(["--set", f"lggm.given={given}"] if given != "by_size" else [])]) == 0
     res = json.loads((out / "results.json").read_text())
+    assert res["settings"]["given"] == given
     few = res["rows"][1]["data"]["dataset_options"]
     graphs = load_dataset("lggm", root=out / "data", **few).split("train").to_networkx()
-    want = given_statistics(graphs, ["density"])["density"]
-    assert 0 < want < 1 and [r["method"] for r in res["rows"]] == ["zero-shot", "fine-tuned", "scratch"]
-    assert [c["density"] for c in calls] == [want] * 3 and all(c["domain"] == "tree" for c in calls)
-    assert [r["cond"] for r in res["rows"]] == [{"domain": "tree", "density": want}] * 3
+    sizes = calls[0][1]
+    assert [r["method"] for r in res["rows"]] == ["zero-shot", "fine-tuned", "scratch"]
+    assert all(c["domain"] == "lobster" and s == sizes for c, s in calls) and len(set(sizes)) > 1
+    if given == "mean":
+        want = given_statistics(graphs, ["density"])["density"]
+        assert 0 < want < 1
+    else:  # a lobster is a tree, density 2 / n: smaller test graphs ask for denser ones
+        want = statistics_by_size(graphs, ["density"], sizes)["density"]
+        assert len(set(want)) > 1 and want[int(np.argmin(sizes))] > want[int(np.argmax(sizes))]
+        assert want != [given_statistics(graphs, ["density"])["density"]] * len(sizes)
+    assert [c["density"] for c, _ in calls] == [want] * 3
+    assert [r["cond"] for r in res["rows"]] == [{"domain": "lobster", "density": want}] * 3
+    md = (out / "results.md").read_text()
+    assert "- Numeric conditions: density of the graphs each model was given" in md and f"(lggm.given={given})" in md
 
 
 def test_results_md_says_what_each_condition_transfer_chose():

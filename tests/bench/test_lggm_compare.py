@@ -88,6 +88,29 @@ def test_fine_tunes_of_two_bases_pair_with_one_scratch_arm():
         compare_lggm([("rerun", rerun), ("rerun", rerun)])
 
 
+def test_samples_asked_for_conditions_by_size_or_as_one_mean_are_other_comparisons():
+    """Where the corpus has numeric conditions, runs that asked for them by node count (lggm.given=by_size) and as
+    one mean (lggm.given=mean, or a run from before the key) are not paired; a corpus without them is one group."""
+    corpus = {**BASE, "dataset_options": {"exclude": ["sbm"], "conditions": ["n_nodes", "density", "clustering"]}}
+    old = _run(0, [("fine-tuned", 50, 0.050), ("scratch", 50, 0.055)])  # no lggm.given: the mean
+    by_size = _run(0, [("fine-tuned", 50, 0.040), ("scratch", 50, 0.052)])
+    by_size["settings"]["given"] = "by_size"
+    mean = _run(1, [("scratch", 50, 0.049)])
+    mean["settings"]["given"] = "mean"
+    for r in old["rows"] + by_size["rows"] + mean["rows"]:
+        r["pretrain"] = corpus
+    md = compare_lggm([("old", old), ("by-size", by_size), ("mean", mean)])
+    assert md.count("### sbm") == 2
+    assert md.count("conditions asked as one mean (lggm.given=mean)") == 1
+    assert md.count("conditions asked by node count (lggm.given=by_size)") == 1
+    assert "| scratch | 0.0550 | 0.0490 | 0.0520 | 0.0042 |" in md  # the old run and the explicit mean pair
+    assert "- fine-tuned: below scratch in 1 of 1 seeds; mean over those seeds 0.0400 against 0.0520 (0.77x)." in md
+    plain = _run(0, [("fine-tuned", 50, 0.050), ("scratch", 50, 0.055)])
+    plain["settings"]["given"] = "by_size"  # no numeric conditions: the rule asked nothing
+    md = compare_lggm([("plain", plain), ("old-plain", _run(1, [("scratch", 50, 0.05)]))])
+    assert md.count("### sbm") == 1 and "conditions asked" not in md
+
+
 @pytest.mark.parametrize("folder", ["lggm-cpu-sbm-cond60-select-n50"])
 def test_the_committed_runs_compare(folder, capsys):
     from pathlib import Path

@@ -7,7 +7,7 @@ import pytest
 from graphdiff import GraphDiffusionPipeline
 from graphdiff.data import load_dataset
 from graphdiff.data import multidomain as M
-from graphdiff.data.conditions import condition_tensor, domain_condition, graph_statistics
+from graphdiff.data.conditions import condition_tensor, domain_condition, graph_statistics, statistics_by_size
 from graphdiff.errors import ConfigError, DataError
 from tests.conftest import shared_root
 
@@ -127,6 +127,26 @@ def test_graph_statistics_by_hand():
     g = nx.Graph(edges.tolist())
     assert graph_statistics(4, edges)[2] == pytest.approx(nx.average_clustering(g))
     assert graph_statistics(1, np.zeros((0, 2))) == [1.0, 0.0, 0.0]
+
+
+def test_statistics_by_size_average_the_graphs_nearest_each_node_count():
+    """Each size gets the mean statistics of its k nearest graphs by node count (ties to the earlier graph), not
+    one mean over all of them; n_nodes is left out; bad input is a one-line ConfigError."""
+    graphs = [nx.complete_graph(4), nx.path_graph(10), nx.cycle_graph(20), nx.star_graph(39)]  # 4, 10, 20, 40 nodes
+    density = [nx.density(g) for g in graphs]
+    got = statistics_by_size(graphs, ["n_nodes", "density", "clustering"], [3, 12, 40, 25], k=1)
+    assert list(got) == ["density", "clustering"]
+    assert got["density"] == pytest.approx([density[0], density[1], density[3], density[2]], abs=1e-6)
+    assert got["clustering"] == pytest.approx([1.0, 0.0, 0.0, 0.0])
+    two = statistics_by_size(graphs, ["density"], [15, 30], k=2)["density"]  # 15: 10 and 20 tie with 20 and 10
+    assert two == pytest.approx([(density[1] + density[2]) / 2, (density[2] + density[3]) / 2], abs=1e-6)
+    # default k: round(sqrt(4)) = 2; with k = 4 every size gets the overall mean
+    assert statistics_by_size(graphs, ["density"], [15])["density"] == pytest.approx(two[:1], abs=1e-6)
+    assert statistics_by_size(graphs, ["density"], [3, 40], k=4)["density"] == pytest.approx(
+        [np.mean(density)] * 2, abs=1e-6)
+    for bad, match in (({"graphs": []}, "no graphs"), ({"k": 0}, "k must be a positive integer, got 0")):
+        with pytest.raises(ConfigError, match=match):
+            statistics_by_size(bad.get("graphs", graphs), ["density"], [5], k=bad.get("k"))
 
 
 def test_condition_vectors_are_one_hot_domain_and_normalised_statistics(gen):
