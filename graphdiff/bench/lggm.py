@@ -92,7 +92,8 @@ class Protocol:
             ``fine-tuned`` to try other ``finetune.*`` settings against an earlier run's scratch rows on the same
             ``lggm.pretrained`` base, read together by ``graphdiff bench compare A B``). A scratch-only run
             pre-trains nothing: the scratch arm owes nothing to a base (it shares only the corpus's scaling of the
-            numeric conditions), so its rows pair with the fine-tunes of any base on that corpus.
+            numeric conditions), so its rows pair with the fine-tunes of any base on that corpus asked for their
+            conditions by the same ``given`` rule.
     """
 
     held_out: tuple[str, ...] = DEFAULT_HELD_OUT
@@ -298,7 +299,8 @@ def _sample(pipe, domain: str, sizes: list[int], proto: Protocol, progress: bool
     return graphs, {"steps": proto.sample_steps, "samples": len(sizes), "sample_seconds": round(sec, 1),
                     "graphs_per_second": round(len(sizes) / sec, 2),
                     "network_calls_per_graph": _calls_per_graph(pipe, proto.sample_steps),
-                    "cond": {k: v for k, v in cond.items() if k != "n_nodes"}, "node_counts": NODE_COUNTS}
+                    "cond": {k: v for k, v in cond.items() if k != "n_nodes"}, "node_counts": NODE_COUNTS,
+                    "sizes": list(sizes)}  # the node count of each sample (a by-size condition's values follow it)
 
 
 def _check_domain_data(ds, domain: str, n: int | None, where: str) -> None:

@@ -186,10 +186,14 @@ def given_lines(rows: list[dict], settings: dict) -> list[str]:
     if not names:
         return []
     rule = settings.get("given") or "mean"
-    how = ("the mean over the given graphs nearest the sample's node count (the square root of their number, "
-           "rounded)" if rule == "by_size" else "their mean over all the given graphs, the same for every sample")
+    how = ("the mean over the k given graphs nearest the sample's node count (k: the square root of their number, "
+           "rounded) and any as near as the k-th" if rule == "by_size" else
+           "their mean over all the given graphs, the same for every sample")
+    sized = any("n_nodes" in (((r.get("pretrain") or {}).get("dataset_options") or {}).get("conditions") or [])
+                for r in rows)
     return [f"- Numeric conditions: {', '.join(names)} of the graphs each model was given (the n train graphs; the "
-            f"zero-shot model the smallest set's): {how} (lggm.given={rule}); n_nodes the sample's own."]
+            f"zero-shot model the smallest set's): {how} (lggm.given={rule})"
+            + ("; n_nodes the sample's own." if sized else ".")]
 
 
 __all__ = ["STATS", "mean_mmd", "summarize", "transfer_lines", "selection_lines", "markdown_lines", "write_report"]

@@ -265,8 +265,10 @@ def test_numeric_conditions_ask_each_model_for_the_statistics_of_its_training_gr
         assert want != [given_statistics(graphs, ["density"])["density"]] * len(sizes)
     assert [c["density"] for c, _ in calls] == [want] * 3
     assert [r["cond"] for r in res["rows"]] == [{"domain": "lobster", "density": want}] * 3
+    assert all(r["sizes"] == sizes for r in res["rows"])  # what each value of a by-size condition belongs to
     md = (out / "results.md").read_text()
-    assert "- Numeric conditions: density of the graphs each model was given" in md and f"(lggm.given={given})" in md
+    assert "- Numeric conditions: density of the graphs each model was given" in md
+    assert f"(lggm.given={given}); n_nodes the sample's own." in md
 
 
 def test_results_md_says_what_each_condition_transfer_chose():

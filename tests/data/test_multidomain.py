@@ -130,16 +130,24 @@ def test_graph_statistics_by_hand():
 
 
 def test_statistics_by_size_average_the_graphs_nearest_each_node_count():
-    """Each size gets the mean statistics of its k nearest graphs by node count (ties to the earlier graph), not
-    one mean over all of them; n_nodes is left out; bad input is a one-line ConfigError."""
+    """Each size gets the mean statistics of its k nearest graphs by node count and of any as near as the k-th (the
+    order of the graphs does not matter), not one mean over all of them; n_nodes is left out; bad input is a
+    one-line ConfigError."""
     graphs = [nx.complete_graph(4), nx.path_graph(10), nx.cycle_graph(20), nx.star_graph(39)]  # 4, 10, 20, 40 nodes
     density = [nx.density(g) for g in graphs]
     got = statistics_by_size(graphs, ["n_nodes", "density", "clustering"], [3, 12, 40, 25], k=1)
     assert list(got) == ["density", "clustering"]
     assert got["density"] == pytest.approx([density[0], density[1], density[3], density[2]], abs=1e-6)
     assert got["clustering"] == pytest.approx([1.0, 0.0, 0.0, 0.0])
-    two = statistics_by_size(graphs, ["density"], [15, 30], k=2)["density"]  # 15: 10 and 20 tie with 20 and 10
+    two = statistics_by_size(graphs, ["density"], [15, 30], k=2)["density"]
     assert two == pytest.approx([(density[1] + density[2]) / 2, (density[2] + density[3]) / 2], abs=1e-6)
+    # 15 is 5 from both 10 and 20: with k = 1 both count, in either order of the graphs
+    assert statistics_by_size(graphs, ["density"], [15], k=1)["density"] == pytest.approx(two[:1], abs=1e-6)
+    assert statistics_by_size(graphs[::-1], ["density"], [15], k=1)["density"] == pytest.approx(two[:1], abs=1e-6)
+    # graphs of one size: every size asks for the mean of all of them, whatever k
+    same = [nx.gnm_random_graph(12, m, seed=m) for m in (10, 20, 30, 40, 50)]
+    assert statistics_by_size(same, ["density"], [5, 12, 90], k=1)["density"] == pytest.approx(
+        [np.mean([nx.density(g) for g in same])] * 3, abs=1e-6)
     # default k: round(sqrt(4)) = 2; with k = 4 every size gets the overall mean
     assert statistics_by_size(graphs, ["density"], [15])["density"] == pytest.approx(two[:1], abs=1e-6)
     assert statistics_by_size(graphs, ["density"], [3, 40], k=4)["density"] == pytest.approx(
