@@ -27,7 +27,9 @@ for the zero-shot model the smallest few-shot set), the LGGM way of asking for a
 (``lggm.given=by_size``) the mean over the given graphs nearest the sample's node count
 (:func:`graphdiff.data.conditions.statistics_by_size`), since a domain's density moves with its size (SBM's from
 about 0.15 at 50 nodes to 0.06 at 180); ``lggm.given=mean``, one mean over all of them for every sample (what runs
-before this key asked). Scores
+before this key asked). Each such row also records how closely its samples met what they were asked
+(``adherence``, :func:`graphdiff.data.conditions.condition_adherence`: asked and achieved means, their ratio, the
+mean error and the correlation over the samples), so a model that ignores its density condition shows as such. Scores
 (:func:`score`): SPECTRE-protocol MMD^2 of degree, clustering, orbit and spectral statistics against ``D``'s whole
 test split, each with a 95% bootstrap interval, and V.U.N. (novelty against ``D``'s whole train split) where ``D``
 has a validity rule (:func:`graphdiff.metrics.vun.validity_for_dataset`: planar, sbm, tree, grid, lobster). The
@@ -283,6 +285,7 @@ def asked_statistics(graphs, names, sizes: list[int], rule: str) -> dict:
 
 def _sample(pipe, domain: str, sizes: list[int], proto: Protocol, progress: bool, given=None):
     """``given``: the graphs (networkx) whose statistics the model is asked for, :func:`asked_statistics`."""
+    from ..data.conditions import condition_adherence
     from .record import _calls_per_graph
 
     cond: dict = {"domain": domain}
@@ -296,11 +299,13 @@ def _sample(pipe, domain: str, sizes: list[int], proto: Protocol, progress: bool
     graphs = pipe.sample(len(sizes), steps=proto.sample_steps, seed=proto.seed, n_nodes=sizes, cond=cond,
                          output="networkx", batch_size=proto.sample_batch, progress=progress)
     sec = time.perf_counter() - t
+    asks = {k: v for k, v in cond.items() if k not in ("domain", "n_nodes")}
     return graphs, {"steps": proto.sample_steps, "samples": len(sizes), "sample_seconds": round(sec, 1),
                     "graphs_per_second": round(len(sizes) / sec, 2),
                     "network_calls_per_graph": _calls_per_graph(pipe, proto.sample_steps),
                     "cond": {k: v for k, v in cond.items() if k != "n_nodes"}, "node_counts": NODE_COUNTS,
-                    "sizes": list(sizes)}  # the node count of each sample (a by-size condition's values follow it)
+                    "sizes": list(sizes),  # the node count of each sample (a by-size condition's values follow it)
+                    **({"adherence": condition_adherence(graphs, asks)} if asks else {})}
 
 
 def _check_domain_data(ds, domain: str, n: int | None, where: str) -> None:

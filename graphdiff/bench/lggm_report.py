@@ -123,6 +123,26 @@ def selection_lines(rows) -> list[str]:
     return out + [""] if out else out
 
 
+def adherence_lines(rows) -> list[str]:
+    """One line per row whose samples were asked for numeric conditions: asked against achieved, per statistic."""
+    out = []
+    for r in rows:
+        adh = r.get("adherence")
+        if not adh:
+            continue
+        label = r["method"] if r["method"] == "zero-shot" else f"{r['method']} n={r['train_graphs']}"
+        parts = []
+        for name, a in adh.items():
+            ratio = f"{a['ratio']:.2f}x, " if a.get("ratio") is not None else ""
+            rel = (f"mean error {100 * a['relative_error']:.0f}%" if a.get("relative_error") is not None else
+                   f"mean error {_num(a['mean_abs_error'])}")
+            corr = f", r = {a['correlation']:.2f}" if a.get("correlation") is not None else ""
+            parts.append(f"{name} asked {_num(a['asked'], '.3g')}, got {_num(a['got'], '.3g')} ({ratio}{rel}{corr})")
+        out.append(f"Conditions met, {label} ({next(iter(adh.values()))['graphs']} samples; means over them): "
+                   + "; ".join(parts) + ".")
+    return out + [""] if out else out
+
+
 def markdown_lines(results: dict) -> list[str]:
     """The body of ``results.md`` for an lggm run: the summary, one table per held-out domain, the settings."""
     rows = results["rows"]
@@ -151,7 +171,7 @@ def markdown_lines(results: dict) -> list[str]:
                          + f" | {_num(m.get('mean_mmd'), '.4g')} | {_num(m.get('vun'))} | {_num(m.get('valid'))} | "
                          f"{_num(m.get('unique'))} | {_num(m.get('novel'))} | {r['samples']} | {r['sample_seconds']} |")
         lines.append("")
-        lines += transfer_lines(rs) + selection_lines(rs)
+        lines += transfer_lines(rs) + selection_lines(rs) + adherence_lines(rs)
     s = results["settings"]
     ft = next((r["train"] for r in rows if r["method"] == "fine-tuned"), None)
     sc = next((r["train"] for r in rows if r["method"] == "scratch"), None)
@@ -196,4 +216,5 @@ def given_lines(rows: list[dict], settings: dict) -> list[str]:
             + ("; n_nodes the sample's own." if sized else ".")]
 
 
-__all__ = ["STATS", "mean_mmd", "summarize", "transfer_lines", "selection_lines", "markdown_lines", "write_report"]
+__all__ = ["STATS", "mean_mmd", "summarize", "transfer_lines", "selection_lines", "adherence_lines", "markdown_lines",
+           "write_report"]

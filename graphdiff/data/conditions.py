@@ -81,6 +81,38 @@ def statistics_by_size(graphs, names: Sequence[str], sizes: Sequence[int], k: in
     return out
 
 
+def condition_adherence(graphs, asked: Mapping) -> dict:
+    """How closely sampled graphs (networkx) meet the numeric conditions they were asked for.
+
+    ``asked``: ``{name: one value for every graph, or one per graph}`` as given to ``pipe.sample(cond=...)``;
+    names that are not :data:`STATISTICS` (a categorical group such as ``domain``) are left out. Returns, per
+    statistic, ``{"asked": mean asked, "got": mean of the graphs' own values, "ratio": got / asked (None for a zero
+    ask), "mean_abs_error": mean |got - asked| over the graphs, "relative_error": that error over the mean asked
+    (None for a zero ask), "correlation": Pearson's r of the graph's value against its ask over the graphs (None
+    where either side does not vary), "graphs": count}``. A ratio below 1 for ``density`` means sparser graphs than
+    asked; a low correlation under asks that vary (by node count, say) means the model does not follow them."""
+    graphs = list(graphs)
+    names = [k for k in asked if k in STATISTICS]
+    if not graphs or not names:
+        return {}
+    got = np.array([graph_statistics(g.number_of_nodes(), np.array(list(g.edges()), dtype=np.int64), names)
+                    for g in graphs]).reshape(len(graphs), len(names))
+    out = {}
+    for j, name in enumerate(names):
+        want = np.array([_number(v, name) for v in _per_sample(asked[name], len(graphs), name)])
+        have = got[:, j]
+        err = float(np.abs(have - want).mean())
+        mean_want = float(want.mean())
+        varies = want.std() > 1e-12 and have.std() > 1e-12
+        out[name] = {"asked": round(mean_want, 6), "got": round(float(have.mean()), 6),
+                     "ratio": round(float(have.mean()) / mean_want, 4) if mean_want else None,
+                     "mean_abs_error": round(err, 6),
+                     "relative_error": round(err / abs(mean_want), 4) if mean_want else None,
+                     "correlation": round(float(np.corrcoef(want, have)[0, 1]), 4) if varies else None,
+                     "graphs": len(graphs)}
+    return out
+
+
 def numeric_stats(values: np.ndarray, names: Sequence[str]) -> dict:
     """``{name: {"mean", "std"}}`` of the columns of ``values [G, len(names)]`` (a zero std is stored as 1)."""
     out = {}
@@ -189,5 +221,5 @@ def domain_condition(obj, domain, n: int | None = None, **numeric) -> torch.Tens
     return y[0] if n is None else y
 
 
-__all__ = ["STATISTICS", "graph_statistics", "statistics_by_size", "numeric_stats", "condition_columns", "encode",
-           "condition_tensor", "domain_condition"]
+__all__ = ["STATISTICS", "graph_statistics", "statistics_by_size", "condition_adherence", "numeric_stats",
+           "condition_columns", "encode", "condition_tensor", "domain_condition"]

@@ -7,6 +7,7 @@ import json
 import re
 from pathlib import Path
 
+import networkx as nx
 import numpy as np
 import pytest
 import torch
@@ -238,8 +239,9 @@ def test_numeric_conditions_ask_each_model_for_the_statistics_of_its_training_gr
     original = GraphDiffusionPipeline.sample
 
     def recording(self, n, **kw):
-        calls.append((dict(kw.get("cond") or {}), list(kw.get("n_nodes") or [])))
-        return original(self, n, **kw)
+        graphs = original(self, n, **kw)
+        calls.append((dict(kw.get("cond") or {}), list(kw.get("n_nodes") or []), graphs))
+        return graphs
 
     # lobster, 30 graphs a domain: test graphs of three sizes (a tree's are all of 64 nodes)
     args = [a.replace("held_out=[tree,lobster]", "held_out=[lobster]").replace("[4,10]", "[4]")
@@ -255,7 +257,7 @@ def test_numeric_conditions_ask_each_model_for_the_statistics_of_its_training_gr
     graphs = load_dataset("lggm", root=out / "data", **few).split("train").to_networkx()
     sizes = calls[0][1]
     assert [r["method"] for r in res["rows"]] == ["zero-shot", "fine-tuned", "scratch"]
-    assert all(c["domain"] == "lobster" and s == sizes for c, s in calls) and len(set(sizes)) > 1
+    assert all(c["domain"] == "lobster" and s == sizes for c, s, _ in calls) and len(set(sizes)) > 1
     if given == "mean":
         want = given_statistics(graphs, ["density"])["density"]
         assert 0 < want < 1
@@ -263,10 +265,22 @@ def test_numeric_conditions_ask_each_model_for_the_statistics_of_its_training_gr
         want = statistics_by_size(graphs, ["density"], sizes)["density"]
         assert len(set(want)) > 1 and want[int(np.argmin(sizes))] > want[int(np.argmax(sizes))]
         assert want != [given_statistics(graphs, ["density"])["density"]] * len(sizes)
-    assert [c["density"] for c, _ in calls] == [want] * 3
+    assert [c["density"] for c, _, _ in calls] == [want] * 3
     assert [r["cond"] for r in res["rows"]] == [{"domain": "lobster", "density": want}] * 3
     assert all(r["sizes"] == sizes for r in res["rows"])  # what each value of a by-size condition belongs to
+    # each row says how closely its samples met the density they were asked for, from the samples themselves
+    asked = np.broadcast_to(np.asarray(want, dtype=float), (len(sizes),))
+    for r, (_, _, graphs) in zip(res["rows"], calls):
+        got = np.array([nx.density(g) for g in graphs])
+        a = r["adherence"]["density"]
+        assert list(r["adherence"]) == ["density"] and a["graphs"] == len(sizes)
+        assert a["asked"] == pytest.approx(asked.mean(), abs=1e-5) and a["got"] == pytest.approx(got.mean(), abs=1e-5)
+        assert a["mean_abs_error"] == pytest.approx(np.abs(got - asked).mean(), abs=1e-5)
+        assert a["ratio"] == pytest.approx(got.mean() / asked.mean(), abs=1e-3)
     md = (out / "results.md").read_text()
+    a = res["rows"][1]["adherence"]["density"]
+    assert f"Conditions met, fine-tuned n=4 ({len(sizes)} samples; means over them): density asked " in md
+    assert f"({a['ratio']:.2f}x, mean error {100 * a['relative_error']:.0f}%" in md
     assert "- Numeric conditions: density of the graphs each model was given" in md
     assert f"(lggm.given={given}); n_nodes the sample's own." in md
 

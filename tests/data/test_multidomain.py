@@ -7,7 +7,8 @@ import pytest
 from graphdiff import GraphDiffusionPipeline
 from graphdiff.data import load_dataset
 from graphdiff.data import multidomain as M
-from graphdiff.data.conditions import condition_tensor, domain_condition, graph_statistics, statistics_by_size
+from graphdiff.data.conditions import (condition_adherence, condition_tensor, domain_condition, graph_statistics,
+                                       statistics_by_size)
 from graphdiff.errors import ConfigError, DataError
 from tests.conftest import shared_root
 
@@ -155,6 +156,25 @@ def test_statistics_by_size_average_the_graphs_nearest_each_node_count():
     for bad, match in (({"graphs": []}, "no graphs"), ({"k": 0}, "k must be a positive integer, got 0")):
         with pytest.raises(ConfigError, match=match):
             statistics_by_size(bad.get("graphs", graphs), ["density"], [5], k=bad.get("k"))
+
+
+def test_condition_adherence_compares_each_graphs_statistics_with_its_ask():
+    """Asked against achieved per statistic, by hand: means, ratio, mean error, correlation over the graphs (None
+    where the asks do not vary); names that are not statistics (the domain) are left out."""
+    graphs = [nx.complete_graph(4), nx.path_graph(4), nx.cycle_graph(5)]  # density 1, 0.5, 0.5
+    got = condition_adherence(graphs, {"domain": "planar", "density": [0.8, 0.5, 0.4], "clustering": 0.5})
+    assert list(got) == ["density", "clustering"]
+    d = got["density"]
+    assert d["asked"] == pytest.approx(1.7 / 3, abs=1e-6) and d["got"] == pytest.approx(2 / 3, abs=1e-6)
+    assert d["ratio"] == pytest.approx(2 / 1.7, abs=1e-4)
+    assert d["mean_abs_error"] == pytest.approx((0.2 + 0 + 0.1) / 3, abs=1e-6)
+    assert d["relative_error"] == pytest.approx(0.1 / (1.7 / 3), abs=1e-4)
+    assert d["correlation"] == pytest.approx(np.corrcoef([0.8, 0.5, 0.4], [1, 0.5, 0.5])[0, 1], abs=1e-4)
+    c = got["clustering"]  # asked 0.5 of every graph: clustering 1, 0, 0
+    assert c["got"] == pytest.approx(1 / 3, abs=1e-6) and c["correlation"] is None and c["graphs"] == 3
+    assert condition_adherence(graphs, {"domain": "planar"}) == {} and condition_adherence([], {"density": 0.1}) == {}
+    with pytest.raises(ConfigError, match=r"cond\['density'\]: 2 values for 3 samples"):
+        condition_adherence(graphs, {"density": [0.1, 0.2]})
 
 
 def test_condition_vectors_are_one_hot_domain_and_normalised_statistics(gen):
