@@ -134,8 +134,8 @@ def adherence_lines(rows) -> list[str]:
         parts = []
         for name, a in adh.items():
             ratio = f"{a['ratio']:.2f}x, " if a.get("ratio") is not None else ""
-            rel = (f"mean error {100 * a['relative_error']:.0f}%" if a.get("relative_error") is not None else
-                   f"mean error {_num(a['mean_abs_error'])}")
+            rel = (f"mean |error| {100 * a['relative_error']:.0f}% of the ask" if a.get("relative_error") is not None
+                   else f"mean |error| {_num(a['mean_abs_error'])}")
             corr = f", r = {a['correlation']:.2f}" if a.get("correlation") is not None else ""
             parts.append(f"{name} asked {_num(a['asked'], '.3g')}, got {_num(a['got'], '.3g')} ({ratio}{rel}{corr})")
         out.append(f"Conditions met, {label} ({next(iter(adh.values()))['graphs']} samples; means over them): "

@@ -84,19 +84,38 @@ def statistics_by_size(graphs, names: Sequence[str], sizes: Sequence[int], k: in
 def condition_adherence(graphs, asked: Mapping) -> dict:
     """How closely sampled graphs (networkx) meet the numeric conditions they were asked for.
 
-    ``asked``: ``{name: one value for every graph, or one per graph}`` as given to ``pipe.sample(cond=...)``;
-    names that are not :data:`STATISTICS` (a categorical group such as ``domain``) are left out. Returns, per
-    statistic, ``{"asked": mean asked, "got": mean of the graphs' own values, "ratio": got / asked (None for a zero
-    ask), "mean_abs_error": mean |got - asked| over the graphs, "relative_error": that error over the mean asked
-    (None for a zero ask), "correlation": Pearson's r of the graph's value against its ask over the graphs (None
-    where either side does not vary), "graphs": count}``. A ratio below 1 for ``density`` means sparser graphs than
-    asked; a low correlation under asks that vary (by node count, say) means the model does not follow them."""
+    ``asked``: ``{name: one value for every graph, or one per graph in the graphs' order}``, the ``cond`` given to
+    ``pipe.sample``. The statistics ``density`` and ``clustering`` are scored; ``n_nodes`` (which the sampler sets
+    exactly) and names that are no statistic (a categorical group such as ``domain``) are left out. Graphs are read
+    as simple undirected graphs (a ``DiGraph``'s edges in either direction count once, self-loops not at all; any
+    node labels). Returns, per statistic, ``{"asked": mean ask, "got": mean of the graphs' own values, "ratio": got
+    / asked (None for a zero mean ask), "mean_abs_error": mean |got - asked| over the graphs, "relative_error": that
+    error over the mean ask (None for a zero mean ask), "correlation": Pearson's r of each graph's value against its
+    ask (None where either side does not vary; with two graphs it is always +-1), "graphs": count}``. A ``density``
+    ratio below 1 means sparser graphs than asked; a low correlation under asks that vary (by node count, say) means
+    the model does not follow them.
+
+    Raises:
+        ConfigError: ``asked`` not a mapping, a name close to a statistic but misspelt, a wrong number of values.
+    """
+    import networkx as nx
+
+    if not isinstance(asked, Mapping):
+        raise ConfigError(f"condition_adherence: asked must map condition names to values, got "
+                          f"{type(asked).__name__}")
+    for key in asked:
+        if key not in STATISTICS and suggest(key, STATISTICS):
+            raise ConfigError(f"condition_adherence: unknown statistic {key!r}{suggest(key, STATISTICS)}")
     graphs = list(graphs)
-    names = [k for k in asked if k in STATISTICS]
+    names = [k for k in asked if k in STATISTICS and k != "n_nodes"]
     if not graphs or not names:
         return {}
-    got = np.array([graph_statistics(g.number_of_nodes(), np.array(list(g.edges()), dtype=np.int64), names)
-                    for g in graphs]).reshape(len(graphs), len(names))
+    got = []
+    for g in graphs:
+        h = nx.convert_node_labels_to_integers(nx.Graph(g))
+        h.remove_edges_from(list(nx.selfloop_edges(h)))
+        got.append(graph_statistics(h.number_of_nodes(), np.array(list(h.edges()), dtype=np.int64), names))
+    got = np.array(got).reshape(len(graphs), len(names))
     out = {}
     for j, name in enumerate(names):
         want = np.array([_number(v, name) for v in _per_sample(asked[name], len(graphs), name)])

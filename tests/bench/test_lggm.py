@@ -277,10 +277,18 @@ def test_numeric_conditions_ask_each_model_for_the_statistics_of_its_training_gr
         assert a["asked"] == pytest.approx(asked.mean(), abs=1e-5) and a["got"] == pytest.approx(got.mean(), abs=1e-5)
         assert a["mean_abs_error"] == pytest.approx(np.abs(got - asked).mean(), abs=1e-5)
         assert a["ratio"] == pytest.approx(got.mean() / asked.mean(), abs=1e-3)
+        assert a["relative_error"] == pytest.approx(np.abs(got - asked).mean() / asked.mean(), abs=1e-3)
+        if given == "mean":  # one ask for every sample: nothing to correlate with
+            assert a["correlation"] is None
+        else:
+            assert a["correlation"] == pytest.approx(np.corrcoef(asked, got)[0, 1], abs=1e-3)
     md = (out / "results.md").read_text()
     a = res["rows"][1]["adherence"]["density"]
     assert f"Conditions met, fine-tuned n=4 ({len(sizes)} samples; means over them): density asked " in md
-    assert f"({a['ratio']:.2f}x, mean error {100 * a['relative_error']:.0f}%" in md
+    rel = np.abs(np.array([nx.density(g) for g in calls[1][2]]) - asked).mean() / asked.mean()
+    shown = re.search(r"Conditions met, fine-tuned n=4 .*?\((\d\.\d\d)x, mean \|error\| (\d+)% of the ask", md)
+    assert shown and float(shown[1]) == pytest.approx(a["ratio"], abs=0.006)
+    assert float(shown[2]) == pytest.approx(100 * rel, abs=0.51)
     assert "- Numeric conditions: density of the graphs each model was given" in md
     assert f"(lggm.given={given}); n_nodes the sample's own." in md
 

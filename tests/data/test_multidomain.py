@@ -3,6 +3,7 @@
 import networkx as nx
 import numpy as np
 import pytest
+import torch
 
 from graphdiff import GraphDiffusionPipeline
 from graphdiff.data import load_dataset
@@ -173,8 +174,21 @@ def test_condition_adherence_compares_each_graphs_statistics_with_its_ask():
     c = got["clustering"]  # asked 0.5 of every graph: clustering 1, 0, 0
     assert c["got"] == pytest.approx(1 / 3, abs=1e-6) and c["correlation"] is None and c["graphs"] == 3
     assert condition_adherence(graphs, {"domain": "planar"}) == {} and condition_adherence([], {"density": 0.1}) == {}
-    with pytest.raises(ConfigError, match=r"cond\['density'\]: 2 values for 3 samples"):
-        condition_adherence(graphs, {"density": [0.1, 0.2]})
+    # n_nodes is the sampler's to set, not scored; asks as a tensor; a zero ask has no ratio
+    got = condition_adherence(graphs, {"n_nodes": [4, 4, 5], "density": torch.tensor([0.8, 0.5, 0.4])})
+    assert list(got) == ["density"] and got["density"]["got"] == pytest.approx(2 / 3, abs=1e-6)
+    zero = condition_adherence(graphs, {"density": 0.0})["density"]
+    assert zero["ratio"] is None and zero["relative_error"] is None and zero["mean_abs_error"] == pytest.approx(2 / 3)
+    # any node labels; a DiGraph's two directions of an edge and a self-loop count as the simple graph they make
+    odd = nx.relabel_nodes(nx.path_graph(4), {0: "a", 1: "b", 2: "c", 3: "d"})
+    di = nx.DiGraph([(0, 1), (1, 0), (1, 2), (2, 2)])
+    got = condition_adherence([odd, nx.path_graph(range(1, 5)), di], {"density": 0.5})["density"]
+    assert got["got"] == pytest.approx((0.5 + 0.5 + 2 / 3) / 3, abs=1e-6)
+    for bad, match in (([0.1, 0.2], "asked must map condition names to values, got list"),
+                       ({"densty": 0.1}, "unknown statistic 'densty'; did you mean 'density'"),
+                       ({"density": [0.1, 0.2]}, r"cond\['density'\]: 2 values for 3 samples")):
+        with pytest.raises(ConfigError, match=match):
+            condition_adherence(graphs, bad)
 
 
 def test_condition_vectors_are_one_hot_domain_and_normalised_statistics(gen):
