@@ -29,7 +29,8 @@ for the zero-shot model the smallest few-shot set), the LGGM way of asking for a
 about 0.15 at 50 nodes to 0.06 at 180); ``lggm.given=mean``, one mean over all of them for every sample (what runs
 before this key asked). Each such row also records how closely its samples met what they were asked
 (``adherence``, :func:`graphdiff.data.conditions.condition_adherence`: asked and achieved means, their ratio, the
-mean error and the correlation over the samples), so a model that ignores its density condition shows as such. Scores
+mean error and the correlation over the samples), so samples that miss the density they were asked for show as such.
+Scores
 (:func:`score`): SPECTRE-protocol MMD^2 of degree, clustering, orbit and spectral statistics against ``D``'s whole
 test split, each with a 95% bootstrap interval, and V.U.N. (novelty against ``D``'s whole train split) where ``D``
 has a validity rule (:func:`graphdiff.metrics.vun.validity_for_dataset`: planar, sbm, tree, grid, lobster). The
