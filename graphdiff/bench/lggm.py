@@ -263,12 +263,11 @@ def score(graphs, reference, train, domain: str, *, bootstrap: int, seed: int = 
 # ---- one held-out domain ---------------------------------------------------------------------------------------
 def given_statistics(graphs, names) -> dict:
     """``{name: mean}`` of the numeric condition statistics ``names`` over ``graphs`` (networkx)."""
-    from ..data.conditions import graph_statistics
+    from ..data.conditions import networkx_statistics
 
     if not names or not graphs:
         return {}
-    values = np.array([graph_statistics(g.number_of_nodes(), np.array(list(g.edges()), dtype=np.int64), names)
-                       for g in graphs])
+    values = networkx_statistics(graphs, names)
     return {name: round(float(v), 6) for name, v in zip(names, values.mean(0))}
 
 

@@ -52,6 +52,19 @@ def graph_statistics(n: int, edges: np.ndarray, names: Sequence[str] = STATISTIC
     return out
 
 
+def networkx_statistics(graphs, names: Sequence[str]) -> np.ndarray:
+    """``[G, len(names)]``: :func:`graph_statistics` of each networkx graph, read as a simple undirected graph (any
+    node labels; a ``DiGraph``'s edges in either direction count once, self-loops not at all)."""
+    import networkx as nx
+
+    rows = []
+    for g in graphs:
+        h = nx.convert_node_labels_to_integers(nx.Graph(g))
+        h.remove_edges_from(list(nx.selfloop_edges(h)))
+        rows.append(graph_statistics(h.number_of_nodes(), np.array(list(h.edges()), dtype=np.int64), names))
+    return np.array(rows, dtype=np.float64).reshape(len(rows), len(names))
+
+
 def statistics_by_size(graphs, names: Sequence[str], sizes: Sequence[int], k: int | None = None) -> dict:
     """Numeric conditions that follow the node count: for each node count in ``sizes``, the mean of each statistic
     in ``names`` over the ``k`` graphs of ``graphs`` (networkx) whose node counts are nearest it, and every other
@@ -70,8 +83,7 @@ def statistics_by_size(graphs, names: Sequence[str], sizes: Sequence[int], k: in
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ConfigError(f"statistics_by_size: k must be a positive integer, got {k!r}")
     counts = np.array([g.number_of_nodes() for g in graphs])
-    values = np.array([graph_statistics(g.number_of_nodes(), np.array(list(g.edges()), dtype=np.int64), names)
-                       for g in graphs]).reshape(len(graphs), len(names))
+    values = networkx_statistics(graphs, names)
     out: dict = {name: [] for name in names}
     for size in sizes:
         distance = np.abs(counts - int(size))
@@ -98,8 +110,6 @@ def condition_adherence(graphs, asked: Mapping) -> dict:
     Raises:
         ConfigError: ``asked`` not a mapping, a name close to a statistic but misspelt, a wrong number of values.
     """
-    import networkx as nx
-
     if not isinstance(asked, Mapping):
         raise ConfigError(f"condition_adherence: asked must map condition names to values, got "
                           f"{type(asked).__name__}")
@@ -110,12 +120,7 @@ def condition_adherence(graphs, asked: Mapping) -> dict:
     names = [k for k in asked if k in STATISTICS and k != "n_nodes"]
     if not graphs or not names:
         return {}
-    got = []
-    for g in graphs:
-        h = nx.convert_node_labels_to_integers(nx.Graph(g))
-        h.remove_edges_from(list(nx.selfloop_edges(h)))
-        got.append(graph_statistics(h.number_of_nodes(), np.array(list(h.edges()), dtype=np.int64), names))
-    got = np.array(got).reshape(len(graphs), len(names))
+    got = networkx_statistics(graphs, names)
     out = {}
     for j, name in enumerate(names):
         want = np.array([_number(v, name) for v in _per_sample(asked[name], len(graphs), name)])
@@ -240,5 +245,5 @@ def domain_condition(obj, domain, n: int | None = None, **numeric) -> torch.Tens
     return y[0] if n is None else y
 
 
-__all__ = ["STATISTICS", "graph_statistics", "statistics_by_size", "condition_adherence", "numeric_stats",
-           "condition_columns", "encode", "condition_tensor", "domain_condition"]
+__all__ = ["STATISTICS", "graph_statistics", "networkx_statistics", "statistics_by_size", "condition_adherence",
+           "numeric_stats", "condition_columns", "encode", "condition_tensor", "domain_condition"]
