@@ -199,8 +199,12 @@ def corpus_options(options: dict, held_out: str) -> dict:
 
 def held_out_options(options: dict, held_out: str, condition_stats: dict | None, n: int | None = None) -> dict:
     """Options of ``held_out``'s own set: its graphs only, the pre-training corpus's condition statistics (so the
-    condition columns mean the same), and ``train_limit=n`` for a few-shot training set."""
-    opts = {k: v for k, v in options.items() if k not in ("domains", "exclude")}
+    condition columns mean the same), and ``train_limit=n`` for a few-shot training set. ``family_max_nodes``
+    stays only where ``held_out`` is a family it sizes (elsewhere it changes nothing of the set)."""
+    from ..data.multidomain import SIZED
+
+    opts = {k: v for k, v in options.items() if k not in ("domains", "exclude")
+            and (k != "family_max_nodes" or held_out in SIZED)}
     opts["domains"] = [held_out]
     if opts.get("conditions"):
         opts["condition_stats"] = opts.get("condition_stats") or condition_stats

@@ -53,6 +53,7 @@ from .store import SPLITS, GraphStore
 
 CORPUS_VERSION = 1
 MAX_NODES = 200
+FAMILY_MIN_NODES = 16  # the sized families' smallest graphs (their ``min_nodes`` default)
 
 
 # ---- generated families --------------------------------------------------------------------------------------
@@ -140,6 +141,8 @@ FROM_FILES = (
 )
 DOMAINS = GENERATED + FROM_FILES
 DOMAIN_NAMES = tuple(d.name for d in DOMAINS)
+# generated families whose node count is drawn from U{16..max_nodes} (option ``family_max_nodes`` widens it)
+SIZED = ("erdos_renyi", "barabasi_albert", "watts_strogatz", "random_geometric", "powerlaw_cluster")
 
 
 def _names(value, what: str) -> list[str]:
@@ -168,6 +171,10 @@ class LGGMCorpus(GraphDataset):
         condition_stats: ``{name: {"mean", "std"}}`` to normalise with instead of this corpus's train split (a
             fine-tuning set normalised like its pre-training corpus).
         max_nodes: graphs with more nodes are dropped; also the schema's ``max_nodes``.
+        family_max_nodes: draw the node counts of the sized generated families (:data:`SIZED`: Erdos-Renyi,
+            Barabasi-Albert, Watts-Strogatz, random geometric, power-law cluster) from ``U{16..family_max_nodes}``
+            instead of their default ``U{16..128}``, so a corpus covers larger graphs (at most ``max_nodes``).
+            Recorded in ``options`` only where a selected domain is sized (a corpus without one is unchanged).
         train_limit: at most this many train graphs per domain (val and test untouched; see the module docstring).
     """
 
@@ -176,7 +183,8 @@ class LGGMCorpus(GraphDataset):
     def __init__(self, root=None, split: str | None = None, *, download: bool = True, force_reload: bool = False,
                  domains: Sequence[str] | str | None = None, exclude: Sequence[str] | str | None = None,
                  per_domain: int | None = None, conditions: Sequence[str] | str = (),
-                 condition_stats: dict | None = None, max_nodes: int = MAX_NODES, train_limit: int | None = None):
+                 condition_stats: dict | None = None, max_nodes: int = MAX_NODES, train_limit: int | None = None,
+                 family_max_nodes: int | None = None):
         include = _names(domains, "domains") or list(DOMAIN_NAMES)
         drop = set(_names(exclude, "exclude"))
         self.selected = [d for d in DOMAIN_NAMES if d in include and d not in drop]
@@ -194,6 +202,10 @@ class LGGMCorpus(GraphDataset):
             raise DataError(f"lggm: train_limit must be a positive integer, got {train_limit!r}")
         if not (integer(max_nodes) and max_nodes >= 2):
             raise DataError(f"lggm: max_nodes must be an integer >= 2, got {max_nodes!r}")
+        if family_max_nodes is not None and not (integer(family_max_nodes)
+                                                 and FAMILY_MIN_NODES <= family_max_nodes <= max_nodes):
+            raise DataError(f"lggm: family_max_nodes must be an integer from {FAMILY_MIN_NODES} to max_nodes "
+                            f"({max_nodes}), got {family_max_nodes!r}")
         if condition_stats is not None:
             missing = [c for c in conditions if not (isinstance(condition_stats.get(c), dict)
                                                      and {"mean", "std"} <= set(condition_stats[c]))]
@@ -205,6 +217,8 @@ class LGGMCorpus(GraphDataset):
                         "conditions": conditions, "condition_stats": condition_stats, "max_nodes": int(max_nodes)}
         if train_limit is not None:  # only when set: the caches of the other variants keep their names
             self.options["train_limit"] = int(train_limit)
+        if family_max_nodes is not None and set(self.selected) & set(SIZED):
+            self.options["family_max_nodes"] = int(family_max_nodes)
         super().__init__(root, split, download=download, force_reload=force_reload)
 
     # ---- cache ----------------------------------------------------------------------------------------------
@@ -266,11 +280,16 @@ class LGGMCorpus(GraphDataset):
         """``(sizes, edge lists, split codes, info)`` of one domain, capped to ``max_nodes`` and ``cap``."""
         if d.source == "generated":
             k = d.count if cap is None else min(cap, d.count)
-            graphs = d.make(k, d.seed)
+            params = _gen_params(d.make)
+            if d.name in SIZED and "family_max_nodes" in self.options:
+                params["max_nodes"] = self.options["family_max_nodes"]
+                graphs = d.make(k, d.seed, max_nodes=params["max_nodes"])
+            else:
+                graphs = d.make(k, d.seed)
             sizes = [g.number_of_nodes() for g in graphs]
             edges = [synthetic.edge_array(g) for g in graphs]
             split = random_split(len(graphs), (0.8, 0.1, 0.1), d.seed)
-            meta = {"generator": f"{d.make.__module__}.{d.make.__name__}", "params": _gen_params(d.make),
+            meta = {"generator": f"{d.make.__module__}.{d.make.__name__}", "params": params,
                     "split_rule": f"seeded permutation (seed {d.seed}), 80/10/10"}
         elif d.source == "molecules":
             sizes, edges, split, meta = self._molecule_graphs(d, min(cap or d.count, d.count))

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from graphdiff import GraphDiffusionPipeline
-from graphdiff.bench.lggm import STATS, summarize
+from graphdiff.bench.lggm import STATS, held_out_options, summarize
 from graphdiff.cli import main
 from graphdiff.data import load_dataset
 from graphdiff.data.multidomain import DOMAIN_NAMES
@@ -154,6 +154,14 @@ def test_train_limit_caps_only_the_train_split(tmp_path):
     assert few.info["domains"]["tree"]["train_limit"] == {"kept": 5, "of": 16}
     with pytest.raises(DataError, match="train_limit must be a positive integer, got 0"):
         load_dataset("lggm", train_limit=0, **kw)
+
+
+def test_held_out_set_keeps_family_max_nodes_only_for_a_sized_family():
+    opts = {"exclude": ["sbm"], "conditions": ["density"], "family_max_nodes": 200}
+    stats = {"density": {"mean": 0.1, "std": 0.05}}
+    sbm = held_out_options(opts, "sbm", stats, 50)
+    assert sbm == {"conditions": ["density"], "condition_stats": stats, "domains": ["sbm"], "train_limit": 50}
+    assert held_out_options(opts, "erdos_renyi", stats)["family_max_nodes"] == 200
 
 
 @pytest.mark.parametrize("extra,match", [

@@ -121,6 +121,27 @@ def test_max_nodes_caps_every_graph(gen_root):
     assert sum(d["dropped_over_max_nodes"] for d in ds.info["domains"].values()) > 0
 
 
+def test_family_max_nodes_widens_only_the_sized_families(gen_root):
+    kw = {"download": False, "domains": ["erdos_renyi", "powerlaw_cluster", "tree"], "per_domain": 40}
+    default = load_dataset("lggm", root=gen_root, **kw)
+    wide = load_dataset("lggm", root=gen_root, family_max_nodes=200, **kw)
+    for name in ("erdos_renyi", "powerlaw_cluster"):
+        assert default.info["domains"][name]["nodes"]["max"] <= 128 < wide.info["domains"][name]["nodes"]["max"] <= 200
+        assert wide.info["domains"][name]["params"]["max_nodes"] == 200
+        assert wide.info["domains"][name]["nodes"]["min"] >= M.FAMILY_MIN_NODES
+    assert wide.info["domains"]["tree"]["nodes"] == default.info["domains"]["tree"]["nodes"]  # not a sized family
+    assert wide.variant() != default.variant() and wide.options["family_max_nodes"] == 200
+    # a corpus with no sized family is the same set, under the same cache name, with or without the option
+    trees = load_dataset("lggm", root=gen_root, download=False, domains=["tree"], per_domain=5, family_max_nodes=150)
+    assert "family_max_nodes" not in trees.options
+    assert trees.variant() == load_dataset("lggm", root=gen_root, download=False, domains=["tree"],
+                                           per_domain=5).variant()
+    for bad in (300, 8, 1.5, True):
+        with pytest.raises(DataError, match=f"family_max_nodes must be an integer from 16 to max_nodes .200., got "
+                                            f"{bad!r}"):
+            load_dataset("lggm", root=gen_root, family_max_nodes=bad, **kw)
+
+
 # ---- conditions ----------------------------------------------------------------------------------------------
 def test_graph_statistics_by_hand():
     # a triangle 0-1-2 with a pendant 3 on node 0: local clustering 1/3, 1, 1, 0
