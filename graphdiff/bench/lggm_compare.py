@@ -4,8 +4,10 @@ together, so that "fine-tuned beats scratch" rests on paired runs rather than on
 
 Rows are grouped by the comparison they belong to: held-out domain, training-set size ``n``, fine-tuning steps ``K``,
 checkpoint selection, sampling steps and samples, how the samples were asked for numeric conditions (``lggm.given``),
-the pre-training corpus (its dataset options: the domains left out and
-the numeric conditions, whose scaling the scratch arm shares), the preset, its network's size and the device. Within a
+the held-out domain's own set (its dataset options as the row's
+``evaluation`` records them: the numeric conditions and their scaling, which the scratch arm shares; the pre-training
+corpus's options where a row has no such record), the preset, its network's size and the device. So bases pre-trained
+on other corpora pair with one scratch arm where they scale the held-out set's conditions alike. Within a
 group a row is an arm (the zero-shot row with the smallest ``n`` of its run, whose statistics it was asked for; the arms
 named with the ``--set`` settings that change them, ``finetune.*`` for the fine-tuned one, so two fine-tune recipes stay
 apart; the zero-shot and fine-tuned arms also by their pre-trained base, its folder and steps, while the scratch arm
@@ -67,9 +69,22 @@ def _asked(row: dict, settings: dict) -> str | None:
     return (settings.get("given") or "mean") if set(conditions) - {"n_nodes"} else None
 
 
+def _corpus(row: dict) -> str:
+    return json.dumps((row.get("pretrain") or {}).get("dataset_options"), sort_keys=True)
+
+
+def _held_out_set(row: dict) -> str:
+    """What the scratch arm's data shares with the row: the held-out set's options but its ``train_limit`` (``n``
+    is a key of its own), or the pre-training corpus's options for a row without an ``evaluation`` record."""
+    opts = ((row.get("evaluation") or {}).get("dataset_options"))
+    if not isinstance(opts, dict):
+        return "corpus " + _corpus(row)
+    return "set " + json.dumps({k: v for k, v in opts.items() if k != "train_limit"}, sort_keys=True)
+
+
 def _group(row: dict, res: dict) -> tuple:
     settings = res.get("settings") or {}
-    corpus = json.dumps((row.get("pretrain") or {}).get("dataset_options"), sort_keys=True)
+    corpus = _held_out_set(row)
     n = int(row.get("train_graphs") or 0)
     if row.get("method") == "zero-shot":  # asked for the statistics of the run's smallest few-shot set
         n = min(settings.get("train_graphs") or [0])
@@ -82,9 +97,14 @@ def _fmt(v) -> str:
     return "-" if v is None or not np.isfinite(v) else f"{v:.4f}"
 
 
+def _label(arm: tuple, names: dict) -> str:
+    return arm[0] + (f" on {names[arm[1]]}" if arm[1] in names else "")
+
+
 def compare_lggm(named: list[tuple[str, dict]]) -> str:
     """The comparison of the module docstring for ``named`` = ``[(folder, results), ...]``, as markdown."""
     groups: dict[tuple, dict[tuple, dict[tuple, tuple[float, str]]]] = {}
+    corpora: dict[tuple, dict[str, list[str]]] = {}  # group -> pre-training corpus -> the arms that name it
     again: dict[tuple, list[str]] = {}  # scratch rows read twice (one computation, named by two runs)
     for folder, res in named:
         for row in res.get("rows") or []:
@@ -92,7 +112,11 @@ def compare_lggm(named: list[tuple[str, dict]]) -> str:
             if value is None:
                 continue
             key = _group(row, res)
-            seeds = groups.setdefault(key, {}).setdefault((_arm(row, res), _base(row)), {})
+            arm = (_arm(row, res), _base(row))
+            named = corpora.setdefault(key, {}).setdefault(_corpus(row), [])
+            if arm not in named:
+                named.append(arm)
+            seeds = groups.setdefault(key, {}).setdefault(arm, {})
             seed = _seed(row, res)
             if seed in seeds and row.get("method") == "scratch" and seeds[seed][1] != folder:
                 kept, first = seeds[seed]
@@ -121,18 +145,22 @@ def compare_lggm(named: list[tuple[str, dict]]) -> str:
                    f"{params if params is None else f'{params:,}'} parameters, {'CUDA' if cuda else 'CPU'}"
                    + ("" if asked is None else f", conditions asked {ASKED.get(asked, asked)}") + "\n")
         out += [f"- {names[b]}: {b[0]} ({b[1]} steps)" for b in bases if b in names]
-        out += [f"- pre-training corpus: {corpus}", ""]
+        if corpus.startswith("set "):
+            out.append(f"- held-out set: {corpus[4:]}")
+        if len(corpora[key]) == 1:
+            out.append(f"- pre-training corpus: {next(iter(corpora[key]))}")
+        else:  # bases of other corpora (and scratch runs that name one) on one held-out set
+            out += [f"- pre-training corpus of {', '.join(_label(a, names) for a in arms_)}: {c}"
+                    for c, arms_ in corpora[key].items()]
+        out.append("")
         seeds = sorted({s for by in arms.values() for s in by})
         head = ["arm", *[f"seed {t}/{s}" for t, s in seeds], "mean", "sd"]
         out += ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
 
-        def label(arm, names=names):
-            return arm[0] + (f" on {names[arm[1]]}" if arm[1] in names else "")
-
         for arm, by in arms.items():
             vals = [by[s][0] for s in seeds if s in by]
             sd = float(np.std(vals, ddof=1)) if len(vals) > 1 else float("nan")
-            out.append("| " + " | ".join([label(arm), *[_fmt(by[s][0]) if s in by else "-" for s in seeds],
+            out.append("| " + " | ".join([_label(arm, names), *[_fmt(by[s][0]) if s in by else "-" for s in seeds],
                                           _fmt(float(np.mean(vals))), _fmt(sd)]) + " |")
         out.append("")
         scratch = arms.get(("scratch", None), {})
@@ -141,13 +169,13 @@ def compare_lggm(named: list[tuple[str, dict]]) -> str:
                 continue
             paired = [s for s in by if s in scratch]
             if not paired:
-                out.append(f"- {label(arm)}: no scratch row with the same seeds.")
+                out.append(f"- {_label(arm, names)}: no scratch row with the same seeds.")
                 continue
             lower = sum(by[s][0] < scratch[s][0] for s in paired)
             fm, sm = np.mean([by[s][0] for s in paired]), np.mean([scratch[s][0] for s in paired])
             ratio = f" ({fm / sm:.2f}x)" if sm > 0 and np.isfinite(sm) else ""
-            out.append(f"- {label(arm)}: below scratch in {lower} of {len(paired)} seeds; mean over those seeds "
-                       f"{_fmt(fm)} against {_fmt(sm)}{ratio}.")
+            out.append(f"- {_label(arm, names)}: below scratch in {lower} of {len(paired)} seeds; mean over those "
+                       f"seeds {_fmt(fm)} against {_fmt(sm)}{ratio}.")
         out += again.get(key, [])
         out.append("")
     out.append("Seeds are training seed / sampling seed (`--set train.seed`, `lggm.seed`); figures are mean MMD^2 over "

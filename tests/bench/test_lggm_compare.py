@@ -88,6 +88,34 @@ def test_fine_tunes_of_two_bases_pair_with_one_scratch_arm():
         compare_lggm([("rerun", rerun), ("rerun", rerun)])
 
 
+def test_bases_of_other_corpora_pair_with_scratch_where_the_held_out_set_is_the_same():
+    """The group follows the held-out set the row records (``evaluation``), not the corpus: a base pre-trained on a
+    wider corpus with the condition scaling pinned pairs with the scratch runs already made; other scaling does not."""
+    stats = {"density": {"mean": 0.14, "std": 0.12}}
+    held = {"domains": ["sbm"], "conditions": ["density"], "condition_stats": stats}
+    old = _run(0, [("fine-tuned", 50, 0.050), ("scratch", 50, 0.055)])
+    wide = _run(0, [("fine-tuned", 50, 0.045)])
+    moved = _run(1, [("fine-tuned", 50, 0.044)])
+    for r in old["rows"]:
+        r["pretrain"] = {**BASE, "dataset_options": {"exclude": ["sbm"], "conditions": ["density"]}}
+    for r in wide["rows"] + moved["rows"]:
+        r["pretrain"] = {"model": "/runs/wide/runs/sbm/pretrain", "steps": 3000, "dataset_options": {
+            "exclude": ["sbm"], "conditions": ["density"], "family_max_nodes": 200, "condition_stats": stats}}
+    for r in old["rows"] + wide["rows"]:
+        r["evaluation"] = {"dataset_options": {**held, "train_limit": 50}}
+    moved["rows"][0]["evaluation"] = {"dataset_options": {**held, "condition_stats": {"density": {"mean": 0.1,
+                                                                                                  "std": 0.1}}}}
+    md = compare_lggm([("old", old), ("wide", wide), ("moved", moved)])
+    assert md.count("### sbm") == 2
+    first = md.split("### sbm")[1]
+    assert "| fine-tuned on base 2 | 0.0450 | 0.0450 | - |" in first and "| scratch | 0.0550 |" in first
+    assert "- fine-tuned on base 2: below scratch in 1 of 1 seeds" in first
+    assert '- held-out set: {"condition_stats": {"density": {"mean": 0.14, "std": 0.12}}' in first
+    assert '- pre-training corpus of fine-tuned on base 2: {"condition_stats"' in first
+    assert "family_max_nodes" in first and "train_limit" not in first
+    assert "- fine-tuned: no scratch row with the same seeds." in md.split("### sbm")[2]
+
+
 def test_samples_asked_for_conditions_by_size_or_as_one_mean_are_other_comparisons():
     """Where the corpus has numeric conditions, runs that asked for them by node count (lggm.given=by_size) and as
     one mean (lggm.given=mean, or a run from before the key) are not paired; a corpus without them is one group."""
