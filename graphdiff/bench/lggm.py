@@ -207,7 +207,12 @@ def held_out_options(options: dict, held_out: str, condition_stats: dict | None,
             and (k != "family_max_nodes" or held_out in SIZED)}
     opts["domains"] = [held_out]
     if opts.get("conditions"):
-        opts["condition_stats"] = opts.get("condition_stats") or condition_stats
+        stats = opts.get("condition_stats") or condition_stats
+        names = [opts["conditions"]] if isinstance(opts["conditions"], str) else list(opts["conditions"])
+        if isinstance(stats, dict) and all(isinstance(stats.get(c), dict) and {"mean", "std"} <= set(stats[c])
+                                           for c in names):  # as the corpus reads them (else its one-line error)
+            stats = {c: {"mean": float(stats[c]["mean"]), "std": float(stats[c]["std"])} for c in names}
+        opts["condition_stats"] = stats
     if n is not None:
         opts["train_limit"] = n
     return opts

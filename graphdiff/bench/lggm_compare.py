@@ -104,7 +104,7 @@ def _label(arm: tuple, names: dict) -> str:
 def compare_lggm(named: list[tuple[str, dict]]) -> str:
     """The comparison of the module docstring for ``named`` = ``[(folder, results), ...]``, as markdown."""
     groups: dict[tuple, dict[tuple, dict[tuple, tuple[float, str]]]] = {}
-    corpora: dict[tuple, dict[str, list[str]]] = {}  # group -> pre-training corpus -> the arms that name it
+    corpora: dict[tuple, dict[str, list[tuple]]] = {}  # group -> pre-training corpus -> the arms that name it
     again: dict[tuple, list[str]] = {}  # scratch rows read twice (one computation, named by two runs)
     for folder, res in named:
         for row in res.get("rows") or []:
@@ -113,9 +113,9 @@ def compare_lggm(named: list[tuple[str, dict]]) -> str:
                 continue
             key = _group(row, res)
             arm = (_arm(row, res), _base(row))
-            named = corpora.setdefault(key, {}).setdefault(_corpus(row), [])
-            if arm not in named:
-                named.append(arm)
+            listed = corpora.setdefault(key, {}).setdefault(_corpus(row), [])
+            if arm not in listed:
+                listed.append(arm)
             seeds = groups.setdefault(key, {}).setdefault(arm, {})
             seed = _seed(row, res)
             if seed in seeds and row.get("method") == "scratch" and seeds[seed][1] != folder:

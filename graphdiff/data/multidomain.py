@@ -15,10 +15,11 @@ A family with a published benchmark file uses the file (so a held-out domain is 
 the others are generated. A domain whose raw file is absent (and cannot be downloaded) is skipped with one line on
 stderr; ``info["skipped"]`` records it. Graphs with more than ``max_nodes`` (200) nodes are dropped (only GDSS grids
 exceed it); ``per_domain`` keeps a domain's first ``k`` generated graphs, or ``k`` file graphs chosen by a
-permutation seeded with the domain's seed. ``train_limit`` keeps at most ``k`` graphs of each domain's train split
-(the first ``k`` of a permutation of its train graphs seeded with the domain's seed, so a smaller limit's graphs
-are among a larger one's) and leaves val and test whole: a few-shot fine-tuning set scored against the domain's
-full test split.
+permutation seeded with the domain's seed. ``family_max_nodes=m`` draws the sizes of the five sized generated
+families (:data:`SIZED`) from 16..m nodes instead of 16..128. ``train_limit`` keeps at most ``k`` graphs of each
+domain's train split (the first ``k`` of a permutation of its train graphs seeded with the domain's seed, so a
+smaller limit's graphs are among a larger one's) and leaves val and test whole: a few-shot fine-tuning set scored
+against the domain's full test split.
 
 Splits, per domain: a file with a published split keeps it (GDSS: test = first 20%, no val; SPECTRE 128/32/40);
 generated domains and molecular skeletons are split 80/10/10 by a permutation seeded with the domain's seed.
@@ -53,7 +54,7 @@ from .store import SPLITS, GraphStore
 
 CORPUS_VERSION = 1
 MAX_NODES = 200
-FAMILY_MIN_NODES = 16  # the sized families' smallest graphs (their ``min_nodes`` default)
+FAMILY_MIN_NODES, FAMILY_MAX_NODES = 16, 128  # the sized families' default node range (``min/max_nodes``)
 
 
 # ---- generated families --------------------------------------------------------------------------------------
@@ -174,7 +175,8 @@ class LGGMCorpus(GraphDataset):
         family_max_nodes: draw the node counts of the sized generated families (:data:`SIZED`: Erdos-Renyi,
             Barabasi-Albert, Watts-Strogatz, random geometric, power-law cluster) from ``U{16..family_max_nodes}``
             instead of their default ``U{16..128}``, so a corpus covers larger graphs (at most ``max_nodes``).
-            Recorded in ``options`` only where a selected domain is sized (a corpus without one is unchanged).
+            Recorded in ``options`` only where it changes the data: a sized domain is selected and ``m`` is not
+            128 (otherwise the corpus and its cache name are the default's).
         train_limit: at most this many train graphs per domain (val and test untouched; see the module docstring).
     """
 
@@ -217,7 +219,7 @@ class LGGMCorpus(GraphDataset):
                         "conditions": conditions, "condition_stats": condition_stats, "max_nodes": int(max_nodes)}
         if train_limit is not None:  # only when set: the caches of the other variants keep their names
             self.options["train_limit"] = int(train_limit)
-        if family_max_nodes is not None and set(self.selected) & set(SIZED):
+        if family_max_nodes not in (None, FAMILY_MAX_NODES) and set(self.selected) & set(SIZED):
             self.options["family_max_nodes"] = int(family_max_nodes)
         super().__init__(root, split, download=download, force_reload=force_reload)
 

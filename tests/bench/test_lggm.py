@@ -162,6 +162,11 @@ def test_held_out_set_keeps_family_max_nodes_only_for_a_sized_family():
     sbm = held_out_options(opts, "sbm", stats, 50)
     assert sbm == {"conditions": ["density"], "condition_stats": stats, "domains": ["sbm"], "train_limit": 50}
     assert held_out_options(opts, "erdos_renyi", stats)["family_max_nodes"] == 200
+    # pinned statistics are recorded as the corpus reads them (float, the conditions only), so one scaling typed two
+    # ways is one held-out set for `bench compare`
+    typed = {**opts, "condition_stats": {"density": {"mean": 0.1, "std": 1}, "clustering": {"mean": 0, "std": 1}}}
+    assert held_out_options(typed, "sbm", None)["condition_stats"] == {"density": {"mean": 0.1, "std": 1.0}}
+    assert type(held_out_options(typed, "sbm", None)["condition_stats"]["density"]["std"]) is float
 
 
 @pytest.mark.parametrize("extra,match", [

@@ -136,6 +136,7 @@ def test_family_max_nodes_widens_only_the_sized_families(gen_root):
     assert "family_max_nodes" not in trees.options
     assert trees.variant() == load_dataset("lggm", root=gen_root, download=False, domains=["tree"],
                                            per_domain=5).variant()
+    assert load_dataset("lggm", root=gen_root, family_max_nodes=128, **kw).variant() == default.variant()
     for bad in (300, 8, 1.5, True):
         with pytest.raises(DataError, match=f"family_max_nodes must be an integer from 16 to max_nodes .200., got "
                                             f"{bad!r}"):
