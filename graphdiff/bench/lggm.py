@@ -201,7 +201,7 @@ def held_out_options(options: dict, held_out: str, condition_stats: dict | None,
     """Options of ``held_out``'s own set: its graphs only, the pre-training corpus's condition statistics (so the
     condition columns mean the same), and ``train_limit=n`` for a few-shot training set. ``family_max_nodes``
     stays only where ``held_out`` is a family it sizes (elsewhere it changes nothing of the set)."""
-    from ..data.multidomain import SIZED
+    from ..data.multidomain import SIZED, pinned_stats
 
     opts = {k: v for k, v in options.items() if k not in ("domains", "exclude")
             and (k != "family_max_nodes" or held_out in SIZED)}
@@ -209,10 +209,7 @@ def held_out_options(options: dict, held_out: str, condition_stats: dict | None,
     if opts.get("conditions"):
         stats = opts.get("condition_stats") or condition_stats
         names = [opts["conditions"]] if isinstance(opts["conditions"], str) else list(opts["conditions"])
-        if isinstance(stats, dict) and all(isinstance(stats.get(c), dict) and {"mean", "std"} <= set(stats[c])
-                                           for c in names):  # as the corpus reads them (else its one-line error)
-            stats = {c: {"mean": float(stats[c]["mean"]), "std": float(stats[c]["std"])} for c in names}
-        opts["condition_stats"] = stats
+        opts["condition_stats"] = pinned_stats(stats, names) if isinstance(stats, dict) else stats
     if n is not None:
         opts["train_limit"] = n
     return opts

@@ -160,6 +160,20 @@ def _gen_params(fn: Callable) -> dict:
             for k, p in inspect.signature(fn).parameters.items() if p.kind is inspect.Parameter.KEYWORD_ONLY}
 
 
+def pinned_stats(condition_stats: dict, conditions: Sequence[str]) -> dict:
+    """``condition_stats`` as the corpus reads them: ``{name: {"mean", "std"}}`` (floats) for ``conditions`` only.
+
+    Raises:
+        DataError: a condition without a mean and std (one line naming it).
+    """
+    missing = [c for c in conditions if not (isinstance(condition_stats.get(c), dict)
+                                             and {"mean", "std"} <= set(condition_stats[c]))]
+    if missing:
+        raise DataError(f"lggm: condition_stats has no mean and std for {missing[0]!r}")
+    return {c: {"mean": float(condition_stats[c]["mean"]), "std": float(condition_stats[c]["std"])}
+            for c in conditions}
+
+
 class LGGMCorpus(GraphDataset):
     """The multi-domain corpus (see the module docstring); ``y`` holds the domain and numeric conditions.
 
@@ -209,12 +223,7 @@ class LGGMCorpus(GraphDataset):
             raise DataError(f"lggm: family_max_nodes must be an integer from {FAMILY_MIN_NODES} to max_nodes "
                             f"({max_nodes}), got {family_max_nodes!r}")
         if condition_stats is not None:
-            missing = [c for c in conditions if not (isinstance(condition_stats.get(c), dict)
-                                                     and {"mean", "std"} <= set(condition_stats[c]))]
-            if missing:
-                raise DataError(f"lggm: condition_stats has no mean and std for {missing[0]!r}")
-            condition_stats = {c: {"mean": float(condition_stats[c]["mean"]), "std": float(condition_stats[c]["std"])}
-                               for c in conditions}
+            condition_stats = pinned_stats(condition_stats, conditions)
         self.options = {"domains": self.selected, "per_domain": None if per_domain is None else int(per_domain),
                         "conditions": conditions, "condition_stats": condition_stats, "max_nodes": int(max_nodes)}
         if train_limit is not None:  # only when set: the caches of the other variants keep their names
